@@ -1,0 +1,44 @@
+// common.h: the small shared vocabulary of the project: the error type every component throws,
+// string helpers, file reading, and an atomic file writer (write to a temporary name, then rename,
+// so a crash never leaves a half-written file where a good one was).
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace grpo {
+
+// ---------------------------------------------------------------------------------------------
+// Errors: one exception type; the message names the object (file, line, key) and expected vs found.
+// main() catches it once, prints it and exits 1.
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& what) : std::runtime_error(what) {}
+};
+
+// ---------------------------------------------------------------------------------------------
+// Strings
+std::string_view trim(std::string_view s);
+bool starts_with(std::string_view s, std::string_view prefix);
+bool ends_with(std::string_view s, std::string_view suffix);
+std::vector<std::string> split(std::string_view s, char sep);
+std::string to_lower(std::string_view s);
+// Levenshtein distance, used to suggest the closest valid key for a typo.
+size_t edit_distance(std::string_view a, std::string_view b);
+// The candidate closest to `word`, or "" when nothing is plausibly close.
+std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
+// Quote a user-provided string for an error message, escaping control characters.
+std::string quote(std::string_view s, size_t max_len = 80);
+
+// ---------------------------------------------------------------------------------------------
+// Files
+std::string read_file(const std::string& path);
+// Write `data` to `path` via `path.tmp.<pid>` + fsync + rename.
+void write_file_atomic(const std::string& path, std::string_view data);
+bool file_exists(const std::string& path);
+bool dir_exists(const std::string& path);
+
+}  // namespace grpo

@@ -1,0 +1,82 @@
+// dataset.h: GSM8K data and prompt construction (homework TODO 1).
+//
+// GSM8KDataset loads JSONL with `question` + `answer` (gold = the number after the last "####",
+// thousands separators removed) or `prompt` + `gold`. Order is a deterministic per-epoch
+// permutation of (seed, epoch), so a resumed run sees the same stream.
+//
+// Prompts are ChatML (Qwen2.5's template):
+//   <|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{question}<|im_end|>\n
+//   <|im_start|>assistant\n
+// The template's special tokens are inserted by id; the system prompt and question are encoded as
+// plain text, so a question containing "<|im_end|>" cannot break out of its turn.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "grpo/tokenizer.h"
+
+namespace grpo {
+
+// Shape letters used across the project:
+//   B prompts per step, G completions per prompt (group), N = B*G sequences, T time,
+//   Tp prompt length, Tc completion length, V vocab, D model width, H heads.
+
+struct Example {
+  std::string question;
+  std::string answer;  // full reference answer text (may be just the gold number)
+  double gold = 0;     // numeric gold answer
+  size_t line = 0;     // 1-based line in the source file
+};
+
+class GSM8KDataset {
+ public:
+  // Loads and validates every line; throws Error naming file:line on a bad line. limit 0 = all.
+  explicit GSM8KDataset(const std::string& path, size_t limit = 0);
+
+  size_t size() const { return examples_.size(); }
+  const Example& operator[](size_t i) const { return examples_.at(i); }
+  const std::string& path() const { return path_; }
+
+  // Permutation of [0, size) for `epoch`, a pure function of (seed, epoch).
+  std::vector<size_t> epoch_order(uint64_t seed, int64_t epoch) const;
+  // `count` indices from the endless stream epoch 0, epoch 1, ... starting at `position`.
+  std::vector<size_t> indices_at(uint64_t seed, int64_t position, size_t count) const;
+
+ private:
+  std::string path_;
+  std::vector<Example> examples_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Prompts
+
+struct ChatMessage {
+  std::string role;  // system | user | assistant
+  std::string content;
+};
+// ChatML text; add_generation_prompt appends "<|im_start|>assistant\n".
+std::string render_chatml(const std::vector<ChatMessage>& messages, bool add_generation_prompt);
+
+struct PromptIds {
+  std::vector<int32_t> ids;
+  bool truncated = false;  // the question's head was dropped to fit max_prompt_tokens
+};
+
+// TODO 1: one question -> ChatML prompt ids. Specials by id, text as plain text. When longer than
+// max_prompt_tokens the question keeps its last tokens (the template always survives).
+PromptIds tokenize_prompt(const Tokenizer& tok, const std::string& system_prompt,
+                          const std::string& question, int max_prompt_tokens);
+
+struct PromptBatch {
+  torch::Tensor input_ids;       // (B, Tp) int64, left-padded with pad_id
+  torch::Tensor attention_mask;  // (B, Tp) int64, 1 on real tokens
+  std::vector<int64_t> lengths;  // real length of each prompt
+};
+// Left-pad a batch of prompts so every prompt's last token sits at column Tp-1.
+PromptBatch collate_prompts(const std::vector<std::vector<int32_t>>& prompts, int64_t pad_id);
+
+}  // namespace grpo

@@ -1,0 +1,89 @@
+// reward.h: rule-based rewards for GSM8K completions (DeepSeek-R1 style: accuracy + format).
+//
+// extract_answer picks ONE span in priority order and takes the LAST number in it:
+//   (1) the content of the last <answer>...</answer> (an unclosed <answer> runs to the end)
+//   (2) else the last balanced \boxed{...}
+//   (3) else the text after the last "####" to the end of that line
+//   (4) else, in flexible mode only, the whole completion.
+// If the chosen span holds no number, extraction fails: an empty <answer></answer> never falls
+// through to a later span (that would let a policy hide a guess and still be paid).
+//
+// Numbers: optional sign (- or U+2212, only when not glued to a preceding letter/digit), digits
+// with optional thousands groups (a comma followed by exactly three digits), optional decimals,
+// fractions a/b and \frac{a}{b} / \dfrac / \tfrac; a leading $ and a trailing % are ignored.
+// Equality with the gold is numeric: |x - gold| <= 1e-6 * max(1, |gold|).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace grpo {
+
+enum class AnswerMode { Strict, Flexible };
+AnswerMode parse_answer_mode(const std::string& s);  // "strict" | "flexible"
+
+enum class AnswerSource { None, AnswerTag, Boxed, Hashes, Whole };
+const char* answer_source_name(AnswerSource s);
+
+struct ExtractedAnswer {
+  std::optional<double> value;  // the last number of the chosen span; empty = extraction failed
+  AnswerSource source = AnswerSource::None;
+  std::string span;             // the chosen span's text
+};
+
+// ---------------------------------------------------------------------------------------------
+// Numbers
+// All numbers in `text`, left to right, with fractions folded into one value.
+std::vector<double> find_numbers(std::string_view text);
+// True if `text` (trimmed) is exactly one plain number: sign, digits, thousands groups, decimals.
+bool is_plain_number(std::string_view text);
+bool answers_equal(double x, double gold);
+
+// ---------------------------------------------------------------------------------------------
+// Extraction
+ExtractedAnswer extract_answer(std::string_view completion, AnswerMode mode);
+// Gold of a GSM8K answer: the number after the last "####" (thousands separators removed).
+// Empty when there is no "####" or no number after it.
+std::optional<double> parse_gsm8k_gold(std::string_view answer);
+
+// ---------------------------------------------------------------------------------------------
+// Reward functions, each (completion, gold) -> float
+
+struct RewardContext {
+  AnswerMode mode = AnswerMode::Strict;
+  int length_target = 1024;  // characters (code points) before the length penalty starts
+};
+
+float correctness_reward(std::string_view completion, double gold, const RewardContext& ctx);  // 1 / 0
+float format_reward(std::string_view completion);  // 1 iff exactly <think>..</think> <answer>..</answer>
+float tags_reward(std::string_view completion);    // 0.25 per tag present exactly once, in order
+float digit_reward(std::string_view completion, const RewardContext& ctx);  // 1 iff span is a plain number
+float length_reward(std::string_view completion, const RewardContext& ctx);  // 0 .. -1 past target
+
+// The reward functions by name, in report order.
+const std::vector<std::string>& reward_names();
+
+struct RewardResult {
+  ExtractedAnswer extracted;
+  bool correct = false;
+  std::map<std::string, float> by_fn;  // each reward function's raw value
+  float total = 0;                     // sum of weight * value
+};
+
+// Scores completions with every reward function and combines them with `weights`.
+class RewardSet {
+ public:
+  RewardSet(std::map<std::string, double> weights, RewardContext ctx);
+  RewardResult score(std::string_view completion, double gold) const;
+  const std::map<std::string, double>& weights() const { return weights_; }
+  const RewardContext& context() const { return ctx_; }
+
+ private:
+  std::map<std::string, double> weights_;
+  RewardContext ctx_;
+};
+
+}  // namespace grpo

@@ -1,0 +1,437 @@
+// config.cpp: the key table behind TrainConfig and its YAML / JSON / --set resolution.
+// Each knob is one row {name, member pointer, help, choices}; parsing, printing, --help and the
+// unknown-key suggestion all read the same table, so a new knob is one struct field + one row.
+#include "grpo/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <variant>
+
+#include "grpo/common.h"
+#include "grpo/reward.h"
+
+namespace grpo {
+
+const char* const kDefaultSystemPrompt =
+    "You are a helpful assistant. Solve the math problem step by step. First think through the "
+    "reasoning inside <think> </think> tags, then give only the final number inside <answer> "
+    "</answer> tags, for example: <think> reasoning here </think> <answer> 42 </answer>";
+
+// ---------------------------------------------------------------------------------------------
+// The key table
+
+namespace {
+
+using Member = std::variant<int TrainConfig::*, double TrainConfig::*, bool TrainConfig::*,
+                            std::string TrainConfig::*>;
+
+struct Row {
+  const char* name;
+  Member member;
+  const char* help;
+  std::vector<std::string> choices;
+};
+
+const std::vector<Row>& rows() {
+  using C = TrainConfig;
+  static const std::vector<Row> table = {
+      {"model_path", &C::model_path, "HF model dir (grpo_train's positional argument)", {}},
+      {"train_data", &C::train_data, "GSM8K-style JSONL for training", {}},
+      {"eval_data", &C::eval_data, "held-out JSONL for evaluation", {}},
+      {"train_limit", &C::train_limit, "use only the first N training examples (0 = all)", {}},
+      {"seed", &C::seed, "seeds data order, sampling and init", {}},
+      {"output_dir", &C::output_dir, "metrics, checkpoints, report", {}},
+      {"system_prompt", &C::system_prompt, "ChatML system message of every prompt", {}},
+      {"max_prompt_tokens", &C::max_prompt_tokens, "longer prompts keep their last tokens", {}},
+      {"max_new_tokens", &C::max_new_tokens, "completion length cap", {}},
+      {"group_size", &C::group_size, "G: completions sampled per prompt", {}},
+      {"prompts_per_step", &C::prompts_per_step, "B: prompts per step (N = B*G sequences)", {}},
+      {"temperature", &C::temperature, "sampling temperature (> 0); the loss uses the same one", {}},
+      {"top_p", &C::top_p, "nucleus sampling mass in (0, 1]", {}},
+      {"top_k", &C::top_k, "keep the k most likely ids (0 = off)", {}},
+      {"min_p", &C::min_p, "drop ids with p < min_p * p_max (0 = off)", {}},
+      {"repetition_penalty", &C::repetition_penalty, "CTRL-style penalty on seen ids (1 = off)", {}},
+      {"learning_rate", &C::learning_rate, "AdamW peak learning rate", {}},
+      {"warmup_steps", &C::warmup_steps, "linear warmup from 0 to learning_rate", {}},
+      {"lr_schedule", &C::lr_schedule, "after warmup", {"constant", "cosine", "linear"}},
+      {"weight_decay", &C::weight_decay, "AdamW decoupled weight decay", {}},
+      {"adam_beta1", &C::adam_beta1, "AdamW beta1", {}},
+      {"adam_beta2", &C::adam_beta2, "AdamW beta2", {}},
+      {"adam_eps", &C::adam_eps, "AdamW epsilon", {}},
+      {"max_grad_norm", &C::max_grad_norm, "clip the global gradient norm (0 = off)", {}},
+      {"grad_accum", &C::grad_accum, "micro-batches per optimizer step (N must divide evenly)", {}},
+      {"num_iterations", &C::num_iterations, "mu: policy updates per rollout batch", {}},
+      {"clip_eps_low", &C::clip_eps_low, "PPO clip: ratio >= 1 - clip_eps_low", {}},
+      {"clip_eps_high", &C::clip_eps_high, "PPO clip: ratio <= 1 + clip_eps_high (DAPO: 0.28)", {}},
+      {"beta", &C::beta, "KL(k3) coefficient to a frozen reference (0 = no reference)", {}},
+      {"loss_aggregation", &C::loss_aggregation, "token loss aggregation",
+       {"grpo", "bnpo", "dr_grpo", "dapo"}},
+      {"scale_rewards", &C::scale_rewards, "advantage scale", {"group", "batch", "none"}},
+      {"mask_truncated_completions", &C::mask_truncated_completions,
+       "exclude completions cut at max_new_tokens from the loss", {}},
+      {"entropy_coef", &C::entropy_coef, "entropy bonus coefficient", {}},
+      {"gradient_checkpointing", &C::gradient_checkpointing, "recompute each decoder layer in backward", {}},
+      {"answer_mode", &C::answer_mode, "answer extraction", {"strict", "flexible"}},
+      {"length_target", &C::length_target, "`length` reward: penalty past this many characters", {}},
+      {"max_steps", &C::max_steps, "optimizer steps (0 = num_epochs over train_data)", {}},
+      {"num_epochs", &C::num_epochs, "passes over train_data when max_steps = 0", {}},
+      {"eval_every", &C::eval_every, "evaluate every N steps (0 = only before/after)", {}},
+      {"eval_limit", &C::eval_limit, "evaluate on the first N eval_data questions (0 = all)", {}},
+      {"eval_samples", &C::eval_samples, "sampled draws per eval question (0 = greedy only)", {}},
+      {"eval_temperature", &C::eval_temperature, "temperature of the sampled evaluation", {}},
+      {"save_steps", &C::save_steps, "checkpoint every N steps (0 = only at the end)", {}},
+      {"save_total_limit", &C::save_total_limit, "keep the newest N checkpoints (0 = keep all)", {}},
+      {"log_samples_every", &C::log_samples_every, "write samples.jsonl every N steps (0 = off)", {}},
+      {"dtype", &C::dtype, "compute/storage dtype (auto: bf16 on CUDA, fp32 on CPU)",
+       {"auto", "float32", "bfloat16", "float16"}},
+      {"device", &C::device, "auto | cpu | cuda | cuda:N", {}},
+  };
+  return table;
+}
+
+const char* type_name(const Member& m) {
+  switch (m.index()) {
+    case 0: return "int";
+    case 1: return "float";
+    case 2: return "bool";
+    default: return "string";
+  }
+}
+
+const Row* find_row(const std::string& key) {
+  for (const auto& r : rows())
+    if (key == r.name) return &r;
+  return nullptr;
+}
+
+std::string format_double(double v) {
+  // Shortest text that reads back to the same double.
+  char buf[32];
+  for (int prec = 1; prec <= 17; ++prec) {
+    std::snprintf(buf, sizeof buf, "%.*g", prec, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+[[noreturn]] void type_error(const std::string& key, const std::string& origin, const char* expected,
+                             const std::string& value) {
+  throw Error("config key '" + key + "' (" + origin + "): expected " + expected + ", found " +
+              quote(value));
+}
+
+[[noreturn]] void unknown_key(const std::string& key, const std::string& origin) {
+  std::string msg = "unknown config key '" + key + "' (" + origin + ")";
+  std::string best = closest_match(key, config_key_names());
+  if (!best.empty()) msg += "; did you mean '" + best + "'?";
+  else msg += "; run with --help for the list of keys";
+  throw Error(msg);
+}
+
+int parse_int(const std::string& key, const std::string& text, const std::string& origin) {
+  std::string t(trim(text));
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(t.c_str(), &end, 10);
+  if (t.empty() || *end != '\0' || errno == ERANGE || v < INT32_MIN || v > INT32_MAX)
+    type_error(key, origin, "an integer", text);
+  return static_cast<int>(v);
+}
+
+double parse_float(const std::string& key, const std::string& text, const std::string& origin) {
+  std::string t(trim(text));
+  char* end = nullptr;
+  double v = std::strtod(t.c_str(), &end);
+  if (t.empty() || *end != '\0' || !std::isfinite(v)) type_error(key, origin, "a finite number", text);
+  return v;
+}
+
+bool parse_bool(const std::string& key, const std::string& text, const std::string& origin) {
+  std::string t = to_lower(trim(text));
+  if (t == "true" || t == "yes" || t == "on" || t == "1") return true;
+  if (t == "false" || t == "no" || t == "off" || t == "0") return false;
+  type_error(key, origin, "a boolean (true/false)", text);
+}
+
+}  // namespace
+
+const std::vector<ConfigKey>& config_keys() {
+  static const std::vector<ConfigKey> keys = [] {
+    std::vector<ConfigKey> out;
+    for (const auto& r : rows()) out.push_back({r.name, type_name(r.member), r.help, r.choices});
+    for (const auto& fn : reward_names())
+      out.push_back({"reward_weights." + fn, "float", "weight of the `" + fn + "` reward", {}});
+    return out;
+  }();
+  return keys;
+}
+
+std::vector<std::string> config_key_names() {
+  std::vector<std::string> names;
+  for (const auto& k : config_keys()) names.push_back(k.name);
+  names.push_back("reward_weights");
+  return names;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Get / set one key
+
+void set_config_value(TrainConfig& cfg, const std::string& key, const std::string& value,
+                      const std::string& origin) {
+  if (starts_with(key, "reward_weights.")) {
+    std::string fn = key.substr(std::string("reward_weights.").size());
+    const auto& names = reward_names();
+    if (std::find(names.begin(), names.end(), fn) == names.end()) unknown_key(key, origin);
+    cfg.reward_weights[fn] = parse_float(key, value, origin);
+    cfg.origin[key] = origin;
+    return;
+  }
+  const Row* row = find_row(key);
+  if (!row) unknown_key(key, origin);
+  std::visit(
+      [&](auto member) {
+        using T = std::remove_reference_t<decltype(cfg.*member)>;
+        if constexpr (std::is_same_v<T, int>) cfg.*member = parse_int(key, value, origin);
+        else if constexpr (std::is_same_v<T, double>) cfg.*member = parse_float(key, value, origin);
+        else if constexpr (std::is_same_v<T, bool>) cfg.*member = parse_bool(key, value, origin);
+        else {
+          if (!row->choices.empty() &&
+              std::find(row->choices.begin(), row->choices.end(), value) == row->choices.end()) {
+            std::string expected = "one of";
+            for (const auto& c : row->choices) expected += " " + c;
+            std::string msg = "config key '" + key + "' (" + origin + "): expected " + expected +
+                              ", found " + quote(value);
+            std::string best = closest_match(value, row->choices);
+            if (!best.empty()) msg += "; did you mean '" + best + "'?";
+            throw Error(msg);
+          }
+          cfg.*member = value;
+        }
+      },
+      row->member);
+  cfg.origin[key] = origin;
+}
+
+std::string get_config_value(const TrainConfig& cfg, const std::string& key) {
+  if (starts_with(key, "reward_weights.")) {
+    auto it = cfg.reward_weights.find(key.substr(std::string("reward_weights.").size()));
+    if (it == cfg.reward_weights.end()) throw Error("unknown config key '" + key + "'");
+    return format_double(it->second);
+  }
+  const Row* row = find_row(key);
+  if (!row) throw Error("unknown config key '" + key + "'");
+  return std::visit(
+      [&](auto member) -> std::string {
+        using T = std::remove_cv_t<std::remove_reference_t<decltype(cfg.*member)>>;
+        if constexpr (std::is_same_v<T, int>) return std::to_string(cfg.*member);
+        else if constexpr (std::is_same_v<T, double>) return format_double(cfg.*member);
+        else if constexpr (std::is_same_v<T, bool>) return cfg.*member ? "true" : "false";
+        else return cfg.*member;
+      },
+      row->member);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+namespace {
+
+void load_yaml(TrainConfig& cfg, const std::string& path, const std::string& text) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw Error(path + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
+  }
+  if (root.IsNull()) return;  // an empty file changes nothing
+  if (!root.IsMap())
+    throw Error(path + ": expected a mapping of config keys at the top level, found a " +
+                (root.IsSequence() ? "sequence" : "scalar"));
+  for (const auto& kv : root) {
+    std::string key = kv.first.as<std::string>();
+    std::string where = path + ":" + std::to_string(kv.first.Mark().line + 1);
+    const YAML::Node& v = kv.second;
+    if (key == "reward_weights") {
+      if (!v.IsMap())
+        throw Error("config key 'reward_weights' (" + where +
+                    "): expected a mapping such as {correctness: 1.0, format: 0.1}");
+      for (const auto& w : v) {
+        std::string sub = "reward_weights." + w.first.as<std::string>();
+        std::string wwhere = path + ":" + std::to_string(w.first.Mark().line + 1);
+        if (!w.second.IsScalar()) type_error(sub, wwhere, "a number", "a non-scalar value");
+        set_config_value(cfg, sub, w.second.Scalar(), wwhere);
+      }
+      continue;
+    }
+    if (!find_row(key) && !starts_with(key, "reward_weights.")) unknown_key(key, where);
+    if (v.IsNull()) type_error(key, where, "a value", "nothing (null)");
+    if (!v.IsScalar()) type_error(key, where, "a scalar value", v.IsMap() ? "a mapping" : "a sequence");
+    set_config_value(cfg, key, v.Scalar(), where);
+  }
+}
+
+std::string json_scalar_text(const std::string& key, const nlohmann::json& v, const std::string& where) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_number_integer()) return std::to_string(v.get<long long>());
+  if (v.is_number()) return format_double(v.get<double>());
+  type_error(key, where, "a scalar value", v.dump());
+}
+
+void load_json(TrainConfig& cfg, const std::string& path, const std::string& text) {
+  nlohmann::json root;
+  try {
+    root = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    size_t line = 1 + std::count(text.begin(), text.begin() + std::min(e.byte, text.size()), '\n');
+    throw Error(path + ":" + std::to_string(line) + ": invalid JSON: " + e.what());
+  }
+  if (!root.is_object()) throw Error(path + ": expected a JSON object of config keys at the top level");
+  for (const auto& [key, v] : root.items()) {
+    std::string where = path + " (key \"" + key + "\")";
+    if (key == "reward_weights") {
+      if (!v.is_object())
+        throw Error("config key 'reward_weights' (" + path + "): expected an object such as {\"correctness\": 1.0}");
+      for (const auto& [fn, w] : v.items())
+        set_config_value(cfg, "reward_weights." + fn, json_scalar_text("reward_weights." + fn, w, where), path);
+      continue;
+    }
+    if (!find_row(key) && !starts_with(key, "reward_weights.")) unknown_key(key, path);
+    set_config_value(cfg, key, json_scalar_text(key, v, path), path);
+  }
+}
+
+}  // namespace
+
+void load_config_file(TrainConfig& cfg, const std::string& path) {
+  std::string text = read_file(path);
+  std::string ext = to_lower(path.substr(path.find_last_of('.') == std::string::npos ? path.size()
+                                                                                      : path.find_last_of('.')));
+  if (ext == ".yaml" || ext == ".yml") load_yaml(cfg, path, text);
+  else if (ext == ".json") load_json(cfg, path, text);
+  else throw Error(path + ": unknown config format: expected a .yaml, .yml or .json file");
+}
+
+void apply_override(TrainConfig& cfg, const std::string& assignment) {
+  size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw Error("--set " + quote(assignment) + ": expected key=value");
+  set_config_value(cfg, std::string(trim(assignment.substr(0, eq))), assignment.substr(eq + 1),
+                   "--set");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+namespace {
+
+struct Validator {
+  const TrainConfig& cfg;
+  void fail(const std::string& key, const std::string& expected) const {
+    auto it = cfg.origin.find(key);
+    std::string where = it == cfg.origin.end() ? "default" : it->second;
+    throw Error("config key '" + key + "' (" + where + "): expected " + expected + ", found " +
+                get_config_value(cfg, key));
+  }
+  void at_least(const char* key, double lo) const {
+    if (std::stod(get_config_value(cfg, key)) < lo) fail(key, std::string(">= ") + format_double(lo));
+  }
+};
+
+}  // namespace
+
+void validate_config(const TrainConfig& c) {
+  Validator v{c};
+  v.at_least("group_size", 2);
+  v.at_least("prompts_per_step", 1);
+  v.at_least("max_prompt_tokens", 1);
+  v.at_least("max_new_tokens", 1);
+  v.at_least("train_limit", 0);
+  v.at_least("top_k", 0);
+  v.at_least("warmup_steps", 0);
+  v.at_least("weight_decay", 0);
+  v.at_least("max_grad_norm", 0);
+  v.at_least("grad_accum", 1);
+  v.at_least("num_iterations", 1);
+  v.at_least("beta", 0);
+  v.at_least("entropy_coef", 0);
+  v.at_least("length_target", 1);
+  v.at_least("max_steps", 0);
+  v.at_least("num_epochs", 1);
+  v.at_least("eval_every", 0);
+  v.at_least("eval_limit", 0);
+  v.at_least("eval_samples", 0);
+  v.at_least("save_steps", 0);
+  v.at_least("save_total_limit", 0);
+  v.at_least("log_samples_every", 0);
+  if (!(c.temperature > 0)) v.fail("temperature", "> 0");
+  if (!(c.eval_temperature > 0)) v.fail("eval_temperature", "> 0");
+  if (!(c.top_p > 0 && c.top_p <= 1)) v.fail("top_p", "a value in (0, 1]");
+  if (!(c.min_p >= 0 && c.min_p < 1)) v.fail("min_p", "a value in [0, 1)");
+  if (!(c.repetition_penalty > 0)) v.fail("repetition_penalty", "> 0");
+  if (!(c.learning_rate > 0)) v.fail("learning_rate", "> 0");
+  if (!(c.adam_beta1 >= 0 && c.adam_beta1 < 1)) v.fail("adam_beta1", "a value in [0, 1)");
+  if (!(c.adam_beta2 >= 0 && c.adam_beta2 < 1)) v.fail("adam_beta2", "a value in [0, 1)");
+  if (!(c.adam_eps > 0)) v.fail("adam_eps", "> 0");
+  if (!(c.clip_eps_low >= 0 && c.clip_eps_low < 1)) v.fail("clip_eps_low", "a value in [0, 1)");
+  if (!(c.clip_eps_high >= 0)) v.fail("clip_eps_high", ">= 0");
+  if ((c.prompts_per_step * c.group_size) % c.grad_accum != 0)
+    v.fail("grad_accum", "a divisor of prompts_per_step * group_size = " +
+                             std::to_string(c.prompts_per_step * c.group_size));
+  const std::string& d = c.device;
+  bool device_ok = d == "auto" || d == "cpu" || d == "cuda" ||
+                   (starts_with(d, "cuda:") && d.size() > 5 &&
+                    d.find_first_not_of("0123456789", 5) == std::string::npos);
+  if (!device_ok) v.fail("device", "auto, cpu, cuda or cuda:N");
+  if (c.model_path.empty()) throw Error("no model path given: pass it as grpo_train's first argument");
+  double total = 0;
+  for (const auto& [fn, w] : c.reward_weights) total += std::abs(w);
+  if (total == 0) throw Error("config key 'reward_weights': at least one reward weight must be non-zero");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Printing
+
+std::string config_to_yaml(const TrainConfig& cfg) {
+  std::ostringstream out;
+  out << "# grpo_train resolved config: defaults, then config file, then --set\n";
+  for (const auto& r : rows()) {
+    std::string val = get_config_value(cfg, r.name);
+    if (std::holds_alternative<std::string TrainConfig::*>(r.member)) val = nlohmann::json(val).dump();
+    out << r.name << ": " << val << "  # " << r.help << "\n";
+  }
+  out << "reward_weights:  # weight per reward function\n";
+  for (const auto& fn : reward_names())
+    out << "  " << fn << ": " << get_config_value(cfg, "reward_weights." + fn) << "\n";
+  return out.str();
+}
+
+std::string config_help() {
+  TrainConfig defaults;
+  std::ostringstream out;
+  out << "Config keys (set in -c FILE or with --set key=value), default in brackets:\n";
+  for (const auto& k : config_keys()) {
+    std::string def = get_config_value(defaults, k.name);
+    if (k.name == "system_prompt") def = def.substr(0, 40) + "...";
+    if (def.empty()) def = "\"\"";
+    std::string help = k.help;
+    if (!k.choices.empty()) {
+      help += " (";
+      for (size_t i = 0; i < k.choices.size(); ++i) help += (i ? " | " : "") + k.choices[i];
+      help += ")";
+    }
+    char line[512];
+    std::snprintf(line, sizeof line, "  %-28s [%s] %s\n", k.name.c_str(), def.c_str(), help.c_str());
+    out << line;
+  }
+  return out.str();
+}
+
+}  // namespace grpo

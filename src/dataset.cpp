@@ -1,0 +1,197 @@
+// dataset.cpp: GSM8K JSONL loading, deterministic ordering, ChatML prompts and their tokenization.
+#include "grpo/dataset.h"
+
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "grpo/common.h"
+#include "grpo/reward.h"
+
+namespace grpo {
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+namespace {
+
+std::string field_string(const nlohmann::json& obj, const char* name, const std::string& where) {
+  const auto& v = obj.at(name);
+  if (!v.is_string())
+    throw Error(where + ": field \"" + name + "\": expected a string, found " + v.type_name());
+  return v.get<std::string>();
+}
+
+}  // namespace
+
+GSM8KDataset::GSM8KDataset(const std::string& path, size_t limit) : path_(path) {
+  std::string text = read_file(path);
+  std::istringstream in(text);
+  std::string line;
+  size_t lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (trim(line).empty()) continue;
+    if (limit && examples_.size() >= limit) break;
+    std::string where = path + ":" + std::to_string(lineno);
+    nlohmann::json obj;
+    try {
+      obj = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw Error(where + ": invalid JSON (" + std::string(e.what()) + ")");
+    }
+    if (!obj.is_object()) throw Error(where + ": expected a JSON object, found " + obj.type_name());
+    Example ex;
+    ex.line = lineno;
+    if (obj.contains("question")) {
+      ex.question = field_string(obj, "question", where);
+      if (!obj.contains("answer")) throw Error(where + ": missing field \"answer\" (GSM8K format: question + answer)");
+      ex.answer = field_string(obj, "answer", where);
+      if (ex.answer.find("####") == std::string::npos)
+        throw Error(where + ": field \"answer\": expected the gold after \"####\", found no \"####\"");
+      auto gold = parse_gsm8k_gold(ex.answer);
+      if (!gold) throw Error(where + ": field \"answer\": no number after the last \"####\"");
+      ex.gold = *gold;
+    } else if (obj.contains("prompt")) {
+      ex.question = field_string(obj, "prompt", where);
+      if (!obj.contains("gold")) throw Error(where + ": missing field \"gold\" (format: prompt + gold)");
+      const auto& g = obj["gold"];
+      if (g.is_number()) {
+        ex.gold = g.get<double>();
+      } else if (g.is_string()) {
+        std::string s;
+        for (char ch : g.get<std::string>())
+          if (ch != ',') s += ch;
+        std::vector<double> nums = find_numbers(s);
+        if (nums.size() != 1) throw Error(where + ": field \"gold\": expected one number, found " + quote(g.get<std::string>()));
+        ex.gold = nums[0];
+      } else {
+        throw Error(where + ": field \"gold\": expected a number or string, found " + g.type_name());
+      }
+      ex.answer = obj.contains("answer") && obj["answer"].is_string() ? obj["answer"].get<std::string>()
+                                                                     : "#### " + g.dump();
+    } else {
+      throw Error(where + ": missing field \"question\" (or \"prompt\")");
+    }
+    if (trim(ex.question).empty()) throw Error(where + ": the question is empty");
+    examples_.push_back(std::move(ex));
+  }
+  if (examples_.empty()) throw Error(path + ": no examples (the file is empty)");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ordering: Fisher-Yates with our own bounded draw, so the order is the same on every platform
+// (std::shuffle and std::uniform_int_distribution are implementation-defined).
+
+namespace {
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) {
+  uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+  uint64_t r;
+  do r = rng();
+  while (r >= limit);
+  return r % n;
+}
+
+}  // namespace
+
+std::vector<size_t> GSM8KDataset::epoch_order(uint64_t seed, int64_t epoch) const {
+  std::vector<size_t> order(examples_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::mt19937_64 rng(splitmix64(seed ^ splitmix64(static_cast<uint64_t>(epoch))));
+  for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[uniform_below(rng, i)]);
+  return order;
+}
+
+std::vector<size_t> GSM8KDataset::indices_at(uint64_t seed, int64_t position, size_t count) const {
+  std::vector<size_t> out;
+  const int64_t n = static_cast<int64_t>(examples_.size());
+  int64_t epoch = position / n;
+  std::vector<size_t> order = epoch_order(seed, epoch);
+  for (int64_t p = position; out.size() < count; ++p) {
+    if (p / n != epoch) order = epoch_order(seed, epoch = p / n);
+    out.push_back(order[p % n]);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prompts
+
+std::string render_chatml(const std::vector<ChatMessage>& messages, bool add_generation_prompt) {
+  std::string out;
+  for (const auto& m : messages) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
+  if (add_generation_prompt) out += "<|im_start|>assistant\n";
+  return out;
+}
+
+PromptIds tokenize_prompt(const Tokenizer& tok, const std::string& system_prompt,
+                          const std::string& question, int max_prompt_tokens) {
+  auto special = [&](const char* s) {
+    auto id = tok.token_to_id(s);
+    if (!id) throw Error(std::string("tokenizer: no '") + s + "' token; ChatML prompts need it");
+    return *id;
+  };
+  const int32_t im_start = special("<|im_start|>"), im_end = special("<|im_end|>");
+  auto text = [&](const std::string& s) { return tok.encode(s, /*match_special=*/false); };
+
+  std::vector<int32_t> head = {im_start};                      // <|im_start|>system\n{system}<|im_end|>
+  for (int32_t id : text("system\n" + system_prompt)) head.push_back(id);  //   \n<|im_start|>user\n
+  head.push_back(im_end);
+  for (int32_t id : text("\n")) head.push_back(id);
+  head.push_back(im_start);
+  for (int32_t id : text("user\n")) head.push_back(id);
+  std::vector<int32_t> q = text(question);
+  std::vector<int32_t> tail = {im_end};                         // <|im_end|>\n<|im_start|>assistant\n
+  for (int32_t id : text("\n")) tail.push_back(id);
+  tail.push_back(im_start);
+  for (int32_t id : text("assistant\n")) tail.push_back(id);
+
+  PromptIds out;
+  const size_t fixed = head.size() + tail.size();
+  if (fixed >= static_cast<size_t>(max_prompt_tokens))
+    throw Error("max_prompt_tokens = " + std::to_string(max_prompt_tokens) +
+                " leaves no room for the question: the chat template alone takes " +
+                std::to_string(fixed) + " tokens");
+  size_t room = max_prompt_tokens - fixed;
+  size_t skip = 0;
+  if (q.size() > room) {
+    skip = q.size() - room;
+    out.truncated = true;
+  }
+  out.ids = std::move(head);
+  out.ids.insert(out.ids.end(), q.begin() + skip, q.end());
+  out.ids.insert(out.ids.end(), tail.begin(), tail.end());
+  return out;
+}
+
+PromptBatch collate_prompts(const std::vector<std::vector<int32_t>>& prompts, int64_t pad_id) {
+  TORCH_CHECK(!prompts.empty(), "collate_prompts: empty batch");
+  const int64_t B = static_cast<int64_t>(prompts.size());
+  int64_t Tp = 0;
+  for (const auto& p : prompts) Tp = std::max<int64_t>(Tp, static_cast<int64_t>(p.size()));
+  PromptBatch out;
+  out.input_ids = torch::full({B, Tp}, pad_id, torch::kInt64);  // (B, Tp)
+  out.attention_mask = torch::zeros({B, Tp}, torch::kInt64);    // (B, Tp)
+  auto ids = out.input_ids.accessor<int64_t, 2>();
+  auto mask = out.attention_mask.accessor<int64_t, 2>();
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& p = prompts[b];
+    const int64_t off = Tp - static_cast<int64_t>(p.size());
+    for (size_t t = 0; t < p.size(); ++t) {
+      ids[b][off + t] = p[t];
+      mask[b][off + t] = 1;
+    }
+    out.lengths.push_back(static_cast<int64_t>(p.size()));
+  }
+  return out;
+}
+
+}  // namespace grpo

@@ -1,0 +1,183 @@
+// Tests for config.h: defaults, YAML, JSON, --set overrides, each error kind, round trip.
+#include <gtest/gtest.h>
+
+#include "grpo/common.h"
+#include "grpo/config.h"
+#include "test_util.h"
+
+using namespace grpo;
+using grpo::test::write_temp;
+
+namespace {
+
+// The message of the Error thrown by f, or "" if none.
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Config, DefaultsMatchTheIssue) {
+  TrainConfig c;
+  EXPECT_EQ(c.group_size, 8);
+  EXPECT_EQ(c.learning_rate, 1e-6);
+  EXPECT_EQ(c.num_iterations, 1);
+  EXPECT_EQ(c.clip_eps_low, 0.2);
+  EXPECT_EQ(c.clip_eps_high, 0.2);
+  EXPECT_EQ(c.beta, 0.0);
+  EXPECT_EQ(c.reward_weights.at("correctness"), 1.0);
+}
+
+TEST(Config, YamlFileAndNestedRewardWeights) {
+  std::string path = write_temp("c.yaml",
+                                "# comment\n"
+                                "group_size: 4\n"
+                                "learning_rate: 3e-6\n"
+                                "loss_aggregation: dr_grpo\n"
+                                "mask_truncated_completions: yes\n"
+                                "system_prompt: \"Be brief.\\nThink.\"\n"
+                                "reward_weights:\n"
+                                "  format: 0.5\n"
+                                "reward_weights.tags: 0.25\n");
+  TrainConfig c;
+  load_config_file(c, path);
+  EXPECT_EQ(c.group_size, 4);
+  EXPECT_DOUBLE_EQ(c.learning_rate, 3e-6);
+  EXPECT_EQ(c.loss_aggregation, "dr_grpo");
+  EXPECT_TRUE(c.mask_truncated_completions);
+  EXPECT_EQ(c.system_prompt, "Be brief.\nThink.");
+  EXPECT_EQ(c.reward_weights.at("format"), 0.5);
+  EXPECT_EQ(c.reward_weights.at("tags"), 0.25);
+  EXPECT_EQ(c.reward_weights.at("correctness"), 1.0);  // untouched default
+  EXPECT_EQ(c.origin.at("group_size"), path + ":2");
+}
+
+TEST(Config, JsonFile) {
+  std::string path = write_temp("c.json",
+                                R"({"group_size": 16, "top_p": 0.9, "beta": 0.04, "gradient_checkpointing": true,
+                                    "reward_weights": {"correctness": 2}})");
+  TrainConfig c;
+  load_config_file(c, path);
+  EXPECT_EQ(c.group_size, 16);
+  EXPECT_DOUBLE_EQ(c.top_p, 0.9);
+  EXPECT_DOUBLE_EQ(c.beta, 0.04);
+  EXPECT_TRUE(c.gradient_checkpointing);
+  EXPECT_EQ(c.reward_weights.at("correctness"), 2.0);
+}
+
+TEST(Config, OverridesWinOverFile) {
+  std::string path = write_temp("c.yaml", "group_size: 4\ntemperature: 0.7\n");
+  TrainConfig c;
+  load_config_file(c, path);
+  apply_override(c, "group_size=12");
+  apply_override(c, "reward_weights.format=0");
+  EXPECT_EQ(c.group_size, 12);
+  EXPECT_DOUBLE_EQ(c.temperature, 0.7);
+  EXPECT_EQ(c.reward_weights.at("format"), 0.0);
+  EXPECT_EQ(c.origin.at("group_size"), "--set");
+}
+
+TEST(Config, UnknownKeySuggestsClosest) {
+  TrainConfig c;
+  std::string msg = error_of([&] { apply_override(c, "group_sizee=4"); });
+  EXPECT_NE(msg.find("'group_sizee'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("did you mean 'group_size'"), std::string::npos) << msg;
+  msg = error_of([&] { apply_override(c, "reward_weights.formatt=1"); });
+  EXPECT_NE(msg.find("did you mean 'reward_weights.format'"), std::string::npos) << msg;
+  std::string path = write_temp("c.yaml", "group_size: 4\nlearnig_rate: 1e-5\n");
+  msg = error_of([&] { load_config_file(c, path); });
+  EXPECT_NE(msg.find(path + ":2"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("did you mean 'learning_rate'"), std::string::npos) << msg;
+  msg = error_of([&] { apply_override(c, "zzzzzzzz=1"); });
+  EXPECT_EQ(msg.find("did you mean"), std::string::npos) << msg;  // nothing close
+}
+
+TEST(Config, TypeErrorsNameKeyExpectedAndValue) {
+  TrainConfig c;
+  std::string msg = error_of([&] { apply_override(c, "group_size=eight"); });
+  EXPECT_NE(msg.find("'group_size'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("expected an integer"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'eight'"), std::string::npos) << msg;
+  msg = error_of([&] { apply_override(c, "learning_rate=fast"); });
+  EXPECT_NE(msg.find("expected a finite number"), std::string::npos) << msg;
+  msg = error_of([&] { apply_override(c, "group_size=4.5"); });
+  EXPECT_NE(msg.find("expected an integer"), std::string::npos) << msg;
+  msg = error_of([&] { apply_override(c, "gradient_checkpointing=maybe"); });
+  EXPECT_NE(msg.find("expected a boolean"), std::string::npos) << msg;
+  msg = error_of([&] { apply_override(c, "loss_aggregation=grpoo"); });
+  EXPECT_NE(msg.find("expected one of grpo bnpo dr_grpo dapo"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("did you mean 'grpo'"), std::string::npos) << msg;
+  std::string path = write_temp("c.yaml", "group_size: [1, 2]\n");
+  msg = error_of([&] { load_config_file(c, path); });
+  EXPECT_NE(msg.find("expected a scalar value"), std::string::npos) << msg;
+  path = write_temp("c.json", R"({"top_k": "lots"})");
+  msg = error_of([&] { load_config_file(c, path); });
+  EXPECT_NE(msg.find("'top_k'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'lots'"), std::string::npos) << msg;
+}
+
+TEST(Config, RangeErrors) {
+  auto range_error = [](const std::string& assignment) {
+    TrainConfig c;
+    c.model_path = "m";
+    apply_override(c, assignment);
+    return error_of([&] { validate_config(c); });
+  };
+  TrainConfig ok;
+  ok.model_path = "m";
+  EXPECT_NO_THROW(validate_config(ok));
+  std::string msg = range_error("group_size=1");
+  EXPECT_NE(msg.find("'group_size' (--set): expected >= 2, found 1"), std::string::npos) << msg;
+  msg = range_error("learning_rate=0");
+  EXPECT_NE(msg.find("'learning_rate'"), std::string::npos) << msg;
+  msg = range_error("top_p=1.5");
+  EXPECT_NE(msg.find("'top_p' (--set): expected a value in (0, 1], found 1.5"), std::string::npos) << msg;
+  EXPECT_NE(range_error("top_p=0").find("top_p"), std::string::npos);
+  EXPECT_NE(range_error("temperature=0").find("temperature"), std::string::npos);
+  EXPECT_NE(range_error("clip_eps_low=1").find("clip_eps_low"), std::string::npos);
+  EXPECT_NE(range_error("device=gpu").find("device"), std::string::npos);
+  EXPECT_NE(range_error("grad_accum=3").find("a divisor of prompts_per_step * group_size = 64"), std::string::npos);
+  EXPECT_NE(range_error("top_k=-1").find("top_k"), std::string::npos);
+  TrainConfig no_model;
+  EXPECT_NE(error_of([&] { validate_config(no_model); }).find("no model path"), std::string::npos);
+}
+
+TEST(Config, FileErrors) {
+  TrainConfig c;
+  EXPECT_NE(error_of([&] { load_config_file(c, "/nonexistent/x.yaml"); }).find("/nonexistent/x.yaml"),
+            std::string::npos);
+  std::string path = write_temp("c.toml", "a = 1");
+  EXPECT_NE(error_of([&] { load_config_file(c, path); }).find("unknown config format"), std::string::npos);
+  path = write_temp("c.yaml", "group_size: 4\n  bad: [\n");
+  std::string msg = error_of([&] { load_config_file(c, path); });
+  EXPECT_NE(msg.find("invalid YAML"), std::string::npos) << msg;
+  path = write_temp("c.json", "{\n\"group_size\": 4,\n}\n");
+  msg = error_of([&] { load_config_file(c, path); });
+  EXPECT_NE(msg.find(path + ":3: invalid JSON"), std::string::npos) << msg;
+}
+
+TEST(Config, YamlRoundTrip) {
+  TrainConfig c;
+  apply_override(c, "group_size=5");
+  apply_override(c, "learning_rate=2.5e-7");
+  apply_override(c, "system_prompt=Line one\nLine \"two\"");
+  apply_override(c, "reward_weights.length=0.3");
+  std::string path = write_temp("resolved.yaml", config_to_yaml(c));
+  TrainConfig back;
+  load_config_file(back, path);
+  for (const auto& k : config_keys())
+    EXPECT_EQ(get_config_value(back, k.name), get_config_value(c, k.name)) << k.name;
+}
+
+TEST(Config, HelpListsEveryKeyWithDefault) {
+  std::string help = config_help();
+  for (const auto& k : config_keys()) EXPECT_NE(help.find(k.name), std::string::npos) << k.name;
+  EXPECT_NE(help.find("group_size                   [8]"), std::string::npos) << help;
+  EXPECT_NE(help.find("learning_rate                [1e-06]"), std::string::npos) << help;
+}

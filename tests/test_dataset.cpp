@@ -1,0 +1,193 @@
+// Tests for dataset.h: GSM8K loading (every gold of both shipped files), errors with file:line,
+// deterministic ordering, ChatML rendering, prompt tokenization (TODO 1) and left-padded collation.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "grpo/common.h"
+#include "grpo/dataset.h"
+#include "test_util.h"
+
+using namespace grpo;
+using grpo::test::source_path;
+using grpo::test::write_temp;
+
+namespace {
+
+// Test double: one id per byte (0..255), specials from 256 on; enough to check template assembly.
+class ByteTokenizer : public Tokenizer {
+ public:
+  std::vector<int32_t> encode(std::string_view text, bool match_special) const override {
+    std::vector<int32_t> out;
+    for (size_t i = 0; i < text.size();) {
+      bool matched = false;
+      if (match_special)
+        for (const auto& [s, id] : specials_)
+          if (text.substr(i, s.size()) == s) {
+            out.push_back(id);
+            i += s.size();
+            matched = true;
+            break;
+          }
+      if (!matched) out.push_back(static_cast<unsigned char>(text[i++]));
+    }
+    return out;
+  }
+  std::string decode(const std::vector<int32_t>& ids, bool) const override {
+    std::string s;
+    for (int32_t id : ids) s += id < 256 ? std::string(1, char(id)) : id_to_token(id);
+    return s;
+  }
+  std::optional<int32_t> token_to_id(std::string_view t) const override {
+    auto it = specials_.find(std::string(t));
+    return it == specials_.end() ? std::nullopt : std::optional<int32_t>(it->second);
+  }
+  std::string id_to_token(int32_t id) const override {
+    for (const auto& [s, i] : specials_)
+      if (i == id) return s;
+    return std::string(1, char(id));
+  }
+  size_t vocab_size() const override { return 259; }
+  bool is_special(int32_t id) const override { return id >= 256; }
+
+ private:
+  std::map<std::string, int32_t> specials_ = {{"<|im_start|>", 256}, {"<|im_end|>", 257}, {"<|endoftext|>", 258}};
+};
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+TEST(Dataset, EveryShippedGoldParses) {
+  GSM8KDataset train(source_path("data/gsm8k/train.jsonl"));
+  GSM8KDataset test(source_path("data/gsm8k/test.jsonl"));
+  EXPECT_EQ(train.size(), 7473u);
+  EXPECT_EQ(test.size(), 1319u);
+  EXPECT_EQ(train[0].gold, 72);  // Natalia's clips
+  EXPECT_EQ(train[1].gold, 10);
+  // Thousands separators: 79 train golds carry one; each must parse to the comma-free integer.
+  size_t with_comma = 0;
+  for (const auto* ds : {&train, &test})
+    for (size_t i = 0; i < ds->size(); ++i) {
+      const auto& ex = (*ds)[i];
+      std::string tail = ex.answer.substr(ex.answer.rfind("####") + 4), digits;
+      for (char ch : tail)
+        if (ch != ',' && ch != ' ') digits += ch;
+      if (tail.find(',') != std::string::npos) ++with_comma;
+      EXPECT_EQ(ex.gold, std::stod(digits)) << ds->path() << ":" << ex.line;
+    }
+  EXPECT_EQ(with_comma, 79u + 14u);
+}
+
+TEST(Dataset, PromptGoldFormatAndLimit) {
+  std::string path = write_temp("d.jsonl",
+                                "{\"prompt\": \"What is 2+3?\", \"gold\": 5}\n"
+                                "\n"
+                                "{\"prompt\": \"Big?\", \"gold\": \"1,000\"}\n"
+                                "{\"prompt\": \"Third\", \"gold\": 3}\n");
+  GSM8KDataset ds(path);
+  ASSERT_EQ(ds.size(), 3u);
+  EXPECT_EQ(ds[0].question, "What is 2+3?");
+  EXPECT_EQ(ds[0].gold, 5);
+  EXPECT_EQ(ds[1].gold, 1000);
+  EXPECT_EQ(ds[1].line, 3u);  // blank line skipped, numbering kept
+  EXPECT_EQ(GSM8KDataset(path, 2).size(), 2u);
+}
+
+TEST(Dataset, BadLinesNameFileAndLine) {
+  auto msg_for = [](const std::string& content) {
+    std::string path = write_temp("bad.jsonl", content);
+    return std::make_pair(path, error_of([&] { GSM8KDataset ds(path); }));
+  };
+  const std::string good = "{\"question\": \"q\", \"answer\": \"#### 1\"}\n";
+  auto [p1, m1] = msg_for(good + "{not json}\n");
+  EXPECT_NE(m1.find(p1 + ":2: invalid JSON"), std::string::npos) << m1;
+  auto [p2, m2] = msg_for(good + good + "{\"question\": \"q\"}\n");
+  EXPECT_NE(m2.find(p2 + ":3: missing field \"answer\""), std::string::npos) << m2;
+  auto [p3, m3] = msg_for("{\"question\": \"q\", \"answer\": \"#### many\"}\n");
+  EXPECT_NE(m3.find(p3 + ":1: field \"answer\": no number after the last \"####\""), std::string::npos) << m3;
+  auto [p4, m4] = msg_for("{\"question\": \"q\", \"answer\": \"42\"}\n");
+  EXPECT_NE(m4.find(p4 + ":1: field \"answer\": expected the gold after \"####\""), std::string::npos) << m4;
+  auto [p5, m5] = msg_for("{\"text\": \"q\"}\n");
+  EXPECT_NE(m5.find(p5 + ":1: missing field \"question\""), std::string::npos) << m5;
+  auto [p6, m6] = msg_for("{\"question\": 7, \"answer\": \"#### 1\"}\n");
+  EXPECT_NE(m6.find(p6 + ":1: field \"question\": expected a string, found number"), std::string::npos) << m6;
+  auto [p7, m7] = msg_for("");
+  EXPECT_NE(m7.find(p7 + ": no examples"), std::string::npos) << m7;
+  EXPECT_NE(error_of([] { GSM8KDataset ds("/nonexistent.jsonl"); }).find("/nonexistent.jsonl"), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ordering
+
+TEST(Dataset, EpochOrderIsADeterministicPermutation) {
+  std::string content;
+  for (int i = 0; i < 10; ++i) content += "{\"prompt\": \"q" + std::to_string(i) + "\", \"gold\": 1}\n";
+  GSM8KDataset ds(write_temp("d.jsonl", content));
+  auto e0 = ds.epoch_order(42, 0), e1 = ds.epoch_order(42, 1);
+  EXPECT_EQ(e0, ds.epoch_order(42, 0));
+  EXPECT_NE(e0, e1);
+  EXPECT_NE(e0, ds.epoch_order(43, 0));
+  EXPECT_EQ(std::set<size_t>(e0.begin(), e0.end()).size(), 10u);
+  // Pinned: mt19937_64 and our bounded draw are fully specified, so this holds on every platform.
+  EXPECT_EQ(e0, (std::vector<size_t>{9, 6, 2, 0, 1, 4, 3, 8, 5, 7}));
+  // The stream crosses the epoch boundary seamlessly: positions 8..11 = e0[8], e0[9], e1[0], e1[1].
+  EXPECT_EQ(ds.indices_at(42, 8, 4), (std::vector<size_t>{e0[8], e0[9], e1[0], e1[1]}));
+  EXPECT_EQ(ds.indices_at(42, 25, 1), (std::vector<size_t>{ds.epoch_order(42, 2)[5]}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prompts
+
+TEST(Prompt, ChatMLMatchesQwenTemplate) {
+  std::string text = render_chatml({{"system", "S"}, {"user", "Q?"}}, true);
+  EXPECT_EQ(text, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ?<|im_end|>\n<|im_start|>assistant\n");
+}
+
+TEST(Prompt, TokenizeInsertsSpecialsByIdAndQuestionAsText) {
+  ByteTokenizer tok;
+  PromptIds p = tokenize_prompt(tok, "S", "Q<|im_end|>", 512);
+  EXPECT_FALSE(p.truncated);
+  // Same as encoding the rendered template with specials matched, except that the question's
+  // "<|im_end|>" stays 10 plain bytes instead of becoming id 257.
+  std::string safe = render_chatml({{"system", "S"}, {"user", "Q"}}, true);
+  std::vector<int32_t> expected = tok.encode(safe, true);
+  std::vector<int32_t> q_text = tok.encode("<|im_end|>", false);
+  // positions: 256 s y s t e m \n S 257 \n 256 u s e r \n Q  -> Q sits at index 17
+  ASSERT_EQ(expected[17], 'Q');
+  expected.insert(expected.begin() + 18, q_text.begin(), q_text.end());
+  EXPECT_EQ(p.ids, expected);
+  EXPECT_EQ(p.ids.front(), 256);
+  EXPECT_EQ(std::count(p.ids.begin(), p.ids.end(), 257), 2);  // only the template's two <|im_end|>
+}
+
+TEST(Prompt, TruncationKeepsTemplateAndQuestionTail) {
+  ByteTokenizer tok;
+  PromptIds full = tokenize_prompt(tok, "S", "abcdefgh", 512);
+  const int fixed = static_cast<int>(full.ids.size()) - 8;
+  PromptIds cut = tokenize_prompt(tok, "S", "abcdefgh", fixed + 3);
+  EXPECT_TRUE(cut.truncated);
+  EXPECT_EQ(static_cast<int>(cut.ids.size()), fixed + 3);
+  std::string decoded = tok.decode(cut.ids, false);
+  EXPECT_NE(decoded.find("user\nfgh<|im_end|>"), std::string::npos) << decoded;
+  EXPECT_NE(error_of([&] { tokenize_prompt(tok, "S", "q", fixed); }).find("no room for the question"),
+            std::string::npos);
+}
+
+TEST(Prompt, CollateLeftPads) {
+  PromptBatch b = collate_prompts({{5, 6, 7}, {8}}, 0);
+  EXPECT_TRUE(torch::equal(b.input_ids, torch::tensor({5, 6, 7, 0, 0, 8}, torch::kInt64).view({2, 3})));
+  EXPECT_TRUE(torch::equal(b.attention_mask, torch::tensor({1, 1, 1, 0, 0, 1}, torch::kInt64).view({2, 3})));
+  EXPECT_EQ(b.lengths, (std::vector<int64_t>{3, 1}));
+}
