@@ -1,0 +1,1132 @@
+// tokenizer.cpp: Hugging Face tokenizer.json (BPE) in C++, stage for stage as the Rust
+// `tokenizers` crate runs it; see tokenizer.h for the pipeline and the one deliberate departure.
+// This file does not include torch, so the fuzz target can build it alone.
+#include "grpo/tokenizer.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <utf8proc.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <queue>
+#include <thread>
+#include <unordered_map>
+
+#include "grpo/common.h"
+
+namespace grpo {
+
+using json = nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------
+// UTF-8 helpers
+
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i], or 0 if the bytes there are not one (the maximal
+// invalid subpart is then reported through `bad_len`, as Rust's from_utf8_lossy groups them).
+size_t utf8_valid_len(std::string_view s, size_t i, size_t* bad_len) {
+  auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = b(i);
+  size_t need;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) need = 1;
+  else if (c >= 0xE0 && c <= 0xEF) {
+    need = 2;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    need = 3;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    *bad_len = 1;
+    return 0;
+  }
+  size_t k = 1;
+  for (; k <= need; ++k) {
+    if (i + k >= s.size()) break;
+    unsigned char cc = b(i + k);
+    unsigned char l = k == 1 ? lo : 0x80, h = k == 1 ? hi : 0xBF;
+    if (cc < l || cc > h) break;
+  }
+  if (k == need + 1) return need + 1;
+  *bad_len = k;  // the lead byte plus the continuation bytes that were still valid
+  return 0;
+}
+
+constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";  // U+FFFD
+
+bool is_ascii(std::string_view s) {
+  for (char c : s)
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  return true;
+}
+
+void append_utf8(std::string& out, uint32_t cp) {
+  char buf[4];
+  ssize_t n = utf8proc_encode_char(static_cast<utf8proc_int32_t>(cp), reinterpret_cast<utf8proc_uint8_t*>(buf));
+  out.append(buf, static_cast<size_t>(n));
+}
+
+// Decode s into code points with their byte offsets (s must be valid UTF-8).
+std::vector<std::pair<size_t, size_t>> utf8_chars(std::string_view s) {
+  std::vector<std::pair<size_t, size_t>> out;  // (offset, length)
+  for (size_t i = 0; i < s.size();) {
+    size_t bad = 0, n = utf8_valid_len(s, i, &bad);
+    if (n == 0) n = bad;
+    out.emplace_back(i, n);
+    i += n;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string utf8_lossy(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    size_t bad = 0, n = utf8_valid_len(s, i, &bad);
+    if (n) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      out.append(kReplacementChar);
+      i += bad;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+std::string utf8proc_apply(std::string_view text, int options) {
+  std::string valid = utf8_lossy(text);
+  utf8proc_uint8_t* out = nullptr;
+  utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(valid.data()),
+                                    static_cast<utf8proc_ssize_t>(valid.size()), &out,
+                                    static_cast<utf8proc_option_t>(options));
+  if (n < 0) throw Error(std::string("unicode normalization failed: ") + utf8proc_errmsg(n));
+  std::string result(reinterpret_cast<char*>(out), static_cast<size_t>(n));
+  std::free(out);
+  return result;
+}
+
+}  // namespace
+
+std::string nfc(std::string_view text) {
+  if (is_ascii(text)) return std::string(text);
+  return utf8proc_apply(text, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GPT-2 byte <-> unicode table: printable bytes map to themselves, the rest to U+0100 and up, so
+// every byte string becomes a printable string that BPE can work on.
+
+namespace {
+
+struct ByteLevelTable {
+  std::array<std::string, 256> byte_to_utf8;
+  std::array<int, 324> cp_to_byte;  // -1: not a byte-level char
+  ByteLevelTable() {
+    cp_to_byte.fill(-1);
+    int n = 0;
+    for (int b = 0; b < 256; ++b) {
+      bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+      uint32_t cp = printable ? static_cast<uint32_t>(b) : static_cast<uint32_t>(256 + n++);
+      append_utf8(byte_to_utf8[b], cp);
+      cp_to_byte[cp] = b;
+    }
+  }
+};
+
+const ByteLevelTable& byte_level() {
+  static const ByteLevelTable t;
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// PCRE2 regex, compiled once with JIT; matching is thread-safe (match data per call).
+
+class Regex {
+ public:
+  Regex(const std::string& pattern, const std::string& where) {
+    int err = 0;
+    PCRE2_SIZE off = 0;
+    code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                          PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &err, &off, nullptr);
+    if (!code_) {
+      PCRE2_UCHAR msg[256];
+      pcre2_get_error_message(err, msg, sizeof msg);
+      throw Error(where + ": regex " + quote(pattern) + " does not compile at offset " +
+                  std::to_string(off) + ": " + reinterpret_cast<char*>(msg));
+    }
+    jit_ = pcre2_jit_compile(code_, PCRE2_JIT_COMPLETE) == 0;
+  }
+  ~Regex() { pcre2_code_free(code_); }
+  Regex(const Regex&) = delete;
+  Regex& operator=(const Regex&) = delete;
+
+  // Non-overlapping matches [begin, end) in s (valid UTF-8), left to right.
+  std::vector<std::pair<size_t, size_t>> find_all(std::string_view s) const {
+    thread_local pcre2_match_data* md = nullptr;
+    thread_local uint32_t md_pairs = 0;
+    uint32_t pairs = 0;
+    pcre2_pattern_info(code_, PCRE2_INFO_CAPTURECOUNT, &pairs);
+    if (!md || md_pairs < pairs + 1) {
+      if (md) pcre2_match_data_free(md);
+      md = pcre2_match_data_create(pairs + 1, nullptr);
+      md_pairs = pairs + 1;
+    }
+    std::vector<std::pair<size_t, size_t>> out;
+    size_t start = 0;
+    const auto* subject = reinterpret_cast<PCRE2_SPTR>(s.data());
+    while (start <= s.size()) {
+      int rc = jit_ ? pcre2_jit_match(code_, subject, s.size(), start, PCRE2_NO_UTF_CHECK, md, nullptr)
+                    : pcre2_match(code_, subject, s.size(), start, PCRE2_NO_UTF_CHECK, md, nullptr);
+      if (rc < 0) break;
+      PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+      size_t b = ov[0], e = ov[1];
+      if (e == b) {  // empty match: step over one character, as the Rust regex iterator does
+        if (b >= s.size()) break;
+        size_t bad = 0, n = utf8_valid_len(s, b, &bad);
+        start = b + (n ? n : bad);
+        continue;
+      }
+      out.emplace_back(b, e);
+      start = e;
+    }
+    return out;
+  }
+
+ private:
+  pcre2_code* code_ = nullptr;
+  bool jit_ = false;
+};
+
+// GPT-2's pattern, used by ByteLevel when use_regex is true.
+const char* const kGpt2Pattern =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+
+// ---------------------------------------------------------------------------------------------
+// JSON access with errors that name the file and the field
+
+struct Ctx {
+  std::string name;  // file path
+  [[noreturn]] void fail(const std::string& what) const { throw Error(name + ": " + what); }
+};
+
+const json& field(const json& obj, const char* key, const Ctx& ctx, const std::string& where) {
+  if (!obj.is_object() || !obj.contains(key)) ctx.fail(where + ": missing field \"" + key + "\"");
+  return obj[key];
+}
+
+std::string str_field(const json& obj, const char* key, const Ctx& ctx, const std::string& where) {
+  const json& v = field(obj, key, ctx, where);
+  if (!v.is_string()) ctx.fail(where + ".\"" + key + "\": expected a string, found " + v.type_name());
+  return v.get<std::string>();
+}
+
+bool bool_field(const json& obj, const char* key, bool def) {
+  if (!obj.is_object() || !obj.contains(key) || !obj[key].is_boolean()) return def;
+  return obj[key].get<bool>();
+}
+
+// A Split/Replace pattern: {"String": s} or {"Regex": r}.
+struct Pattern {
+  std::string literal;
+  std::shared_ptr<Regex> regex;
+  std::vector<std::pair<size_t, size_t>> find_all(std::string_view s) const {
+    if (regex) return regex->find_all(s);
+    std::vector<std::pair<size_t, size_t>> out;
+    if (literal.empty()) return out;
+    for (size_t p = s.find(literal); p != std::string_view::npos; p = s.find(literal, p + literal.size()))
+      out.emplace_back(p, p + literal.size());
+    return out;
+  }
+};
+
+Pattern parse_pattern(const json& obj, const Ctx& ctx, const std::string& where) {
+  const json& p = field(obj, "pattern", ctx, where);
+  Pattern out;
+  if (p.is_object() && p.contains("String") && p["String"].is_string()) out.literal = p["String"].get<std::string>();
+  else if (p.is_object() && p.contains("Regex") && p["Regex"].is_string())
+    out.regex = std::make_shared<Regex>(p["Regex"].get<std::string>(), ctx.name + ": " + where);
+  else ctx.fail(where + ".pattern: expected {\"String\": ...} or {\"Regex\": ...}");
+  return out;
+}
+
+std::string replace_all(std::string_view s, const Pattern& pat, const std::string& content) {
+  std::string out;
+  size_t last = 0;
+  for (auto [b, e] : pat.find_all(s)) {
+    out.append(s.substr(last, b - last));
+    out += content;
+    last = e;
+  }
+  out.append(s.substr(last));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Normalizers
+
+struct Normalizer {
+  enum Kind { NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip } kind;
+  std::string text;  // Prepend: prefix; Replace: content
+  Pattern pattern;   // Replace
+  bool strip_left = false, strip_right = false;
+};
+
+void parse_normalizer(const json& j, const Ctx& ctx, const std::string& where, std::vector<Normalizer>& out) {
+  if (j.is_null()) return;
+  std::string type = str_field(j, "type", ctx, where);
+  Normalizer n{};
+  if (type == "Sequence") {
+    const json& list = field(j, "normalizers", ctx, where);
+    for (size_t i = 0; i < list.size(); ++i)
+      parse_normalizer(list[i], ctx, where + ".normalizers[" + std::to_string(i) + "]", out);
+    return;
+  }
+  if (type == "NFC") n.kind = Normalizer::NFC;
+  else if (type == "NFD") n.kind = Normalizer::NFD;
+  else if (type == "NFKC") n.kind = Normalizer::NFKC;
+  else if (type == "NFKD") n.kind = Normalizer::NFKD;
+  else if (type == "Lowercase") n.kind = Normalizer::Lowercase;
+  else if (type == "Prepend") n.kind = Normalizer::Prepend, n.text = str_field(j, "prepend", ctx, where);
+  else if (type == "Replace") {
+    n.kind = Normalizer::Replace;
+    n.pattern = parse_pattern(j, ctx, where);
+    n.text = str_field(j, "content", ctx, where);
+  } else if (type == "Strip") {
+    n.kind = Normalizer::Strip;
+    n.strip_left = bool_field(j, "strip_left", true);
+    n.strip_right = bool_field(j, "strip_right", true);
+  } else {
+    ctx.fail(where + ": unsupported normalizer type \"" + type +
+             "\" (supported: NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip, Sequence)");
+  }
+  out.push_back(std::move(n));
+}
+
+std::string apply_normalizers(std::string s, const std::vector<Normalizer>& ns) {
+  for (const auto& n : ns) {
+    switch (n.kind) {
+      case Normalizer::NFC: s = nfc(s); break;
+      case Normalizer::NFD: s = utf8proc_apply(s, UTF8PROC_STABLE | UTF8PROC_DECOMPOSE); break;
+      case Normalizer::NFKC: s = utf8proc_apply(s, UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT); break;
+      case Normalizer::NFKD: s = utf8proc_apply(s, UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT); break;
+      case Normalizer::Lowercase: {
+        std::string out;
+        for (auto [off, len] : utf8_chars(s)) {
+          utf8proc_int32_t cp;
+          utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(s.data() + off), len, &cp);
+          append_utf8(out, static_cast<uint32_t>(utf8proc_tolower(cp < 0 ? 0xFFFD : cp)));
+        }
+        s = std::move(out);
+        break;
+      }
+      case Normalizer::Prepend:
+        if (!s.empty()) s = n.text + s;
+        break;
+      case Normalizer::Replace: s = replace_all(s, n.pattern, n.text); break;
+      case Normalizer::Strip: {
+        std::string_view v = s;
+        size_t b = n.strip_left ? v.find_first_not_of(" \t\n\r\f\v") : 0;
+        if (b == std::string_view::npos) {
+          s.clear();
+          break;
+        }
+        size_t e = n.strip_right ? v.find_last_not_of(" \t\n\r\f\v") + 1 : v.size();
+        s = std::string(v.substr(b, e - b));
+        break;
+      }
+    }
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pre-tokenizers: a list of pieces in, a finer list out.
+
+struct PreTokenizer {
+  enum Kind { Split, ByteLevel, Metaspace, Digits } kind;
+  Pattern pattern;                 // Split
+  enum Behavior { Isolated, Removed, MergedWithPrevious, MergedWithNext } behavior = Isolated;
+  bool add_prefix_space = false;   // ByteLevel
+  std::shared_ptr<Regex> regex;    // ByteLevel with use_regex
+  std::string replacement;         // Metaspace
+  std::string prepend_scheme;      // Metaspace: always | first | never
+  bool split = true;               // Metaspace
+  bool individual_digits = false;  // Digits
+};
+
+void parse_pre_tokenizer(const json& j, const Ctx& ctx, const std::string& where, std::vector<PreTokenizer>& out) {
+  if (j.is_null()) return;
+  std::string type = str_field(j, "type", ctx, where);
+  PreTokenizer p{};
+  if (type == "Sequence") {
+    const json& list = field(j, "pretokenizers", ctx, where);
+    for (size_t i = 0; i < list.size(); ++i)
+      parse_pre_tokenizer(list[i], ctx, where + ".pretokenizers[" + std::to_string(i) + "]", out);
+    return;
+  }
+  if (type == "Split") {
+    p.kind = PreTokenizer::Split;
+    p.pattern = parse_pattern(j, ctx, where);
+    std::string b = str_field(j, "behavior", ctx, where);
+    if (b == "Isolated") p.behavior = PreTokenizer::Isolated;
+    else if (b == "Removed") p.behavior = PreTokenizer::Removed;
+    else if (b == "MergedWithPrevious") p.behavior = PreTokenizer::MergedWithPrevious;
+    else if (b == "MergedWithNext") p.behavior = PreTokenizer::MergedWithNext;
+    else ctx.fail(where + ".behavior: unsupported \"" + b + "\" (supported: Isolated, Removed, MergedWithPrevious, MergedWithNext)");
+    if (bool_field(j, "invert", false)) ctx.fail(where + ".invert: true is not supported");
+  } else if (type == "ByteLevel") {
+    p.kind = PreTokenizer::ByteLevel;
+    p.add_prefix_space = bool_field(j, "add_prefix_space", false);
+    if (bool_field(j, "use_regex", true)) p.regex = std::make_shared<Regex>(kGpt2Pattern, ctx.name + ": " + where);
+  } else if (type == "Metaspace") {
+    p.kind = PreTokenizer::Metaspace;
+    p.replacement = str_field(j, "replacement", ctx, where);
+    p.prepend_scheme = j.contains("prepend_scheme") && j["prepend_scheme"].is_string()
+                           ? j["prepend_scheme"].get<std::string>()
+                           : (bool_field(j, "add_prefix_space", true) ? "always" : "never");
+    p.split = bool_field(j, "split", true);
+  } else if (type == "Digits") {
+    p.kind = PreTokenizer::Digits;
+    p.individual_digits = bool_field(j, "individual_digits", false);
+  } else {
+    ctx.fail(where + ": unsupported pre_tokenizer type \"" + type +
+             "\" (supported: Split, ByteLevel, Metaspace, Digits, Sequence)");
+  }
+  out.push_back(std::move(p));
+}
+
+// Split `s` at `matches` per `behavior`, appending non-empty pieces to `out`.
+void split_by(std::string_view s, const std::vector<std::pair<size_t, size_t>>& matches,
+              PreTokenizer::Behavior behavior, std::vector<std::string>& out) {
+  std::vector<std::pair<size_t, size_t>> spans;  // pieces as [b, e)
+  size_t last = 0;
+  for (auto [b, e] : matches) {
+    switch (behavior) {
+      case PreTokenizer::Isolated:
+        spans.emplace_back(last, b);
+        spans.emplace_back(b, e);
+        break;
+      case PreTokenizer::Removed: spans.emplace_back(last, b); break;
+      case PreTokenizer::MergedWithPrevious: spans.emplace_back(last, e); break;
+      case PreTokenizer::MergedWithNext:
+        spans.emplace_back(last, b);
+        last = b;
+        continue;
+    }
+    last = e;
+  }
+  spans.emplace_back(last, s.size());
+  for (auto [b, e] : spans)
+    if (e > b) out.emplace_back(s.substr(b, e - b));
+}
+
+std::vector<std::string> apply_pre_tokenizers(std::string text, const std::vector<PreTokenizer>& ps,
+                                              bool first_segment) {
+  std::vector<std::string> pieces;
+  if (text.empty()) return pieces;
+  pieces.push_back(std::move(text));
+  for (const auto& p : ps) {
+    std::vector<std::string> next;
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      std::string& piece = pieces[i];
+      switch (p.kind) {
+        case PreTokenizer::Split: split_by(piece, p.pattern.find_all(piece), p.behavior, next); break;
+        case PreTokenizer::ByteLevel: {
+          if (p.add_prefix_space && piece[0] != ' ') piece.insert(piece.begin(), ' ');
+          std::vector<std::string> parts;
+          if (p.regex) split_by(piece, p.regex->find_all(piece), PreTokenizer::Isolated, parts);
+          else parts.push_back(piece);
+          const auto& table = byte_level().byte_to_utf8;
+          for (const auto& part : parts) {
+            std::string mapped;
+            mapped.reserve(part.size() * 2);
+            for (unsigned char c : part) mapped += table[c];
+            next.push_back(std::move(mapped));
+          }
+          break;
+        }
+        case PreTokenizer::Metaspace: {
+          std::string s;
+          for (char c : piece) {
+            if (c == ' ') s += p.replacement;
+            else s += c;
+          }
+          bool prepend = p.prepend_scheme == "always" || (p.prepend_scheme == "first" && first_segment && i == 0);
+          if (prepend && !starts_with(s, p.replacement)) s = p.replacement + s;
+          if (p.split) {
+            Pattern lit{p.replacement, nullptr};
+            split_by(s, lit.find_all(s), PreTokenizer::MergedWithNext, next);
+          } else {
+            next.push_back(std::move(s));
+          }
+          break;
+        }
+        case PreTokenizer::Digits: {
+          std::vector<std::pair<size_t, size_t>> runs;
+          for (size_t k = 0; k < piece.size();) {
+            if (piece[k] >= '0' && piece[k] <= '9') {
+              size_t e = k + 1;
+              if (!p.individual_digits)
+                while (e < piece.size() && piece[e] >= '0' && piece[e] <= '9') ++e;
+              runs.emplace_back(k, e);
+              k = e;
+            } else {
+              ++k;
+            }
+          }
+          split_by(piece, runs, PreTokenizer::Isolated, next);
+          break;
+        }
+      }
+    }
+    pieces = std::move(next);
+  }
+  return pieces;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoders: a list of token strings in, a list out; joined at the end.
+
+struct Decoder {
+  enum Kind { ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace } kind;
+  Pattern pattern;
+  std::string content;  // Replace: content; Strip: the stripped char; Metaspace: replacement
+  int start = 0, stop = 0;
+  std::string prepend_scheme = "always";
+};
+
+void parse_decoder(const json& j, const Ctx& ctx, const std::string& where, std::vector<Decoder>& out) {
+  if (j.is_null()) return;
+  std::string type = str_field(j, "type", ctx, where);
+  Decoder d{};
+  if (type == "Sequence") {
+    const json& list = field(j, "decoders", ctx, where);
+    for (size_t i = 0; i < list.size(); ++i)
+      parse_decoder(list[i], ctx, where + ".decoders[" + std::to_string(i) + "]", out);
+    return;
+  }
+  if (type == "ByteLevel") d.kind = Decoder::ByteLevel;
+  else if (type == "Replace") {
+    d.kind = Decoder::Replace;
+    d.pattern = parse_pattern(j, ctx, where);
+    d.content = str_field(j, "content", ctx, where);
+  } else if (type == "ByteFallback") d.kind = Decoder::ByteFallback;
+  else if (type == "Fuse") d.kind = Decoder::Fuse;
+  else if (type == "Strip") {
+    d.kind = Decoder::Strip;
+    d.content = str_field(j, "content", ctx, where);
+    d.start = j.value("start", 0);
+    d.stop = j.value("stop", 0);
+  } else if (type == "Metaspace") {
+    d.kind = Decoder::Metaspace;
+    d.content = str_field(j, "replacement", ctx, where);
+    if (j.contains("prepend_scheme") && j["prepend_scheme"].is_string()) d.prepend_scheme = j["prepend_scheme"];
+    else if (!bool_field(j, "add_prefix_space", true)) d.prepend_scheme = "never";
+  } else {
+    ctx.fail(where + ": unsupported decoder type \"" + type +
+             "\" (supported: ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace, Sequence)");
+  }
+  out.push_back(std::move(d));
+}
+
+// "<0xNN>" -> the byte, else -1.
+int byte_token_value(std::string_view t) {
+  if (t.size() != 6 || !starts_with(t, "<0x") || t[5] != '>') return -1;
+  auto hex = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
+  int hi = hex(t[3]), lo = hex(t[4]);
+  return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+}
+
+std::vector<std::string> apply_decoders(std::vector<std::string> tokens, const std::vector<Decoder>& ds) {
+  for (const auto& d : ds) {
+    switch (d.kind) {
+      case Decoder::ByteLevel: {
+        const auto& cp_to_byte = byte_level().cp_to_byte;
+        std::string bytes;
+        for (const auto& t : tokens) {
+          std::string tb;
+          bool all_mapped = true;
+          for (auto [off, len] : utf8_chars(t)) {
+            utf8proc_int32_t cp = -1;
+            utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(t.data() + off), len, &cp);
+            if (cp < 0 || cp >= 324 || cp_to_byte[cp] < 0) {
+              all_mapped = false;
+              break;
+            }
+            tb += static_cast<char>(cp_to_byte[cp]);
+          }
+          bytes += all_mapped ? tb : t;
+        }
+        tokens = {utf8_lossy(bytes)};
+        break;
+      }
+      case Decoder::Replace:
+        for (auto& t : tokens) t = replace_all(t, d.pattern, d.content);
+        break;
+      case Decoder::ByteFallback: {
+        std::vector<std::string> out;
+        std::string pending;
+        size_t n_pending = 0;
+        auto flush = [&] {
+          if (!n_pending) return;
+          size_t bad = 0;
+          bool valid = true;
+          for (size_t i = 0; i < pending.size();) {
+            size_t n = utf8_valid_len(pending, i, &bad);
+            if (!n) {
+              valid = false;
+              break;
+            }
+            i += n;
+          }
+          if (valid) out.push_back(pending);
+          else
+            for (size_t i = 0; i < n_pending; ++i) out.emplace_back(kReplacementChar);
+          pending.clear();
+          n_pending = 0;
+        };
+        for (auto& t : tokens) {
+          int b = byte_token_value(t);
+          if (b >= 0) {
+            pending += static_cast<char>(b);
+            ++n_pending;
+          } else {
+            flush();
+            out.push_back(std::move(t));
+          }
+        }
+        flush();
+        tokens = std::move(out);
+        break;
+      }
+      case Decoder::Fuse: {
+        std::string all;
+        for (const auto& t : tokens) all += t;
+        tokens = {all};
+        break;
+      }
+      case Decoder::Strip:
+        for (auto& t : tokens) {
+          std::string_view v = t;
+          for (int i = 0; i < d.start && starts_with(v, d.content); ++i) v.remove_prefix(d.content.size());
+          for (int i = 0; i < d.stop && ends_with(v, d.content); ++i) v.remove_suffix(d.content.size());
+          t = std::string(v);
+        }
+        break;
+      case Decoder::Metaspace:
+        for (size_t i = 0; i < tokens.size(); ++i) {
+          Pattern lit{d.content, nullptr};
+          std::string t = replace_all(tokens[i], lit, " ");
+          if (i == 0 && d.prepend_scheme != "never" && starts_with(t, " ")) t.erase(0, 1);
+          tokens[i] = std::move(t);
+        }
+        break;
+    }
+  }
+  return tokens;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Word cache: sharded so encode_batch threads rarely contend.
+
+class WordCache {
+ public:
+  bool get(const std::string& word, std::vector<int32_t>& out) const {
+    const Shard& s = shard(word);
+    std::lock_guard<std::mutex> lock(s.mu);
+    auto it = s.map.find(word);
+    if (it == s.map.end()) return false;
+    out.insert(out.end(), it->second.begin(), it->second.end());
+    return true;
+  }
+  void put(const std::string& word, const int32_t* ids, size_t n) const {
+    if (word.size() > kMaxWordBytes) return;
+    Shard& s = shard(word);
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (s.map.size() >= kMaxPerShard) s.map.clear();  // bounded memory on adversarial input
+    s.map.emplace(word, std::vector<int32_t>(ids, ids + n));
+  }
+
+ private:
+  static constexpr size_t kShards = 64, kMaxPerShard = 16384, kMaxWordBytes = 256;
+  struct Shard {
+    mutable std::mutex mu;
+    std::unordered_map<std::string, std::vector<int32_t>> map;
+  };
+  Shard& shard(const std::string& w) const { return shards_[std::hash<std::string>{}(w) % kShards]; }
+  mutable std::array<Shard, kShards> shards_;
+};
+
+struct AddedToken {
+  int32_t id;
+  std::string content;
+  bool special, lstrip, rstrip, single_word;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// HfTokenizer::Impl
+
+struct HfTokenizer::Impl {
+  std::string name;
+  std::unordered_map<std::string, int32_t> vocab;
+  std::vector<std::string> id_to_str;  // vocab + added tokens, by id
+  std::vector<uint8_t> special;        // by id
+  // merges: (left id, right id) -> (rank, merged id)
+  std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges;
+  std::optional<int32_t> unk_id;
+  bool byte_fallback = false, fuse_unk = false, ignore_merges = false;
+  std::string continuing_subword_prefix, end_of_word_suffix;
+  std::array<int32_t, 256> byte_ids{};  // <0xNN> ids for byte_fallback (-1 if absent)
+  std::vector<Normalizer> normalizers;
+  std::vector<PreTokenizer> pre_tokenizers;
+  std::vector<Decoder> decoders;
+  std::vector<AddedToken> added;
+  std::array<std::vector<size_t>, 256> added_by_first_byte;  // indices into added, longest first
+  std::unordered_map<std::string, int32_t> added_by_content;
+  WordCache cache;
+
+  static uint64_t pair_key(int32_t a, int32_t b) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
+  }
+
+  // ---- BPE of one pre-tokenized word (HF word.rs: lowest rank first, leftmost on ties)
+  void bpe(const std::string& word, std::vector<int32_t>& out) const {
+    if (cache.get(word, out)) return;
+    const size_t out_start = out.size();
+    if (ignore_merges) {
+      auto it = vocab.find(word);
+      if (it != vocab.end()) {
+        out.push_back(it->second);
+        cache.put(word, &out[out_start], 1);
+        return;
+      }
+    }
+    struct Sym {
+      int32_t id;
+      int prev, next;
+      bool alive;
+    };
+    std::vector<Sym> syms;
+    auto chars = utf8_chars(word);
+    for (size_t ci = 0; ci < chars.size(); ++ci) {
+      auto [off, len] = chars[ci];
+      std::string piece = word.substr(off, len);
+      if (ci > 0 && !continuing_subword_prefix.empty()) piece = continuing_subword_prefix + piece;
+      if (ci + 1 == chars.size() && !end_of_word_suffix.empty()) piece += end_of_word_suffix;
+      auto it = vocab.find(piece);
+      auto push = [&](int32_t id) { syms.push_back({id, int(syms.size()) - 1, int(syms.size()) + 1, true}); };
+      if (it != vocab.end()) {
+        push(it->second);
+        continue;
+      }
+      bool fell_back = false;
+      if (byte_fallback) {
+        bool all = true;
+        for (size_t k = 0; k < len; ++k) all = all && byte_ids[static_cast<unsigned char>(word[off + k])] >= 0;
+        if (all) {
+          for (size_t k = 0; k < len; ++k) push(byte_ids[static_cast<unsigned char>(word[off + k])]);
+          fell_back = true;
+        }
+      }
+      if (fell_back) continue;
+      if (!unk_id) throw Error(name + ": cannot encode " + quote(piece) + ": not in the vocabulary and no unk_token");
+      if (fuse_unk && !syms.empty() && syms.back().id == *unk_id) continue;
+      push(*unk_id);
+    }
+    if (!syms.empty()) syms.back().next = -1;
+
+    struct Cand {
+      int32_t rank;
+      int pos;
+      int32_t left, right, merged;
+      bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+    };
+    std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> queue;
+    auto consider = [&](int pos) {
+      if (pos < 0) return;
+      int nx = syms[pos].next;
+      if (nx < 0) return;
+      auto it = merges.find(pair_key(syms[pos].id, syms[nx].id));
+      if (it != merges.end()) queue.push({it->second.first, pos, syms[pos].id, syms[nx].id, it->second.second});
+    };
+    for (int i = 0; i + 1 < static_cast<int>(syms.size()); ++i) consider(i);
+    while (!queue.empty()) {
+      Cand c = queue.top();
+      queue.pop();
+      Sym& s = syms[c.pos];
+      if (!s.alive || s.id != c.left || s.next < 0 || syms[s.next].id != c.right) continue;  // stale
+      Sym& r = syms[s.next];
+      r.alive = false;
+      s.id = c.merged;
+      s.next = r.next;
+      if (r.next >= 0) syms[r.next].prev = c.pos;
+      consider(s.prev);
+      consider(c.pos);
+    }
+    for (const auto& s : syms)
+      if (s.alive) out.push_back(s.id);
+    cache.put(word, out.data() + out_start, out.size() - out_start);
+  }
+
+  // ---- added tokens: leftmost-longest match
+  // Returns the next match at or after `from`: (begin, end, index); begin == npos if none.
+  std::tuple<size_t, size_t, size_t> next_added(std::string_view text, size_t from, bool match_special) const {
+    for (size_t i = from; i < text.size(); ++i) {
+      for (size_t k : added_by_first_byte[static_cast<unsigned char>(text[i])]) {
+        const AddedToken& a = added[k];
+        if (a.special && !match_special) continue;
+        if (text.compare(i, a.content.size(), a.content) != 0) continue;
+        size_t b = i, e = i + a.content.size();
+        if (a.single_word) {
+          auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+          if ((b > 0 && word_char(text[b - 1])) || (e < text.size() && word_char(text[e]))) continue;
+        }
+        if (a.lstrip)
+          while (b > from && std::isspace(static_cast<unsigned char>(text[b - 1]))) --b;
+        if (a.rstrip)
+          while (e < text.size() && std::isspace(static_cast<unsigned char>(text[e]))) ++e;
+        return {b, e, k};
+      }
+    }
+    return {std::string_view::npos, 0, 0};
+  }
+
+  void encode_text(std::string_view segment, bool first_segment, std::vector<int32_t>& out) const {
+    std::string normalized = apply_normalizers(utf8_lossy(segment), normalizers);
+    for (const auto& word : apply_pre_tokenizers(std::move(normalized), pre_tokenizers, first_segment))
+      bpe(word, out);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+std::unique_ptr<HfTokenizer> HfTokenizer::from_file(const std::string& path) {
+  return from_json(read_file(path), path);
+}
+
+std::unique_ptr<HfTokenizer> HfTokenizer::from_json(const std::string& text, const std::string& name) {
+  Ctx ctx{name};
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::parse_error& e) {
+    std::string why = e.byte >= text.size() ? "truncated or incomplete JSON" : "invalid JSON";
+    ctx.fail(why + " at byte " + std::to_string(e.byte) + " (" + e.what() + ")");
+  }
+  if (!root.is_object()) ctx.fail("expected a JSON object at the top level, found " + std::string(root.type_name()));
+  auto impl = std::make_unique<Impl>();
+  impl->name = name;
+  try {
+    if (!root.contains("model") || root["model"].is_null()) ctx.fail("missing field \"model\"");
+    const json& model = root["model"];
+    std::string type = model.contains("type") && model["type"].is_string() ? model["type"].get<std::string>() : "BPE";
+    if (type != "BPE")
+      ctx.fail("model.type: unsupported model type \"" + type + "\" (supported: BPE)");
+    // vocab
+    const json& vocab = field(model, "vocab", ctx, "model");
+    if (!vocab.is_object()) ctx.fail("model.vocab: expected an object of token -> id");
+    int32_t max_id = -1;
+    for (const auto& [tok, id] : vocab.items()) {
+      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
+        ctx.fail("model.vocab[" + quote(tok) + "]: expected a non-negative integer id, found " + id.dump());
+      impl->vocab.emplace(tok, id.get<int32_t>());
+      max_id = std::max(max_id, id.get<int32_t>());
+    }
+    // added tokens
+    if (root.contains("added_tokens") && root["added_tokens"].is_array()) {
+      const json& list = root["added_tokens"];
+      for (size_t i = 0; i < list.size(); ++i) {
+        std::string where = "added_tokens[" + std::to_string(i) + "]";
+        const json& a = list[i];
+        const json& idj = field(a, "id", ctx, where);
+        if (!idj.is_number_integer() || idj.get<int64_t>() < 0) ctx.fail(where + ".id: expected a non-negative integer");
+        AddedToken t{idj.get<int32_t>(), str_field(a, "content", ctx, where), bool_field(a, "special", false),
+                     bool_field(a, "lstrip", false), bool_field(a, "rstrip", false), bool_field(a, "single_word", false)};
+        if (t.content.empty()) ctx.fail(where + ".content: empty");
+        max_id = std::max(max_id, t.id);
+        impl->added_by_content[t.content] = t.id;
+        impl->added.push_back(std::move(t));
+      }
+    }
+    impl->id_to_str.assign(static_cast<size_t>(max_id + 1), std::string());
+    impl->special.assign(static_cast<size_t>(max_id + 1), 0);
+    for (const auto& [tok, id] : impl->vocab) impl->id_to_str[id] = tok;
+    for (const auto& a : impl->added) {
+      impl->id_to_str[a.id] = a.content;
+      impl->special[a.id] = a.special;
+    }
+    for (size_t k = 0; k < impl->added.size(); ++k)
+      impl->added_by_first_byte[static_cast<unsigned char>(impl->added[k].content[0])].push_back(k);
+    for (auto& v : impl->added_by_first_byte)
+      std::stable_sort(v.begin(), v.end(), [&](size_t a, size_t b) {
+        return impl->added[a].content.size() > impl->added[b].content.size();
+      });
+    // merges: "a b" strings or ["a", "b"] pairs
+    const json& merges = field(model, "merges", ctx, "model");
+    if (!merges.is_array()) ctx.fail("model.merges: expected an array");
+    impl->merges.reserve(merges.size());
+    for (size_t i = 0; i < merges.size(); ++i) {
+      const json& m = merges[i];
+      std::string a, b;
+      if (m.is_string()) {
+        std::string s = m.get<std::string>();
+        size_t sp = s.find(' ');
+        if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
+          ctx.fail("model.merges[" + std::to_string(i) + "]: expected \"left right\", found " + quote(s));
+        a = s.substr(0, sp), b = s.substr(sp + 1);
+      } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+        a = m[0].get<std::string>(), b = m[1].get<std::string>();
+      } else {
+        ctx.fail("model.merges[" + std::to_string(i) + "]: expected \"a b\" or [\"a\", \"b\"], found " + m.dump());
+      }
+      auto ia = impl->vocab.find(a), ib = impl->vocab.find(b), im = impl->vocab.find(a + b);
+      std::string where = "model.merges[" + std::to_string(i) + "] (" + quote(a) + " + " + quote(b) + ")";
+      if (ia == impl->vocab.end()) ctx.fail(where + ": refers to unknown token " + quote(a));
+      if (ib == impl->vocab.end()) ctx.fail(where + ": refers to unknown token " + quote(b));
+      if (im == impl->vocab.end()) ctx.fail(where + ": the merged token " + quote(a + b) + " is not in the vocabulary");
+      impl->merges.emplace(Impl::pair_key(ia->second, ib->second), std::make_pair(int32_t(i), im->second));
+    }
+    // model options
+    if (model.contains("unk_token") && model["unk_token"].is_string()) {
+      std::string unk = model["unk_token"];
+      auto it = impl->vocab.find(unk);
+      if (it == impl->vocab.end()) ctx.fail("model.unk_token: " + quote(unk) + " is not in the vocabulary");
+      impl->unk_id = it->second;
+    }
+    impl->byte_fallback = bool_field(model, "byte_fallback", false);
+    impl->fuse_unk = bool_field(model, "fuse_unk", false);
+    impl->ignore_merges = bool_field(model, "ignore_merges", false);
+    if (model.contains("continuing_subword_prefix") && model["continuing_subword_prefix"].is_string())
+      impl->continuing_subword_prefix = model["continuing_subword_prefix"];
+    if (model.contains("end_of_word_suffix") && model["end_of_word_suffix"].is_string())
+      impl->end_of_word_suffix = model["end_of_word_suffix"];
+    if (model.contains("dropout") && model["dropout"].is_number() && model["dropout"].get<double>() > 0)
+      ctx.fail("model.dropout: BPE dropout is not supported (training-time randomness)");
+    for (int b = 0; b < 256; ++b) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "<0x%02X>", b);
+      auto it = impl->vocab.find(buf);
+      impl->byte_ids[b] = it == impl->vocab.end() ? -1 : it->second;
+    }
+    // pipeline stages
+    parse_normalizer(root.value("normalizer", json()), ctx, "normalizer", impl->normalizers);
+    parse_pre_tokenizer(root.value("pre_tokenizer", json()), ctx, "pre_tokenizer", impl->pre_tokenizers);
+    parse_decoder(root.value("decoder", json()), ctx, "decoder", impl->decoders);
+  } catch (const json::exception& e) {
+    ctx.fail(std::string("unexpected structure: ") + e.what());
+  }
+  return std::unique_ptr<HfTokenizer>(new HfTokenizer(std::move(impl)));
+}
+
+HfTokenizer::HfTokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HfTokenizer::~HfTokenizer() = default;
+
+// ---------------------------------------------------------------------------------------------
+// Encode / decode
+
+std::vector<int32_t> HfTokenizer::encode(std::string_view text, bool match_special) const {
+  std::vector<int32_t> out;
+  out.reserve(text.size() / 3 + 4);
+  size_t pos = 0;
+  bool first = true;
+  while (pos <= text.size()) {
+    auto [b, e, k] = impl_->next_added(text, pos, match_special);
+    size_t seg_end = b == std::string_view::npos ? text.size() : b;
+    if (seg_end > pos) impl_->encode_text(text.substr(pos, seg_end - pos), first, out);
+    first = false;
+    if (b == std::string_view::npos) break;
+    out.push_back(impl_->added[k].id);
+    pos = e;
+  }
+  return out;
+}
+
+std::string HfTokenizer::decode(const std::vector<int32_t>& ids, bool skip_special) const {
+  std::vector<std::string> tokens;
+  tokens.reserve(ids.size());
+  for (int32_t id : ids) {
+    if (id < 0 || static_cast<size_t>(id) >= impl_->id_to_str.size())
+      throw Error(impl_->name + ": token id " + std::to_string(id) + " out of range [0, " +
+                  std::to_string(impl_->id_to_str.size()) + ")");
+    if (skip_special && impl_->special[id]) continue;
+    tokens.push_back(impl_->id_to_str[id]);
+  }
+  if (impl_->decoders.empty()) {
+    std::string joined;
+    for (size_t i = 0; i < tokens.size(); ++i) joined += (i ? " " : "") + tokens[i];
+    return utf8_lossy(joined);
+  }
+  std::string out;
+  for (const auto& t : apply_decoders(std::move(tokens), impl_->decoders)) out += t;
+  return utf8_lossy(out);
+}
+
+std::optional<int32_t> HfTokenizer::token_to_id(std::string_view token) const {
+  std::string t(token);
+  if (auto it = impl_->added_by_content.find(t); it != impl_->added_by_content.end()) return it->second;
+  if (auto it = impl_->vocab.find(t); it != impl_->vocab.end()) return it->second;
+  return std::nullopt;
+}
+
+std::string HfTokenizer::id_to_token(int32_t id) const {
+  if (id < 0 || static_cast<size_t>(id) >= impl_->id_to_str.size())
+    throw Error(impl_->name + ": token id " + std::to_string(id) + " out of range");
+  return impl_->id_to_str[id];
+}
+
+size_t HfTokenizer::vocab_size() const { return impl_->id_to_str.size(); }
+
+bool HfTokenizer::is_special(int32_t id) const {
+  return id >= 0 && static_cast<size_t>(id) < impl_->special.size() && impl_->special[id];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batch encoding
+
+std::vector<std::vector<int32_t>> Tokenizer::encode_batch(const std::vector<std::string>& texts,
+                                                          bool match_special, int n_threads) const {
+  std::vector<std::vector<int32_t>> out(texts.size());
+  size_t n = n_threads > 0 ? static_cast<size_t>(n_threads) : std::max(1u, std::thread::hardware_concurrency());
+  n = std::min(n, std::max<size_t>(1, texts.size() / 16));
+  if (n <= 1) {
+    for (size_t i = 0; i < texts.size(); ++i) out[i] = encode(texts[i], match_special);
+    return out;
+  }
+  std::vector<std::thread> threads;
+  std::exception_ptr error;
+  std::mutex error_mu;
+  for (size_t t = 0; t < n; ++t)
+    threads.emplace_back([&, t] {
+      try {
+        for (size_t i = t; i < texts.size(); i += n) out[i] = encode(texts[i], match_special);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mu);
+        error = std::current_exception();
+      }
+    });
+  for (auto& th : threads) th.join();
+  if (error) std::rethrow_exception(error);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming: decode a growing window and emit only text that no longer ends in U+FFFD (a cut
+// multi-byte character); the window's start advances so the work per token stays constant.
+
+std::string IncrementalDecoder::push(int32_t id) {
+  ids_.push_back(id);
+  std::vector<int32_t> prefix(ids_.begin() + prefix_, ids_.begin() + read_);
+  std::vector<int32_t> all(ids_.begin() + prefix_, ids_.end());
+  std::string prefix_text = tok_.decode(prefix, skip_special_);
+  std::string new_text = tok_.decode(all, skip_special_);
+  if (new_text.size() > prefix_text.size() && !ends_with(new_text, kReplacementChar) &&
+      starts_with(new_text, prefix_text)) {
+    std::string delta = new_text.substr(prefix_text.size());
+    prefix_ = read_;
+    read_ = ids_.size();
+    return delta;
+  }
+  return "";
+}
+
+std::string IncrementalDecoder::flush() {
+  std::vector<int32_t> prefix(ids_.begin() + prefix_, ids_.begin() + read_);
+  std::vector<int32_t> all(ids_.begin() + prefix_, ids_.end());
+  std::string prefix_text = tok_.decode(prefix, skip_special_), all_text = tok_.decode(all, skip_special_);
+  prefix_ = read_ = ids_.size();
+  return all_text.size() > prefix_text.size() ? all_text.substr(prefix_text.size()) : "";
+}
+
+}  // namespace grpo
+
+// ---------------------------------------------------------------------------------------------
+// Model directories
+
+namespace grpo {
+
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
+  if (file_exists(path)) {
+    if (ends_with(path, ".model")) return SentencePieceTokenizer::from_file(path);
+    return HfTokenizer::from_file(path);
+  }
+  if (!dir_exists(path)) throw Error(path + ": no such tokenizer file or model directory");
+  if (file_exists(path + "/tokenizer.json")) return HfTokenizer::from_file(path + "/tokenizer.json");
+  if (file_exists(path + "/tokenizer.model")) return SentencePieceTokenizer::from_file(path + "/tokenizer.model");
+  throw Error(path + ": no tokenizer.json or tokenizer.model in the model directory");
+}
+
+namespace {
+
+json read_json_if_exists(const std::string& path) {
+  if (!file_exists(path)) return json();
+  try {
+    return json::parse(read_file(path));
+  } catch (const json::parse_error& e) {
+    throw Error(path + ": invalid JSON (" + e.what() + ")");
+  }
+}
+
+// A token given as a string or as {"content": ...} (tokenizer_config.json uses both).
+std::optional<int32_t> token_field(const json& cfg, const char* key, const Tokenizer& tok, const std::string& path) {
+  if (!cfg.is_object() || !cfg.contains(key) || cfg[key].is_null()) return std::nullopt;
+  const json& v = cfg[key];
+  std::string content = v.is_string() ? v.get<std::string>()
+                        : v.is_object() && v.contains("content") ? v["content"].get<std::string>() : "";
+  if (content.empty()) return std::nullopt;
+  auto id = tok.token_to_id(content);
+  if (!id) throw Error(path + ": \"" + key + "\" = " + quote(content) + " is not a token of the tokenizer");
+  return id;
+}
+
+void add_ids(const json& cfg, const char* key, std::vector<int32_t>& out) {
+  if (!cfg.is_object() || !cfg.contains(key)) return;
+  const json& v = cfg[key];
+  auto add = [&](const json& x) {
+    if (x.is_number_integer() && std::find(out.begin(), out.end(), x.get<int32_t>()) == out.end()) out.push_back(x.get<int32_t>());
+  };
+  if (v.is_array()) for (const auto& x : v) add(x);
+  else add(v);
+}
+
+}  // namespace
+
+SpecialIds load_special_ids(const std::string& model_dir, const Tokenizer& tok) {
+  const std::string tc_path = model_dir + "/tokenizer_config.json";
+  json gen = read_json_if_exists(model_dir + "/generation_config.json");
+  json cfg = read_json_if_exists(model_dir + "/config.json");
+  json tc = read_json_if_exists(tc_path);
+  SpecialIds s;
+  // EOS: generation_config first (it lists every stop id), then config.json, then the tokenizer's.
+  add_ids(gen, "eos_token_id", s.eos);
+  add_ids(cfg, "eos_token_id", s.eos);
+  if (auto id = token_field(tc, "eos_token", tok, tc_path))
+    if (std::find(s.eos.begin(), s.eos.end(), *id) == s.eos.end()) s.eos.push_back(*id);
+  // BOS is prepended only when tokenizer_config.json says add_bos_token (Qwen: no BOS).
+  s.bos = token_field(tc, "bos_token", tok, tc_path);
+  if (!s.bos && cfg.is_object() && cfg.contains("bos_token_id") && cfg["bos_token_id"].is_number_integer())
+    s.bos = cfg["bos_token_id"].get<int32_t>();
+  s.add_bos = tc.is_object() && tc.value("add_bos_token", false) && s.bos.has_value();
+  if (auto id = token_field(tc, "pad_token", tok, tc_path)) s.pad = *id;
+  else if (cfg.is_object() && cfg.contains("pad_token_id") && cfg["pad_token_id"].is_number_integer()) s.pad = cfg["pad_token_id"];
+  else s.pad = s.eos.empty() ? 0 : s.eos.front();
+  return s;
+}
+
+}  // namespace grpo

@@ -1,0 +1,94 @@
+// grpo_tokenize: encode / decode JSONL with the project's tokenizers.
+//   encode (default): each stdin line is a JSON string -> a JSON array of ids (no BOS/EOS added;
+//                     special-token strings in the text are matched as special tokens)
+//   --decode        : each stdin line is a JSON array of ids -> a JSON string
+//   --bench         : stderr gets `tokens=<n> seconds=<s> tokens_per_s=<r>` for the encode loop
+// A bad line is reported with its line number; the program exits 1 after the lines before it.
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "grpo/common.h"
+#include "grpo/tokenizer.h"
+
+using namespace grpo;
+using json = nlohmann::json;
+
+int main(int argc, char** argv) {
+  CLI::App app{"grpo_tokenize: JSONL encode/decode with a tokenizer.json, tokenizer.model or model dir"};
+  std::string path;
+  bool decode = false, bench = false, skip_special = false, no_special = false;
+  int threads = 1;
+  app.add_option("--tokenizer", path, "tokenizer.json, tokenizer.model or a model directory")->required();
+  app.add_flag("--decode", decode, "decode arrays of ids instead of encoding strings");
+  app.add_flag("--skip-special", skip_special, "decode: drop special tokens");
+  app.add_flag("--no-special", no_special, "encode: treat special-token strings as plain text");
+  app.add_flag("--bench", bench, "print encode throughput to stderr");
+  app.add_option("--threads", threads, "encode threads (0 = all cores)")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    auto tok = load_tokenizer(path);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(std::cin, line);) lines.push_back(std::move(line));
+    // Parse everything first so a bad line is found before any work; output stops at it.
+    std::vector<json> inputs;
+    std::string failure;
+    for (size_t i = 0; i < lines.size(); ++i) {
+      std::string where = "stdin:" + std::to_string(i + 1);
+      json v;
+      try {
+        v = json::parse(lines[i]);
+      } catch (const json::parse_error& e) {
+        failure = where + ": invalid JSON (" + e.what() + ")";
+        break;
+      }
+      if (!decode && !v.is_string()) {
+        failure = where + ": expected a JSON string, found " + std::string(v.type_name());
+        break;
+      }
+      if (decode && !v.is_array()) {
+        failure = where + ": expected a JSON array of ids, found " + std::string(v.type_name());
+        break;
+      }
+      inputs.push_back(std::move(v));
+    }
+    if (decode) {
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        std::vector<int32_t> ids;
+        for (const auto& x : inputs[i]) {
+          if (!x.is_number_integer()) throw Error("stdin:" + std::to_string(i + 1) + ": expected integer ids, found " + x.dump());
+          ids.push_back(x.get<int32_t>());
+        }
+        std::string text;
+        try {
+          text = tok->decode(ids, skip_special);
+        } catch (const Error& e) {
+          throw Error("stdin:" + std::to_string(i + 1) + ": " + e.what());
+        }
+        std::cout << json(text).dump() << "\n";
+      }
+    } else {
+      std::vector<std::string> texts;
+      for (const auto& v : inputs) texts.push_back(v.get<std::string>());
+      auto t0 = std::chrono::steady_clock::now();
+      auto ids = tok->encode_batch(texts, !no_special, threads);
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      size_t n_tokens = 0;
+      for (const auto& v : ids) {
+        n_tokens += v.size();
+        std::cout << json(v).dump() << "\n";
+      }
+      if (bench)
+        std::fprintf(stderr, "tokens=%zu seconds=%.6f tokens_per_s=%.1f\n", n_tokens, secs, n_tokens / std::max(secs, 1e-9));
+    }
+    std::cout.flush();
+    if (!failure.empty()) throw Error(failure);
+  } catch (const std::exception& e) {
+    std::cerr << "grpo_tokenize: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
