@@ -110,31 +110,51 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-void write_file_atomic(const std::string& path, std::string_view data) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw Error(path + ": cannot open for writing (" + std::strerror(errno) + ")");
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0) {
+AtomicWriter::AtomicWriter(std::string path) : path_(std::move(path)) {
+  tmp_ = path_ + ".tmp." + std::to_string(::getpid());
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw Error(path_ + ": cannot open for writing (" + std::strerror(errno) + ")");
+}
+
+AtomicWriter::~AtomicWriter() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
+  }
+}
+
+void AtomicWriter::write(const void* data, size_t n) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t k = ::write(fd_, p, n);
+    if (k < 0) {
       if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error(path + ": write failed (" + std::strerror(err) + ")");
+      throw Error(path_ + ": write failed (" + std::strerror(errno) + ")");
     }
-    off += static_cast<size_t>(n);
+    p += k;
+    n -= static_cast<size_t>(k);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    throw Error(path + ": flush failed (" + std::strerror(errno) + ")");
+}
+
+void AtomicWriter::commit() {
+  if (::fsync(fd_) != 0) throw Error(path_ + ": flush failed (" + std::strerror(errno) + ")");
+  int rc = ::close(fd_);
+  fd_ = -1;
+  if (rc != 0) {
+    ::unlink(tmp_.c_str());
+    throw Error(path_ + ": close failed (" + std::strerror(errno) + ")");
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
     int err = errno;
-    ::unlink(tmp.c_str());
-    throw Error(path + ": rename from temporary failed (" + std::strerror(err) + ")");
+    ::unlink(tmp_.c_str());
+    throw Error(path_ + ": rename from temporary failed (" + std::strerror(err) + ")");
   }
+}
+
+void write_file_atomic(const std::string& path, std::string_view data) {
+  AtomicWriter w(path);
+  w.write(data);
+  w.commit();
 }
 
 bool file_exists(const std::string& path) {

@@ -36,7 +36,23 @@ std::string quote(std::string_view s, size_t max_len = 80);
 // ---------------------------------------------------------------------------------------------
 // Files
 std::string read_file(const std::string& path);
-// Write `data` to `path` via `path.tmp.<pid>` + fsync + rename.
+// Streams a file to `path.tmp.<pid>`; commit() fsyncs and renames it over `path`. Destroyed
+// without commit() (an exception, a crash), it removes the temporary and `path` is untouched.
+class AtomicWriter {
+ public:
+  explicit AtomicWriter(std::string path);
+  ~AtomicWriter();
+  AtomicWriter(const AtomicWriter&) = delete;
+  AtomicWriter& operator=(const AtomicWriter&) = delete;
+  void write(const void* data, size_t n);
+  void write(std::string_view s) { write(s.data(), s.size()); }
+  void commit();
+
+ private:
+  std::string path_, tmp_;
+  int fd_ = -1;
+};
+// Write `data` to `path` atomically (AtomicWriter in one call).
 void write_file_atomic(const std::string& path, std::string_view data);
 bool file_exists(const std::string& path);
 bool dir_exists(const std::string& path);

@@ -1,0 +1,173 @@
+// qwen2.h: Qwen2ForCausalLM (and the Llama layout it shares) in LibTorch, following Hugging Face
+// transformers' modeling_qwen2.py: embed -> L x [RMSNorm -> GQA attention with RoPE (rotate-half)
+// -> residual -> RMSNorm -> SwiGLU MLP -> residual] -> RMSNorm -> lm_head (or the tied embedding).
+// Modules are registered under the HF names (model.layers.3.self_attn.q_proj.weight), so loading
+// a checkpoint is check-shape-and-copy by name.
+//
+// Departures, on purpose: parameters are created empty in the target dtype/device (no init, no
+// fp32 detour), so a bf16 checkpoint loads with one copy of the weights; GQA folds the group into
+// the query length instead of repeating K/V; attention is the eager formula (scores in the model
+// dtype, softmax in fp32) on both LibTorch 1.13 and 2.x, which keeps results identical across them.
+//
+// Shapes: N sequences, T new tokens, S = past + T keys, D hidden, H heads, Hkv KV heads,
+// hd head dim, V vocab, L layers.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "grpo/safetensors.h"
+
+namespace grpo {
+
+// ---------------------------------------------------------------------------------------------
+// Config (config.json)
+
+struct ModelConfig {
+  std::string model_type = "qwen2";  // qwen2 | llama
+  int64_t n_vocab = 0;               // vocab_size
+  int64_t n_embd = 0;                // hidden_size
+  int64_t n_ff = 0;                  // intermediate_size
+  int64_t n_layer = 0;               // num_hidden_layers
+  int64_t n_head = 0;                // num_attention_heads
+  int64_t n_kv_head = 0;             // num_key_value_heads
+  int64_t head_dim = 0;              // head_dim (default hidden_size / num_attention_heads)
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  int64_t max_position_embeddings = 32768;
+  bool tie_word_embeddings = false;
+  bool attention_bias = true;        // q/k/v bias (Qwen2: yes; Llama: attention_bias, default no)
+  nlohmann::json raw;                // the file as read, written back on save
+
+  // Parse and check; errors name `path`, the field, expected and found.
+  static ModelConfig from_json(const std::string& text, const std::string& path);
+  static ModelConfig from_dir(const std::string& dir);
+  int64_t n_params() const;          // parameter count
+};
+
+// ---------------------------------------------------------------------------------------------
+// KV cache: preallocated for the whole rollout, written in place (no per-step concatenation).
+
+struct KVCache {
+  std::vector<torch::Tensor> k, v;  // per layer (N, Hkv, capacity, hd)
+  int64_t length = 0;               // positions filled so far (the same for every row)
+  int64_t capacity = 0;
+  static KVCache allocate(const ModelConfig& cfg, int64_t n_seq, int64_t capacity, torch::TensorOptions opts);
+  static int64_t bytes_needed(const ModelConfig& cfg, int64_t n_seq, int64_t capacity, torch::Dtype dtype);
+  // Keep / repeat rows: row i of the result is row index[i] (e.g. share one prompt's cache across G).
+  void select_rows(const torch::Tensor& index);
+};
+
+// ---------------------------------------------------------------------------------------------
+// Modules
+
+class LinearImpl : public torch::nn::Module {
+ public:
+  LinearImpl(int64_t in, int64_t out, bool bias, torch::TensorOptions opts);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias;
+};
+TORCH_MODULE(Linear);
+
+class EmbeddingImpl : public torch::nn::Module {
+ public:
+  EmbeddingImpl(int64_t n, int64_t dim, torch::TensorOptions opts);
+  torch::Tensor forward(const torch::Tensor& ids);
+  torch::Tensor weight;
+};
+TORCH_MODULE(Embedding);
+
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  RMSNormImpl(int64_t dim, double eps, torch::TensorOptions opts);
+  torch::Tensor forward(const torch::Tensor& x);  // computed in fp32, weight applied in x's dtype
+  torch::Tensor weight;
+  double eps;
+};
+TORCH_MODULE(RMSNorm);
+
+class Qwen2AttentionImpl : public torch::nn::Module {
+ public:
+  Qwen2AttentionImpl(const ModelConfig& cfg, torch::TensorOptions opts);
+  // x (N, T, D); cos/sin (N, 1, T, hd); mask (N, 1, 1, T, S) additive; cache layer slices or undefined.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& mask, KVCache* cache, int64_t layer);
+  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  int64_t n_head, n_kv_head, head_dim;
+};
+TORCH_MODULE(Qwen2Attention);
+
+class Qwen2MLPImpl : public torch::nn::Module {
+ public:
+  Qwen2MLPImpl(const ModelConfig& cfg, torch::TensorOptions opts);
+  torch::Tensor forward(const torch::Tensor& x);
+  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(Qwen2MLP);
+
+class Qwen2DecoderLayerImpl : public torch::nn::Module {
+ public:
+  Qwen2DecoderLayerImpl(const ModelConfig& cfg, torch::TensorOptions opts);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& mask, KVCache* cache, int64_t layer);
+  Qwen2Attention self_attn{nullptr};
+  Qwen2MLP mlp{nullptr};
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+};
+TORCH_MODULE(Qwen2DecoderLayer);
+
+class Qwen2ModelImpl : public torch::nn::Module {
+ public:
+  Qwen2ModelImpl(const ModelConfig& cfg, torch::TensorOptions opts);
+  Embedding embed_tokens{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+  RMSNorm norm{nullptr};
+};
+TORCH_MODULE(Qwen2Model);
+
+class Qwen2ForCausalLMImpl : public torch::nn::Module {
+ public:
+  Qwen2ForCausalLMImpl(const ModelConfig& cfg, torch::TensorOptions opts);
+
+  // Hidden states after the final norm, (N, T, D).
+  //   input_ids (N, T) int64; attention_mask (N, S) with S = cache length + T (1 = real token);
+  //   position_ids (N, T). With a cache, K/V of the T new tokens are written at [length, length+T).
+  torch::Tensor forward_hidden(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                               const torch::Tensor& position_ids, KVCache* cache = nullptr);
+  // Logits (N, T, V) from hidden states (the lm_head or the tied embedding).
+  torch::Tensor logits(const torch::Tensor& hidden);
+  // Full-sequence convenience: positions from the mask (left padding works), logits (N, T, V).
+  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {});
+  // The lm_head weight (V, D): lm_head.weight or the tied embedding.
+  torch::Tensor output_weight();
+
+  ModelConfig cfg;
+  Qwen2Model model{nullptr};
+  Linear lm_head{nullptr};  // null when tie_word_embeddings
+};
+TORCH_MODULE(Qwen2ForCausalLM);
+
+// Positions for a (N, T) mask: cumsum(mask) - 1, clamped at 0 (left padding gets position 0).
+torch::Tensor positions_from_mask(const torch::Tensor& attention_mask);
+
+// ---------------------------------------------------------------------------------------------
+// Loading and saving
+
+torch::Dtype parse_dtype(const std::string& name, const torch::Device& device);  // auto|float32|bfloat16|float16
+torch::Device parse_device(const std::string& name);                               // auto|cpu|cuda|cuda:N
+
+struct LoadStats {
+  double seconds = 0;
+  size_t checkpoint_bytes = 0;
+};
+// Load a HF model directory: every expected tensor present with the right shape, nothing unexpected.
+Qwen2ForCausalLM load_qwen2(const std::string& dir, torch::Dtype dtype, torch::Device device, LoadStats* stats = nullptr);
+// A freshly initialised model (normal(0, std) weights, unit norms, zero biases), for grpo_sft --init.
+Qwen2ForCausalLM init_qwen2(const ModelConfig& cfg, uint64_t seed, double std = 0.02);
+// Write config.json + model.safetensors (in `dtype`) into `dir` (created if needed), HF layout.
+void save_qwen2(Qwen2ForCausalLM& model, const std::string& dir, torch::Dtype dtype);
+
+}  // namespace grpo

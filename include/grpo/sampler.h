@@ -1,0 +1,78 @@
+// sampler.h: batched group sampling with a KV cache (the GRPO rollout engine).
+//
+// B prompts of different lengths are left-padded and prefilled ONCE; each prompt's KV cache is then
+// repeated to its G samples (row n = b*G + g), so the prompt is never recomputed G times. The cache
+// is preallocated for the whole rollout and written in place. Every decode step stays on the
+// device: sampling, stop detection and masks; the host looks only every `sync_every` steps (to stop
+// early and to drop finished rows from the batch).
+//
+// Randomness is counter-based: the uniform for sequence n at step t is a hash of (seed_n, t)
+// computed with integer tensor ops, and the token is drawn by inverse CDF. A sequence's samples
+// therefore depend only on its own seed and logits, never on its neighbours, the batch size or
+// padding, and CPU and CUDA draw the same numbers.
+//
+// Filters (HF order): repetition penalty -> temperature -> top-k -> top-p -> min-p. Ids >= the
+// tokenizer's size (the embedding has 151936 rows, the tokenizer 151665 ids) are never sampled.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "grpo/qwen2.h"
+
+namespace grpo {
+
+struct SamplingParams {
+  double temperature = 1.0;
+  double top_p = 1.0;
+  int64_t top_k = 0;               // 0 = off
+  double min_p = 0.0;              // 0 = off
+  double repetition_penalty = 1.0; // 1 = off
+  bool greedy = false;
+  int64_t max_new_tokens = 256;
+  std::vector<int64_t> stop_ids;   // EOS ids (Qwen: 151645, 151643)
+  int64_t n_allowed = 0;           // ids >= n_allowed are never produced (0 = the whole vocabulary)
+  uint64_t seed = 0;
+  int64_t sync_every = 8;          // host looks at the batch every this many steps
+  int64_t pad_id = 0;              // written after a sequence stopped
+};
+
+enum class FinishReason : uint8_t { Stop = 0, Length = 1 };
+
+struct Rollout {
+  torch::Tensor prompt_ids;       // (N, Tp) int64, left-padded
+  torch::Tensor prompt_mask;      // (N, Tp) int64
+  torch::Tensor completion_ids;   // (N, Tc) int64, pad after the stop token
+  torch::Tensor completion_mask;  // (N, Tc) int64, 1 up to and including the stop token
+  torch::Tensor logprobs;         // (N, Tc) float32, log-prob under the distribution sampled from
+  std::vector<FinishReason> finish;
+  int64_t prefill_tokens = 0, decode_tokens = 0;
+  double prefill_seconds = 0, decode_seconds = 0;
+  int64_t kv_cache_bytes = 0;
+};
+
+// One seed per sequence (host side): a pure function of (seed, prompt key, sample index).
+uint64_t sequence_seed(uint64_t seed, uint64_t prompt_key, int64_t sample);
+
+// The per-step uniforms in [0, 1) for keys (N,) int64 at `step` (float64, on keys' device).
+torch::Tensor counter_uniform(const torch::Tensor& keys, int64_t step);
+
+// Filtered, renormalised sampling distribution for logits (N, V) (float32 probs).
+torch::Tensor sampling_probs(const torch::Tensor& logits, const SamplingParams& p);
+// Draw one id per row from probs (N, V) with uniforms u (N,), by inverse CDF.
+torch::Tensor draw_from(const torch::Tensor& probs, const torch::Tensor& u);
+
+// Sample G completions for each prompt. prompt_keys (one per prompt, e.g. its dataset index) make
+// the draws reproducible per prompt; empty = 0, 1, 2, ...
+Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>>& prompts, int64_t G,
+                 const SamplingParams& params, const std::vector<uint64_t>& prompt_keys = {});
+
+// Bytes the rollout's KV cache needs; throws Error with the numbers if it exceeds `budget_bytes`
+// (0 = the free memory of the device: MemAvailable on CPU).
+int64_t check_kv_budget(const ModelConfig& cfg, int64_t n_seq, int64_t capacity, torch::Dtype dtype,
+                        const torch::Device& device, int64_t budget_bytes = 0);
+
+}  // namespace grpo

@@ -1,0 +1,423 @@
+// qwen2.cpp: Qwen2ForCausalLM in LibTorch; see qwen2.h for the reference and the departures.
+#include "grpo/qwen2.h"
+
+#include <sys/stat.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include "grpo/common.h"
+
+namespace grpo {
+
+using json = nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------
+// Config
+
+namespace {
+
+int64_t int_field(const json& j, const char* key, const std::string& path, std::optional<int64_t> def = {}) {
+  if (!j.contains(key) || j[key].is_null()) {
+    if (def) return *def;
+    throw Error(path + ": missing field \"" + key + "\"");
+  }
+  if (!j[key].is_number_integer() || j[key].get<int64_t>() < 0)
+    throw Error(path + ": field \"" + key + "\": expected a non-negative integer, found " + j[key].dump());
+  return j[key].get<int64_t>();
+}
+
+double num_field(const json& j, const char* key, const std::string& path, double def) {
+  if (!j.contains(key) || j[key].is_null()) return def;
+  if (!j[key].is_number()) throw Error(path + ": field \"" + key + "\": expected a number, found " + j[key].dump());
+  return j[key].get<double>();
+}
+
+}  // namespace
+
+ModelConfig ModelConfig::from_json(const std::string& text, const std::string& path) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw Error(path + ": invalid JSON (" + e.what() + ")");
+  }
+  if (!j.is_object()) throw Error(path + ": expected a JSON object");
+  ModelConfig c;
+  c.raw = j;
+  c.model_type = j.value("model_type", std::string());
+  if (c.model_type != "qwen2" && c.model_type != "llama")
+    throw Error(path + ": field \"model_type\": expected \"qwen2\" or \"llama\", found " + j.value("model_type", json()).dump());
+  c.n_vocab = int_field(j, "vocab_size", path);
+  c.n_embd = int_field(j, "hidden_size", path);
+  c.n_ff = int_field(j, "intermediate_size", path);
+  c.n_layer = int_field(j, "num_hidden_layers", path);
+  c.n_head = int_field(j, "num_attention_heads", path);
+  c.n_kv_head = int_field(j, "num_key_value_heads", path, c.n_head);
+  if (c.n_vocab == 0 || c.n_embd == 0 || c.n_ff == 0 || c.n_layer == 0 || c.n_head == 0 || c.n_kv_head == 0)
+    throw Error(path + ": vocab_size, hidden_size, intermediate_size, num_hidden_layers and the head counts must be > 0");
+  if (c.n_head % c.n_kv_head != 0)
+    throw Error(path + ": num_attention_heads (" + std::to_string(c.n_head) + ") must be a multiple of num_key_value_heads (" +
+                std::to_string(c.n_kv_head) + ")");
+  if (j.contains("head_dim") && !j["head_dim"].is_null()) {
+    c.head_dim = int_field(j, "head_dim", path);
+  } else {
+    if (c.n_embd % c.n_head != 0)
+      throw Error(path + ": hidden_size (" + std::to_string(c.n_embd) + ") is not divisible by num_attention_heads (" +
+                  std::to_string(c.n_head) + ") and no head_dim is given");
+    c.head_dim = c.n_embd / c.n_head;
+  }
+  if (c.head_dim % 2 != 0) throw Error(path + ": head_dim must be even for rotary embeddings, found " + std::to_string(c.head_dim));
+  c.rms_norm_eps = num_field(j, "rms_norm_eps", path, 1e-6);
+  c.rope_theta = num_field(j, "rope_theta", path, 10000.0);
+  c.max_position_embeddings = int_field(j, "max_position_embeddings", path, 32768);
+  c.tie_word_embeddings = j.value("tie_word_embeddings", false);
+  c.attention_bias = c.model_type == "qwen2" ? true : j.value("attention_bias", false);
+  // Features we do not implement must not be ignored silently.
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
+    const json& rs = j["rope_scaling"];
+    std::string type = rs.is_object() ? rs.value("rope_type", rs.value("type", std::string("?"))) : "?";
+    if (type != "default") throw Error(path + ": field \"rope_scaling\": type \"" + type + "\" is not supported (only null/default)");
+  }
+  if (j.value("use_sliding_window", false))
+    throw Error(path + ": field \"use_sliding_window\": true is not supported (sliding-window attention)");
+  if (j.contains("hidden_act") && j["hidden_act"] != "silu")
+    throw Error(path + ": field \"hidden_act\": expected \"silu\", found " + j["hidden_act"].dump());
+  if (j.value("mlp_bias", false)) throw Error(path + ": field \"mlp_bias\": true is not supported");
+  return c;
+}
+
+ModelConfig ModelConfig::from_dir(const std::string& dir) {
+  if (!dir_exists(dir)) throw Error(dir + ": model directory does not exist");
+  const std::string path = dir + "/config.json";
+  if (!file_exists(path)) throw Error(dir + ": no config.json (expected a Hugging Face model directory)");
+  return from_json(read_file(path), path);
+}
+
+int64_t ModelConfig::n_params() const {
+  const int64_t q = n_head * head_dim, kv = n_kv_head * head_dim;
+  const int64_t attn = n_embd * q + 2 * n_embd * kv + q * n_embd + (attention_bias ? q + 2 * kv : 0);
+  const int64_t layer = attn + 3 * n_embd * n_ff + 2 * n_embd;
+  return n_vocab * n_embd * (tie_word_embeddings ? 1 : 2) + n_layer * layer + n_embd;
+}
+
+// ---------------------------------------------------------------------------------------------
+// KV cache
+
+KVCache KVCache::allocate(const ModelConfig& cfg, int64_t n_seq, int64_t capacity, torch::TensorOptions opts) {
+  KVCache c;
+  c.capacity = capacity;
+  for (int64_t l = 0; l < cfg.n_layer; ++l) {
+    c.k.push_back(torch::zeros({n_seq, cfg.n_kv_head, capacity, cfg.head_dim}, opts));
+    c.v.push_back(torch::zeros({n_seq, cfg.n_kv_head, capacity, cfg.head_dim}, opts));
+  }
+  return c;
+}
+
+int64_t KVCache::bytes_needed(const ModelConfig& cfg, int64_t n_seq, int64_t capacity, torch::Dtype dtype) {
+  return 2 * cfg.n_layer * n_seq * cfg.n_kv_head * capacity * cfg.head_dim *
+         static_cast<int64_t>(torch::elementSize(dtype));
+}
+
+void KVCache::select_rows(const torch::Tensor& index) {
+  for (auto& t : k) t = t.index_select(0, index);
+  for (auto& t : v) t = t.index_select(0, index);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Modules
+
+LinearImpl::LinearImpl(int64_t in, int64_t out, bool has_bias, torch::TensorOptions opts) {
+  weight = register_parameter("weight", torch::empty({out, in}, opts));  // (out, in) as in HF
+  if (has_bias) bias = register_parameter("bias", torch::empty({out}, opts));
+}
+
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return torch::nn::functional::linear(x, weight, bias); }
+
+EmbeddingImpl::EmbeddingImpl(int64_t n, int64_t dim, torch::TensorOptions opts) {
+  weight = register_parameter("weight", torch::empty({n, dim}, opts));  // (V, D)
+}
+
+torch::Tensor EmbeddingImpl::forward(const torch::Tensor& ids) { return torch::embedding(weight, ids); }
+
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, torch::TensorOptions opts) : eps(eps_) {
+  weight = register_parameter("weight", torch::empty({dim}, opts));
+}
+
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  auto h = x.to(torch::kFloat32);
+  h = h * torch::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return weight * h.to(x.scalar_type());
+}
+
+namespace {
+
+// HF rotate_half: (x1, x2) -> (-x2, x1) over the two halves of the head dim.
+torch::Tensor rotate_half(const torch::Tensor& x) {
+  auto halves = x.chunk(2, -1);
+  return torch::cat({-halves[1], halves[0]}, -1);
+}
+
+}  // namespace
+
+Qwen2AttentionImpl::Qwen2AttentionImpl(const ModelConfig& cfg, torch::TensorOptions opts)
+    : n_head(cfg.n_head), n_kv_head(cfg.n_kv_head), head_dim(cfg.head_dim) {
+  q_proj = register_module("q_proj", Linear(cfg.n_embd, n_head * head_dim, cfg.attention_bias, opts));
+  k_proj = register_module("k_proj", Linear(cfg.n_embd, n_kv_head * head_dim, cfg.attention_bias, opts));
+  v_proj = register_module("v_proj", Linear(cfg.n_embd, n_kv_head * head_dim, cfg.attention_bias, opts));
+  o_proj = register_module("o_proj", Linear(n_head * head_dim, cfg.n_embd, false, opts));
+}
+
+torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                          const torch::Tensor& mask, KVCache* cache, int64_t layer) {
+  const int64_t N = x.size(0), T = x.size(1), g = n_head / n_kv_head;
+  auto q = q_proj(x).view({N, T, n_head, head_dim}).transpose(1, 2);     // (N, H, T, hd)
+  auto k = k_proj(x).view({N, T, n_kv_head, head_dim}).transpose(1, 2);  // (N, Hkv, T, hd)
+  auto v = v_proj(x).view({N, T, n_kv_head, head_dim}).transpose(1, 2);  // (N, Hkv, T, hd)
+  q = q * cos + rotate_half(q) * sin;
+  k = k * cos + rotate_half(k) * sin;
+  if (cache) {
+    const int64_t past = cache->length;
+    TORCH_CHECK(past + T <= cache->capacity, "KV cache overflow: ", past + T, " > capacity ", cache->capacity);
+    cache->k[layer].narrow(2, past, T).copy_(k);
+    cache->v[layer].narrow(2, past, T).copy_(v);
+    k = cache->k[layer].narrow(2, 0, past + T);  // (N, Hkv, S, hd)
+    v = cache->v[layer].narrow(2, 0, past + T);
+  }
+  const int64_t S = k.size(2);
+  // GQA without repeating K/V: the g query heads sharing a KV head become g*T query rows.
+  auto qg = q.reshape({N, n_kv_head, g * T, head_dim});                                        // (N, Hkv, g*T, hd)
+  auto scores = torch::matmul(qg, k.transpose(-1, -2)) * (1.0 / std::sqrt(double(head_dim)));  // (N, Hkv, g*T, S)
+  scores = scores.view({N, n_kv_head, g, T, S}) + mask;                                        // mask (N, 1, 1, T, S)
+  auto probs = torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type()).view({N, n_kv_head, g * T, S});
+  auto out = torch::matmul(probs, v);                                                          // (N, Hkv, g*T, hd)
+  out = out.view({N, n_head, T, head_dim}).transpose(1, 2).reshape({N, T, n_head * head_dim});
+  return o_proj(out);
+}
+
+Qwen2MLPImpl::Qwen2MLPImpl(const ModelConfig& cfg, torch::TensorOptions opts) {
+  gate_proj = register_module("gate_proj", Linear(cfg.n_embd, cfg.n_ff, false, opts));
+  up_proj = register_module("up_proj", Linear(cfg.n_embd, cfg.n_ff, false, opts));
+  down_proj = register_module("down_proj", Linear(cfg.n_ff, cfg.n_embd, false, opts));
+}
+
+torch::Tensor Qwen2MLPImpl::forward(const torch::Tensor& x) {
+  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+}
+
+Qwen2DecoderLayerImpl::Qwen2DecoderLayerImpl(const ModelConfig& cfg, torch::TensorOptions opts) {
+  self_attn = register_module("self_attn", Qwen2Attention(cfg, opts));
+  mlp = register_module("mlp", Qwen2MLP(cfg, opts));
+  input_layernorm = register_module("input_layernorm", RMSNorm(cfg.n_embd, cfg.rms_norm_eps, opts));
+  post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(cfg.n_embd, cfg.rms_norm_eps, opts));
+}
+
+torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                             const torch::Tensor& mask, KVCache* cache, int64_t layer) {
+  auto h = x + self_attn(input_layernorm(x), cos, sin, mask, cache, layer);
+  return h + mlp(post_attention_layernorm(h));
+}
+
+Qwen2ModelImpl::Qwen2ModelImpl(const ModelConfig& cfg, torch::TensorOptions opts) {
+  embed_tokens = register_module("embed_tokens", Embedding(cfg.n_vocab, cfg.n_embd, opts));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t l = 0; l < cfg.n_layer; ++l) layers->push_back(Qwen2DecoderLayer(cfg, opts));
+  norm = register_module("norm", RMSNorm(cfg.n_embd, cfg.rms_norm_eps, opts));
+}
+
+Qwen2ForCausalLMImpl::Qwen2ForCausalLMImpl(const ModelConfig& c, torch::TensorOptions opts) : cfg(c) {
+  model = register_module("model", Qwen2Model(cfg, opts));
+  if (!cfg.tie_word_embeddings) lm_head = register_module("lm_head", Linear(cfg.n_embd, cfg.n_vocab, false, opts));
+}
+
+torch::Tensor positions_from_mask(const torch::Tensor& attention_mask) {
+  return (attention_mask.to(torch::kInt64).cumsum(-1) - 1).clamp_min(0);
+}
+
+torch::Tensor Qwen2ForCausalLMImpl::forward_hidden(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                                   const torch::Tensor& position_ids, KVCache* cache) {
+  const int64_t N = input_ids.size(0), T = input_ids.size(1);
+  const int64_t past = cache ? cache->length : 0, S = past + T;
+  TORCH_CHECK(attention_mask.size(0) == N && attention_mask.size(1) == S, "attention_mask must be (N, past + T) = (", N,
+              ", ", S, "), got ", attention_mask.sizes());
+  auto x = model->embed_tokens(input_ids);  // (N, T, D)
+  const auto dtype = x.scalar_type();
+  // RoPE tables for these positions, computed in fp32 like HF, then cast to the model dtype.
+  auto opts32 = torch::TensorOptions().dtype(torch::kFloat32).device(x.device());
+  auto inv_freq = 1.0 / torch::pow(cfg.rope_theta, torch::arange(0, cfg.head_dim, 2, opts32) / double(cfg.head_dim));
+  auto freqs = position_ids.to(torch::kFloat32).unsqueeze(-1) * inv_freq;  // (N, T, hd/2)
+  auto emb = torch::cat({freqs, freqs}, -1);                                 // (N, T, hd)
+  auto cos = emb.cos().to(dtype).unsqueeze(1), sin = emb.sin().to(dtype).unsqueeze(1);  // (N, 1, T, hd)
+  // Additive mask: query i (absolute past + i) sees key j iff j <= past + i and key j is real.
+  auto key_idx = torch::arange(S, torch::TensorOptions().dtype(torch::kInt64).device(x.device()));
+  auto query_idx = key_idx.narrow(0, past, T).unsqueeze(1);                       // (T, 1)
+  auto allowed = (key_idx.unsqueeze(0) <= query_idx).unsqueeze(0) &               // (1, T, S)
+                 attention_mask.to(torch::kBool).unsqueeze(1);                     // (N, 1, S)
+  const double neg = dtype == torch::kFloat64 ? std::numeric_limits<double>::lowest()
+                     : dtype == torch::kFloat32 ? std::numeric_limits<float>::lowest()
+                     : dtype == torch::kFloat16 ? -65504.0 : -3.3895313892515355e38;
+  auto mask = torch::zeros({N, T, S}, x.options()).masked_fill(allowed.logical_not(), neg);
+  mask = mask.view({N, 1, 1, T, S});
+  for (int64_t l = 0; l < cfg.n_layer; ++l)
+    x = model->layers[l]->as<Qwen2DecoderLayer>()->forward(x, cos, sin, mask, cache, l);
+  if (cache) cache->length += T;
+  return model->norm(x);
+}
+
+torch::Tensor Qwen2ForCausalLMImpl::output_weight() {
+  return cfg.tie_word_embeddings ? model->embed_tokens->weight : lm_head->weight;
+}
+
+torch::Tensor Qwen2ForCausalLMImpl::logits(const torch::Tensor& hidden) {
+  return torch::nn::functional::linear(hidden, output_weight());  // (N, T, V)
+}
+
+torch::Tensor Qwen2ForCausalLMImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
+  auto mask = attention_mask.defined() ? attention_mask : torch::ones_like(input_ids);
+  return logits(forward_hidden(input_ids, mask, positions_from_mask(mask)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading and saving
+
+torch::Device parse_device(const std::string& name) {
+  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  if (name == "cpu") return torch::kCPU;
+  if (starts_with(name, "cuda")) {
+    if (!torch::cuda::is_available()) throw Error("device '" + name + "': CUDA is not available in this build or on this machine");
+    return torch::Device(name);
+  }
+  throw Error("device: expected auto, cpu, cuda or cuda:N, found " + quote(name));
+}
+
+torch::Dtype parse_dtype(const std::string& name, const torch::Device& device) {
+  if (name == "auto") return device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+  if (name == "float32" || name == "fp32") return torch::kFloat32;
+  if (name == "bfloat16" || name == "bf16") return torch::kBFloat16;
+  if (name == "float16" || name == "fp16") return torch::kFloat16;
+  throw Error("dtype: expected auto, float32, bfloat16 or float16, found " + quote(name));
+}
+
+namespace {
+
+torch::Dtype torch_dtype_of(DType d) {
+  switch (d) {
+    case DType::F32: return torch::kFloat32;
+    case DType::F16: return torch::kFloat16;
+    case DType::BF16: return torch::kBFloat16;
+    case DType::F64: return torch::kFloat64;
+    case DType::I64: return torch::kInt64;
+    case DType::I32: return torch::kInt32;
+    case DType::I16: return torch::kInt16;
+    case DType::I8: return torch::kInt8;
+    case DType::U8: return torch::kUInt8;
+    case DType::BOOL: return torch::kBool;
+  }
+  return torch::kFloat32;
+}
+
+DType st_dtype_of(torch::Dtype d) {
+  if (d == torch::kFloat32) return DType::F32;
+  if (d == torch::kFloat16) return DType::F16;
+  if (d == torch::kBFloat16) return DType::BF16;
+  if (d == torch::kFloat64) return DType::F64;
+  throw Error("save: unsupported dtype for a checkpoint");
+}
+
+std::string shape_str(c10::IntArrayRef s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+std::string join_list(const std::vector<std::string>& v, size_t max = 8) {
+  std::string out;
+  for (size_t i = 0; i < v.size() && i < max; ++i) out += (i ? ", " : "") + v[i];
+  if (v.size() > max) out += ", ... (" + std::to_string(v.size()) + " in all)";
+  return out;
+}
+
+}  // namespace
+
+Qwen2ForCausalLM load_qwen2(const std::string& dir, torch::Dtype dtype, torch::Device device, LoadStats* stats) {
+  auto t0 = std::chrono::steady_clock::now();
+  ModelConfig cfg = ModelConfig::from_dir(dir);
+  WeightStore store = WeightStore::open_dir(dir);
+  Qwen2ForCausalLM model(cfg, torch::TensorOptions().dtype(dtype).device(device));
+  torch::NoGradGuard no_grad;
+  std::vector<std::string> missing;
+  std::set<std::string> used;
+  for (auto& item : model->named_parameters()) {
+    const std::string& name = item.key();
+    torch::Tensor& param = item.value();
+    auto ref = store.find(name);
+    if (!ref.file && name == "model.embed_tokens.weight" && cfg.tie_word_embeddings) ref = store.find("lm_head.weight");
+    if (!ref.file) {
+      missing.push_back(name);
+      continue;
+    }
+    const TensorInfo& info = *ref.info;
+    std::vector<int64_t> want(param.sizes().begin(), param.sizes().end());
+    if (info.shape != want)
+      throw Error(ref.file->path() + ": tensor '" + info.name + "' has shape " + shape_str(info.shape) + ", the model (" +
+                  dir + "/config.json) expects " + shape_str(param.sizes()) + " for '" + name + "'");
+    if (info.dtype != DType::F32 && info.dtype != DType::F16 && info.dtype != DType::BF16 && info.dtype != DType::F64)
+      throw Error(ref.file->path() + ": tensor '" + info.name + "' has dtype " + dtype_name(info.dtype) +
+                  ", expected a floating-point dtype (F32, F16, BF16)");
+    auto src = torch::from_blob(const_cast<uint8_t*>(ref.file->data(info)), want,
+                                torch::TensorOptions().dtype(torch_dtype_of(info.dtype)));
+    param.copy_(src);
+    ref.file->release(info);
+    used.insert(info.name);
+  }
+  if (!missing.empty()) throw Error(dir + ": checkpoint lacks " + std::to_string(missing.size()) + " tensor(s) the model needs: " + join_list(missing));
+  std::vector<std::string> unexpected;
+  for (const auto& n : store.names())
+    if (!used.count(n) && !(cfg.tie_word_embeddings && n == "lm_head.weight")) unexpected.push_back(n);
+  if (!unexpected.empty())
+    throw Error(dir + ": checkpoint has " + std::to_string(unexpected.size()) + " tensor(s) the " + cfg.model_type +
+                " model does not use: " + join_list(unexpected));
+  if (stats) {
+    stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    stats->checkpoint_bytes = store.total_bytes();
+  }
+  return model;
+}
+
+Qwen2ForCausalLM init_qwen2(const ModelConfig& cfg, uint64_t seed, double std) {
+  Qwen2ForCausalLM model(cfg, torch::TensorOptions().dtype(torch::kFloat32));
+  torch::NoGradGuard no_grad;
+  auto gen = at::detail::createCPUGenerator(seed);
+  for (auto& item : model->named_parameters()) {
+    const std::string& name = item.key();
+    torch::Tensor& p = item.value();
+    if (ends_with(name, "norm.weight")) p.fill_(1.0);
+    else if (ends_with(name, ".bias")) p.zero_();
+    else p.normal_(0.0, std, gen);
+  }
+  return model;
+}
+
+void save_qwen2(Qwen2ForCausalLM& model, const std::string& dir, torch::Dtype dtype) {
+  if (!dir_exists(dir) && ::mkdir(dir.c_str(), 0755) != 0 && !dir_exists(dir))
+    throw Error(dir + ": cannot create directory");
+  json cfg = model->cfg.raw;
+  cfg["torch_dtype"] = dtype == torch::kBFloat16 ? "bfloat16" : dtype == torch::kFloat16 ? "float16" : "float32";
+  write_file_atomic(dir + "/config.json", cfg.dump(2) + "\n");
+  std::vector<torch::Tensor> keep;  // CPU copies alive until written
+  std::vector<TensorBytes> tensors;
+  for (auto& item : model->named_parameters()) {
+    const std::string& name = item.key();
+    auto t = item.value().detach().to(torch::kCPU, dtype).contiguous();
+    keep.push_back(t);
+    tensors.push_back({name, st_dtype_of(dtype), std::vector<int64_t>(t.sizes().begin(), t.sizes().end()), t.data_ptr(),
+                       static_cast<size_t>(t.numel()) * t.element_size()});
+  }
+  write_safetensors(dir + "/model.safetensors", tensors);
+}
+
+}  // namespace grpo

@@ -1,0 +1,164 @@
+// grpo_generate: sample from (or score with) a Hugging Face Qwen2/Llama model directory.
+//   grpo_generate <model_dir> --prompt "text" [-n G] [--greedy] [...]      chat-rendered unless --raw
+//   grpo_generate <model_dir> --prompts-file F.jsonl                       one {"prompt": ...} or string per line
+//   grpo_generate <model_dir> --prompt-ids 1,2,3[;4,5] --max-new-tokens N --greedy --print-ids
+//   grpo_generate <model_dir> --score-ids 1,2,3,...   log-prob of each id after the first (%.6f)
+// Completions go to stdout (with --print-ids: the ids, one line per sequence in input order);
+// everything else, including `prefill_tokens_per_s=... decode_tokens_per_s=...`, to stderr.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "grpo/common.h"
+#include "grpo/config.h"
+#include "grpo/dataset.h"
+#include "grpo/qwen2.h"
+#include "grpo/sampler.h"
+#include "grpo/tokenizer.h"
+
+using namespace grpo;
+
+namespace {
+
+std::vector<int32_t> parse_ids(const std::string& s, const std::string& what) {
+  std::vector<int32_t> ids;
+  for (const auto& part : split(s, ',')) {
+    std::string t(trim(part));
+    char* end = nullptr;
+    long v = std::strtol(t.c_str(), &end, 10);
+    if (t.empty() || *end != '\0' || v < 0) throw Error(what + ": expected comma-separated non-negative ids, found " + quote(t));
+    ids.push_back(static_cast<int32_t>(v));
+  }
+  return ids;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"grpo_generate: sample from or score with a Hugging Face Qwen2/Llama model"};
+  std::string model_dir, prompt, prompts_file, prompt_ids, score_ids, dtype = "auto", device = "auto";
+  std::string system_prompt = kDefaultSystemPrompt;
+  bool raw = false, print_ids = false, ignore_eos = false, no_stream = false;
+  SamplingParams sp;
+  int64_t G = 1;
+  app.add_option("model_dir", model_dir, "Hugging Face model directory")->required();
+  app.add_option("--prompt", prompt, "prompt text (chat-rendered with ChatML unless --raw)");
+  app.add_option("--prompts-file", prompts_file, "JSONL: one string or {\"prompt\"|\"question\": ...} per line");
+  app.add_option("--prompt-ids", prompt_ids, "token ids: 1,2,3 or several prompts 1,2;3,4");
+  app.add_option("--score-ids", score_ids, "print the log-prob of each id after the first, given its prefix");
+  app.add_flag("--raw", raw, "do not chat-render text prompts");
+  app.add_option("--system", system_prompt, "system prompt for chat rendering");
+  app.add_option("-n", G, "samples per prompt")->capture_default_str();
+  app.add_option("--max-new-tokens", sp.max_new_tokens, "completion length cap")->capture_default_str();
+  app.add_flag("--greedy", sp.greedy, "greedy decoding");
+  app.add_option("--temperature", sp.temperature, "sampling temperature")->capture_default_str();
+  app.add_option("--top-p", sp.top_p, "nucleus mass")->capture_default_str();
+  app.add_option("--top-k", sp.top_k, "top-k (0 = off)")->capture_default_str();
+  app.add_option("--min-p", sp.min_p, "min-p (0 = off)")->capture_default_str();
+  app.add_option("--repetition-penalty", sp.repetition_penalty, "repetition penalty (1 = off)")->capture_default_str();
+  app.add_option("--seed", sp.seed, "sampling seed")->capture_default_str();
+  app.add_flag("--ignore-eos", ignore_eos, "do not stop at EOS ids");
+  app.add_flag("--print-ids", print_ids, "print completion ids instead of text");
+  app.add_flag("--no-stream", no_stream, "do not stream a single completion");
+  app.add_option("--dtype", dtype, "auto | float32 | bfloat16 | float16")->capture_default_str();
+  app.add_option("--device", device, "auto | cpu | cuda | cuda:N")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    int sources = !prompt.empty() + !prompts_file.empty() + !prompt_ids.empty() + !score_ids.empty();
+    if (sources != 1) throw Error("give exactly one of --prompt, --prompts-file, --prompt-ids, --score-ids");
+    if (G < 1) throw Error("-n: expected >= 1, found " + std::to_string(G));
+    if (!(sp.temperature > 0)) throw Error("--temperature: expected > 0");
+    if (!(sp.top_p > 0 && sp.top_p <= 1)) throw Error("--top-p: expected a value in (0, 1]");
+    auto dev = parse_device(device);
+    auto dt = parse_dtype(dtype, dev);
+    LoadStats ls;
+    auto model = load_qwen2(model_dir, dt, dev, &ls);
+    std::fprintf(stderr, "loaded %s: %.1f M params, %s, %s, %.2f s\n", model_dir.c_str(), model->cfg.n_params() / 1e6,
+                 c10::toString(dt), dev.str().c_str(), ls.seconds);
+
+    // ---- scoring
+    if (!score_ids.empty()) {
+      auto ids = parse_ids(score_ids, "--score-ids");
+      if (ids.size() < 2) throw Error("--score-ids: need at least two ids");
+      for (int32_t id : ids)
+        if (id >= model->cfg.n_vocab) throw Error("--score-ids: id " + std::to_string(id) + " >= vocab_size " + std::to_string(model->cfg.n_vocab));
+      torch::NoGradGuard ng;
+      auto x = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kInt64).unsqueeze(0).to(dev);
+      auto lp = torch::log_softmax(model->forward(x).to(torch::kFloat32), -1)[0].to(torch::kCPU);  // (T, V)
+      for (size_t i = 0; i + 1 < ids.size(); ++i) std::printf("%s%.6f", i ? "," : "", lp[i][ids[i + 1]].item<float>());
+      std::printf("\n");
+      return 0;
+    }
+
+    // ---- prompts
+    std::unique_ptr<Tokenizer> tok;
+    std::vector<std::vector<int32_t>> prompts;
+    if (!prompt_ids.empty()) {
+      for (const auto& p : split(prompt_ids, ';')) prompts.push_back(parse_ids(p, "--prompt-ids"));
+    } else {
+      tok = load_tokenizer(model_dir);
+      std::vector<std::string> texts;
+      if (!prompt.empty()) texts.push_back(prompt);
+      std::ifstream in(prompts_file);
+      if (!prompts_file.empty() && !in) throw Error(prompts_file + ": cannot open");
+      size_t lineno = 0;
+      for (std::string line; !prompts_file.empty() && std::getline(in, line);) {
+        ++lineno;
+        if (trim(line).empty()) continue;
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_string()) texts.push_back(j.get<std::string>());
+        else if (j.is_object() && j.contains("prompt") && j["prompt"].is_string()) texts.push_back(j["prompt"]);
+        else if (j.is_object() && j.contains("question") && j["question"].is_string()) texts.push_back(j["question"]);
+        else throw Error(prompts_file + ":" + std::to_string(lineno) + ": expected a JSON string or an object with \"prompt\" or \"question\"");
+      }
+      if (texts.empty()) throw Error(prompts_file + ": no prompts");
+      SpecialIds special = load_special_ids(model_dir, *tok);
+      for (const auto& t : texts) {
+        std::vector<int32_t> ids;
+        if (raw && special.add_bos) ids.push_back(*special.bos);  // what HF's tokenizer(text) gives
+        auto body = raw ? tok->encode(t) : tokenize_prompt(*tok, system_prompt, t, 1 << 20).ids;
+        ids.insert(ids.end(), body.begin(), body.end());
+        prompts.push_back(std::move(ids));
+      }
+    }
+    for (const auto& p : prompts)
+      for (int32_t id : p)
+        if (id >= model->cfg.n_vocab) throw Error("prompt id " + std::to_string(id) + " >= vocab_size " + std::to_string(model->cfg.n_vocab));
+
+    // ---- generation parameters from the model dir (stop ids, allowed vocabulary, pad)
+    if (tok || file_exists(model_dir + "/tokenizer.json") || file_exists(model_dir + "/tokenizer.model")) {
+      if (!tok) tok = load_tokenizer(model_dir);
+      SpecialIds s = load_special_ids(model_dir, *tok);
+      if (!ignore_eos) sp.stop_ids.assign(s.eos.begin(), s.eos.end());
+      sp.pad_id = s.pad;
+      sp.n_allowed = static_cast<int64_t>(std::min<size_t>(tok->vocab_size(), model->cfg.n_vocab));
+    }
+    Rollout r = generate(model, prompts, G, sp);
+    auto ids = r.completion_ids.to(torch::kCPU), mask = r.completion_mask.to(torch::kCPU);
+    for (int64_t n = 0; n < ids.size(0); ++n) {
+      std::vector<int32_t> out;
+      for (int64_t t = 0; t < ids.size(1); ++t)
+        if (mask[n][t].item<int64_t>()) out.push_back(static_cast<int32_t>(ids[n][t].item<int64_t>()));
+      if (print_ids || !tok) {
+        for (size_t i = 0; i < out.size(); ++i) std::printf("%s%d", i ? "," : "", out[i]);
+        std::printf("\n");
+      } else {
+        std::string text = tok->decode(out, /*skip_special=*/true);
+        if (ids.size(0) == 1) std::printf("%s\n", text.c_str());
+        else std::printf("%s\n", nlohmann::json(text).dump().c_str());
+      }
+    }
+    std::fflush(stdout);
+    std::fprintf(stderr, "prefill_tokens=%lld decode_tokens=%lld prefill_tokens_per_s=%.1f decode_tokens_per_s=%.1f kv_cache_mb=%.1f\n",
+                 (long long)r.prefill_tokens, (long long)r.decode_tokens, r.prefill_tokens / std::max(r.prefill_seconds, 1e-9),
+                 r.decode_tokens / std::max(r.decode_seconds, 1e-9), r.kv_cache_bytes / 1048576.0);
+    (void)no_stream;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "grpo_generate: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
