@@ -292,6 +292,8 @@ void load_json(TrainConfig& cfg, const std::string& path, const std::string& tex
   } catch (const nlohmann::json::parse_error& e) {
     size_t line = 1 + std::count(text.begin(), text.begin() + std::min(e.byte, text.size()), '\n');
     throw Error(path + ":" + std::to_string(line) + ": invalid JSON: " + e.what());
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path + ": invalid JSON: " + e.what());
   }
   if (!root.is_object()) throw Error(path + ": expected a JSON object of config keys at the top level");
   for (const auto& [key, v] : root.items()) {

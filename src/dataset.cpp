@@ -37,7 +37,7 @@ GSM8KDataset::GSM8KDataset(const std::string& path, size_t limit) : path_(path) 
     nlohmann::json obj;
     try {
       obj = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
       throw Error(where + ": invalid JSON (" + std::string(e.what()) + ")");
     }
     if (!obj.is_object()) throw Error(where + ": expected a JSON object, found " + obj.type_name());

@@ -65,7 +65,7 @@ std::vector<TensorInfo> SafetensorsFile::parse_header(const uint8_t* data, size_
   json header;
   try {
     header = json::parse(data + 8, data + 8 + n);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     fail(std::string("header is not valid JSON (") + e.what() + ")");
   }
   if (!header.is_object()) fail("header is not a JSON object");
@@ -172,7 +172,7 @@ WeightStore WeightStore::open_dir(const std::string& dir) {
     json j;
     try {
       j = json::parse(read_file(index));
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
       throw Error(index + ": invalid JSON (" + e.what() + ")");
     }
     if (!j.contains("weight_map") || !j["weight_map"].is_object()) throw Error(index + ": missing object \"weight_map\"");

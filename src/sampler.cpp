@@ -61,6 +61,10 @@ torch::Tensor counter_uniform(const torch::Tensor& keys, int64_t step) {
 // ---------------------------------------------------------------------------------------------
 // Filters and the draw
 
+torch::Tensor apply_repetition_penalty(const torch::Tensor& logits, const torch::Tensor& seen, double penalty) {
+  return torch::where(seen, torch::where(logits > 0, logits / penalty, logits * penalty), logits);
+}
+
 torch::Tensor sampling_probs(const torch::Tensor& logits, const SamplingParams& p) {
   const double neg_inf = -std::numeric_limits<float>::infinity();
   auto x = logits.to(torch::kFloat32) / p.temperature;  // (N, V)
@@ -86,10 +90,12 @@ torch::Tensor sampling_probs(const torch::Tensor& logits, const SamplingParams& 
 }
 
 torch::Tensor draw_from(const torch::Tensor& probs, const torch::Tensor& u) {
-  // float64 CDF: u < 1 - 2^-48 keeps the target strictly below the total, so an id of probability
-  // zero can never be chosen (searchsorted right: first cdf > target).
-  auto cdf = probs.to(torch::kFloat64).cumsum(-1);                    // (N, V)
-  auto target = (u.to(torch::kFloat64) * cdf.narrow(-1, cdf.size(-1) - 1, 1).squeeze(-1)).unsqueeze(-1);
+  // Inverse CDF with a float32 running sum (monotone, so ids of probability zero add nothing and
+  // searchsorted(right) never lands on them); the target stays strictly below the row total.
+  auto cdf = probs.to(torch::kFloat32).cumsum(-1);                              // (N, V)
+  auto total = cdf.narrow(-1, cdf.size(-1) - 1, 1);                               // (N, 1)
+  auto target = (u.to(torch::kFloat32).unsqueeze(-1) * total);
+  target = torch::minimum(target, torch::nextafter(total, torch::zeros_like(total)));
   auto ids = torch::searchsorted(cdf, target, /*out_int32=*/false, /*right=*/true).squeeze(-1);
   return ids.clamp_max(probs.size(-1) - 1);
 }
@@ -188,8 +194,7 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
   for (int64_t t = 0; t < Tc; ++t) {
     // ---- choose the next id of every active row
     if (p.n_allowed > 0 && p.n_allowed < V) logits.narrow(1, p.n_allowed, V - p.n_allowed).fill_(neg_inf);
-    if (seen.defined())
-      logits = torch::where(seen, torch::where(logits > 0, logits / p.repetition_penalty, logits * p.repetition_penalty), logits);
+    if (seen.defined()) logits = apply_repetition_penalty(logits, seen, p.repetition_penalty);
     torch::Tensor tok, lp;
     if (p.greedy) {
       tok = logits.argmax(-1);

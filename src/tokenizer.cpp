@@ -829,6 +829,8 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json(const std::string& text, con
   } catch (const json::parse_error& e) {
     std::string why = e.byte >= text.size() ? "truncated or incomplete JSON" : "invalid JSON";
     ctx.fail(why + " at byte " + std::to_string(e.byte) + " (" + e.what() + ")");
+  } catch (const json::exception& e) {
+    ctx.fail(std::string("invalid JSON (") + e.what() + ")");
   }
   if (!root.is_object()) ctx.fail("expected a JSON object at the top level, found " + std::string(root.type_name()));
   auto impl = std::make_unique<Impl>();
@@ -1078,7 +1080,7 @@ json read_json_if_exists(const std::string& path) {
   if (!file_exists(path)) return json();
   try {
     return json::parse(read_file(path));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw Error(path + ": invalid JSON (" + e.what() + ")");
   }
 }

@@ -53,5 +53,30 @@ check "reward missing gold" 1 'stdin:1: missing field "answer" or "gold"' "$out"
 out=$(echo '{"completion": "x", "gold": 1}' | "$bin/grpo_reward" --weights corectness=1 2>&1); rc=$?
 check "reward weight typo" 1 "did you mean 'reward_weights.correctness'" "$out" "$rc"
 
+# ---- grpo_tokenize
+q=tests/data/qwen2.5/tokenizer.json
+out=$(printf '%s\n' '"Hello world"' '"<|im_end|>"' | "$bin/grpo_tokenize" --tokenizer $q 2>&1); rc=$?
+check "tokenize encode" 0 $'^\\[9707,1879\\]\n\\[151645\\]$' "$out" "$rc"
+out=$(echo '[9707,1879]' | "$bin/grpo_tokenize" --tokenizer $q --decode 2>&1); rc=$?
+check "tokenize decode" 0 '^"Hello world"$' "$out" "$rc"
+out=$(printf '%s\n' '"ok"' 'oops' | "$bin/grpo_tokenize" --tokenizer $q 2>&1); rc=$?
+check "tokenize bad line" 1 "stdin:2: invalid JSON" "$out" "$rc"
+out=$(echo '"x"' | "$bin/grpo_tokenize" --tokenizer /nonexistent.json 2>&1); rc=$?
+check "tokenize missing file" 1 "/nonexistent.json" "$out" "$rc"
+out=$(echo '"Hello"' | "$bin/grpo_tokenize" --tokenizer $q --bench 2>&1 >/dev/null); rc=$?
+check "tokenize bench line" 0 "^tokens=1 seconds=[0-9.]+ tokens_per_s=[0-9.]+$" "$out" "$rc"
+
+# ---- grpo_generate on the real TinyStories weights (reference ids from the fp64 reference)
+ts=tests/data/tinystories-656k
+out=$("$bin/grpo_generate" $ts --prompt-ids 1,80,147,201,282,215,286,64,207,161 --max-new-tokens 5 --greedy --print-ids --ignore-eos 2>/dev/null); rc=$?
+check "generate greedy ids" 0 "^152,64,101,829,463$" "$out" "$rc"
+out=$("$bin/grpo_generate" $ts --prompt "Once upon a time, there was a little" --raw --max-new-tokens 12 --greedy 2>&1); rc=$?
+check "generate text + throughput" 0 "prefill_tokens_per_s=[0-9.]+ decode_tokens_per_s=[0-9.]+" "$out" "$rc"
+check "generate reads as English" 0 "The large liked to go fast" "$out" "$rc"
+out=$("$bin/grpo_generate" $ts --score-ids 1,80,147 2>/dev/null); rc=$?
+check "generate score ids" 0 "^-[0-9]+\.[0-9]{6},-[0-9]+\.[0-9]{6}$" "$out" "$rc"
+out=$("$bin/grpo_generate" /nonexistent/model --prompt-ids 1,2 2>&1); rc=$?
+check "generate missing dir" 1 "/nonexistent/model: model directory does not exist" "$out" "$rc"
+
 echo "$passes passed, $fails failed"
 [[ $fails == 0 ]]

@@ -60,6 +60,10 @@ uint64_t sequence_seed(uint64_t seed, uint64_t prompt_key, int64_t sample);
 // The per-step uniforms in [0, 1) for keys (N,) int64 at `step` (float64, on keys' device).
 torch::Tensor counter_uniform(const torch::Tensor& keys, int64_t step);
 
+// CTRL / HF repetition penalty: seen ids' logits are divided by `penalty` when positive and
+// multiplied by it when negative. logits (N, V) float, seen (N, V) bool.
+torch::Tensor apply_repetition_penalty(const torch::Tensor& logits, const torch::Tensor& seen, double penalty);
+
 // Filtered, renormalised sampling distribution for logits (N, V) (float32 probs).
 torch::Tensor sampling_probs(const torch::Tensor& logits, const SamplingParams& p);
 // Draw one id per row from probs (N, V) with uniforms u (N,), by inverse CDF.

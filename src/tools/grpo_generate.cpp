@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
   app.add_option("--dtype", dtype, "auto | float32 | bfloat16 | float16")->capture_default_str();
   app.add_option("--device", device, "auto | cpu | cuda | cuda:N")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  init_runtime();
 
   try {
     int sources = !prompt.empty() + !prompts_file.empty() + !prompt_ids.empty() + !score_ids.empty();

@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
       nlohmann::json obj;
       try {
         obj = nlohmann::json::parse(line);
-      } catch (const nlohmann::json::parse_error& e) {
+      } catch (const nlohmann::json::exception& e) {
         throw Error(where + ": invalid JSON (" + std::string(e.what()) + ")");
       }
       if (!obj.is_object()) throw Error(where + ": expected a JSON object");

@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
       json v;
       try {
         v = json::parse(lines[i]);
-      } catch (const json::parse_error& e) {
+      } catch (const json::exception& e) {
         failure = where + ": invalid JSON (" + e.what() + ")";
         break;
       }

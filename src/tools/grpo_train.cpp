@@ -10,6 +10,7 @@
 #include "grpo/common.h"
 #include "grpo/config.h"
 #include "grpo/dataset.h"
+#include "grpo/qwen2.h"
 
 using namespace grpo;
 
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace | debug | info | warn | error")->capture_default_str();
   app.footer("\n" + config_help());
   CLI11_PARSE(app, argc, argv);
+  init_runtime();
 
   try {
     // ---- resolve the config: defaults, file, --set, positional model path; then validate

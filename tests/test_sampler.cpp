@@ -1,0 +1,262 @@
+// Tests for sampler.h: batched greedy == one-at-a-time == fp64 golden; the sampling filters
+// (chi-square against the expected distribution at a fixed seed); excluded ids never drawn;
+// returned log-probs == a full forward pass; a sequence's samples do not depend on its neighbours.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+#include "grpo/common.h"
+#include "grpo/qwen2.h"
+#include "grpo/sampler.h"
+#include "test_models.h"
+#include "test_util.h"
+
+using namespace grpo;
+using namespace grpo::test;
+using json = nlohmann::json;
+
+namespace {
+
+Qwen2ForCausalLM tiny_model(const char* name = "tiny") {
+  static std::map<std::string, std::string> dirs;
+  if (!dirs.count(name)) {
+    dirs[name] = temp_dir() + "/" + name;
+    for (const auto& p : test_presets())
+      if (std::string(p.name) == name) write_test_model(dirs[name], p);
+  }
+  return load_qwen2(dirs[name], torch::kFloat32, torch::kCPU);
+}
+
+std::vector<int64_t> row(const torch::Tensor& t, int64_t n) {
+  auto r = t[n].contiguous().to(torch::kCPU);
+  return std::vector<int64_t>(r.data_ptr<int64_t>(), r.data_ptr<int64_t>() + r.numel());
+}
+
+// Chi-square statistic of `counts` against probabilities `p` (ids with p == 0 must have count 0).
+double chi_square(const std::vector<int64_t>& counts, const std::vector<double>& p, int64_t total) {
+  double chi = 0;
+  for (size_t i = 0; i < p.size(); ++i)
+    if (p[i] > 0) chi += std::pow(counts[i] - total * p[i], 2) / (total * p[i]);
+  return chi;
+}
+
+// Draw `M` ids from fixed logits with M independent sequence keys at step 0.
+std::vector<int64_t> histogram(const std::vector<float>& logits, const SamplingParams& sp, int64_t M) {
+  auto lg = torch::tensor(logits).unsqueeze(0).expand({M, (int64_t)logits.size()}).contiguous();
+  std::vector<int64_t> keys(M);
+  for (int64_t i = 0; i < M; ++i) keys[i] = static_cast<int64_t>(sequence_seed(sp.seed, 0, i));
+  auto ids = draw_from(sampling_probs(lg, sp), counter_uniform(torch::tensor(keys, torch::kInt64), 0));
+  std::vector<int64_t> counts(logits.size(), 0);
+  auto acc = ids.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < M; ++i) counts[acc[i]]++;
+  return counts;
+}
+
+const std::vector<double> kP = {0.4, 0.25, 0.15, 0.1, 0.06, 0.04};
+std::vector<float> log_p() {
+  std::vector<float> l;
+  for (double p : kP) l.push_back(static_cast<float>(std::log(p)));
+  return l;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Greedy
+
+TEST(Sampler, BatchedGreedyEqualsSingleAndGolden) {
+  json golden = json::parse(read_file(source_path("tests/data/golden_qwen2.json")));
+  for (const char* name : {"tiny", "odd"}) {
+    SCOPED_TRACE(name);
+    auto model = tiny_model(name);
+    std::vector<std::vector<int32_t>> prompts;
+    for (const auto& g : golden[name]) prompts.push_back(g["prompt"].get<std::vector<int32_t>>());  // lengths 8, 2, 13
+    SamplingParams sp;
+    sp.greedy = true;
+    sp.max_new_tokens = 24;
+    Rollout batched = generate(model, prompts, 1, sp);
+    for (size_t b = 0; b < prompts.size(); ++b) {
+      Rollout alone = generate(model, {prompts[b]}, 1, sp);
+      EXPECT_EQ(row(batched.completion_ids, b), row(alone.completion_ids, 0)) << "prompt " << b;
+      EXPECT_EQ(row(batched.completion_ids, b), golden[name][b]["greedy"].get<std::vector<int64_t>>()) << "prompt " << b;
+    }
+  }
+}
+
+TEST(Sampler, StopIdsMasksAndFinishReasons) {
+  auto model = tiny_model();
+  json golden = json::parse(read_file(source_path("tests/data/golden_qwen2.json")));
+  auto greedy = golden["tiny"][0]["greedy"].get<std::vector<int64_t>>();
+  SamplingParams sp;
+  sp.greedy = true;
+  sp.max_new_tokens = 24;
+  sp.stop_ids = {greedy[5]};  // 348: first occurs at index 5
+  sp.pad_id = 0;
+  sp.sync_every = 2;
+  Rollout r = generate(model, {golden["tiny"][0]["prompt"].get<std::vector<int32_t>>(), {7, 8, 9}}, 1, sp);
+  auto ids = row(r.completion_ids, 0), mask = row(r.completion_mask, 0);
+  for (int t = 0; t < 24; ++t) {
+    EXPECT_EQ(mask[t], t <= 5 ? 1 : 0) << t;                // the stop id itself is inside the mask
+    EXPECT_EQ(ids[t], t <= 5 ? greedy[t] : 0) << t;         // pad afterwards
+  }
+  EXPECT_EQ(r.finish[0], FinishReason::Stop);
+  auto mask1 = row(r.completion_mask, 1);
+  EXPECT_EQ(r.decode_tokens, 6 + std::accumulate(mask1.begin(), mask1.end(), int64_t(0)));
+}
+
+TEST(Sampler, ExcludedIdsAreNeverProduced) {
+  auto model = tiny_model();
+  SamplingParams sp;
+  sp.max_new_tokens = 16;
+  sp.n_allowed = 100;  // as if the tokenizer had 100 ids and the embedding 512
+  sp.seed = 3;
+  Rollout r = generate(model, {{1, 2, 3}, {4, 5}}, 8, sp);
+  EXPECT_LT(r.completion_ids.max().item<int64_t>(), 100);
+  sp.greedy = true;
+  Rollout g = generate(model, {{1, 2, 3}}, 1, sp);
+  EXPECT_LT(g.completion_ids.max().item<int64_t>(), 100);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Filters: hand values and chi-square (df = kept ids - 1; critical values at p = 0.001)
+
+TEST(Sampler, FilterValuesByHand) {
+  auto lg = torch::tensor(log_p()).unsqueeze(0);
+  SamplingParams sp;
+  sp.top_k = 2;
+  auto p = sampling_probs(lg, sp)[0];
+  EXPECT_NEAR(p[0].item<float>(), 0.4 / 0.65, 1e-6);
+  EXPECT_NEAR(p[1].item<float>(), 0.25 / 0.65, 1e-6);
+  EXPECT_EQ(p[2].item<float>(), 0.0f);
+  sp = SamplingParams{};
+  sp.top_p = 0.7;  // 0.4 + 0.25 = 0.65 < 0.7, so 0.15 joins; the rest goes
+  p = sampling_probs(lg, sp)[0];
+  EXPECT_NEAR(p[2].item<float>(), 0.15 / 0.8, 1e-6);
+  EXPECT_EQ(p[3].item<float>(), 0.0f);
+  sp = SamplingParams{};
+  sp.min_p = 0.3;  // keep p >= 0.3 * 0.4 = 0.12
+  p = sampling_probs(lg, sp)[0];
+  EXPECT_NEAR(p[2].item<float>(), 0.15 / 0.8, 1e-6);
+  EXPECT_EQ(p[3].item<float>(), 0.0f);
+  sp = SamplingParams{};
+  sp.temperature = 0.5;  // p^2 normalised
+  p = sampling_probs(lg, sp)[0];
+  double z = 0;
+  for (double q : kP) z += q * q;
+  EXPECT_NEAR(p[0].item<float>(), 0.16 / z, 1e-6);
+  // Repetition penalty (HF): positive logits divided, negative multiplied, unseen untouched.
+  auto pen = apply_repetition_penalty(torch::tensor({2.0f, -1.0f, 3.0f}).unsqueeze(0),
+                                      torch::tensor({true, true, false}).unsqueeze(0), 2.0);
+  EXPECT_TRUE(torch::equal(pen, torch::tensor({1.0f, -2.0f, 3.0f}).unsqueeze(0)));
+}
+
+TEST(Sampler, ChiSquareMatchesExpectedDistributions) {
+  const int64_t M = 40000;
+  struct Case {
+    const char* name;
+    SamplingParams sp;
+    std::vector<double> expected;
+    double critical;  // chi-square at p = 0.001 for df = kept - 1
+  };
+  std::vector<Case> cases;
+  SamplingParams base;
+  base.seed = 1234;
+  cases.push_back({"plain", base, kP, 20.52});
+  SamplingParams t = base;
+  t.temperature = 0.5;
+  double z = 0;
+  for (double q : kP) z += q * q;
+  std::vector<double> sq;
+  for (double q : kP) sq.push_back(q * q / z);
+  cases.push_back({"temperature 0.5", t, sq, 20.52});
+  SamplingParams k = base;
+  k.top_k = 3;
+  cases.push_back({"top_k 3", k, {0.4 / 0.8, 0.25 / 0.8, 0.15 / 0.8, 0, 0, 0}, 13.82});
+  SamplingParams pp = base;
+  pp.top_p = 0.5;
+  cases.push_back({"top_p 0.5", pp, {0.4 / 0.65, 0.25 / 0.65, 0, 0, 0, 0}, 10.83});
+  SamplingParams mp = base;
+  mp.min_p = 0.2;  // keep >= 0.08
+  cases.push_back({"min_p 0.2", mp, {0.4 / 0.9, 0.25 / 0.9, 0.15 / 0.9, 0.1 / 0.9, 0, 0}, 16.27});
+  for (const auto& c : cases) {
+    auto counts = histogram(log_p(), c.sp, M);
+    for (size_t i = 0; i < counts.size(); ++i)
+      if (c.expected[i] == 0) {
+        EXPECT_EQ(counts[i], 0) << c.name << ": excluded id " << i << " was drawn";
+      }
+    double chi = chi_square(counts, c.expected, M);
+    EXPECT_LT(chi, c.critical) << c.name;
+    // And the test can fail: the plain distribution is rejected against a wrong one.
+    if (std::string(c.name) == "plain") {
+      EXPECT_GT(chi_square(counts, sq, M), 100.0);
+    }
+  }
+}
+
+TEST(Sampler, CounterUniformIsPinnedAndUniform) {
+  auto keys = torch::arange(0, 100000, torch::kInt64) * 7919 - 400000;  // negative keys too
+  auto u = counter_uniform(keys, 5);
+  EXPECT_GE(u.min().item<double>(), 0.0);
+  EXPECT_LT(u.max().item<double>(), 1.0);
+  EXPECT_NEAR(u.mean().item<double>(), 0.5, 0.005);
+  EXPECT_NEAR(u.var().item<double>(), 1.0 / 12, 0.002);
+  EXPECT_FALSE(torch::equal(counter_uniform(keys, 5), counter_uniform(keys, 6)));
+  // Pinned: a pure function of (key, step) in integer arithmetic, identical on every device.
+  EXPECT_DOUBLE_EQ(counter_uniform(torch::tensor({int64_t(42)}), 0).item<double>(), 0.033200097512448679);
+  // A negative key (bits above 2^63) hashes like its unsigned twin: value from a plain-integer model.
+  EXPECT_DOUBLE_EQ(counter_uniform(torch::tensor({int64_t(-400000)}), 5).item<double>(), 0.48136230312139716);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Log-probs and independence
+
+TEST(Sampler, LogprobsEqualFullForward) {
+  auto model = tiny_model("odd");
+  SamplingParams sp;
+  sp.temperature = 0.7;
+  sp.max_new_tokens = 12;
+  sp.seed = 11;
+  std::vector<std::vector<int32_t>> prompts = {{1, 2, 3, 4, 5}, {9, 8}};
+  Rollout r = generate(model, prompts, 3, sp);
+  torch::NoGradGuard ng;
+  auto ids = torch::cat({r.prompt_ids, r.completion_ids}, 1);
+  auto mask = torch::cat({r.prompt_mask, r.completion_mask}, 1);
+  auto lp = torch::log_softmax(model->forward(ids, mask) / sp.temperature, -1);  // (N, T, V)
+  const int64_t Tp = r.prompt_ids.size(1);
+  auto next = ids.narrow(1, Tp, r.completion_ids.size(1)).unsqueeze(-1);
+  auto recomputed = lp.narrow(1, Tp - 1, r.completion_ids.size(1)).gather(-1, next).squeeze(-1);
+  auto diff = ((recomputed - r.logprobs) * r.completion_mask).abs().max().item<float>();
+  EXPECT_LT(diff, 1e-4);
+  EXPECT_GT(r.completion_mask.sum().item<int64_t>(), 0);
+}
+
+TEST(Sampler, SamplesDoNotDependOnNeighbours) {
+  auto model = tiny_model();
+  SamplingParams sp;
+  sp.max_new_tokens = 16;
+  sp.seed = 99;
+  std::vector<int32_t> p = {3, 1, 4, 1, 5};
+  Rollout alone = generate(model, {p}, 4, sp, {77});
+  Rollout crowd = generate(model, {{9, 9, 9, 9, 9, 9, 9, 9, 9}, p, {2}}, 4, sp, {5, 77, 6});
+  for (int g = 0; g < 4; ++g) EXPECT_EQ(row(alone.completion_ids, g), row(crowd.completion_ids, 4 + g)) << g;
+  // Different samples of one prompt differ (the group is not G copies).
+  EXPECT_NE(row(alone.completion_ids, 0), row(alone.completion_ids, 1));
+  // Same seed, same result; another seed, another result.
+  EXPECT_TRUE(torch::equal(generate(model, {p}, 4, sp, {77}).completion_ids, alone.completion_ids));
+  sp.seed = 100;
+  EXPECT_FALSE(torch::equal(generate(model, {p}, 4, sp, {77}).completion_ids, alone.completion_ids));
+}
+
+TEST(Sampler, KvBudgetFailsBeforeStarting) {
+  auto model = tiny_model();
+  std::string msg;
+  try {
+    check_kv_budget(model->cfg, 64, 1024, torch::kFloat32, torch::kCPU, 1 << 20);
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  // 2 x 2 layers x 64 x 1024 x 2 KV heads x 16 x 4 B = 32 MiB
+  EXPECT_NE(msg.find("rollout KV cache needs 32 MiB (64 sequences x 1024 positions x 2 layers x 2 x 2 KV heads x 16 x 4 B) but only 1 MiB"),
+            std::string::npos) << msg;
+}
