@@ -209,6 +209,11 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
     r.completion_ids.index_put_({active, t}, tok);
     r.completion_mask.index_put_({active, t}, live.to(torch::kInt64));
     r.logprobs.index_put_({active, t}, torch::where(live, lp, torch::zeros_like(lp)));
+    if (p.on_token) {
+      auto a = active.to(torch::kCPU), k = tok.to(torch::kCPU), l = live.to(torch::kCPU);
+      for (int64_t i = 0; i < a.size(0); ++i)
+        if (l[i].item<bool>()) p.on_token(a[i].item<int64_t>(), k[i].item<int64_t>());
+    }
     done = done.logical_or(live.logical_and((tok.unsqueeze(1) == stop.unsqueeze(0)).any(1)));
     if (t + 1 == Tc) break;
     if (seen.defined()) seen.scatter_(1, tok.unsqueeze(1), true);

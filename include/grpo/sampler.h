@@ -18,6 +18,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,9 @@ struct SamplingParams {
   uint64_t seed = 0;
   int64_t sync_every = 8;          // host looks at the batch every this many steps
   int64_t pad_id = 0;              // written after a sequence stopped
+  // Streaming: called after every step with (sequence index, id) of each row still running; it
+  // forces a host sync per step, so it is meant for interactive use, not for rollouts.
+  std::function<void(int64_t seq, int64_t id)> on_token;
 };
 
 enum class FinishReason : uint8_t { Stop = 0, Length = 1 };

@@ -137,12 +137,24 @@ int main(int argc, char** argv) {
       sp.pad_id = s.pad;
       sp.n_allowed = static_cast<int64_t>(std::min<size_t>(tok->vocab_size(), model->cfg.n_vocab));
     }
+    // A single text completion streams as it is generated, whole UTF-8 characters at a time.
+    const bool stream = tok && !print_ids && !no_stream && prompts.size() == 1 && G == 1;
+    std::unique_ptr<IncrementalDecoder> dec;
+    if (stream) {
+      dec = std::make_unique<IncrementalDecoder>(*tok, /*skip_special=*/true);
+      sp.on_token = [&](int64_t, int64_t id) {
+        std::fputs(dec->push(static_cast<int32_t>(id)).c_str(), stdout);
+        std::fflush(stdout);
+      };
+    }
     Rollout r = generate(model, prompts, G, sp);
+    if (stream) std::printf("%s\n", dec->flush().c_str());
     auto ids = r.completion_ids.to(torch::kCPU), mask = r.completion_mask.to(torch::kCPU);
     for (int64_t n = 0; n < ids.size(0); ++n) {
       std::vector<int32_t> out;
       for (int64_t t = 0; t < ids.size(1); ++t)
         if (mask[n][t].item<int64_t>()) out.push_back(static_cast<int32_t>(ids[n][t].item<int64_t>()));
+      if (stream) break;
       if (print_ids || !tok) {
         for (size_t i = 0; i < out.size(); ++i) std::printf("%s%d", i ? "," : "", out[i]);
         std::printf("\n");
@@ -156,7 +168,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "prefill_tokens=%lld decode_tokens=%lld prefill_tokens_per_s=%.1f decode_tokens_per_s=%.1f kv_cache_mb=%.1f\n",
                  (long long)r.prefill_tokens, (long long)r.decode_tokens, r.prefill_tokens / std::max(r.prefill_seconds, 1e-9),
                  r.decode_tokens / std::max(r.decode_seconds, 1e-9), r.kv_cache_bytes / 1048576.0);
-    (void)no_stream;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "grpo_generate: error: %s\n", e.what());
     return 1;
