@@ -1,0 +1,159 @@
+// grpo.h: the GRPO algorithm (DeepSeekMath, arXiv:2402.03300; DeepSeek-R1) as the homework's five
+// pieces, each a pure function (tensors in, tensors out) with its formula here:
+//
+//   TODO 1  tokenize_prompt / GSM8KDataset               (dataset.h)
+//   TODO 2  compute_advantages_grpo   A_bg = (r_bg - mean_g r_b.) / (std_g r_b. + eps)
+//   TODO 3  compute_policy_loss       PPO-clip + k3 KL, aggregated per sequence/token
+//   TODO 4  compute_logprobs_from_model  log softmax(logits / temperature)[next token], chunked
+//   TODO 5  train_grpo_step           rollout -> rewards -> advantages -> mu x (micro-batched
+//                                     forward/backward) -> clip -> AdamW -> lr schedule
+//
+// Shapes: B prompts, G samples per prompt, N = B*G sequences, Tp prompt length, Tc completion
+// length, V vocab, D hidden.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "grpo/config.h"
+#include "grpo/dataset.h"
+#include "grpo/qwen2.h"
+#include "grpo/reward.h"
+#include "grpo/sampler.h"
+#include "grpo/tokenizer.h"
+
+namespace grpo {
+
+// ---------------------------------------------------------------------------------------------
+// TODO 2: group-relative advantages
+//   A = r - mean_group(r), then divided by
+//     group: std_group(r) + eps      batch: std(all r) + eps      none: not divided
+//   std is the unbiased (n - 1) estimate, eps = 1e-4 (TRL). A group whose rewards are all equal
+//   carries no signal: its advantages are exactly 0 (never NaN) and it is counted.
+
+enum class RewardScale { Group, Batch, None };
+RewardScale parse_reward_scale(const std::string& s);
+
+struct Advantages {
+  torch::Tensor advantages;        // (B, G)
+  double frac_reward_zero_std = 0; // fraction of groups with identical rewards
+};
+Advantages compute_advantages_grpo(const torch::Tensor& rewards, RewardScale scale, double eps = 1e-4);
+
+// ---------------------------------------------------------------------------------------------
+// TODO 3: PPO-clip policy loss with optional KL to a reference
+//   ratio_t = exp(logp_t - old_logp_t)
+//   l_t     = -min(ratio_t * A, clip(ratio_t, 1 - eps_low, 1 + eps_high) * A)
+//           + beta * (exp(ref_t - logp_t) - (ref_t - logp_t) - 1)          (k3 KL estimator)
+//           - entropy_coef * H_t                                             (entropy bonus)
+//   aggregation over the completion mask m:
+//     grpo    : mean_n( sum_t l m / sum_t m )            (per sequence, then over sequences)
+//     bnpo    : sum l m / sum m                          (tokens of this micro-batch)
+//     dapo    : sum l m / n_tokens_global                (tokens of the whole optimizer step)
+//     dr_grpo : sum l m / (N_global * max_new_tokens)    (a constant: no length bias)
+
+enum class LossAggregation { Grpo, Bnpo, DrGrpo, Dapo };
+LossAggregation parse_loss_aggregation(const std::string& s);
+
+struct PolicyLossConfig {
+  double clip_eps_low = 0.2, clip_eps_high = 0.2;
+  double beta = 0.0;          // KL coefficient (needs ref_logp when > 0)
+  double entropy_coef = 0.0;  // needs entropy when > 0
+  LossAggregation aggregation = LossAggregation::Grpo;
+  int64_t max_new_tokens = 0;     // dr_grpo's constant length
+  int64_t n_sequences_global = 0; // dr_grpo: sequences in the optimizer step (0 = this batch)
+  int64_t n_tokens_global = 0;    // dapo: completion tokens in the optimizer step (0 = this batch)
+};
+
+struct PolicyLoss {
+  torch::Tensor loss;  // scalar, differentiable
+  // metrics (detached, over masked tokens)
+  double clip_ratio_low = 0;    // ratio < 1 - eps_low with A < 0
+  double clip_ratio_high = 0;   // ratio > 1 + eps_high with A > 0
+  double clip_ratio_region = 0; // either
+  double kl_mean = 0, ratio_mean = 0, ratio_min = 0, ratio_max = 0, entropy_mean = 0;
+  int64_t n_tokens = 0;
+};
+
+// logp, old_logp, mask (N, Tc); advantages (N,); ref_logp and entropy (N, Tc) or undefined.
+PolicyLoss compute_policy_loss(const torch::Tensor& logp, const torch::Tensor& old_logp, const torch::Tensor& advantages,
+                               const torch::Tensor& mask, const PolicyLossConfig& cfg,
+                               const torch::Tensor& ref_logp = {}, const torch::Tensor& entropy = {});
+
+// Offline objective on groups of scored responses (no rollouts):
+//   L = -mean_b sum_i softmax(r_b / beta)_i * log p(y_bi | x_b),  seq_logp (B, G) = sum of token log-probs.
+torch::Tensor compute_softmax_weighted_loss(const torch::Tensor& seq_logp, const torch::Tensor& rewards, double beta);
+
+// ---------------------------------------------------------------------------------------------
+// TODO 4: per-token log-probs of the completion under the model
+//   input_ids = [prompt (left-padded) | completion], attention_mask likewise, (N, Tp + Tc);
+//   logp[n, t] = log softmax(logits[n, Tp - 1 + t] / temperature)[completion[n, t]]
+// The (N, Tc, V) logits are never materialised at once in fp32: the lm_head + log-softmax run in
+// chunks of `chunk` positions inside a custom autograd function that recomputes each chunk's logits
+// in backward (gradients equal the naive full log_softmax path). Dividing by the sampling
+// temperature makes the loss see the distribution the completions were drawn from.
+
+struct TokenLogprobs {
+  torch::Tensor logprobs;  // (N, Tc) float32
+  torch::Tensor entropy;   // (N, Tc) float32, when asked
+};
+TokenLogprobs compute_logprobs_from_model(Qwen2ForCausalLM& model, const torch::Tensor& input_ids,
+                                          const torch::Tensor& attention_mask, int64_t completion_len,
+                                          double temperature = 1.0, bool with_entropy = false, int64_t chunk = 64);
+// The same quantity from given hidden states h (N, Tc, D) and lm_head weight W (V, D), chunked.
+TokenLogprobs chunked_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
+                               double temperature, bool with_entropy, int64_t chunk);
+// The naive reference: full (N, Tc, V) logits and log_softmax.
+TokenLogprobs naive_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
+                             double temperature, bool with_entropy);
+
+// ---------------------------------------------------------------------------------------------
+// TODO 5: the training step
+
+// lr at optimizer update `step` (0-based): linear warmup over warmup_steps from 0, then
+// constant | cosine (to 0 at total_steps) | linear (to 0 at total_steps).
+double lr_at(int64_t step, int64_t total_steps, const TrainConfig& cfg);
+
+// The trainable state: policy (+ frozen reference), AdamW over fp32 master weights (the policy's
+// own parameters when it is fp32), counters.
+struct GrpoState {
+  TrainConfig cfg;
+  Qwen2ForCausalLM policy{nullptr};
+  Qwen2ForCausalLM ref{nullptr};  // only when beta > 0
+  std::vector<torch::Tensor> master;  // fp32 copies of the policy parameters (empty when fp32)
+  std::unique_ptr<torch::optim::AdamW> optimizer;
+  int64_t step = 0;             // optimizer updates done
+  int64_t total_steps = 1;      // for the lr schedule
+  int64_t skipped_updates = 0;  // non-finite loss or gradient
+  GrpoState(TrainConfig cfg, Qwen2ForCausalLM policy, int64_t total_steps);
+  std::vector<torch::Tensor> trainable();  // what the optimizer updates
+};
+
+// Everything a rollout produced that the update needs.
+struct RolloutBatch {
+  Rollout rollout;                 // (N, ...) from the sampler
+  torch::Tensor rewards;           // (B, G) float32 total reward
+  std::map<std::string, torch::Tensor> reward_by_fn;  // each (B, G)
+  torch::Tensor correct;           // (B, G) float32 0/1
+  std::vector<std::string> completions;  // decoded, N
+};
+
+struct StepStats {
+  std::map<std::string, double> metrics;  // loss, reward_mean, kl, clip ratios, grad_norm, ...
+  bool skipped = false;
+};
+
+// Rollout + rewards for one batch of examples (B prompts x G samples).
+RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
+                               const std::vector<Example>& batch, const std::vector<uint64_t>& keys);
+// The update on a scored rollout: advantages, old/ref log-probs, mu x micro-batches, clip, AdamW.
+StepStats update_policy(GrpoState& st, const RolloutBatch& rb);
+// One whole step: rollout_and_score then update_policy.
+StepStats train_grpo_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
+                          const std::vector<Example>& batch, const std::vector<uint64_t>& keys);
+
+}  // namespace grpo

@@ -1,0 +1,434 @@
+// grpo.cpp: the GRPO algorithm; formulas in grpo.h.
+// References: DeepSeekMath (GRPO), DAPO (clip-higher, token-level loss), Dr. GRPO (constant
+// normaliser), TRL's GRPOTrainer for the metric definitions. Departure: the warmup is
+// lr * (update + 1) / warmup_steps, so the first update is not wasted with lr = 0 (HF uses update / warmup).
+#include "grpo/grpo.h"
+
+#include <cmath>
+
+#include "grpo/common.h"
+
+namespace grpo {
+
+// ---------------------------------------------------------------------------------------------
+// TODO 2: advantages
+
+RewardScale parse_reward_scale(const std::string& s) {
+  if (s == "group") return RewardScale::Group;
+  if (s == "batch") return RewardScale::Batch;
+  if (s == "none") return RewardScale::None;
+  throw Error("scale_rewards: expected group, batch or none, found " + quote(s));
+}
+
+Advantages compute_advantages_grpo(const torch::Tensor& rewards, RewardScale scale, double eps) {
+  TORCH_CHECK(rewards.dim() == 2 && rewards.size(1) >= 2, "rewards must be (B, G) with G >= 2, got ", rewards.sizes());
+  auto r = rewards.to(torch::kFloat32);                            // (B, G)
+  auto centered = r - r.mean(1, /*keepdim=*/true);                 // (B, G)
+  auto flat = (std::get<0>(r.max(1, true)) - std::get<0>(r.min(1, true))) == 0;  // (B, 1) no signal
+  torch::Tensor a;
+  switch (scale) {
+    case RewardScale::Group: a = centered / (r.std(1, /*unbiased=*/true, /*keepdim=*/true) + eps); break;
+    case RewardScale::Batch: a = centered / (r.std(/*unbiased=*/true) + eps); break;
+    case RewardScale::None: a = centered; break;
+  }
+  Advantages out;
+  out.advantages = a.masked_fill(flat, 0.0);
+  out.frac_reward_zero_std = double(flat.sum().item<int64_t>()) / double(r.size(0));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// TODO 3: policy loss
+
+LossAggregation parse_loss_aggregation(const std::string& s) {
+  if (s == "grpo") return LossAggregation::Grpo;
+  if (s == "bnpo") return LossAggregation::Bnpo;
+  if (s == "dr_grpo") return LossAggregation::DrGrpo;
+  if (s == "dapo") return LossAggregation::Dapo;
+  throw Error("loss_aggregation: expected grpo, bnpo, dr_grpo or dapo, found " + quote(s));
+}
+
+PolicyLoss compute_policy_loss(const torch::Tensor& logp, const torch::Tensor& old_logp, const torch::Tensor& advantages,
+                               const torch::Tensor& mask, const PolicyLossConfig& cfg, const torch::Tensor& ref_logp,
+                               const torch::Tensor& entropy) {
+  TORCH_CHECK(logp.sizes() == old_logp.sizes() && logp.sizes() == mask.sizes(), "logp, old_logp, mask must be (N, Tc)");
+  TORCH_CHECK(advantages.dim() == 1 && advantages.size(0) == logp.size(0), "advantages must be (N,)");
+  TORCH_CHECK(cfg.beta == 0 || ref_logp.defined(), "beta > 0 needs ref_logp");
+  TORCH_CHECK(cfg.entropy_coef == 0 || entropy.defined(), "entropy_coef > 0 needs entropy");
+  const int64_t N = logp.size(0);
+  auto m = mask.to(torch::kFloat32);                                // (N, Tc)
+  auto A = advantages.to(torch::kFloat32).unsqueeze(1);             // (N, 1)
+  auto ratio = torch::exp(logp - old_logp);                         // (N, Tc)
+  auto clipped = torch::clamp(ratio, 1.0 - cfg.clip_eps_low, 1.0 + cfg.clip_eps_high);
+  auto per_token = -torch::min(ratio * A, clipped * A);             // (N, Tc)
+  torch::Tensor kl;
+  if (cfg.beta > 0) {
+    auto d = ref_logp - logp;
+    kl = torch::exp(d) - d - 1.0;                                   // k3, >= 0
+    per_token = per_token + cfg.beta * kl;
+  }
+  if (cfg.entropy_coef > 0) per_token = per_token - cfg.entropy_coef * entropy;
+
+  PolicyLoss out;
+  auto masked = per_token * m;
+  switch (cfg.aggregation) {
+    case LossAggregation::Grpo: out.loss = (masked.sum(1) / m.sum(1).clamp_min(1.0)).mean(); break;
+    case LossAggregation::Bnpo: out.loss = masked.sum() / m.sum().clamp_min(1.0); break;
+    case LossAggregation::Dapo:
+      out.loss = cfg.n_tokens_global > 0 ? masked.sum() / double(cfg.n_tokens_global) : masked.sum() / m.sum().clamp_min(1.0);
+      break;
+    case LossAggregation::DrGrpo: {
+      TORCH_CHECK(cfg.max_new_tokens > 0, "dr_grpo needs max_new_tokens");
+      const int64_t n = cfg.n_sequences_global > 0 ? cfg.n_sequences_global : N;
+      out.loss = masked.sum() / double(n * cfg.max_new_tokens);
+      break;
+    }
+  }
+
+  // ---- metrics over the real tokens
+  torch::NoGradGuard ng;
+  const double n_tok = m.sum().item<double>();
+  out.n_tokens = static_cast<int64_t>(n_tok);
+  if (n_tok > 0) {
+    auto mean_of = [&](const torch::Tensor& x) { return (x.to(torch::kFloat32) * m).sum().item<double>() / n_tok; };
+    auto low = (ratio < 1.0 - cfg.clip_eps_low).logical_and(A < 0);
+    auto high = (ratio > 1.0 + cfg.clip_eps_high).logical_and(A > 0);
+    out.clip_ratio_low = mean_of(low);
+    out.clip_ratio_high = mean_of(high);
+    out.clip_ratio_region = mean_of(low.logical_or(high));
+    out.ratio_mean = mean_of(ratio);
+    auto real = m > 0;
+    out.ratio_min = ratio.masked_select(real).min().item<double>();
+    out.ratio_max = ratio.masked_select(real).max().item<double>();
+    if (kl.defined()) out.kl_mean = mean_of(kl);
+    if (entropy.defined()) out.entropy_mean = mean_of(entropy);
+  }
+  return out;
+}
+
+torch::Tensor compute_softmax_weighted_loss(const torch::Tensor& seq_logp, const torch::Tensor& rewards, double beta) {
+  TORCH_CHECK(seq_logp.sizes() == rewards.sizes() && seq_logp.dim() == 2, "seq_logp and rewards must both be (B, G)");
+  TORCH_CHECK(beta > 0, "softmax-weighted objective needs beta > 0");
+  auto w = torch::softmax(rewards.to(torch::kFloat32) / beta, 1).detach();  // (B, G)
+  return -(w * seq_logp).sum(1).mean();
+}
+
+// ---------------------------------------------------------------------------------------------
+// TODO 4: chunked log-probs
+
+namespace {
+
+// Logits are computed in the weight's dtype and soft-maxed in at least fp32 (fp64 stays fp64).
+torch::ScalarType softmax_dtype(const torch::Tensor& w) { return at::promote_types(w.scalar_type(), torch::kFloat32); }
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Forward and backward both walk the rows in chunks; only one chunk's (rows, V) logits exist at a time.
+struct ChunkedLogprobFn : public torch::autograd::Function<ChunkedLogprobFn> {
+  static variable_list forward(AutogradContext* ctx, torch::Tensor h, torch::Tensor w, torch::Tensor targets,
+                               double temperature, int64_t chunk, bool with_entropy) {
+    ctx->save_for_backward({h, w, targets});
+    ctx->saved_data["temperature"] = temperature;
+    ctx->saved_data["chunk"] = chunk;
+    const int64_t D = h.size(-1);
+    auto h2 = h.reshape({-1, D});                            // (M, D), M = N * Tc
+    auto t2 = targets.reshape({-1, 1});                      // (M, 1)
+    const int64_t M = h2.size(0);
+    const auto sd = softmax_dtype(w);
+    auto logp = torch::empty({M}, h.options().dtype(sd));
+    auto ent = torch::zeros({M}, h.options().dtype(sd));
+    for (int64_t s = 0; s < M; s += chunk) {
+      const int64_t c = std::min(chunk, M - s);
+      auto z = torch::nn::functional::linear(h2.narrow(0, s, c), w).to(sd) / temperature;  // (c, V)
+      auto lse = torch::logsumexp(z, -1, /*keepdim=*/true);                                             // (c, 1)
+      logp.narrow(0, s, c).copy_((z.gather(1, t2.narrow(0, s, c)) - lse).squeeze(1));
+      if (with_entropy) ent.narrow(0, s, c).copy_(lse.squeeze(1) - (torch::softmax(z, -1) * z).sum(-1));
+    }
+    return {logp.view(targets.sizes()), ent.view(targets.sizes())};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    auto h = saved[0], w = saved[1], targets = saved[2];
+    const double temperature = ctx->saved_data["temperature"].toDouble();
+    const int64_t chunk = ctx->saved_data["chunk"].toInt();
+    const int64_t D = h.size(-1);
+    auto h2 = h.reshape({-1, D});
+    auto t2 = targets.reshape({-1, 1});
+    const int64_t M = h2.size(0);
+    const auto sd = softmax_dtype(w);
+    auto g_logp = grads[0].defined() ? grads[0].reshape({-1, 1}).to(sd) : torch::Tensor();
+    auto g_ent = grads[1].defined() ? grads[1].reshape({-1, 1}).to(sd) : torch::Tensor();
+    auto grad_h = torch::zeros_like(h2);
+    auto grad_w = torch::zeros(w.sizes(), w.options().dtype(sd));
+    for (int64_t s = 0; s < M; s += chunk) {
+      const int64_t c = std::min(chunk, M - s);
+      auto hc = h2.narrow(0, s, c);
+      auto z = torch::nn::functional::linear(hc, w).to(sd) / temperature;  // (c, V)
+      auto p = torch::softmax(z, -1);
+      torch::Tensor gz = torch::zeros_like(z);
+      if (g_logp.defined()) {  // d logp / dz = onehot(target) - p
+        auto gl = g_logp.narrow(0, s, c);
+        gz = -p * gl;
+        gz.scatter_add_(1, t2.narrow(0, s, c), gl);
+      }
+      if (g_ent.defined()) {  // d H / dz = p * (E_p[z] - z)
+        auto ez = (p * z).sum(-1, /*keepdim=*/true);
+        gz = gz + g_ent.narrow(0, s, c) * p * (ez - z);
+      }
+      auto g_logits = (gz / temperature).to(w.scalar_type());  // (c, V)
+      grad_h.narrow(0, s, c).copy_(g_logits.mm(w));            // (c, D)
+      grad_w.add_(g_logits.t().mm(hc).to(sd));                 // (V, D)
+    }
+    return {grad_h.view(h.sizes()), grad_w.to(w.scalar_type()), torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+TokenLogprobs chunked_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
+                               double temperature, bool with_entropy, int64_t chunk) {
+  TORCH_CHECK(hidden.dim() == 3 && targets.dim() == 2 && hidden.size(0) == targets.size(0) && hidden.size(1) == targets.size(1),
+              "hidden (N, Tc, D) and targets (N, Tc) must agree");
+  TORCH_CHECK(chunk >= 1 && temperature > 0, "chunk >= 1 and temperature > 0");
+  auto out = ChunkedLogprobFn::apply(hidden, weight, targets, temperature, chunk, with_entropy);
+  TokenLogprobs r;
+  r.logprobs = out[0];
+  if (with_entropy) r.entropy = out[1];
+  return r;
+}
+
+TokenLogprobs naive_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
+                             double temperature, bool with_entropy) {
+  auto z = torch::nn::functional::linear(hidden, weight).to(softmax_dtype(weight)) / temperature;  // (N, Tc, V)
+  auto lsm = torch::log_softmax(z, -1);
+  TokenLogprobs r;
+  r.logprobs = lsm.gather(-1, targets.unsqueeze(-1)).squeeze(-1);
+  if (with_entropy) r.entropy = -(lsm.exp() * lsm).sum(-1);
+  return r;
+}
+
+TokenLogprobs compute_logprobs_from_model(Qwen2ForCausalLM& model, const torch::Tensor& input_ids,
+                                          const torch::Tensor& attention_mask, int64_t completion_len, double temperature,
+                                          bool with_entropy, int64_t chunk) {
+  const int64_t T = input_ids.size(1), Tc = completion_len;
+  TORCH_CHECK(Tc >= 1 && Tc < T, "completion_len must be in [1, T)");
+  auto hidden = model->forward_hidden(input_ids, attention_mask, positions_from_mask(attention_mask));  // (N, T, D)
+  auto h = hidden.narrow(1, T - Tc - 1, Tc);        // positions Tp-1 .. T-2 predict the completion
+  auto targets = input_ids.narrow(1, T - Tc, Tc);   // (N, Tc)
+  return chunked_logprobs(h, model->output_weight(), targets, temperature, with_entropy, chunk);
+}
+
+// ---------------------------------------------------------------------------------------------
+// TODO 5: the step
+
+double lr_at(int64_t step, int64_t total_steps, const TrainConfig& cfg) {
+  const double lr = cfg.learning_rate;
+  if (step < cfg.warmup_steps) return lr * double(step + 1) / cfg.warmup_steps;
+  const double span = std::max<int64_t>(1, total_steps - cfg.warmup_steps);
+  const double progress = std::min(1.0, double(step - cfg.warmup_steps) / span);
+  if (cfg.lr_schedule == "cosine") return lr * 0.5 * (1.0 + std::cos(M_PI * progress));
+  if (cfg.lr_schedule == "linear") return lr * (1.0 - progress);
+  return lr;
+}
+
+GrpoState::GrpoState(TrainConfig c, Qwen2ForCausalLM p, int64_t total) : cfg(std::move(c)), policy(std::move(p)), total_steps(total) {
+  torch::NoGradGuard ng;
+  auto params = policy->parameters();
+  if (!params.empty() && params[0].scalar_type() != torch::kFloat32)
+    for (auto& q : params) master.push_back(q.detach().to(torch::kFloat32).clone());
+  if (cfg.beta > 0) {  // frozen copy of the initial policy
+    auto opts = torch::TensorOptions().dtype(params[0].scalar_type()).device(params[0].device());
+    ref = Qwen2ForCausalLM(policy->cfg, opts);
+    auto src = policy->named_parameters();
+    for (auto& item : ref->named_parameters()) {
+      item.value().copy_(src[item.key()]);
+      item.value().set_requires_grad(false);
+    }
+    ref->eval();
+  }
+  auto opt = torch::optim::AdamWOptions(cfg.learning_rate)
+                 .betas({cfg.adam_beta1, cfg.adam_beta2})
+                 .eps(cfg.adam_eps)
+                 .weight_decay(cfg.weight_decay);
+  optimizer = std::make_unique<torch::optim::AdamW>(trainable(), opt);
+}
+
+std::vector<torch::Tensor> GrpoState::trainable() { return master.empty() ? policy->parameters() : master; }
+
+namespace {
+
+torch::Tensor as_float(const std::vector<float>& v, int64_t B, int64_t G) {
+  return torch::tensor(v, torch::kFloat32).view({B, G});
+}
+
+}  // namespace
+
+RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<Example>& batch,
+                               const std::vector<uint64_t>& keys) {
+  const TrainConfig& cfg = st.cfg;
+  const int64_t B = static_cast<int64_t>(batch.size()), G = cfg.group_size;
+  std::vector<std::vector<int32_t>> prompts;
+  for (const auto& ex : batch) prompts.push_back(tokenize_prompt(tok, cfg.system_prompt, ex.question, cfg.max_prompt_tokens).ids);
+  SamplingParams sp;
+  sp.temperature = cfg.temperature;
+  sp.top_p = cfg.top_p;
+  sp.top_k = cfg.top_k;
+  sp.min_p = cfg.min_p;
+  sp.repetition_penalty = cfg.repetition_penalty;
+  sp.max_new_tokens = cfg.max_new_tokens;
+  sp.stop_ids.assign(special.eos.begin(), special.eos.end());
+  sp.pad_id = special.pad;
+  sp.n_allowed = static_cast<int64_t>(std::min<size_t>(tok.vocab_size(), st.policy->cfg.n_vocab));
+  sp.seed = static_cast<uint64_t>(cfg.seed) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(st.step);
+  RolloutBatch rb;
+  rb.rollout = generate(st.policy, prompts, G, sp, keys);
+
+  RewardSet rewards(cfg.reward_weights, RewardContext{parse_answer_mode(cfg.answer_mode), cfg.length_target});
+  auto ids = rb.rollout.completion_ids.to(torch::kCPU), mask = rb.rollout.completion_mask.to(torch::kCPU);
+  std::vector<float> total, correct;
+  std::map<std::string, std::vector<float>> by_fn;
+  for (int64_t n = 0; n < B * G; ++n) {
+    std::vector<int32_t> out;
+    auto ia = ids[n], ma = mask[n];
+    for (int64_t t = 0; t < ids.size(1); ++t)
+      if (ma[t].item<int64_t>()) out.push_back(static_cast<int32_t>(ia[t].item<int64_t>()));
+    rb.completions.push_back(tok.decode(out, /*skip_special=*/true));
+    RewardResult r = rewards.score(rb.completions.back(), batch[n / G].gold);
+    total.push_back(r.total);
+    correct.push_back(r.correct ? 1.0f : 0.0f);
+    for (const auto& [fn, v] : r.by_fn) by_fn[fn].push_back(v);
+  }
+  rb.rewards = as_float(total, B, G);
+  rb.correct = as_float(correct, B, G);
+  for (const auto& [fn, v] : by_fn) rb.reward_by_fn[fn] = as_float(v, B, G);
+  return rb;
+}
+
+StepStats update_policy(GrpoState& st, const RolloutBatch& rb) {
+  const TrainConfig& cfg = st.cfg;
+  const Rollout& r = rb.rollout;
+  const auto device = r.completion_ids.device();
+  const int64_t N = r.completion_ids.size(0), Tc = r.completion_ids.size(1), K = cfg.grad_accum, mb = N / K;
+  TORCH_CHECK(N % K == 0, "grad_accum must divide N = ", N);
+  StepStats stats;
+  auto& M = stats.metrics;
+
+  // ---- advantages and the loss mask
+  Advantages adv = compute_advantages_grpo(rb.rewards, parse_reward_scale(cfg.scale_rewards));
+  auto A = adv.advantages.flatten().to(device);                                   // (N,)
+  auto ids = torch::cat({r.prompt_ids, r.completion_ids}, 1);                     // (N, T)
+  auto attn = torch::cat({r.prompt_mask, r.completion_mask}, 1);                  // (N, T)
+  auto cmask = r.completion_mask.to(torch::kFloat32);                             // (N, Tc)
+  std::vector<float> trunc_v;
+  for (auto f : r.finish) trunc_v.push_back(f == FinishReason::Length ? 1.0f : 0.0f);
+  auto truncated = torch::tensor(trunc_v, torch::kFloat32).to(device);            // (N,)
+  if (cfg.mask_truncated_completions) cmask = cmask * (1.0 - truncated).unsqueeze(1);
+  const int64_t n_tokens = static_cast<int64_t>(cmask.sum().item<double>());
+  const double T = cfg.temperature;
+
+  // ---- old (mu > 1) and reference (beta > 0) log-probs, without gradients
+  auto logprobs_nograd = [&](Qwen2ForCausalLM& m) {
+    torch::NoGradGuard ng;
+    std::vector<torch::Tensor> parts;
+    for (int64_t k = 0; k < K; ++k)
+      parts.push_back(compute_logprobs_from_model(m, ids.narrow(0, k * mb, mb), attn.narrow(0, k * mb, mb), Tc, T).logprobs);
+    return torch::cat(parts, 0);  // (N, Tc)
+  };
+  torch::Tensor old_logp, ref_logp;
+  if (cfg.num_iterations > 1) old_logp = logprobs_nograd(st.policy);
+  if (cfg.beta > 0) ref_logp = logprobs_nograd(st.ref);
+
+  PolicyLossConfig plc;
+  plc.clip_eps_low = cfg.clip_eps_low;
+  plc.clip_eps_high = cfg.clip_eps_high;
+  plc.beta = cfg.beta;
+  plc.entropy_coef = cfg.entropy_coef;
+  plc.aggregation = parse_loss_aggregation(cfg.loss_aggregation);
+  plc.max_new_tokens = cfg.max_new_tokens;
+  plc.n_sequences_global = N;
+  plc.n_tokens_global = std::max<int64_t>(1, n_tokens);
+  // grpo / bnpo average per micro-batch, so the K micro-batch losses are averaged; dapo / dr_grpo
+  // already divide by step-global constants, so they are summed.
+  const double micro_scale = (plc.aggregation == LossAggregation::Grpo || plc.aggregation == LossAggregation::Bnpo) ? 1.0 / K : 1.0;
+
+  // ---- mu passes over the batch, each one optimizer update of K accumulated micro-batches
+  st.policy->train();
+  double loss_sum = 0, kl = 0, clip_lo = 0, clip_hi = 0, clip_reg = 0, ent = 0, grad_norm = 0, lr = 0;
+  int64_t skipped = 0;
+  for (int64_t it = 0; it < cfg.num_iterations; ++it) {
+    st.policy->zero_grad();
+    double loss_it = 0;
+    for (int64_t k = 0; k < K; ++k) {
+      auto rows = [&](const torch::Tensor& x) { return x.narrow(0, k * mb, mb); };
+      TokenLogprobs lp = compute_logprobs_from_model(st.policy, rows(ids), rows(attn), Tc, T, /*with_entropy=*/true);
+      auto old = old_logp.defined() ? rows(old_logp) : lp.logprobs.detach();
+      PolicyLoss pl = compute_policy_loss(lp.logprobs, old, rows(A), rows(cmask), plc,
+                                          ref_logp.defined() ? rows(ref_logp) : torch::Tensor(), lp.entropy);
+      auto loss = pl.loss * micro_scale;
+      loss_it += loss.item<double>();
+      if (std::isfinite(loss_it)) loss.backward();
+      const double w = double(pl.n_tokens) / std::max<int64_t>(1, n_tokens) / cfg.num_iterations;
+      kl += pl.kl_mean * w, clip_lo += pl.clip_ratio_low * w, clip_hi += pl.clip_ratio_high * w;
+      clip_reg += pl.clip_ratio_region * w, ent += pl.entropy_mean * w;
+    }
+    auto params = st.policy->parameters();
+    const double max_norm = cfg.max_grad_norm > 0 ? cfg.max_grad_norm : std::numeric_limits<double>::infinity();
+    double norm = std::isfinite(loss_it) ? torch::nn::utils::clip_grad_norm_(params, max_norm) : NAN;
+    const int64_t update = st.step * cfg.num_iterations + it;
+    lr = lr_at(update, st.total_steps * cfg.num_iterations, cfg);
+    if (!std::isfinite(loss_it) || !std::isfinite(norm)) {  // never applied; logged and counted
+      ++skipped;
+      ++st.skipped_updates;
+      st.policy->zero_grad();
+      loss_sum += loss_it / cfg.num_iterations;
+      grad_norm = norm;
+      continue;
+    }
+    for (auto& g : st.optimizer->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    if (st.master.empty()) {
+      st.optimizer->step();
+    } else {  // fp32 master weights: the update happens in fp32, the model gets the rounded result
+      torch::NoGradGuard ng;
+      for (size_t i = 0; i < params.size(); ++i)
+        st.master[i].mutable_grad() = params[i].grad().defined() ? params[i].grad().to(torch::kFloat32) : torch::zeros_like(st.master[i]);
+      st.optimizer->step();
+      for (size_t i = 0; i < params.size(); ++i) params[i].copy_(st.master[i]);
+    }
+    st.policy->zero_grad();
+    loss_sum += loss_it / cfg.num_iterations;
+    grad_norm = norm;
+  }
+  ++st.step;
+
+  // ---- metrics (names as in TRL where they exist)
+  auto lens = r.completion_mask.sum(1).to(torch::kFloat32);
+  M["loss"] = loss_sum;
+  M["lr"] = lr;
+  M["reward_mean"] = rb.rewards.mean().item<double>();
+  M["reward_std"] = rb.rewards.std().item<double>();
+  M["accuracy"] = rb.correct.mean().item<double>();
+  for (const auto& [fn, v] : rb.reward_by_fn) M["reward/" + fn] = v.mean().item<double>();
+  M["frac_reward_zero_std"] = adv.frac_reward_zero_std;
+  M["kl"] = kl;
+  M["clip_ratio_low"] = clip_lo;
+  M["clip_ratio_high"] = clip_hi;
+  M["clip_ratio_region"] = clip_reg;
+  M["entropy"] = ent;
+  M["completion_len_mean"] = lens.mean().item<double>();
+  M["completion_len_max"] = lens.max().item<double>();
+  M["truncated_frac"] = truncated.mean().item<double>();
+  M["grad_norm"] = grad_norm;
+  M["skipped"] = double(skipped);
+  stats.skipped = skipped > 0;
+  return stats;
+}
+
+StepStats train_grpo_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<Example>& batch,
+                          const std::vector<uint64_t>& keys) {
+  return update_policy(st, rollout_and_score(st, tok, special, batch, keys));
+}
+
+}  // namespace grpo
