@@ -5,6 +5,8 @@
 #include "grpo/grpo.h"
 
 #include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "grpo/common.h"
 
@@ -374,32 +376,11 @@ StepStats update_policy(GrpoState& st, const RolloutBatch& rb) {
       kl += pl.kl_mean * w, clip_lo += pl.clip_ratio_low * w, clip_hi += pl.clip_ratio_high * w;
       clip_reg += pl.clip_ratio_region * w, ent += pl.entropy_mean * w;
     }
-    auto params = st.policy->parameters();
-    const double max_norm = cfg.max_grad_norm > 0 ? cfg.max_grad_norm : std::numeric_limits<double>::infinity();
-    double norm = std::isfinite(loss_it) ? torch::nn::utils::clip_grad_norm_(params, max_norm) : NAN;
-    const int64_t update = st.step * cfg.num_iterations + it;
-    lr = lr_at(update, st.total_steps * cfg.num_iterations, cfg);
-    if (!std::isfinite(loss_it) || !std::isfinite(norm)) {  // never applied; logged and counted
-      ++skipped;
-      ++st.skipped_updates;
-      st.policy->zero_grad();
-      loss_sum += loss_it / cfg.num_iterations;
-      grad_norm = norm;
-      continue;
-    }
-    for (auto& g : st.optimizer->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-    if (st.master.empty()) {
-      st.optimizer->step();
-    } else {  // fp32 master weights: the update happens in fp32, the model gets the rounded result
-      torch::NoGradGuard ng;
-      for (size_t i = 0; i < params.size(); ++i)
-        st.master[i].mutable_grad() = params[i].grad().defined() ? params[i].grad().to(torch::kFloat32) : torch::zeros_like(st.master[i]);
-      st.optimizer->step();
-      for (size_t i = 0; i < params.size(); ++i) params[i].copy_(st.master[i]);
-    }
-    st.policy->zero_grad();
+    UpdateResult u = apply_update(st, loss_it, st.step * cfg.num_iterations + it, st.total_steps * cfg.num_iterations);
+    skipped += !u.applied;
     loss_sum += loss_it / cfg.num_iterations;
-    grad_norm = norm;
+    grad_norm = u.grad_norm;
+    lr = u.lr;
   }
   ++st.step;
 
@@ -426,9 +407,150 @@ StepStats update_policy(GrpoState& st, const RolloutBatch& rb) {
   return stats;
 }
 
+UpdateResult apply_update(GrpoState& st, double loss_value, int64_t update, int64_t total_updates) {
+  UpdateResult u;
+  auto params = st.policy->parameters();
+  const double max_norm = st.cfg.max_grad_norm > 0 ? st.cfg.max_grad_norm : std::numeric_limits<double>::infinity();
+  u.grad_norm = std::isfinite(loss_value) ? torch::nn::utils::clip_grad_norm_(params, max_norm) : NAN;
+  u.lr = lr_at(update, total_updates, st.cfg);
+  if (!std::isfinite(loss_value) || !std::isfinite(u.grad_norm)) {  // never applied; logged and counted
+    ++st.skipped_updates;
+    st.policy->zero_grad();
+    return u;
+  }
+  for (auto& g : st.optimizer->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(u.lr);
+  if (st.master.empty()) {
+    st.optimizer->step();
+  } else {  // fp32 master weights: the update happens in fp32, the model gets the rounded result
+    torch::NoGradGuard ng;
+    for (size_t i = 0; i < params.size(); ++i)
+      st.master[i].mutable_grad() = params[i].grad().defined() ? params[i].grad().to(torch::kFloat32) : torch::zeros_like(st.master[i]);
+    st.optimizer->step();
+    for (size_t i = 0; i < params.size(); ++i) params[i].copy_(st.master[i]);
+  }
+  st.policy->zero_grad();
+  u.applied = true;
+  return u;
+}
+
 StepStats train_grpo_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<Example>& batch,
                           const std::vector<uint64_t>& keys) {
   return update_policy(st, rollout_and_score(st, tok, special, batch, keys));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Offline groups
+
+std::vector<OfflineGroup> load_offline_groups(const std::string& path) {
+  std::vector<OfflineGroup> out;
+  std::istringstream in(read_file(path));
+  size_t lineno = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++lineno;
+    if (trim(line).empty()) continue;
+    const std::string where = path + ":" + std::to_string(lineno);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(where + ": invalid JSON (" + e.what() + ")");
+    }
+    if (!j.is_object() || !j.contains("prompt") || !j["prompt"].is_string())
+      throw Error(where + ": expected an object with a string field \"prompt\"");
+    if (!j.contains("responses") || !j["responses"].is_array() || !j.contains("rewards") || !j["rewards"].is_array())
+      throw Error(where + ": expected array fields \"responses\" and \"rewards\"");
+    OfflineGroup g;
+    g.prompt = j["prompt"];
+    g.line = lineno;
+    for (const auto& r : j["responses"]) {
+      if (!r.is_string()) throw Error(where + ": \"responses\" must hold strings, found " + r.dump());
+      g.responses.push_back(r);
+    }
+    for (const auto& r : j["rewards"]) {
+      if (!r.is_number()) throw Error(where + ": \"rewards\" must hold numbers, found " + r.dump());
+      g.rewards.push_back(r.get<float>());
+    }
+    if (g.responses.size() != g.rewards.size())
+      throw Error(where + ": " + std::to_string(g.responses.size()) + " responses but " + std::to_string(g.rewards.size()) + " rewards");
+    if (g.responses.size() < 2) throw Error(where + ": a group needs at least 2 responses, found " + std::to_string(g.responses.size()));
+    if (!out.empty() && g.responses.size() != out.front().responses.size())
+      throw Error(where + ": " + std::to_string(g.responses.size()) + " responses, but line " + std::to_string(out.front().line) +
+                  " has " + std::to_string(out.front().responses.size()) + " (every group must have the same size)");
+    out.push_back(std::move(g));
+  }
+  if (out.empty()) throw Error(path + ": no groups (the file is empty)");
+  return out;
+}
+
+RolloutBatch offline_batch(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
+                           const std::vector<OfflineGroup>& groups) {
+  const TrainConfig& cfg = st.cfg;
+  const int64_t B = static_cast<int64_t>(groups.size()), G = static_cast<int64_t>(groups.front().responses.size());
+  std::vector<std::vector<int32_t>> prompts;
+  std::vector<std::vector<int32_t>> responses;
+  std::vector<float> rewards;
+  RolloutBatch rb;
+  for (const auto& g : groups) {
+    prompts.push_back(tokenize_prompt(tok, cfg.system_prompt, g.prompt, cfg.max_prompt_tokens).ids);
+    for (int64_t i = 0; i < G; ++i) {
+      auto ids = tok.encode(g.responses[i], /*match_special=*/false);
+      if (!special.eos.empty()) ids.push_back(special.eos.front());
+      const bool cut = static_cast<int64_t>(ids.size()) > cfg.max_new_tokens;
+      if (cut) ids.resize(cfg.max_new_tokens);
+      rb.rollout.finish.push_back(cut ? FinishReason::Length : FinishReason::Stop);
+      responses.push_back(std::move(ids));
+      rewards.push_back(g.rewards[i]);
+      rb.completions.push_back(g.responses[i]);
+    }
+  }
+  const auto device = st.policy->output_weight().device();
+  PromptBatch pb = collate_prompts(prompts, special.pad);
+  auto expand = torch::arange(B, torch::kInt64).repeat_interleave(G);
+  rb.rollout.prompt_ids = pb.input_ids.index_select(0, expand).to(device);
+  rb.rollout.prompt_mask = pb.attention_mask.index_select(0, expand).to(device);
+  int64_t Tc = 1;
+  for (const auto& r : responses) Tc = std::max<int64_t>(Tc, static_cast<int64_t>(r.size()));
+  auto ids = torch::full({B * G, Tc}, int64_t(special.pad), torch::kInt64), mask = torch::zeros({B * G, Tc}, torch::kInt64);
+  for (int64_t n = 0; n < B * G; ++n)
+    for (size_t t = 0; t < responses[n].size(); ++t) ids[n][t] = responses[n][t], mask[n][t] = 1;
+  rb.rollout.completion_ids = ids.to(device);
+  rb.rollout.completion_mask = mask.to(device);
+  rb.rollout.logprobs = torch::zeros({B * G, Tc}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+  rb.rewards = as_float(rewards, B, G);
+  rb.correct = torch::zeros({B, G});
+  return rb;
+}
+
+StepStats train_offline_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
+                             const std::vector<OfflineGroup>& groups, OfflineObjective objective, double softmax_beta) {
+  RolloutBatch rb = offline_batch(st, tok, special, groups);
+  if (objective == OfflineObjective::Ppo) return update_policy(st, rb);
+  // Softmax-weighted: per micro-batch of whole groups, the summed completion log-prob of each response.
+  const Rollout& r = rb.rollout;
+  const int64_t B = rb.rewards.size(0), G = rb.rewards.size(1), Tc = r.completion_ids.size(1);
+  const int64_t K = std::min<int64_t>(st.cfg.grad_accum, B);
+  TORCH_CHECK(B % K == 0, "offline softmax objective: grad_accum must divide the number of groups");
+  const int64_t bg = B / K;
+  auto ids = torch::cat({r.prompt_ids, r.completion_ids}, 1), attn = torch::cat({r.prompt_mask, r.completion_mask}, 1);
+  auto cmask = r.completion_mask.to(torch::kFloat32);
+  st.policy->train();
+  st.policy->zero_grad();
+  double loss_total = 0;
+  for (int64_t k = 0; k < K; ++k) {
+    auto rows = [&](const torch::Tensor& x) { return x.narrow(0, k * bg * G, bg * G); };
+    auto lp = compute_logprobs_from_model(st.policy, rows(ids), rows(attn), Tc, st.cfg.temperature).logprobs;
+    auto seq = (lp * rows(cmask)).sum(1).view({bg, G});
+    auto loss = compute_softmax_weighted_loss(seq, rb.rewards.narrow(0, k * bg, bg).to(seq.device()), softmax_beta) / double(K);
+    loss_total += loss.item<double>();
+    if (std::isfinite(loss_total)) loss.backward();
+  }
+  UpdateResult u = apply_update(st, loss_total, st.step, st.total_steps);
+  ++st.step;
+  StepStats stats;
+  stats.skipped = !u.applied;
+  stats.metrics = {{"loss", loss_total}, {"lr", u.lr}, {"grad_norm", u.grad_norm}, {"skipped", u.applied ? 0.0 : 1.0},
+                   {"reward_mean", rb.rewards.mean().item<double>()}};
+  return stats;
 }
 
 }  // namespace grpo

@@ -344,3 +344,53 @@ TEST(Grpo, Bf16PolicyUsesFp32MasterWeights) {
   // The model holds the master weights rounded to bf16.
   EXPECT_TRUE(torch::equal(st.policy->parameters()[0], st.master[0].to(torch::kBFloat16)));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Offline groups
+
+TEST(Grpo, OfflineGroupsFileErrors) {
+  auto err = [](const std::string& content) {
+    std::string path = write_temp("groups.jsonl", content);
+    try {
+      load_offline_groups(path);
+    } catch (const Error& e) {
+      return std::string(e.what()).substr(path.size());
+    }
+    return std::string();
+  };
+  const std::string ok = R"({"prompt": "p", "responses": ["a", "b"], "rewards": [1, 0]})";
+  EXPECT_EQ(err(ok + "\n"), "");
+  EXPECT_EQ(err(ok + "\n" + R"({"prompt": "p", "responses": ["a", "b", "c"], "rewards": [1, 0, 1]})"),
+            ":2: 3 responses, but line 1 has 2 (every group must have the same size)");
+  EXPECT_EQ(err(R"({"prompt": "p", "responses": ["a", "b"], "rewards": [1]})"), ":1: 2 responses but 1 rewards");
+  EXPECT_EQ(err(R"({"prompt": "p", "responses": ["a", "b"], "rewards": [1, "x"]})"), ":1: \"rewards\" must hold numbers, found \"x\"");
+  EXPECT_EQ(err("\n{oops\n").substr(0, 17), ":2: invalid JSON ");
+  EXPECT_EQ(err(""), ": no groups (the file is empty)");
+}
+
+TEST(Grpo, OfflineObjectivesFavourTheRewardedResponse) {
+  auto tok = byte_tokenizer();
+  SpecialIds special;
+  special.eos = {258};
+  special.pad = 256;
+  std::vector<OfflineGroup> groups = {{"2+2?", {"<answer>4</answer>", "<answer>5</answer>", "no idea"}, {1.0f, 0.0f, 0.0f}, 1},
+                                      {"3+3?", {"six", "<answer>6</answer>", "7"}, {0.0f, 1.0f, 0.0f}, 2}};
+  for (auto objective : {OfflineObjective::SoftmaxWeighted, OfflineObjective::Ppo}) {
+    TrainConfig c = step_config();
+    c.group_size = 3;
+    c.grad_accum = 1;
+    c.max_new_tokens = 32;
+    c.learning_rate = 3e-3;
+    GrpoState st(c, tiny_model(), 10);
+    RolloutBatch rb = offline_batch(st, *tok, special, groups);
+    EXPECT_EQ(rb.rollout.completion_ids.size(0), 6);
+    EXPECT_EQ(rb.rollout.completion_ids[0][18].item<int64_t>(), 258);  // 18 bytes, then the EOS id
+    auto before = seq_logp(st.policy, rb.rollout);
+    StepStats s = train_offline_step(st, *tok, special, groups, objective, 0.5);
+    EXPECT_FALSE(s.skipped);
+    auto gain = seq_logp(st.policy, rb.rollout) - before;  // (6,)
+    // The rewarded response of each group gains more log-probability than its group mates.
+    EXPECT_GT(gain[0].item<float>(), std::max(gain[1].item<float>(), gain[2].item<float>()));
+    EXPECT_GT(gain[4].item<float>(), std::max(gain[3].item<float>(), gain[5].item<float>()));
+  }
+}

@@ -152,8 +152,36 @@ RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const Specia
                                const std::vector<Example>& batch, const std::vector<uint64_t>& keys);
 // The update on a scored rollout: advantages, old/ref log-probs, mu x micro-batches, clip, AdamW.
 StepStats update_policy(GrpoState& st, const RolloutBatch& rb);
+// Clip the accumulated gradients, and apply them with AdamW unless the loss or the gradient norm is
+// non-finite (then they are dropped and counted). `update` indexes the lr schedule.
+struct UpdateResult {
+  bool applied = false;
+  double grad_norm = 0, lr = 0;
+};
+UpdateResult apply_update(GrpoState& st, double loss_value, int64_t update, int64_t total_updates);
+
 // One whole step: rollout_and_score then update_policy.
 StepStats train_grpo_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
                           const std::vector<Example>& batch, const std::vector<uint64_t>& keys);
+
+// ---------------------------------------------------------------------------------------------
+// Offline training on scored groups, no rollouts: JSONL lines {"prompt": str, "responses": [str],
+// "rewards": [number]} with the same number of responses on every line.
+
+struct OfflineGroup {
+  std::string prompt;
+  std::vector<std::string> responses;
+  std::vector<float> rewards;
+  size_t line = 0;
+};
+std::vector<OfflineGroup> load_offline_groups(const std::string& path);
+
+enum class OfflineObjective { Ppo, SoftmaxWeighted };
+// The groups become a RolloutBatch (response ids + the first EOS id, cut at max_new_tokens), then
+// Ppo: update_policy; SoftmaxWeighted: L = -sum_i softmax(r / softmax_beta)_i log p(y_i | x).
+RolloutBatch offline_batch(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
+                           const std::vector<OfflineGroup>& groups);
+StepStats train_offline_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
+                             const std::vector<OfflineGroup>& groups, OfflineObjective objective, double softmax_beta = 1.0);
 
 }  // namespace grpo
