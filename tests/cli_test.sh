@@ -22,20 +22,67 @@ check "train typo suggests" 1 "unknown config key 'group_sizee' \(--set\); did y
 out=$("$bin/grpo_train" /nonexistent/model --set top_p=2 2>&1); rc=$?
 check "train range error" 1 "'top_p' \(--set\): expected a value in \(0, 1\], found 2" "$out" "$rc"
 out=$("$bin/grpo_train" /nonexistent/model 2>&1); rc=$?
-check "train missing model dir" 1 "model_path: '/nonexistent/model' is not a directory" "$out" "$rc"
+check "train missing model dir" 1 "/nonexistent/model: model directory does not exist" "$out" "$rc"
 out=$("$bin/grpo_train" --help 2>&1); rc=$?
 check "train help lists keys" 0 "group_size +\[8\]" "$out" "$rc"
 check "train help lists lr" 0 "learning_rate +\[1e-06\]" "$out" "$rc"
 check "train help lists weights" 0 "reward_weights.format +\[0.1\]" "$out" "$rc"
-mkdir -p "$tmp/model" && echo '{}' > "$tmp/model/config.json"
+"$bin/tests/make_test_model" "$tmp/model" tiny
 out=$("$bin/grpo_train" "$tmp/model" --dry-run --set eval_limit=10 2>&1); rc=$?
-check "train dry run" 0 "train: data/gsm8k/train.jsonl, 7473 examples" "$out" "$rc"
+check "train dry run" 0 "train: 7473 examples, eval: 10 examples, 935 steps of 8 prompts x 8 samples" "$out" "$rc"
+check "train dry run memory" 0 "memory estimate: weights" "$out" "$rc"
+check "train dry run phases" 0 "Dry run: config, model directory, tokenizer and data are valid" "$out" "$rc"
 out=$("$bin/grpo_train" "$tmp/model" --print-config -c configs/gsm8k_qwen2.5_1.5b.yaml 2>&1); rc=$?
 check "train shipped config 1.5b" 0 "^group_size: " "$out" "$rc"
 for c in configs/*.yaml; do
   out=$("$bin/grpo_train" "$tmp/model" --print-config -c "$c" 2>&1); rc=$?
   check "config $c loads" 0 "^model_path: " "$out" "$rc"
 done
+
+# ---- grpo_train: a real run, interrupted by SIGINT, then resumed
+small=(--set max_new_tokens=8 --set prompts_per_step=2 --set group_size=4 --set eval_limit=4 --set system_prompt=S
+       --set save_steps=0 --set eval_every=0 --set reward_weights.length=1 --set length_target=4)
+"$bin/grpo_train" "$tmp/model" "${small[@]}" --set max_steps=400 --set output_dir="$tmp/run" > "$tmp/run.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 300); do grep -q "^step 2/" "$tmp/run.log" 2>/dev/null && break; sleep 0.1; done
+kill -INT $pid; wait $pid; rc=$?
+out=$(cat "$tmp/run.log")
+check "sigint exits 130" 130 "Interrupted at step [0-9]+: checkpoint saved" "$out" "$rc"
+ck=$(ls -d "$tmp/run"/checkpoint-* 2>/dev/null | head -1)
+[[ -f "$ck/trainer_state.json" ]] && { echo "ok   sigint checkpoint $ck"; passes=$((passes+1)); } || { echo "FAIL no checkpoint after SIGINT"; fails=$((fails+1)); }
+step=$(basename "$ck" | cut -d- -f2)
+out=$("$bin/grpo_train" "$tmp/model" "${small[@]}" --set max_steps=$((step + 2)) --set output_dir="$tmp/run" --resume auto 2>&1); rc=$?
+check "resume after sigint" 0 "Resumed from .*checkpoint-$step at step $step" "$out" "$rc"
+check "resume completes" 0 "Training completed!" "$out" "$rc"
+out=$("$bin/grpo_train" "$tmp/model" "${small[@]}" --set max_steps=3 --set output_dir="$tmp/run" 2>&1); rc=$?
+check "fresh run refuses a used output_dir" 1 "already holds .*checkpoint-[0-9]+; pass --resume auto" "$out" "$rc"
+
+# ---- grpo_train: bad inputs, one clear error each, nothing written
+out=$("$bin/grpo_train" "$tmp/model" --set train_data=/nonexistent/x.jsonl --set output_dir="$tmp/bad1" 2>&1); rc=$?
+check "train unreadable data" 1 "/nonexistent/x.jsonl: cannot open for reading" "$out" "$rc"
+[[ ! -e "$tmp/bad1" ]] && { echo "ok   nothing written for bad data"; passes=$((passes+1)); } || { echo "FAIL output dir created"; fails=$((fails+1)); }
+mkdir -p "$tmp/ro" && chmod 555 "$tmp/ro"
+if [[ $(id -u) != 0 ]]; then
+  out=$("$bin/grpo_train" "$tmp/model" "${small[@]}" --set max_steps=1 --set output_dir="$tmp/ro/run" 2>&1); rc=$?
+  check "train output dir not writable" 1 "output_dir '.*' is not writable" "$out" "$rc"
+fi
+touch "$tmp/file_not_dir"
+out=$("$bin/grpo_train" "$tmp/model" "${small[@]}" --set max_steps=1 --set output_dir="$tmp/file_not_dir/run" 2>&1); rc=$?
+check "train output dir under a file" 1 "output_dir '.*file_not_dir/run' is not writable" "$out" "$rc"
+"$bin/tests/make_test_model" "$tmp/other" odd
+cp "$ck/trainer_state.json" "$tmp/other/" 2>/dev/null
+out=$("$bin/grpo_train" "$tmp/model" "${small[@]}" --set output_dir="$tmp/run2" --resume "$tmp/other" 2>&1); rc=$?
+check "resume from another shape" 1 "is a different model shape" "$out" "$rc"
+out=$("$bin/grpo_train" "$tmp/missing_model" 2>&1); rc=$?
+check "train missing model dir 2" 1 "missing_model: model directory does not exist" "$out" "$rc"
+
+# ---- grpo_eval
+printf '%s\n' '{"question": "What is 2+2?", "answer": "#### 4"}' '{"question": "What is 3+3?", "answer": "#### 6"}' > "$tmp/ev.jsonl"
+out=$("$bin/grpo_eval" "$tmp/model" --data "$tmp/ev.jsonl" --samples 2 --samples-out "$tmp/ev_out.jsonl" --set max_new_tokens=4 2>&1); rc=$?
+check "eval summary line" 0 '^\{"greedy_flexible":0\.0,"greedy_strict":0\.0,"n":2,"sampled":0\.0,"seconds":' "$out" "$rc"
+[[ $(wc -l < "$tmp/ev_out.jsonl") == 2 ]] && { echo "ok   eval samples-out"; passes=$((passes+1)); } || { echo "FAIL eval samples-out"; fails=$((fails+1)); }
+out=$("$bin/grpo_eval" "$tmp/model" --data "$tmp/nope.jsonl" 2>&1); rc=$?
+check "eval missing data" 1 "nope.jsonl: cannot open for reading" "$out" "$rc"
 
 # ---- grpo_reward
 out=$(printf '%s\n' '{"completion": "<think>48/2=24</think><answer>72</answer>", "answer": "x\n#### 72"}' \

@@ -30,28 +30,7 @@ std::string tiny_dir() {
 
 Qwen2ForCausalLM tiny_model(torch::Dtype dt = torch::kFloat32) { return load_qwen2(tiny_dir(), dt, torch::kCPU); }
 
-// A byte-level tokenizer: 256 byte tokens + the ChatML specials (ids 256..258), fits vocab 512.
-std::unique_ptr<HfTokenizer> byte_tokenizer() {
-  nlohmann::json vocab = nlohmann::json::object();
-  // GPT-2 byte -> char table (printable bytes map to themselves, others to U+0100 + n).
-  int n = 0;
-  for (int b = 0; b < 256; ++b) {
-    bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-    uint32_t cp = printable ? b : 256 + n++;
-    std::string s;
-    if (cp < 0x80) s += char(cp);
-    else s += char(0xC0 | (cp >> 6)), s += char(0x80 | (cp & 0x3F));
-    vocab[s] = b;
-  }
-  nlohmann::json added = nlohmann::json::array();
-  const char* specials[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
-  for (int i = 0; i < 3; ++i) added.push_back({{"id", 256 + i}, {"content", specials[i]}, {"special", true}});
-  nlohmann::json j = {{"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}}},
-                      {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
-                      {"decoder", {{"type", "ByteLevel"}}},
-                      {"added_tokens", added}};
-  return HfTokenizer::from_json(j.dump(), "byte-tokenizer");
-}
+std::unique_ptr<HfTokenizer> byte_tokenizer() { return HfTokenizer::from_json(byte_tokenizer_json(), "byte-tokenizer"); }
 
 TrainConfig step_config() {
   TrainConfig c;

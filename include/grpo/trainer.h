@@ -1,0 +1,72 @@
+// trainer.h: the whole run of grpo_train (homework TODO 5's loop): phases, per-step metrics
+// (metrics.jsonl + TensorBoard), samples.jsonl, evaluation before/after and every eval_every steps,
+// atomic checkpoints in Hugging Face layout with the trainer state, exact resume, SIGINT/SIGTERM,
+// summary.json and report.md.
+//
+// Every source of randomness is a pure function of (seed, step, prompt): the data order
+// (GSM8KDataset::indices_at) and the sampler's counter-based draws. So a checkpoint needs no RNG
+// state, and k steps + resume + k steps equals 2k steps bit for bit on CPU.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "grpo/config.h"
+#include "grpo/dataset.h"
+#include "grpo/grpo.h"
+#include "grpo/qwen2.h"
+#include "grpo/tokenizer.h"
+
+namespace grpo {
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation: greedy pass@1 (strict and flexible extraction) and optional sampled accuracy
+
+struct EvalSample {
+  std::string question;
+  double gold = 0;
+  std::string completion;
+  bool correct_strict = false, correct_flexible = false;
+};
+
+struct EvalResult {
+  double greedy_strict = 0, greedy_flexible = 0;
+  double sampled = -1;  // -1: not measured (eval_samples = 0)
+  int64_t n = 0;
+  double seconds = 0;
+  std::vector<EvalSample> samples;  // the greedy answers, in dataset order
+};
+
+EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& data,
+                    const TrainConfig& cfg, int64_t batch_size = 16);
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoints: <output_dir>/checkpoint-<step>/ = config.json, model.safetensors (model dtype),
+// generation_config.json, the tokenizer files, trainer_state.json, optimizer.pt and, when the
+// model is not fp32, master.safetensors. Written as checkpoint-<step>.tmp-<pid> and renamed.
+// Failpoint for tests: GRPO_FAILPOINT=checkpoint_write aborts the process halfway through a save.
+
+std::string save_checkpoint(GrpoState& st, const std::string& output_dir, const std::string& model_dir,
+                            const nlohmann::json& extra_state);
+// Newest complete checkpoint-<step> in output_dir, or "" if none.
+std::string find_latest_checkpoint(const std::string& output_dir);
+// Restore optimizer, master weights and counters into st (the policy must already hold the
+// checkpoint's weights); returns trainer_state.json.
+nlohmann::json load_checkpoint_state(GrpoState& st, const std::string& checkpoint_dir);
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+struct RunOptions {
+  bool dry_run = false;
+  std::string resume;      // "" | "auto" | a checkpoint directory
+  int64_t stop_after = 0;  // stop (checkpoint, exit 0) after this many steps of this invocation; 0 = run to the end
+};
+
+// Returns the process exit code (0, or 130/143 after SIGINT/SIGTERM with a checkpoint written).
+int train_grpo(const TrainConfig& cfg, const RunOptions& opts);
+
+// An SVG line chart (no plotting dependency), for report.md.
+std::string svg_line_chart(const std::string& title, const std::vector<double>& xs, const std::vector<double>& ys);
+
+}  // namespace grpo

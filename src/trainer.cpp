@@ -1,0 +1,598 @@
+// trainer.cpp: the grpo_train run; see trainer.h.
+#include "grpo/trainer.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "grpo/common.h"
+#include "grpo/safetensors.h"
+#include "grpo/tensorboard.h"
+
+namespace fs = std::filesystem;
+
+namespace grpo {
+
+using json = nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation
+
+namespace {
+
+std::vector<int32_t> completion_of(const Rollout& r, int64_t n) {
+  auto ids = r.completion_ids[n].to(torch::kCPU), mask = r.completion_mask[n].to(torch::kCPU);
+  std::vector<int32_t> out;
+  for (int64_t t = 0; t < ids.size(0); ++t)
+    if (mask[t].item<int64_t>()) out.push_back(static_cast<int32_t>(ids[t].item<int64_t>()));
+  return out;
+}
+
+SamplingParams eval_params(const TrainConfig& cfg, const Tokenizer& tok, const SpecialIds& special, int64_t n_vocab) {
+  SamplingParams sp;
+  sp.max_new_tokens = cfg.max_new_tokens;
+  sp.stop_ids.assign(special.eos.begin(), special.eos.end());
+  sp.pad_id = special.pad;
+  sp.n_allowed = static_cast<int64_t>(std::min<size_t>(tok.vocab_size(), n_vocab));
+  sp.seed = static_cast<uint64_t>(cfg.seed) + 0x5EED;  // the same draws before and after training
+  return sp;
+}
+
+}  // namespace
+
+EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& data,
+                    const TrainConfig& cfg, int64_t batch_size) {
+  auto t0 = std::chrono::steady_clock::now();
+  EvalResult res;
+  const int64_t n = cfg.eval_limit > 0 ? std::min<int64_t>(cfg.eval_limit, data.size()) : data.size();
+  res.n = n;
+  SamplingParams greedy = eval_params(cfg, tok, special, model->cfg.n_vocab);
+  greedy.greedy = true;
+  SamplingParams sampled = eval_params(cfg, tok, special, model->cfg.n_vocab);
+  sampled.temperature = cfg.eval_temperature;
+  const AnswerMode mode = parse_answer_mode(cfg.answer_mode);
+  int64_t ok_strict = 0, ok_flex = 0, ok_sampled = 0;
+  for (int64_t s = 0; s < n; s += batch_size) {
+    const int64_t b = std::min(batch_size, n - s);
+    std::vector<std::vector<int32_t>> prompts;
+    std::vector<uint64_t> keys;
+    for (int64_t i = s; i < s + b; ++i) {
+      prompts.push_back(tokenize_prompt(tok, cfg.system_prompt, data[i].question, cfg.max_prompt_tokens).ids);
+      keys.push_back(static_cast<uint64_t>(i));
+    }
+    Rollout g = generate(model, prompts, 1, greedy, keys);
+    for (int64_t i = 0; i < b; ++i) {
+      EvalSample e;
+      e.question = data[s + i].question;
+      e.gold = data[s + i].gold;
+      e.completion = tok.decode(completion_of(g, i), /*skip_special=*/true);
+      e.correct_strict = correctness_reward(e.completion, e.gold, {AnswerMode::Strict, cfg.length_target}) > 0;
+      e.correct_flexible = correctness_reward(e.completion, e.gold, {AnswerMode::Flexible, cfg.length_target}) > 0;
+      ok_strict += e.correct_strict, ok_flex += e.correct_flexible;
+      res.samples.push_back(std::move(e));
+    }
+    if (cfg.eval_samples > 0) {
+      Rollout r = generate(model, prompts, cfg.eval_samples, sampled, keys);
+      for (int64_t k = 0; k < b * cfg.eval_samples; ++k)
+        ok_sampled += correctness_reward(tok.decode(completion_of(r, k), true), data[s + k / cfg.eval_samples].gold,
+                                         {mode, cfg.length_target}) > 0;
+    }
+  }
+  res.greedy_strict = double(ok_strict) / std::max<int64_t>(1, n);
+  res.greedy_flexible = double(ok_flex) / std::max<int64_t>(1, n);
+  if (cfg.eval_samples > 0) res.sampled = double(ok_sampled) / std::max<int64_t>(1, n * cfg.eval_samples);
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return res;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoints
+
+namespace {
+
+const std::regex kCheckpointName(R"(checkpoint-(\d+))");
+
+std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& output_dir) {
+  std::vector<std::pair<int64_t, std::string>> out;
+  if (!dir_exists(output_dir)) return out;
+  for (const auto& e : fs::directory_iterator(output_dir)) {
+    std::smatch m;
+    std::string name = e.path().filename().string();
+    if (e.is_directory() && std::regex_match(name, m, kCheckpointName) && file_exists(e.path().string() + "/trainer_state.json"))
+      out.emplace_back(std::stoll(m[1]), e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void copy_if_exists(const std::string& from_dir, const std::string& to_dir, const char* name) {
+  if (file_exists(from_dir + "/" + name)) fs::copy_file(from_dir + "/" + name, to_dir + "/" + name, fs::copy_options::overwrite_existing);
+}
+
+}  // namespace
+
+std::string find_latest_checkpoint(const std::string& output_dir) {
+  auto all = list_checkpoints(output_dir);
+  return all.empty() ? "" : all.back().second;
+}
+
+std::string save_checkpoint(GrpoState& st, const std::string& output_dir, const std::string& model_dir, const json& extra_state) {
+  const std::string final_dir = output_dir + "/checkpoint-" + std::to_string(st.step);
+  const std::string tmp = final_dir + ".tmp-" + std::to_string(::getpid());
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  torch::NoGradGuard ng;
+  auto dtype = st.policy->output_weight().scalar_type();
+  save_qwen2(st.policy, tmp, dtype);
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "generation_config.json"})
+    copy_if_exists(model_dir, tmp, f);
+  if (!st.master.empty()) {  // exact fp32 weights for resuming a bf16/fp16 run
+    std::vector<torch::Tensor> keep;
+    std::vector<TensorBytes> ts;
+    auto names = st.policy->named_parameters().keys();
+    for (size_t i = 0; i < st.master.size(); ++i) {
+      keep.push_back(st.master[i].detach().to(torch::kCPU).contiguous());
+      ts.push_back({names[i], DType::F32, std::vector<int64_t>(keep.back().sizes().begin(), keep.back().sizes().end()),
+                    keep.back().data_ptr(), static_cast<size_t>(keep.back().numel()) * 4});
+    }
+    write_safetensors(tmp + "/master.safetensors", ts);
+  }
+  if (const char* fp = std::getenv("GRPO_FAILPOINT"); fp && std::string(fp) == "checkpoint_write") std::abort();
+  torch::save(*st.optimizer, tmp + "/optimizer.pt");
+  json state = extra_state;
+  state["step"] = st.step;
+  state["total_steps"] = st.total_steps;
+  state["skipped_updates"] = st.skipped_updates;
+  write_file_atomic(tmp + "/trainer_state.json", state.dump(2) + "\n");  // written last: marks the dir complete
+  // Swap into place; an older directory of the same name (a re-save) is replaced only now.
+  if (dir_exists(final_dir)) {
+    const std::string old = final_dir + ".old-" + std::to_string(::getpid());
+    fs::rename(final_dir, old);
+    fs::rename(tmp, final_dir);
+    fs::remove_all(old);
+  } else {
+    fs::rename(tmp, final_dir);
+  }
+  // save_total_limit: drop the oldest complete checkpoints, never the one just written.
+  if (st.cfg.save_total_limit > 0) {
+    auto all = list_checkpoints(output_dir);
+    for (size_t i = 0; i + st.cfg.save_total_limit < all.size(); ++i)
+      if (all[i].second != final_dir) fs::remove_all(all[i].second);
+  }
+  return final_dir;
+}
+
+json load_checkpoint_state(GrpoState& st, const std::string& dir) {
+  const std::string path = dir + "/trainer_state.json";
+  json state;
+  try {
+    state = json::parse(read_file(path));
+  } catch (const json::exception& e) {
+    throw Error(path + ": invalid JSON (" + e.what() + ")");
+  }
+  if (!state.contains("step") || !state["step"].is_number_integer()) throw Error(path + ": missing integer \"step\"");
+  st.step = state["step"];
+  st.skipped_updates = state.value("skipped_updates", int64_t(0));
+  if (!file_exists(dir + "/optimizer.pt")) throw Error(dir + ": missing optimizer.pt");
+  torch::load(*st.optimizer, dir + "/optimizer.pt");
+  if (!st.master.empty()) {
+    if (!file_exists(dir + "/master.safetensors")) throw Error(dir + ": missing master.safetensors for a non-fp32 model");
+    auto f = SafetensorsFile::open(dir + "/master.safetensors");
+    auto names = st.policy->named_parameters().keys();
+    torch::NoGradGuard ng;
+    for (size_t i = 0; i < st.master.size(); ++i) {
+      const TensorInfo* t = f->find(names[i]);
+      if (!t || t->dtype != DType::F32 || t->numel() != st.master[i].numel())
+        throw Error(f->path() + ": tensor '" + names[i] + "' missing or of the wrong shape/dtype");
+      st.master[i].copy_(torch::from_blob(const_cast<uint8_t*>(f->data(*t)), st.master[i].sizes(), torch::kFloat32));
+    }
+  }
+  return state;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+std::string svg_line_chart(const std::string& title, const std::vector<double>& xs, const std::vector<double>& ys) {
+  const double W = 480, H = 240, L = 56, R = 12, T = 28, B = 32;
+  std::vector<std::pair<double, double>> pts;
+  for (size_t i = 0; i < xs.size() && i < ys.size(); ++i)
+    if (std::isfinite(ys[i])) pts.emplace_back(xs[i], ys[i]);
+  double x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+  if (!pts.empty()) {
+    x0 = x1 = pts[0].first, y0 = y1 = pts[0].second;
+    for (auto [x, y] : pts) x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
+  }
+  if (x1 == x0) x1 = x0 + 1;
+  if (y1 == y0) y1 = y0 + 1, y0 -= 1;
+  auto px = [&](double x) { return L + (x - x0) / (x1 - x0) * (W - L - R); };
+  auto py = [&](double y) { return H - B - (y - y0) / (y1 - y0) * (H - T - B); };
+  std::ostringstream s;
+  char buf[256];
+  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
+  s << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  s << "<text x=\"" << W / 2 << "\" y=\"18\" text-anchor=\"middle\" font-size=\"13\">" << title << "</text>\n";
+  std::snprintf(buf, sizeof buf, "<path d=\"M%.1f %.1f V%.1f H%.1f\" stroke=\"#444\" fill=\"none\"/>\n", L, T, H - B, W - R);
+  s << buf;
+  std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.4g</text><text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.4g</text>\n",
+                L - 4, py(y1) + 4, y1, L - 4, py(y0) + 4, y0);
+  s << buf;
+  std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\">%.4g</text><text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">step %.4g</text>\n",
+                L, H - B + 14, x0, W - R, H - B + 14, x1);
+  s << buf;
+  s << "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" points=\"";
+  for (auto [x, y] : pts) {
+    std::snprintf(buf, sizeof buf, "%.1f,%.1f ", px(x), py(y));
+    s << buf;
+  }
+  s << "\"/>\n</svg>\n";
+  return s.str();
+}
+
+namespace {
+
+std::string fmt_pct(double v) {
+  if (v < 0) return "n/a";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f%%", 100 * v);
+  return b;
+}
+
+std::string md_quote(const std::string& s) {
+  std::string out = "> ";
+  for (char c : s) out += c == '\n' ? std::string("\n> ") : std::string(1, c);
+  return out;
+}
+
+void write_report(const std::string& out_dir, const TrainConfig& cfg, const std::vector<json>& history, const EvalResult& before,
+                  const EvalResult& after, int64_t steps, double wall_s) {
+  fs::create_directories(out_dir + "/plots");
+  struct Curve {
+    const char* key;
+    const char* title;
+  };
+  const Curve curves[] = {{"reward_mean", "mean reward"}, {"accuracy", "rollout accuracy"}, {"kl", "KL to reference"},
+                          {"completion_len_mean", "completion length (tokens)"}, {"loss", "loss"}};
+  std::ostringstream md;
+  md << "# GRPO training report\n\n";
+  md << "## Algorithm\n\nGroup Relative Policy Optimization (DeepSeekMath). For each of B = " << cfg.prompts_per_step
+     << " prompts per step, G = " << cfg.group_size << " completions are sampled; rule-based rewards (answer correctness and "
+     << "format) are turned into advantages relative to the group, A = (r - mean) / (std + eps); the policy is updated with the "
+     << "PPO-clip objective (clip " << cfg.clip_eps_low << " / " << cfg.clip_eps_high << ")"
+     << (cfg.beta > 0 ? " plus a k3 KL penalty to the frozen initial model (beta " + std::to_string(cfg.beta) + ")" : "")
+     << ", aggregated as `" << cfg.loss_aggregation << "`, with AdamW. No value model is needed.\n\n";
+  md << "## Hyperparameters\n\n```yaml\n" << config_to_yaml(cfg) << "```\n\n";
+  md << "## Results\n\n" << steps << " steps in " << std::fixed;
+  md.precision(1);
+  md << wall_s << " s. Evaluation on " << after.n << " held-out questions of `" << cfg.eval_data << "`:\n\n";
+  md << "| | greedy (strict) | greedy (flexible) | sampled (T=" << cfg.eval_temperature << ", " << cfg.eval_samples << "/question) |\n|---|---|---|---|\n";
+  md << "| before | " << fmt_pct(before.greedy_strict) << " | " << fmt_pct(before.greedy_flexible) << " | " << fmt_pct(before.sampled) << " |\n";
+  md << "| after | " << fmt_pct(after.greedy_strict) << " | " << fmt_pct(after.greedy_flexible) << " | " << fmt_pct(after.sampled) << " |\n\n";
+  md << "## Curves\n\n";
+  for (const auto& c : curves) {
+    std::vector<double> xs, ys;
+    for (const auto& h : history)
+      if (h.contains(c.key)) xs.push_back(h["step"].get<double>()), ys.push_back(h[c.key].get<double>());
+    write_file_atomic(out_dir + "/plots/" + c.key + ".svg", svg_line_chart(c.title, xs, ys));
+    md << "![" << c.title << "](plots/" << c.key << ".svg)\n\n";
+  }
+  md << "## Before / after: the same questions\n\n";
+  for (size_t i = 0; i < 5 && i < before.samples.size() && i < after.samples.size(); ++i) {
+    const auto &b = before.samples[i], &a = after.samples[i];
+    md << "### Question " << i + 1 << " (gold " << b.gold << ")\n\n" << md_quote(b.question) << "\n\n";
+    md << "**Before** (" << (b.correct_strict ? "correct" : "wrong") << "):\n\n```\n" << b.completion << "\n```\n\n";
+    md << "**After** (" << (a.correct_strict ? "correct" : "wrong") << "):\n\n```\n" << a.completion << "\n```\n\n";
+  }
+  write_file_atomic(out_dir + "/report.md", md.str());
+}
+
+json eval_json(const EvalResult& e) {
+  return {{"greedy_strict", e.greedy_strict}, {"greedy_flexible", e.greedy_flexible},
+          {"sampled", e.sampled < 0 ? json(nullptr) : json(e.sampled)}, {"n", e.n}};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signals: the first SIGINT/SIGTERM asks the loop to stop after the current step and save; a
+// second SIGINT exits at once.
+
+std::atomic<int> g_signal{0};
+
+void on_signal(int sig) {
+  if (g_signal.load() != 0 && sig == SIGINT) {
+    const char msg[] = "\ngrpo_train: second interrupt, exiting now without saving\n";
+    ssize_t r = ::write(2, msg, sizeof msg - 1);
+    (void)r;
+    std::_Exit(130);
+  }
+  g_signal.store(sig);
+  const char msg[] = "\ngrpo_train: interrupt received, finishing the current step and saving a checkpoint (Ctrl-C again to quit now)\n";
+  ssize_t r = ::write(2, msg, sizeof msg - 1);
+  (void)r;
+}
+
+double peak_mem_mb(const torch::Device& device) {
+  (void)device;
+  rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024.0;
+}
+
+std::string fmt_duration(double s) {
+  char b[32];
+  int h = int(s / 3600), m = int(std::fmod(s, 3600) / 60), sec = int(std::fmod(s, 60));
+  std::snprintf(b, sizeof b, h ? "%dh%02dm%02ds" : "%dm%02ds", h ? h : m, h ? m : sec, sec);
+  return b;
+}
+
+// Memory the run will need, printed by --dry-run and at start.
+std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch::Dtype dtype) {
+  const double P = double(mc.n_params()), es = double(torch::elementSize(dtype));
+  const int64_t N = int64_t(cfg.prompts_per_step) * cfg.group_size, T = cfg.max_prompt_tokens + cfg.max_new_tokens;
+  const double weights = P * es, grads = P * es, adam = 2 * P * 4, master = dtype == torch::kFloat32 ? 0 : P * 4;
+  const double ref = cfg.beta > 0 ? P * es : 0;
+  const double kv = double(KVCache::bytes_needed(mc, N, T, dtype));
+  const double act = double(N / cfg.grad_accum) * T * mc.n_embd * mc.n_layer * es * 16;  // rough: ~16 saved values / position / layer
+  const double logits = 64.0 * mc.n_vocab * 4 * 3;
+  char b[512];
+  std::snprintf(b, sizeof b,
+                "memory estimate: weights %.2f GB + grads %.2f GB + AdamW %.2f GB + master %.2f GB + reference %.2f GB + "
+                "KV cache %.2f GB + activations ~%.2f GB + logits chunk %.2f GB = ~%.2f GB",
+                weights / 1e9, grads / 1e9, adam / 1e9, master / 1e9, ref / 1e9, kv / 1e9, act / 1e9, logits / 1e9,
+                (weights + grads + adam + master + ref + kv + act + logits) / 1e9);
+  return b;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
+  TrainConfig cfg = cfg_in;
+  auto t_start = std::chrono::steady_clock::now();
+  // ---- inputs first: model dir, tokenizer, data; nothing is written before they all check out
+  std::printf("Loading tokenizer and model...\n");
+  std::fflush(stdout);
+  ModelConfig mc = ModelConfig::from_dir(cfg.model_path);
+  auto tok = load_tokenizer(cfg.model_path);
+  SpecialIds special = load_special_ids(cfg.model_path, *tok);
+  if (special.eos.empty()) throw Error(cfg.model_path + ": no EOS id in generation_config.json, config.json or tokenizer_config.json");
+  std::printf("Loading dataset...\n");
+  std::fflush(stdout);
+  GSM8KDataset train(cfg.train_data, static_cast<size_t>(cfg.train_limit));
+  GSM8KDataset eval(cfg.eval_data, static_cast<size_t>(cfg.eval_limit));
+  const int64_t B = cfg.prompts_per_step;
+  const int64_t total_steps = cfg.max_steps > 0 ? cfg.max_steps : cfg.num_epochs * ((int64_t(train.size()) + B - 1) / B);
+  auto device = parse_device(cfg.device);
+  auto dtype = parse_dtype(cfg.dtype, device);
+  size_t longest_prompt = 0, truncated = 0;
+  for (size_t i = 0; i < std::min<size_t>(train.size(), 2000); ++i) {
+    auto p = tokenize_prompt(*tok, cfg.system_prompt, train[i].question, cfg.max_prompt_tokens);
+    longest_prompt = std::max(longest_prompt, p.ids.size());
+    truncated += p.truncated;
+  }
+  std::printf("  train: %zu examples, eval: %zu examples, %lld steps of %lld prompts x %d samples\n", train.size(), eval.size(),
+              (long long)total_steps, (long long)B, cfg.group_size);
+  std::printf("  prompts (first %zu): longest %zu tokens, %zu truncated to max_prompt_tokens = %d\n",
+              std::min<size_t>(train.size(), 2000), longest_prompt, truncated, cfg.max_prompt_tokens);
+  std::printf("  model: %s, %.1f M params, %s on %s; %s\n", mc.model_type.c_str(), mc.n_params() / 1e6, c10::toString(dtype),
+              device.str().c_str(), memory_estimate(mc, cfg, dtype).c_str());
+  std::fflush(stdout);
+  if (opts.dry_run) {
+    std::printf("Dry run: config, model directory, tokenizer and data are valid; not training.\n");
+    return 0;
+  }
+
+  // ---- output dir and resume point
+  const std::string out = cfg.output_dir;
+  std::string resume_dir;
+  if (opts.resume == "auto") {
+    resume_dir = find_latest_checkpoint(out);
+    if (resume_dir.empty()) throw Error("--resume auto: no checkpoint-<step> directory in output_dir '" + out + "'");
+  } else if (!opts.resume.empty()) {
+    resume_dir = opts.resume;
+    if (!file_exists(resume_dir + "/trainer_state.json"))
+      throw Error("--resume " + resume_dir + ": not a checkpoint directory (no trainer_state.json)");
+  } else if (!find_latest_checkpoint(out).empty()) {
+    throw Error("output_dir '" + out + "' already holds " + find_latest_checkpoint(out) +
+                "; pass --resume auto to continue that run, or choose another output_dir");
+  }
+  if (!resume_dir.empty()) {
+    ModelConfig rc = ModelConfig::from_dir(resume_dir);
+    if (rc.n_vocab != mc.n_vocab || rc.n_embd != mc.n_embd || rc.n_layer != mc.n_layer || rc.n_head != mc.n_head ||
+        rc.n_kv_head != mc.n_kv_head || rc.n_ff != mc.n_ff || rc.head_dim != mc.head_dim)
+      throw Error("--resume " + resume_dir + ": the checkpoint is a different model shape (hidden " + std::to_string(rc.n_embd) +
+                  ", layers " + std::to_string(rc.n_layer) + ", vocab " + std::to_string(rc.n_vocab) + ") than model_path " +
+                  cfg.model_path + " (hidden " + std::to_string(mc.n_embd) + ", layers " + std::to_string(mc.n_layer) + ", vocab " +
+                  std::to_string(mc.n_vocab) + ")");
+  }
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec || ::access(out.c_str(), W_OK) != 0) throw Error("output_dir '" + out + "' is not writable (" + (ec ? ec.message() : "permission denied") + ")");
+  for (const auto& e : fs::directory_iterator(out))  // leftovers of an interrupted save
+    if (e.path().filename().string().find(".tmp-") != std::string::npos) fs::remove_all(e.path());
+  write_file_atomic(out + "/config.yaml", config_to_yaml(cfg));
+  std::printf("Resolved config saved to %s/config.yaml\n", out.c_str());
+
+  auto model = load_qwen2(resume_dir.empty() ? cfg.model_path : resume_dir, dtype, device);
+  std::printf("Setting up optimizer...\n");
+  std::fflush(stdout);
+  GrpoState st(cfg, model, total_steps);
+  json before_json;
+  EvalResult before;
+  if (!resume_dir.empty()) {
+    json state = load_checkpoint_state(st, resume_dir);
+    if (st.ref) {  // the reference is the initial policy, not the resumed one
+      auto initial = load_qwen2(cfg.model_path, dtype, device);
+      torch::NoGradGuard ng;
+      auto src = initial->named_parameters();
+      for (auto& item : st.ref->named_parameters()) item.value().copy_(src[item.key()]);
+    }
+    before_json = state.value("eval_before", json());
+    std::printf("Resumed from %s at step %lld\n", resume_dir.c_str(), (long long)st.step);
+  }
+
+  // ---- logs: metrics.jsonl keeps the lines up to the resume step (so a resumed run's file equals an uninterrupted one)
+  std::vector<json> history;
+  if (!resume_dir.empty() && file_exists(out + "/metrics.jsonl")) {
+    std::istringstream in(read_file(out + "/metrics.jsonl"));
+    for (std::string line; std::getline(in, line);) {
+      if (trim(line).empty()) continue;
+      json j = json::parse(line, nullptr, false);
+      if (j.is_object() && j.value("step", int64_t(0)) <= st.step) history.push_back(j);
+    }
+  }
+  {
+    std::string kept;
+    for (const auto& h : history) kept += h.dump() + "\n";
+    write_file_atomic(out + "/metrics.jsonl", kept);
+  }
+  std::ofstream metrics_out(out + "/metrics.jsonl", std::ios::app);
+  std::ofstream samples_out(out + "/samples.jsonl", resume_dir.empty() ? std::ios::trunc : std::ios::app);
+  std::ofstream eval_out(out + "/eval.jsonl", resume_dir.empty() ? std::ios::trunc : std::ios::app);
+  TensorBoardWriter tb(out + "/tb");
+
+  if (resume_dir.empty() || before_json.is_null()) {
+    std::printf("Evaluating before training (%lld questions)...\n", (long long)std::min<int64_t>(eval.size(), cfg.eval_limit ? cfg.eval_limit : eval.size()));
+    std::fflush(stdout);
+    before = evaluate(st.policy, *tok, special, eval, cfg);
+    before_json = eval_json(before);
+    std::printf("  before: greedy strict %s, flexible %s, sampled %s (%.1f s)\n", fmt_pct(before.greedy_strict).c_str(),
+                fmt_pct(before.greedy_flexible).c_str(), fmt_pct(before.sampled).c_str(), before.seconds);
+    json samples = json::array();
+    for (size_t i = 0; i < 5 && i < before.samples.size(); ++i) samples.push_back(before.samples[i].completion);
+    before_json["samples"] = samples;
+  } else {
+    before.greedy_strict = before_json.value("greedy_strict", 0.0);
+    before.greedy_flexible = before_json.value("greedy_flexible", 0.0);
+    before.sampled = before_json["sampled"].is_null() ? -1 : before_json["sampled"].get<double>();
+    before.n = before_json.value("n", int64_t(0));
+    if (before_json.contains("samples"))
+      for (size_t i = 0; i < before_json["samples"].size() && i < eval.size(); ++i)
+        before.samples.push_back({eval[i].question, eval[i].gold, before_json["samples"][i].get<std::string>(),
+                                  correctness_reward(before_json["samples"][i].get<std::string>(), eval[i].gold, {}) > 0, false});
+  }
+  const json extra_state = {{"eval_before", before_json}, {"model_path", cfg.model_path}, {"seed", cfg.seed}};
+
+  // ---- the loop
+  std::printf("Starting GRPO training...\n");
+  std::fflush(stdout);
+  g_signal.store(0);
+  auto prev_int = std::signal(SIGINT, on_signal);
+  auto prev_term = std::signal(SIGTERM, on_signal);
+  int exit_code = 0;
+  double step_time_sum = 0;
+  int64_t steps_timed = 0, last_saved = -1;
+  const int64_t first_step = st.step;
+  while (st.step < total_steps) {
+    const int64_t step = st.step;
+    const int64_t position = step * B;
+    auto idx = train.indices_at(static_cast<uint64_t>(cfg.seed), position, static_cast<size_t>(B));
+    std::vector<Example> batch;
+    std::vector<uint64_t> keys;
+    for (size_t i : idx) batch.push_back(train[i]), keys.push_back(i);
+    auto t0 = std::chrono::steady_clock::now();
+    RolloutBatch rb = rollout_and_score(st, *tok, special, batch, keys);
+    auto t1 = std::chrono::steady_clock::now();
+    StepStats s = update_policy(st, rb);
+    auto t2 = std::chrono::steady_clock::now();
+    const double t_roll = std::chrono::duration<double>(t1 - t0).count(), t_upd = std::chrono::duration<double>(t2 - t1).count();
+    json m = {{"step", st.step}, {"epoch", double(position + B) / double(train.size())}};
+    for (const auto& [k, v] : s.metrics) m[k] = std::isfinite(v) ? json(v) : json(nullptr);
+    const double gen_tokens = double(rb.rollout.decode_tokens);
+    const double upd_tokens = double((torch::cat({rb.rollout.prompt_mask, rb.rollout.completion_mask}, 1)).sum().item<int64_t>()) * cfg.num_iterations;
+    m["time_rollout_s"] = t_roll;
+    m["time_update_s"] = t_upd;
+    m["time_step_s"] = t_roll + t_upd;
+    m["rollout_tokens_per_s"] = gen_tokens / std::max(t_roll, 1e-9);
+    m["update_tokens_per_s"] = upd_tokens / std::max(t_upd, 1e-9);
+    m["peak_mem_mb"] = peak_mem_mb(device);
+    metrics_out << m.dump() << "\n" << std::flush;
+    history.push_back(m);
+    for (const auto& [k, v] : m.items())
+      if (v.is_number() && k != "step") tb.add_scalar(k, v.get<double>(), st.step);
+    tb.flush();
+    if (cfg.log_samples_every > 0 && st.step % cfg.log_samples_every == 0) {
+      auto adv = compute_advantages_grpo(rb.rewards, parse_reward_scale(cfg.scale_rewards)).advantages;
+      for (int64_t b = 0; b < std::min<int64_t>(2, B); ++b) {
+        json j = {{"step", st.step}, {"question", batch[b].question}, {"gold", batch[b].gold}, {"completions", json::array()}};
+        for (int64_t g = 0; g < cfg.group_size; ++g)
+          j["completions"].push_back({{"text", rb.completions[b * cfg.group_size + g]},
+                                      {"reward", rb.rewards[b][g].item<float>()},
+                                      {"advantage", adv[b][g].item<float>()},
+                                      {"correct", rb.correct[b][g].item<float>() > 0}});
+        samples_out << j.dump() << "\n";
+      }
+      samples_out.flush();
+    }
+    step_time_sum += t_roll + t_upd;
+    ++steps_timed;
+    const double eta = step_time_sum / steps_timed * double(total_steps - st.step);
+    std::printf("step %lld/%lld | reward %.3f | acc %.3f | kl %.4f | len %.1f | %.2fs (rollout %.2fs, update %.2fs) | %.0f tok/s | ETA %s%s\n",
+                (long long)st.step, (long long)total_steps, s.metrics["reward_mean"], s.metrics["accuracy"], s.metrics["kl"],
+                s.metrics["completion_len_mean"], t_roll + t_upd, t_roll, t_upd, gen_tokens / std::max(t_roll, 1e-9),
+                fmt_duration(eta).c_str(), s.skipped ? " | SKIPPED (non-finite)" : "");
+    std::fflush(stdout);
+    if (cfg.eval_every > 0 && st.step % cfg.eval_every == 0 && st.step < total_steps) {
+      EvalResult e = evaluate(st.policy, *tok, special, eval, cfg);
+      json ej = eval_json(e);
+      ej["step"] = st.step;
+      eval_out << ej.dump() << "\n" << std::flush;
+      tb.add_scalar("eval/greedy_strict", e.greedy_strict, st.step);
+      tb.add_scalar("eval/greedy_flexible", e.greedy_flexible, st.step);
+      if (e.sampled >= 0) tb.add_scalar("eval/sampled", e.sampled, st.step);
+      std::printf("  eval @ %lld: greedy strict %s, flexible %s, sampled %s\n", (long long)st.step, fmt_pct(e.greedy_strict).c_str(),
+                  fmt_pct(e.greedy_flexible).c_str(), fmt_pct(e.sampled).c_str());
+    }
+    const bool stop_here = opts.stop_after > 0 && st.step - first_step >= opts.stop_after && st.step < total_steps;
+    const bool interrupted = g_signal.load() != 0;
+    if ((cfg.save_steps > 0 && st.step % cfg.save_steps == 0) || interrupted || stop_here || st.step == total_steps) {
+      std::string dir = save_checkpoint(st, out, cfg.model_path, extra_state);
+      last_saved = st.step;
+      std::printf("  saved %s\n", dir.c_str());
+    }
+    if (interrupted) {
+      exit_code = g_signal.load() == SIGTERM ? 143 : 130;
+      std::printf("Interrupted at step %lld: checkpoint saved; continue with: grpo_train %s --resume auto [same options]\n",
+                  (long long)st.step, cfg.model_path.c_str());
+      break;
+    }
+    if (stop_here) {
+      std::printf("Stopped after %lld steps of this run (--stop-after): checkpoint saved; continue with --resume auto\n",
+                  (long long)opts.stop_after);
+      std::signal(SIGINT, prev_int);
+      std::signal(SIGTERM, prev_term);
+      return 0;
+    }
+  }
+  std::signal(SIGINT, prev_int);
+  std::signal(SIGTERM, prev_term);
+  if (exit_code != 0) return exit_code;
+  if (last_saved != st.step) save_checkpoint(st, out, cfg.model_path, extra_state);
+
+  // ---- after: evaluation, summary, report
+  std::printf("Evaluating after training...\n");
+  std::fflush(stdout);
+  EvalResult after = evaluate(st.policy, *tok, special, eval, cfg);
+  std::printf("  after: greedy strict %s, flexible %s, sampled %s\n", fmt_pct(after.greedy_strict).c_str(),
+              fmt_pct(after.greedy_flexible).c_str(), fmt_pct(after.sampled).c_str());
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  json summary = {{"before", before_json}, {"after", eval_json(after)}, {"steps", st.step}, {"wall_s", wall},
+                  {"skipped_updates", st.skipped_updates}};
+  summary["before"].erase("samples");
+  write_file_atomic(out + "/summary.json", summary.dump(2) + "\n");
+  write_report(out, cfg, history, before, after, st.step, wall);
+  std::printf("Wrote %s/summary.json and %s/report.md\nTraining completed!\n", out.c_str(), out.c_str());
+  return 0;
+}
+
+}  // namespace grpo
