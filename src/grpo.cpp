@@ -5,6 +5,7 @@
 #include "grpo/grpo.h"
 
 #include <cmath>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -439,6 +440,38 @@ StepStats train_grpo_step(GrpoState& st, const Tokenizer& tok, const SpecialIds&
 }
 
 // ---------------------------------------------------------------------------------------------
+// Objectives on the log-probs of given completions (offline softmax-weighted, SFT): the K
+// micro-batches' losses are backpropagated, then one apply_update. micro_loss(k, logp, mask) gets
+// micro-batch k's (rows, Tc) completion log-probs and mask and returns its share of the loss.
+
+namespace {
+
+StepStats logprob_objective_step(GrpoState& st, const Rollout& r, int64_t K,
+                                 const std::function<torch::Tensor(int64_t, const torch::Tensor&, const torch::Tensor&)>& micro_loss) {
+  const int64_t N = r.completion_ids.size(0), Tc = r.completion_ids.size(1), mb = N / K;
+  auto ids = torch::cat({r.prompt_ids, r.completion_ids}, 1), attn = torch::cat({r.prompt_mask, r.completion_mask}, 1);
+  auto cmask = r.completion_mask.to(torch::kFloat32);
+  st.policy->train();
+  st.policy->zero_grad();
+  double loss_total = 0;
+  for (int64_t k = 0; k < K; ++k) {
+    auto rows = [&](const torch::Tensor& x) { return x.narrow(0, k * mb, mb); };
+    auto lp = compute_logprobs_from_model(st.policy, rows(ids), rows(attn), Tc, st.cfg.temperature).logprobs;  // (mb, Tc)
+    auto loss = micro_loss(k, lp, rows(cmask));
+    loss_total += loss.item<double>();
+    if (std::isfinite(loss_total)) loss.backward();
+  }
+  UpdateResult u = apply_update(st, loss_total, st.step, st.total_steps);
+  ++st.step;
+  StepStats stats;
+  stats.skipped = !u.applied;
+  stats.metrics = {{"loss", loss_total}, {"lr", u.lr}, {"grad_norm", u.grad_norm}, {"skipped", u.applied ? 0.0 : 1.0}};
+  return stats;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
 // Offline groups
 
 std::vector<OfflineGroup> load_offline_groups(const std::string& path) {
@@ -526,30 +559,32 @@ StepStats train_offline_step(GrpoState& st, const Tokenizer& tok, const SpecialI
   RolloutBatch rb = offline_batch(st, tok, special, groups);
   if (objective == OfflineObjective::Ppo) return update_policy(st, rb);
   // Softmax-weighted: per micro-batch of whole groups, the summed completion log-prob of each response.
-  const Rollout& r = rb.rollout;
-  const int64_t B = rb.rewards.size(0), G = rb.rewards.size(1), Tc = r.completion_ids.size(1);
+  const int64_t B = rb.rewards.size(0), G = rb.rewards.size(1);
   const int64_t K = std::min<int64_t>(st.cfg.grad_accum, B);
   TORCH_CHECK(B % K == 0, "offline softmax objective: grad_accum must divide the number of groups");
   const int64_t bg = B / K;
-  auto ids = torch::cat({r.prompt_ids, r.completion_ids}, 1), attn = torch::cat({r.prompt_mask, r.completion_mask}, 1);
-  auto cmask = r.completion_mask.to(torch::kFloat32);
-  st.policy->train();
-  st.policy->zero_grad();
-  double loss_total = 0;
-  for (int64_t k = 0; k < K; ++k) {
-    auto rows = [&](const torch::Tensor& x) { return x.narrow(0, k * bg * G, bg * G); };
-    auto lp = compute_logprobs_from_model(st.policy, rows(ids), rows(attn), Tc, st.cfg.temperature).logprobs;
-    auto seq = (lp * rows(cmask)).sum(1).view({bg, G});
-    auto loss = compute_softmax_weighted_loss(seq, rb.rewards.narrow(0, k * bg, bg).to(seq.device()), softmax_beta) / double(K);
-    loss_total += loss.item<double>();
-    if (std::isfinite(loss_total)) loss.backward();
-  }
-  UpdateResult u = apply_update(st, loss_total, st.step, st.total_steps);
-  ++st.step;
-  StepStats stats;
-  stats.skipped = !u.applied;
-  stats.metrics = {{"loss", loss_total}, {"lr", u.lr}, {"grad_norm", u.grad_norm}, {"skipped", u.applied ? 0.0 : 1.0},
-                   {"reward_mean", rb.rewards.mean().item<double>()}};
+  StepStats stats = logprob_objective_step(st, rb.rollout, K, [&](int64_t k, const torch::Tensor& lp, const torch::Tensor& m) {
+    auto seq = (lp * m).sum(1).view({bg, G});
+    return compute_softmax_weighted_loss(seq, rb.rewards.narrow(0, k * bg, bg).to(seq.device()), softmax_beta) / double(K);
+  });
+  stats.metrics["reward_mean"] = rb.rewards.mean().item<double>();
+  return stats;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SFT
+
+StepStats sft_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<Example>& batch) {
+  std::vector<OfflineGroup> groups;
+  for (const auto& ex : batch) groups.push_back({ex.question, {ex.answer}, {0.0f}, ex.line});
+  RolloutBatch rb = offline_batch(st, tok, special, groups);  // one "response" per prompt: the reference answer
+  const int64_t N = rb.rollout.completion_ids.size(0), K = std::min<int64_t>(st.cfg.grad_accum, N);
+  TORCH_CHECK(N % K == 0, "sft: grad_accum must divide the batch size");
+  const double n_tokens = std::max(1.0, rb.rollout.completion_mask.sum().item<double>());
+  StepStats stats = logprob_objective_step(st, rb.rollout, K, [&](int64_t, const torch::Tensor& lp, const torch::Tensor& m) {
+    return -(lp * m).sum() / n_tokens;
+  });
+  stats.metrics["tokens"] = n_tokens;
   return stats;
 }
 

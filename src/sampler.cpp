@@ -15,13 +15,6 @@ namespace grpo {
 
 namespace {
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
 constexpr int64_t kMask32 = 0xFFFFFFFFll;
 
 // Shifts as exact integer arithmetic (LibTorch 1.13's C++ API has no tensor shift operators);

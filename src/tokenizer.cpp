@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <queue>
@@ -1062,6 +1063,84 @@ std::string IncrementalDecoder::flush() {
 // Model directories
 
 namespace grpo {
+
+namespace {
+const char* const kQwenSplit =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+}  // namespace
+
+std::string byte_level_tokenizer_json(const std::vector<std::pair<std::string, std::string>>& merges) {
+  json vocab = json::object();
+  for (int b = 0; b < 256; ++b) vocab[byte_level().byte_to_utf8[b]] = b;
+  json added = json::array();
+  const char* specials[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
+  for (int i = 0; i < 3; ++i)
+    added.push_back({{"id", 256 + i}, {"content", specials[i]}, {"special", true}, {"normalized", false},
+                     {"lstrip", false}, {"rstrip", false}, {"single_word", false}});
+  json merge_list = json::array();
+  int next = 259;
+  for (const auto& [a, b] : merges) {
+    if (!vocab.contains(a + b)) vocab[a + b] = next++;
+    merge_list.push_back(a + " " + b);
+  }
+  json pre = merges.empty()
+                 ? json{{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", true}}
+                 : json{{"type", "Sequence"},
+                        {"pretokenizers",
+                         {{{"type", "Split"}, {"pattern", {{"Regex", kQwenSplit}}}, {"behavior", "Isolated"}, {"invert", false}},
+                          {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}}}}};
+  json j = {{"version", "1.0"},
+            {"added_tokens", added},
+            {"normalizer", merges.empty() ? json(nullptr) : json{{"type", "NFC"}}},
+            {"pre_tokenizer", pre},
+            {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", true}}},
+            {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", merge_list}}}};
+  return j.dump();
+}
+
+std::vector<std::pair<std::string, std::string>> train_bpe_merges(const std::vector<std::string>& texts, int n_merges) {
+  // Word frequencies after the same pre-tokenization the tokenizer will apply.
+  Regex split(kQwenSplit, "train_bpe_merges");
+  std::map<std::string, int64_t> freq;
+  for (const auto& t : texts) {
+    std::string s = nfc(t);
+    std::vector<std::string> pieces;
+    split_by(s, split.find_all(s), PreTokenizer::Isolated, pieces);
+    for (const auto& p : pieces) {
+      std::string mapped;
+      for (unsigned char c : p) mapped += byte_level().byte_to_utf8[c];
+      ++freq[mapped];
+    }
+  }
+  std::vector<std::pair<std::vector<std::string>, int64_t>> words;  // symbols, count
+  for (const auto& [w, n] : freq) {
+    std::vector<std::string> syms;
+    for (auto [off, len] : utf8_chars(w)) syms.push_back(w.substr(off, len));
+    words.emplace_back(std::move(syms), n);
+  }
+  std::vector<std::pair<std::string, std::string>> merges;
+  for (int m = 0; m < n_merges; ++m) {
+    std::map<std::pair<std::string, std::string>, int64_t> pairs;
+    for (const auto& [syms, n] : words)
+      for (size_t i = 0; i + 1 < syms.size(); ++i) pairs[{syms[i], syms[i + 1]}] += n;
+    if (pairs.empty()) break;
+    auto best = pairs.begin();
+    for (auto it = pairs.begin(); it != pairs.end(); ++it)
+      if (it->second > best->second) best = it;  // map order breaks ties
+    if (best->second < 2) break;
+    const auto [a, b] = best->first;
+    merges.emplace_back(a, b);
+    for (auto& [syms, n] : words) {
+      std::vector<std::string> out;
+      for (size_t i = 0; i < syms.size(); ++i) {
+        if (i + 1 < syms.size() && syms[i] == a && syms[i + 1] == b) out.push_back(a + b), ++i;
+        else out.push_back(syms[i]);
+      }
+      syms = std::move(out);
+    }
+  }
+  return merges;
+}
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
   if (file_exists(path)) {

@@ -14,6 +14,8 @@
 #include <regex>
 #include <sstream>
 
+#include <spdlog/spdlog.h>
+
 #include "grpo/common.h"
 #include "grpo/safetensors.h"
 #include "grpo/tensorboard.h"
@@ -387,6 +389,8 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   std::printf("  model: %s, %.1f M params, %s on %s; %s\n", mc.model_type.c_str(), mc.n_params() / 1e6, c10::toString(dtype),
               device.str().c_str(), memory_estimate(mc, cfg, dtype).c_str());
   std::fflush(stdout);
+  if (cfg.gradient_checkpointing)
+    spdlog::warn("gradient_checkpointing is not implemented yet (CUDA issue #9): training keeps every layer's activations");
   if (opts.dry_run) {
     std::printf("Dry run: config, model directory, tokenizer and data are valid; not training.\n");
     return 0;

@@ -6,20 +6,11 @@
 #include "test_util.h"
 
 using namespace grpo;
+using grpo::test::error_of;
 using grpo::test::write_temp;
 
 namespace {
 
-// The message of the Error thrown by f, or "" if none.
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 

@@ -10,6 +10,7 @@
 #include "test_util.h"
 
 using namespace grpo;
+using grpo::test::error_of;
 using grpo::test::source_path;
 using grpo::test::write_temp;
 
@@ -55,14 +56,6 @@ class ByteTokenizer : public Tokenizer {
   std::map<std::string, int32_t> specials_ = {{"<|im_start|>", 256}, {"<|im_end|>", 257}, {"<|endoftext|>", 258}};
 };
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 

@@ -17,6 +17,7 @@
 
 #include "grpo/common.h"
 #include "grpo/safetensors.h"
+#include "grpo/tokenizer.h"
 
 namespace grpo::test {
 
@@ -60,28 +61,7 @@ inline uint16_t to_bf16(float f) {  // round to nearest even
   return static_cast<uint16_t>(u >> 16);
 }
 
-// A byte-level BPE tokenizer.json: the 256 GPT-2 byte characters (ids 0..255) and the ChatML
-// specials <|endoftext|> 256, <|im_start|> 257, <|im_end|> 258; no merges. Fits every preset.
-inline std::string byte_tokenizer_json() {
-  nlohmann::json vocab = nlohmann::json::object();
-  int n = 0;
-  for (int b = 0; b < 256; ++b) {
-    bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-    uint32_t cp = printable ? b : 256 + n++;
-    std::string s;
-    if (cp < 0x80) s += char(cp);
-    else s += char(0xC0 | (cp >> 6)), s += char(0x80 | (cp & 0x3F));
-    vocab[s] = b;
-  }
-  nlohmann::json added = nlohmann::json::array();
-  const char* specials[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
-  for (int i = 0; i < 3; ++i) added.push_back({{"id", 256 + i}, {"content", specials[i]}, {"special", true}});
-  nlohmann::json j = {{"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}}},
-                      {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
-                      {"decoder", {{"type", "ByteLevel"}}},
-                      {"added_tokens", added}};
-  return j.dump();
-}
+inline std::string byte_tokenizer_json() { return byte_level_tokenizer_json(); }
 
 // Write the preset's checkpoint (config.json, safetensors, generation_config.json) into dir.
 inline void write_test_model(const std::string& dir, const TestPreset& p, uint64_t seed = 1) {

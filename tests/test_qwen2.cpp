@@ -33,14 +33,6 @@ const TestPreset& preset(const char* name) {
   throw std::runtime_error("no preset");
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 torch::Tensor ids_tensor(const std::vector<int64_t>& v) { return torch::tensor(v, torch::kInt64).unsqueeze(0); }
 

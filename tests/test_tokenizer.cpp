@@ -11,6 +11,7 @@
 #include "test_util.h"
 
 using namespace grpo;
+using grpo::test::error_of;
 using grpo::test::source_path;
 using json = nlohmann::json;
 
@@ -33,14 +34,6 @@ std::vector<json> read_jsonl(const std::string& path) {
 
 std::vector<int32_t> ids_of(const json& j) { return j.get<std::vector<int32_t>>(); }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // The corpus line whose reference was produced with Qwen3's tokenizer: it has <think> (151667) and
 // </think> (151668) as added tokens, which shared/README says were removed from this file.

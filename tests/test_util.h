@@ -7,7 +7,20 @@
 #include <fstream>
 #include <string>
 
+#include "grpo/common.h"
+
 namespace grpo::test {
+
+// The message of the grpo::Error that f throws, or "" if it throws none.
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const grpo::Error& e) {
+    return e.what();
+  }
+  return "";
+}
 
 inline std::string source_path(const std::string& rel) { return std::string(GRPO_SOURCE_DIR) + "/" + rel; }
 

@@ -20,6 +20,16 @@ class Error : public std::runtime_error {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Hashing: SplitMix64's finaliser, the project's one way to derive seeds (data order, sampling
+// keys, the synthetic task) so every random choice is a pure, platform-independent function.
+inline uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Strings
 std::string_view trim(std::string_view s);
 bool starts_with(std::string_view s, std::string_view prefix);

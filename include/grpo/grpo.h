@@ -184,4 +184,9 @@ RolloutBatch offline_batch(GrpoState& st, const Tokenizer& tok, const SpecialIds
 StepStats train_offline_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
                              const std::vector<OfflineGroup>& groups, OfflineObjective objective, double softmax_beta = 1.0);
 
+// ---------------------------------------------------------------------------------------------
+// Supervised fine-tuning (grpo_sft): cross-entropy on the answer tokens only (+ the EOS id),
+//   L = -sum_t m_t log p(y_t | x, y_<t) / sum_t m_t
+StepStats sft_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<Example>& batch);
+
 }  // namespace grpo

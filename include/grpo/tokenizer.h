@@ -126,6 +126,15 @@ class IncrementalDecoder {
   size_t prefix_ = 0, read_ = 0;  // ids_[prefix_, read_) has been emitted
 };
 
+// A byte-level BPE tokenizer.json: the 256 GPT-2 byte characters (ids 0..255), the ChatML specials
+// <|endoftext|> 256, <|im_start|> 257, <|im_end|> 258, then one id per merge (259, 260, ...).
+// With no merges it uses GPT-2's ByteLevel splitting; with merges, Qwen2.5's exact pipeline (Split
+// on the Qwen regex, so every digit stays its own token, then ByteLevel without regex).
+std::string byte_level_tokenizer_json(const std::vector<std::pair<std::string, std::string>>& merges = {});
+// Learn `n_merges` BPE merges from texts (pre-tokenized with the Qwen regex, byte-level mapped):
+// repeatedly merge the most frequent adjacent pair (ties: the smaller pair of strings).
+std::vector<std::pair<std::string, std::string>> train_bpe_merges(const std::vector<std::string>& texts, int n_merges);
+
 // UTF-8 helpers shared by the tokenizers.
 std::string utf8_lossy(std::string_view bytes);  // invalid sequences -> U+FFFD, like Rust's from_utf8_lossy
 std::string nfc(std::string_view text);           // Unicode NFC (ASCII fast path)

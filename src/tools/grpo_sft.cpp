@@ -1,0 +1,105 @@
+// grpo_sft: supervised fine-tuning on question -> reference answer (loss on the answer tokens
+// only), with the trainer's optimizer, checkpoints and metrics.jsonl.
+//   grpo_sft <model_dir> --data FILE.jsonl [-c config.yaml] [--set key=value]...
+//   grpo_sft <new_model_dir> --init model_config.json --data ...   (random init, byte-level tokenizer)
+// Config keys used: learning_rate, warmup_steps, lr_schedule, weight_decay, max_grad_norm,
+// prompts_per_step (the batch size), grad_accum, max_steps, seed, system_prompt,
+// max_prompt_tokens, max_new_tokens (answers are cut there), output_dir, save_steps,
+// save_total_limit, eval_data, eval_limit, eval_samples, eval_temperature, dtype, device.
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "grpo/common.h"
+#include "grpo/config.h"
+#include "grpo/grpo.h"
+#include "grpo/tokenizer.h"
+#include "grpo/trainer.h"
+
+using namespace grpo;
+namespace fs = std::filesystem;
+
+int main(int argc, char** argv) {
+  CLI::App app{"grpo_sft: supervised fine-tuning (answer tokens only) of a Qwen2 model directory"};
+  std::string model_dir, data, init, config_path;
+  std::vector<std::string> overrides;
+  app.add_option("model_dir", model_dir, "Hugging Face model directory (created with --init)")->required();
+  app.add_option("--data", data, "GSM8K-style JSONL: question -> answer")->required();
+  app.add_option("--init", init, "model config.json: create model_dir with random weights and a byte-level tokenizer");
+  int n_merges = 0;
+  app.add_option("--merges", n_merges, "with --init: BPE merges learned from --data for the tokenizer (0 = bytes only)");
+  app.add_option("-c,--config", config_path, "YAML/JSON config");
+  app.add_option("--set", overrides, "override one config key: --set key=value");
+  CLI11_PARSE(app, argc, argv);
+  init_runtime();
+  try {
+    TrainConfig cfg;
+    cfg.output_dir = "runs/sft";
+    cfg.learning_rate = 1e-3;
+    cfg.prompts_per_step = 32;
+    cfg.max_steps = 300;
+    if (!config_path.empty()) load_config_file(cfg, config_path);
+    for (const auto& o : overrides) apply_override(cfg, o);
+    set_config_value(cfg, "model_path", model_dir, "command line");
+    set_config_value(cfg, "train_data", data, "--data");
+    validate_config(cfg);
+    GSM8KDataset ds(cfg.train_data, static_cast<size_t>(cfg.train_limit));
+    if (!init.empty()) {  // ---- a fresh model directory
+      if (dir_exists(model_dir) && !fs::is_empty(model_dir)) throw Error("--init: " + model_dir + " exists and is not empty");
+      nlohmann::json mj = nlohmann::json::parse(read_file(init));
+      // The tokenizer comes first: its size decides the embedding's rows.
+      std::vector<std::string> texts = {cfg.system_prompt, "system\n", "user\n", "assistant\n"};
+      for (size_t i = 0; i < ds.size(); ++i) texts.push_back(ds[i].question), texts.push_back(ds[i].answer);
+      auto merges = train_bpe_merges(texts, n_merges);
+      mj["vocab_size"] = 259 + static_cast<int64_t>(merges.size());
+      ModelConfig mc = ModelConfig::from_json(mj.dump(), init);
+      fs::create_directories(model_dir);
+      auto fresh = init_qwen2(mc, static_cast<uint64_t>(cfg.seed), 0.02);
+      save_qwen2(fresh, model_dir, torch::kFloat32);
+      write_file_atomic(model_dir + "/tokenizer.json", byte_level_tokenizer_json(merges));
+      write_file_atomic(model_dir + "/generation_config.json",
+                        R"({"eos_token_id": [258, 256], "pad_token_id": 256, "do_sample": true, "temperature": 1.0})");
+      std::printf("initialised %s: %.2f M params, byte-level tokenizer with %zu merges (vocab %lld)\n", model_dir.c_str(),
+                  mc.n_params() / 1e6, merges.size(), (long long)mc.n_vocab);
+    }
+    auto tok = load_tokenizer(model_dir);
+    SpecialIds special = load_special_ids(model_dir, *tok);
+    auto device = parse_device(cfg.device);
+    auto model = load_qwen2(model_dir, parse_dtype(cfg.dtype, device), device);
+    GrpoState st(cfg, model, cfg.max_steps);
+    fs::create_directories(cfg.output_dir);
+    write_file_atomic(cfg.output_dir + "/config.yaml", config_to_yaml(cfg));
+    std::ofstream metrics(cfg.output_dir + "/metrics.jsonl");
+    auto t0 = std::chrono::steady_clock::now();
+    double loss_avg = 0;
+    while (st.step < cfg.max_steps) {
+      auto idx = ds.indices_at(static_cast<uint64_t>(cfg.seed), st.step * cfg.prompts_per_step, static_cast<size_t>(cfg.prompts_per_step));
+      std::vector<Example> batch;
+      for (size_t i : idx) batch.push_back(ds[i]);
+      StepStats s = sft_step(st, *tok, special, batch);
+      nlohmann::json m = {{"step", st.step}};
+      for (const auto& [k, v] : s.metrics) m[k] = v;
+      metrics << m.dump() << "\n" << std::flush;
+      loss_avg = st.step == 1 ? s.metrics["loss"] : 0.9 * loss_avg + 0.1 * s.metrics["loss"];
+      if (st.step % 20 == 0 || st.step == cfg.max_steps)
+        std::printf("sft step %lld/%d | loss %.4f | lr %.2e | %.1f s\n", (long long)st.step, cfg.max_steps, loss_avg, s.metrics["lr"],
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      std::fflush(stdout);
+      if ((cfg.save_steps > 0 && st.step % cfg.save_steps == 0) || st.step == cfg.max_steps)
+        std::printf("  saved %s\n", save_checkpoint(st, cfg.output_dir, model_dir, nlohmann::json::object()).c_str());
+    }
+    if (file_exists(cfg.eval_data)) {
+      GSM8KDataset ev(cfg.eval_data, static_cast<size_t>(cfg.eval_limit));
+      EvalResult r = evaluate(st.policy, *tok, special, ev, cfg);
+      std::printf("eval on %lld: greedy strict %.1f%%, sampled %s\n", (long long)r.n, 100 * r.greedy_strict,
+                  r.sampled < 0 ? "n/a" : (std::to_string(100 * r.sampled).substr(0, 5) + "%").c_str());
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "grpo_sft: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
