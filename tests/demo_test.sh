@@ -8,8 +8,9 @@ out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
   --set max_steps=40 --set eval_limit=200 --set save_steps=0 > "$out/log" 2>&1 || { tail -20 "$out/log"; exit 1; }
 first=$(head -10 "$out/run/metrics.jsonl" | grep -o '"reward_mean":[-0-9.e]*' | cut -d: -f2 | awk '{s+=$1} END {print s/NR}')
 last=$(tail -10 "$out/run/metrics.jsonl" | grep -o '"reward_mean":[-0-9.e]*' | cut -d: -f2 | awk '{s+=$1} END {print s/NR}')
-before=$(grep -A3 '"before"' "$out/run/summary.json" | grep -o '"sampled": [0-9.e-]*' | cut -d' ' -f2)
-after=$(grep -A3 '"after"' "$out/run/summary.json" | grep -o '"sampled": [0-9.e-]*' | cut -d' ' -f2)
+flat=$(tr -d ' \n' < "$out/run/summary.json")
+before=$(sed -E 's/.*"before":\{[^}]*"sampled":([0-9.e-]+).*/\1/' <<<"$flat")
+after=$(sed -E 's/.*"after":\{[^}]*"sampled":([0-9.e-]+).*/\1/' <<<"$flat")
 echo "rollout reward: first 10 steps $first, last 10 steps $last; sampled accuracy: before $before, after $after"
 awk -v f="$first" -v l="$last" -v b="$before" -v a="$after" 'BEGIN { exit !(l > f + 0.05 && a > b + 0.05) }' \
   && echo "1 passed, 0 failed" || { echo "0 passed, 1 failed: no improvement"; exit 1; }
