@@ -321,8 +321,8 @@ void on_signal(int sig) {
   (void)r;
 }
 
-double peak_mem_mb(const torch::Device& device) {
-  (void)device;
+// Peak resident memory of the process (host RAM). Device memory on CUDA is the CUDA issue's (#9).
+double peak_rss_mb() {
   rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_maxrss / 1024.0;
@@ -519,7 +519,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
     m["time_step_s"] = t_roll + t_upd;
     m["rollout_tokens_per_s"] = gen_tokens / std::max(t_roll, 1e-9);
     m["update_tokens_per_s"] = upd_tokens / std::max(t_upd, 1e-9);
-    m["peak_mem_mb"] = peak_mem_mb(device);
+    m["peak_mem_mb"] = peak_rss_mb();
     metrics_out << m.dump() << "\n" << std::flush;
     history.push_back(m);
     for (const auto& [k, v] : m.items())
