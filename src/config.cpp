@@ -329,6 +329,11 @@ void apply_override(TrainConfig& cfg, const std::string& assignment) {
                    "--set");
 }
 
+void apply_config_sources(TrainConfig& cfg, const std::string& path, const std::vector<std::string>& overrides) {
+  if (!path.empty()) load_config_file(cfg, path);
+  for (const auto& o : overrides) apply_override(cfg, o);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Validation
 

@@ -95,6 +95,9 @@ std::string get_config_value(const TrainConfig& cfg, const std::string& key);
 void load_config_file(TrainConfig& cfg, const std::string& path);
 // Apply one `key=value` override.
 void apply_override(TrainConfig& cfg, const std::string& assignment);
+// The resolution order in one place: a config file (when `path` is not empty), then each
+// `key=value` override in order. Every executable resolves its config through this.
+void apply_config_sources(TrainConfig& cfg, const std::string& path, const std::vector<std::string>& overrides);
 // Range and consistency checks; throws Error naming the key, its origin, expected and found.
 void validate_config(const TrainConfig& cfg);
 // The resolved config as YAML with one comment per key; loads back to the same config.

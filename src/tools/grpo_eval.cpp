@@ -30,8 +30,7 @@ int main(int argc, char** argv) {
   init_runtime();
   try {
     TrainConfig cfg;
-    if (!config_path.empty()) load_config_file(cfg, config_path);
-    for (const auto& o : overrides) apply_override(cfg, o);
+    apply_config_sources(cfg, config_path, overrides);
     set_config_value(cfg, "model_path", model_dir, "command line");
     if (!data.empty()) set_config_value(cfg, "eval_data", data, "--data");
     if (limit >= 0) set_config_value(cfg, "eval_limit", std::to_string(limit), "--limit");

@@ -41,8 +41,7 @@ int main(int argc, char** argv) {
     cfg.learning_rate = 1e-3;
     cfg.prompts_per_step = 32;
     cfg.max_steps = 300;
-    if (!config_path.empty()) load_config_file(cfg, config_path);
-    for (const auto& o : overrides) apply_override(cfg, o);
+    apply_config_sources(cfg, config_path, overrides);
     set_config_value(cfg, "model_path", model_dir, "command line");
     set_config_value(cfg, "train_data", data, "--data");
     validate_config(cfg);

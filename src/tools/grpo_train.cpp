@@ -38,8 +38,7 @@ int main(int argc, char** argv) {
   try {
     // ---- resolve the config: defaults, file, --set, positional model path; then validate
     TrainConfig cfg;
-    if (!config_path.empty()) load_config_file(cfg, config_path);
-    for (const auto& o : overrides) apply_override(cfg, o);
+    apply_config_sources(cfg, config_path, overrides);
     if (!model_path.empty()) set_config_value(cfg, "model_path", model_path, "command line");
     validate_config(cfg);
     if (print_config) {
