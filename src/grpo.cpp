@@ -290,15 +290,11 @@ RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const Specia
   rb.rollout = generate(st.policy, prompts, G, sp, keys);
 
   RewardSet rewards(cfg.reward_weights, RewardContext{parse_answer_mode(cfg.answer_mode), cfg.length_target});
-  auto ids = rb.rollout.completion_ids.to(torch::kCPU), mask = rb.rollout.completion_mask.to(torch::kCPU);
+  const auto completion_ids = completion_token_ids(rb.rollout);
   std::vector<float> total, correct;
   std::map<std::string, std::vector<float>> by_fn;
   for (int64_t n = 0; n < B * G; ++n) {
-    std::vector<int32_t> out;
-    auto ia = ids[n], ma = mask[n];
-    for (int64_t t = 0; t < ids.size(1); ++t)
-      if (ma[t].item<int64_t>()) out.push_back(static_cast<int32_t>(ia[t].item<int64_t>()));
-    rb.completions.push_back(tok.decode(out, /*skip_special=*/true));
+    rb.completions.push_back(tok.decode(completion_ids[n], /*skip_special=*/true));
     RewardResult r = rewards.score(rb.completions.back(), batch[n / G].gold);
     total.push_back(r.total);
     correct.push_back(r.correct ? 1.0f : 0.0f);

@@ -93,6 +93,16 @@ torch::Tensor draw_from(const torch::Tensor& probs, const torch::Tensor& u) {
   return ids.clamp_max(probs.size(-1) - 1);
 }
 
+std::vector<std::vector<int32_t>> completion_token_ids(const Rollout& r) {
+  auto ids = r.completion_ids.to(torch::kCPU).contiguous(), mask = r.completion_mask.to(torch::kCPU).contiguous();
+  auto ia = ids.accessor<int64_t, 2>(), ma = mask.accessor<int64_t, 2>();
+  std::vector<std::vector<int32_t>> out(static_cast<size_t>(ids.size(0)));
+  for (int64_t n = 0; n < ids.size(0); ++n)
+    for (int64_t t = 0; t < ids.size(1); ++t)
+      if (ma[n][t]) out[n].push_back(static_cast<int32_t>(ia[n][t]));
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Memory check
 

@@ -31,14 +31,6 @@ using json = nlohmann::json;
 
 namespace {
 
-std::vector<int32_t> completion_of(const Rollout& r, int64_t n) {
-  auto ids = r.completion_ids[n].to(torch::kCPU), mask = r.completion_mask[n].to(torch::kCPU);
-  std::vector<int32_t> out;
-  for (int64_t t = 0; t < ids.size(0); ++t)
-    if (mask[t].item<int64_t>()) out.push_back(static_cast<int32_t>(ids[t].item<int64_t>()));
-  return out;
-}
-
 SamplingParams eval_params(const TrainConfig& cfg, const Tokenizer& tok, const SpecialIds& special, int64_t n_vocab) {
   SamplingParams sp;
   sp.max_new_tokens = cfg.max_new_tokens;
@@ -72,11 +64,12 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
       keys.push_back(static_cast<uint64_t>(i));
     }
     Rollout g = generate(model, prompts, 1, greedy, keys);
+    const auto greedy_ids = completion_token_ids(g);
     for (int64_t i = 0; i < b; ++i) {
       EvalSample e;
       e.question = data[s + i].question;
       e.gold = data[s + i].gold;
-      e.completion = tok.decode(completion_of(g, i), /*skip_special=*/true);
+      e.completion = tok.decode(greedy_ids[i], /*skip_special=*/true);
       e.correct_strict = correctness_reward(e.completion, e.gold, {AnswerMode::Strict, cfg.length_target}) > 0;
       e.correct_flexible = correctness_reward(e.completion, e.gold, {AnswerMode::Flexible, cfg.length_target}) > 0;
       ok_strict += e.correct_strict, ok_flex += e.correct_flexible;
@@ -84,8 +77,9 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
     }
     if (cfg.eval_samples > 0) {
       Rollout r = generate(model, prompts, cfg.eval_samples, sampled, keys);
+      const auto sampled_ids = completion_token_ids(r);
       for (int64_t k = 0; k < b * cfg.eval_samples; ++k)
-        ok_sampled += correctness_reward(tok.decode(completion_of(r, k), true), data[s + k / cfg.eval_samples].gold,
+        ok_sampled += correctness_reward(tok.decode(sampled_ids[k], true), data[s + k / cfg.eval_samples].gold,
                                          {mode, cfg.length_target}) > 0;
     }
   }

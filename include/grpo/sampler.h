@@ -58,6 +58,9 @@ struct Rollout {
   int64_t kv_cache_bytes = 0;
 };
 
+// The ids inside each sequence's completion mask (the stop id included), one host transfer.
+std::vector<std::vector<int32_t>> completion_token_ids(const Rollout& r);
+
 // One seed per sequence (host side): a pure function of (seed, prompt key, sample index).
 uint64_t sequence_seed(uint64_t seed, uint64_t prompt_key, int64_t sample);
 

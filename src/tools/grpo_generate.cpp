@@ -149,18 +149,14 @@ int main(int argc, char** argv) {
     }
     Rollout r = generate(model, prompts, G, sp);
     if (stream) std::printf("%s\n", dec->flush().c_str());
-    auto ids = r.completion_ids.to(torch::kCPU), mask = r.completion_mask.to(torch::kCPU);
-    for (int64_t n = 0; n < ids.size(0); ++n) {
-      std::vector<int32_t> out;
-      for (int64_t t = 0; t < ids.size(1); ++t)
-        if (mask[n][t].item<int64_t>()) out.push_back(static_cast<int32_t>(ids[n][t].item<int64_t>()));
-      if (stream) break;
+    const auto completions = stream ? std::vector<std::vector<int32_t>>{} : completion_token_ids(r);
+    for (const auto& out : completions) {
       if (print_ids || !tok) {
         for (size_t i = 0; i < out.size(); ++i) std::printf("%s%d", i ? "," : "", out[i]);
         std::printf("\n");
       } else {
         std::string text = tok->decode(out, /*skip_special=*/true);
-        if (ids.size(0) == 1) std::printf("%s\n", text.c_str());
+        if (completions.size() == 1) std::printf("%s\n", text.c_str());
         else std::printf("%s\n", nlohmann::json(text).dump().c_str());
       }
     }
