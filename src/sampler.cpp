@@ -93,6 +93,12 @@ torch::Tensor draw_from(const torch::Tensor& probs, const torch::Tensor& u) {
   return ids.clamp_max(probs.size(-1) - 1);
 }
 
+void apply_model_limits(SamplingParams& sp, const Tokenizer& tok, const SpecialIds& special, int64_t n_vocab) {
+  sp.stop_ids.assign(special.eos.begin(), special.eos.end());
+  sp.pad_id = special.pad;
+  sp.n_allowed = static_cast<int64_t>(std::min<size_t>(tok.vocab_size(), static_cast<size_t>(n_vocab)));
+}
+
 std::vector<std::vector<int32_t>> completion_token_ids(const Rollout& r) {
   auto ids = r.completion_ids.to(torch::kCPU).contiguous(), mask = r.completion_mask.to(torch::kCPU).contiguous();
   auto ia = ids.accessor<int64_t, 2>(), ma = mask.accessor<int64_t, 2>();

@@ -34,9 +34,7 @@ namespace {
 SamplingParams eval_params(const TrainConfig& cfg, const Tokenizer& tok, const SpecialIds& special, int64_t n_vocab) {
   SamplingParams sp;
   sp.max_new_tokens = cfg.max_new_tokens;
-  sp.stop_ids.assign(special.eos.begin(), special.eos.end());
-  sp.pad_id = special.pad;
-  sp.n_allowed = static_cast<int64_t>(std::min<size_t>(tok.vocab_size(), n_vocab));
+  apply_model_limits(sp, tok, special, n_vocab);
   sp.seed = static_cast<uint64_t>(cfg.seed) + 0x5EED;  // the same draws before and after training
   return sp;
 }

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "grpo/qwen2.h"
+#include "grpo/tokenizer.h"
 
 namespace grpo {
 
@@ -57,6 +58,10 @@ struct Rollout {
   double prefill_seconds = 0, decode_seconds = 0;
   int64_t kv_cache_bytes = 0;
 };
+
+// What the model directory decides: stop at its EOS ids, pad with its pad id, never produce an id
+// the tokenizer cannot decode (the embedding may have more rows than the tokenizer has ids).
+void apply_model_limits(SamplingParams& sp, const Tokenizer& tok, const SpecialIds& special, int64_t n_vocab);
 
 // The ids inside each sequence's completion mask (the stop id included), one host transfer.
 std::vector<std::vector<int32_t>> completion_token_ids(const Rollout& r);

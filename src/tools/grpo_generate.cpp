@@ -132,10 +132,8 @@ int main(int argc, char** argv) {
     // ---- generation parameters from the model dir (stop ids, allowed vocabulary, pad)
     if (tok || file_exists(model_dir + "/tokenizer.json") || file_exists(model_dir + "/tokenizer.model")) {
       if (!tok) tok = load_tokenizer(model_dir);
-      SpecialIds s = load_special_ids(model_dir, *tok);
-      if (!ignore_eos) sp.stop_ids.assign(s.eos.begin(), s.eos.end());
-      sp.pad_id = s.pad;
-      sp.n_allowed = static_cast<int64_t>(std::min<size_t>(tok->vocab_size(), model->cfg.n_vocab));
+      apply_model_limits(sp, *tok, load_special_ids(model_dir, *tok), model->cfg.n_vocab);
+      if (ignore_eos) sp.stop_ids.clear();
     }
     // A single text completion streams as it is generated, whole UTF-8 characters at a time.
     const bool stream = tok && !print_ids && !no_stream && prompts.size() == 1 && G == 1;
