@@ -98,6 +98,17 @@ std::string quote(std::string_view s, size_t max_len) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// JSON
+
+nlohmann::json parse_json(std::string_view text, const std::string& where) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(where + ": invalid JSON (" + e.what() + ")");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Files
 
 std::string read_file(const std::string& path) {

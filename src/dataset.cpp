@@ -34,12 +34,7 @@ GSM8KDataset::GSM8KDataset(const std::string& path, size_t limit) : path_(path) 
     if (trim(line).empty()) continue;
     if (limit && examples_.size() >= limit) break;
     std::string where = path + ":" + std::to_string(lineno);
-    nlohmann::json obj;
-    try {
-      obj = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(where + ": invalid JSON (" + std::string(e.what()) + ")");
-    }
+    nlohmann::json obj = parse_json(line, where);
     if (!obj.is_object()) throw Error(where + ": expected a JSON object, found " + obj.type_name());
     Example ex;
     ex.line = lineno;

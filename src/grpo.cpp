@@ -476,12 +476,7 @@ std::vector<OfflineGroup> load_offline_groups(const std::string& path) {
     ++lineno;
     if (trim(line).empty()) continue;
     const std::string where = path + ":" + std::to_string(lineno);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(where + ": invalid JSON (" + e.what() + ")");
-    }
+    nlohmann::json j = parse_json(line, where);
     if (!j.is_object() || !j.contains("prompt") || !j["prompt"].is_string())
       throw Error(where + ": expected an object with a string field \"prompt\"");
     if (!j.contains("responses") || !j["responses"].is_array() || !j.contains("rewards") || !j["rewards"].is_array())

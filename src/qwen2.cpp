@@ -43,12 +43,7 @@ double num_field(const json& j, const char* key, const std::string& path, double
 }  // namespace
 
 ModelConfig ModelConfig::from_json(const std::string& text, const std::string& path) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    throw Error(path + ": invalid JSON (" + e.what() + ")");
-  }
+  json j = parse_json(text, path);
   if (!j.is_object()) throw Error(path + ": expected a JSON object");
   ModelConfig c;
   c.raw = j;

@@ -169,12 +169,7 @@ WeightStore WeightStore::open_dir(const std::string& dir) {
   std::vector<std::string> files;
   const std::string index = dir + "/model.safetensors.index.json";
   if (file_exists(index)) {
-    json j;
-    try {
-      j = json::parse(read_file(index));
-    } catch (const json::exception& e) {
-      throw Error(index + ": invalid JSON (" + e.what() + ")");
-    }
+    json j = parse_json(read_file(index), index);
     if (!j.contains("weight_map") || !j["weight_map"].is_object()) throw Error(index + ": missing object \"weight_map\"");
     for (const auto& [name, fn] : j["weight_map"].items()) {
       if (!fn.is_string()) throw Error(index + ": weight_map[\"" + name + "\"] is not a file name");

@@ -1156,12 +1156,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
 namespace {
 
 json read_json_if_exists(const std::string& path) {
-  if (!file_exists(path)) return json();
-  try {
-    return json::parse(read_file(path));
-  } catch (const json::exception& e) {
-    throw Error(path + ": invalid JSON (" + e.what() + ")");
-  }
+  return file_exists(path) ? parse_json(read_file(path), path) : json();
 }
 
 // A token given as a string or as {"content": ...} (tokenizer_config.json uses both).

@@ -167,12 +167,7 @@ std::string save_checkpoint(GrpoState& st, const std::string& output_dir, const 
 
 json load_checkpoint_state(GrpoState& st, const std::string& dir) {
   const std::string path = dir + "/trainer_state.json";
-  json state;
-  try {
-    state = json::parse(read_file(path));
-  } catch (const json::exception& e) {
-    throw Error(path + ": invalid JSON (" + e.what() + ")");
-  }
+  json state = parse_json(read_file(path), path);
   if (!state.contains("step") || !state["step"].is_number_integer()) throw Error(path + ": missing integer \"step\"");
   st.step = state["step"];
   st.skipped_updates = state.value("skipped_updates", int64_t(0));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -42,6 +43,11 @@ size_t edit_distance(std::string_view a, std::string_view b);
 std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
 // Quote a user-provided string for an error message, escaping control characters.
 std::string quote(std::string_view s, size_t max_len = 80);
+
+// ---------------------------------------------------------------------------------------------
+// JSON: parse `text`; any parse error becomes Error("<where>: invalid JSON (<detail>)"), where
+// `where` names the file, or file:line for JSONL.
+nlohmann::json parse_json(std::string_view text, const std::string& where);
 
 // ---------------------------------------------------------------------------------------------
 // Files

@@ -60,12 +60,7 @@ int main(int argc, char** argv) {
       ++lineno;
       if (trim(line).empty()) continue;
       std::string where = "stdin:" + std::to_string(lineno);
-      nlohmann::json obj;
-      try {
-        obj = nlohmann::json::parse(line);
-      } catch (const nlohmann::json::exception& e) {
-        throw Error(where + ": invalid JSON (" + std::string(e.what()) + ")");
-      }
+      nlohmann::json obj = parse_json(line, where);
       if (!obj.is_object()) throw Error(where + ": expected a JSON object");
       if (!obj.contains("completion") || !obj["completion"].is_string())
         throw Error(where + ": missing string field \"completion\"");
