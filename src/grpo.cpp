@@ -239,6 +239,7 @@ double lr_at(int64_t step, int64_t total_steps, const TrainConfig& cfg) {
 
 GrpoState::GrpoState(TrainConfig c, Qwen2ForCausalLM p, int64_t total) : cfg(std::move(c)), policy(std::move(p)), total_steps(total) {
   torch::NoGradGuard ng;
+  policy->gradient_checkpointing = cfg.gradient_checkpointing;
   auto params = policy->parameters();
   if (!params.empty() && params[0].scalar_type() != torch::kFloat32)
     for (auto& q : params) master.push_back(q.detach().to(torch::kFloat32).clone());

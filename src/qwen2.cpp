@@ -220,6 +220,42 @@ torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& x, const torch
   return h + mlp(post_attention_layernorm(h));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Gradient checkpointing
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+struct CheckpointedLayerFn : public torch::autograd::Function<CheckpointedLayerFn> {
+  static variable_list forward(AutogradContext* ctx, torch::Tensor x, torch::Tensor cos, torch::Tensor sin,
+                               torch::Tensor mask, Qwen2DecoderLayerImpl* layer) {
+    // Grad mode is off inside Function::forward: the layer runs without recording its activations.
+    ctx->save_for_backward({x, cos, sin, mask});
+    ctx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
+    return {layer->forward(x, cos, sin, mask, nullptr, 0)};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    auto* layer = reinterpret_cast<Qwen2DecoderLayerImpl*>(ctx->saved_data["layer"].toInt());
+    torch::AutoGradMode enable(true);
+    auto x = saved[0].detach().requires_grad_(true);                // (N, T, D)
+    auto out = layer->forward(x, saved[1], saved[2], saved[3], nullptr, 0);
+    torch::autograd::backward({out}, {grads[0]});                   // parameters' .grad += ...
+    return {x.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor checkpointed_layer(Qwen2DecoderLayerImpl& layer, const torch::Tensor& x, const torch::Tensor& cos,
+                                 const torch::Tensor& sin, const torch::Tensor& mask) {
+  TORCH_CHECK(x.requires_grad(), "checkpointed_layer: the input must require grad, or no parameter gradient flows");
+  return CheckpointedLayerFn::apply(x, cos, sin, mask, &layer)[0];
+}
+
 Qwen2ModelImpl::Qwen2ModelImpl(const ModelConfig& cfg, torch::TensorOptions opts) {
   embed_tokens = register_module("embed_tokens", Embedding(cfg.n_vocab, cfg.n_embd, opts));
   layers = register_module("layers", torch::nn::ModuleList());
@@ -260,8 +296,11 @@ torch::Tensor Qwen2ForCausalLMImpl::forward_hidden(const torch::Tensor& input_id
                      : dtype == torch::kFloat16 ? -65504.0 : -3.3895313892515355e38;
   auto mask = torch::zeros({N, T, S}, x.options()).masked_fill(allowed.logical_not(), neg);
   mask = mask.view({N, 1, 1, T, S});
-  for (int64_t l = 0; l < cfg.n_layer; ++l)
-    x = model->layers[l]->as<Qwen2DecoderLayer>()->forward(x, cos, sin, mask, cache, l);
+  const bool recompute = gradient_checkpointing && !cache && torch::GradMode::is_enabled() && x.requires_grad();
+  for (int64_t l = 0; l < cfg.n_layer; ++l) {
+    auto* layer = model->layers[l]->as<Qwen2DecoderLayer>();
+    x = recompute ? checkpointed_layer(*layer, x, cos, sin, mask) : layer->forward(x, cos, sin, mask, cache, l);
+  }
   if (cache) cache->length += T;
   return model->norm(x);
 }

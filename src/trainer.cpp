@@ -329,13 +329,19 @@ std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch
   const double weights = P * es, grads = P * es, adam = 2 * P * 4, master = dtype == torch::kFloat32 ? 0 : P * 4;
   const double ref = cfg.beta > 0 ? P * es : 0;
   const double kv = double(KVCache::bytes_needed(mc, N, T, dtype));
-  const double act = double(N / cfg.grad_accum) * T * mc.n_embd * mc.n_layer * es * 16;  // rough: ~16 saved values / position / layer
+  // Saved for backward per token and layer (eager attention): ~16 D + 3 F values plus the (H, S)
+  // scores and probabilities (model dtype) and the fp32 softmax. Checkpointing keeps only each
+  // layer's input (D values) and one layer's worth during its recompute.
+  const double tokens = double(N / std::max(1, cfg.grad_accum)) * T;
+  const double per_layer = (16.0 * mc.n_embd + 3.0 * mc.n_ff) * es + double(mc.n_head) * T * (2 * es + 4);
+  const double act = cfg.gradient_checkpointing ? tokens * (mc.n_embd * es * mc.n_layer + per_layer)
+                                                : tokens * per_layer * mc.n_layer;
   const double logits = 64.0 * mc.n_vocab * 4 * 3;
   char b[512];
   std::snprintf(b, sizeof b,
                 "memory estimate: weights %.2f GB + grads %.2f GB + AdamW %.2f GB + master %.2f GB + reference %.2f GB + "
-                "KV cache %.2f GB + activations ~%.2f GB + logits chunk %.2f GB = ~%.2f GB",
-                weights / 1e9, grads / 1e9, adam / 1e9, master / 1e9, ref / 1e9, kv / 1e9, act / 1e9, logits / 1e9,
+                "KV cache %.2f GB + activations%s ~%.2f GB + logits chunk %.2f GB = ~%.2f GB",
+                weights / 1e9, grads / 1e9, adam / 1e9, master / 1e9, ref / 1e9, kv / 1e9, cfg.gradient_checkpointing ? " (checkpointed)" : "", act / 1e9, logits / 1e9,
                 (weights + grads + adam + master + ref + kv + act + logits) / 1e9);
   return b;
 }
@@ -376,8 +382,6 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   std::printf("  model: %s, %.1f M params, %s on %s; %s\n", mc.model_type.c_str(), mc.n_params() / 1e6, c10::toString(dtype),
               device.str().c_str(), memory_estimate(mc, cfg, dtype).c_str());
   std::fflush(stdout);
-  if (cfg.gradient_checkpointing)
-    spdlog::warn("gradient_checkpointing is not implemented yet (CUDA issue #9): training keeps every layer's activations");
   if (opts.dry_run) {
     std::printf("Dry run: config, model directory, tokenizer and data are valid; not training.\n");
     return 0;

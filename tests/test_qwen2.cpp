@@ -41,11 +41,14 @@ torch::Tensor ids_tensor(const std::vector<int64_t>& v) { return torch::tensor(v
 // ---------------------------------------------------------------------------------------------
 // Parity with the fp64 reference (tests/data/golden_qwen2.json, made by scripts/make_golden.py)
 
-TEST(Qwen2, GoldenGreedyAndLogprobs) {
+class Qwen2Device : public OnDevice {};
+GRPO_INSTANTIATE_ON_DEVICES(Qwen2Device);
+
+TEST_P(Qwen2Device, GoldenGreedyAndLogprobs) {
   json golden = json::parse(read_file(source_path("tests/data/golden_qwen2.json")));
   for (const auto& p : test_presets()) {
     SCOPED_TRACE(p.name);
-    auto model = load_qwen2(model_dir(p), torch::kFloat32, torch::kCPU);
+    auto model = load_qwen2(model_dir(p), torch::kFloat32, device());
     for (const auto& g : golden[p.name]) {
       auto prompt = g["prompt"].get<std::vector<int32_t>>();
       SamplingParams sp;
@@ -57,7 +60,7 @@ TEST(Qwen2, GoldenGreedyAndLogprobs) {
       std::vector<int64_t> all(prompt.begin(), prompt.end());
       for (int64_t t : g["greedy"]) all.push_back(t);
       torch::NoGradGuard ng;
-      auto lp = torch::log_softmax(model->forward(ids_tensor(all)), -1)[0];  // (T, V)
+      auto lp = torch::log_softmax(model->forward(ids_tensor(all).to(device())), -1)[0].to(torch::kCPU);  // (T, V)
       auto want = g["logprobs"].get<std::vector<double>>();
       double max_err = 0;
       for (size_t i = 0; i + 1 < all.size(); ++i) max_err = std::max(max_err, std::abs(lp[i][all[i + 1]].item<double>() - want[i]));
@@ -86,14 +89,14 @@ TEST(Qwen2, TinyStoriesGreedyMatchesReference) {
 // ---------------------------------------------------------------------------------------------
 // KV cache and padding
 
-TEST(Qwen2, CachedDecodingEqualsFullForward) {
-  auto model = load_qwen2(model_dir(preset("odd")), torch::kFloat32, torch::kCPU);
+TEST_P(Qwen2Device, CachedDecodingEqualsFullForward) {
+  auto model = load_qwen2(model_dir(preset("odd")), torch::kFloat32, device());
   torch::NoGradGuard ng;
   // Two sequences, the second left-padded by 3: full forward vs prefill + one-token steps.
-  auto ids = torch::tensor({5, 6, 7, 8, 9, 10, 11, 0, 0, 0, 20, 21, 22, 23}, torch::kInt64).view({2, 7});
-  auto mask = torch::tensor({1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1}, torch::kInt64).view({2, 7});
+  auto ids = torch::tensor({5, 6, 7, 8, 9, 10, 11, 0, 0, 0, 20, 21, 22, 23}, torch::kInt64).view({2, 7}).to(device());
+  auto mask = torch::tensor({1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1}, torch::kInt64).view({2, 7}).to(device());
   auto full = model->forward(ids, mask);  // (2, 7, V)
-  KVCache cache = KVCache::allocate(model->cfg, 2, 7, torch::TensorOptions().dtype(torch::kFloat32));
+  KVCache cache = KVCache::allocate(model->cfg, 2, 7, torch::TensorOptions().dtype(torch::kFloat32).device(device()));
   auto pos = positions_from_mask(mask);
   auto h = model->forward_hidden(ids.narrow(1, 0, 4), mask.narrow(1, 0, 4), pos.narrow(1, 0, 4), &cache);
   std::vector<torch::Tensor> steps = {model->logits(h)};
@@ -107,8 +110,46 @@ TEST(Qwen2, CachedDecodingEqualsFullForward) {
   auto diff = (cached - full).masked_fill(real.logical_not(), 0).abs().max().item<float>();
   EXPECT_LT(diff, 1e-4);
   // Left padding does not change a sequence: row 1 equals the same 4 tokens alone.
-  auto alone = model->forward(torch::tensor({20, 21, 22, 23}, torch::kInt64).unsqueeze(0));
+  auto alone = model->forward(torch::tensor({20, 21, 22, 23}, torch::kInt64).unsqueeze(0).to(device()));
   EXPECT_TRUE(torch::allclose(full[1].narrow(0, 3, 4), alone[0], 1e-5, 1e-4));
+}
+
+// Checkpointed layers (recomputed in backward) give the loss and every parameter gradient of the
+// plain backward: the recompute runs the same kernels on the same inputs.
+TEST_P(Qwen2Device, GradientCheckpointingGivesTheSameGradients) {
+  for (const char* name : {"tiny", "odd"}) {
+    SCOPED_TRACE(name);
+    auto model = load_qwen2(model_dir(preset(name)), torch::kFloat32, device());
+    const int64_t V = model->cfg.n_vocab;
+    auto ids = torch::tensor({3, 17, 42, 99, 7, 250, 11, 64, 0, 0, 5, 8, 13, 21, 34, 55}, torch::kInt64).view({2, 8}).to(device());
+    auto mask = torch::tensor({1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1}, torch::kInt64).view({2, 8}).to(device());
+    auto weights = torch::linspace(-1.0, 1.0, 14, torch::kFloat32).view({2, 7}).to(device());  // signed, like advantages
+    auto run = [&](bool ckpt) {
+      model->zero_grad();
+      model->gradient_checkpointing = ckpt;
+      auto lp = torch::log_softmax(model->forward(ids, mask), -1);                            // (2, 8, V)
+      auto tok = lp.narrow(1, 0, 7).gather(2, ids.narrow(1, 1, 7).clamp_max(V - 1).unsqueeze(2)).squeeze(2);  // (2, 7)
+      auto loss = (tok * weights * mask.narrow(1, 1, 7)).sum();
+      loss.backward();
+      std::map<std::string, torch::Tensor> grads;
+      for (auto& item : model->named_parameters()) grads[item.key()] = item.value().grad().detach().to(torch::kCPU).clone();
+      return std::make_pair(loss.item<double>(), grads);
+    };
+    auto plain = run(false), ckpt = run(true);
+    model->gradient_checkpointing = false;
+    EXPECT_DOUBLE_EQ(plain.first, ckpt.first);
+    ASSERT_EQ(plain.second.size(), ckpt.second.size());
+    for (auto& [key, g] : plain.second) {
+      SCOPED_TRACE(key);
+      const double scale = g.abs().max().item<double>();
+      // Every parameter gets a gradient through the recompute too (k_proj.bias only rounding noise:
+      // it shifts all of a query's scores equally, which the softmax cancels).
+      if (key.find("k_proj.bias") == std::string::npos) {
+        EXPECT_GT(scale, 1e-6);
+      }
+      EXPECT_LE((ckpt.second[key] - g).abs().max().item<double>(), 1e-6 * scale + 1e-9);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

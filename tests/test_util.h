@@ -1,11 +1,14 @@
 // test_util.h: helpers shared by the test files.
 #pragma once
 
+#include <gtest/gtest.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "grpo/common.h"
 
@@ -37,5 +40,41 @@ inline std::string write_temp(const std::string& name, const std::string& conten
   std::ofstream(path, std::ios::binary) << content;
   return path;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Device-parameterised tests: TEST_P(OnDevice-derived fixture, ...) runs once per device in
+// test_devices(): "cpu" always, "cuda" when this LibTorch build sees a GPU (GRPO_TEST_DEVICES
+// overrides, e.g. "cuda" alone on a GPU host). Instantiate with GRPO_INSTANTIATE_ON_DEVICES(Fixture).
+
+inline std::vector<std::string> test_devices() {
+  if (const char* env = std::getenv("GRPO_TEST_DEVICES")) {
+    std::vector<std::string> out;
+    std::string s = env;
+    for (size_t a = 0; a <= s.size();) {
+      size_t b = s.find(',', a);
+      if (b == std::string::npos) b = s.size();
+      if (b > a) out.push_back(s.substr(a, b - a));
+      a = b + 1;
+    }
+    return out;
+  }
+  std::vector<std::string> out = {"cpu"};
+  if (torch::cuda::is_available()) out.push_back("cuda");
+  return out;
+}
+
+class OnDevice : public ::testing::TestWithParam<std::string> {
+ protected:
+  torch::Device device() const { return torch::Device(GetParam()); }
+};
+
+#define GRPO_INSTANTIATE_ON_DEVICES(Fixture) \
+  INSTANTIATE_TEST_SUITE_P(Devices, Fixture, ::testing::ValuesIn(::grpo::test::test_devices()), \
+                           [](const ::testing::TestParamInfo<std::string>& i) {          \
+                             std::string n = i.param;                                               \
+                             for (char& c : n)                                                      \
+                               if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';           \
+                             return n;                                                              \
+                           })
 
 }  // namespace grpo::test

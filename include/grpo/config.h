@@ -50,7 +50,7 @@ struct TrainConfig {
   std::string scale_rewards = "group";    // advantage scale: group | batch | none
   bool mask_truncated_completions = false;  // exclude completions cut at max_new_tokens from the loss
   double entropy_coef = 0.0;      // entropy bonus coefficient
-  bool gradient_checkpointing = false;  // recompute each decoder layer in backward (not implemented yet: warns)
+  bool gradient_checkpointing = false;  // recompute each decoder layer in backward (less memory, ~1/3 more compute)
   // ---- rewards
   std::map<std::string, double> reward_weights = {{"correctness", 1.0}, {"format", 0.1},
                                                   {"tags", 0.0},        {"digit", 0.0},

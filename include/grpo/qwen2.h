@@ -147,8 +147,18 @@ class Qwen2ForCausalLMImpl : public torch::nn::Module {
   ModelConfig cfg;
   Qwen2Model model{nullptr};
   Linear lm_head{nullptr};  // null when tie_word_embeddings
+  // Gradient checkpointing: when a forward builds a graph (grad mode on, no KV cache), keep only
+  // each decoder layer's input and recompute the layer in backward. Activation memory drops from
+  // ~(14 D + 2 F + H S) per token and layer to D per token and layer, for one extra forward.
+  bool gradient_checkpointing = false;
 };
 TORCH_MODULE(Qwen2ForCausalLM);
+
+// One decoder layer run so that backward recomputes it from its saved input x instead of keeping
+// its activations (reentrant checkpointing, as torch.utils.checkpoint(use_reentrant=True)). The
+// layer's parameter gradients are accumulated by the inner backward. x must require grad.
+torch::Tensor checkpointed_layer(Qwen2DecoderLayerImpl& layer, const torch::Tensor& x, const torch::Tensor& cos,
+                                 const torch::Tensor& sin, const torch::Tensor& mask);
 
 // Positions for a (N, T) mask: cumsum(mask) - 1, clamped at 0 (left padding gets position 0).
 torch::Tensor positions_from_mask(const torch::Tensor& attention_mask);
