@@ -28,7 +28,11 @@ std::string tiny_dir() {
   return dir;
 }
 
-Qwen2ForCausalLM tiny_model(torch::Dtype dt = torch::kFloat32) { return load_qwen2(tiny_dir(), dt, torch::kCPU); }
+Qwen2ForCausalLM tiny_model(torch::Dtype dt = torch::kFloat32, torch::Device device = torch::kCPU) {
+  return load_qwen2(tiny_dir(), dt, device);
+}
+
+class GrpoDevice : public OnDevice {};
 
 std::unique_ptr<HfTokenizer> byte_tokenizer() { return HfTokenizer::from_json(byte_tokenizer_json(), "byte-tokenizer"); }
 
@@ -81,6 +85,8 @@ RolloutBatch make_rollout(Qwen2ForCausalLM& m, std::vector<float> rewards, int64
 
 }  // namespace
 
+GRPO_INSTANTIATE_ON_DEVICES(GrpoDevice);
+
 // ---------------------------------------------------------------------------------------------
 // TODO 2: advantages
 
@@ -118,15 +124,15 @@ TEST(Grpo, AdvantagesBatchAndNoneScale) {
 namespace {
 // ratios [[1.5, 0.7], [1.1, 9.9 (masked)]], advantages [+1, -1], old_logp = 0
 struct LossCase {
-  torch::Tensor logp = torch::log(t2({1.5, 0.7, 1.1, 9.9}, 2, 2));
-  torch::Tensor old = torch::zeros({2, 2});
-  torch::Tensor adv = torch::tensor({1.0f, -1.0f});
-  torch::Tensor mask = t2({1, 1, 1, 0}, 2, 2);
+  explicit LossCase(torch::Device d)
+      : logp(torch::log(t2({1.5, 0.7, 1.1, 9.9}, 2, 2)).to(d)), old(torch::zeros({2, 2}, d)),
+        adv(torch::tensor({1.0f, -1.0f}).to(d)), mask(t2({1, 1, 1, 0}, 2, 2).to(d)) {}
+  torch::Tensor logp, old, adv, mask;
 };
 }  // namespace
 
-TEST(Grpo, PolicyLossAggregations) {
-  LossCase c;
+TEST_P(GrpoDevice, PolicyLossAggregations) {
+  LossCase c(device());
   PolicyLossConfig cfg;  // eps 0.2 / 0.2
   // per token: row 0 (A=+1): -min(1.5, 1.2) = -1.2 ; -min(0.7, 0.8) = -0.7
   //            row 1 (A=-1): -min(-1.1, -1.1) = 1.1 ; masked
@@ -150,14 +156,14 @@ TEST(Grpo, PolicyLossAggregations) {
   EXPECT_EQ(pl.n_tokens, 3);
 }
 
-TEST(Grpo, AsymmetricClippingBothSigns) {
+TEST_P(GrpoDevice, AsymmetricClippingBothSigns) {
   // One token per sequence, eps_low 0.1, eps_high 0.3, bnpo = plain mean over the 4 tokens.
-  auto ratio = t2({1.5, 0.7, 0.5, 1.5}, 4, 1);
-  auto adv = torch::tensor({1.0f, 1.0f, -1.0f, -1.0f});
+  auto ratio = t2({1.5, 0.7, 0.5, 1.5}, 4, 1).to(device());
+  auto adv = torch::tensor({1.0f, 1.0f, -1.0f, -1.0f}).to(device());
   auto logp = torch::log(ratio).requires_grad_(true);
   PolicyLossConfig cfg;
   cfg.clip_eps_low = 0.1, cfg.clip_eps_high = 0.3, cfg.aggregation = LossAggregation::Bnpo;
-  PolicyLoss pl = compute_policy_loss(logp, torch::zeros({4, 1}), adv, torch::ones({4, 1}), cfg);
+  PolicyLoss pl = compute_policy_loss(logp, torch::zeros({4, 1}, device()), adv, torch::ones({4, 1}, device()), cfg);
   // A=+1, r=1.5: -min(1.5, 1.3) = -1.3 (clipped high)  |  A=+1, r=0.7: -min(0.7, 0.9) = -0.7 (unclipped)
   // A=-1, r=0.5: -min(-0.5, -0.9) = 0.9 (clipped low)  |  A=-1, r=1.5: -min(-1.5, -1.3) = 1.5 (unclipped)
   EXPECT_NEAR(pl.loss.item<double>(), (-1.3 - 0.7 + 0.9 + 1.5) / 4, 1e-6);
@@ -165,7 +171,7 @@ TEST(Grpo, AsymmetricClippingBothSigns) {
   EXPECT_NEAR(pl.clip_ratio_low, 0.25, 1e-9);
   pl.loss.backward();
   // d/dlogp of -r*A/4 is -r*A/4 where unclipped, 0 where clipped.
-  auto g = logp.grad().flatten();
+  auto g = logp.grad().flatten().to(torch::kCPU);
   EXPECT_EQ(g[0].item<float>(), 0.0f);
   EXPECT_NEAR(g[1].item<float>(), -0.7 / 4, 1e-6);
   EXPECT_EQ(g[2].item<float>(), 0.0f);
@@ -197,12 +203,13 @@ TEST(Grpo, SoftmaxWeightedObjective) {
 // ---------------------------------------------------------------------------------------------
 // TODO 4: chunked log-probs
 
-TEST(Grpo, ChunkedLogprobsMatchNaiveValueAndGradient) {
+TEST_P(GrpoDevice, ChunkedLogprobsMatchNaiveValueAndGradient) {
   torch::manual_seed(0);
-  auto h = torch::randn({3, 7, 16}, torch::kFloat64).requires_grad_(true);
-  auto w = torch::randn({50, 16}, torch::kFloat64).requires_grad_(true);
-  auto targets = torch::randint(0, 50, {3, 7}, torch::kInt64);
-  auto gl = torch::randn({3, 7}, torch::kFloat64), ge = torch::randn({3, 7}, torch::kFloat64);
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(device());
+  auto h = torch::randn({3, 7, 16}, f64).requires_grad_(true);
+  auto w = torch::randn({50, 16}, f64).requires_grad_(true);
+  auto targets = torch::randint(0, 50, {3, 7}, f64.dtype(torch::kInt64));
+  auto gl = torch::randn({3, 7}, f64), ge = torch::randn({3, 7}, f64);
   for (double T : {1.0, 0.7}) {
     auto a = chunked_logprobs(h, w, targets, T, true, /*chunk=*/4);  // 21 rows in chunks of 4 (last one short)
     auto b = naive_logprobs(h, w, targets, T, true);
@@ -215,10 +222,10 @@ TEST(Grpo, ChunkedLogprobsMatchNaiveValueAndGradient) {
   }
 }
 
-TEST(Grpo, LogprobsFromModelMatchNaiveOnTinyModel) {
-  auto model = tiny_model();
-  auto ids = torch::tensor({0, 0, 5, 6, 7, 8, 9, 3, 4, 5, 6, 7, 8, 9}, torch::kInt64).view({2, 7});
-  auto attn = torch::tensor({0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, torch::kInt64).view({2, 7});
+TEST_P(GrpoDevice, LogprobsFromModelMatchNaiveOnTinyModel) {
+  auto model = tiny_model(torch::kFloat32, device());
+  auto ids = torch::tensor({0, 0, 5, 6, 7, 8, 9, 3, 4, 5, 6, 7, 8, 9}, torch::kInt64).view({2, 7}).to(device());
+  auto attn = torch::tensor({0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, torch::kInt64).view({2, 7}).to(device());
   auto out = compute_logprobs_from_model(model, ids, attn, 3, 0.8, false, /*chunk=*/2);
   (out.logprobs.sum()).backward();
   std::vector<torch::Tensor> g_chunked;
@@ -252,8 +259,8 @@ TEST(Grpo, LearningRateSchedule) {
   EXPECT_NEAR(lr_at(5, 10, c), 1.0 - 1.0 / 6, 1e-12);
 }
 
-TEST(Grpo, UpdateRaisesPositiveAndLowersNegativeLogprobs) {
-  auto model = tiny_model();
+TEST_P(GrpoDevice, UpdateRaisesPositiveAndLowersNegativeLogprobs) {
+  auto model = tiny_model(torch::kFloat32, device());
   TrainConfig c = step_config();
   GrpoState st(c, model, 10);
   // prompt 0: sample 0 rewarded; prompt 1: sample 2 rewarded
@@ -262,6 +269,7 @@ TEST(Grpo, UpdateRaisesPositiveAndLowersNegativeLogprobs) {
   StepStats s = update_policy(st, rb);
   EXPECT_FALSE(s.skipped);
   auto after = seq_logp(st.policy, rb.rollout);
+  before = before.to(torch::kCPU), after = after.to(torch::kCPU);
   EXPECT_GT(after[0].item<float>(), before[0].item<float>());
   EXPECT_GT(after[6].item<float>(), before[6].item<float>());
   EXPECT_LT((after - before).index({torch::tensor({1, 2, 3, 4, 5, 7})}).mean().item<float>(), 0.0f);
@@ -271,8 +279,8 @@ TEST(Grpo, UpdateRaisesPositiveAndLowersNegativeLogprobs) {
   EXPECT_EQ(st.step, 1);
 }
 
-TEST(Grpo, NonFiniteLossSkipsTheUpdate) {
-  auto model = tiny_model();
+TEST_P(GrpoDevice, NonFiniteLossSkipsTheUpdate) {
+  auto model = tiny_model(torch::kFloat32, device());
   GrpoState st(step_config(), model, 10);
   auto before = snapshot(st.policy);
   RolloutBatch rb = make_rollout(st.policy, {1, 0, NAN, 0, 0, 0, 1, 0}, 2, 4);
@@ -287,7 +295,7 @@ TEST(Grpo, NonFiniteLossSkipsTheUpdate) {
   EXPECT_FALSE(same_bits(before, snapshot(st.policy)));
 }
 
-TEST(Grpo, WholeStepIsDeterministic) {
+TEST_P(GrpoDevice, WholeStepIsDeterministic) {
   auto tok = byte_tokenizer();
   SpecialIds special;
   special.eos = {258};
@@ -299,7 +307,7 @@ TEST(Grpo, WholeStepIsDeterministic) {
     TrainConfig c = step_config();
     c.num_iterations = 2;  // exercises old log-probs
     c.beta = 0.05;         // and the reference model
-    GrpoState st(c, tiny_model(), 10);
+    GrpoState st(c, tiny_model(torch::kFloat32, device()), 10);
     StepStats s;
     for (int step = 0; step < 2; ++step) s = train_grpo_step(st, *tok, special, batch, {1, 2});
     finals.push_back(snapshot(st.policy));
@@ -311,8 +319,8 @@ TEST(Grpo, WholeStepIsDeterministic) {
   EXPECT_EQ(losses[0], losses[1]);
 }
 
-TEST(Grpo, Bf16PolicyUsesFp32MasterWeights) {
-  auto model = tiny_model(torch::kBFloat16);
+TEST_P(GrpoDevice, Bf16PolicyUsesFp32MasterWeights) {
+  auto model = tiny_model(torch::kBFloat16, device());
   GrpoState st(step_config(), model, 10);
   ASSERT_EQ(st.master.size(), st.policy->parameters().size());
   EXPECT_EQ(st.master[0].scalar_type(), torch::kFloat32);

@@ -18,14 +18,14 @@ using json = nlohmann::json;
 
 namespace {
 
-Qwen2ForCausalLM tiny_model(const char* name = "tiny") {
+Qwen2ForCausalLM tiny_model(const char* name = "tiny", torch::Device device = torch::kCPU) {
   static std::map<std::string, std::string> dirs;
   if (!dirs.count(name)) {
     dirs[name] = temp_dir() + "/" + name;
     for (const auto& p : test_presets())
       if (std::string(p.name) == name) write_test_model(dirs[name], p);
   }
-  return load_qwen2(dirs[name], torch::kFloat32, torch::kCPU);
+  return load_qwen2(dirs[name], torch::kFloat32, device);
 }
 
 std::vector<int64_t> row(const torch::Tensor& t, int64_t n) {
@@ -60,16 +60,20 @@ std::vector<float> log_p() {
   return l;
 }
 
+class SamplerDevice : public OnDevice {};
+
 }  // namespace
+
+GRPO_INSTANTIATE_ON_DEVICES(SamplerDevice);
 
 // ---------------------------------------------------------------------------------------------
 // Greedy
 
-TEST(Sampler, BatchedGreedyEqualsSingleAndGolden) {
+TEST_P(SamplerDevice, BatchedGreedyEqualsSingleAndGolden) {
   json golden = json::parse(read_file(source_path("tests/data/golden_qwen2.json")));
   for (const char* name : {"tiny", "odd"}) {
     SCOPED_TRACE(name);
-    auto model = tiny_model(name);
+    auto model = tiny_model(name, device());
     std::vector<std::vector<int32_t>> prompts;
     for (const auto& g : golden[name]) prompts.push_back(g["prompt"].get<std::vector<int32_t>>());  // lengths 8, 2, 13
     SamplingParams sp;
@@ -84,8 +88,8 @@ TEST(Sampler, BatchedGreedyEqualsSingleAndGolden) {
   }
 }
 
-TEST(Sampler, StopIdsMasksAndFinishReasons) {
-  auto model = tiny_model();
+TEST_P(SamplerDevice, StopIdsMasksAndFinishReasons) {
+  auto model = tiny_model("tiny", device());
   json golden = json::parse(read_file(source_path("tests/data/golden_qwen2.json")));
   auto greedy = golden["tiny"][0]["greedy"].get<std::vector<int64_t>>();
   SamplingParams sp;
@@ -105,8 +109,8 @@ TEST(Sampler, StopIdsMasksAndFinishReasons) {
   EXPECT_EQ(r.decode_tokens, 6 + std::accumulate(mask1.begin(), mask1.end(), int64_t(0)));
 }
 
-TEST(Sampler, ExcludedIdsAreNeverProduced) {
-  auto model = tiny_model();
+TEST_P(SamplerDevice, ExcludedIdsAreNeverProduced) {
+  auto model = tiny_model("tiny", device());
   SamplingParams sp;
   sp.max_new_tokens = 16;
   sp.n_allowed = 100;  // as if the tokenizer had 100 ids and the embedding 512
@@ -194,8 +198,8 @@ TEST(Sampler, ChiSquareMatchesExpectedDistributions) {
   }
 }
 
-TEST(Sampler, CounterUniformIsPinnedAndUniform) {
-  auto keys = torch::arange(0, 100000, torch::kInt64) * 7919 - 400000;  // negative keys too
+TEST_P(SamplerDevice, CounterUniformIsPinnedAndUniform) {
+  auto keys = torch::arange(0, 100000, torch::TensorOptions().dtype(torch::kInt64).device(device())) * 7919 - 400000;  // negative keys too
   auto u = counter_uniform(keys, 5);
   EXPECT_GE(u.min().item<double>(), 0.0);
   EXPECT_LT(u.max().item<double>(), 1.0);
@@ -203,16 +207,16 @@ TEST(Sampler, CounterUniformIsPinnedAndUniform) {
   EXPECT_NEAR(u.var().item<double>(), 1.0 / 12, 0.002);
   EXPECT_FALSE(torch::equal(counter_uniform(keys, 5), counter_uniform(keys, 6)));
   // Pinned: a pure function of (key, step) in integer arithmetic, identical on every device.
-  EXPECT_DOUBLE_EQ(counter_uniform(torch::tensor({int64_t(42)}), 0).item<double>(), 0.033200097512448679);
+  EXPECT_DOUBLE_EQ(counter_uniform(torch::tensor({int64_t(42)}).to(device()), 0).item<double>(), 0.033200097512448679);
   // A negative key (bits above 2^63) hashes like its unsigned twin: value from a plain-integer model.
-  EXPECT_DOUBLE_EQ(counter_uniform(torch::tensor({int64_t(-400000)}), 5).item<double>(), 0.48136230312139716);
+  EXPECT_DOUBLE_EQ(counter_uniform(torch::tensor({int64_t(-400000)}).to(device()), 5).item<double>(), 0.48136230312139716);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Log-probs and independence
 
-TEST(Sampler, LogprobsEqualFullForward) {
-  auto model = tiny_model("odd");
+TEST_P(SamplerDevice, LogprobsEqualFullForward) {
+  auto model = tiny_model("odd", device());
   SamplingParams sp;
   sp.temperature = 0.7;
   sp.max_new_tokens = 12;
@@ -231,8 +235,8 @@ TEST(Sampler, LogprobsEqualFullForward) {
   EXPECT_GT(r.completion_mask.sum().item<int64_t>(), 0);
 }
 
-TEST(Sampler, SamplesDoNotDependOnNeighbours) {
-  auto model = tiny_model();
+TEST_P(SamplerDevice, SamplesDoNotDependOnNeighbours) {
+  auto model = tiny_model("tiny", device());
   SamplingParams sp;
   sp.max_new_tokens = 16;
   sp.seed = 99;
@@ -246,6 +250,12 @@ TEST(Sampler, SamplesDoNotDependOnNeighbours) {
   EXPECT_TRUE(torch::equal(generate(model, {p}, 4, sp, {77}).completion_ids, alone.completion_ids));
   sp.seed = 100;
   EXPECT_FALSE(torch::equal(generate(model, {p}, 4, sp, {77}).completion_ids, alone.completion_ids));
+  // The draws are integer hashes of (seed, step) on every device: a GPU samples what the CPU samples.
+  if (!device().is_cpu()) {
+    sp.seed = 99;
+    auto cpu_model = tiny_model("tiny", torch::kCPU);
+    EXPECT_TRUE(torch::equal(generate(cpu_model, {p}, 4, sp, {77}).completion_ids, alone.completion_ids.to(torch::kCPU)));
+  }
 }
 
 TEST(Sampler, KvBudgetFailsBeforeStarting) {
