@@ -92,6 +92,8 @@ const std::vector<Row>& rows() {
       {"dtype", &C::dtype, "compute/storage dtype (auto: bf16 on CUDA, fp32 on CPU)",
        {"auto", "float32", "bfloat16", "float16"}},
       {"device", &C::device, "auto | cpu | cuda | cuda:N", {}},
+      {"decode_mode", &C::decode_mode, "decode step: eager, static shapes, or static captured as CUDA graphs",
+       {"eager", "static", "cuda_graph"}},
   };
   return table;
 }

@@ -178,7 +178,12 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::T
   auto v = v_proj(x).view({N, T, n_kv_head, head_dim}).transpose(1, 2);  // (N, Hkv, T, hd)
   q = q * cos + rotate_half(q) * sin;
   k = k * cos + rotate_half(k) * sin;
-  if (cache) {
+  if (cache && cache->write_pos.defined()) {  // static decode step: position from a device tensor
+    cache->k[layer].index_copy_(2, cache->write_pos, k);
+    cache->v[layer].index_copy_(2, cache->write_pos, v);
+    k = cache->k[layer].narrow(2, 0, cache->attend);  // (N, Hkv, S = attend, hd)
+    v = cache->v[layer].narrow(2, 0, cache->attend);
+  } else if (cache) {
     const int64_t past = cache->length;
     TORCH_CHECK(past + T <= cache->capacity, "KV cache overflow: ", past + T, " > capacity ", cache->capacity);
     cache->k[layer].narrow(2, past, T).copy_(k);
@@ -272,6 +277,31 @@ torch::Tensor positions_from_mask(const torch::Tensor& attention_mask) {
   return (attention_mask.to(torch::kInt64).cumsum(-1) - 1).clamp_min(0);
 }
 
+namespace {
+
+// RoPE tables for positions (N, T), computed in fp32 like HF, then cast: cos, sin (N, 1, T, hd).
+std::pair<torch::Tensor, torch::Tensor> rope_tables(const ModelConfig& cfg, const torch::Tensor& position_ids,
+                                                    torch::ScalarType dtype) {
+  auto opts32 = torch::TensorOptions().dtype(torch::kFloat32).device(position_ids.device());
+  auto inv_freq = 1.0 / torch::pow(cfg.rope_theta, torch::arange(0, cfg.head_dim, 2, opts32) / double(cfg.head_dim));
+  auto freqs = position_ids.to(torch::kFloat32).unsqueeze(-1) * inv_freq;  // (N, T, hd/2)
+  auto emb = torch::cat({freqs, freqs}, -1);                                 // (N, T, hd)
+  return {emb.cos().to(dtype).unsqueeze(1), emb.sin().to(dtype).unsqueeze(1)};
+}
+
+// Additive mask (N, 1, 1, T, S) from allowed (N, T, S): 0 where allowed, the dtype's lowest
+// finite value elsewhere (as HF: a row with no allowed key stays finite).
+torch::Tensor additive_mask(const torch::Tensor& allowed, const torch::TensorOptions& opts) {
+  const auto dtype = opts.dtype().toScalarType();
+  const double neg = dtype == torch::kFloat64 ? std::numeric_limits<double>::lowest()
+                     : dtype == torch::kFloat32 ? std::numeric_limits<float>::lowest()
+                     : dtype == torch::kFloat16 ? -65504.0 : -3.3895313892515355e38;
+  const int64_t N = allowed.size(0), T = allowed.size(1), S = allowed.size(2);
+  return torch::zeros({N, T, S}, opts).masked_fill(allowed.logical_not(), neg).view({N, 1, 1, T, S});
+}
+
+}  // namespace
+
 torch::Tensor Qwen2ForCausalLMImpl::forward_hidden(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                                    const torch::Tensor& position_ids, KVCache* cache) {
   const int64_t N = input_ids.size(0), T = input_ids.size(1);
@@ -279,29 +309,39 @@ torch::Tensor Qwen2ForCausalLMImpl::forward_hidden(const torch::Tensor& input_id
   TORCH_CHECK(attention_mask.size(0) == N && attention_mask.size(1) == S, "attention_mask must be (N, past + T) = (", N,
               ", ", S, "), got ", attention_mask.sizes());
   auto x = model->embed_tokens(input_ids);  // (N, T, D)
-  const auto dtype = x.scalar_type();
-  // RoPE tables for these positions, computed in fp32 like HF, then cast to the model dtype.
-  auto opts32 = torch::TensorOptions().dtype(torch::kFloat32).device(x.device());
-  auto inv_freq = 1.0 / torch::pow(cfg.rope_theta, torch::arange(0, cfg.head_dim, 2, opts32) / double(cfg.head_dim));
-  auto freqs = position_ids.to(torch::kFloat32).unsqueeze(-1) * inv_freq;  // (N, T, hd/2)
-  auto emb = torch::cat({freqs, freqs}, -1);                                 // (N, T, hd)
-  auto cos = emb.cos().to(dtype).unsqueeze(1), sin = emb.sin().to(dtype).unsqueeze(1);  // (N, 1, T, hd)
-  // Additive mask: query i (absolute past + i) sees key j iff j <= past + i and key j is real.
+  auto [cos, sin] = rope_tables(cfg, position_ids, x.scalar_type());
+  // Query i (absolute past + i) sees key j iff j <= past + i and key j is real.
   auto key_idx = torch::arange(S, torch::TensorOptions().dtype(torch::kInt64).device(x.device()));
   auto query_idx = key_idx.narrow(0, past, T).unsqueeze(1);                       // (T, 1)
   auto allowed = (key_idx.unsqueeze(0) <= query_idx).unsqueeze(0) &               // (1, T, S)
                  attention_mask.to(torch::kBool).unsqueeze(1);                     // (N, 1, S)
-  const double neg = dtype == torch::kFloat64 ? std::numeric_limits<double>::lowest()
-                     : dtype == torch::kFloat32 ? std::numeric_limits<float>::lowest()
-                     : dtype == torch::kFloat16 ? -65504.0 : -3.3895313892515355e38;
-  auto mask = torch::zeros({N, T, S}, x.options()).masked_fill(allowed.logical_not(), neg);
-  mask = mask.view({N, 1, 1, T, S});
+  auto mask = additive_mask(allowed, x.options());                                // (N, 1, 1, T, S)
   const bool recompute = gradient_checkpointing && !cache && torch::GradMode::is_enabled() && x.requires_grad();
   for (int64_t l = 0; l < cfg.n_layer; ++l) {
     auto* layer = model->layers[l]->as<Qwen2DecoderLayer>();
     x = recompute ? checkpointed_layer(*layer, x, cos, sin, mask) : layer->forward(x, cos, sin, mask, cache, l);
   }
   if (cache) cache->length += T;
+  return model->norm(x);
+}
+
+torch::Tensor Qwen2ForCausalLMImpl::forward_decode_static(const torch::Tensor& input_ids, const torch::Tensor& key_mask,
+                                                          const torch::Tensor& position_ids, const torch::Tensor& write_pos,
+                                                          KVCache& cache, int64_t attend) {
+  const int64_t N = input_ids.size(0);
+  TORCH_CHECK(input_ids.size(1) == 1 && key_mask.size(0) == N && key_mask.size(1) == cache.capacity,
+              "forward_decode_static: input_ids (N, 1) and key_mask (N, capacity = ", cache.capacity, "), got ",
+              input_ids.sizes(), " and ", key_mask.sizes());
+  TORCH_CHECK(attend >= 1 && attend <= cache.capacity, "forward_decode_static: attend must be in [1, capacity]");
+  auto x = model->embed_tokens(input_ids);  // (N, 1, D)
+  auto [cos, sin] = rope_tables(cfg, position_ids, x.scalar_type());
+  auto key_idx = torch::arange(attend, torch::TensorOptions().dtype(torch::kInt64).device(x.device()));  // (S,)
+  auto allowed = (key_idx <= write_pos).unsqueeze(0) & key_mask.narrow(1, 0, attend).to(torch::kBool);  // (N, S)
+  auto mask = additive_mask(allowed.unsqueeze(1), x.options());                                         // (N, 1, 1, 1, S)
+  cache.write_pos = write_pos;
+  cache.attend = attend;
+  for (int64_t l = 0; l < cfg.n_layer; ++l) x = model->layers[l]->as<Qwen2DecoderLayer>()->forward(x, cos, sin, mask, &cache, l);
+  cache.write_pos = torch::Tensor();
   return model->norm(x);
 }
 

@@ -7,6 +7,7 @@
 
 #include "grpo/common.h"
 #include "grpo/dataset.h"
+#include "grpo/device.h"
 
 namespace grpo {
 
@@ -91,6 +92,18 @@ torch::Tensor draw_from(const torch::Tensor& probs, const torch::Tensor& u) {
   target = torch::minimum(target, torch::nextafter(total, torch::zeros_like(total)));
   auto ids = torch::searchsorted(cdf, target, /*out_int32=*/false, /*right=*/true).squeeze(-1);
   return ids.clamp_max(probs.size(-1) - 1);
+}
+
+DecodeMode parse_decode_mode(const std::string& s) {
+  if (s == "eager") return DecodeMode::Eager;
+  if (s == "static") return DecodeMode::Static;
+  if (s == "cuda_graph") return DecodeMode::CudaGraph;
+  throw Error("decode_mode: expected eager, static or cuda_graph, found " + quote(s));
+}
+
+void check_decode_mode(DecodeMode mode, const torch::Device& device) {
+  if (mode == DecodeMode::CudaGraph && !(device.is_cuda() && built_with_cuda()))
+    throw Error("decode_mode cuda_graph needs a CUDA build of grpo_train and a CUDA device (model is on " + device.str() + ")");
 }
 
 void apply_model_limits(SamplingParams& sp, const Tokenizer& tok, const SpecialIds& special, int64_t n_vocab) {
@@ -200,6 +213,17 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
   r.logprobs = torch::zeros({N, Tc}, i64.dtype(torch::kFloat32));
   auto stop = torch::tensor(p.stop_ids.empty() ? std::vector<int64_t>{-1} : p.stop_ids, torch::kInt64).to(device);
 
+  // ---- static-shape decode: inputs in fixed buffers, the step (optionally a CUDA graph) reads them
+  check_decode_mode(p.decode, device);
+  TORCH_CHECK(p.decode_bucket >= 1, "decode_bucket must be >= 1");
+  torch::Tensor tok_buf, pos_buf, write_pos = torch::zeros({1}, i64), logits_out;
+  int64_t attend = 0;
+  CudaGraph graph;
+  auto decode_static = [&] {
+    auto h = model->forward_decode_static(tok_buf, full_mask, pos_buf, write_pos, cache, attend);  // (n, 1, D)
+    logits_out = model->logits(h.squeeze(1)).to(torch::kFloat32);                                // (n, V)
+  };
+
   for (int64_t t = 0; t < Tc; ++t) {
     // ---- choose the next id of every active row
     if (p.n_allowed > 0 && p.n_allowed < V) logits.narrow(1, p.n_allowed, V - p.n_allowed).fill_(neg_inf);
@@ -232,6 +256,7 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
       if (n_done == n) break;
       if (n_done * 4 >= n) {
         auto keep = done.logical_not().nonzero().squeeze(1);
+        ++r.compactions;
         cache.select_rows(keep);
         active = active.index_select(0, keep);
         full_mask = full_mask.index_select(0, keep);
@@ -242,8 +267,28 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
       }
     }
     // ---- one decode step for the active rows
-    auto h = model->forward_hidden(tok.unsqueeze(1), full_mask.narrow(1, 0, cache.length + 1), pos.unsqueeze(1), &cache);
-    logits = model->logits(h.squeeze(1)).to(torch::kFloat32);  // (n, V)
+    if (p.decode == DecodeMode::Eager) {
+      auto h = model->forward_hidden(tok.unsqueeze(1), full_mask.narrow(1, 0, cache.length + 1), pos.unsqueeze(1), &cache);
+      logits = model->logits(h.squeeze(1)).to(torch::kFloat32);  // (n, V)
+    } else {
+      const int64_t n = tok.size(0);
+      const int64_t bucket = std::min(capacity, (cache.length / p.decode_bucket + 1) * p.decode_bucket);
+      // A new batch size means compacted rows: new cache tensors, so a captured graph is stale too.
+      const bool stale = !tok_buf.defined() || tok_buf.size(0) != n || bucket != attend;
+      if (!tok_buf.defined() || tok_buf.size(0) != n) tok_buf = torch::empty({n, 1}, i64), pos_buf = torch::empty({n, 1}, i64);
+      attend = bucket;
+      tok_buf.copy_(tok.unsqueeze(1));
+      pos_buf.copy_(pos.unsqueeze(1));
+      write_pos.fill_(cache.length);
+      if (p.decode == DecodeMode::CudaGraph) {
+        if (stale) graph.capture(device, decode_static), ++r.graph_captures;
+        graph.replay();
+      } else {
+        decode_static();
+      }
+      logits = logits_out;
+      cache.length += 1;
+    }
     pos = pos + 1;
   }
   r.decode_seconds = seconds_since(t0, device);

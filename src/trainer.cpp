@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "grpo/common.h"
+#include "grpo/device.h"
 #include "grpo/safetensors.h"
 #include "grpo/tensorboard.h"
 
@@ -34,6 +35,7 @@ namespace {
 SamplingParams eval_params(const TrainConfig& cfg, const Tokenizer& tok, const SpecialIds& special, int64_t n_vocab) {
   SamplingParams sp;
   sp.max_new_tokens = cfg.max_new_tokens;
+  sp.decode = parse_decode_mode(cfg.decode_mode);
   apply_model_limits(sp, tok, special, n_vocab);
   sp.seed = static_cast<uint64_t>(cfg.seed) + 0x5EED;  // the same draws before and after training
   return sp;
@@ -308,12 +310,6 @@ void on_signal(int sig) {
   (void)r;
 }
 
-// Peak resident memory of the process (host RAM). Device memory on CUDA is the CUDA issue's (#9).
-double peak_rss_mb() {
-  rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_maxrss / 1024.0;
-}
 
 std::string fmt_duration(double s) {
   char b[32];
@@ -368,6 +364,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   const int64_t B = cfg.prompts_per_step;
   const int64_t total_steps = cfg.max_steps > 0 ? cfg.max_steps : cfg.num_epochs * ((int64_t(train.size()) + B - 1) / B);
   auto device = parse_device(cfg.device);
+  check_decode_mode(parse_decode_mode(cfg.decode_mode), device);
   auto dtype = parse_dtype(cfg.dtype, device);
   size_t longest_prompt = 0, truncated = 0;
   for (size_t i = 0; i < std::min<size_t>(train.size(), 2000); ++i) {
@@ -495,10 +492,13 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
     std::vector<Example> batch;
     std::vector<uint64_t> keys;
     for (size_t i : idx) batch.push_back(train[i]), keys.push_back(i);
+    reset_peak_memory(device);  // CUDA: peak_mem_mb is this step's high-water mark
     auto t0 = std::chrono::steady_clock::now();
     RolloutBatch rb = rollout_and_score(st, *tok, special, batch, keys);
+    synchronize(device);
     auto t1 = std::chrono::steady_clock::now();
     StepStats s = update_policy(st, rb);
+    synchronize(device);
     auto t2 = std::chrono::steady_clock::now();
     const double t_roll = std::chrono::duration<double>(t1 - t0).count(), t_upd = std::chrono::duration<double>(t2 - t1).count();
     json m = {{"step", st.step}, {"epoch", double(position + B) / double(train.size())}};
@@ -510,7 +510,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
     m["time_step_s"] = t_roll + t_upd;
     m["rollout_tokens_per_s"] = gen_tokens / std::max(t_roll, 1e-9);
     m["update_tokens_per_s"] = upd_tokens / std::max(t_upd, 1e-9);
-    m["peak_mem_mb"] = peak_rss_mb();
+    m["peak_mem_mb"] = peak_memory_mb(device);  // CUDA allocator peak of this step; CPU: process peak RSS
     metrics_out << m.dump() << "\n" << std::flush;
     history.push_back(m);
     for (const auto& [k, v] : m.items())

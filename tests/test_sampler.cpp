@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "grpo/common.h"
+#include "grpo/device.h"
 #include "grpo/qwen2.h"
 #include "grpo/sampler.h"
 #include "test_models.h"
@@ -256,6 +257,58 @@ TEST_P(SamplerDevice, SamplesDoNotDependOnNeighbours) {
     auto cpu_model = tiny_model("tiny", torch::kCPU);
     EXPECT_TRUE(torch::equal(generate(cpu_model, {p}, 4, sp, {77}).completion_ids, alone.completion_ids.to(torch::kCPU)));
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Static-shape decoding (the CUDA-graph path) against the eager one
+
+// Static decode attends over whole buckets of the cache with the new position as a device tensor;
+// it must produce the eager decode's tokens and log-probs, across bucket boundaries (bucket 8) and
+// row compaction (stop ids + sync_every 2). On CUDA the captured graph must too.
+TEST_P(SamplerDevice, StaticAndGraphDecodeEqualEager) {
+  std::vector<DecodeMode> modes = {DecodeMode::Static};
+  if (device().is_cuda() && built_with_cuda()) modes.push_back(DecodeMode::CudaGraph);
+  for (const char* name : {"tiny", "odd"}) {
+    SCOPED_TRACE(name);
+    auto model = tiny_model(name, device());
+    for (bool greedy : {true, false}) {
+      SamplingParams sp;
+      sp.greedy = greedy;
+      sp.max_new_tokens = 20;
+      sp.seed = 21;
+      sp.sync_every = 2;
+      for (int64_t id = 0; id < 40; ++id) sp.stop_ids.push_back(id);  // rows finish early and are compacted
+      sp.decode_bucket = 8;
+      std::vector<std::vector<int32_t>> prompts = {{1, 2, 3, 4, 5, 6, 7, 8, 9}, {11, 12}, {13, 14, 15, 16}};
+      Rollout eager = generate(model, prompts, greedy ? 1 : 4, sp);
+      for (DecodeMode mode : modes) {
+        SCOPED_TRACE(int(mode));
+        sp.decode = mode;
+        Rollout r = generate(model, prompts, greedy ? 1 : 4, sp);
+        EXPECT_TRUE(torch::equal(r.completion_ids, eager.completion_ids));
+        EXPECT_TRUE(torch::equal(r.completion_mask, eager.completion_mask));
+        EXPECT_LT((r.logprobs - eager.logprobs).abs().max().item<double>(), 1e-4);
+        if (mode == DecodeMode::CudaGraph) {
+          EXPECT_GE(r.graph_captures, 3);  // buckets 16 and 24 at least
+        }
+        sp.decode = DecodeMode::Eager;
+      }
+      // Sampled rows stop early, so the batch is compacted on the way.
+      if (!greedy) {
+        EXPECT_GE(eager.compactions, 1);
+      }
+    }
+  }
+}
+
+TEST(Sampler, GraphDecodeNeedsCuda) {
+  auto model = tiny_model();
+  SamplingParams sp;
+  sp.decode = DecodeMode::CudaGraph;
+  EXPECT_NE(error_of([&] { generate(model, {{1, 2}}, 1, sp); }).find("decode_mode cuda_graph needs a CUDA build of grpo_train and a CUDA device (model is on cpu)"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { parse_decode_mode("graphs"); }).find("decode_mode: expected eager, static or cuda_graph, found 'graphs'"),
+            std::string::npos);
 }
 
 TEST(Sampler, KvBudgetFailsBeforeStarting) {

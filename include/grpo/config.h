@@ -70,6 +70,7 @@ struct TrainConfig {
   // ---- system
   std::string dtype = "auto";     // auto | float32 | bfloat16 | float16 (auto: bf16 on CUDA, fp32 on CPU)
   std::string device = "auto";    // auto | cpu | cuda | cuda:N
+  std::string decode_mode = "eager";  // eager | static | cuda_graph (rollout/eval decode step; see sampler.h)
 
   // Where each non-default value came from ("file.yaml:12", "--set"); not a knob.
   std::map<std::string, std::string> origin;

@@ -55,6 +55,10 @@ struct KVCache {
   std::vector<torch::Tensor> k, v;  // per layer (N, Hkv, capacity, hd)
   int64_t length = 0;               // positions filled so far (the same for every row)
   int64_t capacity = 0;
+  // Set only during forward_decode_static: the new token's K/V go to position write_pos (a (1,)
+  // device tensor, so a captured graph reads it at replay) and attention spans `attend` positions.
+  torch::Tensor write_pos;
+  int64_t attend = 0;
   static KVCache allocate(const ModelConfig& cfg, int64_t n_seq, int64_t capacity, torch::TensorOptions opts);
   static int64_t bytes_needed(const ModelConfig& cfg, int64_t n_seq, int64_t capacity, torch::Dtype dtype);
   // Keep / repeat rows: row i of the result is row index[i] (e.g. share one prompt's cache across G).
@@ -137,6 +141,14 @@ class Qwen2ForCausalLMImpl : public torch::nn::Module {
   //   position_ids (N, T). With a cache, K/V of the T new tokens are written at [length, length+T).
   torch::Tensor forward_hidden(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                const torch::Tensor& position_ids, KVCache* cache = nullptr);
+  // One decode step with static shapes (CUDA-graph capturable: no host values of the step inside).
+  //   input_ids, position_ids (N, 1); key_mask (N, capacity), 1 = real key; write_pos (1,) int64:
+  //   the cache position of the new token. Attention spans the first `attend` cache positions, of
+  //   which keys after write_pos or with key_mask 0 are masked. cache.length is left to the caller.
+  // Returns the hidden state (N, 1, D); equals forward_hidden on the same cache.
+  torch::Tensor forward_decode_static(const torch::Tensor& input_ids, const torch::Tensor& key_mask,
+                                      const torch::Tensor& position_ids, const torch::Tensor& write_pos,
+                                      KVCache& cache, int64_t attend);
   // Logits (N, T, V) from hidden states (the lm_head or the tied embedding).
   torch::Tensor logits(const torch::Tensor& hidden);
   // Full-sequence convenience: positions from the mask (left padding works), logits (N, T, V).

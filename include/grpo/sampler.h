@@ -27,6 +27,16 @@
 
 namespace grpo {
 
+// How the decode step runs. Eager: shapes follow the cache length (no wasted work, one kernel
+// launch per op). Static: fixed shapes, attention over the cache in buckets of `decode_bucket`
+// positions with the new position passed as a device tensor. CudaGraph: Static, captured once per
+// (bucket, batch size) and replayed, which removes the per-op launch cost that dominates small-batch
+// GPU decoding; needs a CUDA build and device.
+enum class DecodeMode : uint8_t { Eager = 0, Static = 1, CudaGraph = 2 };
+DecodeMode parse_decode_mode(const std::string& s);  // eager | static | cuda_graph
+// Throws unless `mode` can run on `device` (cuda_graph: a CUDA build and a CUDA device).
+void check_decode_mode(DecodeMode mode, const torch::Device& device);
+
 struct SamplingParams {
   double temperature = 1.0;
   double top_p = 1.0;
@@ -40,6 +50,8 @@ struct SamplingParams {
   uint64_t seed = 0;
   int64_t sync_every = 8;          // host looks at the batch every this many steps
   int64_t pad_id = 0;              // written after a sequence stopped
+  DecodeMode decode = DecodeMode::Eager;
+  int64_t decode_bucket = 128;     // Static / CudaGraph: attention spans a multiple of this
   // Streaming: called after every step with (sequence index, id) of each row still running; it
   // forces a host sync per step, so it is meant for interactive use, not for rollouts.
   std::function<void(int64_t seq, int64_t id)> on_token;
@@ -57,6 +69,8 @@ struct Rollout {
   int64_t prefill_tokens = 0, decode_tokens = 0;
   double prefill_seconds = 0, decode_seconds = 0;
   int64_t kv_cache_bytes = 0;
+  int64_t compactions = 0;        // times finished rows were dropped from the batch
+  int64_t graph_captures = 0;     // CudaGraph: how many times the decode step was captured
 };
 
 // What the model directory decides: stop at its EOS ids, pad with its pad id, never produce an id

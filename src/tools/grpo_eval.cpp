@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
     SpecialIds special = load_special_ids(model_dir, *tok);
     GSM8KDataset ds(cfg.eval_data, static_cast<size_t>(cfg.eval_limit));
     auto device = parse_device(cfg.device);
+    check_decode_mode(parse_decode_mode(cfg.decode_mode), device);
     auto model = load_qwen2(model_dir, parse_dtype(cfg.dtype, device), device);
     EvalResult r = evaluate(model, *tok, special, ds, cfg);
     if (!samples_out.empty()) {

@@ -38,7 +38,7 @@ std::vector<int32_t> parse_ids(const std::string& s, const std::string& what) {
 
 int main(int argc, char** argv) {
   CLI::App app{"grpo_generate: sample from or score with a Hugging Face Qwen2/Llama model"};
-  std::string model_dir, prompt, prompts_file, prompt_ids, score_ids, dtype = "auto", device = "auto";
+  std::string model_dir, prompt, prompts_file, prompt_ids, score_ids, dtype = "auto", device = "auto", decode = "eager";
   std::string system_prompt = kDefaultSystemPrompt;
   bool raw = false, print_ids = false, ignore_eos = false, no_stream = false;
   SamplingParams sp;
@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
   app.add_flag("--no-stream", no_stream, "do not stream a single completion");
   app.add_option("--dtype", dtype, "auto | float32 | bfloat16 | float16")->capture_default_str();
   app.add_option("--device", device, "auto | cpu | cuda | cuda:N")->capture_default_str();
+  app.add_option("--decode-mode", decode, "eager | static | cuda_graph")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   init_runtime();
 
@@ -73,7 +74,9 @@ int main(int argc, char** argv) {
     if (G < 1) throw Error("-n: expected >= 1, found " + std::to_string(G));
     if (!(sp.temperature > 0)) throw Error("--temperature: expected > 0");
     if (!(sp.top_p > 0 && sp.top_p <= 1)) throw Error("--top-p: expected a value in (0, 1]");
+    sp.decode = parse_decode_mode(decode);
     auto dev = parse_device(device);
+    check_decode_mode(sp.decode, dev);
     auto dt = parse_dtype(dtype, dev);
     LoadStats ls;
     auto model = load_qwen2(model_dir, dt, dev, &ls);

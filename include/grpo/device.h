@@ -1,0 +1,57 @@
+// device.h: what the trainer asks of the device beyond tensors: synchronisation, peak memory (the
+// CUDA caching allocator's high-water mark on a GPU, peak RSS on the CPU), a measured copy
+// bandwidth for roofline numbers, and CUDA graphs for the decode step.
+//
+// The CUDA parts are compiled only when LibTorch was built with CUDA (CMake defines GRPO_CUDA);
+// they use APIs present in both LibTorch 1.13 and 2.x (CUDAGraph::capture_begin(pool),
+// CUDACachingAllocator::getDeviceStats / resetPeakStats). On a CPU-only build the same calls
+// exist and say what they cannot do.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+
+namespace grpo {
+
+// True when this build links a CUDA LibTorch (GRPO_CUDA), whether or not a GPU is present.
+bool built_with_cuda();
+
+// Wait for the device's queued work (no-op on the CPU).
+void synchronize(const torch::Device& device);
+
+// Peak memory in MiB since the last reset: CUDA allocated bytes (the caching allocator's
+// high-water mark) on a GPU; the process's peak RSS on the CPU (which cannot be reset).
+double peak_memory_mb(const torch::Device& device);
+void reset_peak_memory(const torch::Device& device);
+
+// Device memory bandwidth in GB/s, counting bytes read plus bytes written, from the median of
+// `reps` copies of a `bytes`-sized buffer (the roofline's denominator).
+double measure_copy_bandwidth_gbps(const torch::Device& device, int64_t bytes = int64_t(1) << 30, int reps = 20);
+
+// ---------------------------------------------------------------------------------------------
+// CUDA graph of a fixed piece of device work (the decode step). `fn` must have static shapes,
+// read its inputs from and write its outputs to tensors whose storage outlives the graph, and
+// never synchronise with the host. capture() runs fn `warmup` times eagerly on a side stream
+// (lazy initialisation such as cuBLAS workspaces must not happen during capture), then records one
+// call without executing it; replay() executes the recording on the current stream. Graphs made
+// by one process share one memory pool.
+
+class CudaGraph {
+ public:
+  CudaGraph();
+  ~CudaGraph();
+  CudaGraph(const CudaGraph&) = delete;
+  CudaGraph& operator=(const CudaGraph&) = delete;
+  void capture(const torch::Device& device, const std::function<void()>& fn, int warmup = 2);
+  void replay();
+  void reset();
+  bool captured() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace grpo

@@ -1,0 +1,141 @@
+// device.cpp: synchronisation, peak memory, copy bandwidth and CUDA graphs; see device.h.
+#include "grpo/device.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "grpo/common.h"
+
+#ifdef GRPO_CUDA
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+namespace grpo {
+
+bool built_with_cuda() {
+#ifdef GRPO_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+void synchronize(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peak memory
+
+double peak_memory_mb(const torch::Device& device) {
+#ifdef GRPO_CUDA
+  if (device.is_cuda()) {
+    // allocated_bytes[0] is the aggregate over pool types (StatType::AGGREGATE in 1.13 and 2.x).
+    auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
+    return static_cast<double>(stats.allocated_bytes[0].peak) / (1 << 20);
+  }
+#endif
+  if (device.is_cuda()) throw Error("peak_memory_mb: this build has no CUDA support");
+  rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024.0;
+}
+
+void reset_peak_memory(const torch::Device& device) {
+#ifdef GRPO_CUDA
+  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
+#else
+  (void)device;
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------
+// Copy bandwidth
+
+double measure_copy_bandwidth_gbps(const torch::Device& device, int64_t bytes, int reps) {
+  auto opts = torch::TensorOptions().dtype(torch::kUInt8).device(device);
+  auto src = torch::randint(0, 255, {bytes}, opts), dst = torch::empty({bytes}, opts);
+  for (int i = 0; i < 3; ++i) dst.copy_(src);  // warm-up: page faults, clocks
+  synchronize(device);
+  std::vector<double> secs;
+  for (int i = 0; i < reps; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    dst.copy_(src);
+    synchronize(device);
+    secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::nth_element(secs.begin(), secs.begin() + secs.size() / 2, secs.end());
+  return 2.0 * double(bytes) / secs[secs.size() / 2] / 1e9;  // read + write
+}
+
+// ---------------------------------------------------------------------------------------------
+// CUDA graphs
+
+#ifdef GRPO_CUDA
+struct CudaGraph::Impl {
+  at::cuda::CUDAGraph graph;
+  bool captured = false;
+};
+
+namespace {
+// One pool for every graph of the process: graphs replayed one after another may share memory.
+at::cuda::MempoolId_t shared_pool() {
+  static at::cuda::MempoolId_t pool = at::cuda::graph_pool_handle();
+  return pool;
+}
+}  // namespace
+#else
+struct CudaGraph::Impl {
+  bool captured = false;
+};
+#endif
+
+CudaGraph::CudaGraph() : impl_(std::make_unique<Impl>()) {}
+CudaGraph::~CudaGraph() = default;
+bool CudaGraph::captured() const { return impl_->captured; }
+
+void CudaGraph::capture(const torch::Device& device, const std::function<void()>& fn, int warmup) {
+#ifdef GRPO_CUDA
+  TORCH_CHECK(device.is_cuda(), "CudaGraph::capture: needs a CUDA device, got ", device.str());
+  impl_ = std::make_unique<Impl>();  // a fresh graph object: a used one may refuse a second capture
+  c10::cuda::CUDAGuard device_guard(device);
+  // Capture must not run on the legacy default stream; warm-up runs on the same side stream.
+  auto stream = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index() < 0 ? -1 : device.index());
+  torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
+  {
+    c10::cuda::CUDAStreamGuard stream_guard(stream);
+    for (int i = 0; i < warmup; ++i) fn();
+    stream.synchronize();
+    impl_->graph.capture_begin(shared_pool());
+    fn();
+    impl_->graph.capture_end();
+  }
+  torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
+  impl_->captured = true;
+#else
+  (void)device, (void)fn, (void)warmup;
+  throw Error("CUDA graphs: this build of grpo_train has no CUDA support (built against a CPU LibTorch)");
+#endif
+}
+
+void CudaGraph::replay() {
+  TORCH_CHECK(impl_->captured, "CudaGraph::replay: nothing captured");
+#ifdef GRPO_CUDA
+  impl_->graph.replay();
+#endif
+}
+
+void CudaGraph::reset() {
+#ifdef GRPO_CUDA
+  if (impl_->captured) impl_->graph.reset();
+#endif
+  impl_->captured = false;
+}
+
+}  // namespace grpo
