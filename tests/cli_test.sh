@@ -122,6 +122,13 @@ check "generate text + throughput" 0 "prefill_tokens_per_s=[0-9.]+ decode_tokens
 check "generate reads as English" 0 "The large liked to go fast" "$out" "$rc"
 out=$("$bin/grpo_generate" $ts --score-ids 1,80,147 2>/dev/null); rc=$?
 check "generate score ids" 0 "^-[0-9]+\.[0-9]{6},-[0-9]+\.[0-9]{6}$" "$out" "$rc"
+out=$("$bin/grpo_generate" $ts --score-ids 1,80,147 --logits-out "$tmp/logits.safetensors" 2>/dev/null); rc=$?
+check "generate score ids + logits file" 0 "^-[0-9]+\.[0-9]{6},-[0-9]+\.[0-9]{6}$" "$out" "$rc"
+# The file holds (3, 2048) F32 logits: an 8-byte header length, the JSON header, 3*2048*4 bytes.
+size=$(stat -c %s "$tmp/logits.safetensors" 2>/dev/null || echo 0)
+hdr=$(head -c 200 "$tmp/logits.safetensors" 2>/dev/null | tr -d '\0' | grep -ao '"logits":{[^}]*}')
+check "logits file header" 0 '"data_offsets":\[0,24576\],"dtype":"F32","shape":\[3,2048\]' "$hdr" "$rc"
+(( size > 24576 && size < 24576 + 200 )) && { echo "ok   logits file size $size"; passes=$((passes+1)); } || { echo "FAIL logits file size $size"; fails=$((fails+1)); }
 out=$("$bin/grpo_generate" $ts --prompt-ids 1,80,147,201,282,215,286,64,207,161 --max-new-tokens 40 --greedy --print-ids --ignore-eos --decode-mode static 2>/dev/null); rc=$?
 check "generate static decode ids" 0 "^152,64,101,829,463,444,698,100,258,461,715,299,93,64,101,829,1361,598,1475,303,1864,617,242,1407,251,64,101,829,195,114,122,216,1738,585,965,380,160,1690,2012,467$" "$out" "$rc"
 out=$("$bin/grpo_generate" $ts --prompt-ids 1,2 --device cpu --decode-mode cuda_graph 2>&1); rc=$?

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "grpo/common.h"
+#include "grpo/safetensors.h"
 #include "grpo/config.h"
 #include "grpo/dataset.h"
 #include "grpo/qwen2.h"
@@ -39,7 +40,7 @@ std::vector<int32_t> parse_ids(const std::string& s, const std::string& what) {
 int main(int argc, char** argv) {
   CLI::App app{"grpo_generate: sample from or score with a Hugging Face Qwen2/Llama model"};
   std::string model_dir, prompt, prompts_file, prompt_ids, score_ids, dtype = "auto", device = "auto", decode = "eager";
-  std::string system_prompt = kDefaultSystemPrompt;
+  std::string system_prompt = kDefaultSystemPrompt, logits_out;
   bool raw = false, print_ids = false, ignore_eos = false, no_stream = false;
   SamplingParams sp;
   int64_t G = 1;
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
   app.add_option("--prompts-file", prompts_file, "JSONL: one string or {\"prompt\"|\"question\": ...} per line");
   app.add_option("--prompt-ids", prompt_ids, "token ids: 1,2,3 or several prompts 1,2;3,4");
   app.add_option("--score-ids", score_ids, "print the log-prob of each id after the first, given its prefix");
+  app.add_option("--logits-out", logits_out, "with --score-ids: also write the (T, V) fp32 logits as safetensors \"logits\"");
   app.add_flag("--raw", raw, "do not chat-render text prompts");
   app.add_option("--system", system_prompt, "system prompt for chat rendering");
   app.add_option("-n", G, "samples per prompt")->capture_default_str();
@@ -70,6 +72,7 @@ int main(int argc, char** argv) {
 
   try {
     int sources = !prompt.empty() + !prompts_file.empty() + !prompt_ids.empty() + !score_ids.empty();
+    if (!logits_out.empty() && score_ids.empty()) throw Error("--logits-out needs --score-ids");
     if (sources != 1) throw Error("give exactly one of --prompt, --prompts-file, --prompt-ids, --score-ids");
     if (G < 1) throw Error("-n: expected >= 1, found " + std::to_string(G));
     if (!(sp.temperature > 0)) throw Error("--temperature: expected > 0");
@@ -91,7 +94,11 @@ int main(int argc, char** argv) {
         if (id >= model->cfg.n_vocab) throw Error("--score-ids: id " + std::to_string(id) + " >= vocab_size " + std::to_string(model->cfg.n_vocab));
       torch::NoGradGuard ng;
       auto x = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kInt64).unsqueeze(0).to(dev);
-      auto lp = torch::log_softmax(model->forward(x).to(torch::kFloat32), -1)[0].to(torch::kCPU);  // (T, V)
+      auto logits = model->forward(x).to(torch::kFloat32)[0].to(torch::kCPU).contiguous();  // (T, V)
+      if (!logits_out.empty())
+        write_safetensors(logits_out, {{"logits", DType::F32, {logits.size(0), logits.size(1)}, logits.data_ptr(),
+                                        static_cast<size_t>(logits.numel()) * sizeof(float)}});
+      auto lp = torch::log_softmax(logits, -1);
       for (size_t i = 0; i + 1 < ids.size(); ++i) std::printf("%s%.6f", i ? "," : "", lp[i][ids[i + 1]].item<float>());
       std::printf("\n");
       return 0;
