@@ -487,6 +487,19 @@ Qwen2ForCausalLM init_qwen2(const ModelConfig& cfg, uint64_t seed, double std) {
   return model;
 }
 
+Qwen2ForCausalLM random_qwen2(const ModelConfig& cfg, uint64_t seed, torch::TensorOptions opts, double std) {
+  Qwen2ForCausalLM model(cfg, opts);
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(seed);
+  for (auto& item : model->named_parameters()) {
+    torch::Tensor& p = item.value();
+    if (ends_with(item.key(), "norm.weight")) p.fill_(1.0);
+    else if (ends_with(item.key(), ".bias")) p.zero_();
+    else p.normal_(0.0, std);
+  }
+  return model;
+}
+
 void save_qwen2(Qwen2ForCausalLM& model, const std::string& dir, torch::Dtype dtype) {
   if (!dir_exists(dir) && ::mkdir(dir.c_str(), 0755) != 0 && !dir_exists(dir))
     throw Error(dir + ": cannot create directory");

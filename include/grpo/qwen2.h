@@ -194,6 +194,9 @@ struct LoadStats {
 Qwen2ForCausalLM load_qwen2(const std::string& dir, torch::Dtype dtype, torch::Device device, LoadStats* stats = nullptr);
 // A freshly initialised model (normal(0, std) weights, unit norms, zero biases), for grpo_sft --init.
 Qwen2ForCausalLM init_qwen2(const ModelConfig& cfg, uint64_t seed, double std = 0.02);
+// A random model made directly in opts' dtype and device (no fp32 CPU copy), normal(0, std) from
+// the device's default generator seeded with `seed`: for benchmarks, not bit-reproducible across devices.
+Qwen2ForCausalLM random_qwen2(const ModelConfig& cfg, uint64_t seed, torch::TensorOptions opts, double std = 0.02);
 // Write config.json + model.safetensors (in `dtype`) into `dir` (created if needed), HF layout.
 void save_qwen2(Qwen2ForCausalLM& model, const std::string& dir, torch::Dtype dtype);
 

@@ -1,0 +1,107 @@
+// bench_common.h: what the model benchmarks (bench_decode, bench_update, bench_grpo_step) share:
+// `--key value` arguments, the model (a Hugging Face directory, or random weights for a config.json
+// such as configs/models/qwen2.5-1.5b.json, made directly on the device), and FLOP/byte counts.
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "grpo/common.h"
+#include "grpo/device.h"
+#include "grpo/qwen2.h"
+
+namespace grpo::bench {
+
+class Args {
+ public:
+  Args(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+      std::string k = argv[i];
+      if (k.rfind("--", 0) != 0 || i + 1 >= argc) throw Error("arguments: expected --key value pairs, found " + quote(k));
+      kv_[k.substr(2)] = argv[++i];
+    }
+  }
+  std::string str(const std::string& k, const std::string& def) const {
+    auto it = kv_.find(k);
+    return it == kv_.end() ? def : it->second;
+  }
+  int64_t num(const std::string& k, int64_t def) const { return std::atoll(str(k, std::to_string(def)).c_str()); }
+  double real(const std::string& k, double def) const { return std::atof(str(k, std::to_string(def)).c_str()); }
+  std::vector<int64_t> nums(const std::string& k, const std::string& def) const {
+    std::vector<int64_t> out;
+    for (const auto& p : split(str(k, def), ',')) out.push_back(std::atoll(std::string(p).c_str()));
+    return out;
+  }
+  std::vector<std::string> strs(const std::string& k, const std::string& def) const {
+    std::vector<std::string> out;
+    for (const auto& p : split(str(k, def), ',')) out.emplace_back(p);
+    return out;
+  }
+
+ private:
+  std::map<std::string, std::string> kv_;
+};
+
+struct BenchModel {
+  Qwen2ForCausalLM model{nullptr};
+  torch::Device device = torch::kCPU;
+  torch::Dtype dtype = torch::kFloat32;
+  std::string source;  // the directory or config it came from
+};
+
+// --model DIR (load) or --config JSON (random weights); --device, --dtype as in grpo_train.
+inline BenchModel bench_model(const Args& a) {
+  BenchModel b;
+  b.device = parse_device(a.str("device", "auto"));
+  b.dtype = parse_dtype(a.str("dtype", "auto"), b.device);
+  if (!a.str("model", "").empty()) {
+    b.source = a.str("model", "");
+    b.model = load_qwen2(b.source, b.dtype, b.device);
+  } else {
+    b.source = a.str("config", "configs/models/qwen2.5-1.5b.json");
+    ModelConfig cfg = ModelConfig::from_json(read_file(b.source), b.source);
+    b.model = random_qwen2(cfg, 1234, torch::TensorOptions().dtype(b.dtype).device(b.device));
+  }
+  return b;
+}
+
+inline double weight_bytes(Qwen2ForCausalLM& m) {
+  double n = 0;
+  for (const auto& p : m->parameters()) n += double(p.numel()) * p.element_size();
+  return n;
+}
+
+// Parameters that are matrix-multiplied per token: every decoder layer's projections and the
+// lm_head (the embedding lookup is a gather, not a matmul).
+inline double matmul_params(const ModelConfig& c) {
+  const double q = double(c.n_head) * c.head_dim, kv = double(c.n_kv_head) * c.head_dim, D = double(c.n_embd);
+  return c.n_layer * (D * q + 2 * D * kv + q * D + 3 * D * c.n_ff) + D * c.n_vocab;
+}
+
+// The device's bf16 (GPU) or fp32 (CPU) matmul rate in TFLOP/s: the median of timed square products.
+inline double measure_matmul_tflops(const torch::Device& device, torch::Dtype dtype, int64_t n, int reps = 10) {
+  auto opts = torch::TensorOptions().dtype(dtype).device(device);
+  auto a = torch::randn({n, n}, opts), b = torch::randn({n, n}, opts);
+  for (int i = 0; i < 3; ++i) torch::mm(a, b);
+  synchronize(device);
+  std::vector<double> secs;
+  for (int i = 0; i < reps; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    torch::mm(a, b);
+    synchronize(device);
+    secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::nth_element(secs.begin(), secs.begin() + secs.size() / 2, secs.end());
+  return 2.0 * n * n * n / secs[secs.size() / 2] / 1e12;
+}
+
+inline void print_model_line(const BenchModel& b) {
+  std::printf("model: %s (%.1f M params, %lld layers, hidden %lld, vocab %lld), %s on %s\n", b.source.c_str(),
+              b.model->cfg.n_params() / 1e6, (long long)b.model->cfg.n_layer, (long long)b.model->cfg.n_embd,
+              (long long)b.model->cfg.n_vocab, c10::toString(b.dtype), b.device.str().c_str());
+}
+
+}  // namespace grpo::bench
