@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The GPU checks of issue 9 in a few commands, for a lent H100/H200 (CUDA, PyTorch 2.x + transformers
+# in python3, no network). Each phase fits one 10-minute call; run them back to back so the machine
+# stays warm and keeps build-cuda/. Results (markdown tables + logs) go to $OUT (default gpu-results/).
+#   scripts/gpu_session.sh build    # unpack .deps (scripts/offline_deps.sh, carried), build against pip torch
+#   scripts/gpu_session.sh test     # ctest (CUDA is the default device there) + device tests on cuda only
+#   scripts/gpu_session.sh parity   # transformers models, logits and greedy parity (fp32 judged at 1e-4)
+#   scripts/gpu_session.sh bench    # decode vs generate vs roofline, update MFU, one full GRPO step
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out="${OUT:-gpu-results}" build="${BUILD:-build-cuda}" models="${MODELS:-/tmp/grpo-hf-models}"
+mkdir -p "$out"
+m15="$models/qwen2.5-1.5b-bf16"
+run() { echo "+ $*" | tee -a "$out/commands.log"; "$@"; }
+
+for phase in "$@"; do
+  case "$phase" in
+    build)
+      nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv | tee "$out/device.csv"
+      python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__)' | tee -a "$out/device.csv"
+      time (GRPO_CMAKE_ARGS="-DGRPO_BUILD_FUZZ=OFF ${GRPO_CMAKE_ARGS:-}" run scripts/build_cuda.sh .deps "$build") > "$out/build.log" 2>&1
+      tail -5 "$out/build.log"; grep -m1 "grpo: CUDA build" "$out/build.log"
+      ;;
+    test)
+      (cd "$build" && run ctest -LE slow --output-on-failure -j 8) > "$out/ctest.log" 2>&1; tail -15 "$out/ctest.log"
+      GRPO_TEST_DEVICES=cuda run "$build/tests/grpo_tests" --gtest_filter='Devices/*' > "$out/device_tests.log" 2>&1
+      tail -3 "$out/device_tests.log"
+      ;;
+    parity)
+      run python3 scripts/hf_reference.py make "$models" 2>&1 | tail -3
+      run python3 scripts/hf_reference.py parity "$models" --bin "$build" 2>&1 | tee "$out/parity.md"
+      ;;
+    bench)
+      [[ -d "$m15" ]] || run python3 scripts/hf_reference.py make "$models" | tail -1
+      {
+        echo "## decode (ours)"; run "$build/bench_decode" --model "$m15" --n 64,128 --prompt 128 --new 256 --reps 2
+        echo; echo "## decode (transformers generate)"; run python3 scripts/hf_reference.py bench-generate "$models" --n 64 128 --prompt 128 --new 256 --reps 2
+        echo; echo "## update (forward + backward)"; run "$build/bench_update" --model "$m15" --n 16 --prompt 128 --completion 384 --micro 8 --reps 2
+        echo; echo "## one GRPO step, 16 x 8, 256 new tokens"; run "$build/bench_grpo_step" --model "$m15" --prompts 16 --group 8 --new 256 --micro 16 --checkpointing 1 --decode-mode cuda_graph --steps 2
+        echo; echo "## one GRPO step, 16 x 8, 512 new tokens"; run "$build/bench_grpo_step" --model "$m15" --prompts 16 --group 8 --new 512 --micro 16 --checkpointing 1 --decode-mode cuda_graph --steps 2
+      } 2>&1 | tee "$out/bench.md"
+      ;;
+    *) echo "unknown phase '$phase' (build | test | parity | bench)"; exit 2 ;;
+  esac
+done
