@@ -85,8 +85,9 @@ struct CudaGraph::Impl {
 
 namespace {
 // One pool for every graph of the process: graphs replayed one after another may share memory.
-at::cuda::MempoolId_t shared_pool() {
-  static at::cuda::MempoolId_t pool = at::cuda::graph_pool_handle();
+// (The pool id type moved between namespaces across LibTorch versions; decltype follows it.)
+decltype(at::cuda::graph_pool_handle()) shared_pool() {
+  static const auto pool = at::cuda::graph_pool_handle();
   return pool;
 }
 }  // namespace

@@ -281,7 +281,8 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
       pos_buf.copy_(pos.unsqueeze(1));
       write_pos.fill_(cache.length);
       if (p.decode == DecodeMode::CudaGraph) {
-        if (stale) graph.capture(device, decode_static), ++r.graph_captures;
+        // Later captures need only one warm-up (cuBLAS handles and workspaces already exist).
+        if (stale) graph.capture(device, decode_static, r.graph_captures == 0 ? 2 : 1), ++r.graph_captures;
         graph.replay();
       } else {
         decode_static();

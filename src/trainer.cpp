@@ -1,7 +1,6 @@
 // trainer.cpp: the grpo_train run; see trainer.h.
 #include "grpo/trainer.h"
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
