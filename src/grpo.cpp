@@ -237,20 +237,23 @@ double lr_at(int64_t step, int64_t total_steps, const TrainConfig& cfg) {
   return lr;
 }
 
-GrpoState::GrpoState(TrainConfig c, Qwen2ForCausalLM p, int64_t total) : cfg(std::move(c)), policy(std::move(p)), total_steps(total) {
+GrpoState::GrpoState(TrainConfig c, Qwen2ForCausalLM p, int64_t total, Qwen2ForCausalLM reference)
+    : cfg(std::move(c)), policy(std::move(p)), total_steps(total) {
   torch::NoGradGuard ng;
   policy->gradient_checkpointing = cfg.gradient_checkpointing;
   auto params = policy->parameters();
   if (!params.empty() && params[0].scalar_type() != torch::kFloat32)
     for (auto& q : params) master.push_back(q.detach().to(torch::kFloat32).clone());
-  if (cfg.beta > 0) {  // frozen copy of the initial policy
-    auto opts = torch::TensorOptions().dtype(params[0].scalar_type()).device(params[0].device());
-    ref = Qwen2ForCausalLM(policy->cfg, opts);
-    auto src = policy->named_parameters();
-    for (auto& item : ref->named_parameters()) {
-      item.value().copy_(src[item.key()]);
-      item.value().set_requires_grad(false);
+  if (cfg.beta > 0) {  // frozen: the given reference, else a copy of the initial policy
+    if (reference) {
+      ref = reference;
+    } else {
+      auto opts = torch::TensorOptions().dtype(params[0].scalar_type()).device(params[0].device());
+      ref = Qwen2ForCausalLM(policy->cfg, opts);
+      auto src = policy->named_parameters();
+      for (auto& item : ref->named_parameters()) item.value().copy_(src[item.key()]);
     }
+    for (auto& q : ref->parameters()) q.set_requires_grad(false);
     ref->eval();
   }
   auto opt = torch::optim::AdamWOptions(cfg.learning_rate)

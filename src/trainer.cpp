@@ -417,17 +417,14 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   auto model = load_qwen2(resume_dir.empty() ? cfg.model_path : resume_dir, dtype, device);
   std::printf("Setting up optimizer...\n");
   std::fflush(stdout);
-  GrpoState st(cfg, model, total_steps);
+  // Resuming with a KL term: the reference is the initial model, not the resumed policy.
+  Qwen2ForCausalLM initial{nullptr};
+  if (!resume_dir.empty() && cfg.beta > 0) initial = load_qwen2(cfg.model_path, dtype, device);
+  GrpoState st(cfg, model, total_steps, initial);
   json before_json;
   EvalResult before;
   if (!resume_dir.empty()) {
     json state = load_checkpoint_state(st, resume_dir);
-    if (st.ref) {  // the reference is the initial policy, not the resumed one
-      auto initial = load_qwen2(cfg.model_path, dtype, device);
-      torch::NoGradGuard ng;
-      auto src = initial->named_parameters();
-      for (auto& item : st.ref->named_parameters()) item.value().copy_(src[item.key()]);
-    }
     before_json = state.value("eval_before", json());
     std::printf("Resumed from %s at step %lld\n", resume_dir.c_str(), (long long)st.step);
   }

@@ -129,7 +129,9 @@ struct GrpoState {
   int64_t step = 0;             // optimizer updates done
   int64_t total_steps = 1;      // for the lr schedule
   int64_t skipped_updates = 0;  // non-finite loss or gradient
-  GrpoState(TrainConfig cfg, Qwen2ForCausalLM policy, int64_t total_steps);
+  // beta > 0: `reference` becomes the frozen reference (e.g. the initial model when resuming);
+  // without one, the reference is a copy of `policy`.
+  GrpoState(TrainConfig cfg, Qwen2ForCausalLM policy, int64_t total_steps, Qwen2ForCausalLM reference = nullptr);
   std::vector<torch::Tensor> trainable();  // what the optimizer updates
 };
 
