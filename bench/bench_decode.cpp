@@ -18,29 +18,35 @@ using namespace grpo;
 using namespace grpo::bench;
 
 int main(int argc, char** argv) {
-  try {
-    init_runtime();
-    Args a(argc, argv);
-    BenchModel b = bench_model(a);
+  return bench_main("bench_decode", argc, argv, [](const Args& a, BenchModel& b) {
     const ModelConfig& c = b.model->cfg;
     const int64_t P = a.num("prompt", 128), T = a.num("new", 256), reps = a.num("reps", 2);
     const auto ns = a.nums("n", "64,128");
-    const double bw = measure_copy_bandwidth_gbps(b.device, b.device.is_cuda() ? int64_t(2) << 30 : int64_t(256) << 20);
+    const double bw = measure_copy_bandwidth_gbps(
+        b.device, b.device.is_cuda() ? int64_t(2) << 30 : int64_t(256) << 20);
     const double W = weight_bytes(b.model), es = double(torch::elementSize(b.dtype));
     print_model_line(b);
-    std::printf("prompt %lld tokens, %lld new tokens per sequence (greedy, no stop), weights %.2f GB, copy bandwidth %.0f GB/s\n\n",
-                (long long)P, (long long)T, W / 1e9, bw);
-    std::printf("| N | decode | tokens/s | ms/step | roofline ms/step | of roofline | graph captures |\n|---|---|---|---|---|---|---|\n");
+    std::printf(
+        "prompt %lld tokens, %lld new tokens per sequence (greedy, no stop), weights %.2f GB, copy "
+        "bandwidth %.0f GB/s\n\n",
+        (long long)P, (long long)T, W / 1e9, bw);
+    std::printf(
+        "| N | decode | tokens/s | ms/step | roofline ms/step | of roofline | graph captures "
+        "|\n|---|---|---|---|---|---|---|\n");
     for (int64_t N : ns) {
       // The decode loop runs T-1 model steps (the first new token comes from the prefill).
       double floor_s = 0;
       for (int64_t t = 1; t < T; ++t)
-        floor_s += (W + double(N) * (P + t) * c.n_layer * 2 * c.n_kv_head * c.head_dim * es) / (bw * 1e9);
+        floor_s +=
+            (W + double(N) * (P + t) * c.n_layer * 2 * c.n_kv_head * c.head_dim * es) / (bw * 1e9);
       std::vector<std::vector<int32_t>> prompts(N);
       for (int64_t n = 0; n < N; ++n)
         for (int64_t i = 0; i < P; ++i)
-          prompts[n].push_back(static_cast<int32_t>(splitmix64(uint64_t(n) * 1000003u + i) % std::min<int64_t>(c.n_vocab, 150000)));
-      for (const auto& mode_name : a.strs("modes", b.device.is_cuda() && built_with_cuda() ? "eager,static,cuda_graph" : "eager,static")) {
+          prompts[n].push_back(static_cast<int32_t>(splitmix64(uint64_t(n) * 1000003u + i) %
+                                                    std::min<int64_t>(c.n_vocab, 150000)));
+      for (const auto& mode_name :
+           a.strs("modes", b.device.is_cuda() && built_with_cuda() ? "eager,static,cuda_graph"
+                                                                   : "eager,static")) {
         SamplingParams sp;
         sp.greedy = true;
         sp.max_new_tokens = T;
@@ -48,20 +54,18 @@ int main(int argc, char** argv) {
         sp.pad_id = 0;
         std::vector<double> secs;
         int64_t captures = 0;
-        for (int64_t r = 0; r <= reps; ++r) {  // run 0 warms up (allocator, cuBLAS, graphs' first captures)
+        for (int64_t r = 0; r <= reps;
+             ++r) {  // run 0 warms up (allocator, cuBLAS, graphs' first captures)
           Rollout out = generate(b.model, prompts, 1, sp);
           if (r > 0) secs.push_back(out.decode_seconds), captures = out.graph_captures;
         }
         std::sort(secs.begin(), secs.end());
         const double s = secs[secs.size() / 2], steps = double(T - 1);
-        std::printf("| %lld | %s | %.0f | %.2f | %.2f | %.0f%% | %lld |\n", (long long)N, mode_name.c_str(), N * T / s,
-                    1e3 * s / steps, 1e3 * floor_s / steps, 100.0 * floor_s / s, (long long)captures);
+        std::printf("| %lld | %s | %.0f | %.2f | %.2f | %.0f%% | %lld |\n", (long long)N,
+                    mode_name.c_str(), N * T / s, 1e3 * s / steps, 1e3 * floor_s / steps,
+                    100.0 * floor_s / s, (long long)captures);
         std::fflush(stdout);
       }
     }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_decode: error: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  });
 }

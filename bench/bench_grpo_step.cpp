@@ -5,7 +5,8 @@
 // worst case of a real step at that length.
 //   bench_grpo_step (--model DIR | --config JSON) [--device auto] [--dtype auto] [--prompts 16]
 //                   [--group 8] [--new 256] [--micro 16] [--checkpointing 1] [--decode-mode eager]
-//                   [--beta 0] [--steps 3] [--tokenizer tests/data/qwen2.5] [--data data/gsm8k/train.jsonl]
+//                   [--beta 0] [--steps 3] [--tokenizer tests/data/qwen2.5] [--data
+//                   data/gsm8k/train.jsonl]
 #include <chrono>
 #include <cstdio>
 
@@ -17,10 +18,7 @@ using namespace grpo::bench;
 using Clock = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
-  try {
-    init_runtime();
-    Args a(argc, argv);
-    BenchModel b = bench_model(a);
+  return bench_main("bench_grpo_step", argc, argv, [](const Args& a, BenchModel& b) {
     auto tok = load_tokenizer(a.str("tokenizer", "tests/data/qwen2.5"));
     SpecialIds special;
     special.eos = {151645, 151643};  // Qwen2.5: <|im_end|>, <|endoftext|>
@@ -30,7 +28,8 @@ int main(int argc, char** argv) {
     cfg.prompts_per_step = static_cast<int>(a.num("prompts", 16));
     cfg.group_size = static_cast<int>(a.num("group", 8));
     cfg.max_new_tokens = static_cast<int>(a.num("new", 256));
-    cfg.grad_accum = static_cast<int>(cfg.prompts_per_step * cfg.group_size / std::max<int64_t>(1, a.num("micro", 16)));
+    cfg.grad_accum = static_cast<int>(cfg.prompts_per_step * cfg.group_size /
+                                      std::max<int64_t>(1, a.num("micro", 16)));
     cfg.gradient_checkpointing = a.num("checkpointing", 1) != 0;
     cfg.decode_mode = a.str("decode-mode", "eager");
     cfg.beta = a.real("beta", 0.0);
@@ -38,15 +37,21 @@ int main(int argc, char** argv) {
     const int64_t steps = a.num("steps", 3), B = cfg.prompts_per_step;
     GrpoState st(cfg, b.model, steps);
     print_model_line(b);
-    std::printf("%d prompts x %d samples, %d new tokens, micro-batch %lld (grad_accum %d), checkpointing %s, decode %s, beta %g\n\n",
-                cfg.prompts_per_step, cfg.group_size, cfg.max_new_tokens, (long long)a.num("micro", 16), cfg.grad_accum,
-                cfg.gradient_checkpointing ? "on" : "off", cfg.decode_mode.c_str(), cfg.beta);
-    std::printf("| step | rollout s | update s | total s | rollout share | new tokens | rollout tok/s | update tok/s | peak MiB |\n"
-                "|---|---|---|---|---|---|---|---|---|\n");
+    std::printf(
+        "%d prompts x %d samples, %d new tokens, micro-batch %lld (grad_accum %d), checkpointing "
+        "%s, decode %s, beta %g\n\n",
+        cfg.prompts_per_step, cfg.group_size, cfg.max_new_tokens, (long long)a.num("micro", 16),
+        cfg.grad_accum, cfg.gradient_checkpointing ? "on" : "off", cfg.decode_mode.c_str(),
+        cfg.beta);
+    std::printf(
+        "| step | rollout s | update s | total s | rollout share | new tokens | rollout tok/s | "
+        "update tok/s | peak MiB |\n"
+        "|---|---|---|---|---|---|---|---|---|\n");
     for (int64_t s = 0; s < steps; ++s) {
       std::vector<Example> batch;
       std::vector<uint64_t> keys;
-      for (size_t i : data.indices_at(7, s * B, static_cast<size_t>(B))) batch.push_back(data[i]), keys.push_back(i);
+      for (size_t i : data.indices_at(7, s * B, static_cast<size_t>(B)))
+        batch.push_back(data[i]), keys.push_back(i);
       reset_peak_memory(b.device);
       auto t0 = Clock::now();
       RolloutBatch rb = rollout_and_score(st, *tok, special, batch, keys);
@@ -55,17 +60,14 @@ int main(int argc, char** argv) {
       update_policy(st, rb);
       synchronize(b.device);
       auto t2 = Clock::now();
-      const double tr = std::chrono::duration<double>(t1 - t0).count(), tu = std::chrono::duration<double>(t2 - t1).count();
+      const double tr = std::chrono::duration<double>(t1 - t0).count(),
+                   tu = std::chrono::duration<double>(t2 - t1).count();
       const double gen = double(rb.rollout.decode_tokens);
       const double upd = double(rb.rollout.completion_ids.numel() + rb.rollout.prompt_ids.numel());
-      std::printf("| %lld%s | %.2f | %.2f | %.2f | %.0f%% | %.0f | %.0f | %.0f | %.0f |\n", (long long)s + 1,
-                  s == 0 ? " (warm-up)" : "", tr, tu, tr + tu, 100 * tr / (tr + tu), gen, gen / tr, upd / tu,
-                  peak_memory_mb(b.device));
+      std::printf("| %lld%s | %.2f | %.2f | %.2f | %.0f%% | %.0f | %.0f | %.0f | %.0f |\n",
+                  (long long)s + 1, s == 0 ? " (warm-up)" : "", tr, tu, tr + tu,
+                  100 * tr / (tr + tu), gen, gen / tr, upd / tu, peak_memory_mb(b.device));
       std::fflush(stdout);
     }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_grpo_step: error: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  });
 }

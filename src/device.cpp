@@ -37,7 +37,8 @@ double peak_memory_mb(const torch::Device& device) {
 #ifdef GRPO_CUDA
   if (device.is_cuda()) {
     // allocated_bytes[0] is the aggregate over pool types (StatType::AGGREGATE in 1.13 and 2.x).
-    auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
+    auto stats =
+        c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
     return static_cast<double>(stats.allocated_bytes[0].peak) / (1 << 20);
   }
 #endif
@@ -49,7 +50,8 @@ double peak_memory_mb(const torch::Device& device) {
 
 void reset_peak_memory(const torch::Device& device) {
 #ifdef GRPO_CUDA
-  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
+  if (device.is_cuda())
+    c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
 #else
   (void)device;
 #endif
@@ -99,7 +101,9 @@ struct CudaGraph::Impl {
 
 CudaGraph::CudaGraph() : impl_(std::make_unique<Impl>()) {}
 CudaGraph::~CudaGraph() = default;
-bool CudaGraph::captured() const { return impl_->captured; }
+bool CudaGraph::captured() const {
+  return impl_->captured;
+}
 
 void CudaGraph::capture(const torch::Device& device, const std::function<void()>& fn, int warmup) {
 #ifdef GRPO_CUDA
@@ -107,7 +111,8 @@ void CudaGraph::capture(const torch::Device& device, const std::function<void()>
   impl_ = std::make_unique<Impl>();  // a fresh graph object: a used one may refuse a second capture
   c10::cuda::CUDAGuard device_guard(device);
   // Capture must not run on the legacy default stream; warm-up runs on the same side stream.
-  auto stream = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index() < 0 ? -1 : device.index());
+  auto stream = c10::cuda::getStreamFromPool(/*isHighPriority=*/false,
+                                             device.index() < 0 ? -1 : device.index());
   torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
   {
     c10::cuda::CUDAStreamGuard stream_guard(stream);
@@ -121,7 +126,8 @@ void CudaGraph::capture(const torch::Device& device, const std::function<void()>
   impl_->captured = true;
 #else
   (void)device, (void)fn, (void)warmup;
-  throw Error("CUDA graphs: this build of grpo_train has no CUDA support (built against a CPU LibTorch)");
+  throw Error(
+      "CUDA graphs: this build of grpo_train has no CUDA support (built against a CPU LibTorch)");
 #endif
 }
 

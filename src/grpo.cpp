@@ -538,8 +538,9 @@ RolloutBatch offline_batch(GrpoState& st, const Tokenizer& tok, const SpecialIds
   int64_t Tc = 1;
   for (const auto& r : responses) Tc = std::max<int64_t>(Tc, static_cast<int64_t>(r.size()));
   auto ids = torch::full({B * G, Tc}, int64_t(special.pad), torch::kInt64), mask = torch::zeros({B * G, Tc}, torch::kInt64);
+  auto ia = ids.accessor<int64_t, 2>(), ma = mask.accessor<int64_t, 2>();  // host writes, no per-element tensor ops
   for (int64_t n = 0; n < B * G; ++n)
-    for (size_t t = 0; t < responses[n].size(); ++t) ids[n][t] = responses[n][t], mask[n][t] = 1;
+    for (size_t t = 0; t < responses[n].size(); ++t) ia[n][t] = responses[n][t], ma[n][t] = 1;
   rb.rollout.completion_ids = ids.to(device);
   rb.rollout.completion_mask = mask.to(device);
   rb.rollout.logprobs = torch::zeros({B * G, Tc}, torch::TensorOptions().dtype(torch::kFloat32).device(device));

@@ -28,7 +28,8 @@ void reset_peak_memory(const torch::Device& device);
 
 // Device memory bandwidth in GB/s, counting bytes read plus bytes written, from the median of
 // `reps` copies of a `bytes`-sized buffer (the roofline's denominator).
-double measure_copy_bandwidth_gbps(const torch::Device& device, int64_t bytes = int64_t(1) << 30, int reps = 20);
+double measure_copy_bandwidth_gbps(const torch::Device& device, int64_t bytes = int64_t(1) << 30,
+                                   int reps = 20);
 
 // ---------------------------------------------------------------------------------------------
 // CUDA graph of a fixed piece of device work (the decode step). `fn` must have static shapes,
