@@ -6,7 +6,8 @@
 // transformers side of the comparison is scripts/hf_reference.py bench-generate on the same model
 // directory, batch and lengths.
 //   bench_decode (--model DIR | --config JSON) [--device auto] [--dtype auto] [--n 64,128]
-//                [--prompt 128] [--new 256] [--modes eager,static,cuda_graph] [--reps 2]
+//                [--prompt 128] [--new 256] [--modes eager,static,cuda_graph] [--attention eager]
+//                [--reps 2]
 // Every sequence runs exactly --new tokens (no stop ids), greedy, prompts of --prompt random ids.
 #include <algorithm>
 #include <cstdio>
@@ -20,6 +21,7 @@ using namespace grpo::bench;
 int main(int argc, char** argv) {
   return bench_main("bench_decode", argc, argv, [](const Args& a, BenchModel& b) {
     const ModelConfig& c = b.model->cfg;
+    b.model->set_attention(parse_attention(a.str("attention", "eager")));
     const int64_t P = a.num("prompt", 128), T = a.num("new", 256), reps = a.num("reps", 2);
     const auto ns = a.nums("n", "64,128");
     const double bw = measure_copy_bandwidth_gbps(

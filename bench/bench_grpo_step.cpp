@@ -5,8 +5,8 @@
 // worst case of a real step at that length.
 //   bench_grpo_step (--model DIR | --config JSON) [--device auto] [--dtype auto] [--prompts 16]
 //                   [--group 8] [--new 256] [--micro 16] [--checkpointing 1] [--decode-mode eager]
-//                   [--beta 0] [--steps 3] [--tokenizer tests/data/qwen2.5] [--data
-//                   data/gsm8k/train.jsonl]
+//                   [--attention eager] [--beta 0] [--steps 3] [--tokenizer tests/data/qwen2.5]
+//                   [--data data/gsm8k/train.jsonl]
 #include <chrono>
 #include <cstdio>
 
@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
                                       std::max<int64_t>(1, a.num("micro", 16)));
     cfg.gradient_checkpointing = a.num("checkpointing", 1) != 0;
     cfg.decode_mode = a.str("decode-mode", "eager");
+    cfg.attention = a.str("attention", "eager");
     cfg.beta = a.real("beta", 0.0);
     cfg.learning_rate = 1e-6;
     const int64_t steps = a.num("steps", 3), B = cfg.prompts_per_step;
@@ -39,10 +40,10 @@ int main(int argc, char** argv) {
     print_model_line(b);
     std::printf(
         "%d prompts x %d samples, %d new tokens, micro-batch %lld (grad_accum %d), checkpointing "
-        "%s, decode %s, beta %g\n\n",
+        "%s, decode %s, attention %s, beta %g\n\n",
         cfg.prompts_per_step, cfg.group_size, cfg.max_new_tokens, (long long)a.num("micro", 16),
         cfg.grad_accum, cfg.gradient_checkpointing ? "on" : "off", cfg.decode_mode.c_str(),
-        cfg.beta);
+        cfg.attention.c_str(), cfg.beta);
     std::printf(
         "| step | rollout s | update s | total s | rollout share | new tokens | rollout tok/s | "
         "update tok/s | peak MiB |\n"

@@ -1,7 +1,7 @@
 // bench_update: the GRPO update's forward + backward (compute_logprobs_from_model -> PPO-clip loss
 // -> backward, micro-batched as the trainer does) in tokens/s and model FLOPs utilisation, with and
-// without gradient checkpointing, and its peak memory. Model FLOPs per step (PaLM's count; the
-// checkpointing recompute is not counted):
+// without gradient checkpointing, for each attention kernel, and its peak memory. Model FLOPs per
+// step (PaLM's count; the checkpointing recompute is not counted):
 //   6 * tokens * (layer matmul params) + 6 * completion tokens * D * V (the lm_head runs on the
 //   completion only) + 12 * L * H * hd * T * tokens (attention scores and values, fwd + bwd)
 // MFU is given against the bf16 (GPU) / fp32 (CPU) matmul rate measured here and, on a GPU, the
@@ -42,42 +42,45 @@ int main(int argc, char** argv) {
         peak_sheet > 0 ? (", datasheet " + std::to_string(int(peak_sheet)) + " TFLOP/s").c_str()
                        : "");
     std::printf(
-        "| checkpointing | seconds | tokens/s | TFLOP/s | MFU (measured peak) | MFU (datasheet) | "
+        "| attention | checkpointing | seconds | tokens/s | TFLOP/s | MFU (measured peak) | MFU "
+        "(datasheet) | "
         "peak MiB |\n"
-        "|---|---|---|---|---|---|---|\n");
+        "|---|---|---|---|---|---|---|---|\n");
     auto opts = torch::TensorOptions().dtype(torch::kInt64).device(b.device);
     auto ids = torch::randint(0, std::min<int64_t>(c.n_vocab, 150000), {N, T}, opts);
     auto attn = torch::ones({N, T}, opts);
     auto mask = torch::ones({N, Tc}, opts.dtype(torch::kFloat32));
     auto adv = torch::randn({N}, opts.dtype(torch::kFloat32));
-    for (int64_t ckpt : a.nums("checkpointing", "0,1")) {
-      b.model->gradient_checkpointing = ckpt != 0;
-      std::vector<double> secs;
-      reset_peak_memory(b.device);
-      for (int64_t r = 0; r <= reps; ++r) {  // run 0 warms up
-        b.model->zero_grad();
-        synchronize(b.device);
-        auto t0 = std::chrono::steady_clock::now();
-        for (int64_t k = 0; k < N / mb; ++k) {
-          auto rows = [&](const torch::Tensor& x) { return x.narrow(0, k * mb, mb); };
-          auto lp = compute_logprobs_from_model(b.model, rows(ids), rows(attn), Tc, 1.0).logprobs;
-          compute_policy_loss(lp, lp.detach(), rows(adv), rows(mask), PolicyLossConfig{})
-              .loss.backward();
+    for (const auto& att : a.strs("attention", sdpa_available() ? "eager,sdpa" : "eager"))
+      for (int64_t ckpt : a.nums("checkpointing", "0,1")) {
+        b.model->set_attention(parse_attention(att));
+        b.model->gradient_checkpointing = ckpt != 0;
+        std::vector<double> secs;
+        reset_peak_memory(b.device);
+        for (int64_t r = 0; r <= reps; ++r) {  // run 0 warms up
+          b.model->zero_grad();
+          synchronize(b.device);
+          auto t0 = std::chrono::steady_clock::now();
+          for (int64_t k = 0; k < N / mb; ++k) {
+            auto rows = [&](const torch::Tensor& x) { return x.narrow(0, k * mb, mb); };
+            auto lp = compute_logprobs_from_model(b.model, rows(ids), rows(attn), Tc, 1.0).logprobs;
+            compute_policy_loss(lp, lp.detach(), rows(adv), rows(mask), PolicyLossConfig{})
+                .loss.backward();
+          }
+          synchronize(b.device);
+          if (r > 0)
+            secs.push_back(
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         }
-        synchronize(b.device);
-        if (r > 0)
-          secs.push_back(
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        std::sort(secs.begin(), secs.end());
+        const double s = secs[secs.size() / 2], rate = flops / s / 1e12;
+        std::printf("| %s | %s | %.3f | %.0f | %.3g | %.1f%% | %s | %.0f |\n", att.c_str(),
+                    ckpt ? "per layer" : "off", s, tokens / s, rate, 100.0 * rate / peak_meas,
+                    peak_sheet > 0
+                        ? (std::to_string(int(100.0 * rate / peak_sheet + 0.5)) + "%").c_str()
+                        : "-",
+                    peak_memory_mb(b.device));
+        std::fflush(stdout);
       }
-      std::sort(secs.begin(), secs.end());
-      const double s = secs[secs.size() / 2], rate = flops / s / 1e12;
-      std::printf("| %s | %.3f | %.0f | %.3g | %.1f%% | %s | %.0f |\n", ckpt ? "per layer" : "off",
-                  s, tokens / s, rate, 100.0 * rate / peak_meas,
-                  peak_sheet > 0
-                      ? (std::to_string(int(100.0 * rate / peak_sheet + 0.5)) + "%").c_str()
-                      : "-",
-                  peak_memory_mb(b.device));
-      std::fflush(stdout);
-    }
   });
 }

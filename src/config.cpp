@@ -94,6 +94,8 @@ const std::vector<Row>& rows() {
       {"device", &C::device, "auto | cpu | cuda | cuda:N", {}},
       {"decode_mode", &C::decode_mode, "decode step: eager, static shapes, or static captured as CUDA graphs",
        {"eager", "static", "cuda_graph"}},
+      {"attention", &C::attention, "attention kernel: eager formula, or scaled_dot_product_attention (LibTorch >= 2.0)",
+       {"eager", "sdpa"}},
   };
   return table;
 }

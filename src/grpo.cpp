@@ -241,6 +241,7 @@ GrpoState::GrpoState(TrainConfig c, Qwen2ForCausalLM p, int64_t total, Qwen2ForC
     : cfg(std::move(c)), policy(std::move(p)), total_steps(total) {
   torch::NoGradGuard ng;
   policy->gradient_checkpointing = cfg.gradient_checkpointing;
+  policy->set_attention(parse_attention(cfg.attention));
   auto params = policy->parameters();
   if (!params.empty() && params[0].scalar_type() != torch::kFloat32)
     for (auto& q : params) master.push_back(q.detach().to(torch::kFloat32).clone());
@@ -255,6 +256,7 @@ GrpoState::GrpoState(TrainConfig c, Qwen2ForCausalLM p, int64_t total, Qwen2ForC
     }
     for (auto& q : ref->parameters()) q.set_requires_grad(false);
     ref->eval();
+    ref->set_attention(policy->attention);
   }
   auto opt = torch::optim::AdamWOptions(cfg.learning_rate)
                  .betas({cfg.adam_beta1, cfg.adam_beta2})

@@ -194,6 +194,15 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::T
   const int64_t S = k.size(2);
   // GQA without repeating K/V: the g query heads sharing a KV head become g*T query rows.
   auto qg = q.reshape({N, n_kv_head, g * T, head_dim});                                        // (N, Hkv, g*T, hd)
+#if TORCH_VERSION_MAJOR >= 2
+  if (kernel == AttentionKernel::Sdpa) {
+    TORCH_CHECK(mask.dim() == 4, "sdpa attention expects the grouped (N, 1, g*T, S) mask");
+    auto out = at::scaled_dot_product_attention(qg, k, v, mask);                               // (N, Hkv, g*T, hd)
+    // reshape, not view: fused kernels may return another memory layout.
+    out = out.reshape({N, n_head, T, head_dim}).transpose(1, 2).reshape({N, T, n_head * head_dim});
+    return o_proj(out);
+  }
+#endif
   auto scores = torch::matmul(qg, k.transpose(-1, -2)) * (1.0 / std::sqrt(double(head_dim)));  // (N, Hkv, g*T, S)
   scores = scores.view({N, n_kv_head, g, T, S}) + mask;                                        // mask (N, 1, 1, T, S)
   auto probs = torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type()).view({N, n_kv_head, g * T, S});
@@ -223,6 +232,22 @@ torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& x, const torch
                                              const torch::Tensor& mask, KVCache* cache, int64_t layer) {
   auto h = x + self_attn(input_layernorm(x), cos, sin, mask, cache, layer);
   return h + mlp(post_attention_layernorm(h));
+}
+
+bool sdpa_available() { return TORCH_VERSION_MAJOR >= 2; }
+
+AttentionKernel parse_attention(const std::string& s) {
+  if (s == "eager") return AttentionKernel::Eager;
+  if (s != "sdpa") throw Error("attention: expected eager or sdpa, found " + quote(s));
+  if (!sdpa_available())
+    throw Error("attention sdpa needs LibTorch >= 2.0 (scaled_dot_product_attention); this build uses LibTorch " +
+                std::string(TORCH_VERSION));
+  return AttentionKernel::Sdpa;
+}
+
+void Qwen2ForCausalLMImpl::set_attention(AttentionKernel kernel) {
+  attention = kernel;
+  for (int64_t l = 0; l < cfg.n_layer; ++l) model->layers[l]->as<Qwen2DecoderLayer>()->self_attn->kernel = kernel;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -302,6 +327,14 @@ torch::Tensor additive_mask(const torch::Tensor& allowed, const torch::TensorOpt
 
 }  // namespace
 
+torch::Tensor Qwen2ForCausalLMImpl::layer_mask(const torch::Tensor& mask) const {
+  if (attention == AttentionKernel::Eager) return mask;
+  // sdpa: the rows of the g query heads sharing a KV head are (g, T)-major, so the mask is laid
+  // out that way once per forward (every layer then shares it, also in what backward keeps).
+  const int64_t N = mask.size(0), T = mask.size(3), S = mask.size(4), g = cfg.n_head / cfg.n_kv_head;
+  return mask.expand({N, 1, g, T, S}).reshape({N, 1, g * T, S});  // (N, 1, g*T, S)
+}
+
 torch::Tensor Qwen2ForCausalLMImpl::forward_hidden(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                                    const torch::Tensor& position_ids, KVCache* cache) {
   const int64_t N = input_ids.size(0), T = input_ids.size(1);
@@ -315,7 +348,7 @@ torch::Tensor Qwen2ForCausalLMImpl::forward_hidden(const torch::Tensor& input_id
   auto query_idx = key_idx.narrow(0, past, T).unsqueeze(1);                       // (T, 1)
   auto allowed = (key_idx.unsqueeze(0) <= query_idx).unsqueeze(0) &               // (1, T, S)
                  attention_mask.to(torch::kBool).unsqueeze(1);                     // (N, 1, S)
-  auto mask = additive_mask(allowed, x.options());                                // (N, 1, 1, T, S)
+  auto mask = layer_mask(additive_mask(allowed, x.options()));                    // (N, 1, 1, T, S)
   const bool recompute = gradient_checkpointing && !cache && torch::GradMode::is_enabled() && x.requires_grad();
   for (int64_t l = 0; l < cfg.n_layer; ++l) {
     auto* layer = model->layers[l]->as<Qwen2DecoderLayer>();
@@ -337,7 +370,7 @@ torch::Tensor Qwen2ForCausalLMImpl::forward_decode_static(const torch::Tensor& i
   auto [cos, sin] = rope_tables(cfg, position_ids, x.scalar_type());
   auto key_idx = torch::arange(attend, torch::TensorOptions().dtype(torch::kInt64).device(x.device()));  // (S,)
   auto allowed = (key_idx <= write_pos).unsqueeze(0) & key_mask.narrow(1, 0, attend).to(torch::kBool);  // (N, S)
-  auto mask = additive_mask(allowed.unsqueeze(1), x.options());                                         // (N, 1, 1, 1, S)
+  auto mask = layer_mask(additive_mask(allowed.unsqueeze(1), x.options()));                             // (N, 1, 1, 1, S)
   cache.write_pos = write_pos;
   cache.attend = attend;
   for (int64_t l = 0; l < cfg.n_layer; ++l) x = model->layers[l]->as<Qwen2DecoderLayer>()->forward(x, cos, sin, mask, &cache, l);

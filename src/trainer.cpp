@@ -364,6 +364,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   const int64_t total_steps = cfg.max_steps > 0 ? cfg.max_steps : cfg.num_epochs * ((int64_t(train.size()) + B - 1) / B);
   auto device = parse_device(cfg.device);
   check_decode_mode(parse_decode_mode(cfg.decode_mode), device);
+  parse_attention(cfg.attention);  // sdpa on LibTorch 1.x fails here, before anything is written
   auto dtype = parse_dtype(cfg.dtype, device);
   size_t longest_prompt = 0, truncated = 0;
   for (size_t i = 0; i < std::min<size_t>(train.size(), 2000); ++i) {

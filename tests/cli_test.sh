@@ -131,11 +131,16 @@ check "logits file header" 0 '"data_offsets":\[0,24576\],"dtype":"F32","shape":\
 (( size > 24576 && size < 24576 + 200 )) && { echo "ok   logits file size $size"; passes=$((passes+1)); } || { echo "FAIL logits file size $size"; fails=$((fails+1)); }
 out=$("$bin/grpo_generate" $ts --prompt-ids 1,80,147,201,282,215,286,64,207,161 --max-new-tokens 40 --greedy --print-ids --ignore-eos --decode-mode static 2>/dev/null); rc=$?
 check "generate static decode ids" 0 "^152,64,101,829,463,444,698,100,258,461,715,299,93,64,101,829,1361,598,1475,303,1864,617,242,1407,251,64,101,829,195,114,122,216,1738,585,965,380,160,1690,2012,467$" "$out" "$rc"
+out=$("$bin/grpo_generate" $ts --prompt-ids 1,80,147,201,282,215,286,64,207,161 --max-new-tokens 5 --greedy --print-ids --ignore-eos --attention sdpa 2>&1); rc=$?
+if [[ $rc == 0 ]]; then check "generate sdpa ids" 0 "^152,64,101,829,463$" "$out" "$rc"
+else check "generate sdpa needs LibTorch 2" 1 "attention sdpa needs LibTorch >= 2.0 \(scaled_dot_product_attention\); this build uses LibTorch 1\." "$out" "$rc"; fi
 out=$("$bin/grpo_generate" $ts --prompt-ids 1,2 --device cpu --decode-mode cuda_graph 2>&1); rc=$?
 check "generate graph decode needs cuda" 1 "decode_mode cuda_graph needs a CUDA build of grpo_train and a CUDA device \(model is on cpu\)" "$out" "$rc"
 out=$("$bin/grpo_train" "$tmp/model" --set device=cpu --set decode_mode=cuda_graph --set output_dir="$tmp/graph-run" 2>&1); rc=$?
 check "train graph decode needs cuda" 1 "decode_mode cuda_graph needs a CUDA build" "$out" "$rc"
 [[ ! -e "$tmp/graph-run" ]] && { echo "ok   graph decode error wrote nothing"; passes=$((passes+1)); } || { echo "FAIL graph decode error wrote $tmp/graph-run"; fails=$((fails+1)); }
+out=$("$bin/grpo_train" "$tmp/model" --set attention=flash 2>&1); rc=$?
+check "train attention choices" 1 "config key 'attention' \(--set\): expected one of eager sdpa, found 'flash'" "$out" "$rc"
 out=$("$bin/grpo_generate" /nonexistent/model --prompt-ids 1,2 2>&1); rc=$?
 check "generate missing dir" 1 "/nonexistent/model: model directory does not exist" "$out" "$rc"
 

@@ -152,6 +152,60 @@ TEST_P(Qwen2Device, GradientCheckpointingGivesTheSameGradients) {
   }
 }
 
+// scaled_dot_product_attention (LibTorch >= 2.0) computes the eager formula: same logits on padded
+// batches, same parameter gradients (also through checkpointed layers), same cached decoding.
+TEST_P(Qwen2Device, SdpaAttentionEqualsEager) {
+  if (!sdpa_available()) GTEST_SKIP() << "LibTorch " << TORCH_VERSION << " has no scaled_dot_product_attention";
+  for (const char* name : {"tiny", "odd"}) {
+    SCOPED_TRACE(name);
+    auto model = load_qwen2(model_dir(preset(name)), torch::kFloat32, device());
+    auto ids = torch::tensor({3, 17, 42, 99, 7, 250, 11, 64, 0, 0, 5, 8, 13, 21, 34, 55}, torch::kInt64).view({2, 8}).to(device());
+    auto mask = torch::tensor({1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1}, torch::kInt64).view({2, 8}).to(device());
+    auto run = [&](AttentionKernel k, bool ckpt) {
+      model->set_attention(k);
+      model->gradient_checkpointing = ckpt;
+      model->zero_grad();
+      auto logits = model->forward(ids, mask);  // (2, 8, V)
+      (logits.log_softmax(-1).select(2, 1) * mask).sum().backward();
+      std::vector<torch::Tensor> grads;
+      for (auto& p : model->parameters()) grads.push_back(p.grad().to(torch::kCPU).clone());
+      return std::make_pair(logits.detach().masked_fill(mask.unsqueeze(-1) == 0, 0).to(torch::kCPU), grads);
+    };
+    auto eager = run(AttentionKernel::Eager, false);
+    for (bool ckpt : {false, true}) {
+      auto sdpa = run(AttentionKernel::Sdpa, ckpt);
+      EXPECT_LT((sdpa.first - eager.first).abs().max().item<double>(), 1e-4);
+      for (size_t i = 0; i < eager.second.size(); ++i)
+        EXPECT_LE((sdpa.second[i] - eager.second[i]).abs().max().item<double>(),
+                  1e-4 * eager.second[i].abs().max().item<double>() + 1e-7) << i;
+    }
+    // Greedy decoding through the cache (eager and static steps) gives the golden ids with sdpa too.
+    json golden = json::parse(read_file(source_path("tests/data/golden_qwen2.json")));
+    for (DecodeMode mode : {DecodeMode::Eager, DecodeMode::Static}) {
+      SamplingParams sp;
+      sp.greedy = true;
+      sp.max_new_tokens = 24;
+      sp.decode = mode;
+      auto prompt = golden[name][0]["prompt"].get<std::vector<int32_t>>();
+      auto got = generate(model, {prompt}, 1, sp).completion_ids[0].to(torch::kCPU);
+      EXPECT_EQ(std::vector<int64_t>(got.data_ptr<int64_t>(), got.data_ptr<int64_t>() + 24),
+                golden[name][0]["greedy"].get<std::vector<int64_t>>());
+    }
+    model->set_attention(AttentionKernel::Eager);
+    model->gradient_checkpointing = false;
+  }
+}
+
+TEST(Qwen2, AttentionKernelNames) {
+  EXPECT_EQ(parse_attention("eager"), AttentionKernel::Eager);
+  EXPECT_NE(error_of([] { parse_attention("flash"); }).find("attention: expected eager or sdpa, found 'flash'"), std::string::npos);
+  if (sdpa_available()) {
+    EXPECT_EQ(parse_attention("sdpa"), AttentionKernel::Sdpa);
+  } else {
+    EXPECT_NE(error_of([] { parse_attention("sdpa"); }).find("attention sdpa needs LibTorch >= 2.0"), std::string::npos);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Loading, saving, dtypes
 

@@ -71,6 +71,7 @@ struct TrainConfig {
   std::string dtype = "auto";     // auto | float32 | bfloat16 | float16 (auto: bf16 on CUDA, fp32 on CPU)
   std::string device = "auto";    // auto | cpu | cuda | cuda:N
   std::string decode_mode = "eager";  // eager | static | cuda_graph (rollout/eval decode step; see sampler.h)
+  std::string attention = "eager";    // eager | sdpa (scaled_dot_product_attention, LibTorch >= 2.0; see qwen2.h)
 
   // Where each non-default value came from ("file.yaml:12", "--set"); not a knob.
   std::map<std::string, std::string> origin;

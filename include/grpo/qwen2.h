@@ -66,6 +66,16 @@ struct KVCache {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Attention kernel. Eager: the formula above (scores in the model dtype, fp32 softmax), the same on
+// every LibTorch. Sdpa: at::scaled_dot_product_attention (LibTorch >= 2.0) on the same grouped
+// queries and additive mask; on CUDA it picks a fused kernel (memory-efficient attention, which
+// takes a mask) that never stores the (T, S) probabilities for backward.
+
+enum class AttentionKernel : uint8_t { Eager = 0, Sdpa = 1 };
+bool sdpa_available();                                    // built against LibTorch >= 2.0
+AttentionKernel parse_attention(const std::string& s);    // eager | sdpa (throws if unavailable)
+
+// ---------------------------------------------------------------------------------------------
 // Modules
 
 class LinearImpl : public torch::nn::Module {
@@ -96,11 +106,13 @@ TORCH_MODULE(RMSNorm);
 class Qwen2AttentionImpl : public torch::nn::Module {
  public:
   Qwen2AttentionImpl(const ModelConfig& cfg, torch::TensorOptions opts);
-  // x (N, T, D); cos/sin (N, 1, T, hd); mask (N, 1, 1, T, S) additive; cache layer slices or undefined.
+  // x (N, T, D); cos/sin (N, 1, T, hd); mask additive, (N, 1, 1, T, S) (eager) or (N, 1, g*T, S)
+  // (sdpa); cache: the KV cache or null.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, KVCache* cache, int64_t layer);
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t n_head, n_kv_head, head_dim;
+  AttentionKernel kernel = AttentionKernel::Eager;
 };
 TORCH_MODULE(Qwen2Attention);
 
@@ -163,6 +175,13 @@ class Qwen2ForCausalLMImpl : public torch::nn::Module {
   // each decoder layer's input and recompute the layer in backward. Activation memory drops from
   // ~(14 D + 2 F + H S) per token and layer to D per token and layer, for one extra forward.
   bool gradient_checkpointing = false;
+  // The attention kernel of every layer (default Eager).
+  void set_attention(AttentionKernel kernel);
+  AttentionKernel attention = AttentionKernel::Eager;
+
+ private:
+  // The additive mask (N, 1, 1, T, S) in the layout the attention kernel takes.
+  torch::Tensor layer_mask(const torch::Tensor& mask) const;
 };
 TORCH_MODULE(Qwen2ForCausalLM);
 

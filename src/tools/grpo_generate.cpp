@@ -39,7 +39,8 @@ std::vector<int32_t> parse_ids(const std::string& s, const std::string& what) {
 
 int main(int argc, char** argv) {
   CLI::App app{"grpo_generate: sample from or score with a Hugging Face Qwen2/Llama model"};
-  std::string model_dir, prompt, prompts_file, prompt_ids, score_ids, dtype = "auto", device = "auto", decode = "eager";
+  std::string model_dir, prompt, prompts_file, prompt_ids, score_ids, dtype = "auto", device = "auto", decode = "eager",
+              attention = "eager";
   std::string system_prompt = kDefaultSystemPrompt, logits_out;
   bool raw = false, print_ids = false, ignore_eos = false, no_stream = false;
   SamplingParams sp;
@@ -67,6 +68,7 @@ int main(int argc, char** argv) {
   app.add_option("--dtype", dtype, "auto | float32 | bfloat16 | float16")->capture_default_str();
   app.add_option("--device", device, "auto | cpu | cuda | cuda:N")->capture_default_str();
   app.add_option("--decode-mode", decode, "eager | static | cuda_graph")->capture_default_str();
+  app.add_option("--attention", attention, "eager | sdpa (LibTorch >= 2.0)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   init_runtime();
 
@@ -82,7 +84,9 @@ int main(int argc, char** argv) {
     check_decode_mode(sp.decode, dev);
     auto dt = parse_dtype(dtype, dev);
     LoadStats ls;
+    const AttentionKernel kernel = parse_attention(attention);
     auto model = load_qwen2(model_dir, dt, dev, &ls);
+    model->set_attention(kernel);
     std::fprintf(stderr, "loaded %s: %.1f M params, %s, %s, %.2f s\n", model_dir.c_str(), model->cfg.n_params() / 1e6,
                  c10::toString(dt), dev.str().c_str(), ls.seconds);
 
