@@ -34,10 +34,11 @@ for phase in "$@"; do
       [[ -d "$m15" ]] || run python3 scripts/hf_reference.py make "$models" | tail -1
       {
         echo "## decode (ours)"; run "$build/bench_decode" --model "$m15" --n 64,128 --prompt 128 --new 256 --reps 2
+        echo; echo "## decode (ours, sdpa)"; run "$build/bench_decode" --model "$m15" --n 128 --prompt 128 --new 256 --reps 2 --attention sdpa
         echo; echo "## decode (transformers generate)"; run python3 scripts/hf_reference.py bench-generate "$models" --n 64 128 --prompt 128 --new 256 --reps 2
         echo; echo "## update (forward + backward)"; run "$build/bench_update" --model "$m15" --n 16 --prompt 128 --completion 384 --micro 8 --reps 2
-        echo; echo "## one GRPO step, 16 x 8, 256 new tokens"; run "$build/bench_grpo_step" --model "$m15" --prompts 16 --group 8 --new 256 --micro 16 --checkpointing 1 --decode-mode cuda_graph --steps 2
-        echo; echo "## one GRPO step, 16 x 8, 512 new tokens"; run "$build/bench_grpo_step" --model "$m15" --prompts 16 --group 8 --new 512 --micro 16 --checkpointing 1 --decode-mode cuda_graph --steps 2
+        echo; echo "## one GRPO step, 16 x 8, 256 new tokens (defaults: eager decode, eager attention)"; run "$build/bench_grpo_step" --model "$m15" --prompts 16 --group 8 --new 256 --micro 16 --checkpointing 1 --steps 2
+        echo; echo "## one GRPO step, 16 x 8, 512 new tokens (CUDA-graph decode, sdpa)"; run "$build/bench_grpo_step" --model "$m15" --prompts 16 --group 8 --new 512 --micro 16 --checkpointing 1 --decode-mode cuda_graph --attention sdpa --steps 2
       } 2>&1 | tee "$out/bench.md"
       ;;
     *) echo "unknown phase '$phase' (build | test | parity | bench)"; exit 2 ;;
