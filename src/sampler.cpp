@@ -154,7 +154,7 @@ int64_t check_kv_budget(const ModelConfig& cfg, int64_t n_seq, int64_t capacity,
 namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t0, const torch::Device& device) {
-  if (device.is_cuda()) torch::cuda::synchronize();
+  synchronize(device);
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
