@@ -93,18 +93,8 @@ inline double matmul_params(const ModelConfig& c) {
 inline double measure_matmul_tflops(const torch::Device& device, torch::Dtype dtype, int64_t n,
                                     int reps = 10) {
   auto opts = torch::TensorOptions().dtype(dtype).device(device);
-  auto a = torch::randn({n, n}, opts), b = torch::randn({n, n}, opts);
-  for (int i = 0; i < 3; ++i) torch::mm(a, b);
-  synchronize(device);
-  std::vector<double> secs;
-  for (int i = 0; i < reps; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    torch::mm(a, b);
-    synchronize(device);
-    secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::nth_element(secs.begin(), secs.begin() + secs.size() / 2, secs.end());
-  return 2.0 * n * n * n / secs[secs.size() / 2] / 1e12;
+  auto x = torch::randn({n, n}, opts), y = torch::randn({n, n}, opts);
+  return 2.0 * n * n * n / median_seconds(device, [&] { torch::mm(x, y); }, reps, 3) / 1e12;
 }
 
 inline void print_model_line(const BenchModel& b) {

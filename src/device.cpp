@@ -26,8 +26,27 @@ bool built_with_cuda() {
 #endif
 }
 
+namespace {
+// The CUDA device index of `device` ("cuda" without an index means the current one, 0 here).
+int cuda_index(const torch::Device& device) { return device.has_index() ? device.index() : 0; }
+}  // namespace
+
 void synchronize(const torch::Device& device) {
-  if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
+  if (device.is_cuda()) torch::cuda::synchronize(cuda_index(device));
+}
+
+double median_seconds(const torch::Device& device, const std::function<void()>& fn, int reps, int warmup) {
+  for (int i = 0; i < warmup; ++i) fn();
+  synchronize(device);
+  std::vector<double> secs;
+  for (int i = 0; i < reps; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    fn();
+    synchronize(device);
+    secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::nth_element(secs.begin(), secs.begin() + secs.size() / 2, secs.end());
+  return secs[secs.size() / 2];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -37,8 +56,7 @@ double peak_memory_mb(const torch::Device& device) {
 #ifdef GRPO_CUDA
   if (device.is_cuda()) {
     // allocated_bytes[0] is the aggregate over pool types (StatType::AGGREGATE in 1.13 and 2.x).
-    auto stats =
-        c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
+    auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(cuda_index(device));
     return static_cast<double>(stats.allocated_bytes[0].peak) / (1 << 20);
   }
 #endif
@@ -51,7 +69,7 @@ double peak_memory_mb(const torch::Device& device) {
 void reset_peak_memory(const torch::Device& device) {
 #ifdef GRPO_CUDA
   if (device.is_cuda())
-    c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
+    c10::cuda::CUDACachingAllocator::resetPeakStats(cuda_index(device));
 #else
   (void)device;
 #endif
@@ -63,17 +81,8 @@ void reset_peak_memory(const torch::Device& device) {
 double measure_copy_bandwidth_gbps(const torch::Device& device, int64_t bytes, int reps) {
   auto opts = torch::TensorOptions().dtype(torch::kUInt8).device(device);
   auto src = torch::randint(0, 255, {bytes}, opts), dst = torch::empty({bytes}, opts);
-  for (int i = 0; i < 3; ++i) dst.copy_(src);  // warm-up: page faults, clocks
-  synchronize(device);
-  std::vector<double> secs;
-  for (int i = 0; i < reps; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    dst.copy_(src);
-    synchronize(device);
-    secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::nth_element(secs.begin(), secs.begin() + secs.size() / 2, secs.end());
-  return 2.0 * double(bytes) / secs[secs.size() / 2] / 1e9;  // read + write
+  // Warm-ups: page faults, clocks.
+  return 2.0 * double(bytes) / median_seconds(device, [&] { dst.copy_(src); }, reps, 3) / 1e9;  // read + write
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -101,9 +110,6 @@ struct CudaGraph::Impl {
 
 CudaGraph::CudaGraph() : impl_(std::make_unique<Impl>()) {}
 CudaGraph::~CudaGraph() = default;
-bool CudaGraph::captured() const {
-  return impl_->captured;
-}
 
 void CudaGraph::capture(const torch::Device& device, const std::function<void()>& fn, int warmup) {
 #ifdef GRPO_CUDA
@@ -111,9 +117,8 @@ void CudaGraph::capture(const torch::Device& device, const std::function<void()>
   impl_ = std::make_unique<Impl>();  // a fresh graph object: a used one may refuse a second capture
   c10::cuda::CUDAGuard device_guard(device);
   // Capture must not run on the legacy default stream; warm-up runs on the same side stream.
-  auto stream = c10::cuda::getStreamFromPool(/*isHighPriority=*/false,
-                                             device.index() < 0 ? -1 : device.index());
-  torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
+  auto stream = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, cuda_index(device));
+  synchronize(device);
   {
     c10::cuda::CUDAStreamGuard stream_guard(stream);
     for (int i = 0; i < warmup; ++i) fn();
@@ -122,7 +127,7 @@ void CudaGraph::capture(const torch::Device& device, const std::function<void()>
     fn();
     impl_->graph.capture_end();
   }
-  torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
+  synchronize(device);
   impl_->captured = true;
 #else
   (void)device, (void)fn, (void)warmup;
@@ -136,13 +141,6 @@ void CudaGraph::replay() {
 #ifdef GRPO_CUDA
   impl_->graph.replay();
 #endif
-}
-
-void CudaGraph::reset() {
-#ifdef GRPO_CUDA
-  if (impl_->captured) impl_->graph.reset();
-#endif
-  impl_->captured = false;
 }
 
 }  // namespace grpo

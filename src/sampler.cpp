@@ -274,8 +274,9 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
       const int64_t n = tok.size(0);
       const int64_t bucket = std::min(capacity, (cache.length / p.decode_bucket + 1) * p.decode_bucket);
       // A new batch size means compacted rows: new cache tensors, so a captured graph is stale too.
-      const bool stale = !tok_buf.defined() || tok_buf.size(0) != n || bucket != attend;
-      if (!tok_buf.defined() || tok_buf.size(0) != n) tok_buf = torch::empty({n, 1}, i64), pos_buf = torch::empty({n, 1}, i64);
+      const bool resized = !tok_buf.defined() || tok_buf.size(0) != n;
+      if (resized) tok_buf = torch::empty({n, 1}, i64), pos_buf = torch::empty({n, 1}, i64);
+      const bool stale = resized || bucket != attend;
       attend = bucket;
       tok_buf.copy_(tok.unsqueeze(1));
       pos_buf.copy_(pos.unsqueeze(1));

@@ -309,7 +309,6 @@ void on_signal(int sig) {
   (void)r;
 }
 
-
 std::string fmt_duration(double s) {
   char b[32];
   int h = int(s / 3600), m = int(std::fmod(s, 3600) / 60), sec = int(std::fmod(s, 60));

@@ -26,6 +26,10 @@ void synchronize(const torch::Device& device);
 double peak_memory_mb(const torch::Device& device);
 void reset_peak_memory(const torch::Device& device);
 
+// The median wall time of `reps` calls of fn, each followed by synchronize(device), after
+// `warmup` untimed calls.
+double median_seconds(const torch::Device& device, const std::function<void()>& fn, int reps, int warmup);
+
 // Device memory bandwidth in GB/s, counting bytes read plus bytes written, from the median of
 // `reps` copies of a `bytes`-sized buffer (the roofline's denominator).
 double measure_copy_bandwidth_gbps(const torch::Device& device, int64_t bytes = int64_t(1) << 30,
@@ -47,8 +51,6 @@ class CudaGraph {
   CudaGraph& operator=(const CudaGraph&) = delete;
   void capture(const torch::Device& device, const std::function<void()>& fn, int warmup = 2);
   void replay();
-  void reset();
-  bool captured() const;
 
  private:
   struct Impl;
