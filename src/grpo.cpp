@@ -289,6 +289,7 @@ RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const Specia
   sp.repetition_penalty = cfg.repetition_penalty;
   sp.max_new_tokens = cfg.max_new_tokens;
   sp.decode = parse_decode_mode(cfg.decode_mode);
+  sp.decoder = st.decoder;
   apply_model_limits(sp, tok, special, st.policy->cfg.n_vocab);
   sp.seed = static_cast<uint64_t>(cfg.seed) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(st.step);
   RolloutBatch rb;

@@ -149,6 +149,100 @@ int64_t check_kv_budget(const ModelConfig& cfg, int64_t n_seq, int64_t capacity,
 }
 
 // ---------------------------------------------------------------------------------------------
+// Static decode state (see sampler.h)
+
+int64_t StaticDecoder::bytes() const {
+  int64_t b = 0;
+  for (const auto* list : {&cache.k, &cache.v})
+    for (const auto& t : *list) b += t.numel() * static_cast<int64_t>(t.element_size());
+  for (const auto* t : {&key_mask, &tok, &pos, &logits})
+    if (t->defined()) b += t->numel() * static_cast<int64_t>(t->element_size());
+  return b;
+}
+
+namespace {
+
+// Rows the static step runs for n live sequences of a call with N: N itself, then powers of two.
+int64_t ladder_rows(int64_t n, int64_t N) {
+  int64_t r = 1;
+  while (r < n) r *= 2;
+  return std::min(r, N);
+}
+
+std::vector<const void*> weight_pointers(Qwen2ForCausalLM& model) {
+  std::vector<const void*> out;
+  for (const auto& t : model->parameters()) out.push_back(t.data_ptr());
+  return out;
+}
+
+// Make `d` hold buffers for at least `rows` sequences x `capacity` positions of `model`, keeping
+// what it has (and its graphs) when they fit.
+void fit(StaticDecoder& d, Qwen2ForCausalLM& model, int64_t rows, int64_t capacity) {
+  auto weights = weight_pointers(model);
+  const bool same_model = d.model == model.get() && d.weights == weights && d.attention == model->attention;
+  if (same_model && d.rows >= rows && d.capacity >= capacity) return;
+  if (same_model) rows = std::max(rows, d.rows), capacity = std::max(capacity, d.capacity);
+  // Free the old buffers first: the new ones may not fit beside them.
+  d.steps.clear();
+  d.cache = KVCache();
+  d.key_mask = d.tok = d.pos = d.write_pos = d.logits = torch::Tensor();
+  const auto w = model->output_weight();
+  const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(w.device());
+  check_kv_budget(model->cfg, rows, capacity, w.scalar_type(), w.device());
+  // Zeros, not empty: masked positions are multiplied by 0, and 0 * NaN would poison a row.
+  d.cache = KVCache::allocate(model->cfg, rows, capacity, w.options());
+  d.key_mask = torch::zeros({rows, capacity}, i64);
+  d.tok = torch::zeros({rows, 1}, i64);
+  d.pos = torch::zeros({rows, 1}, i64);
+  d.write_pos = torch::zeros({1}, i64);
+  d.logits = torch::zeros({rows, model->cfg.n_vocab}, i64.dtype(torch::kFloat32));
+  d.model = model.get();
+  d.weights = std::move(weights);
+  d.attention = model->attention;
+  d.rows = rows;
+  d.capacity = capacity;
+}
+
+// Keep rows `keep` (ascending) of the live batch, moved to the front of every buffer.
+void compact_in_place(StaticDecoder& d, const torch::Tensor& keep) {
+  const int64_t m = keep.size(0);
+  for (auto* list : {&d.cache.k, &d.cache.v})
+    for (auto& t : *list) t.narrow(0, 0, m).copy_(t.index_select(0, keep));
+  d.key_mask.narrow(0, 0, m).copy_(d.key_mask.index_select(0, keep));
+}
+
+// One decode step over the decoder's first `rows` rows, attending `attend` cache positions: the
+// inputs are already in d.tok / d.pos / d.write_pos, the output lands in d.logits. With `graph`,
+// a shape met for the first time is captured, and every step replays its graph.
+void decode_step(StaticDecoder& d, Qwen2ForCausalLM& model, int64_t rows, int64_t attend, bool graph, Rollout& r) {
+  auto [it, fresh] = d.steps.try_emplace({rows, attend});
+  StaticDecoder::Step& s = it->second;
+  if (fresh) {
+    ++r.decode_shapes;
+    s.view.capacity = d.capacity;
+    for (int64_t l = 0; l < model->cfg.n_layer; ++l) {
+      s.view.k.push_back(d.cache.k[l].narrow(0, 0, rows));
+      s.view.v.push_back(d.cache.v[l].narrow(0, 0, rows));
+    }
+  }
+  auto step = [&] {
+    auto h = model->forward_decode_static(d.tok.narrow(0, 0, rows), d.key_mask.narrow(0, 0, rows),
+                                          d.pos.narrow(0, 0, rows), d.write_pos, s.view, attend);  // (rows, 1, D)
+    d.logits.narrow(0, 0, rows).copy_(model->logits(h.squeeze(1)));                              // (rows, V)
+  };
+  if (!graph) return step();
+  if (!s.captured) {
+    // Later captures need one warm-up only (cuBLAS handles and workspaces already exist).
+    s.graph.capture(d.write_pos.device(), step, d.graph_captures == 0 ? 2 : 1);
+    s.captured = true;
+    ++d.graph_captures, ++r.graph_captures;
+  }
+  s.graph.replay();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
 // The rollout
 
 namespace {
@@ -178,20 +272,44 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
   Rollout r;
   PromptBatch pb = collate_prompts(prompts, p.pad_id);
   const int64_t Tp = pb.input_ids.size(1), capacity = Tp + Tc;
-  r.kv_cache_bytes = check_kv_budget(cfg, N + B, capacity, dtype, device);
   for (auto len : pb.lengths) r.prefill_tokens += len;
+  // Eager decodes in the prefill's cache (N rows after the copy); static shapes decode in the
+  // decoder's buffers, and the prefill cache holds the prompts only.
+  check_decode_mode(p.decode, device);
+  TORCH_CHECK(p.decode_bucket >= 1, "decode_bucket must be >= 1");
+  std::shared_ptr<StaticDecoder> dec;
+  if (p.decode != DecodeMode::Eager) {
+    dec = p.decoder ? p.decoder : std::make_shared<StaticDecoder>();
+    fit(*dec, model, N, (capacity + p.decode_bucket - 1) / p.decode_bucket * p.decode_bucket);
+    r.kv_cache_bytes = KVCache::bytes_needed(cfg, dec->rows, dec->capacity, dtype) + check_kv_budget(cfg, B, Tp, dtype, device);
+  } else {
+    r.kv_cache_bytes = check_kv_budget(cfg, N + B, capacity, dtype, device);
+  }
 
   // ---- prefill the B prompts once, then give each of its G samples a copy of its cache
   auto t0 = std::chrono::steady_clock::now();
   auto ids_b = pb.input_ids.to(device), mask_b = pb.attention_mask.to(device);  // (B, Tp)
-  KVCache cache = KVCache::allocate(cfg, B, capacity, torch::TensorOptions().dtype(dtype).device(device));
+  KVCache cache = KVCache::allocate(cfg, B, dec ? Tp : capacity, torch::TensorOptions().dtype(dtype).device(device));
   auto hidden = model->forward_hidden(ids_b, mask_b, positions_from_mask(mask_b), &cache);  // (B, Tp, D)
   auto logits = model->logits(hidden.select(1, Tp - 1)).to(torch::kFloat32);               // (B, V)
   auto expand = torch::arange(B, i64).repeat_interleave(G);                                 // (N,)
-  cache.select_rows(expand);
   logits = logits.index_select(0, expand);                                                  // (N, V)
   r.prompt_ids = ids_b.index_select(0, expand);
   r.prompt_mask = mask_b.index_select(0, expand);
+  if (dec) {
+    // Positions past Tp keep an earlier call's K/V: the step masks every position after its own.
+    for (int64_t l = 0; l < cfg.n_layer; ++l) {
+      dec->cache.k[l].narrow(0, 0, N).narrow(2, 0, Tp).copy_(cache.k[l].index_select(0, expand));
+      dec->cache.v[l].narrow(0, 0, N).narrow(2, 0, Tp).copy_(cache.v[l].index_select(0, expand));
+    }
+    dec->cache.length = Tp;
+    auto key_mask = dec->key_mask.narrow(0, 0, N);  // (N, capacity)
+    key_mask.fill_(1);
+    key_mask.narrow(1, 0, Tp).copy_(r.prompt_mask);
+    cache = KVCache();
+  } else {
+    cache.select_rows(expand);
+  }
   r.prefill_seconds = seconds_since(t0, device);
 
   // ---- per-sequence state (rows are compacted as sequences finish; `active` maps row -> sequence)
@@ -213,16 +331,7 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
   r.logprobs = torch::zeros({N, Tc}, i64.dtype(torch::kFloat32));
   auto stop = torch::tensor(p.stop_ids.empty() ? std::vector<int64_t>{-1} : p.stop_ids, torch::kInt64).to(device);
 
-  // ---- static-shape decode: inputs in fixed buffers, the step (optionally a CUDA graph) reads them
-  check_decode_mode(p.decode, device);
-  TORCH_CHECK(p.decode_bucket >= 1, "decode_bucket must be >= 1");
-  torch::Tensor tok_buf, pos_buf, write_pos = torch::zeros({1}, i64), logits_out;
-  int64_t attend = 0;
-  CudaGraph graph;
-  auto decode_static = [&] {
-    auto h = model->forward_decode_static(tok_buf, full_mask, pos_buf, write_pos, cache, attend);  // (n, 1, D)
-    logits_out = model->logits(h.squeeze(1)).to(torch::kFloat32);                                // (n, V)
-  };
+  int64_t rows = N;  // static shapes: the ladder size the step runs (>= the live rows)
 
   for (int64_t t = 0; t < Tc; ++t) {
     // ---- choose the next id of every active row
@@ -254,12 +363,18 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
     if ((t + 1) % p.sync_every == 0) {
       const int64_t n = active.size(0), n_done = done.sum().item<int64_t>();
       if (n_done == n) break;
-      if (n_done * 4 >= n) {
+      // Eager drops rows once a quarter are done; static shapes when the ladder steps down.
+      if (dec ? ladder_rows(n - n_done, N) < rows : n_done * 4 >= n) {
         auto keep = done.logical_not().nonzero().squeeze(1);
         ++r.compactions;
-        cache.select_rows(keep);
+        if (dec) {
+          compact_in_place(*dec, keep);
+          rows = ladder_rows(n - n_done, N);
+        } else {
+          cache.select_rows(keep);
+          full_mask = full_mask.index_select(0, keep);
+        }
         active = active.index_select(0, keep);
-        full_mask = full_mask.index_select(0, keep);
         pos = pos.index_select(0, keep);
         done = done.index_select(0, keep);
         tok = tok.index_select(0, keep);
@@ -272,24 +387,13 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
       logits = model->logits(h.squeeze(1)).to(torch::kFloat32);  // (n, V)
     } else {
       const int64_t n = tok.size(0);
-      const int64_t bucket = std::min(capacity, (cache.length / p.decode_bucket + 1) * p.decode_bucket);
-      // A new batch size means compacted rows: new cache tensors, so a captured graph is stale too.
-      const bool resized = !tok_buf.defined() || tok_buf.size(0) != n;
-      if (resized) tok_buf = torch::empty({n, 1}, i64), pos_buf = torch::empty({n, 1}, i64);
-      const bool stale = resized || bucket != attend;
-      attend = bucket;
-      tok_buf.copy_(tok.unsqueeze(1));
-      pos_buf.copy_(pos.unsqueeze(1));
-      write_pos.fill_(cache.length);
-      if (p.decode == DecodeMode::CudaGraph) {
-        // Later captures need only one warm-up (cuBLAS handles and workspaces already exist).
-        if (stale) graph.capture(device, decode_static, r.graph_captures == 0 ? 2 : 1), ++r.graph_captures;
-        graph.replay();
-      } else {
-        decode_static();
-      }
-      logits = logits_out;
-      cache.length += 1;
+      const int64_t attend = std::min(dec->capacity, (dec->cache.length / p.decode_bucket + 1) * p.decode_bucket);
+      dec->tok.narrow(0, 0, n).copy_(tok.unsqueeze(1));
+      dec->pos.narrow(0, 0, n).copy_(pos.unsqueeze(1));
+      dec->write_pos.fill_(dec->cache.length);
+      decode_step(*dec, model, rows, attend, p.decode == DecodeMode::CudaGraph, r);
+      logits = dec->logits.narrow(0, 0, n);  // (n, V)
+      dec->cache.length += 1;
     }
     pos = pos + 1;
   }

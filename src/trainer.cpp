@@ -52,6 +52,7 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
   greedy.greedy = true;
   SamplingParams sampled = eval_params(cfg, tok, special, model->cfg.n_vocab);
   sampled.temperature = cfg.eval_temperature;
+  greedy.decoder = sampled.decoder = std::make_shared<StaticDecoder>();  // one set of buffers/graphs for every batch
   const AnswerMode mode = parse_answer_mode(cfg.answer_mode);
   int64_t ok_strict = 0, ok_flex = 0, ok_sampled = 0;
   for (int64_t s = 0; s < n; s += batch_size) {
@@ -506,6 +507,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
     m["time_step_s"] = t_roll + t_upd;
     m["rollout_tokens_per_s"] = gen_tokens / std::max(t_roll, 1e-9);
     m["update_tokens_per_s"] = upd_tokens / std::max(t_upd, 1e-9);
+    if (rb.rollout.decode_shapes || st.decoder->rows) m["decode_new_shapes"] = rb.rollout.decode_shapes;
     m["peak_mem_mb"] = peak_memory_mb(device);  // CUDA allocator peak of this step; CPU: process peak RSS
     metrics_out << m.dump() << "\n" << std::flush;
     history.push_back(m);

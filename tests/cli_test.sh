@@ -57,6 +57,16 @@ check "resume completes" 0 "Training completed!" "$out" "$rc"
 out=$("$bin/grpo_train" "$tmp/model" "${small[@]}" --set max_steps=3 --set output_dir="$tmp/run" 2>&1); rc=$?
 check "fresh run refuses a used output_dir" 1 "already holds .*checkpoint-[0-9]+; pass --resume auto" "$out" "$rc"
 
+# ---- grpo_train: static-shape decoding samples what eager decoding samples; its buffers persist
+for mode in eager static; do
+  "$bin/grpo_train" "$tmp/model" "${small[@]}" --set max_steps=3 --set decode_mode=$mode --set output_dir="$tmp/dec-$mode" > /dev/null 2>&1
+done
+want=$(grep -o '"reward_mean":[^,]*' "$tmp/dec-eager/metrics.jsonl" 2>/dev/null | tr '\n' ' ')
+out=$(grep -o '"reward_mean":[^,]*' "$tmp/dec-static/metrics.jsonl" 2>/dev/null | tr '\n' ' ')
+check "train static decode == eager rewards" 0 "^${want//./\\.}$" "$out" "$([[ -n "$want" ]] && echo 0 || echo 1)"
+out=$(grep -o '"decode_new_shapes":[0-9]*' "$tmp/dec-static/metrics.jsonl" 2>/dev/null | tr '\n' ' ')
+check "train static decode shapes set up at step 1" 0 '^"decode_new_shapes":[1-9]' "$out" 0
+
 # ---- grpo_train: bad inputs, one clear error each, nothing written
 out=$("$bin/grpo_train" "$tmp/model" --set train_data=/nonexistent/x.jsonl --set output_dir="$tmp/bad1" 2>&1); rc=$?
 check "train unreadable data" 1 "/nonexistent/x.jsonl: cannot open for reading" "$out" "$rc"

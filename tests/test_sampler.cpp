@@ -288,17 +288,83 @@ TEST_P(SamplerDevice, StaticAndGraphDecodeEqualEager) {
         EXPECT_TRUE(torch::equal(r.completion_ids, eager.completion_ids));
         EXPECT_TRUE(torch::equal(r.completion_mask, eager.completion_mask));
         EXPECT_LT((r.logprobs - eager.logprobs).abs().max().item<double>(), 1e-4);
-        if (mode == DecodeMode::CudaGraph) {
-          EXPECT_GE(r.graph_captures, 3);  // buckets 16 and 24 at least
+        EXPECT_GE(r.decode_shapes, 3);  // buckets 16, 24 and 32 at least
+        EXPECT_EQ(r.graph_captures, mode == DecodeMode::CudaGraph ? r.decode_shapes : 0);
+        // Sampled rows stop early, so the batch is compacted on the way (in place, for static shapes).
+        if (!greedy) {
+          EXPECT_GE(r.compactions, 1);
         }
         sp.decode = DecodeMode::Eager;
       }
-      // Sampled rows stop early, so the batch is compacted on the way.
       if (!greedy) {
         EXPECT_GE(eager.compactions, 1);
       }
     }
   }
+}
+
+// A StaticDecoder kept across calls (as the trainer keeps it across rollouts) sets each step shape
+// up once: a repeated rollout meets no new shape (on CUDA: captures no graph) and still equals
+// eager decoding. Shorter prompts after longer ones must not see the stale K/V the longer ones
+// left in the buffers; more rows, or weights in new storage, make the buffers (and graphs) anew;
+// weights changed in place are read at replay.
+TEST_P(SamplerDevice, StaticDecoderIsReusedAcrossRollouts) {
+  const DecodeMode mode = device().is_cuda() && built_with_cuda() ? DecodeMode::CudaGraph : DecodeMode::Static;
+  auto model = tiny_model("odd", device());
+  SamplingParams sp;
+  sp.max_new_tokens = 18;
+  sp.seed = 5;
+  sp.sync_every = 2;
+  for (int64_t id = 0; id < 30; ++id) sp.stop_ids.push_back(id);
+  sp.decode_bucket = 8;
+  auto dec = std::make_shared<StaticDecoder>();
+  auto expect_as_eager = [&](const std::vector<std::vector<int32_t>>& prompts, int64_t G) {
+    SamplingParams e = sp;
+    e.decode = DecodeMode::Eager;
+    Rollout want = generate(model, prompts, G, e);
+    SamplingParams s = sp;
+    s.decode = mode;
+    s.decoder = dec;
+    Rollout got = generate(model, prompts, G, s);
+    EXPECT_TRUE(torch::equal(got.completion_ids, want.completion_ids));
+    EXPECT_TRUE(torch::equal(got.completion_mask, want.completion_mask));
+    EXPECT_LT((got.logprobs - want.logprobs).abs().max().item<double>(), 1e-4);
+    EXPECT_EQ(got.graph_captures, mode == DecodeMode::CudaGraph ? got.decode_shapes : 0);
+    return got;
+  };
+  const std::vector<std::vector<int32_t>> long_prompts = {{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}, {14, 15}};
+  Rollout first = expect_as_eager(long_prompts, 4);
+  EXPECT_GE(first.decode_shapes, 3);
+  EXPECT_GE(first.compactions, 1);
+  EXPECT_EQ(dec->rows, 8);
+  EXPECT_EQ(dec->capacity, 32);  // 13 + 18 rounded up to the bucket
+  Rollout again = expect_as_eager(long_prompts, 4);
+  EXPECT_EQ(again.decode_shapes, 0);
+  // Shorter prompts, same rows: the buffers are reused and positions 3.. hold the last call's K/V.
+  expect_as_eager({{21, 22, 23}, {24}}, 4);
+  EXPECT_EQ(dec->rows, 8);
+  // Fewer rows fit too.
+  expect_as_eager({{31, 32, 33, 34}}, 4);
+  EXPECT_EQ(dec->rows, 8);
+  // More rows: new buffers, new shapes.
+  Rollout wider = expect_as_eager(long_prompts, 8);
+  EXPECT_EQ(dec->rows, 16);
+  EXPECT_GE(wider.decode_shapes, 3);
+  // In-place weight change: same buffers and graphs, new outputs.
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& w : model->parameters()) w.mul_(1.5);
+  }
+  Rollout scaled = expect_as_eager(long_prompts, 8);
+  EXPECT_EQ(scaled.decode_shapes, 0);
+  EXPECT_FALSE(torch::equal(scaled.logprobs, wider.logprobs));
+  // Weights in new storage: the graphs would read the old tensors, so everything is made anew.
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& w : model->parameters()) w.set_data(w.clone());
+  }
+  Rollout moved = expect_as_eager(long_prompts, 8);
+  EXPECT_GE(moved.decode_shapes, 3);
 }
 
 TEST(Sampler, GraphDecodeNeedsCuda) {

@@ -129,6 +129,8 @@ struct GrpoState {
   int64_t step = 0;             // optimizer updates done
   int64_t total_steps = 1;      // for the lr schedule
   int64_t skipped_updates = 0;  // non-finite loss or gradient
+  // Rollout decode buffers and CUDA graphs, kept from step to step (decode_mode static / cuda_graph).
+  std::shared_ptr<StaticDecoder> decoder = std::make_shared<StaticDecoder>();
   // beta > 0: `reference` becomes the frozen reference (e.g. the initial model when resuming);
   // without one, the reference is a copy of `policy`.
   GrpoState(TrainConfig cfg, Qwen2ForCausalLM policy, int64_t total_steps, Qwen2ForCausalLM reference = nullptr);

@@ -19,9 +19,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "grpo/device.h"
 #include "grpo/qwen2.h"
 #include "grpo/tokenizer.h"
 
@@ -29,13 +32,46 @@ namespace grpo {
 
 // How the decode step runs. Eager: shapes follow the cache length (no wasted work, one kernel
 // launch per op). Static: fixed shapes, attention over the cache in buckets of `decode_bucket`
-// positions with the new position passed as a device tensor. CudaGraph: Static, captured once per
-// (bucket, batch size) and replayed, which removes the per-op launch cost that dominates small-batch
-// GPU decoding; needs a CUDA build and device.
+// positions with the new position passed as a device tensor, rows in a ladder (below). CudaGraph:
+// Static, each (rows, bucket) shape captured once and replayed, which removes the per-op launch
+// cost that dominates small-batch GPU decoding; needs a CUDA build and device.
 enum class DecodeMode : uint8_t { Eager = 0, Static = 1, CudaGraph = 2 };
 DecodeMode parse_decode_mode(const std::string& s);  // eager | static | cuda_graph
 // Throws unless `mode` can run on `device` (cuda_graph: a CUDA build and a CUDA device).
 void check_decode_mode(DecodeMode mode, const torch::Device& device);
+
+// ---------------------------------------------------------------------------------------------
+// Static decode state, kept across generate() calls (a training run's rollouts) so that each
+// decode-step shape is set up, and in cuda_graph mode captured, once per run instead of once per
+// rollout. A graph bakes in the addresses of everything it reads, so the step's inputs live in
+// these fixed buffers: finished rows are compacted IN PLACE into the first rows, and the step runs
+// over `rows` = N, then powers of two (the ladder: N=128 gives 128, 64, 32, ..., 1) so that later
+// rollouts meet the same (rows, attend) shapes. Rows between the live count and the ladder size
+// hold stale but finite data; their outputs are never read.
+// The buffers stay allocated between calls (KV cache: rows x capacity, see bytes()); they are made
+// again, and every graph dropped, when a call needs more rows or positions, or when the model,
+// its weights' storage or its attention kernel changed (in-place weight updates keep the graphs
+// valid: they read the weights at replay).
+
+struct StaticDecoder {
+  const void* model = nullptr;        // what the buffers and graphs were made for
+  std::vector<const void*> weights;   // data_ptr of every parameter
+  AttentionKernel attention = AttentionKernel::Eager;
+  int64_t rows = 0, capacity = 0;     // capacity: a multiple of the decode bucket
+  KVCache cache;                      // (rows, Hkv, capacity, hd) per layer, zero-initialised
+  torch::Tensor key_mask;             // (rows, capacity) int64: 1 = a real (non-pad) key position
+  torch::Tensor tok, pos;             // (rows, 1) int64: the step's input ids and positions
+  torch::Tensor write_pos;            // (1,) int64: the cache position the step writes
+  torch::Tensor logits;               // (rows, V) float32: the step's output
+  struct Step {
+    KVCache view;                     // the cache's first `rows` rows
+    CudaGraph graph;
+    bool captured = false;
+  };
+  std::map<std::pair<int64_t, int64_t>, Step> steps;  // (rows, attend) -> its cache view and graph
+  int64_t graph_captures = 0;         // over the decoder's life
+  int64_t bytes() const;              // KV cache + key mask + logits buffers
+};
 
 struct SamplingParams {
   double temperature = 1.0;
@@ -52,6 +88,8 @@ struct SamplingParams {
   int64_t pad_id = 0;              // written after a sequence stopped
   DecodeMode decode = DecodeMode::Eager;
   int64_t decode_bucket = 128;     // Static / CudaGraph: attention spans a multiple of this
+  // Static / CudaGraph: buffers and graphs to reuse across calls (empty = a fresh one per call).
+  std::shared_ptr<StaticDecoder> decoder;
   // Streaming: called after every step with (sequence index, id) of each row still running; it
   // forces a host sync per step, so it is meant for interactive use, not for rollouts.
   std::function<void(int64_t seq, int64_t id)> on_token;
@@ -70,7 +108,8 @@ struct Rollout {
   double prefill_seconds = 0, decode_seconds = 0;
   int64_t kv_cache_bytes = 0;
   int64_t compactions = 0;        // times finished rows were dropped from the batch
-  int64_t graph_captures = 0;     // CudaGraph: how many times the decode step was captured
+  int64_t decode_shapes = 0;      // Static / CudaGraph: (rows, attend) step shapes first met in this call
+  int64_t graph_captures = 0;     // CudaGraph: graphs captured in this call (one per new shape)
 };
 
 // What the model directory decides: stop at its EOS ids, pad with its pad id, never produce an id
