@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks of issue 9 in a few commands, for a lent H100/H200 (CUDA, PyTorch 2.x + transformers
 # in python3, no network). Each phase fits one 10-minute call; run them back to back so the machine
-# stays warm and keeps build-cuda/. Results (markdown tables + logs) go to $OUT (default gpu-results/).
+# stays warm and keeps build-cuda/ (a phase that finds no build, on a fresh machine, builds first).
+# Results (markdown tables + logs) go to $OUT (default gpu-results/).
 #   scripts/gpu_session.sh build    # unpack .deps (scripts/offline_deps.sh, carried), build against pip torch
 #   scripts/gpu_session.sh test     # ctest (CUDA is the default device there) + device tests on cuda only
 #   scripts/gpu_session.sh parity   # transformers models, logits and greedy parity (fp32 judged at 1e-4)
@@ -12,15 +13,17 @@ out="${OUT:-gpu-results}" build="${BUILD:-build-cuda}" models="${MODELS:-/tmp/gr
 mkdir -p "$out"
 m15="$models/qwen2.5-1.5b-bf16"
 run() { echo "+ $*" | tee -a "$out/commands.log"; "$@"; }
+build_all() {
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv | tee "$out/device.csv"
+  python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__)' | tee -a "$out/device.csv"
+  time (GRPO_CMAKE_ARGS="-DGRPO_BUILD_FUZZ=OFF ${GRPO_CMAKE_ARGS:-}" run scripts/build_cuda.sh .deps "$build") > "$out/build.log" 2>&1
+  tail -5 "$out/build.log"; grep -m1 "grpo: CUDA build" "$out/build.log"
+}
 
 for phase in "$@"; do
+  [[ "$phase" == build || -x "$build/tests/grpo_tests" ]] || { echo "no build in $build: building first"; build_all; }
   case "$phase" in
-    build)
-      nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv | tee "$out/device.csv"
-      python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__)' | tee -a "$out/device.csv"
-      time (GRPO_CMAKE_ARGS="-DGRPO_BUILD_FUZZ=OFF ${GRPO_CMAKE_ARGS:-}" run scripts/build_cuda.sh .deps "$build") > "$out/build.log" 2>&1
-      tail -5 "$out/build.log"; grep -m1 "grpo: CUDA build" "$out/build.log"
-      ;;
+    build) build_all ;;
     test)
       (cd "$build" && run ctest -LE slow --output-on-failure -j 8) > "$out/ctest.log" 2>&1; tail -15 "$out/ctest.log"
       GRPO_TEST_DEVICES=cuda run "$build/tests/grpo_tests" --gtest_filter='Devices/*' > "$out/device_tests.log" 2>&1
