@@ -44,12 +44,25 @@ uint64_t sequence_seed(uint64_t seed, uint64_t prompt_key, int64_t sample) {
   return splitmix64(splitmix64(seed) ^ splitmix64(prompt_key * 0x100000001B3ull + static_cast<uint64_t>(sample)));
 }
 
-torch::Tensor counter_uniform(const torch::Tensor& keys, int64_t step) {
+namespace {
+
+// The hash of (key, step) for int64 tensors `keys` and `steps` that broadcast against each other.
+torch::Tensor hash_uniform(const torch::Tensor& keys, const torch::Tensor& steps) {
   auto lo = keys.bitwise_and(kMask32), hi = shr(keys, 32).bitwise_and(kMask32);
-  auto s = mul32(torch::full_like(keys, step & kMask32), 0x9E3779B9u);
+  auto s = mul32(steps.bitwise_and(kMask32), 0x9E3779B9u);
   auto h1 = fmix32(lo.bitwise_xor(fmix32(hi.bitwise_xor(s))));
   auto h2 = fmix32(h1.bitwise_xor(0x68E31DA4));
   return shr(h1, 8).to(torch::kFloat64) * std::ldexp(1.0, -24) + shr(h2, 8).to(torch::kFloat64) * std::ldexp(1.0, -48);
+}
+
+}  // namespace
+
+torch::Tensor counter_uniform(const torch::Tensor& keys, int64_t step) {
+  return hash_uniform(keys, torch::full_like(keys, step));
+}
+
+torch::Tensor counter_uniform_table(const torch::Tensor& keys, int64_t n_steps) {
+  return hash_uniform(keys.unsqueeze(1), torch::arange(n_steps, keys.options()).unsqueeze(0));  // (N, n_steps)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -319,6 +332,8 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
     for (int64_t g = 0; g < G; ++g)
       key_values[b * G + g] = static_cast<int64_t>(sequence_seed(p.seed, prompt_keys.empty() ? b : prompt_keys[b], g));
   auto keys = torch::tensor(key_values, torch::kInt64).to(device);                   // (N,)
+  torch::Tensor uniforms;                                                             // (N, Tc)
+  if (!p.greedy) uniforms = counter_uniform_table(keys, Tc);
   auto active = torch::arange(N, i64);                                                // (n,)
   auto full_mask = torch::cat({r.prompt_mask, torch::ones({N, Tc}, i64)}, 1);         // (n, Tp + Tc)
   auto pos = r.prompt_mask.sum(1);                                                    // (n,) next position
@@ -343,7 +358,7 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
       lp = torch::log_softmax(logits / p.temperature, -1).gather(1, tok.unsqueeze(1)).squeeze(1);
     } else {
       auto probs = sampling_probs(logits, p);
-      tok = draw_from(probs, counter_uniform(keys.index_select(0, active), t));
+      tok = draw_from(probs, uniforms.select(1, t).index_select(0, active));
       lp = probs.gather(1, tok.unsqueeze(1)).squeeze(1).log();
     }
     auto live = done.logical_not();

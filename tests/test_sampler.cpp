@@ -211,6 +211,10 @@ TEST_P(SamplerDevice, CounterUniformIsPinnedAndUniform) {
   EXPECT_DOUBLE_EQ(counter_uniform(torch::tensor({int64_t(42)}).to(device()), 0).item<double>(), 0.033200097512448679);
   // A negative key (bits above 2^63) hashes like its unsigned twin: value from a plain-integer model.
   EXPECT_DOUBLE_EQ(counter_uniform(torch::tensor({int64_t(-400000)}).to(device()), 5).item<double>(), 0.48136230312139716);
+  // The rollout's table of every step is the same numbers, bit for bit.
+  auto table = counter_uniform_table(keys.narrow(0, 0, 1000), 300);  // (1000, 300)
+  ASSERT_EQ(table.sizes(), torch::IntArrayRef({1000, 300}));
+  for (int64_t t : {0, 1, 5, 255, 299}) EXPECT_TRUE(torch::equal(table.select(1, t), counter_uniform(keys.narrow(0, 0, 1000), t)));
 }
 
 // ---------------------------------------------------------------------------------------------

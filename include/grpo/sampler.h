@@ -124,6 +124,9 @@ uint64_t sequence_seed(uint64_t seed, uint64_t prompt_key, int64_t sample);
 
 // The per-step uniforms in [0, 1) for keys (N,) int64 at `step` (float64, on keys' device).
 torch::Tensor counter_uniform(const torch::Tensor& keys, int64_t step);
+// All steps 0 .. n_steps-1 at once: (N, n_steps), column t == counter_uniform(keys, t). The hash is
+// some 60 small integer kernels, so a rollout launches them once instead of once per token.
+torch::Tensor counter_uniform_table(const torch::Tensor& keys, int64_t n_steps);
 
 // CTRL / HF repetition penalty: seen ids' logits are divided by `penalty` when positive and
 // multiplied by it when negative. logits (N, V) float, seen (N, V) bool.
