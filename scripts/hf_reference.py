@@ -16,6 +16,7 @@ Prints markdown tables; exits 1 when an fp32 logit differs by more than 1e-4 or 
 continuation differs (bf16 errors are reported, not judged).
 """
 import argparse
+import inspect
 import json
 import os
 import subprocess
@@ -67,6 +68,9 @@ def cmd_make(a):
         cfg.pop("torch_dtype", None)
         if over:  # special ids inside the small vocabularies (no run here stops at them)
             cfg.update(bos_token_id=cfg["vocab_size"] - 2, eos_token_id=cfg["vocab_size"] - 1)
+        if "rope_parameters" in inspect.signature(Qwen2Config.__init__).parameters:
+            # transformers >= 5: RoPE settings live in rope_parameters (and are saved that way)
+            cfg["rope_parameters"] = {"rope_type": "default", "rope_theta": cfg.pop("rope_theta")}
         config = Qwen2Config(**cfg)
         config.initializer_range = std
         torch.manual_seed(0)
@@ -80,8 +84,12 @@ def cmd_make(a):
                     p.normal_(0.0, std)
         # No tokenizer in these directories: grpo_generate then limits neither the vocabulary (a
         # tokenizer would bar ids >= its size, which transformers does not) nor the stop ids.
-        model.save_pretrained(out, safe_serialization=True)
-        print(f"{out}: {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M params, {dtype}")
+        model.save_pretrained(out)  # safetensors: the default since transformers 4.35, the only format in 5
+        if not any(f.endswith(".safetensors") for f in os.listdir(out)):
+            sys.exit(f"{out}: save_pretrained wrote no .safetensors file")
+        rope = json.load(open(os.path.join(out, "config.json")))
+        rope = rope.get("rope_parameters") or {"rope_theta": rope.get("rope_theta")}
+        print(f"{out}: {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M params, {dtype}, rope {rope}")
 
 
 def ours(bin_dir, *args):

@@ -72,6 +72,20 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& p
   if (c.head_dim % 2 != 0) throw Error(path + ": head_dim must be even for rotary embeddings, found " + std::to_string(c.head_dim));
   c.rms_norm_eps = num_field(j, "rms_norm_eps", path, 1e-6);
   c.rope_theta = num_field(j, "rope_theta", path, 10000.0);
+  // transformers >= 5 writes RoPE settings as "rope_parameters": {"rope_theta", "rope_type"} and no
+  // top-level "rope_theta"; reading only the old key would silently fall back to 10000.
+  if (j.contains("rope_parameters") && !j["rope_parameters"].is_null()) {
+    const json& rp = j["rope_parameters"];
+    if (!rp.is_object()) throw Error(path + ": field \"rope_parameters\": expected an object, found " + rp.dump());
+    const json type = rp.value("rope_type", json("default"));
+    if (type != "default")
+      throw Error(path + ": field \"rope_parameters\": rope_type " + type.dump() + " is not supported (only \"default\")");
+    const double theta = num_field(rp, "rope_theta", path + " (rope_parameters)", c.rope_theta);
+    if (j.contains("rope_theta") && !j["rope_theta"].is_null() && theta != c.rope_theta)
+      throw Error(path + ": \"rope_theta\" (" + j["rope_theta"].dump() + ") and \"rope_parameters\".\"rope_theta\" (" +
+                  rp["rope_theta"].dump() + ") disagree");
+    c.rope_theta = theta;
+  }
   c.max_position_embeddings = int_field(j, "max_position_embeddings", path, 32768);
   c.tie_word_embeddings = j.value("tie_word_embeddings", false);
   c.attention_bias = c.model_type == "qwen2" ? true : j.value("attention_bias", false);

@@ -256,6 +256,18 @@ TEST(Qwen2, ConfigParsing) {
   auto m = q15;
   m["rope_scaling"] = {{"type", "yarn"}, {"factor", 4.0}};
   EXPECT_NE(bad(m).find("cfg.json: field \"rope_scaling\": type \"yarn\" is not supported"), std::string::npos);
+  // transformers >= 5 layout: RoPE settings in "rope_parameters", no top-level rope_theta.
+  m = q15;
+  m.erase("rope_theta");
+  EXPECT_EQ(ModelConfig::from_json(m.dump(), "v5.json").rope_theta, 10000.0);  // HF's default when absent
+  m["rope_parameters"] = {{"rope_theta", 1000000.0}, {"rope_type", "default"}};
+  EXPECT_EQ(ModelConfig::from_json(m.dump(), "v5.json").rope_theta, 1000000.0);
+  m["rope_parameters"]["rope_type"] = "yarn";
+  EXPECT_NE(bad(m).find("cfg.json: field \"rope_parameters\": rope_type \"yarn\" is not supported"), std::string::npos);
+  m = q15;
+  m["rope_parameters"] = {{"rope_theta", 10000.0}, {"rope_type", "default"}};
+  EXPECT_NE(bad(m).find("cfg.json: \"rope_theta\" (1000000.0) and \"rope_parameters\".\"rope_theta\" (10000.0) disagree"),
+            std::string::npos);
   m = q15;
   m["use_sliding_window"] = true;
   EXPECT_NE(bad(m).find("use_sliding_window"), std::string::npos);
