@@ -28,6 +28,20 @@ for phase in "$@"; do
       (cd "$build" && run ctest -LE slow --output-on-failure -j 8) > "$out/ctest.log" 2>&1; tail -15 "$out/ctest.log"
       GRPO_TEST_DEVICES=cuda run "$build/tests/grpo_tests" --gtest_filter='Devices/*' > "$out/device_tests.log" 2>&1
       tail -3 "$out/device_tests.log"
+      # End to end on the GPU: a short run with graph decode and sdpa, its TensorBoard file read by tensorboard.
+      e2e=/tmp/grpo-e2e; rm -rf "$e2e"; "$build/tests/make_test_model" "$e2e/model" tiny > /dev/null
+      run "$build/grpo_train" "$e2e/model" --set max_steps=4 --set prompts_per_step=4 --set group_size=4 \
+        --set max_new_tokens=48 --set eval_limit=16 --set decode_mode=cuda_graph --set attention=sdpa \
+        --set output_dir="$e2e/run" > "$out/e2e.log" 2>&1; echo "grpo_train exit $?"; grep -E "^step|decode|Training" "$out/e2e.log" | tail -6
+      python3 - "$e2e/run/tb" <<'PY' 2>&1 | tee -a "$out/e2e.log"
+import sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+acc = EventAccumulator(sys.argv[1]); acc.Reload()
+tags = acc.Tags()["scalars"]
+print(f"tensorboard read {len(tags)} scalar tags:", ", ".join(sorted(tags)[:8]), "...")
+for t in ("reward_mean", "loss", "decode_new_shapes"):
+    if t in tags: print(t, [(e.step, round(e.value, 4)) for e in acc.Scalars(t)])
+PY
       ;;
     parity)
       run python3 scripts/hf_reference.py make "$models" 2>&1 | tail -3
