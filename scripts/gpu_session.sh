@@ -29,7 +29,7 @@ for phase in "$@"; do
       GRPO_TEST_DEVICES=cuda run "$build/tests/grpo_tests" --gtest_filter='Devices/*' > "$out/device_tests.log" 2>&1
       tail -3 "$out/device_tests.log"
       # End to end on the GPU: a short run with graph decode and sdpa, its TensorBoard file read by tensorboard.
-      e2e=/tmp/grpo-e2e; rm -rf "$e2e"; "$build/tests/make_test_model" "$e2e/model" tiny > /dev/null
+      e2e=/tmp/grpo-e2e; rm -rf "$e2e"; run "$build/tests/make_test_model" "$e2e/model" tiny > /dev/null
       run "$build/grpo_train" "$e2e/model" --set max_steps=4 --set prompts_per_step=4 --set group_size=4 \
         --set max_new_tokens=48 --set eval_limit=16 --set decode_mode=cuda_graph --set attention=sdpa \
         --set output_dir="$e2e/run" > "$out/e2e.log" 2>&1; echo "grpo_train exit $?"; grep -E "^step|decode|Training" "$out/e2e.log" | tail -6
