@@ -7,16 +7,91 @@
 // directory, batch and lengths.
 //   bench_decode (--model DIR | --config JSON) [--device auto] [--dtype auto] [--n 64,128]
 //                [--prompt 128] [--new 256] [--modes eager,static,cuda_graph] [--attention eager]
-//                [--reps 2]
+//                [--reps 2] [--count-ops 0]
 // Every sequence runs exactly --new tokens (no stop ids), greedy, prompts of --prompt random ids.
+// --count-ops 1 adds the device-independent side of the profile: the ATen ops that launch work
+// (leaves of the op tree, views and allocations left out) per decode step, by op, from a
+// RecordFunction observer: (ops of a rollout with --new tokens - ops of one with 1) / (new - 1).
+// With CUDA graphs each such op is one kernel node replayed per step, and at small batch the
+// per-kernel cost, not the bytes, bounds the step.
+#include <ATen/record_function.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <set>
 
 #include "bench_common.h"
 #include "grpo/sampler.h"
 
 using namespace grpo;
 using namespace grpo::bench;
+
+namespace {
+
+// ---- counting the leaf ATen ops of a piece of work (one thread: the dispatcher calls of generate)
+
+std::map<std::string, int64_t>* g_counts = nullptr;
+thread_local std::vector<char> t_has_child;  // per open op: did an op that launches work start inside it?
+
+const std::set<std::string>& no_kernel_ops() {
+  static const std::set<std::string> s = {
+      "aten::empty", "aten::empty_strided", "aten::empty_like", "aten::view", "aten::_reshape_alias",
+      "aten::as_strided", "aten::transpose", "aten::t", "aten::narrow", "aten::slice", "aten::select",
+      "aten::unsqueeze", "aten::squeeze", "aten::expand", "aten::permute", "aten::alias",
+      "aten::resize_", "aten::detach", "aten::lift_fresh", "aten::_unsafe_view", "aten::split",
+      "aten::chunk", "aten::item", "aten::_local_scalar_dense", "aten::result_type", "aten::is_nonzero",
+      "aten::reshape", "aten::contiguous", "aten::to", "aten::_to_copy", "aten::size", "aten::stride",
+      "aten::set_", "aten::unbind", "aten::expand_as", "aten::view_as", "aten::resolve_conj",
+      "aten::resolve_neg", "aten::squeeze_", "aten::unsqueeze_", "aten::dim", "aten::numel"};
+  return s;
+}
+
+std::map<std::string, int64_t> count_ops(const std::function<void()>& fn) {
+  std::map<std::string, int64_t> counts;
+  g_counts = &counts;
+  auto handle = at::addGlobalCallback(
+      at::RecordFunctionCallback(
+          [](const at::RecordFunction& f) -> std::unique_ptr<at::ObserverContext> {
+            if (!t_has_child.empty() && !no_kernel_ops().count(f.name())) t_has_child.back() = 1;
+            t_has_child.push_back(0);
+            return nullptr;
+          },
+          [](const at::RecordFunction& f, at::ObserverContext*) {
+            if (t_has_child.empty()) return;
+            const bool leaf = !t_has_child.back();
+            t_has_child.pop_back();
+            if (leaf && g_counts && !no_kernel_ops().count(f.name())) ++(*g_counts)[f.name()];
+          })
+          .scopes({at::RecordScope::FUNCTION}));
+  fn();
+  at::removeCallback(handle);
+  g_counts = nullptr;
+  return counts;
+}
+
+void print_op_counts(BenchModel& b, const std::vector<std::vector<int32_t>>& prompts, SamplingParams sp,
+                     int64_t T) {
+  sp.decoder = std::make_shared<StaticDecoder>();
+  generate(b.model, prompts, 1, sp);  // shapes set up (and graphs captured) outside the count
+  auto one = sp;
+  one.max_new_tokens = 1;
+  auto base = count_ops([&] { generate(b.model, prompts, 1, one); });
+  auto full = count_ops([&] { generate(b.model, prompts, 1, sp); });
+  std::vector<std::pair<double, std::string>> rows;
+  double total = 0;
+  for (const auto& [name, n] : full) {
+    const double per_step = double(n - (base.count(name) ? base[name] : 0)) / double(T - 1);
+    if (per_step > 0) rows.push_back({per_step, name}), total += per_step;
+  }
+  std::sort(rows.rbegin(), rows.rend());
+  std::printf("\nATen ops that launch work, per decode step (%s decode, %lld layers): %.1f in all, %.1f per layer\n",
+              sp.decode == DecodeMode::Eager ? "eager" : "static", (long long)b.model->cfg.n_layer, total,
+              total / double(b.model->cfg.n_layer));
+  std::printf("| op | per step |\n|---|---|\n");
+  for (const auto& [n, name] : rows) std::printf("| %s | %.2f |\n", name.c_str(), n);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   return bench_main("bench_decode", argc, argv, [](const Args& a, BenchModel& b) {
@@ -69,6 +144,13 @@ int main(int argc, char** argv) {
                     mode_name.c_str(), N * T / s, 1e3 * s / steps, 1e3 * floor_s / steps,
                     100.0 * floor_s / s, (long long)first_captures, (long long)later_captures);
         std::fflush(stdout);
+      }
+      if (a.num("count-ops", 0) && N == ns.back()) {
+        SamplingParams sp;
+        sp.greedy = true;
+        sp.max_new_tokens = T;
+        sp.decode = DecodeMode::Static;  // the step a graph captures, run op by op
+        print_op_counts(b, prompts, sp, T);
       }
     }
   });

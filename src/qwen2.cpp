@@ -168,10 +168,11 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
 
 namespace {
 
-// HF rotate_half: (x1, x2) -> (-x2, x1) over the two halves of the head dim.
-torch::Tensor rotate_half(const torch::Tensor& x) {
-  auto halves = x.chunk(2, -1);
-  return torch::cat({-halves[1], halves[0]}, -1);
+// HF: x * cos + rotate_half(x) * sin, rotate_half(x1, x2) = (-x2, x1) over the head dim's halves.
+// Here the swap is a roll and the sign lives in the table (sin = (-sin, +sin), see rope_tables):
+// the same products, in 3 kernels instead of 5 (a decode step runs this for q and k in every layer).
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& signed_sin) {
+  return torch::addcmul(x * cos, x.roll({x.size(-1) / 2}, {-1}), signed_sin);
 }
 
 }  // namespace
@@ -190,8 +191,8 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::T
   auto q = q_proj(x).view({N, T, n_head, head_dim}).transpose(1, 2);     // (N, H, T, hd)
   auto k = k_proj(x).view({N, T, n_kv_head, head_dim}).transpose(1, 2);  // (N, Hkv, T, hd)
   auto v = v_proj(x).view({N, T, n_kv_head, head_dim}).transpose(1, 2);  // (N, Hkv, T, hd)
-  q = q * cos + rotate_half(q) * sin;
-  k = k * cos + rotate_half(k) * sin;
+  q = apply_rope(q, cos, sin);
+  k = apply_rope(k, cos, sin);
   if (cache && cache->write_pos.defined()) {  // static decode step: position from a device tensor
     cache->k[layer].index_copy_(2, cache->write_pos, k);
     cache->v[layer].index_copy_(2, cache->write_pos, v);
@@ -318,14 +319,15 @@ torch::Tensor positions_from_mask(const torch::Tensor& attention_mask) {
 
 namespace {
 
-// RoPE tables for positions (N, T), computed in fp32 like HF, then cast: cos, sin (N, 1, T, hd).
+// RoPE tables for positions (N, T), computed in fp32 like HF, then cast: cos and the signed sin
+// (-sin, +sin) over the two halves of the head dim (see apply_rope), each (N, 1, T, hd).
 std::pair<torch::Tensor, torch::Tensor> rope_tables(const ModelConfig& cfg, const torch::Tensor& position_ids,
                                                     torch::ScalarType dtype) {
   auto opts32 = torch::TensorOptions().dtype(torch::kFloat32).device(position_ids.device());
   auto inv_freq = 1.0 / torch::pow(cfg.rope_theta, torch::arange(0, cfg.head_dim, 2, opts32) / double(cfg.head_dim));
   auto freqs = position_ids.to(torch::kFloat32).unsqueeze(-1) * inv_freq;  // (N, T, hd/2)
-  auto emb = torch::cat({freqs, freqs}, -1);                                 // (N, T, hd)
-  return {emb.cos().to(dtype).unsqueeze(1), emb.sin().to(dtype).unsqueeze(1)};
+  auto cos = freqs.cos(), sin = freqs.sin();                                 // (N, T, hd/2)
+  return {torch::cat({cos, cos}, -1).to(dtype).unsqueeze(1), torch::cat({-sin, sin}, -1).to(dtype).unsqueeze(1)};
 }
 
 // Additive mask (N, 1, 1, T, S) from allowed (N, T, S): 0 where allowed, the dtype's lowest

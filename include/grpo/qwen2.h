@@ -106,7 +106,7 @@ TORCH_MODULE(RMSNorm);
 class Qwen2AttentionImpl : public torch::nn::Module {
  public:
   Qwen2AttentionImpl(const ModelConfig& cfg, torch::TensorOptions opts);
-  // x (N, T, D); cos/sin (N, 1, T, hd); mask additive, (N, 1, 1, T, S) (eager) or (N, 1, g*T, S)
+  // x (N, T, D); cos/sin (N, 1, T, hd), sin signed (-sin, +sin) per half; mask additive, (N, 1, 1, T, S) (eager) or (N, 1, g*T, S)
   // (sdpa); cache: the KV cache or null.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, KVCache* cache, int64_t layer);
