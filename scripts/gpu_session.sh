@@ -50,7 +50,7 @@ PY
     bench)
       [[ -d "$m15" ]] || run python3 scripts/hf_reference.py make "$models" | tail -1
       {
-        echo "## decode (ours)"; run "$build/bench_decode" --model "$m15" --n 64,128 --prompt 128 --new 256 --reps 2
+        echo "## decode (ours)"; run "$build/bench_decode" --model "$m15" --n 64,128 --prompt 128 --new 256 --reps 2 --count-ops 1
         echo; echo "## decode (ours, sdpa)"; run "$build/bench_decode" --model "$m15" --n 128 --prompt 128 --new 256 --reps 2 --attention sdpa
         echo; echo "## decode (transformers generate)"; run python3 scripts/hf_reference.py bench-generate "$models" --n 64 128 --prompt 128 --new 256 --reps 2
         echo; echo "## update (forward + backward)"; run "$build/bench_update" --model "$m15" --n 16 --prompt 128 --completion 384 --micro 8 --reps 2
