@@ -31,9 +31,11 @@ namespace {
 // ---- counting the leaf ATen ops of a piece of work (one thread: the dispatcher calls of generate)
 
 std::map<std::string, int64_t>* g_counts = nullptr;
-thread_local std::vector<char> t_has_child;  // per open op: did an op that launches work start inside it?
+// Per open op: did an op that launches work start inside it?
+thread_local std::vector<char> t_has_child;
 
 const std::set<std::string>& no_kernel_ops() {
+  // clang-format off
   static const std::set<std::string> s = {
       "aten::empty", "aten::empty_strided", "aten::empty_like", "aten::view", "aten::_reshape_alias",
       "aten::as_strided", "aten::transpose", "aten::t", "aten::narrow", "aten::slice", "aten::select",
@@ -43,6 +45,7 @@ const std::set<std::string>& no_kernel_ops() {
       "aten::reshape", "aten::contiguous", "aten::to", "aten::_to_copy", "aten::size", "aten::stride",
       "aten::set_", "aten::unbind", "aten::expand_as", "aten::view_as", "aten::resolve_conj",
       "aten::resolve_neg", "aten::squeeze_", "aten::unsqueeze_", "aten::dim", "aten::numel"};
+  // clang-format on
   return s;
 }
 
@@ -69,8 +72,8 @@ std::map<std::string, int64_t> count_ops(const std::function<void()>& fn) {
   return counts;
 }
 
-void print_op_counts(BenchModel& b, const std::vector<std::vector<int32_t>>& prompts, SamplingParams sp,
-                     int64_t T) {
+void print_op_counts(BenchModel& b, const std::vector<std::vector<int32_t>>& prompts,
+                     SamplingParams sp, int64_t T) {
   sp.decoder = std::make_shared<StaticDecoder>();
   generate(b.model, prompts, 1, sp);  // shapes set up (and graphs captured) outside the count
   auto one = sp;
@@ -84,9 +87,11 @@ void print_op_counts(BenchModel& b, const std::vector<std::vector<int32_t>>& pro
     if (per_step > 0) rows.push_back({per_step, name}), total += per_step;
   }
   std::sort(rows.rbegin(), rows.rend());
-  std::printf("\nATen ops that launch work, per decode step (%s decode, %lld layers): %.1f in all, %.1f per layer\n",
-              sp.decode == DecodeMode::Eager ? "eager" : "static", (long long)b.model->cfg.n_layer, total,
-              total / double(b.model->cfg.n_layer));
+  std::printf(
+      "\nATen ops that launch work, per decode step (%s decode, %lld layers): %.1f in all, %.1f "
+      "per layer\n",
+      sp.decode == DecodeMode::Eager ? "eager" : "static", (long long)b.model->cfg.n_layer, total,
+      total / double(b.model->cfg.n_layer));
   std::printf("| op | per step |\n|---|---|\n");
   for (const auto& [n, name] : rows) std::printf("| %s | %.2f |\n", name.c_str(), n);
 }
