@@ -31,8 +31,12 @@ namespace {
 // ---- counting the leaf ATen ops of a piece of work (one thread: the dispatcher calls of generate)
 
 std::map<std::string, int64_t>* g_counts = nullptr;
-// Per open op: did an op that launches work start inside it?
-thread_local std::vector<char> t_has_child;
+// Per open op: does it launch no work itself (a view, an allocation, or host arithmetic on 0-dim
+// tensors such as wrapped scalars), and did an op that launches work start inside it?
+struct OpenOp {
+  bool no_work = false, has_child = false;
+};
+thread_local std::vector<OpenOp> t_open;
 
 const std::set<std::string>& no_kernel_ops() {
   // clang-format off
@@ -49,22 +53,35 @@ const std::set<std::string>& no_kernel_ops() {
   return s;
 }
 
+bool only_scalar_tensors(const at::RecordFunction& f) {
+  bool any = false;
+  for (const auto& v : f.inputs())
+    if (v.isTensor() && v.toTensor().defined()) {
+      if (v.toTensor().dim() > 0) return false;
+      any = true;
+    }
+  return any;
+}
+
 std::map<std::string, int64_t> count_ops(const std::function<void()>& fn) {
   std::map<std::string, int64_t> counts;
   g_counts = &counts;
   auto handle = at::addGlobalCallback(
       at::RecordFunctionCallback(
           [](const at::RecordFunction& f) -> std::unique_ptr<at::ObserverContext> {
-            if (!t_has_child.empty() && !no_kernel_ops().count(f.name())) t_has_child.back() = 1;
-            t_has_child.push_back(0);
+            OpenOp op;
+            op.no_work = no_kernel_ops().count(f.name()) || only_scalar_tensors(f);
+            if (!t_open.empty() && !op.no_work) t_open.back().has_child = true;
+            t_open.push_back(op);
             return nullptr;
           },
           [](const at::RecordFunction& f, at::ObserverContext*) {
-            if (t_has_child.empty()) return;
-            const bool leaf = !t_has_child.back();
-            t_has_child.pop_back();
-            if (leaf && g_counts && !no_kernel_ops().count(f.name())) ++(*g_counts)[f.name()];
+            if (t_open.empty()) return;
+            const OpenOp op = t_open.back();
+            t_open.pop_back();
+            if (!op.no_work && !op.has_child && g_counts) ++(*g_counts)[f.name()];
           })
+          .needsInputs(true)
           .scopes({at::RecordScope::FUNCTION}));
   fn();
   at::removeCallback(handle);
