@@ -164,15 +164,6 @@ int64_t check_kv_budget(const ModelConfig& cfg, int64_t n_seq, int64_t capacity,
 // ---------------------------------------------------------------------------------------------
 // Static decode state (see sampler.h)
 
-int64_t StaticDecoder::bytes() const {
-  int64_t b = 0;
-  for (const auto* list : {&cache.k, &cache.v})
-    for (const auto& t : *list) b += t.numel() * static_cast<int64_t>(t.element_size());
-  for (const auto* t : {&key_mask, &tok, &pos, &logits})
-    if (t->defined()) b += t->numel() * static_cast<int64_t>(t->element_size());
-  return b;
-}
-
 namespace {
 
 // Rows the static step runs for n live sequences of a call with N: N itself, then powers of two.
@@ -335,7 +326,8 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
   torch::Tensor uniforms;                                                             // (N, Tc)
   if (!p.greedy) uniforms = counter_uniform_table(keys, Tc);
   auto active = torch::arange(N, i64);                                                // (n,)
-  auto full_mask = torch::cat({r.prompt_mask, torch::ones({N, Tc}, i64)}, 1);         // (n, Tp + Tc)
+  torch::Tensor full_mask;                                                            // (n, Tp + Tc), eager only
+  if (!dec) full_mask = torch::cat({r.prompt_mask, torch::ones({N, Tc}, i64)}, 1);
   auto pos = r.prompt_mask.sum(1);                                                    // (n,) next position
   auto done = torch::zeros({N}, i64.dtype(torch::kBool));                             // (n,)
   torch::Tensor seen;
@@ -379,12 +371,13 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
       const int64_t n = active.size(0), n_done = done.sum().item<int64_t>();
       if (n_done == n) break;
       // Eager drops rows once a quarter are done; static shapes when the ladder steps down.
-      if (dec ? ladder_rows(n - n_done, N) < rows : n_done * 4 >= n) {
+      const int64_t next_rows = dec ? ladder_rows(n - n_done, N) : 0;
+      if (dec ? next_rows < rows : n_done * 4 >= n) {
         auto keep = done.logical_not().nonzero().squeeze(1);
         ++r.compactions;
         if (dec) {
           compact_in_place(*dec, keep);
-          rows = ladder_rows(n - n_done, N);
+          rows = next_rows;
         } else {
           cache.select_rows(keep);
           full_mask = full_mask.index_select(0, keep);

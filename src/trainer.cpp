@@ -507,7 +507,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
     m["time_step_s"] = t_roll + t_upd;
     m["rollout_tokens_per_s"] = gen_tokens / std::max(t_roll, 1e-9);
     m["update_tokens_per_s"] = upd_tokens / std::max(t_upd, 1e-9);
-    if (rb.rollout.decode_shapes || st.decoder->rows) m["decode_new_shapes"] = rb.rollout.decode_shapes;
+    if (parse_decode_mode(cfg.decode_mode) != DecodeMode::Eager) m["decode_new_shapes"] = rb.rollout.decode_shapes;
     m["peak_mem_mb"] = peak_memory_mb(device);  // CUDA allocator peak of this step; CPU: process peak RSS
     metrics_out << m.dump() << "\n" << std::flush;
     history.push_back(m);

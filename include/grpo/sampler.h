@@ -48,7 +48,7 @@ void check_decode_mode(DecodeMode mode, const torch::Device& device);
 // over `rows` = N, then powers of two (the ladder: N=128 gives 128, 64, 32, ..., 1) so that later
 // rollouts meet the same (rows, attend) shapes. Rows between the live count and the ladder size
 // hold stale but finite data; their outputs are never read.
-// The buffers stay allocated between calls (KV cache: rows x capacity, see bytes()); they are made
+// The buffers stay allocated between calls (KV cache: rows x capacity, as Rollout::kv_cache_bytes counts); they are made
 // again, and every graph dropped, when a call needs more rows or positions, or when the model,
 // its weights' storage or its attention kernel changed (in-place weight updates keep the graphs
 // valid: they read the weights at replay).
@@ -70,7 +70,6 @@ struct StaticDecoder {
   };
   std::map<std::pair<int64_t, int64_t>, Step> steps;  // (rows, attend) -> its cache view and graph
   int64_t graph_captures = 0;         // over the decoder's life
-  int64_t bytes() const;              // KV cache + key mask + logits buffers
 };
 
 struct SamplingParams {
