@@ -106,7 +106,8 @@ void print_op_counts(BenchModel& b, const std::vector<std::vector<int32_t>>& pro
   std::sort(rows.rbegin(), rows.rend());
   std::printf(
       "\nATen ops that launch work, per decode step (%s decode, %lld layers): %.1f in all, %.1f "
-      "per layer\n",
+      "per layer with the ops outside the layers spread over them (runs with two layer counts "
+      "separate the two)\n",
       sp.decode == DecodeMode::Eager ? "eager" : "static", (long long)b.model->cfg.n_layer, total,
       total / double(b.model->cfg.n_layer));
   std::printf("| op | per step |\n|---|---|\n");
