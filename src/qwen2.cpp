@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <set>
 
 #include "grpo/common.h"
@@ -143,12 +144,65 @@ void KVCache::select_rows(const torch::Tensor& index) {
 // ---------------------------------------------------------------------------------------------
 // Modules
 
-LinearImpl::LinearImpl(int64_t in, int64_t out, bool has_bias, torch::TensorOptions opts) {
-  weight = register_parameter("weight", torch::empty({out, in}, opts));  // (out, in) as in HF
-  if (has_bias) bias = register_parameter("bias", torch::empty({out}, opts));
+namespace {
+
+// y = x W^T + b over the last dim as one 2-D GEMM: with a bias that is a single addmm (LibTorch
+// 1.13's CPU linear on 3-D input runs mm and then a separate bias add).
+torch::Tensor linear_2d(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  auto sizes = x.sizes().vec();
+  sizes.back() = weight.size(0);
+  return torch::nn::functional::linear(x.reshape({-1, x.size(-1)}), weight, bias).view(sizes);
 }
 
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return torch::nn::functional::linear(x, weight, bias); }
+// A plain tensor over `sizes` (contiguous) at element `offset` of `whole`'s storage. Not narrow():
+// an autograd view would tie the parameter to `whole`, and a parameter must be a leaf of its own.
+torch::Tensor slice_of(const torch::Tensor& whole, int64_t offset, std::vector<int64_t> sizes) {
+  std::vector<int64_t> strides(sizes.size(), 1);
+  for (int64_t i = int64_t(sizes.size()) - 2; i >= 0; --i) strides[i] = strides[i + 1] * sizes[i + 1];
+  return torch::empty({0}, whole.options()).set_(whole.storage(), whole.storage_offset() + offset, sizes, strides);
+}
+
+}  // namespace
+
+LinearImpl::LinearImpl(int64_t in, int64_t out, bool has_bias, torch::TensorOptions opts)
+    : LinearImpl(torch::empty({out, in}, opts), has_bias ? torch::empty({out}, opts) : torch::Tensor()) {}
+
+LinearImpl::LinearImpl(torch::Tensor w, torch::Tensor b) {
+  weight = register_parameter("weight", std::move(w));  // (out, in) as in HF
+  if (b.defined()) bias = register_parameter("bias", std::move(b));
+}
+
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return linear_2d(x, weight, bias); }
+
+PackedLinear PackedLinear::make(const std::vector<int64_t>& out, int64_t in, bool has_bias, torch::TensorOptions opts) {
+  PackedLinear p;
+  const int64_t rows = std::accumulate(out.begin(), out.end(), int64_t(0));
+  p.weight = torch::empty({rows, in}, opts);  // (sum out, in)
+  if (has_bias) p.bias = torch::empty({rows}, opts);
+  int64_t row = 0;
+  for (int64_t n : out) {
+    p.parts.push_back(Linear(slice_of(p.weight, row * in, {n, in}),
+                             has_bias ? slice_of(p.bias, row, {n}) : torch::Tensor()));
+    row += n;
+  }
+  return p;
+}
+
+bool PackedLinear::intact() const {
+  auto at = [](const torch::Tensor& whole, int64_t offset, const torch::Tensor& part) {
+    return part.defined() && part.scalar_type() == whole.scalar_type() && part.device() == whole.device() &&
+           part.is_contiguous() && part.data_ptr() == static_cast<char*>(whole.data_ptr()) + offset * whole.element_size();
+  };
+  int64_t row = 0;
+  for (const auto& part : parts) {
+    if (!at(weight, row * weight.size(1), part->weight)) return false;
+    if (bias.defined() && !at(bias, row, part->bias)) return false;
+    row += part->weight.size(0);
+  }
+  return row == weight.size(0);
+}
+
+torch::Tensor PackedLinear::forward(const torch::Tensor& x) const { return linear_2d(x, weight, bias); }
 
 EmbeddingImpl::EmbeddingImpl(int64_t n, int64_t dim, torch::TensorOptions opts) {
   weight = register_parameter("weight", torch::empty({n, dim}, opts));  // (V, D)
@@ -169,30 +223,49 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
 namespace {
 
 // HF: x * cos + rotate_half(x) * sin, rotate_half(x1, x2) = (-x2, x1) over the head dim's halves.
-// Here the swap is a roll and the sign lives in the table (sin = (-sin, +sin), see rope_tables):
-// the same products, in 3 kernels instead of 5 (a decode step runs this for q and k in every layer).
+// Here the sign lives in the table (sin = (-sin, +sin), see rope_tables) and each half adds its
+// product in place: the same products, in 3 kernels instead of HF's 5, on any strides (q and k
+// are read straight out of the packed q/k/v GEMM output). x (N, T, heads, hd), tables (N, T, 1, hd).
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& signed_sin) {
-  return torch::addcmul(x * cos, x.roll({x.size(-1) / 2}, {-1}), signed_sin);
+  const int64_t h = x.size(-1) / 2;
+  auto out = x * cos;
+  out.narrow(-1, 0, h).addcmul_(x.narrow(-1, h, h), signed_sin.narrow(-1, 0, h));
+  out.narrow(-1, h, h).addcmul_(x.narrow(-1, 0, h), signed_sin.narrow(-1, h, h));
+  return out;
 }
 
 }  // namespace
 
 Qwen2AttentionImpl::Qwen2AttentionImpl(const ModelConfig& cfg, torch::TensorOptions opts)
     : n_head(cfg.n_head), n_kv_head(cfg.n_kv_head), head_dim(cfg.head_dim) {
-  q_proj = register_module("q_proj", Linear(cfg.n_embd, n_head * head_dim, cfg.attention_bias, opts));
-  k_proj = register_module("k_proj", Linear(cfg.n_embd, n_kv_head * head_dim, cfg.attention_bias, opts));
-  v_proj = register_module("v_proj", Linear(cfg.n_embd, n_kv_head * head_dim, cfg.attention_bias, opts));
+  qkv = PackedLinear::make({n_head * head_dim, n_kv_head * head_dim, n_kv_head * head_dim}, cfg.n_embd,
+                           cfg.attention_bias, opts);
+  q_proj = register_module("q_proj", qkv.parts[0]);
+  k_proj = register_module("k_proj", qkv.parts[1]);
+  v_proj = register_module("v_proj", qkv.parts[2]);
   o_proj = register_module("o_proj", Linear(n_head * head_dim, cfg.n_embd, false, opts));
 }
 
 torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                          const torch::Tensor& mask, KVCache* cache, int64_t layer) {
+                                          const torch::Tensor& mask, KVCache* cache, int64_t layer, bool no_graph) {
   const int64_t N = x.size(0), T = x.size(1), g = n_head / n_kv_head;
-  auto q = q_proj(x).view({N, T, n_head, head_dim}).transpose(1, 2);     // (N, H, T, hd)
-  auto k = k_proj(x).view({N, T, n_kv_head, head_dim}).transpose(1, 2);  // (N, Hkv, T, hd)
-  auto v = v_proj(x).view({N, T, n_kv_head, head_dim}).transpose(1, 2);  // (N, Hkv, T, hd)
-  q = apply_rope(q, cos, sin);
-  k = apply_rope(k, cos, sin);
+  torch::Tensor q, k, v;
+  if (no_graph && qkv.intact()) {
+    // One GEMM for q, k and v, and RoPE over the adjacent q and k heads of each row at once.
+    const int64_t n_qk = (n_head + n_kv_head) * head_dim;
+    auto h = qkv.forward(x);                                                                  // (N, T, (H + 2 Hkv) hd)
+    auto qk = apply_rope(h.narrow(-1, 0, n_qk).view({N, T, n_head + n_kv_head, head_dim}), cos, sin);  // (N, T, H + Hkv, hd)
+    q = qk.narrow(2, 0, n_head);                                                              // (N, T, H, hd)
+    k = qk.narrow(2, n_head, n_kv_head);                                                      // (N, T, Hkv, hd)
+    v = h.narrow(-1, n_qk, n_kv_head * head_dim).view({N, T, n_kv_head, head_dim});           // (N, T, Hkv, hd)
+  } else {
+    q = apply_rope(q_proj(x).view({N, T, n_head, head_dim}), cos, sin);     // (N, T, H, hd)
+    k = apply_rope(k_proj(x).view({N, T, n_kv_head, head_dim}), cos, sin);  // (N, T, Hkv, hd)
+    v = v_proj(x).view({N, T, n_kv_head, head_dim});                        // (N, T, Hkv, hd)
+  }
+  q = q.transpose(1, 2);  // (N, H, T, hd)
+  k = k.transpose(1, 2);  // (N, Hkv, T, hd)
+  v = v.transpose(1, 2);  // (N, Hkv, T, hd)
   if (cache && cache->write_pos.defined()) {  // static decode step: position from a device tensor
     cache->k[layer].index_copy_(2, cache->write_pos, k);
     cache->v[layer].index_copy_(2, cache->write_pos, v);
@@ -227,12 +300,18 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::T
 }
 
 Qwen2MLPImpl::Qwen2MLPImpl(const ModelConfig& cfg, torch::TensorOptions opts) {
-  gate_proj = register_module("gate_proj", Linear(cfg.n_embd, cfg.n_ff, false, opts));
-  up_proj = register_module("up_proj", Linear(cfg.n_embd, cfg.n_ff, false, opts));
+  gate_up = PackedLinear::make({cfg.n_ff, cfg.n_ff}, cfg.n_embd, false, opts);
+  gate_proj = register_module("gate_proj", gate_up.parts[0]);
+  up_proj = register_module("up_proj", gate_up.parts[1]);
   down_proj = register_module("down_proj", Linear(cfg.n_ff, cfg.n_embd, false, opts));
 }
 
-torch::Tensor Qwen2MLPImpl::forward(const torch::Tensor& x) {
+torch::Tensor Qwen2MLPImpl::forward(const torch::Tensor& x, bool no_graph) {
+  if (no_graph && gate_up.intact()) {
+    const int64_t F = gate_proj->weight.size(0);
+    auto h = gate_up.forward(x);  // (N, T, 2F)
+    return down_proj(torch::silu(h.narrow(-1, 0, F)) * h.narrow(-1, F, F));
+  }
   return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
 }
 
@@ -245,8 +324,11 @@ Qwen2DecoderLayerImpl::Qwen2DecoderLayerImpl(const ModelConfig& cfg, torch::Tens
 
 torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                                              const torch::Tensor& mask, KVCache* cache, int64_t layer) {
-  auto h = x + self_attn(input_layernorm(x), cos, sin, mask, cache, layer);
-  return h + mlp(post_attention_layernorm(h));
+  // Packed GEMMs only where no graph is recorded: a graph needs each parameter's own GEMM for its
+  // gradient, and a checkpointed layer (x requires grad) must recompute with the kernels it ran.
+  const bool no_graph = !torch::GradMode::is_enabled() && !x.requires_grad();
+  auto h = x + self_attn->forward(input_layernorm(x), cos, sin, mask, cache, layer, no_graph);
+  return h + mlp->forward(post_attention_layernorm(h), no_graph);
 }
 
 bool sdpa_available() { return TORCH_VERSION_MAJOR >= 2; }
@@ -258,6 +340,14 @@ AttentionKernel parse_attention(const std::string& s) {
     throw Error("attention sdpa needs LibTorch >= 2.0 (scaled_dot_product_attention); this build uses LibTorch " +
                 std::string(TORCH_VERSION));
   return AttentionKernel::Sdpa;
+}
+
+bool Qwen2ForCausalLMImpl::projections_packed() {
+  for (int64_t l = 0; l < cfg.n_layer; ++l) {
+    auto* layer = model->layers[l]->as<Qwen2DecoderLayer>();
+    if (!layer->self_attn->qkv.intact() || !layer->mlp->gate_up.intact()) return false;
+  }
+  return true;
 }
 
 void Qwen2ForCausalLMImpl::set_attention(AttentionKernel kernel) {
@@ -320,14 +410,14 @@ torch::Tensor positions_from_mask(const torch::Tensor& attention_mask) {
 namespace {
 
 // RoPE tables for positions (N, T), computed in fp32 like HF, then cast: cos and the signed sin
-// (-sin, +sin) over the two halves of the head dim (see apply_rope), each (N, 1, T, hd).
+// (-sin, +sin) over the two halves of the head dim (see apply_rope), each (N, T, 1, hd).
 std::pair<torch::Tensor, torch::Tensor> rope_tables(const ModelConfig& cfg, const torch::Tensor& position_ids,
                                                     torch::ScalarType dtype) {
   auto opts32 = torch::TensorOptions().dtype(torch::kFloat32).device(position_ids.device());
   auto inv_freq = 1.0 / torch::pow(cfg.rope_theta, torch::arange(0, cfg.head_dim, 2, opts32) / double(cfg.head_dim));
   auto freqs = position_ids.to(torch::kFloat32).unsqueeze(-1) * inv_freq;  // (N, T, hd/2)
   auto cos = freqs.cos(), sin = freqs.sin();                                 // (N, T, hd/2)
-  return {torch::cat({cos, cos}, -1).to(dtype).unsqueeze(1), torch::cat({-sin, sin}, -1).to(dtype).unsqueeze(1)};
+  return {torch::cat({cos, cos}, -1).to(dtype).unsqueeze(2), torch::cat({-sin, sin}, -1).to(dtype).unsqueeze(2)};
 }
 
 // Additive mask (N, 1, 1, T, S) from allowed (N, T, S): 0 where allowed, the dtype's lowest

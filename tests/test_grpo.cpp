@@ -277,6 +277,7 @@ TEST_P(GrpoDevice, UpdateRaisesPositiveAndLowersNegativeLogprobs) {
   EXPECT_EQ(s.metrics.at("lr"), 1e-3);
   EXPECT_GT(s.metrics.at("grad_norm"), 0.0);
   EXPECT_EQ(st.step, 1);
+  EXPECT_TRUE(st.policy->projections_packed());  // AdamW updates in place: rollouts keep the packed GEMMs
 }
 
 TEST_P(GrpoDevice, NonFiniteLossSkipsTheUpdate) {
@@ -330,6 +331,7 @@ TEST_P(GrpoDevice, Bf16PolicyUsesFp32MasterWeights) {
   EXPECT_FALSE(same_bits(before, snapshot(st.policy)));
   // The model holds the master weights rounded to bf16.
   EXPECT_TRUE(torch::equal(st.policy->parameters()[0], st.master[0].to(torch::kBFloat16)));
+  EXPECT_TRUE(st.policy->projections_packed());  // the rounded masters are copied in place
 }
 
 // ---------------------------------------------------------------------------------------------

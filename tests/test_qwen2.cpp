@@ -114,6 +114,49 @@ TEST_P(Qwen2Device, CachedDecodingEqualsFullForward) {
   EXPECT_TRUE(torch::allclose(full[1].narrow(0, 3, 4), alone[0], 1e-5, 1e-4));
 }
 
+// q/k/v and gate/up are row blocks of one storage each; a forward that records no graph runs one
+// GEMM per block (and RoPE over q and k at once). It gives the logits of the per-projection path
+// that a graph-recording forward takes; a parameter moved off the storage (set_data) turns the
+// packed path off instead of reading stale weights.
+TEST_P(Qwen2Device, PackedProjectionsEqualThePerProjectionPath) {
+  for (const char* name : {"tiny", "odd"}) {
+    SCOPED_TRACE(name);
+    auto model = load_qwen2(model_dir(preset(name)), torch::kFloat32, device());
+    ASSERT_TRUE(model->projections_packed());
+    auto* layer = model->model->layers[0]->as<Qwen2DecoderLayer>();
+    auto& q = layer->self_attn->q_proj->weight;
+    auto& k = layer->self_attn->k_proj->weight;
+    EXPECT_TRUE(q.is_leaf() && k.is_leaf() && q.requires_grad());
+    EXPECT_EQ(static_cast<char*>(k.data_ptr()), static_cast<char*>(q.data_ptr()) + q.numel() * q.element_size());
+    EXPECT_EQ(static_cast<char*>(layer->mlp->up_proj->weight.data_ptr()),
+              static_cast<char*>(layer->mlp->gate_proj->weight.data_ptr()) + layer->mlp->gate_proj->weight.nbytes());
+    auto ids = torch::tensor({3, 17, 42, 99, 7, 250, 11, 64, 0, 0, 5, 8, 13, 21, 34, 55}, torch::kInt64).view({2, 8}).to(device());
+    auto mask = torch::tensor({1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1}, torch::kInt64).view({2, 8}).to(device());
+    auto graph_logits = [&] { return model->forward(ids, mask).detach(); };  // grad mode: per-projection GEMMs
+    auto packed_logits = [&] {
+      torch::NoGradGuard ng;
+      return model->forward(ids, mask);
+    };
+    auto real = mask.to(torch::kBool).unsqueeze(-1);
+    auto diff = [&](const torch::Tensor& a, const torch::Tensor& b) {
+      return (a - b).masked_fill(real.logical_not(), 0).abs().max().item<double>();
+    };
+    auto want = graph_logits();
+    const double tol = 2e-6 * want.abs().max().item<double>();  // fp32 rounding of other GEMM shapes (logits reach ~40)
+    EXPECT_LT(diff(packed_logits(), want), tol);
+    // Move q_proj of layer 0 to new storage and change it there: both paths must see the change.
+    {
+      torch::NoGradGuard ng;
+      q.set_data(q.clone());
+      q.mul_(1.5);
+    }
+    EXPECT_FALSE(model->projections_packed());
+    auto changed = graph_logits();
+    EXPECT_GT(diff(changed, want), 1e-3);
+    EXPECT_LT(diff(packed_logits(), changed), tol);
+  }
+}
+
 // Checkpointed layers (recomputed in backward) give the loss and every parameter gradient of the
 // plain backward: the recompute runs the same kernels on the same inputs.
 TEST_P(Qwen2Device, GradientCheckpointingGivesTheSameGradients) {

@@ -7,7 +7,9 @@
 // Departures, on purpose: parameters are created empty in the target dtype/device (no init, no
 // fp32 detour), so a bf16 checkpoint loads with one copy of the weights; GQA folds the group into
 // the query length instead of repeating K/V; attention is the eager formula (scores in the model
-// dtype, softmax in fp32) on both LibTorch 1.13 and 2.x, which keeps results identical across them.
+// dtype, softmax in fp32) on both LibTorch 1.13 and 2.x, which keeps results identical across them;
+// q/k/v and gate/up weights share one storage each (PackedLinear), so that forwards without
+// autograd run one GEMM per block; RoPE's rotate-half is two in-place addcmul_ on the halves.
 //
 // Shapes: N sequences, T new tokens, S = past + T keys, D hidden, H heads, Hkv KV heads,
 // hd head dim, V vocab, L layers.
@@ -81,10 +83,27 @@ AttentionKernel parse_attention(const std::string& s);    // eager | sdpa (throw
 class LinearImpl : public torch::nn::Module {
  public:
   LinearImpl(int64_t in, int64_t out, bool bias, torch::TensorOptions opts);
+  // Over given tensors (weight (out, in), bias (out) or undefined): slices of a packed storage.
+  LinearImpl(torch::Tensor weight, torch::Tensor bias);
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight, bias;
 };
 TORCH_MODULE(Linear);
+
+// Linear layers whose weights (and biases) are consecutive row blocks of one storage, so that a
+// forward that records no autograd graph can run one GEMM for all of them: q/k/v, gate/up. The
+// parts stay separate, HF-named parameters (plain tensors over their slices, not autograd views),
+// so loading, the optimizer, gradients and checkpoints see the usual per-projection tensors.
+struct PackedLinear {
+  torch::Tensor weight, bias;  // the whole (sum out, in) and (sum out) storage; bias may be undefined
+  std::vector<Linear> parts;
+  // Parts of `out` rows each over one fresh storage in opts' dtype and device (uninitialised).
+  static PackedLinear make(const std::vector<int64_t>& out, int64_t in, bool bias, torch::TensorOptions opts);
+  // Every part still lies where make() put it; set_data (e.g. Module::to) moves a parameter elsewhere,
+  // after which the parts run one by one.
+  bool intact() const;
+  torch::Tensor forward(const torch::Tensor& x) const;  // (.., in) -> (.., sum out)
+};
 
 class EmbeddingImpl : public torch::nn::Module {
  public:
@@ -106,10 +125,11 @@ TORCH_MODULE(RMSNorm);
 class Qwen2AttentionImpl : public torch::nn::Module {
  public:
   Qwen2AttentionImpl(const ModelConfig& cfg, torch::TensorOptions opts);
-  // x (N, T, D); cos/sin (N, 1, T, hd), sin signed (-sin, +sin) per half; mask additive, (N, 1, 1, T, S) (eager) or (N, 1, g*T, S)
-  // (sdpa); cache: the KV cache or null.
+  // x (N, T, D); cos/sin (N, T, 1, hd), sin signed (-sin, +sin) per half; mask additive, (N, 1, 1, T, S) (eager) or (N, 1, g*T, S)
+  // (sdpa); cache: the KV cache or null. no_graph: nothing will be differentiated (packed GEMM allowed).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& mask, KVCache* cache, int64_t layer);
+                        const torch::Tensor& mask, KVCache* cache, int64_t layer, bool no_graph = false);
+  PackedLinear qkv;  // q_proj, k_proj, v_proj
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t n_head, n_kv_head, head_dim;
   AttentionKernel kernel = AttentionKernel::Eager;
@@ -119,7 +139,8 @@ TORCH_MODULE(Qwen2Attention);
 class Qwen2MLPImpl : public torch::nn::Module {
  public:
   Qwen2MLPImpl(const ModelConfig& cfg, torch::TensorOptions opts);
-  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward(const torch::Tensor& x, bool no_graph = false);
+  PackedLinear gate_up;  // gate_proj, up_proj
   Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
 TORCH_MODULE(Qwen2MLP);
@@ -177,6 +198,8 @@ class Qwen2ForCausalLMImpl : public torch::nn::Module {
   bool gradient_checkpointing = false;
   // The attention kernel of every layer (default Eager).
   void set_attention(AttentionKernel kernel);
+  // Every layer's q/k/v and gate/up parameters still share their packed storage (see PackedLinear).
+  bool projections_packed();
   AttentionKernel attention = AttentionKernel::Eager;
 
  private:
