@@ -98,10 +98,10 @@ inline double measure_matmul_tflops(const torch::Device& device, torch::Dtype dt
 }
 
 inline void print_model_line(const BenchModel& b) {
-  std::printf("model: %s (%.1f M params, %lld layers, hidden %lld, vocab %lld), %s on %s\n",
+  std::printf("model: %s (%.1f M params, %lld layers, hidden %lld, vocab %lld), %s on %s (%s)\n",
               b.source.c_str(), b.model->cfg.n_params() / 1e6, (long long)b.model->cfg.n_layer,
               (long long)b.model->cfg.n_embd, (long long)b.model->cfg.n_vocab,
-              c10::toString(b.dtype), b.device.str().c_str());
+              c10::toString(b.dtype), b.device.str().c_str(), runtime_summary().c_str());
 }
 
 // The benchmarks' main: runtime setup, arguments, the model, then `body`; errors print and exit 1.

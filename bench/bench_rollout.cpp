@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "grpo/device.h"
 #include "grpo/qwen2.h"
 #include "grpo/sampler.h"
 

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <string>
 
+#include "grpo/device.h"
 #include "grpo/grpo.h"
 
 using namespace grpo;

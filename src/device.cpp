@@ -1,10 +1,14 @@
 // device.cpp: synchronisation, peak memory, copy bandwidth and CUDA graphs; see device.h.
 #include "grpo/device.h"
 
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "grpo/common.h"
@@ -17,6 +21,27 @@
 #endif
 
 namespace grpo {
+
+// ---------------------------------------------------------------------------------------------
+// Process runtime
+
+void init_runtime(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(threads);
+  ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  ::mallopt(M_TOP_PAD, 64 << 20);
+}
+
+std::string runtime_summary() {
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  const char* spin = std::getenv("GOMP_SPINCOUNT");
+  return "threads " + std::to_string(torch::get_num_threads()) + ", OMP_WAIT_POLICY=" + (policy ? policy : "(unset)") +
+         (spin ? std::string(", GOMP_SPINCOUNT=") + spin : std::string());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Device
 
 bool built_with_cuda() {
 #ifdef GRPO_CUDA

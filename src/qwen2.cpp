@@ -1,10 +1,8 @@
 // qwen2.cpp: Qwen2ForCausalLM in LibTorch; see qwen2.h for the reference and the departures.
 #include "grpo/qwen2.h"
 
-#include <malloc.h>
 #include <sys/stat.h>
 
-#include <thread>
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -499,14 +497,6 @@ torch::Tensor Qwen2ForCausalLMImpl::forward(const torch::Tensor& input_ids, cons
 
 // ---------------------------------------------------------------------------------------------
 // Loading and saving
-
-void init_runtime(int threads) {
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  torch::set_num_threads(threads);
-  ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  ::mallopt(M_TOP_PAD, 64 << 20);
-}
 
 torch::Device parse_device(const std::string& name) {
   if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);

@@ -376,8 +376,8 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
               (long long)total_steps, (long long)B, cfg.group_size);
   std::printf("  prompts (first %zu): longest %zu tokens, %zu truncated to max_prompt_tokens = %d\n",
               std::min<size_t>(train.size(), 2000), longest_prompt, truncated, cfg.max_prompt_tokens);
-  std::printf("  model: %s, %.1f M params, %s on %s; %s\n", mc.model_type.c_str(), mc.n_params() / 1e6, c10::toString(dtype),
-              device.str().c_str(), memory_estimate(mc, cfg, dtype).c_str());
+  std::printf("  model: %s, %.1f M params, %s on %s (%s); %s\n", mc.model_type.c_str(), mc.n_params() / 1e6,
+              c10::toString(dtype), device.str().c_str(), runtime_summary().c_str(), memory_estimate(mc, cfg, dtype).c_str());
   std::fflush(stdout);
   if (opts.dry_run) {
     std::printf("Dry run: config, model directory, tokenizer and data are valid; not training.\n");

@@ -28,10 +28,17 @@ check "train help lists keys" 0 "group_size +\[8\]" "$out" "$rc"
 check "train help lists lr" 0 "learning_rate +\[1e-06\]" "$out" "$rc"
 check "train help lists weights" 0 "reward_weights.format +\[0.1\]" "$out" "$rc"
 "$bin/tests/make_test_model" "$tmp/model" tiny
-out=$("$bin/grpo_train" "$tmp/model" --dry-run --set eval_limit=10 2>&1); rc=$?
+out=$(env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$bin/grpo_train" "$tmp/model" --dry-run --set eval_limit=10 2>&1); rc=$?
 check "train dry run" 0 "train: 7473 examples, eval: 10 examples, 935 steps of 8 prompts x 8 samples" "$out" "$rc"
 check "train dry run memory" 0 "memory estimate: weights" "$out" "$rc"
 check "train dry run phases" 0 "Dry run: config, model directory, tokenizer and data are valid" "$out" "$rc"
+# OpenMP's idle threads sleep unless the user chose otherwise (the program re-execs itself once
+# with OMP_WAIT_POLICY=passive, keeping its arguments: eval_limit=10 above came through it).
+check "train omp wait policy default" 0 "on [a-z0-9:]+ \(threads [0-9]+, OMP_WAIT_POLICY=passive\)" "$out" "$rc"
+out=$(env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active "$bin/grpo_train" "$tmp/model" --dry-run --set eval_limit=10 2>&1); rc=$?
+check "train omp wait policy kept" 0 "OMP_WAIT_POLICY=active\)" "$out" "$rc"
+out=$(env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=1000 "$bin/grpo_train" "$tmp/model" --dry-run --set eval_limit=10 2>&1); rc=$?
+check "train gomp spincount kept" 0 "OMP_WAIT_POLICY=\(unset\), GOMP_SPINCOUNT=1000\)" "$out" "$rc"
 out=$("$bin/grpo_train" "$tmp/model" --print-config -c configs/gsm8k_qwen2.5_1.5b.yaml 2>&1); rc=$?
 check "train shipped config 1.5b" 0 "^group_size: " "$out" "$rc"
 for c in configs/*.yaml; do

@@ -12,8 +12,30 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 
 namespace grpo {
+
+// ---------------------------------------------------------------------------------------------
+// Process runtime (CPU threads and memory)
+
+// Process-wide setup for the executables: intra-op threads (0 = every core; LibTorch's OpenMP
+// default here is 1 on 2 cores) and glibc malloc settings that keep large freed blocks for reuse
+// instead of unmapping them each step (that churn doubled the CPU decode time).
+//
+// Before any of that, at load time, grpo_train, grpo_eval, grpo_sft, grpo_generate and the
+// benchmarks run with OMP_WAIT_POLICY=passive unless OMP_WAIT_POLICY or
+// GOMP_SPINCOUNT is already set: LibTorch's idle OpenMP workers would otherwise spin on the cores
+// that OpenBLAS's own threads need for each GEMM (Debian's LibTorch calls the pthread OpenBLAS).
+// On the 2-core CI machine that contention made CPU decoding 2-4x and the update 3x slower
+// (docs/benchmarks.md). libgomp reads the variable only when it is loaded, so the program execs
+// itself once with it, from its .preinit_array (src/omp_wait_policy.cpp says why nothing later works).
+void init_runtime(int threads = 0);
+// "threads T, OMP_WAIT_POLICY=..." as this process runs (for the run's header).
+std::string runtime_summary();
+
+// ---------------------------------------------------------------------------------------------
+// Device
 
 // True when this build links a CUDA LibTorch (GRPO_CUDA), whether or not a GPU is present.
 bool built_with_cuda();

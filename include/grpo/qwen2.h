@@ -220,11 +220,6 @@ torch::Tensor positions_from_mask(const torch::Tensor& attention_mask);
 // ---------------------------------------------------------------------------------------------
 // Loading and saving
 
-// Process-wide runtime setup for the executables: intra-op threads (0 = every core; LibTorch's
-// OpenMP default here is 1 on 2 cores) and glibc malloc settings that keep large freed blocks for
-// reuse instead of unmapping them each step (that churn doubled the CPU decode time).
-void init_runtime(int threads = 0);
-
 torch::Dtype parse_dtype(const std::string& name, const torch::Device& device);  // auto|float32|bfloat16|float16
 torch::Device parse_device(const std::string& name);                               // auto|cpu|cuda|cuda:N
 

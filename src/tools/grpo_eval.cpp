@@ -10,6 +10,7 @@
 
 #include "grpo/common.h"
 #include "grpo/config.h"
+#include "grpo/device.h"
 #include "grpo/trainer.h"
 
 using namespace grpo;

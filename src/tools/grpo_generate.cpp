@@ -14,6 +14,7 @@
 #include "grpo/common.h"
 #include "grpo/safetensors.h"
 #include "grpo/config.h"
+#include "grpo/device.h"
 #include "grpo/dataset.h"
 #include "grpo/qwen2.h"
 #include "grpo/sampler.h"

@@ -15,6 +15,7 @@
 
 #include "grpo/common.h"
 #include "grpo/config.h"
+#include "grpo/device.h"
 #include "grpo/grpo.h"
 #include "grpo/tokenizer.h"
 #include "grpo/trainer.h"

@@ -1,0 +1,35 @@
+// omp_wait_policy.cpp: the OMP_WAIT_POLICY=passive default of the programs that compute with
+// LibTorch (why: init_runtime in include/grpo/device.h). Its own object file, so that only the
+// programs that ask for it (CMake: -u grpo_default_omp_wait_policy) take it, not every program
+// that uses device.cpp.
+#include <alloca.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstring>
+
+// Runs from the executable's .preinit_array, after the dynamic loader has mapped the libraries
+// and before any of their initialisers. libgomp reads its environment once, in its initialiser,
+// and libc's initialiser (which runs first) resets the environment to the one the process
+// started with, and a library of ours would be initialised after libgomp whatever its link order
+// (measured). So when neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set, the process execs itself
+// once with OMP_WAIT_POLICY=passive added: no library code has run yet, so this costs only the
+// loading (0.14 s here, Debian's LibTorch maps ~290 libraries). Set either variable to run as
+// is. Linked into the programs that compute with LibTorch (CMake: -u grpo_default_omp_wait_policy).
+extern "C" void grpo_default_omp_wait_policy(int, char** argv, char** envp) {
+  auto has = [](const char* entry, const char* name) {
+    return std::strncmp(entry, name, std::strlen(name)) == 0;
+  };
+  size_t n = 0;
+  for (; envp && envp[n]; ++n)
+    if (has(envp[n], "OMP_WAIT_POLICY=") || has(envp[n], "GOMP_SPINCOUNT=")) return;
+  auto** env =
+      static_cast<char**>(alloca((n + 2) * sizeof(char*)));  // libc is not initialised: no malloc
+  for (size_t i = 0; i < n; ++i) env[i] = envp[i];
+  env[n] = const_cast<char*>("OMP_WAIT_POLICY=passive");
+  env[n + 1] = nullptr;
+  ::execve("/proc/self/exe", argv, env);  // returns only if it failed: run on as we are
+}
+using PreinitFn = void (*)(int, char**, char**);
+__attribute__((section(".preinit_array"), used)) static PreinitFn grpo_preinit_entry =
+    &grpo_default_omp_wait_policy;
