@@ -23,12 +23,21 @@ extern "C" void grpo_default_omp_wait_policy(int, char** argv, char** envp) {
   size_t n = 0;
   for (; envp && envp[n]; ++n)
     if (has(envp[n], "OMP_WAIT_POLICY=") || has(envp[n], "GOMP_SPINCOUNT=")) return;
+  // Started through the dynamic loader (`ld-linux-x86-64.so.2 grpo_train ...`): /proc/self/exe
+  // is the loader, which would take our first argument for the program. Run on as we are.
+  char exe[4096];
+  const ssize_t len = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len <= 0) return;
+  exe[len] = '\0';
+  const char* base = std::strrchr(exe, '/');
+  base = base ? base + 1 : exe;
+  if (has(base, "ld-") || has(base, "ld.so")) return;
   auto** env =
       static_cast<char**>(alloca((n + 2) * sizeof(char*)));  // libc is not initialised: no malloc
   for (size_t i = 0; i < n; ++i) env[i] = envp[i];
   env[n] = const_cast<char*>("OMP_WAIT_POLICY=passive");
   env[n + 1] = nullptr;
-  ::execve("/proc/self/exe", argv, env);  // returns only if it failed: run on as we are
+  ::execve(exe, argv, env);  // returns only if it failed: run on as we are
 }
 using PreinitFn = void (*)(int, char**, char**);
 __attribute__((section(".preinit_array"), used)) static PreinitFn grpo_preinit_entry =

@@ -39,6 +39,12 @@ out=$(env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active "$bin/grpo_train" "$tmp/model
 check "train omp wait policy kept" 0 "OMP_WAIT_POLICY=active\)" "$out" "$rc"
 out=$(env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=1000 "$bin/grpo_train" "$tmp/model" --dry-run --set eval_limit=10 2>&1); rc=$?
 check "train gomp spincount kept" 0 "OMP_WAIT_POLICY=\(unset\), GOMP_SPINCOUNT=1000\)" "$out" "$rc"
+loader=/lib64/ld-linux-x86-64.so.2  # started through the loader: no re-exec (it would misread argv)
+if [[ -x "$loader" ]]; then
+  out=$(env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$loader" "$bin/grpo_train" "$tmp/model" --dry-run --set eval_limit=10 2>&1); rc=$?
+  check "train via the loader keeps argv" 0 "eval: 10 examples" "$out" "$rc"
+  check "train via the loader runs as is" 0 "OMP_WAIT_POLICY=\(unset\)\)" "$out" "$rc"
+fi
 out=$("$bin/grpo_train" "$tmp/model" --print-config -c configs/gsm8k_qwen2.5_1.5b.yaml 2>&1); rc=$?
 check "train shipped config 1.5b" 0 "^group_size: " "$out" "$rc"
 for c in configs/*.yaml; do
