@@ -3,7 +3,6 @@
 
 #include <sys/stat.h>
 
-
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <chrono>
@@ -602,30 +601,32 @@ Qwen2ForCausalLM load_qwen2(const std::string& dir, torch::Dtype dtype, torch::D
   return model;
 }
 
-Qwen2ForCausalLM init_qwen2(const ModelConfig& cfg, uint64_t seed, double std) {
-  Qwen2ForCausalLM model(cfg, torch::TensorOptions().dtype(torch::kFloat32));
+namespace {
+
+// Unit norms, zero biases, normal(0, std) elsewhere, drawn from `gen` (an undefined generator:
+// ATen's default one of each parameter's device).
+void fill_init(Qwen2ForCausalLM& model, double std, const at::Generator& gen) {
   torch::NoGradGuard no_grad;
-  auto gen = at::detail::createCPUGenerator(seed);
   for (auto& item : model->named_parameters()) {
-    const std::string& name = item.key();
     torch::Tensor& p = item.value();
-    if (ends_with(name, "norm.weight")) p.fill_(1.0);
-    else if (ends_with(name, ".bias")) p.zero_();
+    if (ends_with(item.key(), "norm.weight")) p.fill_(1.0);
+    else if (ends_with(item.key(), ".bias")) p.zero_();
     else p.normal_(0.0, std, gen);
   }
+}
+
+}  // namespace
+
+Qwen2ForCausalLM init_qwen2(const ModelConfig& cfg, uint64_t seed, double std) {
+  Qwen2ForCausalLM model(cfg, torch::TensorOptions().dtype(torch::kFloat32));
+  fill_init(model, std, at::detail::createCPUGenerator(seed));
   return model;
 }
 
 Qwen2ForCausalLM random_qwen2(const ModelConfig& cfg, uint64_t seed, torch::TensorOptions opts, double std) {
   Qwen2ForCausalLM model(cfg, opts);
-  torch::NoGradGuard no_grad;
   torch::manual_seed(seed);
-  for (auto& item : model->named_parameters()) {
-    torch::Tensor& p = item.value();
-    if (ends_with(item.key(), "norm.weight")) p.fill_(1.0);
-    else if (ends_with(item.key(), ".bias")) p.zero_();
-    else p.normal_(0.0, std);
-  }
+  fill_init(model, std, at::Generator());
   return model;
 }
 
