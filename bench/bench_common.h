@@ -42,9 +42,7 @@ class Args {
     return out;
   }
   std::vector<std::string> strs(const std::string& k, const std::string& def) const {
-    std::vector<std::string> out;
-    for (const auto& p : split(str(k, def), ',')) out.emplace_back(p);
-    return out;
+    return split(str(k, def), ',');
   }
 
  private:

@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstring>
 
+#include "grpo/common.h"
+
 // Runs from the executable's .preinit_array, after the dynamic loader has mapped the libraries
 // and before any of their initialisers. libgomp reads its environment once, in its initialiser,
 // and libc's initialiser (which runs first) resets the environment to the one the process
@@ -17,12 +19,10 @@
 // loading (0.14 s here, Debian's LibTorch maps ~290 libraries). Set either variable to run as
 // is. Linked into the programs that compute with LibTorch (CMake: -u grpo_default_omp_wait_policy).
 extern "C" void grpo_default_omp_wait_policy(int, char** argv, char** envp) {
-  auto has = [](const char* entry, const char* name) {
-    return std::strncmp(entry, name, std::strlen(name)) == 0;
-  };
+  using grpo::starts_with;  // a pure string_view comparison: safe before any initialiser
   size_t n = 0;
   for (; envp && envp[n]; ++n)
-    if (has(envp[n], "OMP_WAIT_POLICY=") || has(envp[n], "GOMP_SPINCOUNT=")) return;
+    if (starts_with(envp[n], "OMP_WAIT_POLICY=") || starts_with(envp[n], "GOMP_SPINCOUNT=")) return;
   // Started through the dynamic loader (`ld-linux-x86-64.so.2 grpo_train ...`): /proc/self/exe
   // is the loader, which would take our first argument for the program. Run on as we are.
   char exe[4096];
@@ -31,7 +31,7 @@ extern "C" void grpo_default_omp_wait_policy(int, char** argv, char** envp) {
   exe[len] = '\0';
   const char* base = std::strrchr(exe, '/');
   base = base ? base + 1 : exe;
-  if (has(base, "ld-") || has(base, "ld.so")) return;
+  if (starts_with(base, "ld-") || starts_with(base, "ld.so")) return;
   auto** env =
       static_cast<char**>(alloca((n + 2) * sizeof(char*)));  // libc is not initialised: no malloc
   for (size_t i = 0; i < n; ++i) env[i] = envp[i];

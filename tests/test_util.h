@@ -49,13 +49,8 @@ inline std::string write_temp(const std::string& name, const std::string& conten
 inline std::vector<std::string> test_devices() {
   if (const char* env = std::getenv("GRPO_TEST_DEVICES")) {
     std::vector<std::string> out;
-    std::string s = env;
-    for (size_t a = 0; a <= s.size();) {
-      size_t b = s.find(',', a);
-      if (b == std::string::npos) b = s.size();
-      if (b > a) out.push_back(s.substr(a, b - a));
-      a = b + 1;
-    }
+    for (auto& d : split(env, ','))
+      if (!d.empty()) out.push_back(std::move(d));
     return out;
   }
   std::vector<std::string> out = {"cpu"};
