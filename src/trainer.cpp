@@ -363,7 +363,8 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   const int64_t B = cfg.prompts_per_step;
   const int64_t total_steps = cfg.max_steps > 0 ? cfg.max_steps : cfg.num_epochs * ((int64_t(train.size()) + B - 1) / B);
   auto device = parse_device(cfg.device);
-  check_decode_mode(parse_decode_mode(cfg.decode_mode), device);
+  const DecodeMode decode_mode = parse_decode_mode(cfg.decode_mode);
+  check_decode_mode(decode_mode, device);
   parse_attention(cfg.attention);  // sdpa on LibTorch 1.x fails here, before anything is written
   auto dtype = parse_dtype(cfg.dtype, device);
   size_t longest_prompt = 0, truncated = 0;
@@ -507,7 +508,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
     m["time_step_s"] = t_roll + t_upd;
     m["rollout_tokens_per_s"] = gen_tokens / std::max(t_roll, 1e-9);
     m["update_tokens_per_s"] = upd_tokens / std::max(t_upd, 1e-9);
-    if (parse_decode_mode(cfg.decode_mode) != DecodeMode::Eager) m["decode_new_shapes"] = rb.rollout.decode_shapes;
+    if (decode_mode != DecodeMode::Eager) m["decode_new_shapes"] = rb.rollout.decode_shapes;
     m["peak_mem_mb"] = peak_memory_mb(device);  // CUDA allocator peak of this step; CPU: process peak RSS
     metrics_out << m.dump() << "\n" << std::flush;
     history.push_back(m);
