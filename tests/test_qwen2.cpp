@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <tuple>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "grpo/common.h"
@@ -35,6 +37,13 @@ const TestPreset& preset(const char* name) {
 
 
 torch::Tensor ids_tensor(const std::vector<int64_t>& v) { return torch::tensor(v, torch::kInt64).unsqueeze(0); }
+
+// Two sequences of 8 positions, the second left-padded by 2: ids and mask (2, 8) int64 on `device`.
+std::pair<torch::Tensor, torch::Tensor> padded_batch(const torch::Device& device) {
+  auto ids = torch::tensor({3, 17, 42, 99, 7, 250, 11, 64, 0, 0, 5, 8, 13, 21, 34, 55}, torch::kInt64).view({2, 8});
+  auto mask = torch::tensor({1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1}, torch::kInt64).view({2, 8});
+  return {ids.to(device), mask.to(device)};
+}
 
 }  // namespace
 
@@ -130,8 +139,8 @@ TEST_P(Qwen2Device, PackedProjectionsEqualThePerProjectionPath) {
     EXPECT_EQ(static_cast<char*>(k.data_ptr()), static_cast<char*>(q.data_ptr()) + q.numel() * q.element_size());
     EXPECT_EQ(static_cast<char*>(layer->mlp->up_proj->weight.data_ptr()),
               static_cast<char*>(layer->mlp->gate_proj->weight.data_ptr()) + layer->mlp->gate_proj->weight.nbytes());
-    auto ids = torch::tensor({3, 17, 42, 99, 7, 250, 11, 64, 0, 0, 5, 8, 13, 21, 34, 55}, torch::kInt64).view({2, 8}).to(device());
-    auto mask = torch::tensor({1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1}, torch::kInt64).view({2, 8}).to(device());
+    torch::Tensor ids, mask;  // not a structured binding: lambdas below capture them (C++17)
+    std::tie(ids, mask) = padded_batch(device());
     auto graph_logits = [&] { return model->forward(ids, mask).detach(); };  // grad mode: per-projection GEMMs
     auto packed_logits = [&] {
       torch::NoGradGuard ng;
@@ -164,8 +173,8 @@ TEST_P(Qwen2Device, GradientCheckpointingGivesTheSameGradients) {
     SCOPED_TRACE(name);
     auto model = load_qwen2(model_dir(preset(name)), torch::kFloat32, device());
     const int64_t V = model->cfg.n_vocab;
-    auto ids = torch::tensor({3, 17, 42, 99, 7, 250, 11, 64, 0, 0, 5, 8, 13, 21, 34, 55}, torch::kInt64).view({2, 8}).to(device());
-    auto mask = torch::tensor({1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1}, torch::kInt64).view({2, 8}).to(device());
+    torch::Tensor ids, mask;  // not a structured binding: lambdas below capture them (C++17)
+    std::tie(ids, mask) = padded_batch(device());
     auto weights = torch::linspace(-1.0, 1.0, 14, torch::kFloat32).view({2, 7}).to(device());  // signed, like advantages
     auto run = [&](bool ckpt) {
       model->zero_grad();
@@ -202,8 +211,8 @@ TEST_P(Qwen2Device, SdpaAttentionEqualsEager) {
   for (const char* name : {"tiny", "odd"}) {
     SCOPED_TRACE(name);
     auto model = load_qwen2(model_dir(preset(name)), torch::kFloat32, device());
-    auto ids = torch::tensor({3, 17, 42, 99, 7, 250, 11, 64, 0, 0, 5, 8, 13, 21, 34, 55}, torch::kInt64).view({2, 8}).to(device());
-    auto mask = torch::tensor({1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1}, torch::kInt64).view({2, 8}).to(device());
+    torch::Tensor ids, mask;  // not a structured binding: lambdas below capture them (C++17)
+    std::tie(ids, mask) = padded_batch(device());
     auto run = [&](AttentionKernel k, bool ckpt) {
       model->set_attention(k);
       model->gradient_checkpointing = ckpt;
