@@ -15,6 +15,10 @@ check() {  # check NAME EXPECTED_RC PATTERN OUTPUT RC
     echo "ok   $name"; passes=$((passes+1))
   fi
 }
+check_that() {  # check_that NAME COMMAND...: passes when COMMAND (e.g. test -f FILE) succeeds
+  local name="$1"; shift
+  if "$@"; then echo "ok   $name"; passes=$((passes+1)); else echo "FAIL $name: $*"; fails=$((fails+1)); fi
+}
 
 # ---- grpo_train: config errors come before the model dir is touched (it does not exist here)
 out=$("$bin/grpo_train" /nonexistent/model --set group_sizee=4 2>&1); rc=$?
@@ -62,7 +66,7 @@ kill -INT $pid; wait $pid; rc=$?
 out=$(cat "$tmp/run.log")
 check "sigint exits 130" 130 "Interrupted at step [0-9]+: checkpoint saved" "$out" "$rc"
 ck=$(ls -d "$tmp/run"/checkpoint-* 2>/dev/null | head -1)
-[[ -f "$ck/trainer_state.json" ]] && { echo "ok   sigint checkpoint $ck"; passes=$((passes+1)); } || { echo "FAIL no checkpoint after SIGINT"; fails=$((fails+1)); }
+check_that "sigint checkpoint $ck" test -f "$ck/trainer_state.json"
 step=$(basename "$ck" | cut -d- -f2)
 out=$("$bin/grpo_train" "$tmp/model" "${small[@]}" --set max_steps=$((step + 2)) --set output_dir="$tmp/run" --resume auto 2>&1); rc=$?
 check "resume after sigint" 0 "Resumed from .*checkpoint-$step at step $step" "$out" "$rc"
@@ -83,7 +87,7 @@ check "train static decode shapes set up at step 1" 0 '^"decode_new_shapes":[1-9
 # ---- grpo_train: bad inputs, one clear error each, nothing written
 out=$("$bin/grpo_train" "$tmp/model" --set train_data=/nonexistent/x.jsonl --set output_dir="$tmp/bad1" 2>&1); rc=$?
 check "train unreadable data" 1 "/nonexistent/x.jsonl: cannot open for reading" "$out" "$rc"
-[[ ! -e "$tmp/bad1" ]] && { echo "ok   nothing written for bad data"; passes=$((passes+1)); } || { echo "FAIL output dir created"; fails=$((fails+1)); }
+check_that "nothing written for bad data" test ! -e "$tmp/bad1"
 mkdir -p "$tmp/ro" && chmod 555 "$tmp/ro"
 if [[ $(id -u) != 0 ]]; then
   out=$("$bin/grpo_train" "$tmp/model" "${small[@]}" --set max_steps=1 --set output_dir="$tmp/ro/run" 2>&1); rc=$?
@@ -103,7 +107,7 @@ check "train missing model dir 2" 1 "missing_model: model directory does not exi
 printf '%s\n' '{"question": "What is 2+2?", "answer": "#### 4"}' '{"question": "What is 3+3?", "answer": "#### 6"}' > "$tmp/ev.jsonl"
 out=$("$bin/grpo_eval" "$tmp/model" --data "$tmp/ev.jsonl" --samples 2 --samples-out "$tmp/ev_out.jsonl" --set max_new_tokens=4 2>&1); rc=$?
 check "eval summary line" 0 '^\{"greedy_flexible":0\.0,"greedy_strict":0\.0,"n":2,"sampled":0\.0,"seconds":' "$out" "$rc"
-[[ $(wc -l < "$tmp/ev_out.jsonl") == 2 ]] && { echo "ok   eval samples-out"; passes=$((passes+1)); } || { echo "FAIL eval samples-out"; fails=$((fails+1)); }
+check_that "eval samples-out" test "$(wc -l < "$tmp/ev_out.jsonl")" = 2
 out=$("$bin/grpo_eval" "$tmp/model" --data "$tmp/nope.jsonl" 2>&1); rc=$?
 check "eval missing data" 1 "nope.jsonl: cannot open for reading" "$out" "$rc"
 
@@ -151,7 +155,7 @@ check "generate score ids + logits file" 0 "^-[0-9]+\.[0-9]{6},-[0-9]+\.[0-9]{6}
 size=$(stat -c %s "$tmp/logits.safetensors" 2>/dev/null || echo 0)
 hdr=$(head -c 200 "$tmp/logits.safetensors" 2>/dev/null | tr -d '\0' | grep -ao '"logits":{[^}]*}')
 check "logits file header" 0 '"data_offsets":\[0,24576\],"dtype":"F32","shape":\[3,2048\]' "$hdr" "$rc"
-(( size > 24576 && size < 24576 + 200 )) && { echo "ok   logits file size $size"; passes=$((passes+1)); } || { echo "FAIL logits file size $size"; fails=$((fails+1)); }
+check_that "logits file size $size" test "$size" -gt 24576 -a "$size" -lt $((24576 + 200))
 out=$("$bin/grpo_generate" $ts --prompt-ids 1,80,147,201,282,215,286,64,207,161 --max-new-tokens 40 --greedy --print-ids --ignore-eos --decode-mode static 2>/dev/null); rc=$?
 check "generate static decode ids" 0 "^152,64,101,829,463,444,698,100,258,461,715,299,93,64,101,829,1361,598,1475,303,1864,617,242,1407,251,64,101,829,195,114,122,216,1738,585,965,380,160,1690,2012,467$" "$out" "$rc"
 out=$("$bin/grpo_generate" $ts --prompt-ids 1,80,147,201,282,215,286,64,207,161 --max-new-tokens 5 --greedy --print-ids --ignore-eos --attention sdpa 2>&1); rc=$?
@@ -161,7 +165,7 @@ out=$("$bin/grpo_generate" $ts --prompt-ids 1,2 --device cpu --decode-mode cuda_
 check "generate graph decode needs cuda" 1 "decode_mode cuda_graph needs a CUDA build of grpo_train and a CUDA device \(model is on cpu\)" "$out" "$rc"
 out=$("$bin/grpo_train" "$tmp/model" --set device=cpu --set decode_mode=cuda_graph --set output_dir="$tmp/graph-run" 2>&1); rc=$?
 check "train graph decode needs cuda" 1 "decode_mode cuda_graph needs a CUDA build" "$out" "$rc"
-[[ ! -e "$tmp/graph-run" ]] && { echo "ok   graph decode error wrote nothing"; passes=$((passes+1)); } || { echo "FAIL graph decode error wrote $tmp/graph-run"; fails=$((fails+1)); }
+check_that "graph decode error wrote nothing" test ! -e "$tmp/graph-run"
 out=$("$bin/grpo_train" "$tmp/model" --set attention=flash 2>&1); rc=$?
 check "train attention choices" 1 "config key 'attention' \(--set\): expected one of eager sdpa, found 'flash'" "$out" "$rc"
 out=$("$bin/grpo_generate" /nonexistent/model --prompt-ids 1,2 2>&1); rc=$?
