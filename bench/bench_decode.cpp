@@ -155,8 +155,8 @@ int main(int argc, char** argv) {
         sp.decoder = std::make_shared<StaticDecoder>();  // as in training: kept across rollouts
         std::vector<double> secs;
         int64_t first_captures = 0, later_captures = 0;
-        for (int64_t r = 0; r <= reps;
-             ++r) {  // run 0 warms up (allocator, cuBLAS) and captures the graphs
+        // Run 0 warms up (allocator, cuBLAS) and captures the graphs.
+        for (int64_t r = 0; r <= reps; ++r) {
           Rollout out = generate(b.model, prompts, 1, sp);
           if (r == 0) first_captures = out.graph_captures;
           if (r > 0) secs.push_back(out.decode_seconds), later_captures += out.graph_captures;

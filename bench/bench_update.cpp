@@ -6,10 +6,9 @@
 //   completion only) + 12 * L * H * hd * T * tokens (attention scores and values, fwd + bwd)
 // MFU is given against the bf16 (GPU) / fp32 (CPU) matmul rate measured here and, on a GPU, the
 // datasheet dense bf16 peak (--peak-tflops, H100/H200 SXM: 989).
-//   bench_update (--model DIR | --config JSON) [--device auto] [--dtype auto] [--n 16] [--prompt
-//   128]
-//                [--completion 384] [--micro 16] [--checkpointing 0,1] [--reps 3] [--peak-tflops
-//                989]
+//   bench_update (--model DIR | --config JSON) [--device auto] [--dtype auto] [--n 16]
+//                [--prompt 128] [--completion 384] [--micro 16] [--checkpointing 0,1] [--reps 3]
+//                [--peak-tflops 989]
 #include <algorithm>
 #include <cstdio>
 

@@ -27,8 +27,8 @@ namespace grpo {
 // benchmarks run with OMP_WAIT_POLICY=passive unless OMP_WAIT_POLICY or
 // GOMP_SPINCOUNT is already set: LibTorch's idle OpenMP workers would otherwise spin on the cores
 // that OpenBLAS's own threads need for each GEMM (Debian's LibTorch calls the pthread OpenBLAS).
-// On the 2-core CI machine that contention made CPU decoding 2-4x and the update 3x slower
-// (docs/benchmarks.md). libgomp reads the variable only when it is loaded, so the program execs
+// On the 2-core CI machine that contention made CPU decoding 3.9-6.3x and the update 1.2-2.6x
+// slower (docs/benchmarks.md, "CPU: OpenMP wait policy"). libgomp reads the variable only when it is loaded, so the program execs
 // itself once with it, from its .preinit_array (src/omp_wait_policy.cpp says why nothing later works).
 void init_runtime(int threads = 0);
 // "threads T, OMP_WAIT_POLICY=..." as this process runs (for the run's header).

@@ -12,11 +12,11 @@
 #include <nlohmann/json.hpp>
 
 #include "grpo/common.h"
-#include "grpo/safetensors.h"
 #include "grpo/config.h"
-#include "grpo/device.h"
 #include "grpo/dataset.h"
+#include "grpo/device.h"
 #include "grpo/qwen2.h"
+#include "grpo/safetensors.h"
 #include "grpo/sampler.h"
 #include "grpo/tokenizer.h"
 

@@ -9,8 +9,8 @@
 
 #include "grpo/common.h"
 #include "grpo/config.h"
-#include "grpo/device.h"
 #include "grpo/dataset.h"
+#include "grpo/device.h"
 #include "grpo/qwen2.h"
 #include "grpo/trainer.h"
 
