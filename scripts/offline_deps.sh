@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir="${1:-.deps}"
 mkdir -p "$dir"
-pkgs=(nlohmann-json3-dev libcli11-dev libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 libyaml-cpp-dev libyaml-cpp0.7
+pkgs=(nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libyaml-cpp0.7
       libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 libutf8proc-dev libutf8proc2
       libgtest-dev libgmock-dev googletest libsentencepiece-dev libsentencepiece0)
 apt-get update -q >/dev/null 2>&1 || true

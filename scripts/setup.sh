@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# Install the Debian build dependencies (idempotent) and configure + build grpo_train.
-#   scripts/setup.sh [build_dir]      (default: build)   env: GRPO_SKIP_APT=1 to skip apt-get
+# Install the build dependencies (idempotent) and configure + build grpo_train.
+#   scripts/setup.sh [--torch debian|pip] [build_dir]
+#     debian (default): Debian's libtorch-dev 1.13 (CPU), into build/
+#     pip:              the LibTorch inside the pinned pip torch 2.x of .venv (its CUDA build, as on
+#                       GPU hosts; made by scripts/venv.sh), into build-pip/; GRPO_CUDA is on, every
+#                       CUDA code path is compiled and linked, and the `interop` tests are enabled
+# Env: GRPO_SKIP_APT=1 skips apt-get; GRPO_CMAKE_ARGS adds cmake arguments.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build_dir="${1:-build}"
+torch_choice=debian
+if [[ "${1:-}" == --torch ]]; then torch_choice="${2:?--torch needs debian or pip}"; shift 2; fi
+case "$torch_choice" in
+  debian) build_dir="${1:-build}" ;;
+  pip) build_dir="${1:-build-pip}" ;;
+  *) echo "setup: --torch must be debian or pip, found '$torch_choice'" >&2; exit 1 ;;
+esac
 
 # ---- packages (libopenblas0-pthread: without it LibTorch's matmuls fall back to reference BLAS, ~20x slower)
 pkgs=(build-essential cmake ninja-build ccache pkg-config libtorch-dev libopenblas0-pthread
-      nlohmann-json3-dev libcli11-dev libspdlog-dev libyaml-cpp-dev libpcre2-dev libutf8proc-dev
+      nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libpcre2-dev libutf8proc-dev
       libgtest-dev libsentencepiece-dev)
 if [[ "${GRPO_SKIP_APT:-0}" != 1 ]]; then
   missing=()
@@ -20,9 +31,19 @@ if [[ "${GRPO_SKIP_APT:-0}" != 1 ]]; then
   fi
 fi
 
+# ---- LibTorch choice
+cmake_args=(-DCMAKE_BUILD_TYPE=Release)
+if [[ "$torch_choice" == pip ]]; then
+  python="$(scripts/venv.sh | tail -1)"
+  # Torch_ROOT (not CMAKE_PREFIX_PATH) so that TorchConfig's find_library calls look in the pip
+  # package first: with libtorch-dev installed they would otherwise pick /usr/lib's 1.13 libraries.
+  torch_root="$("$python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
+  cmake_args+=(-DTorch_ROOT="$torch_root" -DGRPO_PYTHON="$python")
+fi
+
 # ---- configure + build
 gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
 if [[ ! -f "$build_dir/CMakeCache.txt" ]]; then
-  cmake -S . -B "$build_dir" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release ${GRPO_CMAKE_ARGS:-}
+  cmake -S . -B "$build_dir" "${gen[@]}" "${cmake_args[@]}" ${GRPO_CMAKE_ARGS:-}
 fi
 cmake --build "$build_dir" -j "$(nproc)"

@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Setup, build and run the default test suite (every label except `slow`).
-#   scripts/test.sh [extra ctest args]      e.g. scripts/test.sh -L slow   for the slow tests
+# Setup, build and run the default test suite (every label except `slow`), with one LibTorch.
+#   scripts/test.sh [--torch debian|pip] [extra ctest args]
+#     scripts/test.sh                   Debian's LibTorch 1.13, build/
+#     scripts/test.sh --torch pip       pip torch 2.x (CUDA build) from .venv, build-pip/, with `interop`
+#     scripts/test.sh -L slow           the slow tests
+# Every test has a ctest timeout (tests/CMakeLists.txt); a hung test fails instead of blocking CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh build
-cd build
+torch_args=() build_dir=build
+if [[ "${1:-}" == --torch ]]; then
+  torch_args=(--torch "${2:?--torch needs debian or pip}"); shift 2
+  [[ "${torch_args[1]}" == pip ]] && build_dir=build-pip
+fi
+scripts/setup.sh "${torch_args[@]}" "$build_dir"
+cd "$build_dir"
 if (($#)); then
-  ctest --output-on-failure "$@"
+  ctest --output-on-failure --timeout 900 "$@"
 else
-  ctest --output-on-failure -LE slow -j "$(nproc)"
+  ctest --output-on-failure --timeout 900 -LE slow -j "$(nproc)"
 fi

@@ -130,32 +130,37 @@ PromptIds tokenize_prompt(const Tokenizer& tok, const std::string& system_prompt
   const int32_t im_start = special("<|im_start|>"), im_end = special("<|im_end|>");
   auto text = [&](const std::string& s) { return tok.encode(s, /*match_special=*/false); };
 
+  // Each text span between two specials is encoded as one piece, as HF encodes the rendered
+  // template (apply_chat_template): "user\n" + question together, since a question that starts
+  // with a newline merges with the role's ("\n\n" is one token).
   std::vector<int32_t> head = {im_start};                      // <|im_start|>system\n{system}<|im_end|>
-  for (int32_t id : text("system\n" + system_prompt)) head.push_back(id);  //   \n<|im_start|>user\n
+  for (int32_t id : text("system\n" + system_prompt)) head.push_back(id);  //   \n<|im_start|>
   head.push_back(im_end);
   for (int32_t id : text("\n")) head.push_back(id);
   head.push_back(im_start);
-  for (int32_t id : text("user\n")) head.push_back(id);
-  std::vector<int32_t> q = text(question);
   std::vector<int32_t> tail = {im_end};                         // <|im_end|>\n<|im_start|>assistant\n
   for (int32_t id : text("\n")) tail.push_back(id);
   tail.push_back(im_start);
   for (int32_t id : text("assistant\n")) tail.push_back(id);
 
   PromptIds out;
-  const size_t fixed = head.size() + tail.size();
+  std::vector<int32_t> user = text("user\n" + question);       // user\n{question}
+  const std::vector<int32_t> role = text("user\n");
+  const size_t fixed = head.size() + role.size() + tail.size();
   if (fixed >= static_cast<size_t>(max_prompt_tokens))
     throw Error("max_prompt_tokens = " + std::to_string(max_prompt_tokens) +
                 " leaves no room for the question: the chat template alone takes " +
                 std::to_string(fixed) + " tokens");
-  size_t room = max_prompt_tokens - fixed;
-  size_t skip = 0;
-  if (q.size() > room) {
-    skip = q.size() - room;
-    out.truncated = true;
+  if (head.size() + user.size() + tail.size() > static_cast<size_t>(max_prompt_tokens)) {
+    // Too long: the question keeps its last tokens, encoded on its own after the role.
+    std::vector<int32_t> q = text(question);
+    const size_t room = max_prompt_tokens - fixed;
+    user = role;
+    if (q.size() > room) out.truncated = true;
+    user.insert(user.end(), q.end() - std::min(room, q.size()), q.end());
   }
   out.ids = std::move(head);
-  out.ids.insert(out.ids.end(), q.begin() + skip, q.end());
+  out.ids.insert(out.ids.end(), user.begin(), user.end());
   out.ids.insert(out.ids.end(), tail.begin(), tail.end());
   return out;
 }

@@ -18,6 +18,7 @@
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
 #endif
 
 namespace grpo {
@@ -38,6 +39,17 @@ std::string runtime_summary() {
   const char* spin = std::getenv("GOMP_SPINCOUNT");
   return "threads " + std::to_string(torch::get_num_threads()) + ", OMP_WAIT_POLICY=" + (policy ? policy : "(unset)") +
          (spin ? std::string(", GOMP_SPINCOUNT=") + spin : std::string());
+}
+
+std::string build_summary() {
+  std::string s = "LibTorch " + std::string(TORCH_VERSION);
+#ifdef GRPO_CUDA
+  s += ", CUDA build (GRPO_CUDA, CUDA runtime " + std::to_string(CUDART_VERSION / 1000) + "." +
+       std::to_string(CUDART_VERSION % 1000 / 10) + "), " + std::to_string(torch::cuda::device_count()) + " GPU(s) visible";
+#else
+  s += ", CPU build";
+#endif
+  return s;
 }
 
 // ---------------------------------------------------------------------------------------------

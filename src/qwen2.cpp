@@ -87,6 +87,7 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& p
   c.max_position_embeddings = int_field(j, "max_position_embeddings", path, 32768);
   c.tie_word_embeddings = j.value("tie_word_embeddings", false);
   c.attention_bias = c.model_type == "qwen2" ? true : j.value("attention_bias", false);
+  c.o_proj_bias = c.model_type == "llama" && c.attention_bias;  // HF LlamaAttention: o_proj(bias=attention_bias)
   // Features we do not implement must not be ignored silently.
   if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
     const json& rs = j["rope_scaling"];
@@ -110,7 +111,7 @@ ModelConfig ModelConfig::from_dir(const std::string& dir) {
 
 int64_t ModelConfig::n_params() const {
   const int64_t q = n_head * head_dim, kv = n_kv_head * head_dim;
-  const int64_t attn = n_embd * q + 2 * n_embd * kv + q * n_embd + (attention_bias ? q + 2 * kv : 0);
+  const int64_t attn = n_embd * q + 2 * n_embd * kv + q * n_embd + (attention_bias ? q + 2 * kv : 0) + (o_proj_bias ? n_embd : 0);
   const int64_t layer = attn + 3 * n_embd * n_ff + 2 * n_embd;
   return n_vocab * n_embd * (tie_word_embeddings ? 1 : 2) + n_layer * layer + n_embd;
 }
@@ -240,7 +241,7 @@ Qwen2AttentionImpl::Qwen2AttentionImpl(const ModelConfig& cfg, torch::TensorOpti
   q_proj = register_module("q_proj", qkv.parts[0]);
   k_proj = register_module("k_proj", qkv.parts[1]);
   v_proj = register_module("v_proj", qkv.parts[2]);
-  o_proj = register_module("o_proj", Linear(n_head * head_dim, cfg.n_embd, false, opts));
+  o_proj = register_module("o_proj", Linear(n_head * head_dim, cfg.n_embd, cfg.o_proj_bias, opts));
 }
 
 torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,

@@ -13,7 +13,6 @@
 #include <regex>
 #include <sstream>
 
-#include <spdlog/spdlog.h>
 
 #include "grpo/common.h"
 #include "grpo/device.h"

@@ -329,6 +329,16 @@ TEST(Qwen2, ConfigParsing) {
   m = q15;
   m["num_key_value_heads"] = 5;
   EXPECT_NE(bad(m).find("must be a multiple of num_key_value_heads"), std::string::npos);
+  // Llama's attention_bias covers o_proj too (HF LlamaAttention); Qwen2 has q/k/v bias only.
+  EXPECT_TRUE(q.attention_bias);
+  EXPECT_FALSE(q.o_proj_bias);
+  m = q15;
+  m["model_type"] = "llama";
+  EXPECT_FALSE(ModelConfig::from_json(m.dump(), "llama.json").attention_bias);
+  m["attention_bias"] = true;
+  auto lb = ModelConfig::from_json(m.dump(), "llama.json");
+  EXPECT_TRUE(lb.attention_bias && lb.o_proj_bias);
+  EXPECT_EQ(lb.n_params(), 1543714304 + 28 * 1536);
   m = q15;
   m["model_type"] = "mistral";
   EXPECT_NE(bad(m).find("expected \"qwen2\" or \"llama\", found \"mistral\""), std::string::npos);

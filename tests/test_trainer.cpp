@@ -3,9 +3,6 @@
 // metrics.jsonl, resume equality (2k steps == k + resume + k, bit for bit), a crash in the middle of
 // a checkpoint write, and checkpoint round trips. Labelled `trainer`; still seconds, not minutes.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -197,18 +194,9 @@ TEST(Trainer, CrashDuringCheckpointKeepsThePreviousOne) {
   first.stop_after = 2;
   ASSERT_EQ(train_grpo(c, first), 0);
   const std::string good = read_file(out + "/checkpoint-2/model.safetensors");
-  // A child process resumes and is killed (abort) in the middle of writing checkpoint-4.
-  pid_t pid = fork();
-  if (pid == 0) {
-    ::setenv("GRPO_FAILPOINT", "checkpoint_write", 1);
-    RunOptions r;
-    r.resume = "auto";
-    std::freopen("/dev/null", "w", stdout);
-    train_grpo(c, r);
-    std::_Exit(0);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
+  // grpo_train resumes in a fresh process and is killed (abort) in the middle of writing checkpoint-4.
+  int status = run_process({GRPO_TRAIN_EXE, c.model_path, "-c", out + "/config.yaml", "--resume", "auto"},
+                           {"GRPO_FAILPOINT=checkpoint_write"});
   ASSERT_TRUE(WIFSIGNALED(status)) << "the failpoint should have killed the child";
   EXPECT_FALSE(dir_exists(out + "/checkpoint-4"));
   EXPECT_EQ(find_latest_checkpoint(out), out + "/checkpoint-2");

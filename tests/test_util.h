@@ -3,9 +3,15 @@
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -39,6 +45,30 @@ inline std::string write_temp(const std::string& name, const std::string& conten
   std::string path = temp_dir() + "/" + name;
   std::ofstream(path, std::ios::binary) << content;
   return path;
+}
+
+// Runs argv in a fresh process (posix_spawn: never fork() a process whose LibTorch thread pools are
+// running; the child could deadlock on a lock another thread held) with extra "KEY=VALUE"
+// environment entries and stdout/stderr to /dev/null. Returns waitpid's status.
+inline int run_process(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env) {
+  std::vector<char*> args, env;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  for (const auto& e : extra_env) env.push_back(const_cast<char*>(e.c_str()));
+  for (char** e = environ; *e; ++e) env.push_back(*e);
+  env.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), env.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw std::runtime_error("posix_spawn " + argv[0] + ": " + std::strerror(rc));
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return status;
 }
 
 // ---------------------------------------------------------------------------------------------

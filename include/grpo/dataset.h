@@ -58,6 +58,8 @@ struct ChatMessage {
   std::string role;  // system | user | assistant
   std::string content;
 };
+// The system message Qwen2.5's chat template inserts when the conversation has none.
+inline constexpr const char* kQwenDefaultSystemPrompt = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
 // ChatML text; add_generation_prompt appends "<|im_start|>assistant\n".
 std::string render_chatml(const std::vector<ChatMessage>& messages, bool add_generation_prompt);
 

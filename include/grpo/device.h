@@ -33,6 +33,8 @@ namespace grpo {
 void init_runtime(int threads = 0);
 // "threads T, OMP_WAIT_POLICY=..." as this process runs (for the run's header).
 std::string runtime_summary();
+// "LibTorch 2.11.0, CUDA build (GRPO_CUDA, CUDA runtime 13.0), 0 GPU(s) visible" (--version).
+std::string build_summary();
 
 // ---------------------------------------------------------------------------------------------
 // Device

@@ -42,6 +42,7 @@ struct ModelConfig {
   int64_t max_position_embeddings = 32768;
   bool tie_word_embeddings = false;
   bool attention_bias = true;        // q/k/v bias (Qwen2: yes; Llama: attention_bias, default no)
+  bool o_proj_bias = false;          // o_proj bias (Qwen2: no; Llama: attention_bias covers o_proj too)
   nlohmann::json raw;                // the file as read, written back on save
 
   // Parse and check; errors name `path`, the field, expected and found.

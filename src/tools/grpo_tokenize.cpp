@@ -2,6 +2,9 @@
 //   encode (default): each stdin line is a JSON string -> a JSON array of ids (no BOS/EOS added;
 //                     special-token strings in the text are matched as special tokens)
 //   --decode        : each stdin line is a JSON array of ids -> a JSON string
+//   --chat          : each stdin line is {"user": ..., "system": ...} -> {"text": ..., "ids": [...]}: the
+//                     ChatML prompt of the trainer (tokenize_prompt); without "system", Qwen2.5's
+//                     default system prompt, as its chat template inserts it
 //   --bench         : stderr gets `tokens=<n> seconds=<s> tokens_per_s=<r>` for the encode loop
 // A bad line is reported with its line number; the program exits 1 after the lines before it.
 #include <CLI/CLI.hpp>
@@ -11,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "grpo/common.h"
+#include "grpo/dataset.h"
 #include "grpo/tokenizer.h"
 
 using namespace grpo;
@@ -19,10 +23,11 @@ using json = nlohmann::json;
 int main(int argc, char** argv) {
   CLI::App app{"grpo_tokenize: JSONL encode/decode with a tokenizer.json, tokenizer.model or model dir"};
   std::string path;
-  bool decode = false, bench = false, skip_special = false, no_special = false;
+  bool decode = false, chat = false, bench = false, skip_special = false, no_special = false;
   int threads = 1;
   app.add_option("--tokenizer", path, "tokenizer.json, tokenizer.model or a model directory")->required();
   app.add_flag("--decode", decode, "decode arrays of ids instead of encoding strings");
+  app.add_flag("--chat", chat, "render {\"user\", \"system\"} objects as the trainer's ChatML prompt");
   app.add_flag("--skip-special", skip_special, "decode: drop special tokens");
   app.add_flag("--no-special", no_special, "encode: treat special-token strings as plain text");
   app.add_flag("--bench", bench, "print encode throughput to stderr");
@@ -45,7 +50,12 @@ int main(int argc, char** argv) {
         failure = where + ": invalid JSON (" + e.what() + ")";
         break;
       }
-      if (!decode && !v.is_string()) {
+      if (chat && !(v.is_object() && v.contains("user") && v["user"].is_string() &&
+                    (!v.contains("system") || v["system"].is_string()))) {
+        failure = where + ": expected {\"user\": string, \"system\": string (optional)}, found " + v.dump();
+        break;
+      }
+      if (!decode && !chat && !v.is_string()) {
         failure = where + ": expected a JSON string, found " + std::string(v.type_name());
         break;
       }
@@ -55,7 +65,14 @@ int main(int argc, char** argv) {
       }
       inputs.push_back(std::move(v));
     }
-    if (decode) {
+    if (chat) {
+      for (const auto& v : inputs) {
+        const std::string system = v.value("system", std::string(kQwenDefaultSystemPrompt));
+        const std::string user = v["user"].get<std::string>();
+        std::string text = render_chatml({{"system", system}, {"user", user}}, /*add_generation_prompt=*/true);
+        std::cout << json({{"text", text}, {"ids", tokenize_prompt(*tok, system, user, 1 << 30).ids}}).dump() << "\n";
+      }
+    } else if (decode) {
       for (size_t i = 0; i < inputs.size(); ++i) {
         std::vector<int32_t> ids;
         for (const auto& x : inputs[i]) {

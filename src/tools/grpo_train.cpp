@@ -2,7 +2,6 @@
 //   grpo_train <model_path> [-c config.yaml] [--set key=value]... [--dry-run]
 // Config resolution: defaults, then -c FILE, then --set (and the positional model path), then
 // validation, all before the model directory is touched. The run itself is train_grpo (trainer.h).
-#include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -19,7 +18,7 @@ using namespace grpo;
 
 int main(int argc, char** argv) {
   CLI::App app{"grpo_train: GRPO fine-tuning of Qwen2.5 models on GSM8K (C++/LibTorch)"};
-  std::string model_path, config_path, log_level = "info", resume;
+  std::string model_path, config_path, resume;
   std::vector<std::string> overrides;
   bool dry_run = false, print_config = false;
   app.add_option("model_path", model_path, "Hugging Face model directory (config.json, *.safetensors, tokenizer.json)");
@@ -27,14 +26,13 @@ int main(int argc, char** argv) {
   app.add_option("--set", overrides, "override one config key: --set key=value (repeatable)");
   app.add_flag("--dry-run", dry_run, "validate config, model dir and data, print statistics, exit");
   app.add_flag("--print-config", print_config, "print the resolved config as YAML and exit");
-  app.add_option("--log-level", log_level, "trace | debug | info | warn | error")->capture_default_str();
   int64_t stop_after = 0;
   app.add_option("--stop-after", stop_after, "stop after N steps of this invocation (checkpoint saved; continue with --resume auto)");
   app.add_option("--resume", resume, "continue from a checkpoint directory, or `auto` for the newest in output_dir");
   app.footer("\n" + config_help());
+  app.set_version_flag("--version", [] { return "grpo_train " GRPO_VERSION ", " + build_summary(); });
   CLI11_PARSE(app, argc, argv);
   init_runtime();
-  spdlog::set_level(spdlog::level::from_str(log_level));
 
   try {
     // ---- resolve the config: defaults, file, --set, positional model path; then validate

@@ -1,0 +1,86 @@
+"""Shared helpers of the interop tests (ctest label `interop`, pip build leg).
+
+The Python libraries users compare us with act as referees here; they are test-side only, pinned in
+scripts/requirements-pip.txt. Each test is a plain script: it prints what it compared as a table
+and exits 1 on the first group that disagrees (ctest reads the exit code).
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FAILS = []
+
+
+def bin_dir():
+    """The build directory holding our executables: argv[1] (ctest passes it)."""
+    if len(sys.argv) < 2:
+        sys.exit(f"usage: {sys.argv[0]} BUILD_DIR")
+    return os.path.abspath(sys.argv[1])
+
+
+def tool(name, *args, stdin=None, env=None):
+    """Runs one of our executables (in the repository root, as the configs expect); its stdout, or exit with its stderr on failure."""
+    r = subprocess.run([os.path.join(bin_dir(), name), *map(str, args)], input=stdin, capture_output=True,
+                       text=True, env={**os.environ, **(env or {})}, timeout=600, cwd=ROOT)
+    if r.returncode != 0:
+        sys.exit(f"{name} {' '.join(map(str, args))} failed ({r.returncode}):\n{r.stderr[-4000:]}")
+    return r.stdout
+
+
+def check(ok, what):
+    """Records a failed comparison; the script's exit code says whether any failed."""
+    if not ok:
+        FAILS.append(what)
+        print(f"FAIL: {what}", flush=True)
+    return ok
+
+
+def finish():
+    if FAILS:
+        print(f"{len(FAILS)} comparison(s) failed", flush=True)
+        sys.exit(1)
+    print("all comparisons agree", flush=True)
+
+
+def temp_dir():
+    return tempfile.mkdtemp(prefix="grpo_interop_")
+
+
+def our_logits(model_dir, ids, dtype):
+    """(T, V) float64 logits of our forward pass over `ids` (grpo_generate --score-ids --logits-out)."""
+    from safetensors.torch import load_file
+    path = os.path.join(temp_dir(), "logits.safetensors")
+    tool("grpo_generate", model_dir, "--score-ids", ",".join(map(str, ids)), "--logits-out", path, "--dtype", dtype,
+         "--device", "cpu")
+    return load_file(path)["logits"].double()
+
+
+def our_greedy(model_dir, prompt_ids, new, dtype):
+    out = tool("grpo_generate", model_dir, "--prompt-ids", ",".join(map(str, prompt_ids)), "--greedy", "--print-ids",
+               "--ignore-eos", "--max-new-tokens", new, "--dtype", dtype, "--device", "cpu")
+    return [int(t) for t in out.strip().split(",")]
+
+
+def hf_model(path, dtype):
+    import torch
+    from transformers import AutoModelForCausalLM
+    m = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation="eager").eval()
+    m.generation_config.eos_token_id = None  # exactly max_new_tokens, as grpo_generate --ignore-eos
+    m.generation_config.pad_token_id = 0
+    torch.set_grad_enabled(False)
+    return m
+
+
+def hf_greedy(model, prompt_ids, new):
+    import torch
+    x = torch.tensor([prompt_ids])
+    out = model.generate(x, attention_mask=torch.ones_like(x), do_sample=False, max_new_tokens=new)
+    return out[0, len(prompt_ids):].tolist()
+
+
+def read_jsonl(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
