@@ -42,6 +42,8 @@ if [[ "$torch_choice" == pip ]]; then
 fi
 
 # ---- configure + build
+# Paths relative to the checkout in ccache's hashes: a fresh clone elsewhere (CI) reuses the cache.
+export CCACHE_BASEDIR="$PWD"
 gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
 if [[ ! -f "$build_dir/CMakeCache.txt" ]]; then
   cmake -S . -B "$build_dir" "${gen[@]}" "${cmake_args[@]}" ${GRPO_CMAKE_ARGS:-}

@@ -635,7 +635,8 @@ void save_qwen2(Qwen2ForCausalLM& model, const std::string& dir, torch::Dtype dt
   if (!dir_exists(dir) && ::mkdir(dir.c_str(), 0755) != 0 && !dir_exists(dir))
     throw Error(dir + ": cannot create directory");
   json cfg = model->cfg.raw;
-  cfg["torch_dtype"] = dtype == torch::kBFloat16 ? "bfloat16" : dtype == torch::kFloat16 ? "float16" : "float32";
+  // transformers < 5 reads "torch_dtype", >= 5 writes and reads "dtype": both, so neither sees a stale one.
+  cfg["torch_dtype"] = cfg["dtype"] = dtype == torch::kBFloat16 ? "bfloat16" : dtype == torch::kFloat16 ? "float16" : "float32";
   write_file_atomic(dir + "/config.json", cfg.dump(2) + "\n");
   std::vector<torch::Tensor> keep;  // CPU copies alive until written
   std::vector<TensorBytes> tensors;

@@ -17,6 +17,7 @@
 #include "grpo/common.h"
 #include "grpo/device.h"
 #include "grpo/safetensors.h"
+#include "grpo/report.h"
 #include "grpo/tensorboard.h"
 
 namespace fs = std::filesystem;
@@ -68,6 +69,7 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
       EvalSample e;
       e.question = data[s + i].question;
       e.gold = data[s + i].gold;
+      e.gold_text = gold_as_written(data[s + i].answer);
       e.completion = tok.decode(greedy_ids[i], /*skip_special=*/true);
       e.correct_strict = correctness_reward(e.completion, e.gold, {AnswerMode::Strict, cfg.length_target}) > 0;
       e.correct_flexible = correctness_reward(e.completion, e.gold, {AnswerMode::Flexible, cfg.length_target}) > 0;
@@ -190,43 +192,7 @@ json load_checkpoint_state(GrpoState& st, const std::string& dir) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Report
-
-std::string svg_line_chart(const std::string& title, const std::vector<double>& xs, const std::vector<double>& ys) {
-  const double W = 480, H = 240, L = 56, R = 12, T = 28, B = 32;
-  std::vector<std::pair<double, double>> pts;
-  for (size_t i = 0; i < xs.size() && i < ys.size(); ++i)
-    if (std::isfinite(ys[i])) pts.emplace_back(xs[i], ys[i]);
-  double x0 = 0, x1 = 1, y0 = 0, y1 = 1;
-  if (!pts.empty()) {
-    x0 = x1 = pts[0].first, y0 = y1 = pts[0].second;
-    for (auto [x, y] : pts) x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
-  }
-  if (x1 == x0) x1 = x0 + 1;
-  if (y1 == y0) y1 = y0 + 1, y0 -= 1;
-  auto px = [&](double x) { return L + (x - x0) / (x1 - x0) * (W - L - R); };
-  auto py = [&](double y) { return H - B - (y - y0) / (y1 - y0) * (H - T - B); };
-  std::ostringstream s;
-  char buf[256];
-  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
-  s << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  s << "<text x=\"" << W / 2 << "\" y=\"18\" text-anchor=\"middle\" font-size=\"13\">" << title << "</text>\n";
-  std::snprintf(buf, sizeof buf, "<path d=\"M%.1f %.1f V%.1f H%.1f\" stroke=\"#444\" fill=\"none\"/>\n", L, T, H - B, W - R);
-  s << buf;
-  std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.4g</text><text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.4g</text>\n",
-                L - 4, py(y1) + 4, y1, L - 4, py(y0) + 4, y0);
-  s << buf;
-  std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\">%.4g</text><text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">step %.4g</text>\n",
-                L, H - B + 14, x0, W - R, H - B + 14, x1);
-  s << buf;
-  s << "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" points=\"";
-  for (auto [x, y] : pts) {
-    std::snprintf(buf, sizeof buf, "%.1f,%.1f ", px(x), py(y));
-    s << buf;
-  }
-  s << "\"/>\n</svg>\n";
-  return s.str();
-}
+// Evaluation results on disk (summary.json, answers_*.jsonl; report.h reads them back)
 
 namespace {
 
@@ -237,57 +203,20 @@ std::string fmt_pct(double v) {
   return b;
 }
 
-std::string md_quote(const std::string& s) {
-  std::string out = "> ";
-  for (char c : s) out += c == '\n' ? std::string("\n> ") : std::string(1, c);
-  return out;
-}
-
-void write_report(const std::string& out_dir, const TrainConfig& cfg, const std::vector<json>& history, const EvalResult& before,
-                  const EvalResult& after, int64_t steps, double wall_s) {
-  fs::create_directories(out_dir + "/plots");
-  struct Curve {
-    const char* key;
-    const char* title;
-  };
-  const Curve curves[] = {{"reward_mean", "mean reward"}, {"accuracy", "rollout accuracy"}, {"kl", "KL to reference"},
-                          {"completion_len_mean", "completion length (tokens)"}, {"loss", "loss"}};
-  std::ostringstream md;
-  md << "# GRPO training report\n\n";
-  md << "## Algorithm\n\nGroup Relative Policy Optimization (DeepSeekMath). For each of B = " << cfg.prompts_per_step
-     << " prompts per step, G = " << cfg.group_size << " completions are sampled; rule-based rewards (answer correctness and "
-     << "format) are turned into advantages relative to the group, A = (r - mean) / (std + eps); the policy is updated with the "
-     << "PPO-clip objective (clip " << cfg.clip_eps_low << " / " << cfg.clip_eps_high << ")"
-     << (cfg.beta > 0 ? " plus a k3 KL penalty to the frozen initial model (beta " + std::to_string(cfg.beta) + ")" : "")
-     << ", aggregated as `" << cfg.loss_aggregation << "`, with AdamW. No value model is needed.\n\n";
-  md << "## Hyperparameters\n\n```yaml\n" << config_to_yaml(cfg) << "```\n\n";
-  md << "## Results\n\n" << steps << " steps in " << std::fixed;
-  md.precision(1);
-  md << wall_s << " s. Evaluation on " << after.n << " held-out questions of `" << cfg.eval_data << "`:\n\n";
-  md << "| | greedy (strict) | greedy (flexible) | sampled (T=" << cfg.eval_temperature << ", " << cfg.eval_samples << "/question) |\n|---|---|---|---|\n";
-  md << "| before | " << fmt_pct(before.greedy_strict) << " | " << fmt_pct(before.greedy_flexible) << " | " << fmt_pct(before.sampled) << " |\n";
-  md << "| after | " << fmt_pct(after.greedy_strict) << " | " << fmt_pct(after.greedy_flexible) << " | " << fmt_pct(after.sampled) << " |\n\n";
-  md << "## Curves\n\n";
-  for (const auto& c : curves) {
-    std::vector<double> xs, ys;
-    for (const auto& h : history)
-      if (h.contains(c.key)) xs.push_back(h["step"].get<double>()), ys.push_back(h[c.key].get<double>());
-    write_file_atomic(out_dir + "/plots/" + c.key + ".svg", svg_line_chart(c.title, xs, ys));
-    md << "![" << c.title << "](plots/" << c.key << ".svg)\n\n";
-  }
-  md << "## Before / after: the same questions\n\n";
-  for (size_t i = 0; i < 5 && i < before.samples.size() && i < after.samples.size(); ++i) {
-    const auto &b = before.samples[i], &a = after.samples[i];
-    md << "### Question " << i + 1 << " (gold " << b.gold << ")\n\n" << md_quote(b.question) << "\n\n";
-    md << "**Before** (" << (b.correct_strict ? "correct" : "wrong") << "):\n\n```\n" << b.completion << "\n```\n\n";
-    md << "**After** (" << (a.correct_strict ? "correct" : "wrong") << "):\n\n```\n" << a.completion << "\n```\n\n";
-  }
-  write_file_atomic(out_dir + "/report.md", md.str());
-}
-
 json eval_json(const EvalResult& e) {
   return {{"greedy_strict", e.greedy_strict}, {"greedy_flexible", e.greedy_flexible},
-          {"sampled", e.sampled < 0 ? json(nullptr) : json(e.sampled)}, {"n", e.n}};
+          {"sampled", e.sampled < 0 ? json(nullptr) : json(e.sampled)}, {"n", e.n}, {"seconds", e.seconds}};
+}
+
+// Every evaluated question's greedy answer, for the report's before/after examples.
+void write_answers(const std::string& path, const EvalResult& e) {
+  std::string s;
+  for (const auto& a : e.samples)
+    s += json({{"question", a.question}, {"gold", a.gold_text}, {"completion", a.completion}, {"correct", a.correct_strict},
+               {"correct_flexible", a.correct_flexible}})
+             .dump() +
+         "\n";
+  write_file_atomic(path, s);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -455,6 +384,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
     std::fflush(stdout);
     before = evaluate(st.policy, *tok, special, eval, cfg);
     before_json = eval_json(before);
+    write_answers(out + "/answers_before.jsonl", before);
     std::printf("  before: greedy strict %s, flexible %s, sampled %s (%.1f s)\n", fmt_pct(before.greedy_strict).c_str(),
                 fmt_pct(before.greedy_flexible).c_str(), fmt_pct(before.sampled).c_str(), before.seconds);
     json samples = json::array();
@@ -582,8 +512,9 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   json summary = {{"before", before_json}, {"after", eval_json(after)}, {"steps", st.step}, {"wall_s", wall},
                   {"skipped_updates", st.skipped_updates}};
   summary["before"].erase("samples");
+  write_answers(out + "/answers_after.jsonl", after);
   write_file_atomic(out + "/summary.json", summary.dump(2) + "\n");
-  write_report(out, cfg, history, before, after, st.step, wall);
+  write_report(out);
   std::printf("Wrote %s/summary.json and %s/report.md\nTraining completed!\n", out.c_str(), out.c_str());
   return 0;
 }

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "grpo/common.h"
+#include "grpo/report.h"
 #include "grpo/tensorboard.h"
 #include "grpo/trainer.h"
 #include "test_models.h"
@@ -121,8 +122,18 @@ TEST(Trainer, EndToEndArtifacts) {
   EXPECT_GT(summary["wall_s"].get<double>(), 0.0);
   // report.md: sections and SVG curves
   std::string report = read_file(out + "/report.md");
-  for (const char* sec : {"## Algorithm", "## Hyperparameters", "## Results", "## Curves", "## Before / after", "**Before**", "**After**"})
+  for (const char* sec : {"## What changed", "## Algorithm", "## Hyperparameters", "## Training log", "## Curves",
+                          "## Before / after", "**Before**", "**After**", "| step | reward | accuracy | KL |", "Wall time ",
+                          "went wrong -> right", "(gold "})
     EXPECT_NE(report.find(sec), std::string::npos) << sec;
+  // The training log has rows for steps 1..4 (4 steps: every one), the answers one line per question.
+  for (const char* row : {"\n| 1 | ", "\n| 2 | ", "\n| 3 | ", "\n| 4 | "}) EXPECT_NE(report.find(row), std::string::npos) << row;
+  EXPECT_EQ(read_jsonl(out + "/answers_before.jsonl").size(), 8u);
+  EXPECT_EQ(read_jsonl(out + "/answers_after.jsonl")[0]["gold"], read_jsonl(out + "/answers_before.jsonl")[0]["gold"]);
+  // The report is rebuilt, byte for byte, from the run's files alone.
+  fs::remove(out + "/report.md");
+  write_report(out);
+  EXPECT_EQ(read_file(out + "/report.md"), report);
   for (const char* plot : {"reward_mean", "accuracy", "kl", "completion_len_mean", "loss"}) {
     std::string svg = read_file(out + "/plots/" + std::string(plot) + ".svg");
     EXPECT_EQ(svg.rfind("<svg", 0), 0u) << plot;

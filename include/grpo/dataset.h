@@ -32,6 +32,9 @@ struct Example {
   size_t line = 0;     // 1-based line in the source file
 };
 
+// The gold answer as the dataset writes it: the trimmed text after the last "####" ("1,080").
+std::string gold_as_written(const std::string& answer);
+
 class GSM8KDataset {
  public:
   // Loads and validates every line; throws Error naming file:line on a bad line. limit 0 = all.

@@ -25,6 +25,7 @@ namespace grpo {
 struct EvalSample {
   std::string question;
   double gold = 0;
+  std::string gold_text;  // as the dataset writes it ("1,080", not 1080.0)
   std::string completion;
   bool correct_strict = false, correct_flexible = false;
 };
@@ -65,8 +66,5 @@ struct RunOptions {
 
 // Returns the process exit code (0, or 130/143 after SIGINT/SIGTERM with a checkpoint written).
 int train_grpo(const TrainConfig& cfg, const RunOptions& opts);
-
-// An SVG line chart (no plotting dependency), for report.md.
-std::string svg_line_chart(const std::string& title, const std::vector<double>& xs, const std::vector<double>& ys);
 
 }  // namespace grpo

@@ -11,6 +11,7 @@
 #include "grpo/dataset.h"
 #include "grpo/device.h"
 #include "grpo/qwen2.h"
+#include "grpo/report.h"
 #include "grpo/trainer.h"
 
 using namespace grpo;
@@ -28,6 +29,8 @@ int main(int argc, char** argv) {
   app.add_flag("--print-config", print_config, "print the resolved config as YAML and exit");
   int64_t stop_after = 0;
   app.add_option("--stop-after", stop_after, "stop after N steps of this invocation (checkpoint saved; continue with --resume auto)");
+  std::string report_only;
+  app.add_option("--report-only", report_only, "rebuild report.md and plots/ of an existing output_dir from its files, then exit");
   app.add_option("--resume", resume, "continue from a checkpoint directory, or `auto` for the newest in output_dir");
   app.footer("\n" + config_help());
   app.set_version_flag("--version", [] { return "grpo_train " GRPO_VERSION ", " + build_summary(); });
@@ -35,6 +38,11 @@ int main(int argc, char** argv) {
   init_runtime();
 
   try {
+    if (!report_only.empty()) {
+      write_report(report_only);
+      std::printf("Wrote %s/report.md\n", report_only.c_str());
+      return 0;
+    }
     // ---- resolve the config: defaults, file, --set, positional model path; then validate
     TrainConfig cfg;
     apply_config_sources(cfg, config_path, overrides);
