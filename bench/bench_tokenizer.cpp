@@ -1,7 +1,7 @@
 // bench_tokenizer: encode GSM8K train (every question and answer) with the Qwen2.5 tokenizer and
 // print tokens/s: one cold pass (empty word cache), warm passes, and the multi-threaded batch path.
 //   bench_tokenizer [--tokenizer tests/data/qwen2.5/tokenizer.json] [--data data/gsm8k/train.jsonl]
-// bench/tokenizer_vs_js.sh runs it side by side with the JavaScript port of HF tokenizers.
+// bench/vs_hf/run.sh runs grpo_tokenize side by side with HF tokenizers (Rust).
 #include <chrono>
 #include <cstdio>
 #include <fstream>

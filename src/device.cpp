@@ -145,7 +145,9 @@ struct CudaGraph::Impl {
 };
 #endif
 
-CudaGraph::CudaGraph() : impl_(std::make_unique<Impl>()) {}
+// No graph object until a capture: at::cuda::CUDAGraph's constructor asks for the current CUDA
+// stream, which throws on a machine without a GPU (a CUDA build whose decoder runs on the CPU).
+CudaGraph::CudaGraph() = default;
 CudaGraph::~CudaGraph() = default;
 
 void CudaGraph::capture(const torch::Device& device, const std::function<void()>& fn, int warmup) {
@@ -174,7 +176,7 @@ void CudaGraph::capture(const torch::Device& device, const std::function<void()>
 }
 
 void CudaGraph::replay() {
-  TORCH_CHECK(impl_->captured, "CudaGraph::replay: nothing captured");
+  TORCH_CHECK(impl_ && impl_->captured, "CudaGraph::replay: nothing captured");
 #ifdef GRPO_CUDA
   impl_->graph.replay();
 #endif

@@ -352,7 +352,6 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   if (!resume_dir.empty() && cfg.beta > 0) initial = load_qwen2(cfg.model_path, dtype, device);
   GrpoState st(cfg, model, total_steps, initial);
   json before_json;
-  EvalResult before;
   if (!resume_dir.empty()) {
     json state = load_checkpoint_state(st, resume_dir);
     before_json = state.value("eval_before", json());
@@ -382,24 +381,14 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   if (resume_dir.empty() || before_json.is_null()) {
     std::printf("Evaluating before training (%lld questions)...\n", (long long)std::min<int64_t>(eval.size(), cfg.eval_limit ? cfg.eval_limit : eval.size()));
     std::fflush(stdout);
-    before = evaluate(st.policy, *tok, special, eval, cfg);
+    EvalResult before = evaluate(st.policy, *tok, special, eval, cfg);
     before_json = eval_json(before);
     write_answers(out + "/answers_before.jsonl", before);
     std::printf("  before: greedy strict %s, flexible %s, sampled %s (%.1f s)\n", fmt_pct(before.greedy_strict).c_str(),
                 fmt_pct(before.greedy_flexible).c_str(), fmt_pct(before.sampled).c_str(), before.seconds);
-    json samples = json::array();
-    for (size_t i = 0; i < 5 && i < before.samples.size(); ++i) samples.push_back(before.samples[i].completion);
-    before_json["samples"] = samples;
-  } else {
-    before.greedy_strict = before_json.value("greedy_strict", 0.0);
-    before.greedy_flexible = before_json.value("greedy_flexible", 0.0);
-    before.sampled = before_json["sampled"].is_null() ? -1 : before_json["sampled"].get<double>();
-    before.n = before_json.value("n", int64_t(0));
-    if (before_json.contains("samples"))
-      for (size_t i = 0; i < before_json["samples"].size() && i < eval.size(); ++i)
-        before.samples.push_back({eval[i].question, eval[i].gold, before_json["samples"][i].get<std::string>(),
-                                  correctness_reward(before_json["samples"][i].get<std::string>(), eval[i].gold, {}) > 0, false});
   }
+  // A resumed run keeps the first invocation's before-training results: before_json from
+  // trainer_state.json, the per-question answers in answers_before.jsonl.
   const json extra_state = {{"eval_before", before_json}, {"model_path", cfg.model_path}, {"seed", cfg.seed}};
 
   // ---- the loop
