@@ -9,5 +9,5 @@ out=$(mktemp -d /tmp/grpo-demo.XXXXXX)
 build/grpo_train data/tiny-model -c configs/tiny_demo.yaml --set output_dir="$out" "$@"
 rm -rf runs/tiny-demo && mkdir -p runs && mv "$out" runs/tiny-demo
 echo
-sed -n '/^## Results/,/^## Curves/p' runs/tiny-demo/report.md | head -n -1
+sed -n '/^## What changed/,/^## Algorithm/p' runs/tiny-demo/report.md | head -n -1
 echo "Full report: runs/tiny-demo/report.md"
