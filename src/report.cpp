@@ -18,7 +18,14 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 // ---------------------------------------------------------------------------------------------
-// Ticks, smoothing, row and example choice
+// Percentages, ticks, smoothing, row and example choice
+
+std::string fmt_pct(double v) {
+  if (v < 0) return "n/a";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f%%", 100 * v);
+  return b;
+}
 
 std::vector<double> nice_ticks(double lo, double hi, int target) {
   if (!std::isfinite(lo) || !std::isfinite(hi)) return {0, 1};
@@ -185,12 +192,7 @@ std::vector<json> read_jsonl_file(const std::string& path) {
   return out;
 }
 
-std::string pct(const json& v) {
-  if (!v.is_number() || v.get<double>() < 0) return "n/a";
-  char b[32];
-  std::snprintf(b, sizeof b, "%.1f%%", 100 * v.get<double>());
-  return b;
-}
+std::string pct(const json& v) { return v.is_number() ? fmt_pct(v.get<double>()) : "n/a"; }
 
 std::string num(const json& v, const char* fmt) {
   if (!v.is_number()) return "n/a";

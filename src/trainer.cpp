@@ -13,11 +13,10 @@
 #include <regex>
 #include <sstream>
 
-
 #include "grpo/common.h"
 #include "grpo/device.h"
-#include "grpo/safetensors.h"
 #include "grpo/report.h"
+#include "grpo/safetensors.h"
 #include "grpo/tensorboard.h"
 
 namespace fs = std::filesystem;
@@ -195,13 +194,6 @@ json load_checkpoint_state(GrpoState& st, const std::string& dir) {
 // Evaluation results on disk (summary.json, answers_*.jsonl; report.h reads them back)
 
 namespace {
-
-std::string fmt_pct(double v) {
-  if (v < 0) return "n/a";
-  char b[32];
-  std::snprintf(b, sizeof b, "%.1f%%", 100 * v);
-  return b;
-}
 
 json eval_json(const EvalResult& e) {
   return {{"greedy_strict", e.greedy_strict}, {"greedy_flexible", e.greedy_flexible},

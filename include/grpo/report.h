@@ -15,6 +15,10 @@ namespace grpo {
 // ---------------------------------------------------------------------------------------------
 // The pure pieces (tested by hand numbers)
 
+// An accuracy as "63.3%"; a negative value (not measured) as "n/a". The trainer's progress lines
+// and the report share it.
+std::string fmt_pct(double v);
+
 // Axis ticks at round values (1, 2, 2.5 or 5 x 10^k) covering [lo, hi] with about `target` steps;
 // the first tick <= lo and the last >= hi, so the axis spans them.
 std::vector<double> nice_ticks(double lo, double hi, int target = 5);
