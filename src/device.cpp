@@ -49,6 +49,8 @@ std::string build_summary() {
 #else
   s += ", CPU build";
 #endif
+  s += omp_passive_by_default() ? ", BLAS with its own threads (OMP_WAIT_POLICY default: passive)"
+                                : ", MKL on the OpenMP pool (OMP_WAIT_POLICY default: libgomp's)";
   return s;
 }
 

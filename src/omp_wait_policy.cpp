@@ -2,6 +2,11 @@
 // LibTorch (why: init_runtime in include/grpo/device.h). Its own object file, so that only the
 // programs that ask for it (CMake: -u grpo_default_omp_wait_policy) take it, not every program
 // that uses device.cpp.
+//
+// Only where LibTorch's BLAS has its own threads (Debian's LibTorch: the pthread OpenBLAS). Where
+// the BLAS is MKL on LibTorch's own OpenMP pool (pip torch 2.x), the spinning workers are the very
+// threads the next GEMM needs: passive made CPU decode 1.4-3.5x slower there and the update no
+// faster (docs/benchmarks.md, "CPU: OpenMP wait policy"), so those builds leave libgomp's default.
 #include <alloca.h>
 #include <unistd.h>
 
@@ -9,6 +14,7 @@
 #include <cstring>
 
 #include "grpo/common.h"
+#include "grpo/device.h"
 
 // Runs from the executable's .preinit_array, after the dynamic loader has mapped the libraries
 // and before any of their initialisers. libgomp reads its environment once, in its initialiser,
@@ -19,6 +25,7 @@
 // loading (0.14 s here, Debian's LibTorch maps ~290 libraries). Set either variable to run as
 // is. Linked into the programs that compute with LibTorch (CMake: -u grpo_default_omp_wait_policy).
 extern "C" void grpo_default_omp_wait_policy(int, char** argv, char** envp) {
+  if (!grpo::omp_passive_by_default()) return;
   using grpo::starts_with;  // a pure string_view comparison: safe before any initialiser
   size_t n = 0;
   for (; envp && envp[n]; ++n)

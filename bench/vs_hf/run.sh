@@ -4,8 +4,9 @@
 #   1. tokenizer: every GSM8K train+test question and answer with the Qwen2.5 tokenizer, ours
 #      (grpo_tokenize --bench) vs HF `tokenizers` (Rust, encode_batch) at 1 thread and at all
 #      threads; best of 3 warm passes each.
-#   2. CPU decode: the same transformers-made random Qwen2 (26 M params, fp32), batch and lengths,
-#      ours (bench_decode, eager) vs transformers generate() with its KV cache, 2 threads each.
+#   2. CPU decode: the same transformers-made random Qwen2 (small 1.3 M and mid 24.7 M params,
+#      fp32), batch and lengths, ours (bench_decode, eager) vs transformers generate() with its KV
+#      cache, all threads each.
 #   bench/vs_hf/run.sh [build_dir=build]      (the venv comes from scripts/venv.sh)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -48,17 +49,19 @@ for t in 1 "$threads"; do
 done
 
 # ---- 2. CPU decode
-"$py" bench/vs_hf/hf_side.py make-model "$tmp/model" > /dev/null
 ns=(4 16 64)
-echo
-echo "CPU decode, $("$py" -c "import json;c=json.load(open('$tmp/model/config.json'));print(f\"hidden {c['hidden_size']}, {c['num_hidden_layers']} layers, GQA {c['num_attention_heads']}/{c['num_key_value_heads']}, vocab {c['vocab_size']}\")"), fp32, prompt 32, 64 new tokens, greedy, no stop, $threads threads"
-OMP_NUM_THREADS=$threads "$build"/bench_decode --model "$tmp/model" --device cpu --dtype float32 --n "$(IFS=,; echo "${ns[*]}")" \
-  --prompt 32 --new 64 --modes eager --reps 3 > "$tmp/ours.txt"
-"$py" bench/vs_hf/hf_side.py generate "$tmp/model" --n "${ns[@]}" --prompt 32 --new 64 --reps 3 --threads "$threads" > "$tmp/hf.txt"
-echo "| N | ours (bench_decode, eager) tokens/s | transformers generate (sdpa, KV cache) tokens/s | ours / generate |"
-echo "|---|---|---|---|"
-for n in "${ns[@]}"; do
-  o="$(awk -F'|' -v n="$n" '$2+0 == n && $3 ~ /eager/ {print $4+0}' "$tmp/ours.txt")"
-  h="$(awk -F'|' -v n="$n" '$2+0 == n {print $3+0}' "$tmp/hf.txt")"
-  awk -v n="$n" -v o="$o" -v h="$h" 'BEGIN{printf "| %d | %.0f | %.0f | **%.2fx** |\n", n, o, h, o/h}'
+for size in small mid; do
+  "$py" bench/vs_hf/hf_side.py make-model "$tmp/$size" --size "$size" > /dev/null 2>&1
+  echo
+  echo "CPU decode, $size model: $("$py" -c "import json;c=json.load(open('$tmp/$size/config.json'));print(f\"hidden {c['hidden_size']}, {c['num_hidden_layers']} layers, GQA {c['num_attention_heads']}/{c['num_key_value_heads']}, vocab {c['vocab_size']}\")"), fp32, prompt 32, 64 new tokens, greedy, no stop, $threads threads"
+  OMP_NUM_THREADS=$threads "$build"/bench_decode --model "$tmp/$size" --device cpu --dtype float32 --n "$(IFS=,; echo "${ns[*]}")" \
+    --prompt 32 --new 64 --modes eager --reps 3 > "$tmp/ours.txt"
+  "$py" bench/vs_hf/hf_side.py generate "$tmp/$size" --n "${ns[@]}" --prompt 32 --new 64 --reps 3 --threads "$threads" > "$tmp/hf.txt" 2> /dev/null
+  echo "| N | ours (bench_decode, eager) tokens/s | ms/step | transformers generate (sdpa, KV cache) tokens/s | ms/step | ours / generate |"
+  echo "|---|---|---|---|---|---|"
+  for n in "${ns[@]}"; do
+    read -r o om <<< "$(awk -F'|' -v n="$n" '$2+0 == n && $3 ~ /eager/ {print $4+0, $5+0}' "$tmp/ours.txt")"
+    read -r h hm <<< "$(awk -F'|' -v n="$n" '$2+0 == n {print $3+0, $4+0}' "$tmp/hf.txt")"
+    awk -v n="$n" -v o="$o" -v om="$om" -v h="$h" -v hm="$hm" 'BEGIN{printf "| %d | %.0f | %.2f | %.0f | %.2f | **%.2fx** |\n", n, o, om, h, hm, o/h}'
+  done
 done

@@ -8,6 +8,7 @@
 // exist and say what they cannot do.
 #pragma once
 
+#include <ATen/Config.h>
 #include <torch/torch.h>
 
 #include <functional>
@@ -24,13 +25,17 @@ namespace grpo {
 // instead of unmapping them each step (that churn doubled the CPU decode time).
 //
 // Before any of that, at load time, grpo_train, grpo_eval, grpo_sft, grpo_generate and the
-// benchmarks run with OMP_WAIT_POLICY=passive unless OMP_WAIT_POLICY or
-// GOMP_SPINCOUNT is already set: LibTorch's idle OpenMP workers would otherwise spin on the cores
-// that OpenBLAS's own threads need for each GEMM (Debian's LibTorch calls the pthread OpenBLAS).
-// On the 2-core CI machine that contention made CPU decoding 3.9-6.3x and the update 1.2-2.6x
-// slower (docs/benchmarks.md, "CPU: OpenMP wait policy"). libgomp reads the variable only when it is loaded, so the program execs
-// itself once with it, from its .preinit_array (src/omp_wait_policy.cpp says why nothing later works).
+// benchmarks run with OMP_WAIT_POLICY=passive when omp_passive_by_default() and neither
+// OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set: LibTorch's idle OpenMP workers would otherwise spin on
+// the cores that OpenBLAS's own threads need for each GEMM (Debian's LibTorch calls the pthread
+// OpenBLAS). On the 2-core CI machine that contention made CPU decoding 3.9-6.3x and the update
+// 1.2-2.6x slower (docs/benchmarks.md, "CPU: OpenMP wait policy"). libgomp reads the variable only
+// when it is loaded, so the program execs itself once with it, from its .preinit_array
+// (src/omp_wait_policy.cpp says why nothing later works).
 void init_runtime(int threads = 0);
+// True where LibTorch's BLAS has threads of its own (OpenBLAS); false where it is MKL running on
+// LibTorch's own OpenMP pool (pip torch), whose spinning idle workers are the next GEMM's threads.
+constexpr bool omp_passive_by_default() { return AT_MKL_ENABLED() == 0; }
 // "threads T, OMP_WAIT_POLICY=..." as this process runs (for the run's header).
 std::string runtime_summary();
 // "LibTorch 2.11.0, CUDA build (GRPO_CUDA, CUDA runtime 13.0), 0 GPU(s) visible" (--version).
