@@ -80,6 +80,9 @@ const std::vector<Row>& rows() {
       {"gradient_checkpointing", &C::gradient_checkpointing, "recompute each decoder layer in backward", {}},
       {"answer_mode", &C::answer_mode, "answer extraction", {"strict", "flexible"}},
       {"length_target", &C::length_target, "`length` reward: penalty past this many characters", {}},
+      {"reward_command_weight", &C::reward_command_weight, "weight of each component reward_command returns", {}},
+      {"reward_timeout", &C::reward_timeout, "seconds reward_command may take per batch before a restart", {}},
+      {"reward_restarts", &C::reward_restarts, "restarts of a crashed or hung reward_command per run", {}},
       {"max_steps", &C::max_steps, "optimizer steps (0 = num_epochs over train_data)", {}},
       {"num_epochs", &C::num_epochs, "passes over train_data when max_steps = 0", {}},
       {"eval_every", &C::eval_every, "evaluate every N steps (0 = only before/after)", {}},
@@ -181,6 +184,8 @@ std::vector<std::string> config_key_names() {
   std::vector<std::string> names;
   for (const auto& k : config_keys()) names.push_back(k.name);
   names.push_back("reward_weights");
+  names.push_back("reward_rules");
+  names.push_back("reward_command");
   return names;
 }
 
@@ -189,6 +194,16 @@ std::vector<std::string> config_key_names() {
 
 void set_config_value(TrainConfig& cfg, const std::string& key, const std::string& value,
                       const std::string& origin) {
+  if (key == "reward_rules" || key == "reward_command") {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(value);
+    } catch (const nlohmann::json::exception&) {
+      type_error(key, origin, key == "reward_rules" ? "a JSON list of rule objects" : "a JSON list of strings such as [\"python3\", \"reward.py\"]", value);
+    }
+    set_config_list(cfg, key, j, origin);
+    return;
+  }
   if (starts_with(key, "reward_weights.")) {
     std::string fn = key.substr(std::string("reward_weights.").size());
     const auto& names = reward_names();
@@ -223,7 +238,31 @@ void set_config_value(TrainConfig& cfg, const std::string& key, const std::strin
   cfg.origin[key] = origin;
 }
 
+void set_config_list(TrainConfig& cfg, const std::string& key, const nlohmann::json& value, const std::string& origin) {
+  if (key == "reward_rules") {
+    cfg.reward_rules = parse_reward_rules(value, origin);
+  } else if (key == "reward_command") {
+    if (!value.is_array()) type_error(key, origin, "a list of strings (the program and its arguments; no shell)", value.dump());
+    std::vector<std::string> argv;
+    for (const auto& a : value) {
+      if (!a.is_string()) type_error(key, origin, "a list of strings (the program and its arguments; no shell)", value.dump());
+      argv.push_back(a.get<std::string>());
+    }
+    if (!argv.empty() && argv[0].empty()) type_error(key, origin, "a program name first", value.dump());
+    cfg.reward_command = std::move(argv);
+  } else {
+    unknown_key(key, origin);
+  }
+  cfg.origin[key] = origin;
+}
+
 std::string get_config_value(const TrainConfig& cfg, const std::string& key) {
+  if (key == "reward_rules") {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& r : cfg.reward_rules) j.push_back(reward_rule_to_json(r));
+    return j.dump();
+  }
+  if (key == "reward_command") return nlohmann::json(cfg.reward_command).dump();
   if (starts_with(key, "reward_weights.")) {
     auto it = cfg.reward_weights.find(key.substr(std::string("reward_weights.").size()));
     if (it == cfg.reward_weights.end()) throw Error("unknown config key '" + key + "'");
@@ -246,6 +285,22 @@ std::string get_config_value(const TrainConfig& cfg, const std::string& key) {
 // Files
 
 namespace {
+
+// A YAML list or mapping as JSON; scalars stay text (the rule parser reads numbers from text).
+nlohmann::json yaml_to_json(const YAML::Node& n) {
+  if (n.IsMap()) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& kv : n) j[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+    return j;
+  }
+  if (n.IsSequence()) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& x : n) j.push_back(yaml_to_json(x));
+    return j;
+  }
+  if (n.IsNull()) return nullptr;
+  return n.Scalar();
+}
 
 void load_yaml(TrainConfig& cfg, const std::string& path, const std::string& text) {
   YAML::Node root;
@@ -272,6 +327,10 @@ void load_yaml(TrainConfig& cfg, const std::string& path, const std::string& tex
         if (!w.second.IsScalar()) type_error(sub, wwhere, "a number", "a non-scalar value");
         set_config_value(cfg, sub, w.second.Scalar(), wwhere);
       }
+      continue;
+    }
+    if (key == "reward_rules" || key == "reward_command") {
+      set_config_list(cfg, key, yaml_to_json(v), where);
       continue;
     }
     if (!find_row(key) && !starts_with(key, "reward_weights.")) unknown_key(key, where);
@@ -307,6 +366,10 @@ void load_json(TrainConfig& cfg, const std::string& path, const std::string& tex
         throw Error("config key 'reward_weights' (" + path + "): expected an object such as {\"correctness\": 1.0}");
       for (const auto& [fn, w] : v.items())
         set_config_value(cfg, "reward_weights." + fn, json_scalar_text("reward_weights." + fn, w, where), path);
+      continue;
+    }
+    if (key == "reward_rules" || key == "reward_command") {
+      set_config_list(cfg, key, v, where);
       continue;
     }
     if (!find_row(key) && !starts_with(key, "reward_weights.")) unknown_key(key, path);
@@ -402,9 +465,15 @@ void validate_config(const TrainConfig& c) {
                     d.find_first_not_of("0123456789", 5) == std::string::npos);
   if (!device_ok) v.fail("device", "auto, cpu, cuda or cuda:N");
   if (c.model_path.empty()) throw Error("no model path given: pass it as grpo_train's first argument");
+  v.at_least("reward_restarts", 0);
+  if (!(c.reward_timeout > 0)) v.fail("reward_timeout", "> 0");
+  if (!std::isfinite(c.reward_command_weight)) v.fail("reward_command_weight", "a finite number");
   double total = 0;
   for (const auto& [fn, w] : c.reward_weights) total += std::abs(w);
-  if (total == 0) throw Error("config key 'reward_weights': at least one reward weight must be non-zero");
+  for (const auto& r : c.reward_rules) total += std::abs(r.weight);
+  if (!c.reward_command.empty()) total += std::abs(c.reward_command_weight);
+  if (total == 0)
+    throw Error("config key 'reward_weights': at least one reward weight (of a function, a rule or reward_command) must be non-zero");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -421,6 +490,10 @@ std::string config_to_yaml(const TrainConfig& cfg) {
   out << "reward_weights:  # weight per reward function\n";
   for (const auto& fn : reward_names())
     out << "  " << fn << ": " << get_config_value(cfg, "reward_weights." + fn) << "\n";
+  // JSON is YAML: the lists are written in flow style and load back unchanged.
+  out << "reward_rules:" << (cfg.reward_rules.empty() ? " []" : "") << "  # rule rewards: regex | keywords | length\n";
+  for (const auto& r : cfg.reward_rules) out << "  - " << reward_rule_to_json(r).dump() << "\n";
+  out << "reward_command: " << get_config_value(cfg, "reward_command") << "  # external reward program's argv, no shell\n";
   return out.str();
 }
 
@@ -442,6 +515,8 @@ std::string config_help() {
     std::snprintf(line, sizeof line, "  %-28s [%s] %s\n", k.name.c_str(), def.c_str(), help.c_str());
     out << line;
   }
+  out << "  reward_rules                 [[]] rule rewards, a list of {name, type: regex | keywords | length, weight, ...}\n"
+         "  reward_command               [[]] external reward program's argv, e.g. [\"python3\", \"reward.py\"] (no shell)\n";
   return out.str();
 }
 

@@ -238,7 +238,7 @@ double lr_at(int64_t step, int64_t total_steps, const TrainConfig& cfg) {
 }
 
 GrpoState::GrpoState(TrainConfig c, Qwen2ForCausalLM p, int64_t total, Qwen2ForCausalLM reference)
-    : cfg(std::move(c)), policy(std::move(p)), total_steps(total) {
+    : cfg(std::move(c)), policy(std::move(p)), total_steps(total), rewards(std::make_shared<RewardSet>(make_reward_set(cfg))) {
   torch::NoGradGuard ng;
   policy->gradient_checkpointing = cfg.gradient_checkpointing;
   policy->set_attention(parse_attention(cfg.attention));
@@ -295,13 +295,15 @@ RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const Specia
   RolloutBatch rb;
   rb.rollout = generate(st.policy, prompts, G, sp, keys);
 
-  RewardSet rewards(cfg.reward_weights, RewardContext{parse_answer_mode(cfg.answer_mode), cfg.length_target});
   const auto completion_ids = completion_token_ids(rb.rollout);
-  std::vector<float> total, correct;
-  std::map<std::string, std::vector<float>> by_fn;
+  std::vector<ScoreItem> items;
   for (int64_t n = 0; n < B * G; ++n) {
     rb.completions.push_back(tok.decode(completion_ids[n], /*skip_special=*/true));
-    RewardResult r = rewards.score(rb.completions.back(), batch[n / G].gold);
+    items.push_back({batch[n / G].question, rb.completions.back(), batch[n / G].gold, static_cast<int64_t>(completion_ids[n].size())});
+  }
+  std::vector<float> total, correct;
+  std::map<std::string, std::vector<float>> by_fn;
+  for (const RewardResult& r : st.rewards->score_batch(items, st.step + 1)) {
     total.push_back(r.total);
     correct.push_back(r.correct ? 1.0f : 0.0f);
     for (const auto& [fn, v] : r.by_fn) by_fn[fn].push_back(v);

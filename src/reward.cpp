@@ -5,6 +5,8 @@
 #include <cstdlib>
 
 #include "grpo/common.h"
+#include "grpo/config.h"
+#include "grpo/reward_program.h"
 
 namespace grpo {
 
@@ -285,8 +287,9 @@ const std::vector<std::string>& reward_names() {
 // ---------------------------------------------------------------------------------------------
 // RewardSet
 
-RewardSet::RewardSet(std::map<std::string, double> weights, RewardContext ctx)
-    : weights_(std::move(weights)), ctx_(ctx) {
+RewardSet::RewardSet(std::map<std::string, double> weights, RewardContext ctx, std::vector<RewardRule> rules,
+                     std::shared_ptr<RewardProgram> program, double program_weight)
+    : weights_(std::move(weights)), ctx_(ctx), program_(std::move(program)), program_weight_(program_weight) {
   const auto& names = reward_names();
   for (const auto& [fn, w] : weights_) {
     if (std::find(names.begin(), names.end(), fn) == names.end()) {
@@ -296,9 +299,10 @@ RewardSet::RewardSet(std::map<std::string, double> weights, RewardContext ctx)
     }
     if (!std::isfinite(w)) throw Error("reward weights: weight of '" + fn + "' is not finite");
   }
+  for (auto& r : rules) rules_.emplace_back(std::move(r));
 }
 
-RewardResult RewardSet::score(std::string_view completion, double gold) const {
+RewardResult RewardSet::score(std::string_view completion, double gold, int64_t n_tokens) const {
   RewardResult r;
   r.extracted = extract_answer(completion, ctx_.mode);
   r.by_fn["correctness"] = correct_from(r.extracted, gold);
@@ -312,8 +316,40 @@ RewardResult RewardSet::score(std::string_view completion, double gold) const {
     auto it = weights_.find(fn);
     if (it != weights_.end()) total += it->second * v;
   }
+  for (const auto& rule : rules_) {
+    const float v = rule.value(completion, r.extracted.value ? r.extracted.span : std::string_view(), n_tokens);
+    r.by_fn[rule.rule().name] = v;
+    total += rule.rule().weight * v;
+  }
   r.total = static_cast<float>(total);
   return r;
+}
+
+std::vector<RewardResult> RewardSet::score_batch(const std::vector<ScoreItem>& items, int64_t step) const {
+  std::vector<RewardResult> out;
+  for (const auto& it : items) out.push_back(score(it.completion, it.gold, it.n_tokens));
+  if (!program_ || items.empty()) return out;
+  RewardRequest req;
+  req.step = step;
+  for (const auto& it : items) req.prompts.push_back(it.prompt), req.completions.push_back(it.completion), req.golds.push_back(it.gold);
+  for (const auto& [name, values] : program_->score(req)) {
+    if (out[0].by_fn.count(name))
+      throw Error("reward_command " + program_->describe() + ": component '" + name +
+                  "' has the name of a built-in reward or a rule; rename it in the program");
+    for (size_t i = 0; i < out.size(); ++i) {
+      out[i].by_fn[name] = values[i];
+      out[i].total += static_cast<float>(program_weight_ * values[i]);
+    }
+  }
+  return out;
+}
+
+RewardSet make_reward_set(const TrainConfig& cfg) {
+  std::shared_ptr<RewardProgram> program;
+  if (!cfg.reward_command.empty())
+    program = std::make_shared<RewardProgram>(cfg.reward_command, cfg.reward_timeout, cfg.reward_restarts);
+  return RewardSet(cfg.reward_weights, RewardContext{parse_answer_mode(cfg.answer_mode), cfg.length_target},
+                   cfg.reward_rules, program, cfg.reward_command_weight);
 }
 
 }  // namespace grpo

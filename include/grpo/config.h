@@ -1,12 +1,16 @@
 // config.h: TrainConfig, the one plain struct holding every knob of a run, and how it is resolved:
 // defaults, then a YAML/JSON file, then `--set key=value` overrides, then validation (before any
-// model is loaded). Keys are one flat namespace; the map `reward_weights` is the one exception and
-// is addressed as `reward_weights.<fn>`. Unknown keys are errors that suggest the closest key.
+// model is loaded). Keys are one flat namespace; the map `reward_weights` is addressed as
+// `reward_weights.<fn>`, and the two lists `reward_rules` and `reward_command` take a YAML/JSON list
+// in a file or JSON text with --set. Unknown keys are errors that suggest the closest key.
 #pragma once
 
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
+
+#include "grpo/reward_rules.h"
 
 namespace grpo {
 
@@ -57,6 +61,11 @@ struct TrainConfig {
                                                   {"length", 0.0}};  // weight per reward function
   std::string answer_mode = "strict";  // answer extraction: strict | flexible
   int length_target = 1024;       // `length` reward: penalty past this many characters
+  std::vector<RewardRule> reward_rules;     // rule rewards in the config: regex | keywords | length (reward_rules.h)
+  std::vector<std::string> reward_command;  // external reward program's argv, no shell (reward_program.h); [] = none
+  double reward_command_weight = 1.0;       // weight of each component the program returns
+  double reward_timeout = 60;               // seconds the program may take per batch before it is restarted
+  int reward_restarts = 2;                  // restarts of a crashed or hung program per run, then an error
   // ---- schedule, evaluation, checkpoints, logging
   int max_steps = 0;              // optimizer steps (0 = num_epochs over train_data)
   int num_epochs = 1;             // passes over train_data when max_steps = 0
@@ -90,6 +99,8 @@ std::vector<std::string> config_key_names();  // includes reward_weights.<fn>
 // Set one key from its text form; `origin` names where it came from for error messages.
 void set_config_value(TrainConfig& cfg, const std::string& key, const std::string& value,
                       const std::string& origin);
+// Set one of the list keys (reward_rules, reward_command) from its JSON form.
+void set_config_list(TrainConfig& cfg, const std::string& key, const nlohmann::json& value, const std::string& origin);
 // The value of one key as text (the form set_config_value accepts).
 std::string get_config_value(const TrainConfig& cfg, const std::string& key);
 

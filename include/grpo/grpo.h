@@ -131,6 +131,8 @@ struct GrpoState {
   int64_t skipped_updates = 0;  // non-finite loss or gradient
   // Rollout decode buffers and CUDA graphs, kept from step to step (decode_mode static / cuda_graph).
   std::shared_ptr<StaticDecoder> decoder = std::make_shared<StaticDecoder>();
+  // The rewards of cfg: built-ins, rules, and the external program (started once, here).
+  std::shared_ptr<RewardSet> rewards;
   // beta > 0: `reference` becomes the frozen reference (e.g. the initial model when resuming);
   // without one, the reference is a copy of `policy`.
   GrpoState(TrainConfig cfg, Qwen2ForCausalLM policy, int64_t total_steps, Qwen2ForCausalLM reference = nullptr);

@@ -15,12 +15,17 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "grpo/reward_rules.h"
+
 namespace grpo {
+
+class RewardProgram;
 
 enum class AnswerMode { Strict, Flexible };
 AnswerMode parse_answer_mode(const std::string& s);  // "strict" | "flexible"
@@ -69,21 +74,42 @@ const std::vector<std::string>& reward_names();
 struct RewardResult {
   ExtractedAnswer extracted;
   bool correct = false;
-  std::map<std::string, float> by_fn;  // each reward function's raw value
+  std::map<std::string, float> by_fn;  // each component's raw value: built-ins, rules, program's
   float total = 0;                     // sum of weight * value
 };
 
-// Scores completions with every reward function and combines them with `weights`.
+// One completion to score, with what rules and the external program may read.
+struct ScoreItem {
+  std::string prompt;      // the question (sent to the external program)
+  std::string completion;
+  double gold = 0;
+  int64_t n_tokens = -1;   // completion tokens (length rules with unit tokens); < 0 unknown
+};
+
+// Scores completions with every reward: the built-in functions (weights by name), the config's
+// rule rewards (reward_rules.h, each with its own weight) and, when given, the external reward
+// program (reward_program.h; each of its components weighs `program_weight`).
 class RewardSet {
  public:
-  RewardSet(std::map<std::string, double> weights, RewardContext ctx);
-  RewardResult score(std::string_view completion, double gold) const;
+  RewardSet(std::map<std::string, double> weights, RewardContext ctx, std::vector<RewardRule> rules = {},
+            std::shared_ptr<RewardProgram> program = nullptr, double program_weight = 1.0);
+  // Built-ins and rules only (no program call): one completion.
+  RewardResult score(std::string_view completion, double gold, int64_t n_tokens = -1) const;
+  // Everything, the program called once for the whole batch; `step` goes into its request.
+  std::vector<RewardResult> score_batch(const std::vector<ScoreItem>& items, int64_t step) const;
   const std::map<std::string, double>& weights() const { return weights_; }
   const RewardContext& context() const { return ctx_; }
 
  private:
   std::map<std::string, double> weights_;
   RewardContext ctx_;
+  std::vector<CompiledRule> rules_;
+  std::shared_ptr<RewardProgram> program_;
+  double program_weight_;
 };
+
+// The reward set a config asks for (weights, answer mode, rules, external program started now).
+struct TrainConfig;
+RewardSet make_reward_set(const TrainConfig& cfg);
 
 }  // namespace grpo

@@ -1,9 +1,14 @@
-// grpo_reward: score completions from stdin with the trainer's reward functions.
-//   in : JSONL, {"completion": "...", "answer": "... #### 42"} or {"completion": "...", "gold": 42}
+// grpo_reward: score completions from stdin with the trainer's rewards, as a run configures them
+// (-c FILE and --set, the same keys as grpo_train: reward_weights, reward_rules, reward_command,
+// answer_mode, ...), so a reward can be tried on a JSONL of completions before training.
+//   in : JSONL, {"completion": "...", "answer": "... #### 42"} or {"completion": "...", "gold": 42},
+//        optionally "question" (sent to reward_command as the prompt)
 //   out: JSONL, same order: {"extracted": <number|null>, "correct": <bool>,
-//        "rewards": {<fn>: <value>}, "reward": <weighted total>}
-// A bad line is reported with its line number on stderr; nothing is written for it and the
-// program exits 1 (earlier lines are already written and flushed).
+//        "rewards": {<component>: <value>}, "reward": <weighted total>}
+// With reward_command, lines are scored in batches of --batch (one request per batch); otherwise
+// one at a time. A bad line is
+// reported with its line number on stderr and the program exits 1; the batches before it are
+// already written and flushed.
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -11,6 +16,7 @@
 #include "grpo/common.h"
 #include "grpo/config.h"
 #include "grpo/reward.h"
+#include "grpo/tokenizer.h"
 
 using namespace grpo;
 
@@ -38,22 +44,49 @@ double gold_of(const nlohmann::json& obj, const std::string& where) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"grpo_reward: score completions (JSONL on stdin) with the GRPO reward functions"};
-  std::string mode = "strict", weights_arg;
+  CLI::App app{"grpo_reward: score completions (JSONL on stdin) with the GRPO rewards of a config"};
+  std::string mode, weights_arg, config_path, tokenizer_path;
+  std::vector<std::string> overrides;
+  int length_target = 0, batch = 64;
   TrainConfig defaults;
   std::string default_weights;
   for (const auto& [fn, w] : defaults.reward_weights)
     default_weights += (default_weights.empty() ? "" : ",") + fn + "=" + get_config_value(defaults, "reward_weights." + fn);
-  app.add_option("--mode", mode, "answer extraction mode")->check(CLI::IsMember({"strict", "flexible"}))->capture_default_str();
-  app.add_option("--weights", weights_arg, "reward weights as fn=w,... over the defaults [" + default_weights + "]");
-  app.add_option("--length-target", defaults.length_target, "length reward target in characters")->capture_default_str();
+  app.add_option("-c,--config", config_path, "a grpo_train config (YAML/JSON): its reward keys are used");
+  app.add_option("--set", overrides, "override a config key (key=value), after the file; repeatable");
+  app.add_option("--mode", mode, "answer extraction mode (answer_mode)")->check(CLI::IsMember({"strict", "flexible"}));
+  app.add_option("--weights", weights_arg, "reward weights as fn=w,... over the config's [" + default_weights + "]");
+  app.add_option("--length-target", length_target, "`length` reward target in characters (length_target)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--tokenizer", tokenizer_path, "tokenizer (dir or tokenizer.json): token counts for length rules in tokens");
+  app.add_option("--batch", batch, "completions per reward_command request")->check(CLI::PositiveNumber)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   try {
     TrainConfig cfg = defaults;
+    apply_config_sources(cfg, config_path, overrides);
+    if (!mode.empty()) set_config_value(cfg, "answer_mode", mode, "--mode");
+    if (length_target > 0) set_config_value(cfg, "length_target", std::to_string(length_target), "--length-target");
     if (!weights_arg.empty())
       for (const auto& kv : split(weights_arg, ',')) apply_override(cfg, "reward_weights." + kv);
-    RewardSet rewards(cfg.reward_weights, RewardContext{parse_answer_mode(mode), cfg.length_target});
+    std::unique_ptr<Tokenizer> tok;
+    if (!tokenizer_path.empty()) tok = load_tokenizer(tokenizer_path);
+    RewardSet rewards = make_reward_set(cfg);
+    if (cfg.reward_command.empty()) batch = 1;  // nothing to batch for: each line out as it comes
+
+    std::vector<ScoreItem> items;
+    auto flush = [&] {
+      for (const RewardResult& r : rewards.score_batch(items, 0)) {
+        nlohmann::json out;
+        out["extracted"] = r.extracted.value ? nlohmann::json(*r.extracted.value) : nlohmann::json(nullptr);
+        out["correct"] = r.correct;
+        out["rewards"] = r.by_fn;
+        out["reward"] = r.total;
+        std::cout << out.dump() << "\n";
+      }
+      std::cout << std::flush;
+      items.clear();
+    };
     std::string line;
     size_t lineno = 0;
     while (std::getline(std::cin, line)) {
@@ -64,16 +97,17 @@ int main(int argc, char** argv) {
       if (!obj.is_object()) throw Error(where + ": expected a JSON object");
       if (!obj.contains("completion") || !obj["completion"].is_string())
         throw Error(where + ": missing string field \"completion\"");
-      double gold = gold_of(obj, where);
-      RewardResult r = rewards.score(obj["completion"].get<std::string>(), gold);
-      nlohmann::json out;
-      out["extracted"] = r.extracted.value ? nlohmann::json(*r.extracted.value) : nlohmann::json(nullptr);
-      out["correct"] = r.correct;
-      out["rewards"] = r.by_fn;
-      out["reward"] = r.total;
-      std::cout << out.dump() << "\n" << std::flush;
+      ScoreItem it;
+      it.completion = obj["completion"].get<std::string>();
+      it.gold = gold_of(obj, where);
+      if (obj.contains("question") && obj["question"].is_string()) it.prompt = obj["question"].get<std::string>();
+      if (tok) it.n_tokens = static_cast<int64_t>(tok->encode(it.completion, /*match_special=*/false).size());
+      items.push_back(std::move(it));
+      if (static_cast<int>(items.size()) == batch) flush();
     }
+    flush();
   } catch (const std::exception& e) {
+    std::cout << std::flush;
     std::cerr << "grpo_reward: error: " << e.what() << "\n";
     return 1;
   }
