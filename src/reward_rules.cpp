@@ -241,12 +241,13 @@ int64_t count_chars(std::string_view text) {
 
 int64_t count_words(std::string_view text) {
   // A Han / Hiragana / Katakana character alone, or a run of other letters and digits with inner
-  // ' ’ or - ("don't", "well-known"), by Unicode properties.
+  // ' ’ or - ("don't", "well-known"), by Unicode properties. sc: (Script), not \p{Han} (Script
+  // Extensions since PCRE2 10.40), which would count the full stop 。 as a word.
   static const CompiledRule words([] {
     RewardRule r;
     r.name = "words";
     r.origin = "count_words";
-    const std::string wide = "[\\p{Han}\\p{Hiragana}\\p{Katakana}]", other = "(?:(?!" + wide + ")[\\p{L}\\p{N}\\p{M}])+";
+    const std::string wide = "[\\p{sc:Han}\\p{sc:Hiragana}\\p{sc:Katakana}]", other = "(?:(?!" + wide + ")[\\p{L}\\p{N}\\p{M}])+";
     r.pattern = wide + "|" + other + "(?:['\u2019-]" + other + ")*";
     return r;
   }());
