@@ -4,6 +4,7 @@
 // lr * (update + 1) / warmup_steps, so the first update is not wasted with lr = 0 (HF uses update / warmup).
 #include "grpo/grpo.h"
 
+#include <chrono>
 #include <cmath>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -303,7 +304,10 @@ RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const Specia
   }
   std::vector<float> total, correct;
   std::map<std::string, std::vector<float>> by_fn;
-  for (const RewardResult& r : st.rewards->score_batch(items, st.step + 1)) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<RewardResult> scored = st.rewards->score_batch(items, st.step + 1);
+  rb.reward_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (const RewardResult& r : scored) {
     total.push_back(r.total);
     correct.push_back(r.correct ? 1.0f : 0.0f);
     for (const auto& [fn, v] : r.by_fn) by_fn[fn].push_back(v);

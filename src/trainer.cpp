@@ -415,6 +415,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
     const double upd_tokens = double((torch::cat({rb.rollout.prompt_mask, rb.rollout.completion_mask}, 1)).sum().item<int64_t>()) * cfg.num_iterations;
     m["time_rollout_s"] = t_roll;
     m["time_update_s"] = t_upd;
+    m["time_rewards_s"] = rb.reward_seconds;  // part of time_rollout_s
     m["time_step_s"] = t_roll + t_upd;
     m["rollout_tokens_per_s"] = gen_tokens / std::max(t_roll, 1e-9);
     m["update_tokens_per_s"] = upd_tokens / std::max(t_upd, 1e-9);

@@ -91,6 +91,33 @@ check "train static decode == eager rewards" 0 "^${want//./\\.}$" "$out" "$([[ -
 out=$(grep -o '"decode_new_shapes":[0-9]*' "$tmp/dec-static/metrics.jsonl" 2>/dev/null | tr '\n' ' ')
 check "train static decode shapes set up at step 1" 0 '^"decode_new_shapes":[1-9]' "$out" 0
 
+# ---- grpo_train: an external reward program that dies for good at step 3 (every restart too):
+# one clear error, exit 1, the checkpoint of step 2 intact, and the run resumes from it.
+cat > "$tmp/reward.py" <<'PY'
+import json, sys
+for line in sys.stdin:
+    q = json.loads(line)
+    if q["step"] >= int(sys.argv[1]):
+        sys.exit(1)
+    print(json.dumps({"rewards": {"short": [1.0 if len(c) < 12 else 0.0 for c in q["completions"]]}}), flush=True)
+PY
+rp=("${small[@]}" --set max_steps=4 --set save_steps=1 --set save_total_limit=0 --set output_dir="$tmp/rp" --set reward_restarts=1)
+out=$("$bin/grpo_train" "$tmp/model" "${rp[@]}" --set "reward_command=[\"python3\", \"$tmp/reward.py\", \"3\"]" 2>&1); rc=$?
+check "reward program dies: one clear error" 1 'error: reward_command \["python3",".*reward.py","3"\]: it closed its stdout before replying \(it exited with status 1\); gave up after 1 restart\(s\)' "$out" "$rc"
+check "reward program restarted once" 1 "restarting it \(1 of 1\) and sending step 3's batch again" "$out" "$rc"
+check_that "reward program: checkpoint-2 intact" test -f "$tmp/rp/checkpoint-2/model.safetensors"
+check_that "reward program: no checkpoint-3" test ! -e "$tmp/rp/checkpoint-3"
+out=$(grep -c '"reward/short":' "$tmp/rp/metrics.jsonl" 2>&1); rc=$?
+check "reward program components logged" 0 "^2$" "$out" "$rc"
+out=$("$bin/grpo_train" "$tmp/model" "${rp[@]}" --set "reward_command=[\"python3\", \"$tmp/reward.py\", \"99\"]" --resume auto 2>&1); rc=$?
+check "reward program: resume from step 2" 0 "Resumed from .*checkpoint-2 at step 2" "$out" "$rc"
+check "reward program: resumed run completes" 0 "Training completed!" "$out" "$rc"
+out=$(printf '%s\n' '{"completion": "a #### 7", "gold": 7}' '{"completion": "a longer one #### 8", "gold": 7}' |
+      "$bin/grpo_reward" --set "reward_command=[\"python3\", \"$tmp/reward.py\", \"99\"]" --set reward_weights.correctness=0 | tr '\n' ' '); rc=$?
+check "grpo_reward uses reward_command" 0 '"reward":1\.0,"rewards":\{[^}]*"short":1\.0.*"reward":0\.0,"rewards":\{[^}]*"short":0\.0' "$out" "$rc"
+out=$(printf '%s\n' '{"completion": "因为 a 所以 b 但是 c 然而 d 因为 #### 7", "gold": 7}' | "$bin/grpo_reward" -c configs/rewards/words_connectives.yaml 2>&1); rc=$?
+check "grpo_reward rule config" 0 '"coherence":0\.3.*"words50":0\.3' "$out" "$rc"
+
 # ---- grpo_train: bad inputs, one clear error each, nothing written
 out=$("$bin/grpo_train" "$tmp/model" --set train_data=/nonexistent/x.jsonl --set output_dir="$tmp/bad1" 2>&1); rc=$?
 check "train unreadable data" 1 "/nonexistent/x.jsonl: cannot open for reading" "$out" "$rc"

@@ -146,6 +146,7 @@ struct RolloutBatch {
   std::map<std::string, torch::Tensor> reward_by_fn;  // each (B, G)
   torch::Tensor correct;           // (B, G) float32 0/1
   std::vector<std::string> completions;  // decoded, N
+  double reward_seconds = 0;       // scoring them (built-ins, rules, the external program)
 };
 
 struct StepStats {
