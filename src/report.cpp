@@ -160,10 +160,24 @@ std::string svg_chart(const Chart& c) {
   polyline(ema(c.ys, c.ema_alpha), "stroke=\"#1f77b4\" stroke-width=\"2\"");
   for (size_t i = 0; i < c.mark_xs.size() && i < c.mark_ys.size(); ++i)
     if (std::isfinite(c.mark_ys[i])) out("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#d62728\"/>\n", px(c.mark_xs[i]), py(c.mark_ys[i]));
-  // Legend.
-  const double lx = W - R - 170, ly = T + 4;
-  out("<rect x=\"%.1f\" y=\"%.1f\" width=\"166\" height=\"%d\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>\n", lx, ly,
-      c.mark_xs.empty() ? 34 : 48);
+  // Legend: in the plot corner that covers the fewest points (top right, top left, bottom right,
+  // bottom left, first wins a tie), so it never hides where a curve ends.
+  const double lw = 196, lh = c.mark_xs.empty() ? 34 : 48;
+  double lx = W - R - lw - 4, ly = T + 4;
+  size_t fewest = SIZE_MAX;
+  for (const auto& [cx, cy] : {std::pair{W - R - lw - 4, T + 4}, std::pair{L + 4, T + 4}, std::pair{W - R - lw - 4, H - B - lh - 4},
+                               std::pair{L + 4, H - B - lh - 4}}) {
+    size_t inside = 0;
+    auto count = [&](const std::vector<double>& xs, const std::vector<double>& ys) {
+      for (size_t i = 0; i < xs.size() && i < ys.size(); ++i)
+        if (std::isfinite(ys[i]) && px(xs[i]) >= cx - 4 && px(xs[i]) <= cx + lw + 4 && py(ys[i]) >= cy - 4 && py(ys[i]) <= cy + lh + 4) ++inside;
+    };
+    count(c.xs, c.ys);
+    count(c.mark_xs, c.mark_ys);
+    if (inside < fewest) fewest = inside, lx = cx, ly = cy;
+  }
+  out("<rect x=\"%.1f\" y=\"%.1f\" width=\"%.0f\" height=\"%.0f\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>\n", lx, ly,
+      lw, lh);
   out("<path d=\"M%.1f %.1f h18\" stroke=\"#1f77b4\" stroke-opacity=\"0.3\"/><text x=\"%.1f\" y=\"%.1f\">per step</text>\n", lx + 6,
       ly + 11, lx + 28, ly + 15);
   out("<path d=\"M%.1f %.1f h18\" stroke=\"#1f77b4\" stroke-width=\"2\"/><text x=\"%.1f\" y=\"%.1f\">EMA (alpha %.2f, debiased)</text>\n",

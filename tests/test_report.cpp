@@ -94,3 +94,21 @@ TEST(Report, SvgChartHasTicksGridSeriesAndMarkers) {
   EXPECT_NE(svg.find(">step<"), std::string::npos);
   EXPECT_NE(svg.find("EMA (alpha 0.90, debiased)"), std::string::npos);
 }
+
+TEST(Report, SvgLegendTakesTheEmptiestCorner) {
+  // The legend box is the only stroke="#ccc" rect; its x says which side it went to (plot area
+  // x from 64 to 544, box 196 wide: left corner x = 68, right corner x = 344).
+  auto legend_at = [](std::vector<double> ys) {
+    Chart c;
+    for (size_t i = 0; i < ys.size(); ++i) c.xs.push_back(double(i));
+    c.ys = std::move(ys);
+    std::string svg = svg_chart(c);
+    size_t at = svg.rfind("<rect x=\"", svg.find("stroke=\"#ccc\""));
+    return svg.substr(at + 9, svg.find('"', at + 9) - at - 9) + "," +
+           svg.substr(svg.find("y=\"", at) + 3, svg.find('"', svg.find("y=\"", at) + 3) - svg.find("y=\"", at) - 3);
+  };
+  std::vector<double> rising, falling;
+  for (int i = 0; i <= 40; ++i) rising.push_back(i / 40.0), falling.push_back(1 - i / 40.0);
+  EXPECT_EQ(legend_at(falling), "344.0,38.0");  // top right is free
+  EXPECT_EQ(legend_at(rising), "68.0,38.0");    // the curve ends top right: top left
+}
