@@ -112,15 +112,23 @@ void RewardProgram::start() {
   std::vector<char*> args;
   for (const auto& a : argv_) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // Its own process group, so that a kill reaches what it started too (a shell wrapper's children
+  // would otherwise outlive it, holding our stderr open), and a terminal's Ctrl-C reaches only us:
+  // the trainer saves a checkpoint and the program then sees EOF.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
   pid_t pid = -1;
-  const int rc = ::posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+  const int rc = ::posix_spawnp(&pid, args[0], &fa, &attr, args.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
   ::close(in[0]), ::close(out[1]);
   if (rc != 0) {
     ::close(in[1]), ::close(out[0]);
     throw Error("reward_command " + describe() + ": cannot start " + argv_[0] + ": " + std::strerror(rc));
   }
-  pid_ = pid, to_child_ = in[1], from_child_ = out[0];
+  pid_ = pgid_ = pid, to_child_ = in[1], from_child_ = out[0];
   ::fcntl(to_child_, F_SETFL, ::fcntl(to_child_, F_GETFL) | O_NONBLOCK);
   ::fcntl(from_child_, F_SETFL, ::fcntl(from_child_, F_GETFL) | O_NONBLOCK);
   pending_.clear();
@@ -129,17 +137,20 @@ void RewardProgram::start() {
 void RewardProgram::stop() {
   if (to_child_ >= 0) ::close(to_child_), to_child_ = -1;
   if (from_child_ >= 0) ::close(from_child_), from_child_ = -1;
-  if (pid_ <= 0) return;
-  // EOF on its stdin asks it to finish; 0.5 s later it is killed.
+  if (pgid_ <= 0) return;
+  // EOF on its stdin asks it to finish; 0.5 s later it is killed, with its process group (what it
+  // started); an exited program's leftover children too.
   int status = 0;
-  for (int i = 0; i < 50; ++i) {
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) return void(pid_ = -1);
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  bool reaped = pid_ <= 0;
+  for (int i = 0; i < 50 && !reaped; ++i) {
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) reaped = true;
+    else std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  ::kill(pid_, SIGKILL);
-  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-  }
-  pid_ = -1;
+  ::kill(-pgid_, SIGKILL);
+  if (!reaped)
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+  pid_ = -1, pgid_ = -1;
 }
 
 bool RewardProgram::exchange(const std::string& request, std::string& reply, std::string& why) {
@@ -197,7 +208,7 @@ std::map<std::string, std::vector<float>> RewardProgram::score(const RewardReque
   j["step"] = req.step;
   const std::string request = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   for (;;) {
-    if (pid_ <= 0) start();
+    if (pgid_ <= 0) start();
     std::string reply, why;
     if (exchange(request, reply, why)) return parse_reward_reply(reply, n, describe());
     stop();

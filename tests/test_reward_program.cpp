@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <fstream>
 #include <functional>
+#include <thread>
 
 #include "grpo/reward.h"
 #include "grpo/reward_program.h"
@@ -102,11 +104,29 @@ TEST(RewardProgram, CrashIsRestartedThenGivenUp) {
 }
 
 TEST(RewardProgram, HangTimesOutWithoutBlocking) {
-  RewardProgram hangs({script("sleep 600")}, 0.3, 1);
+  // A shell whose child hangs: the kill must reach the child too (its process group), or the
+  // orphan would hold our stderr open for 600 s (ctest waits for that pipe: a hung test).
+  const std::string dir = grpo::test::temp_dir();
+  RewardProgram hangs({script("sleep 600 &\necho $! >> " + dir + "/children\nwait")}, 0.3, 1);
   std::string err;
   const double s = seconds_of([&] { err = error_of([&] { hangs.score(request({"a"}, {1})); }); });
   EXPECT_NE(err.find("no reply within reward_timeout = 0.3 s; gave up after 1 restart(s)"), std::string::npos) << err;
   EXPECT_LT(s, 10.0);  // 2 x (0.3 s + 0.5 s to kill), not 600 s
+  std::ifstream children(dir + "/children");
+  int n = 0;
+  for (std::string pid; children >> pid; ++n) {
+    std::string state = "gone";
+    for (int i = 0; i < 100; ++i) {  // killed: gone, or a zombie until its new parent reaps it
+      std::ifstream stat("/proc/" + pid + "/stat");
+      std::string line;
+      if (!std::getline(stat, line)) break;
+      state = line.substr(line.rfind(')') + 2, 1);
+      if (state == "Z") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_TRUE(state == "gone" || state == "Z") << "the program's child " << pid << " outlived it (state " << state << ")";
+  }
+  EXPECT_EQ(n, 2);  // the first start and the restart
 }
 
 TEST(RewardProgram, BadRepliesAreOneClearError) {

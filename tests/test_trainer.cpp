@@ -78,7 +78,8 @@ std::vector<json> read_jsonl(const std::string& path) {
 }
 
 json without_timing(json j) {
-  for (const char* k : {"time_rollout_s", "time_update_s", "time_step_s", "rollout_tokens_per_s", "update_tokens_per_s", "peak_mem_mb"})
+  for (const char* k : {"time_rollout_s", "time_update_s", "time_step_s", "time_rewards_s", "rollout_tokens_per_s", "update_tokens_per_s",
+                        "peak_mem_mb"})
     j.erase(k);
   return j;
 }
@@ -101,7 +102,7 @@ TEST(Trainer, EndToEndArtifacts) {
   for (const char* k : {"step", "epoch", "lr", "loss", "reward_mean", "reward_std", "accuracy", "reward/correctness", "reward/format",
                         "reward/tags", "reward/digit", "reward/length", "frac_reward_zero_std", "kl", "clip_ratio_low",
                         "clip_ratio_high", "entropy", "completion_len_mean", "completion_len_max", "truncated_frac", "grad_norm",
-                        "skipped", "time_rollout_s", "time_update_s", "time_step_s", "rollout_tokens_per_s",
+                        "skipped", "time_rollout_s", "time_update_s", "time_step_s", "time_rewards_s", "rollout_tokens_per_s",
                         "update_tokens_per_s", "peak_mem_mb"})
     EXPECT_TRUE(metrics[0].contains(k)) << k;
   EXPECT_EQ(metrics[3]["step"], 4);

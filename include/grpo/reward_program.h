@@ -54,7 +54,8 @@ class RewardProgram {
   std::vector<std::string> argv_;
   double timeout_s_;
   int max_restarts_, restarts_ = 0;
-  pid_t pid_ = -1;
+  pid_t pid_ = -1;   // -1 once reaped (its exit status read)
+  pid_t pgid_ = -1;  // its process group (= its first pid), killed by stop(); -1 when stopped
   int to_child_ = -1, from_child_ = -1;
   std::string pending_;  // bytes read after the last reply line
 };
