@@ -15,7 +15,7 @@
 namespace grpo {
 
 // ---------------------------------------------------------------------------------------------
-// TODO 2: advantages
+// Part 2: advantages
 
 RewardScale parse_reward_scale(const std::string& s) {
   if (s == "group") return RewardScale::Group;
@@ -42,7 +42,7 @@ Advantages compute_advantages_grpo(const torch::Tensor& rewards, RewardScale sca
 }
 
 // ---------------------------------------------------------------------------------------------
-// TODO 3: policy loss
+// Part 3: policy loss
 
 LossAggregation parse_loss_aggregation(const std::string& s) {
   if (s == "grpo") return LossAggregation::Grpo;
@@ -118,7 +118,7 @@ torch::Tensor compute_softmax_weighted_loss(const torch::Tensor& seq_logp, const
 }
 
 // ---------------------------------------------------------------------------------------------
-// TODO 4: chunked log-probs
+// Part 4: chunked log-probs
 
 namespace {
 
@@ -226,7 +226,7 @@ TokenLogprobs compute_logprobs_from_model(Qwen2ForCausalLM& model, const torch::
 }
 
 // ---------------------------------------------------------------------------------------------
-// TODO 5: the step
+// Part 5: the step
 
 double lr_at(int64_t step, int64_t total_steps, const TrainConfig& cfg) {
   const double lr = cfg.learning_rate;

@@ -1,11 +1,11 @@
 // grpo.h: the GRPO algorithm (DeepSeekMath, arXiv:2402.03300; DeepSeek-R1) as the homework's five
 // pieces, each a pure function (tensors in, tensors out) with its formula here:
 //
-//   TODO 1  tokenize_prompt / GSM8KDataset               (dataset.h)
-//   TODO 2  compute_advantages_grpo   A_bg = (r_bg - mean_g r_b.) / (std_g r_b. + eps)
-//   TODO 3  compute_policy_loss       PPO-clip + k3 KL, aggregated per sequence/token
-//   TODO 4  compute_logprobs_from_model  log softmax(logits / temperature)[next token], chunked
-//   TODO 5  train_grpo_step           rollout -> rewards -> advantages -> mu x (micro-batched
+//   Part 1  tokenize_prompt / GSM8KDataset               (dataset.h)
+//   Part 2  compute_advantages_grpo   A_bg = (r_bg - mean_g r_b.) / (std_g r_b. + eps)
+//   Part 3  compute_policy_loss       PPO-clip + k3 KL, aggregated per sequence/token
+//   Part 4  compute_logprobs_from_model  log softmax(logits / temperature)[next token], chunked
+//   Part 5  train_grpo_step           rollout -> rewards -> advantages -> mu x (micro-batched
 //                                     forward/backward) -> clip -> AdamW -> lr schedule
 //
 // Shapes: B prompts, G samples per prompt, N = B*G sequences, Tp prompt length, Tc completion
@@ -29,7 +29,7 @@
 namespace grpo {
 
 // ---------------------------------------------------------------------------------------------
-// TODO 2: group-relative advantages
+// Part 2: group-relative advantages
 //   A = r - mean_group(r), then divided by
 //     group: std_group(r) + eps      batch: std(all r) + eps      none: not divided
 //   std is the unbiased (n - 1) estimate, eps = 1e-4 (TRL). A group whose rewards are all equal
@@ -45,7 +45,7 @@ struct Advantages {
 Advantages compute_advantages_grpo(const torch::Tensor& rewards, RewardScale scale, double eps = 1e-4);
 
 // ---------------------------------------------------------------------------------------------
-// TODO 3: PPO-clip policy loss with optional KL to a reference
+// Part 3: PPO-clip policy loss with optional KL to a reference
 //   ratio_t = exp(logp_t - old_logp_t)
 //   l_t     = -min(ratio_t * A, clip(ratio_t, 1 - eps_low, 1 + eps_high) * A)
 //           + beta * (exp(ref_t - logp_t) - (ref_t - logp_t) - 1)          (k3 KL estimator)
@@ -89,7 +89,7 @@ PolicyLoss compute_policy_loss(const torch::Tensor& logp, const torch::Tensor& o
 torch::Tensor compute_softmax_weighted_loss(const torch::Tensor& seq_logp, const torch::Tensor& rewards, double beta);
 
 // ---------------------------------------------------------------------------------------------
-// TODO 4: per-token log-probs of the completion under the model
+// Part 4: per-token log-probs of the completion under the model
 //   input_ids = [prompt (left-padded) | completion], attention_mask likewise, (N, Tp + Tc);
 //   logp[n, t] = log softmax(logits[n, Tp - 1 + t] / temperature)[completion[n, t]]
 // The (N, Tc, V) logits are never materialised at once in fp32: the lm_head + log-softmax run in
@@ -112,7 +112,7 @@ TokenLogprobs naive_logprobs(const torch::Tensor& hidden, const torch::Tensor& w
                              double temperature, bool with_entropy);
 
 // ---------------------------------------------------------------------------------------------
-// TODO 5: the training step
+// Part 5: the training step
 
 // lr at optimizer update `step` (0-based): linear warmup over warmup_steps from 0, then
 // constant | cosine (to 0 at total_steps) | linear (to 0 at total_steps).
