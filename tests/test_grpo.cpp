@@ -88,7 +88,7 @@ RolloutBatch make_rollout(Qwen2ForCausalLM& m, std::vector<float> rewards, int64
 GRPO_INSTANTIATE_ON_DEVICES(GrpoDevice);
 
 // ---------------------------------------------------------------------------------------------
-// TODO 2: advantages
+// Part 2: advantages
 
 TEST(Grpo, AdvantagesGroupScale) {
   auto r = t2({1, 0, 0, 1, /**/ 0, 0, 0, 0, /**/ 1, 1, 1, 0}, 3, 4);
@@ -119,7 +119,7 @@ TEST(Grpo, AdvantagesBatchAndNoneScale) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// TODO 3: policy loss
+// Part 3: policy loss
 
 namespace {
 // ratios [[1.5, 0.7], [1.1, 9.9 (masked)]], advantages [+1, -1], old_logp = 0
@@ -201,7 +201,7 @@ TEST(Grpo, SoftmaxWeightedObjective) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// TODO 4: chunked log-probs
+// Part 4: chunked log-probs
 
 TEST_P(GrpoDevice, ChunkedLogprobsMatchNaiveValueAndGradient) {
   torch::manual_seed(0);
@@ -242,7 +242,7 @@ TEST_P(GrpoDevice, LogprobsFromModelMatchNaiveOnTinyModel) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// TODO 5: schedule and step
+// Part 5: schedule and step
 
 TEST(Grpo, LearningRateSchedule) {
   TrainConfig c;
