@@ -144,24 +144,27 @@ def cmd_parity(a):
 
 def cmd_bench_generate(a):
     d = os.path.join(a.dir, "qwen2.5-1.5b-bf16") if os.path.isdir(os.path.join(a.dir, "qwen2.5-1.5b-bf16")) else a.dir
-    model = transformers_model(d, torch.bfloat16, "cuda", attn=a.attn)
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    model = transformers_model(d, getattr(torch, a.dtype), a.device, attn=a.attn)
     V = model.config.vocab_size
-    print(f"transformers generate(), {d}, bf16, attention {model.config._attn_implementation}, greedy, "
+    sync = torch.cuda.synchronize if a.device.startswith("cuda") else (lambda: None)
+    print(f"transformers generate(), {d}, {a.dtype} on {a.device}, attention {model.config._attn_implementation}, greedy, "
           f"prompt {a.prompt}, {a.new} new tokens, decode time = t(new) - t(1 new token)")
     print("| N | tokens/s (decode) | ms/step |\n|---|---|---|")
 
     def run(x, new):
-        torch.cuda.synchronize()
+        sync()
         t0 = time.perf_counter()
         with torch.no_grad():
             out = hf_generate(model, x, new)
-        torch.cuda.synchronize()
+        sync()
         assert out.shape[1] == x.shape[1] + new
         return time.perf_counter() - t0
 
     for n in a.n:
         g = torch.Generator().manual_seed(n)
-        x = torch.randint(0, min(V, 150000), (n, a.prompt), generator=g).cuda()
+        x = torch.randint(0, min(V, 150000), (n, a.prompt), generator=g).to(a.device)
         run(x, 8)  # warm-up
         t1 = sorted(run(x, 1) for _ in range(a.reps))[a.reps // 2]
         tn = sorted(run(x, a.new) for _ in range(a.reps))[a.reps // 2]
@@ -185,6 +188,9 @@ def main():
     b.add_argument("--new", type=int, default=256)
     b.add_argument("--reps", type=int, default=3)
     b.add_argument("--attn", default="sdpa", help="transformers attention: sdpa (its default) or eager")
+    b.add_argument("--device", default="cuda", help="cuda (the GPU session) or cpu (bench/vs_hf)")
+    b.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    b.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     a = ap.parse_args()
     {"make": cmd_make, "parity": cmd_parity, "bench-generate": cmd_bench_generate}[a.cmd](a)
 

@@ -5,10 +5,8 @@
   hf_side.py tokenize TOKENIZER_JSON JSONL...     HF `tokenizers` encode_batch over every question and
                                                   answer; threads from RAYON_NUM_THREADS; prints
                                                   `tokens=<n> seconds=<s>` (best of --reps, warm)
-  hf_side.py generate DIR --n 4 16 --prompt 32 --new 64
-                                                  transformers generate() (greedy, KV cache, no stop),
-                                                  decode tokens/s = N*new / (t(new) - t(1 new token)),
-                                                  median of --reps, the same formula as bench_decode
+The generate() side is scripts/hf_reference.py bench-generate (--device cpu --dtype float32), the
+same timing the GPU session uses.
 """
 import argparse
 import json
@@ -47,31 +45,6 @@ def cmd_tokenize(a):
     print(f"tokens={sum(len(e.ids) for e in enc)} seconds={best:.6f} texts={len(texts)}")
 
 
-def cmd_generate(a):
-    import torch
-    from transformers import AutoModelForCausalLM
-    torch.set_num_threads(a.threads)
-    model = AutoModelForCausalLM.from_pretrained(a.dir, dtype=torch.float32, attn_implementation=a.attn).eval()
-    model.generation_config.eos_token_id = None
-    model.generation_config.pad_token_id = 0
-    V = model.config.vocab_size
-
-    def run(x, new):
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            out = model.generate(x, attention_mask=torch.ones_like(x), do_sample=False, max_new_tokens=new)
-        assert out.shape[1] == x.shape[1] + new
-        return time.perf_counter() - t0
-
-    print(f"| N | tokens/s (decode) | ms/step |")
-    for n in a.n:
-        x = torch.randint(0, V - 2, (n, a.prompt), generator=torch.Generator().manual_seed(n))
-        run(x, 4)  # warm-up
-        t1 = sorted(run(x, 1) for _ in range(a.reps))[a.reps // 2]
-        tn = sorted(run(x, a.new) for _ in range(a.reps))[a.reps // 2]
-        print(f"| {n} | {n * a.new / (tn - t1):.0f} | {1e3 * (tn - t1) / (a.new - 1):.2f} |", flush=True)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -82,16 +55,8 @@ def main():
     t.add_argument("tokenizer")
     t.add_argument("jsonl", nargs="+")
     t.add_argument("--reps", type=int, default=3)
-    g = sub.add_parser("generate")
-    g.add_argument("dir")
-    g.add_argument("--n", type=int, nargs="+", default=[4, 16, 64])
-    g.add_argument("--prompt", type=int, default=32)
-    g.add_argument("--new", type=int, default=64)
-    g.add_argument("--reps", type=int, default=3)
-    g.add_argument("--threads", type=int, default=2)
-    g.add_argument("--attn", default="sdpa", help="transformers attention: sdpa (its default) or eager")
     a = ap.parse_args()
-    {"make-model": cmd_make_model, "tokenize": cmd_tokenize, "generate": cmd_generate}[a.cmd](a)
+    {"make-model": cmd_make_model, "tokenize": cmd_tokenize}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,8 @@ for size in small mid; do
   echo "CPU decode, $size model: $("$py" -c "import json;c=json.load(open('$tmp/$size/config.json'));print(f\"hidden {c['hidden_size']}, {c['num_hidden_layers']} layers, GQA {c['num_attention_heads']}/{c['num_key_value_heads']}, vocab {c['vocab_size']}\")"), fp32, prompt 32, 64 new tokens, greedy, no stop, $threads threads"
   OMP_NUM_THREADS=$threads "$build"/bench_decode --model "$tmp/$size" --device cpu --dtype float32 --n "$(IFS=,; echo "${ns[*]}")" \
     --prompt 32 --new 64 --modes eager --reps 3 > "$tmp/ours.txt"
-  "$py" bench/vs_hf/hf_side.py generate "$tmp/$size" --n "${ns[@]}" --prompt 32 --new 64 --reps 3 --threads "$threads" > "$tmp/hf.txt" 2> /dev/null
+  "$py" scripts/hf_reference.py bench-generate "$tmp/$size" --device cpu --dtype float32 --threads "$threads" \
+    --n "${ns[@]}" --prompt 32 --new 64 --reps 3 > "$tmp/hf.txt" 2> /dev/null
   echo "| N | ours (bench_decode, eager) tokens/s | ms/step | transformers generate (sdpa, KV cache) tokens/s | ms/step | ours / generate |"
   echo "|---|---|---|---|---|---|"
   for n in "${ns[@]}"; do
