@@ -225,6 +225,22 @@ TokenLogprobs compute_logprobs_from_model(Qwen2ForCausalLM& model, const torch::
   return chunked_logprobs(h, model->output_weight(), targets, temperature, with_entropy, chunk);
 }
 
+TokenLogprobs compute_logprobs_shared_prompt(Qwen2ForCausalLM& model, const torch::Tensor& prompt_ids,
+                                             const torch::Tensor& prompt_mask, const torch::Tensor& group,
+                                             const torch::Tensor& completion_ids, const torch::Tensor& completion_mask,
+                                             double temperature, bool with_entropy, int64_t chunk) {
+  const int64_t Tp = prompt_ids.size(1), Tc = completion_ids.size(1);
+  TORCH_CHECK(Tp >= 1 && Tc >= 1 && group.size(0) == completion_ids.size(0), "shared prompt: bad shapes");
+  KVCache cache = KVCache::growing(model->cfg.n_layer);
+  auto hp = model->forward_hidden(prompt_ids, prompt_mask, positions_from_mask(prompt_mask), &cache);  // (U, Tp, D)
+  cache.select_rows(group);                                                                  // K/V (n, Hkv, Tp, hd)
+  auto mask = torch::cat({prompt_mask.index_select(0, group), completion_mask}, 1);         // (n, Tp + Tc)
+  auto hc = model->forward_hidden(completion_ids, mask, positions_from_mask(mask).narrow(1, Tp, Tc), &cache);  // (n, Tc, D)
+  // The prompt's last position predicts completion token 0; completion position t predicts t + 1.
+  auto h = torch::cat({hp.narrow(1, Tp - 1, 1).index_select(0, group), hc.narrow(1, 0, Tc - 1)}, 1);  // (n, Tc, D)
+  return chunked_logprobs(h, model->output_weight(), completion_ids, temperature, with_entropy, chunk);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Part 5: the step
 
@@ -322,30 +338,48 @@ StepStats update_policy(GrpoState& st, const RolloutBatch& rb) {
   const TrainConfig& cfg = st.cfg;
   const Rollout& r = rb.rollout;
   const auto device = r.completion_ids.device();
-  const int64_t N = r.completion_ids.size(0), Tc = r.completion_ids.size(1), K = cfg.grad_accum, mb = N / K;
+  const int64_t N = r.completion_ids.size(0), K = cfg.grad_accum, mb = N / K, G = cfg.group_size;
   TORCH_CHECK(N % K == 0, "grad_accum must divide N = ", N);
   StepStats stats;
   auto& M = stats.metrics;
 
+  // ---- the batch, trimmed to the longest completion (the sampler's width is max_new_tokens)
+  const int64_t Tc = std::max<int64_t>(1, r.completion_mask.sum(1).max().item<int64_t>());
+  auto comp_ids = r.completion_ids.narrow(1, 0, Tc);                              // (N, Tc)
+  auto comp_mask = r.completion_mask.narrow(1, 0, Tc);                            // (N, Tc)
+  // Each prompt's forward once per group when the G rows of a group share it (they do after a
+  // rollout); gradient checkpointing recomputes whole rows, so it keeps the full-row forward.
+  auto row_group = torch::arange(N, torch::TensorOptions().dtype(torch::kInt64).device(device)).div(G, "floor");  // (N,)
+  const bool share = !cfg.gradient_checkpointing && N % G == 0 &&
+                     torch::equal(r.prompt_ids, r.prompt_ids.index_select(0, row_group * G));
+  auto ids = torch::cat({r.prompt_ids, comp_ids}, 1);                             // (N, T)
+  auto attn = torch::cat({r.prompt_mask, comp_mask}, 1);                          // (N, T)
+  // Log-probs of micro-batch k's completions (mb, Tc) under model m.
+  auto micro_logprobs = [&](Qwen2ForCausalLM& m, int64_t k, bool with_entropy) {
+    if (!share)
+      return compute_logprobs_from_model(m, ids.narrow(0, k * mb, mb), attn.narrow(0, k * mb, mb), Tc, cfg.temperature, with_entropy);
+    const int64_t first = (k * mb) / G, last = ((k + 1) * mb - 1) / G;  // the groups it touches
+    auto prompt_rows = torch::arange(first, last + 1, row_group.options()) * G;  // (U,)
+    return compute_logprobs_shared_prompt(m, r.prompt_ids.index_select(0, prompt_rows), r.prompt_mask.index_select(0, prompt_rows),
+                                          row_group.narrow(0, k * mb, mb) - first, comp_ids.narrow(0, k * mb, mb),
+                                          comp_mask.narrow(0, k * mb, mb), cfg.temperature, with_entropy);
+  };
+
   // ---- advantages and the loss mask
   Advantages adv = compute_advantages_grpo(rb.rewards, parse_reward_scale(cfg.scale_rewards));
   auto A = adv.advantages.flatten().to(device);                                   // (N,)
-  auto ids = torch::cat({r.prompt_ids, r.completion_ids}, 1);                     // (N, T)
-  auto attn = torch::cat({r.prompt_mask, r.completion_mask}, 1);                  // (N, T)
-  auto cmask = r.completion_mask.to(torch::kFloat32);                             // (N, Tc)
+  auto cmask = comp_mask.to(torch::kFloat32);                                     // (N, Tc)
   std::vector<float> trunc_v;
   for (auto f : r.finish) trunc_v.push_back(f == FinishReason::Length ? 1.0f : 0.0f);
   auto truncated = torch::tensor(trunc_v, torch::kFloat32).to(device);            // (N,)
   if (cfg.mask_truncated_completions) cmask = cmask * (1.0 - truncated).unsqueeze(1);
   const int64_t n_tokens = static_cast<int64_t>(cmask.sum().item<double>());
-  const double T = cfg.temperature;
 
   // ---- old (mu > 1) and reference (beta > 0) log-probs, without gradients
   auto logprobs_nograd = [&](Qwen2ForCausalLM& m) {
     torch::NoGradGuard ng;
     std::vector<torch::Tensor> parts;
-    for (int64_t k = 0; k < K; ++k)
-      parts.push_back(compute_logprobs_from_model(m, ids.narrow(0, k * mb, mb), attn.narrow(0, k * mb, mb), Tc, T).logprobs);
+    for (int64_t k = 0; k < K; ++k) parts.push_back(micro_logprobs(m, k, false).logprobs);
     return torch::cat(parts, 0);  // (N, Tc)
   };
   torch::Tensor old_logp, ref_logp;
@@ -374,7 +408,7 @@ StepStats update_policy(GrpoState& st, const RolloutBatch& rb) {
     double loss_it = 0;
     for (int64_t k = 0; k < K; ++k) {
       auto rows = [&](const torch::Tensor& x) { return x.narrow(0, k * mb, mb); };
-      TokenLogprobs lp = compute_logprobs_from_model(st.policy, rows(ids), rows(attn), Tc, T, /*with_entropy=*/true);
+      TokenLogprobs lp = micro_logprobs(st.policy, k, /*with_entropy=*/true);
       auto old = old_logp.defined() ? rows(old_logp) : lp.logprobs.detach();
       PolicyLoss pl = compute_policy_loss(lp.logprobs, old, rows(A), rows(cmask), plc,
                                           ref_logp.defined() ? rows(ref_logp) : torch::Tensor(), lp.entropy);

@@ -129,6 +129,14 @@ KVCache KVCache::allocate(const ModelConfig& cfg, int64_t n_seq, int64_t capacit
   return c;
 }
 
+KVCache KVCache::growing(int64_t n_layer) {
+  KVCache c;
+  c.grow = true;
+  c.k.resize(n_layer);
+  c.v.resize(n_layer);
+  return c;
+}
+
 int64_t KVCache::bytes_needed(const ModelConfig& cfg, int64_t n_seq, int64_t capacity, torch::Dtype dtype) {
   return 2 * cfg.n_layer * n_seq * cfg.n_kv_head * capacity * cfg.head_dim *
          static_cast<int64_t>(torch::elementSize(dtype));
@@ -213,7 +221,7 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, torch::TensorOptions opts) : 
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  auto h = x.to(torch::kFloat32);
+  auto h = x.to(at::promote_types(x.scalar_type(), torch::kFloat32));  // HF: fp32; float64 (tests) stays exact
   h = h * torch::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps);
   return weight * h.to(x.scalar_type());
 }
@@ -269,6 +277,13 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::T
     cache->v[layer].index_copy_(2, cache->write_pos, v);
     k = cache->k[layer].narrow(2, 0, cache->attend);  // (N, Hkv, S = attend, hd)
     v = cache->v[layer].narrow(2, 0, cache->attend);
+  } else if (cache && cache->grow) {
+    if (cache->k[layer].defined()) {
+      k = torch::cat({cache->k[layer], k}, 2);  // (N, Hkv, S, hd)
+      v = torch::cat({cache->v[layer], v}, 2);
+    }
+    cache->k[layer] = k;
+    cache->v[layer] = v;
   } else if (cache) {
     const int64_t past = cache->length;
     TORCH_CHECK(past + T <= cache->capacity, "KV cache overflow: ", past + T, " > capacity ", cache->capacity);
@@ -291,7 +306,9 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::T
 #endif
   auto scores = torch::matmul(qg, k.transpose(-1, -2)) * (1.0 / std::sqrt(double(head_dim)));  // (N, Hkv, g*T, S)
   scores = scores.view({N, n_kv_head, g, T, S}) + mask;                                        // mask (N, 1, 1, T, S)
-  auto probs = torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type()).view({N, n_kv_head, g * T, S});
+  // fp32 softmax for the 16-bit types; float64 stays float64 (its mask value would be -inf in fp32).
+  const auto sm_dtype = q.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  auto probs = torch::softmax(scores, -1, sm_dtype).to(q.scalar_type()).view({N, n_kv_head, g * T, S});
   auto out = torch::matmul(probs, v);                                                          // (N, Hkv, g*T, hd)
   out = out.view({N, n_head, T, head_dim}).transpose(1, 2).reshape({N, T, n_head * head_dim});
   return o_proj(out);

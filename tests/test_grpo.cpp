@@ -241,6 +241,69 @@ TEST_P(GrpoDevice, LogprobsFromModelMatchNaiveOnTinyModel) {
               1e-5 * std::max(1.0f, params[i].grad().abs().max().item<float>())) << i;  // fp32: relative
 }
 
+TEST_P(GrpoDevice, SharedPromptLogprobsEqualFullRows) {
+  // 3 prompts of 5, 3 and 1 tokens (left-padded to 5), 2 completions each of 4, 2, 1, 4, 3 and 2
+  // real tokens (pad after): the shared-prompt forward gives the full rows' log-probs, entropies
+  // and parameter gradients, to float64 rounding (in fp32 the GEMMs' other row counts alone move
+  // log-probs by ~2e-5).
+  auto model = tiny_model(torch::kFloat64, device());
+  const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(device());
+  auto pid = torch::tensor({5, 6, 7, 8, 9, 0, 0, 11, 12, 13, 0, 0, 0, 0, 21}, i64).view({3, 5});
+  auto pmask = torch::tensor({1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 0, 0, 1}, i64).view({3, 5});
+  auto cid = torch::tensor({31, 32, 33, 34, 35, 36, 0, 0, 37, 0, 0, 0, 38, 39, 40, 41, 42, 43, 44, 0, 45, 46, 0, 0}, i64).view({6, 4});
+  auto cmask = torch::tensor({1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 0}, i64).view({6, 4});
+  auto group = torch::tensor({0, 0, 1, 1, 2, 2}, i64);
+  auto w = torch::linspace(-1, 1, 24, torch::TensorOptions().dtype(torch::kFloat64).device(device())).view({6, 4}) * cmask;
+  auto run = [&](bool shared) {
+    model->zero_grad();
+    TokenLogprobs lp = shared ? compute_logprobs_shared_prompt(model, pid, pmask, group, cid, cmask, 0.7, true)
+                              : compute_logprobs_from_model(model, torch::cat({pid.index_select(0, group), cid}, 1),
+                                                            torch::cat({pmask.index_select(0, group), cmask}, 1), 4, 0.7, true);
+    ((lp.logprobs * w).sum() + (lp.entropy * w).sum()).backward();
+    std::vector<torch::Tensor> g;
+    for (auto& p : model->parameters()) g.push_back(p.grad().clone());
+    return std::make_pair(lp, g);
+  };
+  auto [full, g_full] = run(false);
+  auto [shared, g_shared] = run(true);
+  auto m = cmask.to(torch::kBool);
+  EXPECT_LT((full.logprobs - shared.logprobs).masked_select(m).abs().max().item<double>(), 1e-10);
+  EXPECT_LT((full.entropy - shared.entropy).masked_select(m).abs().max().item<double>(), 1e-10);
+  for (size_t i = 0; i < g_full.size(); ++i)
+    EXPECT_LT((g_full[i] - g_shared[i]).abs().max().item<double>(), 1e-10 * std::max(1.0, g_full[i].abs().max().item<double>())) << i;
+}
+
+TEST_P(GrpoDevice, SharedPromptUpdateEqualsFullRowUpdate) {
+  // update_policy shares each prompt's forward across its group unless gradient checkpointing
+  // is on (which recomputes whole rows): both give the same step, also when a micro-batch holds
+  // part of a group (grad_accum 4: 2 rows of a 4-sample group). The loss, KL and gradient norm
+  // agree to fp32 rounding; the weights to 5% of the largest AdamW move (2 x lr: Adam divides
+  // near-zero gradients by their own size, so rounding there moves a weight by up to ~lr/20).
+  for (int64_t K : {1, 4}) {
+    std::vector<StepStats> stats;
+    std::vector<std::vector<torch::Tensor>> after;
+    for (bool ckpt : {false, true}) {
+      TrainConfig c = step_config();
+      c.grad_accum = K;
+      c.beta = 0.04;
+      c.num_iterations = 2;
+      c.gradient_checkpointing = ckpt;
+      c.learning_rate = 1e-4;  // 1e-3 throws this random model far off in one update (KL ~1e6): chaos
+      GrpoState st(c, tiny_model(torch::kFloat32, device()), 10);
+      RolloutBatch rb = make_rollout(st.policy, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4);
+      stats.push_back(update_policy(st, rb));
+      after.push_back(snapshot(st.policy));
+    }
+    // (the loss sums signed advantages' terms of ~1e-1 to about -2e-3: it gets an absolute bound)
+    EXPECT_NEAR(stats[0].metrics.at("loss"), stats[1].metrics.at("loss"), 2e-6) << "K=" << K;
+    for (const char* key : {"kl", "grad_norm", "entropy"})
+      EXPECT_NEAR(stats[0].metrics.at(key), stats[1].metrics.at(key), 1e-5 * std::abs(stats[1].metrics.at(key)))
+          << "K=" << K << " " << key;
+    for (size_t i = 0; i < after[0].size(); ++i)
+      EXPECT_LT((after[0][i] - after[1][i]).abs().max().item<float>(), 0.05 * 2e-4) << "K=" << K << " param " << i;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Part 5: schedule and step
 

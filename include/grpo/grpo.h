@@ -104,6 +104,15 @@ struct TokenLogprobs {
 TokenLogprobs compute_logprobs_from_model(Qwen2ForCausalLM& model, const torch::Tensor& input_ids,
                                           const torch::Tensor& attention_mask, int64_t completion_len,
                                           double temperature = 1.0, bool with_entropy = false, int64_t chunk = 64);
+// The same log-probs with each prompt's forward run once for its whole group: rows n of the
+// completions (n, Tc) continue prompt group[n] of prompt_ids (U, Tp). Exact, not an estimate: a
+// prompt's hidden states do not depend on what follows it, so the G completions attend to the one
+// copy of its K/V (autograd sums their gradients into it). Work per micro-batch falls from
+// n (Tp + Tc) tokens to U Tp + n Tc; on GSM8K prompts (Tp >> Tc / G) that is most of the update.
+TokenLogprobs compute_logprobs_shared_prompt(Qwen2ForCausalLM& model, const torch::Tensor& prompt_ids,
+                                             const torch::Tensor& prompt_mask, const torch::Tensor& group,
+                                             const torch::Tensor& completion_ids, const torch::Tensor& completion_mask,
+                                             double temperature = 1.0, bool with_entropy = false, int64_t chunk = 64);
 // The same quantity from given hidden states h (N, Tc, D) and lm_head weight W (V, D), chunked.
 TokenLogprobs chunked_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
                                double temperature, bool with_entropy, int64_t chunk);

@@ -62,7 +62,11 @@ struct KVCache {
   // device tensor, so a captured graph reads it at replay) and attention spans `attend` positions.
   torch::Tensor write_pos;
   int64_t attend = 0;
+  // Growing instead (training over a shared prompt): no capacity, each forward's K/V are joined
+  // to the past by torch::cat, so autograd sees them (in-place writes would break backward).
+  bool grow = false;
   static KVCache allocate(const ModelConfig& cfg, int64_t n_seq, int64_t capacity, torch::TensorOptions opts);
+  static KVCache growing(int64_t n_layer);
   static int64_t bytes_needed(const ModelConfig& cfg, int64_t n_seq, int64_t capacity, torch::Dtype dtype);
   // Keep / repeat rows: row i of the result is row index[i] (e.g. share one prompt's cache across G).
   void select_rows(const torch::Tensor& index);
@@ -117,7 +121,7 @@ TORCH_MODULE(Embedding);
 class RMSNormImpl : public torch::nn::Module {
  public:
   RMSNormImpl(int64_t dim, double eps, torch::TensorOptions opts);
-  torch::Tensor forward(const torch::Tensor& x);  // computed in fp32, weight applied in x's dtype
+  torch::Tensor forward(const torch::Tensor& x);  // computed in fp32 (float64 in float64), weight applied in x's dtype
   torch::Tensor weight;
   double eps;
 };
