@@ -128,13 +128,28 @@ torch::ScalarType softmax_dtype(const torch::Tensor& w) { return at::promote_typ
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// Forward and backward both walk the rows in chunks; only one chunk's (rows, V) logits exist at a time.
+// Each row's sum_v a_v b_v over (c, V) operands as a batched GEMV: no (c, V) temporary.
+torch::Tensor row_dot(const torch::Tensor& a, const torch::Tensor& b) {
+  return at::bmm(a.unsqueeze(1), b.unsqueeze(2)).view({a.size(0), 1});  // (c, 1)
+}
+
+// One chunk's logits z = h W^T / temperature in the softmax dtype, (c, V).
+torch::Tensor chunk_logits(const torch::Tensor& hc, const torch::Tensor& w, double temperature) {
+  auto z = torch::nn::functional::linear(hc, w).to(softmax_dtype(w));
+  if (temperature != 1.0) z.mul_(1.0 / temperature);
+  return z;
+}
+
+// Forward and backward both walk the rows in chunks; only one chunk's (rows, V) logits exist at a
+// time. The big (c, V) passes are the cost once V is ~150K (the GEMMs aside): the forward makes
+// 3 (log_softmax; exp for the entropy), the backward 4-6, all in place after the softmax.
 struct ChunkedLogprobFn : public torch::autograd::Function<ChunkedLogprobFn> {
   static variable_list forward(AutogradContext* ctx, torch::Tensor h, torch::Tensor w, torch::Tensor targets,
                                double temperature, int64_t chunk, bool with_entropy) {
     ctx->save_for_backward({h, w, targets});
     ctx->saved_data["temperature"] = temperature;
     ctx->saved_data["chunk"] = chunk;
+    ctx->set_materialize_grads(false);  // an unused entropy output costs its backward nothing
     const int64_t D = h.size(-1);
     auto h2 = h.reshape({-1, D});                            // (M, D), M = N * Tc
     auto t2 = targets.reshape({-1, 1});                      // (M, 1)
@@ -144,10 +159,9 @@ struct ChunkedLogprobFn : public torch::autograd::Function<ChunkedLogprobFn> {
     auto ent = torch::zeros({M}, h.options().dtype(sd));
     for (int64_t s = 0; s < M; s += chunk) {
       const int64_t c = std::min(chunk, M - s);
-      auto z = torch::nn::functional::linear(h2.narrow(0, s, c), w).to(sd) / temperature;  // (c, V)
-      auto lse = torch::logsumexp(z, -1, /*keepdim=*/true);                                             // (c, 1)
-      logp.narrow(0, s, c).copy_((z.gather(1, t2.narrow(0, s, c)) - lse).squeeze(1));
-      if (with_entropy) ent.narrow(0, s, c).copy_(lse.squeeze(1) - (torch::softmax(z, -1) * z).sum(-1));
+      auto lsm = torch::log_softmax(chunk_logits(h2.narrow(0, s, c), w, temperature), -1);  // (c, V)
+      logp.narrow(0, s, c).copy_(lsm.gather(1, t2.narrow(0, s, c)).squeeze(1));
+      if (with_entropy) ent.narrow(0, s, c).copy_(row_dot(lsm.exp(), lsm).neg().squeeze(1));  // H = -sum p log p
     }
     return {logp.view(targets.sizes()), ent.view(targets.sizes())};
   }
@@ -166,24 +180,30 @@ struct ChunkedLogprobFn : public torch::autograd::Function<ChunkedLogprobFn> {
     auto g_ent = grads[1].defined() ? grads[1].reshape({-1, 1}).to(sd) : torch::Tensor();
     auto grad_h = torch::zeros_like(h2);
     auto grad_w = torch::zeros(w.sizes(), w.options().dtype(sd));
+    if (!g_logp.defined() && !g_ent.defined())
+      return {grad_h.view(h.sizes()), grad_w.to(w.scalar_type()), {}, {}, {}, {}};
     for (int64_t s = 0; s < M; s += chunk) {
       const int64_t c = std::min(chunk, M - s);
       auto hc = h2.narrow(0, s, c);
-      auto z = torch::nn::functional::linear(hc, w).to(sd) / temperature;  // (c, V)
-      auto p = torch::softmax(z, -1);
-      torch::Tensor gz = torch::zeros_like(z);
-      if (g_logp.defined()) {  // d logp / dz = onehot(target) - p
-        auto gl = g_logp.narrow(0, s, c);
-        gz = -p * gl;
-        gz.scatter_add_(1, t2.narrow(0, s, c), gl);
+      auto z = chunk_logits(hc, w, temperature);  // (c, V)
+      auto p = torch::softmax(z, -1);             // (c, V)
+      // dlogp/dz = onehot(target) - p;  dH/dz = p (E_p[z] - z); so
+      // dL/dz = p * (g_ent (E_p[z] - z) - g_logp) + onehot * g_logp, built in place in z.
+      torch::Tensor gz;
+      if (g_ent.defined()) {
+        auto ge = g_ent.narrow(0, s, c);
+        z.sub_(row_dot(p, z)).mul_(-ge);  // g_ent (E_p[z] - z)
+        if (g_logp.defined()) z.sub_(g_logp.narrow(0, s, c));
+        gz = z.mul_(p);
+      } else {
+        gz = p.mul_(-g_logp.narrow(0, s, c));
       }
-      if (g_ent.defined()) {  // d H / dz = p * (E_p[z] - z)
-        auto ez = (p * z).sum(-1, /*keepdim=*/true);
-        gz = gz + g_ent.narrow(0, s, c) * p * (ez - z);
-      }
-      auto g_logits = (gz / temperature).to(w.scalar_type());  // (c, V)
-      grad_h.narrow(0, s, c).copy_(g_logits.mm(w));            // (c, D)
-      grad_w.add_(g_logits.t().mm(hc).to(sd));                 // (V, D)
+      if (g_logp.defined()) gz.scatter_add_(1, t2.narrow(0, s, c), g_logp.narrow(0, s, c));
+      if (temperature != 1.0) gz.mul_(1.0 / temperature);
+      auto g_logits = gz.to(w.scalar_type());           // (c, V)
+      grad_h.narrow(0, s, c).copy_(g_logits.mm(w));     // (c, D)
+      if (g_logits.scalar_type() == sd && hc.scalar_type() == sd) grad_w.addmm_(g_logits.t(), hc);  // (V, D)
+      else grad_w.add_(g_logits.t().mm(hc).to(sd));
     }
     return {grad_h.view(h.sizes()), grad_w.to(w.scalar_type()), torch::Tensor(), torch::Tensor(), torch::Tensor(),
             torch::Tensor()};
@@ -192,11 +212,17 @@ struct ChunkedLogprobFn : public torch::autograd::Function<ChunkedLogprobFn> {
 
 }  // namespace
 
+int64_t logprob_chunk_rows(int64_t n_vocab) {
+  constexpr int64_t kChunkBytes = int64_t(256) << 20;  // one (rows, V) fp32 logits block
+  return std::clamp<int64_t>(kChunkBytes / (4 * std::max<int64_t>(1, n_vocab)), 16, 16384);
+}
+
 TokenLogprobs chunked_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
                                double temperature, bool with_entropy, int64_t chunk) {
   TORCH_CHECK(hidden.dim() == 3 && targets.dim() == 2 && hidden.size(0) == targets.size(0) && hidden.size(1) == targets.size(1),
               "hidden (N, Tc, D) and targets (N, Tc) must agree");
-  TORCH_CHECK(chunk >= 1 && temperature > 0, "chunk >= 1 and temperature > 0");
+  TORCH_CHECK(chunk >= 0 && temperature > 0, "chunk >= 0 and temperature > 0");
+  if (chunk == 0) chunk = logprob_chunk_rows(weight.size(0));
   auto out = ChunkedLogprobFn::apply(hidden, weight, targets, temperature, chunk, with_entropy);
   TokenLogprobs r;
   r.logprobs = out[0];

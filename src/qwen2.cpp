@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Config.h>
 
 #include <chrono>
 #include <cmath>
@@ -504,7 +505,18 @@ torch::Tensor Qwen2ForCausalLMImpl::output_weight() {
 }
 
 torch::Tensor Qwen2ForCausalLMImpl::logits(const torch::Tensor& hidden) {
-  return torch::nn::functional::linear(hidden, output_weight());  // (N, T, V)
+  const auto w = output_weight();
+  const int64_t D = hidden.size(-1), rows = hidden.numel() / std::max<int64_t>(1, D);
+  if (AT_MKL_ENABLED() && hidden.device().is_cpu() && rows <= 64 && !(torch::GradMode::is_enabled() && hidden.requires_grad())) {
+    // Decode on a CPU with MKL: W h^T, not h W^T. With few rows MKL repacks the whole (D, V)
+    // right operand on every call (sgemm_scopy_right16: a third of a decode step at Qwen's
+    // vocabulary); as the left operand it is streamed. Measured at 151,936 x 256: decode 2.6x
+    // faster at 4 rows, 1.26x at 32. OpenBLAS (Debian's build) is 17% slower this way at 32.
+    auto sizes = hidden.sizes().vec();
+    sizes.back() = w.size(0);
+    return torch::mm(w, hidden.reshape({rows, D}).t()).t().contiguous().view(sizes);  // (.., V)
+  }
+  return torch::nn::functional::linear(hidden, w);  // (N, T, V)
 }
 
 torch::Tensor Qwen2ForCausalLMImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {

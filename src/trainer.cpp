@@ -251,7 +251,7 @@ std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch
   const double per_layer = (16.0 * mc.n_embd + 3.0 * mc.n_ff) * es + double(mc.n_head) * T * (2 * es + 4);
   const double act = cfg.gradient_checkpointing ? tokens * (mc.n_embd * es * mc.n_layer + per_layer)
                                                 : tokens * per_layer * mc.n_layer;
-  const double logits = 64.0 * mc.n_vocab * 4 * 3;
+  const double logits = double(logprob_chunk_rows(mc.n_vocab)) * mc.n_vocab * 4 * 3;
   char b[512];
   std::snprintf(b, sizeof b,
                 "memory estimate: weights %.2f GB + grads %.2f GB + AdamW %.2f GB + master %.2f GB + reference %.2f GB + "

@@ -215,11 +215,21 @@ TEST_P(GrpoDevice, ChunkedLogprobsMatchNaiveValueAndGradient) {
     auto b = naive_logprobs(h, w, targets, T, true);
     EXPECT_LT((a.logprobs - b.logprobs).abs().max().item<double>(), 1e-5);
     EXPECT_LT((a.entropy - b.entropy).abs().max().item<double>(), 1e-5);
-    auto ga = torch::autograd::grad({(a.logprobs * gl).sum() + (a.entropy * ge).sum()}, {h, w});
-    auto gb = torch::autograd::grad({(b.logprobs * gl).sum() + (b.entropy * ge).sum()}, {h, w});
-    EXPECT_LT((ga[0] - gb[0]).abs().max().item<double>(), 1e-5) << "dh, T=" << T;
-    EXPECT_LT((ga[1] - gb[1]).abs().max().item<double>(), 1e-5) << "dW, T=" << T;
+    // the loss from both outputs, from the log-probs only (the entropy's gradient never arrives),
+    // and from the entropy only
+    for (int uses : {3, 1, 2}) {
+      auto loss = [&](const TokenLogprobs& x) {
+        return (uses & 1 ? (x.logprobs * gl).sum() : torch::zeros({}, f64)) + (uses & 2 ? (x.entropy * ge).sum() : torch::zeros({}, f64));
+      };
+      a = chunked_logprobs(h, w, targets, T, true, /*chunk=*/4);
+      auto ga = torch::autograd::grad({loss(a)}, {h, w});
+      auto gb = torch::autograd::grad({loss(b)}, {h, w}, {}, /*retain_graph=*/true);
+      EXPECT_LT((ga[0] - gb[0]).abs().max().item<double>(), 1e-5) << "dh, T=" << T << " uses " << uses;
+      EXPECT_LT((ga[1] - gb[1]).abs().max().item<double>(), 1e-5) << "dW, T=" << T << " uses " << uses;
+    }
   }
+  EXPECT_EQ(logprob_chunk_rows(151936), 441);  // 256 MiB of fp32 logits
+  EXPECT_EQ(logprob_chunk_rows(259), 16384);
 }
 
 TEST_P(GrpoDevice, LogprobsFromModelMatchNaiveOnTinyModel) {

@@ -93,8 +93,11 @@ torch::Tensor compute_softmax_weighted_loss(const torch::Tensor& seq_logp, const
 //   input_ids = [prompt (left-padded) | completion], attention_mask likewise, (N, Tp + Tc);
 //   logp[n, t] = log softmax(logits[n, Tp - 1 + t] / temperature)[completion[n, t]]
 // The (N, Tc, V) logits are never materialised at once in fp32: the lm_head + log-softmax run in
-// chunks of `chunk` positions inside a custom autograd function that recomputes each chunk's logits
-// in backward (gradients equal the naive full log_softmax path). Dividing by the sampling
+// chunks of `chunk` positions (0: logprob_chunk_rows, a 256 MiB fp32 block: 441 rows at Qwen's
+// 151,936 ids: the BLAS repacks the (D, V) weight once per chunk, so on a CPU 64-row chunks
+// cost ~1.4x more GEMM time) inside a custom autograd
+// function that recomputes each chunk's logits in backward (gradients equal the naive full
+// log_softmax path). Dividing by the sampling
 // temperature makes the loss see the distribution the completions were drawn from.
 
 struct TokenLogprobs {
@@ -103,7 +106,7 @@ struct TokenLogprobs {
 };
 TokenLogprobs compute_logprobs_from_model(Qwen2ForCausalLM& model, const torch::Tensor& input_ids,
                                           const torch::Tensor& attention_mask, int64_t completion_len,
-                                          double temperature = 1.0, bool with_entropy = false, int64_t chunk = 64);
+                                          double temperature = 1.0, bool with_entropy = false, int64_t chunk = 0);
 // The same log-probs with each prompt's forward run once for its whole group: rows n of the
 // completions (n, Tc) continue prompt group[n] of prompt_ids (U, Tp). Exact, not an estimate: a
 // prompt's hidden states do not depend on what follows it, so the G completions attend to the one
@@ -112,7 +115,8 @@ TokenLogprobs compute_logprobs_from_model(Qwen2ForCausalLM& model, const torch::
 TokenLogprobs compute_logprobs_shared_prompt(Qwen2ForCausalLM& model, const torch::Tensor& prompt_ids,
                                              const torch::Tensor& prompt_mask, const torch::Tensor& group,
                                              const torch::Tensor& completion_ids, const torch::Tensor& completion_mask,
-                                             double temperature = 1.0, bool with_entropy = false, int64_t chunk = 64);
+                                             double temperature = 1.0, bool with_entropy = false, int64_t chunk = 0);
+int64_t logprob_chunk_rows(int64_t n_vocab);
 // The same quantity from given hidden states h (N, Tc, D) and lm_head weight W (V, D), chunked.
 TokenLogprobs chunked_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
                                double temperature, bool with_entropy, int64_t chunk);
