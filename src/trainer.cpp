@@ -247,7 +247,10 @@ std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch
   // Saved for backward per token and layer (eager attention): ~16 D + 3 F values plus the (H, S)
   // scores and probabilities (model dtype) and the fp32 softmax. Checkpointing keeps only each
   // layer's input (D values) and one layer's worth during its recompute.
-  const double tokens = double(N / std::max(1, cfg.grad_accum)) * T;
+  // Without checkpointing a micro-batch runs each prompt once for its group (update_policy).
+  const int64_t mb = N / std::max(1, cfg.grad_accum);
+  const double prompt_rows = cfg.gradient_checkpointing ? double(mb) : std::ceil(double(mb) / cfg.group_size);
+  const double tokens = prompt_rows * cfg.max_prompt_tokens + double(mb) * cfg.max_new_tokens;
   const double per_layer = (16.0 * mc.n_embd + 3.0 * mc.n_ff) * es + double(mc.n_head) * T * (2 * es + 4);
   const double act = cfg.gradient_checkpointing ? tokens * (mc.n_embd * es * mc.n_layer + per_layer)
                                                 : tokens * per_layer * mc.n_layer;
