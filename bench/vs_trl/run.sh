@@ -10,13 +10,17 @@
 #   2. learning: the demo task (configs/tiny_demo.yaml, 80 steps) from the same initial model with
 #      two seeds each; every final model judged by the same evaluator (grpo_eval: 500 questions,
 #      greedy + 2 samples each at temperature 1, the same draws for every model).
-#   bench/vs_trl/run.sh [build_dir=build-pip] [threads=2]     (the venv comes from scripts/venv.sh)
+#   bench/vs_trl/run.sh [build_dir=build-pip] [threads=2]   (the venv comes from scripts/venv.sh; a
+#   missing build-pip/ is built by scripts/setup.sh --torch pip)
 # Env: STEPS_TINY (6), STEPS_MID (4), LEARN_STEPS (80), SEEDS ("42 7"), SKIP_LEARN=1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build="${1:-build-pip}"
 threads="${2:-2}"
 py="$(scripts/venv.sh | tail -1)"
+# A clean clone: build the pip leg first (the venv's torch, as TRL uses).
+[[ -x "$build/grpo_train" ]] || { [[ "$build" == build-pip ]] && scripts/setup.sh --torch pip > /dev/null; } ||
+  { echo "run.sh: no $build/grpo_train; build it first (scripts/setup.sh)" >&2; exit 1; }
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 export OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
 side=bench/vs_trl/trl_side.py
