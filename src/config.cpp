@@ -70,7 +70,12 @@ const std::vector<Row>& rows() {
       {"num_iterations", &C::num_iterations, "mu: policy updates per rollout batch", {}},
       {"clip_eps_low", &C::clip_eps_low, "PPO clip: ratio >= 1 - clip_eps_low", {}},
       {"clip_eps_high", &C::clip_eps_high, "PPO clip: ratio <= 1 + clip_eps_high (DAPO: 0.28)", {}},
+      {"delta", &C::delta, "two-sided clip: cap the unclipped ratio at delta too (0 = off; TRL's delta)", {}},
+      {"importance_sampling_level", &C::importance_sampling_level,
+       "ratio per token, or one per completion: exp(masked mean log-ratio) (GSPO)", {"token", "sequence"}},
       {"beta", &C::beta, "KL(k3) coefficient to a frozen reference (0 = no reference)", {}},
+      {"use_bias_correction_kl", &C::use_bias_correction_kl,
+       "multiply the KL term by the ratio: the unbiased reverse-KL gradient (DeepSeek-V3.2, TRL's default)", {}},
       {"loss_aggregation", &C::loss_aggregation, "token loss aggregation",
        {"grpo", "bnpo", "dr_grpo", "dapo"}},
       {"scale_rewards", &C::scale_rewards, "advantage scale", {"group", "batch", "none"}},
@@ -456,6 +461,7 @@ void validate_config(const TrainConfig& c) {
   if (!(c.adam_eps > 0)) v.fail("adam_eps", "> 0");
   if (!(c.clip_eps_low >= 0 && c.clip_eps_low < 1)) v.fail("clip_eps_low", "a value in [0, 1)");
   if (!(c.clip_eps_high >= 0)) v.fail("clip_eps_high", ">= 0");
+  if (!(c.delta == 0 || c.delta > 1 + c.clip_eps_high)) v.fail("delta", "0 (off) or > 1 + clip_eps_high");
   if ((c.prompts_per_step * c.group_size) % c.grad_accum != 0)
     v.fail("grad_accum", "a divisor of prompts_per_step * group_size = " +
                              std::to_string(c.prompts_per_step * c.group_size));

@@ -52,6 +52,28 @@ LossAggregation parse_loss_aggregation(const std::string& s) {
   throw Error("loss_aggregation: expected grpo, bnpo, dr_grpo or dapo, found " + quote(s));
 }
 
+PolicyLossConfig policy_loss_config(const TrainConfig& cfg, int64_t n_sequences, int64_t n_tokens) {
+  PolicyLossConfig plc;
+  plc.clip_eps_low = cfg.clip_eps_low;
+  plc.clip_eps_high = cfg.clip_eps_high;
+  plc.delta = cfg.delta;
+  plc.sequence_level = parse_importance_sampling_level(cfg.importance_sampling_level);
+  plc.beta = cfg.beta;
+  plc.bias_correction_kl = cfg.use_bias_correction_kl;
+  plc.entropy_coef = cfg.entropy_coef;
+  plc.aggregation = parse_loss_aggregation(cfg.loss_aggregation);
+  plc.max_new_tokens = cfg.max_new_tokens;
+  plc.n_sequences_global = n_sequences;
+  plc.n_tokens_global = std::max<int64_t>(1, n_tokens);
+  return plc;
+}
+
+bool parse_importance_sampling_level(const std::string& s) {
+  if (s == "token") return false;
+  if (s == "sequence") return true;
+  throw Error("importance_sampling_level: expected token or sequence, found " + quote(s));
+}
+
 PolicyLoss compute_policy_loss(const torch::Tensor& logp, const torch::Tensor& old_logp, const torch::Tensor& advantages,
                                const torch::Tensor& mask, const PolicyLossConfig& cfg, const torch::Tensor& ref_logp,
                                const torch::Tensor& entropy) {
@@ -62,13 +84,17 @@ PolicyLoss compute_policy_loss(const torch::Tensor& logp, const torch::Tensor& o
   const int64_t N = logp.size(0);
   auto m = mask.to(torch::kFloat32);                                // (N, Tc)
   auto A = advantages.to(torch::kFloat32).unsqueeze(1);             // (N, 1)
-  auto ratio = torch::exp(logp - old_logp);                         // (N, Tc)
+  auto log_ratio = logp - old_logp;                                 // (N, Tc)
+  if (cfg.sequence_level) log_ratio = (log_ratio * m).sum(1, true) / m.sum(1, true).clamp_min(1.0);  // (N, 1)
+  auto ratio = torch::exp(log_ratio);                               // (N, Tc) or (N, 1)
   auto clipped = torch::clamp(ratio, 1.0 - cfg.clip_eps_low, 1.0 + cfg.clip_eps_high);
-  auto per_token = -torch::min(ratio * A, clipped * A);             // (N, Tc)
+  auto capped = cfg.delta > 0 ? torch::clamp_max(ratio, cfg.delta) : ratio;
+  auto per_token = -torch::min(capped * A, clipped * A);            // (N, Tc) or (N, 1)
   torch::Tensor kl;
   if (cfg.beta > 0) {
     auto d = ref_logp - logp;
     kl = torch::exp(d) - d - 1.0;                                   // k3, >= 0
+    if (cfg.bias_correction_kl) kl = kl * ratio;
     per_token = per_token + cfg.beta * kl;
   }
   if (cfg.entropy_coef > 0) per_token = per_token - cfg.entropy_coef * entropy;
@@ -412,15 +438,7 @@ StepStats update_policy(GrpoState& st, const RolloutBatch& rb) {
   if (cfg.num_iterations > 1) old_logp = logprobs_nograd(st.policy);
   if (cfg.beta > 0) ref_logp = logprobs_nograd(st.ref);
 
-  PolicyLossConfig plc;
-  plc.clip_eps_low = cfg.clip_eps_low;
-  plc.clip_eps_high = cfg.clip_eps_high;
-  plc.beta = cfg.beta;
-  plc.entropy_coef = cfg.entropy_coef;
-  plc.aggregation = parse_loss_aggregation(cfg.loss_aggregation);
-  plc.max_new_tokens = cfg.max_new_tokens;
-  plc.n_sequences_global = N;
-  plc.n_tokens_global = std::max<int64_t>(1, n_tokens);
+  const PolicyLossConfig plc = policy_loss_config(cfg, N, n_tokens);
   // grpo / bnpo average per micro-batch, so the K micro-batch losses are averaged; dapo / dr_grpo
   // already divide by step-global constants, so they are summed.
   const double micro_scale = (plc.aggregation == LossAggregation::Grpo || plc.aggregation == LossAggregation::Bnpo) ? 1.0 / K : 1.0;

@@ -135,6 +135,10 @@ TEST(Config, RangeErrors) {
   EXPECT_NE(range_error("device=gpu").find("device"), std::string::npos);
   EXPECT_NE(range_error("grad_accum=3").find("a divisor of prompts_per_step * group_size = 64"), std::string::npos);
   EXPECT_NE(range_error("top_k=-1").find("top_k"), std::string::npos);
+  msg = range_error("delta=1.1");  // inside the clip band (1 + clip_eps_high = 1.2): would cut positive advantages
+  EXPECT_NE(msg.find("'delta' (--set): expected 0 (off) or > 1 + clip_eps_high, found 1.1"), std::string::npos) << msg;
+  EXPECT_NE(error_of([] { TrainConfig c; apply_override(c, "importance_sampling_level=seq"); }).find("expected one of token sequence, found 'seq'"),
+            std::string::npos);
   TrainConfig no_model;
   EXPECT_NE(error_of([&] { validate_config(no_model); }).find("no model path"), std::string::npos);
 }

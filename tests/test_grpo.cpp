@@ -178,6 +178,44 @@ TEST_P(GrpoDevice, AsymmetricClippingBothSigns) {
   EXPECT_NEAR(g[3].item<float>(), 1.5 / 4, 1e-6);
 }
 
+TEST(Grpo, PolicyLossSequenceLevelAndDelta) {
+  PolicyLossConfig c;  // eps 0.2 / 0.2, grpo aggregation
+  auto old = torch::zeros({1, 2});
+  auto mask = torch::ones({1, 2});
+  auto A = torch::ones({1});
+  // token level: ratios e^0.2 = 1.2214 (clipped to 1.2) and e^-0.1 = 0.904837 -> -(1.2 + 0.904837) / 2
+  auto logp = torch::tensor({0.2f, -0.1f}).view({1, 2}).requires_grad_(true);
+  EXPECT_NEAR(compute_policy_loss(logp, old, A, mask, c).loss.item<double>(), -1.0524187, 1e-6);
+  // sequence level (GSPO): one ratio exp((0.2 - 0.1) / 2) = e^0.05 = 1.0512711, inside the band
+  c.sequence_level = true;
+  PolicyLoss seq = compute_policy_loss(logp, old, A, mask, c);
+  EXPECT_NEAR(seq.loss.item<double>(), -1.0512711, 1e-6);
+  EXPECT_NEAR(seq.ratio_mean, 1.0512711, 1e-6);
+  seq.loss.backward();  // d/dlogp_t = -A r / |mask| = -0.5256355 for both tokens
+  EXPECT_NEAR(logp.grad()[0][0].item<double>(), -0.5256355, 1e-6);
+  EXPECT_NEAR(logp.grad()[0][1].item<double>(), -0.5256355, 1e-6);
+  // the mask decides the mean: token 1 (log-ratio 5) is padding -> ratio e^0.2, clipped to 1.2
+  auto logp2 = torch::tensor({0.2f, 5.0f}).view({1, 2});
+  EXPECT_NEAR(compute_policy_loss(logp2, old, A, torch::tensor({1.0f, 0.0f}).view({1, 2}), c).loss.item<double>(), -1.2, 1e-6);
+  // delta: a negative advantage with ratio e = 2.71828: unbounded without delta, 1.5 with delta 1.5
+  c.sequence_level = false;
+  auto far = torch::ones({1, 1});
+  auto neg = -torch::ones({1});
+  auto one = torch::ones({1, 1}), zero = torch::zeros({1, 1});
+  EXPECT_NEAR(compute_policy_loss(far, zero, neg, one, c).loss.item<double>(), 2.7182818, 1e-6);
+  c.delta = 1.5;
+  EXPECT_NEAR(compute_policy_loss(far, zero, neg, one, c).loss.item<double>(), 1.5, 1e-6);
+  EXPECT_NEAR(compute_policy_loss(far, zero, A, one, c).loss.item<double>(), -1.2, 1e-6);  // A > 0: the clip rules
+  TrainConfig tc;
+  tc.importance_sampling_level = "sequence";
+  tc.delta = 2.0;
+  PolicyLossConfig from = policy_loss_config(tc, 8, 40);
+  EXPECT_TRUE(from.sequence_level);
+  EXPECT_EQ(from.delta, 2.0);
+  EXPECT_EQ(from.n_tokens_global, 40);
+  EXPECT_THROW(parse_importance_sampling_level("seq"), Error);
+}
+
 TEST(Grpo, K3KlAndEntropyBonus) {
   // logp = old = 0 (ratio 1, A = 0: no policy term); ref - logp = 0.5 -> k3 = e^0.5 - 0.5 - 1 = 0.1487212707
   auto z = torch::zeros({1, 1});

@@ -12,7 +12,7 @@
 #      greedy + 2 samples each at temperature 1, the same draws for every model).
 #   bench/vs_trl/run.sh [build_dir=build-pip] [threads=2]   (the venv comes from scripts/venv.sh; a
 #   missing build-pip/ is built by scripts/setup.sh --torch pip)
-# Env: STEPS_TINY (6), STEPS_MID (4), LEARN_STEPS (80), SEEDS ("42 7"), SKIP_LEARN=1.
+# Env: STEPS_TINY (6), STEPS_MID (4), LEARN_STEPS (80), SEEDS ("42 7"), SKIP_SPEED=1, SKIP_LEARN=1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build="${1:-build-pip}"
@@ -32,6 +32,7 @@ echo "# command: bench/vs_trl/run.sh $build $threads"
 "$py" "$side" model "$tmp/mid" --qwen-vocab tests/data/qwen2.5/tokenizer.json > /dev/null 2>&1
 
 # ---- 1. speed
+if [[ "${SKIP_SPEED:-0}" != 1 ]]; then
 # median over steps 2.. of a JSONL field list -> "gen update gen_tokens update_tokens"
 medians() {  # file kind(ours|trl)
   "$py" - "$1" "$2" <<'EOF'
@@ -70,6 +71,7 @@ for m in tiny mid; do
     printf "| %s | grpo_train | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.2f | **%.2fx**, **%.2fx** |\n", n, og+ou, og, ou, ogt/og, out/ou, ors, osu, (tg+tu)/(og+ou), trs/ors;
     printf "| | TRL GRPOTrainer | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.2f | |\n", tg+tu, tg, tu, tgt/tg, tut/tu, trs, tsu}'
 done
+fi
 
 [[ "${SKIP_LEARN:-0}" == 1 ]] && exit 0
 

@@ -49,7 +49,10 @@ struct TrainConfig {
   int num_iterations = 1;         // mu: policy updates per rollout batch
   double clip_eps_low = 0.2;      // PPO clip: ratio >= 1 - clip_eps_low
   double clip_eps_high = 0.2;     // PPO clip: ratio <= 1 + clip_eps_high (DAPO: 0.28)
+  double delta = 0.0;             // two-sided clip: the unclipped ratio is capped at delta too (0 = off; > 1 + clip_eps_high)
+  std::string importance_sampling_level = "token";  // token | sequence (GSPO: one ratio per completion)
   double beta = 0.0;              // KL(k3) coefficient to a frozen reference (0 = no reference)
+  bool use_bias_correction_kl = true;  // KL term x the ratio: the unbiased reverse-KL gradient (DeepSeek-V3.2; TRL's default)
   std::string loss_aggregation = "grpo";  // grpo | bnpo | dr_grpo | dapo
   std::string scale_rewards = "group";    // advantage scale: group | batch | none
   bool mask_truncated_completions = false;  // exclude completions cut at max_new_tokens from the loss

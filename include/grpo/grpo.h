@@ -46,9 +46,13 @@ Advantages compute_advantages_grpo(const torch::Tensor& rewards, RewardScale sca
 
 // ---------------------------------------------------------------------------------------------
 // Part 3: PPO-clip policy loss with optional KL to a reference
-//   ratio_t = exp(logp_t - old_logp_t)
-//   l_t     = -min(ratio_t * A, clip(ratio_t, 1 - eps_low, 1 + eps_high) * A)
+//   ratio_t = exp(logp_t - old_logp_t)                                      (token level)
+//           = exp(sum_t m (logp - old_logp) / sum_t m)  for every t           (sequence level, GSPO)
+//   l_t     = -min(min(ratio_t, delta) * A, clip(ratio_t, 1 - eps_low, 1 + eps_high) * A)
+//             (delta: two-sided clip, off when 0: bounds the ratio of a negative advantage too)
 //           + beta * (exp(ref_t - logp_t) - (ref_t - logp_t) - 1)          (k3 KL estimator)
+//             [x ratio_t with bias_correction_kl: its gradient is then the unbiased reverse-KL
+//              gradient (DeepSeek-V3.2), even on-policy where the ratio's value is 1]
 //           - entropy_coef * H_t                                             (entropy bonus)
 //   aggregation over the completion mask m:
 //     grpo    : mean_n( sum_t l m / sum_t m )            (per sequence, then over sequences)
@@ -58,10 +62,14 @@ Advantages compute_advantages_grpo(const torch::Tensor& rewards, RewardScale sca
 
 enum class LossAggregation { Grpo, Bnpo, DrGrpo, Dapo };
 LossAggregation parse_loss_aggregation(const std::string& s);
+bool parse_importance_sampling_level(const std::string& s);  // "token" -> false, "sequence" -> true
 
 struct PolicyLossConfig {
   double clip_eps_low = 0.2, clip_eps_high = 0.2;
+  double delta = 0.0;            // two-sided clip (0 = off)
+  bool sequence_level = false;   // importance_sampling_level: sequence
   double beta = 0.0;          // KL coefficient (needs ref_logp when > 0)
+  bool bias_correction_kl = false;  // KL x ratio (use_bias_correction_kl)
   double entropy_coef = 0.0;  // needs entropy when > 0
   LossAggregation aggregation = LossAggregation::Grpo;
   int64_t max_new_tokens = 0;     // dr_grpo's constant length
@@ -78,6 +86,10 @@ struct PolicyLoss {
   double kl_mean = 0, ratio_mean = 0, ratio_min = 0, ratio_max = 0, entropy_mean = 0;
   int64_t n_tokens = 0;
 };
+
+// The loss settings of a config, for an optimizer step of n_sequences completions holding n_tokens
+// completion tokens (the dapo / dr_grpo denominators).
+PolicyLossConfig policy_loss_config(const TrainConfig& cfg, int64_t n_sequences, int64_t n_tokens);
 
 // logp, old_logp, mask (N, Tc); advantages (N,); ref_logp and entropy (N, Tc) or undefined.
 PolicyLoss compute_policy_loss(const torch::Tensor& logp, const torch::Tensor& old_logp, const torch::Tensor& advantages,
