@@ -206,6 +206,19 @@ TEST(Grpo, PolicyLossSequenceLevelAndDelta) {
   c.delta = 1.5;
   EXPECT_NEAR(compute_policy_loss(far, zero, neg, one, c).loss.item<double>(), 1.5, 1e-6);
   EXPECT_NEAR(compute_policy_loss(far, zero, A, one, c).loss.item<double>(), -1.2, 1e-6);  // A > 0: the clip rules
+  // bias-corrected KL: k3 x ratio. logp 0, old -0.1 (ratio e^0.1 = 1.1051709), ref -0.5:
+  // k3 = e^-0.5 + 0.5 - 1 = 0.1065307; x ratio = 0.1177347. d/dlogp: plain 1 - e^-0.5 = 0.3934693;
+  // corrected ratio (1 - e^-0.5 + k3) = 1.1051709 x 0.5 = 0.5525855.
+  PolicyLossConfig kc;
+  kc.beta = 1.0;
+  for (bool corrected : {false, true}) {
+    kc.bias_correction_kl = corrected;
+    auto lp = torch::zeros({1, 1}).requires_grad_(true);
+    PolicyLoss k = compute_policy_loss(lp, torch::full({1, 1}, -0.1f), torch::zeros({1}), one, kc, torch::full({1, 1}, -0.5f));
+    k.loss.backward();
+    EXPECT_NEAR(k.loss.item<double>(), corrected ? 0.1177347 : 0.1065307, 1e-6);
+    EXPECT_NEAR(lp.grad().item<double>(), corrected ? 0.5525855 : 0.3934693, 1e-6);
+  }
   TrainConfig tc;
   tc.importance_sampling_level = "sequence";
   tc.delta = 2.0;

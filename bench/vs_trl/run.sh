@@ -32,7 +32,6 @@ echo "# command: bench/vs_trl/run.sh $build $threads"
 "$py" "$side" model "$tmp/mid" --qwen-vocab tests/data/qwen2.5/tokenizer.json > /dev/null 2>&1
 
 # ---- 1. speed
-if [[ "${SKIP_SPEED:-0}" != 1 ]]; then
 # median over steps 2.. of a JSONL field list -> "gen update gen_tokens update_tokens"
 medians() {  # file kind(ours|trl)
   "$py" - "$1" "$2" <<'EOF'
@@ -47,6 +46,8 @@ print(m["gen_s"], m["update_s"], m["gen_tokens"], m["update_tokens"])
 EOF
 }
 field() { "$py" -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
+
+if [[ "${SKIP_SPEED:-0}" != 1 ]]; then
 
 echo
 echo "| model | trainer | s/step | generation s | update s | generation tok/s | update tok/s | peak RSS MiB | start-up s | TRL / ours (step, RSS) |"
