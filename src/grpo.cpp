@@ -293,6 +293,18 @@ TokenLogprobs compute_logprobs_shared_prompt(Qwen2ForCausalLM& model, const torc
   return chunked_logprobs(h, model->output_weight(), completion_ids, temperature, with_entropy, chunk);
 }
 
+TokenLogprobs compute_logprobs_grouped(Qwen2ForCausalLM& model, const torch::Tensor& prompt_ids, const torch::Tensor& prompt_mask,
+                                       const torch::Tensor& completion_ids, const torch::Tensor& completion_mask, int64_t G,
+                                       int64_t begin, int64_t count, double temperature, bool with_entropy) {
+  const int64_t first = begin / G, last = (begin + count - 1) / G;  // the groups the rows touch
+  const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(prompt_ids.device());
+  auto prompt_rows = torch::arange(first, last + 1, i64) * G;                       // (U,)
+  auto group = torch::arange(begin, begin + count, i64).div(G, "floor") - first;    // (count,)
+  return compute_logprobs_shared_prompt(model, prompt_ids.index_select(0, prompt_rows), prompt_mask.index_select(0, prompt_rows),
+                                        group, completion_ids.narrow(0, begin, count), completion_mask.narrow(0, begin, count),
+                                        temperature, with_entropy);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Part 5: the step
 
@@ -404,17 +416,13 @@ StepStats update_policy(GrpoState& st, const RolloutBatch& rb) {
   auto row_group = torch::arange(N, torch::TensorOptions().dtype(torch::kInt64).device(device)).div(G, "floor");  // (N,)
   const bool share = !cfg.gradient_checkpointing && N % G == 0 &&
                      torch::equal(r.prompt_ids, r.prompt_ids.index_select(0, row_group * G));
-  auto ids = torch::cat({r.prompt_ids, comp_ids}, 1);                             // (N, T)
-  auto attn = torch::cat({r.prompt_mask, comp_mask}, 1);                          // (N, T)
+  torch::Tensor ids, attn;  // full rows (N, T), only without sharing
+  if (!share) ids = torch::cat({r.prompt_ids, comp_ids}, 1), attn = torch::cat({r.prompt_mask, comp_mask}, 1);
   // Log-probs of micro-batch k's completions (mb, Tc) under model m.
   auto micro_logprobs = [&](Qwen2ForCausalLM& m, int64_t k, bool with_entropy) {
-    if (!share)
-      return compute_logprobs_from_model(m, ids.narrow(0, k * mb, mb), attn.narrow(0, k * mb, mb), Tc, cfg.temperature, with_entropy);
-    const int64_t first = (k * mb) / G, last = ((k + 1) * mb - 1) / G;  // the groups it touches
-    auto prompt_rows = torch::arange(first, last + 1, row_group.options()) * G;  // (U,)
-    return compute_logprobs_shared_prompt(m, r.prompt_ids.index_select(0, prompt_rows), r.prompt_mask.index_select(0, prompt_rows),
-                                          row_group.narrow(0, k * mb, mb) - first, comp_ids.narrow(0, k * mb, mb),
-                                          comp_mask.narrow(0, k * mb, mb), cfg.temperature, with_entropy);
+    if (share)
+      return compute_logprobs_grouped(m, r.prompt_ids, r.prompt_mask, comp_ids, comp_mask, G, k * mb, mb, cfg.temperature, with_entropy);
+    return compute_logprobs_from_model(m, ids.narrow(0, k * mb, mb), attn.narrow(0, k * mb, mb), Tc, cfg.temperature, with_entropy);
   };
 
   // ---- advantages and the loss mask

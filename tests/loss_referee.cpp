@@ -1,6 +1,6 @@
 // loss_referee: our GRPO loss and its gradients on given inputs, for the TRL referee test
 // (tests/interop/test_trl_loss.py). The same pieces as update_policy's micro-batch: the
-// shared-prompt log-probs at cfg.temperature, the truncation mask, policy_loss_config and
+// grouped (shared-prompt) log-probs at cfg.temperature, the truncation mask, policy_loss_config and
 // compute_policy_loss; no optimizer.
 //   loss_referee MODEL_DIR INPUTS.json OUT.safetensors [key=value ...]
 // INPUTS: {"prompt_ids", "prompt_mask": (N, Tp), "completion_ids", "completion_mask": (N, Tc),
@@ -52,10 +52,7 @@ int main(int argc, char** argv) {
     auto pid = rows_of(in["prompt_ids"], torch::kInt64), pmask = rows_of(in["prompt_mask"], torch::kInt64);
     auto cid = rows_of(in["completion_ids"], torch::kInt64), cmask_i = rows_of(in["completion_mask"], torch::kInt64);
     const int64_t N = cid.size(0), G = in["group_size"].get<int64_t>();
-    auto group = torch::arange(N, torch::kInt64).div(G, "floor");                          // (N,)
-    auto prompt_rows = torch::arange(0, N, G, torch::kInt64);                                // (N / G,)
-    TokenLogprobs lp = compute_logprobs_shared_prompt(model, pid.index_select(0, prompt_rows), pmask.index_select(0, prompt_rows),
-                                                      group, cid, cmask_i, cfg.temperature, /*with_entropy=*/true);
+    TokenLogprobs lp = compute_logprobs_grouped(model, pid, pmask, cid, cmask_i, G, 0, N, cfg.temperature, /*with_entropy=*/true);
     auto cmask = cmask_i.to(torch::kFloat32);                                                // (N, Tc)
     if (cfg.mask_truncated_completions) cmask = cmask * (1.0 - vec_of(in["truncated"], torch::kFloat32)).unsqueeze(1);
     const int64_t n_tokens = static_cast<int64_t>(cmask.sum().item<double>());

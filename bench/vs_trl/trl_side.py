@@ -90,12 +90,11 @@ def chatml(system, question):
 
 def correctness(completions, gold, **_):
     # correctness_reward, strict mode, for completions without <answer> or \boxed (neither model
-    # writes them): the last number of the line after the last "####" equals the gold
-    out = []
-    for text, g in zip(completions, gold):
-        nums = re.findall(r"-?\d[\d,]*(?:\.\d+)?", text.rsplit("####", 1)[1].split("\n")[0]) if "####" in text else []
-        out.append(float(bool(nums) and abs(float(nums[-1].replace(",", "")) - g) <= 1e-6 * max(1, abs(g))))
-    return out
+    # writes them): the rule of configs/rewards/gsm8k_answer.py, which matched the built-in reward
+    # at every step of the demo (docs/benchmarks.md, "Programmable rewards")
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../configs/rewards"))
+    from gsm8k_answer import correct
+    return [correct(text, g) for text, g in zip(completions, gold)]
 
 
 def grpo_config(cfg, out):

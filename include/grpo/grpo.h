@@ -129,6 +129,12 @@ TokenLogprobs compute_logprobs_shared_prompt(Qwen2ForCausalLM& model, const torc
                                              const torch::Tensor& completion_ids, const torch::Tensor& completion_mask,
                                              double temperature = 1.0, bool with_entropy = false, int64_t chunk = 0);
 int64_t logprob_chunk_rows(int64_t n_vocab);
+// Rows [begin, begin + count) of N completions whose consecutive groups of G rows continue the
+// same prompt (a rollout's layout), through compute_logprobs_shared_prompt: each prompt it
+// touches runs once. prompt_ids/mask (N, Tp), completion_ids/mask (N, Tc).
+TokenLogprobs compute_logprobs_grouped(Qwen2ForCausalLM& model, const torch::Tensor& prompt_ids, const torch::Tensor& prompt_mask,
+                                       const torch::Tensor& completion_ids, const torch::Tensor& completion_mask, int64_t G,
+                                       int64_t begin, int64_t count, double temperature, bool with_entropy);
 // The same quantity from given hidden states h (N, Tc, D) and lm_head weight W (V, D), chunked.
 TokenLogprobs chunked_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
                                double temperature, bool with_entropy, int64_t chunk);
