@@ -31,8 +31,8 @@ int main(int argc, char** argv) {
     cfg.grad_accum = static_cast<int>(cfg.prompts_per_step * cfg.group_size /
                                       std::max<int64_t>(1, a.num("micro", 16)));
     cfg.gradient_checkpointing = a.num("checkpointing", 1) != 0;
-    cfg.decode_mode = a.str("decode-mode", "eager");
-    cfg.attention = a.str("attention", "eager");
+    cfg.decode_mode = parse_decode_mode(a.str("decode-mode", "eager"));
+    cfg.attention = parse_attention(a.str("attention", "eager"));
     cfg.beta = a.real("beta", 0.0);
     cfg.learning_rate = 1e-6;
     const int64_t steps = a.num("steps", 3), B = cfg.prompts_per_step;
@@ -42,8 +42,8 @@ int main(int argc, char** argv) {
         "%d prompts x %d samples, %d new tokens, micro-batch %lld (grad_accum %d), checkpointing "
         "%s, decode %s, attention %s, beta %g\n\n",
         cfg.prompts_per_step, cfg.group_size, cfg.max_new_tokens, (long long)a.num("micro", 16),
-        cfg.grad_accum, cfg.gradient_checkpointing ? "on" : "off", cfg.decode_mode.c_str(),
-        cfg.attention.c_str(), cfg.beta);
+        cfg.grad_accum, cfg.gradient_checkpointing ? "on" : "off", choice_name(cfg.decode_mode).c_str(),
+        choice_name(cfg.attention).c_str(), cfg.beta);
     std::printf(
         "| step | rollout s | update s | total s | rollout share | new tokens | rollout tok/s | "
         "update tok/s | peak MiB |\n"

@@ -10,8 +10,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <type_traits>
 #include <variant>
 
 #include "grpo/common.h"
@@ -25,12 +27,51 @@ const char* const kDefaultSystemPrompt =
     "</answer> tags, for example: <think> reasoning here </think> <answer> 42 </answer>";
 
 // ---------------------------------------------------------------------------------------------
+// The choices
+
+template <class E>
+E parse_choice(const std::string& text, const std::string& what) {
+  const auto& names = choice_names<E>();
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == text) return static_cast<E>(i);
+  std::string expected;
+  for (size_t i = 0; i < names.size(); ++i) expected += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  std::string msg = what + ": expected " + expected + ", found " + quote(text);
+  std::string best = closest_match(text, names);
+  if (!best.empty()) msg += "; did you mean '" + best + "'?";
+  throw Error(msg);
+}
+
+#define GRPO_CHOICES(E, ...)                                      \
+  template <>                                                     \
+  const std::vector<std::string>& choice_names<E>() {             \
+    static const std::vector<std::string> names = {__VA_ARGS__}; \
+    return names;                                                 \
+  }                                                               \
+  template E parse_choice<E>(const std::string&, const std::string&);
+GRPO_CHOICES(LossAggregation, "grpo", "bnpo", "dr_grpo", "dapo")
+GRPO_CHOICES(RewardScale, "group", "batch", "none")
+GRPO_CHOICES(LrSchedule, "constant", "cosine", "linear")
+GRPO_CHOICES(ImportanceSamplingLevel, "token", "sequence")
+GRPO_CHOICES(IsCorrectionMode, "token_truncate", "token_mask", "sequence_truncate", "sequence_mask")
+GRPO_CHOICES(AnswerMode, "strict", "flexible")
+GRPO_CHOICES(DecodeMode, "eager", "static", "cuda_graph")
+GRPO_CHOICES(AttentionKernel, "eager", "sdpa")
+#undef GRPO_CHOICES
+
+// ---------------------------------------------------------------------------------------------
 // The key table
 
 namespace {
 
+// An enum-valued key: set from its name, printed as its name.
+struct ChoiceMember {
+  std::function<void(TrainConfig&, const std::string&, const std::string&)> set;  // (cfg, text, what)
+  std::function<std::string(const TrainConfig&)> get;
+};
+
 using Member = std::variant<int TrainConfig::*, double TrainConfig::*, bool TrainConfig::*,
-                            std::string TrainConfig::*>;
+                            std::string TrainConfig::*, ChoiceMember>;
 
 struct Row {
   const char* name;
@@ -39,71 +80,24 @@ struct Row {
   std::vector<std::string> choices;
 };
 
+template <class T>
+Row make_row(const char* name, T TrainConfig::*member, const char* help) {
+  if constexpr (std::is_enum_v<T>) {
+    ChoiceMember c{[member](TrainConfig& cfg, const std::string& text, const std::string& what) {
+                     cfg.*member = parse_choice<T>(text, what);
+                   },
+                   [member](const TrainConfig& cfg) { return choice_name(cfg.*member); }};
+    return {name, c, help, choice_names<T>()};
+  } else {
+    return {name, member, help, {}};
+  }
+}
+
 const std::vector<Row>& rows() {
-  using C = TrainConfig;
   static const std::vector<Row> table = {
-      {"model_path", &C::model_path, "HF model dir (grpo_train's positional argument)", {}},
-      {"train_data", &C::train_data, "GSM8K-style JSONL for training", {}},
-      {"eval_data", &C::eval_data, "held-out JSONL for evaluation", {}},
-      {"train_limit", &C::train_limit, "use only the first N training examples (0 = all)", {}},
-      {"seed", &C::seed, "seeds data order, sampling and init", {}},
-      {"output_dir", &C::output_dir, "metrics, checkpoints, report", {}},
-      {"system_prompt", &C::system_prompt, "ChatML system message of every prompt", {}},
-      {"max_prompt_tokens", &C::max_prompt_tokens, "longer prompts keep their last tokens", {}},
-      {"max_new_tokens", &C::max_new_tokens, "completion length cap", {}},
-      {"group_size", &C::group_size, "G: completions sampled per prompt", {}},
-      {"prompts_per_step", &C::prompts_per_step, "B: prompts per step (N = B*G sequences)", {}},
-      {"temperature", &C::temperature, "sampling temperature (> 0); the loss uses the same one", {}},
-      {"top_p", &C::top_p, "nucleus sampling mass in (0, 1]", {}},
-      {"top_k", &C::top_k, "keep the k most likely ids (0 = off)", {}},
-      {"min_p", &C::min_p, "drop ids with p < min_p * p_max (0 = off)", {}},
-      {"repetition_penalty", &C::repetition_penalty, "CTRL-style penalty on seen ids (1 = off)", {}},
-      {"learning_rate", &C::learning_rate, "AdamW peak learning rate", {}},
-      {"warmup_steps", &C::warmup_steps, "linear warmup from 0 to learning_rate", {}},
-      {"lr_schedule", &C::lr_schedule, "after warmup", {"constant", "cosine", "linear"}},
-      {"weight_decay", &C::weight_decay, "AdamW decoupled weight decay", {}},
-      {"adam_beta1", &C::adam_beta1, "AdamW beta1", {}},
-      {"adam_beta2", &C::adam_beta2, "AdamW beta2", {}},
-      {"adam_eps", &C::adam_eps, "AdamW epsilon", {}},
-      {"max_grad_norm", &C::max_grad_norm, "clip the global gradient norm (0 = off)", {}},
-      {"grad_accum", &C::grad_accum, "micro-batches per optimizer step (N must divide evenly)", {}},
-      {"num_iterations", &C::num_iterations, "mu: policy updates per rollout batch", {}},
-      {"clip_eps_low", &C::clip_eps_low, "PPO clip: ratio >= 1 - clip_eps_low", {}},
-      {"clip_eps_high", &C::clip_eps_high, "PPO clip: ratio <= 1 + clip_eps_high (DAPO: 0.28)", {}},
-      {"delta", &C::delta, "two-sided clip: cap the unclipped ratio at delta too (0 = off; TRL's delta)", {}},
-      {"importance_sampling_level", &C::importance_sampling_level,
-       "ratio per token, or one per completion: exp(masked mean log-ratio) (GSPO)", {"token", "sequence"}},
-      {"beta", &C::beta, "KL(k3) coefficient to a frozen reference (0 = no reference)", {}},
-      {"use_bias_correction_kl", &C::use_bias_correction_kl,
-       "multiply the KL term by the ratio: the unbiased reverse-KL gradient (DeepSeek-V3.2, TRL's default)", {}},
-      {"loss_aggregation", &C::loss_aggregation, "token loss aggregation",
-       {"grpo", "bnpo", "dr_grpo", "dapo"}},
-      {"scale_rewards", &C::scale_rewards, "advantage scale", {"group", "batch", "none"}},
-      {"mask_truncated_completions", &C::mask_truncated_completions,
-       "exclude completions cut at max_new_tokens from the loss", {}},
-      {"entropy_coef", &C::entropy_coef, "entropy bonus coefficient", {}},
-      {"gradient_checkpointing", &C::gradient_checkpointing, "recompute each decoder layer in backward", {}},
-      {"answer_mode", &C::answer_mode, "answer extraction", {"strict", "flexible"}},
-      {"length_target", &C::length_target, "`length` reward: penalty past this many characters", {}},
-      {"reward_command_weight", &C::reward_command_weight, "weight of each component reward_command returns", {}},
-      {"reward_timeout", &C::reward_timeout, "seconds reward_command may take per batch before a restart", {}},
-      {"reward_restarts", &C::reward_restarts, "restarts of a crashed or hung reward_command per run", {}},
-      {"max_steps", &C::max_steps, "optimizer steps (0 = num_epochs over train_data)", {}},
-      {"num_epochs", &C::num_epochs, "passes over train_data when max_steps = 0", {}},
-      {"eval_every", &C::eval_every, "evaluate every N steps (0 = only before/after)", {}},
-      {"eval_limit", &C::eval_limit, "evaluate on the first N eval_data questions (0 = all)", {}},
-      {"eval_samples", &C::eval_samples, "sampled draws per eval question (0 = greedy only)", {}},
-      {"eval_temperature", &C::eval_temperature, "temperature of the sampled evaluation", {}},
-      {"save_steps", &C::save_steps, "checkpoint every N steps (0 = only at the end)", {}},
-      {"save_total_limit", &C::save_total_limit, "keep the newest N checkpoints (0 = keep all)", {}},
-      {"log_samples_every", &C::log_samples_every, "write samples.jsonl every N steps (0 = off)", {}},
-      {"dtype", &C::dtype, "compute/storage dtype (auto: bf16 on CUDA, fp32 on CPU)",
-       {"auto", "float32", "bfloat16", "float16"}},
-      {"device", &C::device, "auto | cpu | cuda | cuda:N", {}},
-      {"decode_mode", &C::decode_mode, "decode step: eager, static shapes, or static captured as CUDA graphs",
-       {"eager", "static", "cuda_graph"}},
-      {"attention", &C::attention, "attention kernel: eager formula, or scaled_dot_product_attention (LibTorch >= 2.0)",
-       {"eager", "sdpa"}},
+#define GRPO_CONFIG_ROW(type, name, init, help) make_row<type>(#name, &TrainConfig::name, help),
+      GRPO_CONFIG_KEYS(GRPO_CONFIG_ROW)
+#undef GRPO_CONFIG_ROW
   };
   return table;
 }
@@ -220,23 +214,16 @@ void set_config_value(TrainConfig& cfg, const std::string& key, const std::strin
   const Row* row = find_row(key);
   if (!row) unknown_key(key, origin);
   std::visit(
-      [&](auto member) {
-        using T = std::remove_reference_t<decltype(cfg.*member)>;
-        if constexpr (std::is_same_v<T, int>) cfg.*member = parse_int(key, value, origin);
-        else if constexpr (std::is_same_v<T, double>) cfg.*member = parse_float(key, value, origin);
-        else if constexpr (std::is_same_v<T, bool>) cfg.*member = parse_bool(key, value, origin);
-        else {
-          if (!row->choices.empty() &&
-              std::find(row->choices.begin(), row->choices.end(), value) == row->choices.end()) {
-            std::string expected = "one of";
-            for (const auto& c : row->choices) expected += " " + c;
-            std::string msg = "config key '" + key + "' (" + origin + "): expected " + expected +
-                              ", found " + quote(value);
-            std::string best = closest_match(value, row->choices);
-            if (!best.empty()) msg += "; did you mean '" + best + "'?";
-            throw Error(msg);
-          }
-          cfg.*member = value;
+      [&](const auto& member) {
+        using M = std::decay_t<decltype(member)>;
+        if constexpr (std::is_same_v<M, ChoiceMember>) {
+          member.set(cfg, value, "config key '" + key + "' (" + origin + ")");
+        } else {
+          using T = std::remove_reference_t<decltype(cfg.*member)>;
+          if constexpr (std::is_same_v<T, int>) cfg.*member = parse_int(key, value, origin);
+          else if constexpr (std::is_same_v<T, double>) cfg.*member = parse_float(key, value, origin);
+          else if constexpr (std::is_same_v<T, bool>) cfg.*member = parse_bool(key, value, origin);
+          else cfg.*member = value;
         }
       },
       row->member);
@@ -276,12 +263,17 @@ std::string get_config_value(const TrainConfig& cfg, const std::string& key) {
   const Row* row = find_row(key);
   if (!row) throw Error("unknown config key '" + key + "'");
   return std::visit(
-      [&](auto member) -> std::string {
-        using T = std::remove_cv_t<std::remove_reference_t<decltype(cfg.*member)>>;
-        if constexpr (std::is_same_v<T, int>) return std::to_string(cfg.*member);
-        else if constexpr (std::is_same_v<T, double>) return format_double(cfg.*member);
-        else if constexpr (std::is_same_v<T, bool>) return cfg.*member ? "true" : "false";
-        else return cfg.*member;
+      [&](const auto& member) -> std::string {
+        using M = std::decay_t<decltype(member)>;
+        if constexpr (std::is_same_v<M, ChoiceMember>) {
+          return member.get(cfg);
+        } else {
+          using T = std::remove_cv_t<std::remove_reference_t<decltype(cfg.*member)>>;
+          if constexpr (std::is_same_v<T, int>) return std::to_string(cfg.*member);
+          else if constexpr (std::is_same_v<T, double>) return format_double(cfg.*member);
+          else if constexpr (std::is_same_v<T, bool>) return cfg.*member ? "true" : "false";
+          else return cfg.*member;
+        }
       },
       row->member);
 }
@@ -462,6 +454,18 @@ void validate_config(const TrainConfig& c) {
   if (!(c.clip_eps_low >= 0 && c.clip_eps_low < 1)) v.fail("clip_eps_low", "a value in [0, 1)");
   if (!(c.clip_eps_high >= 0)) v.fail("clip_eps_high", ">= 0");
   if (!(c.delta == 0 || c.delta > 1 + c.clip_eps_high)) v.fail("delta", "0 (off) or > 1 + clip_eps_high");
+  if (!(c.top_entropy_quantile > 0 && c.top_entropy_quantile <= 1)) v.fail("top_entropy_quantile", "a value in (0, 1]");
+  if (!(c.vllm_importance_sampling_clip_min >= 0)) v.fail("vllm_importance_sampling_clip_min", ">= 0 (0 = no lower bound)");
+  if (!(c.vllm_importance_sampling_clip_max > c.vllm_importance_sampling_clip_min))
+    v.fail("vllm_importance_sampling_clip_max", "> vllm_importance_sampling_clip_min = " + format_double(c.vllm_importance_sampling_clip_min));
+  if (!(c.ref_model_mixup_alpha >= 0 && c.ref_model_mixup_alpha <= 1)) v.fail("ref_model_mixup_alpha", "a value in [0, 1]");
+  v.at_least("ref_model_sync_steps", 1);
+  if (c.sync_ref_model && c.beta == 0) v.fail("sync_ref_model", "false while beta = 0 (without the KL term there is no reference to sync)");
+  v.at_least("dynamic_sampling_max_rollouts", 1);
+  v.at_least("overlong_max_len", 0);
+  v.at_least("overlong_buffer_len", 0);
+  if (c.overlong_buffer_len > (c.overlong_max_len > 0 ? c.overlong_max_len : c.max_new_tokens))
+    v.fail("overlong_buffer_len", "<= overlong_max_len (or max_new_tokens when that is 0)");
   if ((c.prompts_per_step * c.group_size) % c.grad_accum != 0)
     v.fail("grad_accum", "a divisor of prompts_per_step * group_size = " +
                              std::to_string(c.prompts_per_step * c.group_size));

@@ -17,13 +17,6 @@ namespace grpo {
 // ---------------------------------------------------------------------------------------------
 // Part 2: advantages
 
-RewardScale parse_reward_scale(const std::string& s) {
-  if (s == "group") return RewardScale::Group;
-  if (s == "batch") return RewardScale::Batch;
-  if (s == "none") return RewardScale::None;
-  throw Error("scale_rewards: expected group, batch or none, found " + quote(s));
-}
-
 Advantages compute_advantages_grpo(const torch::Tensor& rewards, RewardScale scale, double eps) {
   TORCH_CHECK(rewards.dim() == 2 && rewards.size(1) >= 2, "rewards must be (B, G) with G >= 2, got ", rewards.sizes());
   auto r = rewards.to(torch::kFloat32);                            // (B, G)
@@ -44,39 +37,25 @@ Advantages compute_advantages_grpo(const torch::Tensor& rewards, RewardScale sca
 // ---------------------------------------------------------------------------------------------
 // Part 3: policy loss
 
-LossAggregation parse_loss_aggregation(const std::string& s) {
-  if (s == "grpo") return LossAggregation::Grpo;
-  if (s == "bnpo") return LossAggregation::Bnpo;
-  if (s == "dr_grpo") return LossAggregation::DrGrpo;
-  if (s == "dapo") return LossAggregation::Dapo;
-  throw Error("loss_aggregation: expected grpo, bnpo, dr_grpo or dapo, found " + quote(s));
-}
-
 PolicyLossConfig policy_loss_config(const TrainConfig& cfg, int64_t n_sequences, int64_t n_tokens) {
   PolicyLossConfig plc;
   plc.clip_eps_low = cfg.clip_eps_low;
   plc.clip_eps_high = cfg.clip_eps_high;
   plc.delta = cfg.delta;
-  plc.sequence_level = parse_importance_sampling_level(cfg.importance_sampling_level);
+  plc.sequence_level = cfg.importance_sampling_level == ImportanceSamplingLevel::Sequence;
   plc.beta = cfg.beta;
   plc.bias_correction_kl = cfg.use_bias_correction_kl;
   plc.entropy_coef = cfg.entropy_coef;
-  plc.aggregation = parse_loss_aggregation(cfg.loss_aggregation);
+  plc.aggregation = cfg.loss_aggregation;
   plc.max_new_tokens = cfg.max_new_tokens;
   plc.n_sequences_global = n_sequences;
   plc.n_tokens_global = std::max<int64_t>(1, n_tokens);
   return plc;
 }
 
-bool parse_importance_sampling_level(const std::string& s) {
-  if (s == "token") return false;
-  if (s == "sequence") return true;
-  throw Error("importance_sampling_level: expected token or sequence, found " + quote(s));
-}
-
 PolicyLoss compute_policy_loss(const torch::Tensor& logp, const torch::Tensor& old_logp, const torch::Tensor& advantages,
                                const torch::Tensor& mask, const PolicyLossConfig& cfg, const torch::Tensor& ref_logp,
-                               const torch::Tensor& entropy) {
+                               const torch::Tensor& entropy, const torch::Tensor& pg_weight) {
   TORCH_CHECK(logp.sizes() == old_logp.sizes() && logp.sizes() == mask.sizes(), "logp, old_logp, mask must be (N, Tc)");
   TORCH_CHECK(advantages.dim() == 1 && advantages.size(0) == logp.size(0), "advantages must be (N,)");
   TORCH_CHECK(cfg.beta == 0 || ref_logp.defined(), "beta > 0 needs ref_logp");
@@ -90,6 +69,7 @@ PolicyLoss compute_policy_loss(const torch::Tensor& logp, const torch::Tensor& o
   auto clipped = torch::clamp(ratio, 1.0 - cfg.clip_eps_low, 1.0 + cfg.clip_eps_high);
   auto capped = cfg.delta > 0 ? torch::clamp_max(ratio, cfg.delta) : ratio;
   auto per_token = -torch::min(capped * A, clipped * A);            // (N, Tc) or (N, 1)
+  if (pg_weight.defined()) per_token = per_token * pg_weight;       // (N, Tc)
   torch::Tensor kl;
   if (cfg.beta > 0) {
     auto d = ref_logp - logp;
@@ -136,11 +116,46 @@ PolicyLoss compute_policy_loss(const torch::Tensor& logp, const torch::Tensor& o
   return out;
 }
 
-torch::Tensor compute_softmax_weighted_loss(const torch::Tensor& seq_logp, const torch::Tensor& rewards, double beta) {
-  TORCH_CHECK(seq_logp.sizes() == rewards.sizes() && seq_logp.dim() == 2, "seq_logp and rewards must both be (B, G)");
-  TORCH_CHECK(beta > 0, "softmax-weighted objective needs beta > 0");
-  auto w = torch::softmax(rewards.to(torch::kFloat32) / beta, 1).detach();  // (B, G)
-  return -(w * seq_logp).sum(1).mean();
+SamplerCorrection compute_sampler_correction(const torch::Tensor& logp, const torch::Tensor& sampler_logp,
+                                             const torch::Tensor& mask, IsCorrectionMode mode, double clip_min, double clip_max) {
+  TORCH_CHECK(logp.sizes() == sampler_logp.sizes() && logp.sizes() == mask.sizes(), "logp, sampler_logp, mask must be (N, Tc)");
+  torch::NoGradGuard ng;
+  auto m = mask.to(torch::kFloat32);                                              // (N, Tc)
+  auto diff = (logp.detach().to(torch::kFloat32) - sampler_logp.to(torch::kFloat32)) * m;  // (N, Tc)
+  const bool sequence = mode == IsCorrectionMode::SequenceTruncate || mode == IsCorrectionMode::SequenceMask;
+  auto w = torch::exp(sequence ? diff.sum(1, true) : diff);                       // (N, 1) or (N, Tc)
+  if (mode == IsCorrectionMode::TokenTruncate || mode == IsCorrectionMode::SequenceTruncate)
+    w = w.clamp(clip_min, clip_max);
+  else
+    w = w.masked_fill((w < clip_min).logical_or(w > clip_max), 0.0);
+  SamplerCorrection out;
+  out.weight = w;
+  auto real = m > 0;
+  out.n_tokens = real.sum().item<int64_t>();
+  if (out.n_tokens > 0) {
+    auto d = diff.abs().masked_select(real);
+    out.logp_diff_sum = d.sum().item<double>();
+    out.logp_diff_max = d.max().item<double>();
+  }
+  auto ws = sequence ? w.flatten() : w.masked_select(real);
+  out.n_ratios = ws.numel();
+  if (out.n_ratios > 0) {
+    out.ratio_sum = ws.sum().item<double>();
+    out.ratio_min = ws.min().item<double>();
+    out.ratio_max = ws.max().item<double>();
+  }
+  return out;
+}
+
+torch::Tensor top_entropy_mask(const torch::Tensor& entropy, const torch::Tensor& mask, double q) {
+  TORCH_CHECK(entropy.sizes() == mask.sizes() && q > 0 && q <= 1, "top_entropy_mask: entropy and mask (N, Tc), q in (0, 1]");
+  torch::NoGradGuard ng;
+  auto real = mask > 0;
+  auto e = entropy.detach().to(torch::kFloat32);
+  auto values = e.masked_select(real);
+  if (values.numel() == 0) return torch::zeros_like(e);
+  auto threshold = torch::quantile(values, 1.0 - q);
+  return (e >= threshold).logical_and(real).to(torch::kFloat32);  // (N, Tc)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -313,8 +328,8 @@ double lr_at(int64_t step, int64_t total_steps, const TrainConfig& cfg) {
   if (step < cfg.warmup_steps) return lr * double(step + 1) / cfg.warmup_steps;
   const double span = std::max<int64_t>(1, total_steps - cfg.warmup_steps);
   const double progress = std::min(1.0, double(step - cfg.warmup_steps) / span);
-  if (cfg.lr_schedule == "cosine") return lr * 0.5 * (1.0 + std::cos(M_PI * progress));
-  if (cfg.lr_schedule == "linear") return lr * (1.0 - progress);
+  if (cfg.lr_schedule == LrSchedule::Cosine) return lr * 0.5 * (1.0 + std::cos(M_PI * progress));
+  if (cfg.lr_schedule == LrSchedule::Linear) return lr * (1.0 - progress);
   return lr;
 }
 
@@ -322,7 +337,8 @@ GrpoState::GrpoState(TrainConfig c, Qwen2ForCausalLM p, int64_t total, Qwen2ForC
     : cfg(std::move(c)), policy(std::move(p)), total_steps(total), rewards(std::make_shared<RewardSet>(make_reward_set(cfg))) {
   torch::NoGradGuard ng;
   policy->gradient_checkpointing = cfg.gradient_checkpointing;
-  policy->set_attention(parse_attention(cfg.attention));
+  check_attention(cfg.attention);
+  policy->set_attention(cfg.attention);
   auto params = policy->parameters();
   if (!params.empty() && params[0].scalar_type() != torch::kFloat32)
     for (auto& q : params) master.push_back(q.detach().to(torch::kFloat32).clone());
@@ -369,7 +385,7 @@ RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const Specia
   sp.min_p = cfg.min_p;
   sp.repetition_penalty = cfg.repetition_penalty;
   sp.max_new_tokens = cfg.max_new_tokens;
-  sp.decode = parse_decode_mode(cfg.decode_mode);
+  sp.decode = cfg.decode_mode;
   sp.decoder = st.decoder;
   apply_model_limits(sp, tok, special, st.policy->cfg.n_vocab);
   sp.seed = static_cast<uint64_t>(cfg.seed) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(st.step);
@@ -387,6 +403,8 @@ RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const Specia
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<RewardResult> scored = st.rewards->score_batch(items, st.step + 1);
   rb.reward_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  rb.temperature = cfg.temperature;
+  rb.examples.assign(keys.begin(), keys.end());
   for (const RewardResult& r : scored) {
     total.push_back(r.total);
     correct.push_back(r.correct ? 1.0f : 0.0f);
@@ -398,284 +416,236 @@ RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const Specia
   return rb;
 }
 
-StepStats update_policy(GrpoState& st, const RolloutBatch& rb) {
+// ---------------------------------------------------------------------------------------------
+// Homework step 5b: the update, in four phases: the batch and its loss settings (built once),
+// old and reference log-probs, the micro-batch loop (mu passes, K micro-batches each), metrics.
+
+namespace {
+
+// Everything the micro-batches share, built once from the config and the scored rollout.
+struct UpdateBatch {
+  int64_t N = 0, K = 1, mb = 0, G = 1, Tc = 1;
+  torch::Tensor comp_ids, comp_mask;  // (N, Tc), trimmed to the longest completion
+  bool share = false;                 // each prompt's forward once per group
+  torch::Tensor ids, attn;            // full rows (N, Tp + Tc), only without sharing
+  Advantages adv;                     // (B, G)
+  torch::Tensor A;                    // (N,)
+  torch::Tensor truncated;            // (N,) 1 where cut at max_new_tokens
+  torch::Tensor cmask;                // (N, Tc) float: the tokens the loss sees
+  torch::Tensor sampler_logp;         // (N, Tc) when the sampler correction is on
+  PolicyLossConfig plc;
+  double micro_scale = 1;             // grpo / bnpo average the K micro-batch losses; dapo / dr_grpo sum them
+  double temperature = 1;
+};
+
+UpdateBatch prepare_update(const GrpoState& st, const RolloutBatch& rb) {
   const TrainConfig& cfg = st.cfg;
   const Rollout& r = rb.rollout;
   const auto device = r.completion_ids.device();
-  const int64_t N = r.completion_ids.size(0), K = cfg.grad_accum, mb = N / K, G = cfg.group_size;
-  TORCH_CHECK(N % K == 0, "grad_accum must divide N = ", N);
-  StepStats stats;
-  auto& M = stats.metrics;
+  UpdateBatch u;
+  u.N = r.completion_ids.size(0), u.K = cfg.grad_accum, u.mb = u.N / u.K, u.G = rb.rewards.size(1);
+  TORCH_CHECK(u.N % u.K == 0, "grad_accum must divide N = ", u.N);
+  u.temperature = rb.temperature;
+  // The sampler's width is max_new_tokens; the update spans only what was generated.
+  u.Tc = std::max<int64_t>(1, r.completion_mask.sum(1).max().item<int64_t>());
+  u.comp_ids = r.completion_ids.narrow(1, 0, u.Tc);                              // (N, Tc)
+  u.comp_mask = r.completion_mask.narrow(1, 0, u.Tc);                            // (N, Tc)
+  // Gradient checkpointing recomputes whole rows, so it keeps the full-row forward.
+  auto row_group = torch::arange(u.N, torch::TensorOptions().dtype(torch::kInt64).device(device)).div(u.G, "floor");  // (N,)
+  u.share = !cfg.gradient_checkpointing && torch::equal(r.prompt_ids, r.prompt_ids.index_select(0, row_group * u.G));
+  if (!u.share) u.ids = torch::cat({r.prompt_ids, u.comp_ids}, 1), u.attn = torch::cat({r.prompt_mask, u.comp_mask}, 1);
 
-  // ---- the batch, trimmed to the longest completion (the sampler's width is max_new_tokens)
-  const int64_t Tc = std::max<int64_t>(1, r.completion_mask.sum(1).max().item<int64_t>());
-  auto comp_ids = r.completion_ids.narrow(1, 0, Tc);                              // (N, Tc)
-  auto comp_mask = r.completion_mask.narrow(1, 0, Tc);                            // (N, Tc)
-  // Each prompt's forward once per group when the G rows of a group share it (they do after a
-  // rollout); gradient checkpointing recomputes whole rows, so it keeps the full-row forward.
-  auto row_group = torch::arange(N, torch::TensorOptions().dtype(torch::kInt64).device(device)).div(G, "floor");  // (N,)
-  const bool share = !cfg.gradient_checkpointing && N % G == 0 &&
-                     torch::equal(r.prompt_ids, r.prompt_ids.index_select(0, row_group * G));
-  torch::Tensor ids, attn;  // full rows (N, T), only without sharing
-  if (!share) ids = torch::cat({r.prompt_ids, comp_ids}, 1), attn = torch::cat({r.prompt_mask, comp_mask}, 1);
-  // Log-probs of micro-batch k's completions (mb, Tc) under model m.
-  auto micro_logprobs = [&](Qwen2ForCausalLM& m, int64_t k, bool with_entropy) {
-    if (share)
-      return compute_logprobs_grouped(m, r.prompt_ids, r.prompt_mask, comp_ids, comp_mask, G, k * mb, mb, cfg.temperature, with_entropy);
-    return compute_logprobs_from_model(m, ids.narrow(0, k * mb, mb), attn.narrow(0, k * mb, mb), Tc, cfg.temperature, with_entropy);
-  };
-
-  // ---- advantages and the loss mask
-  Advantages adv = compute_advantages_grpo(rb.rewards, parse_reward_scale(cfg.scale_rewards));
-  auto A = adv.advantages.flatten().to(device);                                   // (N,)
-  auto cmask = comp_mask.to(torch::kFloat32);                                     // (N, Tc)
+  u.adv = compute_advantages_grpo(rb.rewards, cfg.scale_rewards);
+  u.A = u.adv.advantages.flatten().to(device);                                   // (N,)
   std::vector<float> trunc_v;
   for (auto f : r.finish) trunc_v.push_back(f == FinishReason::Length ? 1.0f : 0.0f);
-  auto truncated = torch::tensor(trunc_v, torch::kFloat32).to(device);            // (N,)
-  if (cfg.mask_truncated_completions) cmask = cmask * (1.0 - truncated).unsqueeze(1);
-  const int64_t n_tokens = static_cast<int64_t>(cmask.sum().item<double>());
+  u.truncated = torch::tensor(trunc_v, torch::kFloat32).to(device);              // (N,)
+  u.cmask = u.comp_mask.to(torch::kFloat32);                                     // (N, Tc)
+  if (cfg.mask_truncated_completions) u.cmask = u.cmask * (1.0 - u.truncated).unsqueeze(1);
+  if (cfg.vllm_importance_sampling_correction && r.logprobs.defined()) u.sampler_logp = r.logprobs.narrow(1, 0, u.Tc);
+  const int64_t n_tokens = static_cast<int64_t>(u.cmask.sum().item<double>());
+  u.plc = policy_loss_config(cfg, u.N, n_tokens);
+  u.micro_scale = (u.plc.aggregation == LossAggregation::Grpo || u.plc.aggregation == LossAggregation::Bnpo) ? 1.0 / u.K : 1.0;
+  return u;
+}
 
-  // ---- old (mu > 1) and reference (beta > 0) log-probs, without gradients
-  auto logprobs_nograd = [&](Qwen2ForCausalLM& m) {
-    torch::NoGradGuard ng;
-    std::vector<torch::Tensor> parts;
-    for (int64_t k = 0; k < K; ++k) parts.push_back(micro_logprobs(m, k, false).logprobs);
-    return torch::cat(parts, 0);  // (N, Tc)
-  };
+torch::Tensor rows_of(const UpdateBatch& u, const torch::Tensor& x, int64_t k) { return x.narrow(0, k * u.mb, u.mb); }
+
+// Log-probs of micro-batch k's completions (mb, Tc) under model m.
+TokenLogprobs micro_logprobs(const UpdateBatch& u, const Rollout& r, Qwen2ForCausalLM& m, int64_t k, bool with_entropy) {
+  if (u.share)
+    return compute_logprobs_grouped(m, r.prompt_ids, r.prompt_mask, u.comp_ids, u.comp_mask, u.G, k * u.mb, u.mb, u.temperature, with_entropy);
+  return compute_logprobs_from_model(m, rows_of(u, u.ids, k), rows_of(u, u.attn, k), u.Tc, u.temperature, with_entropy);
+}
+
+// All N rows' log-probs under m, without gradients: old (mu > 1) and reference (beta > 0) log-probs.
+torch::Tensor logprobs_nograd(const UpdateBatch& u, const Rollout& r, Qwen2ForCausalLM& m) {
+  torch::NoGradGuard ng;
+  std::vector<torch::Tensor> parts;
+  for (int64_t k = 0; k < u.K; ++k) parts.push_back(micro_logprobs(u, r, m, k, false).logprobs);
+  return torch::cat(parts, 0);  // (N, Tc)
+}
+
+// Token-weighted means of the loss metrics over the micro-batches and passes; the sampler
+// correction's over the first pass.
+struct UpdateMetrics {
+  double loss = 0, kl = 0, clip_lo = 0, clip_hi = 0, clip_reg = 0, ent = 0, grad_norm = 0, lr = 0;
+  int64_t skipped = 0;
+  double is_diff_sum = 0, is_diff_max = 0, is_ratio_sum = 0, is_ratio_min = INFINITY, is_ratio_max = 0;
+  int64_t is_tokens = 0, is_ratios = 0, entropy_kept = 0;
+};
+
+}  // namespace
+
+void backward_micro(GrpoState& st, const torch::Tensor& loss) {
+  loss.backward();
+  if (st.master.empty()) return;
+  torch::NoGradGuard ng;
+  auto params = st.policy->parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    auto& g = params[i].mutable_grad();
+    if (!g.defined()) continue;
+    auto& mg = st.master[i].mutable_grad();
+    if (mg.defined()) mg.add_(g.to(torch::kFloat32));
+    else mg = g.to(torch::kFloat32);
+    g = torch::Tensor();
+  }
+}
+
+StepStats update_policy(GrpoState& st, const RolloutBatch& rb) {
+  const TrainConfig& cfg = st.cfg;
+  const Rollout& r = rb.rollout;
+  const UpdateBatch u = prepare_update(st, rb);
+
+  // ---- old (mu > 1) and reference (beta > 0) log-probs
   torch::Tensor old_logp, ref_logp;
-  if (cfg.num_iterations > 1) old_logp = logprobs_nograd(st.policy);
-  if (cfg.beta > 0) ref_logp = logprobs_nograd(st.ref);
-
-  const PolicyLossConfig plc = policy_loss_config(cfg, N, n_tokens);
-  // grpo / bnpo average per micro-batch, so the K micro-batch losses are averaged; dapo / dr_grpo
-  // already divide by step-global constants, so they are summed.
-  const double micro_scale = (plc.aggregation == LossAggregation::Grpo || plc.aggregation == LossAggregation::Bnpo) ? 1.0 / K : 1.0;
+  if (cfg.num_iterations > 1) old_logp = logprobs_nograd(u, r, st.policy);
+  if (cfg.beta > 0) ref_logp = logprobs_nograd(u, r, st.ref);
 
   // ---- mu passes over the batch, each one optimizer update of K accumulated micro-batches
   st.policy->train();
-  double loss_sum = 0, kl = 0, clip_lo = 0, clip_hi = 0, clip_reg = 0, ent = 0, grad_norm = 0, lr = 0;
-  int64_t skipped = 0;
+  UpdateMetrics um;
+  const double n_tok_all = std::max(1.0, u.cmask.sum().item<double>()) * cfg.num_iterations;
   for (int64_t it = 0; it < cfg.num_iterations; ++it) {
     st.policy->zero_grad();
+    st.optimizer->zero_grad();
     double loss_it = 0;
-    for (int64_t k = 0; k < K; ++k) {
-      auto rows = [&](const torch::Tensor& x) { return x.narrow(0, k * mb, mb); };
-      TokenLogprobs lp = micro_logprobs(st.policy, k, /*with_entropy=*/true);
-      auto old = old_logp.defined() ? rows(old_logp) : lp.logprobs.detach();
-      PolicyLoss pl = compute_policy_loss(lp.logprobs, old, rows(A), rows(cmask), plc,
-                                          ref_logp.defined() ? rows(ref_logp) : torch::Tensor(), lp.entropy);
-      auto loss = pl.loss * micro_scale;
+    for (int64_t k = 0; k < u.K; ++k) {
+      auto rows = [&](const torch::Tensor& x) { return rows_of(u, x, k); };
+      TokenLogprobs lp = micro_logprobs(u, r, st.policy, k, /*with_entropy=*/true);
+      auto old = old_logp.defined() ? rows(old_logp) : lp.logprobs.detach();  // the trainer's log-probs at rollout time
+      torch::Tensor pg_weight;
+      if (u.sampler_logp.defined()) {
+        SamplerCorrection sc = compute_sampler_correction(old, rows(u.sampler_logp), rows(u.cmask), cfg.vllm_importance_sampling_mode,
+                                                          cfg.vllm_importance_sampling_clip_min, cfg.vllm_importance_sampling_clip_max);
+        pg_weight = sc.weight;
+        if (it == 0) {
+          um.is_diff_sum += sc.logp_diff_sum, um.is_diff_max = std::max(um.is_diff_max, sc.logp_diff_max), um.is_tokens += sc.n_tokens;
+          um.is_ratio_sum += sc.ratio_sum, um.is_ratios += sc.n_ratios;
+          if (sc.n_ratios > 0) um.is_ratio_min = std::min(um.is_ratio_min, sc.ratio_min), um.is_ratio_max = std::max(um.is_ratio_max, sc.ratio_max);
+        }
+      }
+      if (cfg.top_entropy_quantile < 1.0) {
+        auto keep = top_entropy_mask(lp.entropy, rows(u.cmask), cfg.top_entropy_quantile);  // (mb, Tc)
+        if (it == 0) um.entropy_kept += static_cast<int64_t>(keep.sum().item<double>());
+        pg_weight = pg_weight.defined() ? pg_weight * keep : keep;
+      }
+      PolicyLoss pl = compute_policy_loss(lp.logprobs, old, rows(u.A), rows(u.cmask), u.plc,
+                                          ref_logp.defined() ? rows(ref_logp) : torch::Tensor(), lp.entropy, pg_weight);
+      auto loss = pl.loss * u.micro_scale;
       loss_it += loss.item<double>();
-      if (std::isfinite(loss_it)) loss.backward();
-      const double w = double(pl.n_tokens) / std::max<int64_t>(1, n_tokens) / cfg.num_iterations;
-      kl += pl.kl_mean * w, clip_lo += pl.clip_ratio_low * w, clip_hi += pl.clip_ratio_high * w;
-      clip_reg += pl.clip_ratio_region * w, ent += pl.entropy_mean * w;
+      if (std::isfinite(loss_it)) backward_micro(st, loss);
+      const double w = double(pl.n_tokens) / n_tok_all;
+      um.kl += pl.kl_mean * w, um.clip_lo += pl.clip_ratio_low * w, um.clip_hi += pl.clip_ratio_high * w;
+      um.clip_reg += pl.clip_ratio_region * w, um.ent += pl.entropy_mean * w;
     }
-    UpdateResult u = apply_update(st, loss_it, st.step * cfg.num_iterations + it, st.total_steps * cfg.num_iterations);
-    skipped += !u.applied;
-    loss_sum += loss_it / cfg.num_iterations;
-    grad_norm = u.grad_norm;
-    lr = u.lr;
+    UpdateResult res = apply_update(st, loss_it, st.step * cfg.num_iterations + it, st.total_steps * cfg.num_iterations);
+    um.skipped += !res.applied;
+    um.loss += loss_it / cfg.num_iterations;
+    um.grad_norm = res.grad_norm;
+    um.lr = res.lr;
   }
   ++st.step;
+  if (cfg.sync_ref_model && st.step % cfg.ref_model_sync_steps == 0) sync_reference(st, cfg.ref_model_mixup_alpha);
 
   // ---- metrics (names as in TRL where they exist)
+  StepStats stats;
+  auto& M = stats.metrics;
   auto lens = r.completion_mask.sum(1).to(torch::kFloat32);
-  M["loss"] = loss_sum;
-  M["lr"] = lr;
+  M["loss"] = um.loss;
+  M["lr"] = um.lr;
   M["reward_mean"] = rb.rewards.mean().item<double>();
   M["reward_std"] = rb.rewards.std().item<double>();
   M["accuracy"] = rb.correct.mean().item<double>();
   for (const auto& [fn, v] : rb.reward_by_fn) M["reward/" + fn] = v.mean().item<double>();
-  M["frac_reward_zero_std"] = adv.frac_reward_zero_std;
-  M["kl"] = kl;
-  M["clip_ratio_low"] = clip_lo;
-  M["clip_ratio_high"] = clip_hi;
-  M["clip_ratio_region"] = clip_reg;
-  M["entropy"] = ent;
+  M["frac_reward_zero_std"] = u.adv.frac_reward_zero_std;
+  M["kl"] = um.kl;
+  M["clip_ratio_low"] = um.clip_lo;
+  M["clip_ratio_high"] = um.clip_hi;
+  M["clip_ratio_region"] = um.clip_reg;
+  M["entropy"] = um.ent;
   M["completion_len_mean"] = lens.mean().item<double>();
   M["completion_len_max"] = lens.max().item<double>();
-  M["truncated_frac"] = truncated.mean().item<double>();
-  M["grad_norm"] = grad_norm;
-  M["skipped"] = double(skipped);
-  stats.skipped = skipped > 0;
+  M["truncated_frac"] = u.truncated.mean().item<double>();
+  M["grad_norm"] = um.grad_norm;
+  M["skipped"] = double(um.skipped);
+  if (u.sampler_logp.defined()) {
+    M["sampling/sampling_logp_difference/mean"] = um.is_diff_sum / std::max<int64_t>(1, um.is_tokens);
+    M["sampling/sampling_logp_difference/max"] = um.is_diff_max;
+    M["sampling/importance_sampling_ratio/mean"] = um.is_ratio_sum / std::max<int64_t>(1, um.is_ratios);
+    M["sampling/importance_sampling_ratio/min"] = um.is_ratios > 0 ? um.is_ratio_min : 0.0;
+    M["sampling/importance_sampling_ratio/max"] = um.is_ratio_max;
+  }
+  if (cfg.top_entropy_quantile < 1.0) M["entropy_mask_frac"] = double(um.entropy_kept) / std::max(1.0, u.cmask.sum().item<double>());
+  stats.advantages = u.adv.advantages;
+  stats.skipped = um.skipped > 0;
   return stats;
 }
 
 UpdateResult apply_update(GrpoState& st, double loss_value, int64_t update, int64_t total_updates) {
   UpdateResult u;
   auto params = st.policy->parameters();
+  auto trainable = st.trainable();  // the gradients live here (fp32 masters: accumulated by backward_micro)
   const double max_norm = st.cfg.max_grad_norm > 0 ? st.cfg.max_grad_norm : std::numeric_limits<double>::infinity();
-  u.grad_norm = std::isfinite(loss_value) ? torch::nn::utils::clip_grad_norm_(params, max_norm) : NAN;
+  u.grad_norm = std::isfinite(loss_value) ? torch::nn::utils::clip_grad_norm_(trainable, max_norm) : NAN;
   u.lr = lr_at(update, total_updates, st.cfg);
+  auto clear = [&] {
+    st.policy->zero_grad();
+    st.optimizer->zero_grad();
+  };
   if (!std::isfinite(loss_value) || !std::isfinite(u.grad_norm)) {  // never applied; logged and counted
     ++st.skipped_updates;
-    st.policy->zero_grad();
+    clear();
     return u;
   }
   for (auto& g : st.optimizer->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(u.lr);
-  if (st.master.empty()) {
-    st.optimizer->step();
-  } else {  // fp32 master weights: the update happens in fp32, the model gets the rounded result
+  st.optimizer->step();
+  if (!st.master.empty()) {  // fp32 master weights: the update happens in fp32, the model gets the rounded result
     torch::NoGradGuard ng;
-    for (size_t i = 0; i < params.size(); ++i)
-      st.master[i].mutable_grad() = params[i].grad().defined() ? params[i].grad().to(torch::kFloat32) : torch::zeros_like(st.master[i]);
-    st.optimizer->step();
     for (size_t i = 0; i < params.size(); ++i) params[i].copy_(st.master[i]);
   }
-  st.policy->zero_grad();
+  clear();
   u.applied = true;
   return u;
+}
+
+void sync_reference(GrpoState& st, double alpha) {
+  TORCH_CHECK(st.ref, "sync_reference: no reference model (beta = 0)");
+  torch::NoGradGuard ng;
+  auto policy = st.policy->named_parameters();
+  auto master = st.master;
+  auto names = policy.keys();
+  for (auto& item : st.ref->named_parameters()) {
+    const auto i = static_cast<size_t>(std::find(names.begin(), names.end(), item.key()) - names.begin());
+    auto p = master.empty() ? policy[item.key()] : master[i];
+    auto mixed = p.to(torch::kFloat32) * alpha + item.value().to(torch::kFloat32) * (1.0 - alpha);
+    item.value().copy_(mixed);
+  }
 }
 
 StepStats train_grpo_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<Example>& batch,
                           const std::vector<uint64_t>& keys) {
   return update_policy(st, rollout_and_score(st, tok, special, batch, keys));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Objectives on the log-probs of given completions (offline softmax-weighted, SFT): the K
-// micro-batches' losses are backpropagated, then one apply_update. micro_loss(k, logp, mask) gets
-// micro-batch k's (rows, Tc) completion log-probs and mask and returns its share of the loss.
-
-namespace {
-
-StepStats logprob_objective_step(GrpoState& st, const Rollout& r, int64_t K,
-                                 const std::function<torch::Tensor(int64_t, const torch::Tensor&, const torch::Tensor&)>& micro_loss) {
-  const int64_t N = r.completion_ids.size(0), Tc = r.completion_ids.size(1), mb = N / K;
-  auto ids = torch::cat({r.prompt_ids, r.completion_ids}, 1), attn = torch::cat({r.prompt_mask, r.completion_mask}, 1);
-  auto cmask = r.completion_mask.to(torch::kFloat32);
-  st.policy->train();
-  st.policy->zero_grad();
-  double loss_total = 0;
-  for (int64_t k = 0; k < K; ++k) {
-    auto rows = [&](const torch::Tensor& x) { return x.narrow(0, k * mb, mb); };
-    auto lp = compute_logprobs_from_model(st.policy, rows(ids), rows(attn), Tc, st.cfg.temperature).logprobs;  // (mb, Tc)
-    auto loss = micro_loss(k, lp, rows(cmask));
-    loss_total += loss.item<double>();
-    if (std::isfinite(loss_total)) loss.backward();
-  }
-  UpdateResult u = apply_update(st, loss_total, st.step, st.total_steps);
-  ++st.step;
-  StepStats stats;
-  stats.skipped = !u.applied;
-  stats.metrics = {{"loss", loss_total}, {"lr", u.lr}, {"grad_norm", u.grad_norm}, {"skipped", u.applied ? 0.0 : 1.0}};
-  return stats;
-}
-
-}  // namespace
-
-// ---------------------------------------------------------------------------------------------
-// Offline groups
-
-std::vector<OfflineGroup> load_offline_groups(const std::string& path) {
-  std::vector<OfflineGroup> out;
-  std::istringstream in(read_file(path));
-  size_t lineno = 0;
-  for (std::string line; std::getline(in, line);) {
-    ++lineno;
-    if (trim(line).empty()) continue;
-    const std::string where = path + ":" + std::to_string(lineno);
-    nlohmann::json j = parse_json(line, where);
-    if (!j.is_object() || !j.contains("prompt") || !j["prompt"].is_string())
-      throw Error(where + ": expected an object with a string field \"prompt\"");
-    if (!j.contains("responses") || !j["responses"].is_array() || !j.contains("rewards") || !j["rewards"].is_array())
-      throw Error(where + ": expected array fields \"responses\" and \"rewards\"");
-    OfflineGroup g;
-    g.prompt = j["prompt"];
-    g.line = lineno;
-    for (const auto& r : j["responses"]) {
-      if (!r.is_string()) throw Error(where + ": \"responses\" must hold strings, found " + r.dump());
-      g.responses.push_back(r);
-    }
-    for (const auto& r : j["rewards"]) {
-      if (!r.is_number()) throw Error(where + ": \"rewards\" must hold numbers, found " + r.dump());
-      g.rewards.push_back(r.get<float>());
-    }
-    if (g.responses.size() != g.rewards.size())
-      throw Error(where + ": " + std::to_string(g.responses.size()) + " responses but " + std::to_string(g.rewards.size()) + " rewards");
-    if (g.responses.size() < 2) throw Error(where + ": a group needs at least 2 responses, found " + std::to_string(g.responses.size()));
-    if (!out.empty() && g.responses.size() != out.front().responses.size())
-      throw Error(where + ": " + std::to_string(g.responses.size()) + " responses, but line " + std::to_string(out.front().line) +
-                  " has " + std::to_string(out.front().responses.size()) + " (every group must have the same size)");
-    out.push_back(std::move(g));
-  }
-  if (out.empty()) throw Error(path + ": no groups (the file is empty)");
-  return out;
-}
-
-RolloutBatch offline_batch(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
-                           const std::vector<OfflineGroup>& groups) {
-  const TrainConfig& cfg = st.cfg;
-  const int64_t B = static_cast<int64_t>(groups.size()), G = static_cast<int64_t>(groups.front().responses.size());
-  std::vector<std::vector<int32_t>> prompts;
-  std::vector<std::vector<int32_t>> responses;
-  std::vector<float> rewards;
-  RolloutBatch rb;
-  for (const auto& g : groups) {
-    prompts.push_back(tokenize_prompt(tok, cfg.system_prompt, g.prompt, cfg.max_prompt_tokens).ids);
-    for (int64_t i = 0; i < G; ++i) {
-      auto ids = tok.encode(g.responses[i], /*match_special=*/false);
-      if (!special.eos.empty()) ids.push_back(special.eos.front());
-      const bool cut = static_cast<int64_t>(ids.size()) > cfg.max_new_tokens;
-      if (cut) ids.resize(cfg.max_new_tokens);
-      rb.rollout.finish.push_back(cut ? FinishReason::Length : FinishReason::Stop);
-      responses.push_back(std::move(ids));
-      rewards.push_back(g.rewards[i]);
-      rb.completions.push_back(g.responses[i]);
-    }
-  }
-  const auto device = st.policy->output_weight().device();
-  PromptBatch pb = collate_prompts(prompts, special.pad);
-  auto expand = torch::arange(B, torch::kInt64).repeat_interleave(G);
-  rb.rollout.prompt_ids = pb.input_ids.index_select(0, expand).to(device);
-  rb.rollout.prompt_mask = pb.attention_mask.index_select(0, expand).to(device);
-  int64_t Tc = 1;
-  for (const auto& r : responses) Tc = std::max<int64_t>(Tc, static_cast<int64_t>(r.size()));
-  auto ids = torch::full({B * G, Tc}, int64_t(special.pad), torch::kInt64), mask = torch::zeros({B * G, Tc}, torch::kInt64);
-  auto ia = ids.accessor<int64_t, 2>(), ma = mask.accessor<int64_t, 2>();  // host writes, no per-element tensor ops
-  for (int64_t n = 0; n < B * G; ++n)
-    for (size_t t = 0; t < responses[n].size(); ++t) ia[n][t] = responses[n][t], ma[n][t] = 1;
-  rb.rollout.completion_ids = ids.to(device);
-  rb.rollout.completion_mask = mask.to(device);
-  rb.rollout.logprobs = torch::zeros({B * G, Tc}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
-  rb.rewards = as_float(rewards, B, G);
-  rb.correct = torch::zeros({B, G});
-  return rb;
-}
-
-StepStats train_offline_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
-                             const std::vector<OfflineGroup>& groups, OfflineObjective objective, double softmax_beta) {
-  RolloutBatch rb = offline_batch(st, tok, special, groups);
-  if (objective == OfflineObjective::Ppo) return update_policy(st, rb);
-  // Softmax-weighted: per micro-batch of whole groups, the summed completion log-prob of each response.
-  const int64_t B = rb.rewards.size(0), G = rb.rewards.size(1);
-  const int64_t K = std::min<int64_t>(st.cfg.grad_accum, B);
-  TORCH_CHECK(B % K == 0, "offline softmax objective: grad_accum must divide the number of groups");
-  const int64_t bg = B / K;
-  StepStats stats = logprob_objective_step(st, rb.rollout, K, [&](int64_t k, const torch::Tensor& lp, const torch::Tensor& m) {
-    auto seq = (lp * m).sum(1).view({bg, G});
-    return compute_softmax_weighted_loss(seq, rb.rewards.narrow(0, k * bg, bg).to(seq.device()), softmax_beta) / double(K);
-  });
-  stats.metrics["reward_mean"] = rb.rewards.mean().item<double>();
-  return stats;
-}
-
-// ---------------------------------------------------------------------------------------------
-// SFT
-
-StepStats sft_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<Example>& batch) {
-  std::vector<OfflineGroup> groups;
-  for (const auto& ex : batch) groups.push_back({ex.question, {ex.answer}, {0.0f}, ex.line});
-  RolloutBatch rb = offline_batch(st, tok, special, groups);  // one "response" per prompt: the reference answer
-  const int64_t N = rb.rollout.completion_ids.size(0), K = std::min<int64_t>(st.cfg.grad_accum, N);
-  TORCH_CHECK(N % K == 0, "sft: grad_accum must divide the batch size");
-  const double n_tokens = std::max(1.0, rb.rollout.completion_mask.sum().item<double>());
-  StepStats stats = logprob_objective_step(st, rb.rollout, K, [&](int64_t, const torch::Tensor& lp, const torch::Tensor& m) {
-    return -(lp * m).sum() / n_tokens;
-  });
-  stats.metrics["tokens"] = n_tokens;
-  return stats;
 }
 
 }  // namespace grpo

@@ -349,13 +349,16 @@ torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& x, const torch
 
 bool sdpa_available() { return TORCH_VERSION_MAJOR >= 2; }
 
-AttentionKernel parse_attention(const std::string& s) {
-  if (s == "eager") return AttentionKernel::Eager;
-  if (s != "sdpa") throw Error("attention: expected eager or sdpa, found " + quote(s));
-  if (!sdpa_available())
+void check_attention(AttentionKernel kernel) {
+  if (kernel == AttentionKernel::Sdpa && !sdpa_available())
     throw Error("attention sdpa needs LibTorch >= 2.0 (scaled_dot_product_attention); this build uses LibTorch " +
                 std::string(TORCH_VERSION));
-  return AttentionKernel::Sdpa;
+}
+
+AttentionKernel parse_attention(const std::string& s) {
+  const auto kernel = parse_choice<AttentionKernel>(s, "attention");
+  check_attention(kernel);
+  return kernel;
 }
 
 bool Qwen2ForCausalLMImpl::projections_packed() {

@@ -290,10 +290,10 @@ void write_report(const std::string& out_dir) {
   // ---- algorithm and parameters
   md << "## Algorithm\n\nGroup Relative Policy Optimization (DeepSeekMath). For each of B = " << cfg.prompts_per_step
      << " prompts per step, G = " << cfg.group_size << " completions are sampled; rule-based rewards (answer correctness and "
-     << "format) are turned into advantages relative to the group, A = (r - mean) / (std + eps) (scale `" << cfg.scale_rewards
+     << "format) are turned into advantages relative to the group, A = (r - mean) / (std + eps) (scale `" << choice_name(cfg.scale_rewards)
      << "`); the policy is updated with the PPO-clip objective (ratio clipped to [" << 1 - cfg.clip_eps_low << ", " << 1 + cfg.clip_eps_high
      << "])" << (cfg.beta > 0 ? " plus a k3 KL penalty to the frozen initial model (beta " + num(cfg.beta, "%g") + ")" : "")
-     << ", token losses aggregated as `" << cfg.loss_aggregation << "`, " << cfg.num_iterations
+     << ", token losses aggregated as `" << choice_name(cfg.loss_aggregation) << "`, " << cfg.num_iterations
      << " update(s) per rollout batch, with AdamW. No value model is needed.\n\n";
   md << "## Hyperparameters\n\n```yaml\n" << read_file(cfg_path) << "```\n\n";
 

@@ -10,11 +10,7 @@
 
 namespace grpo {
 
-AnswerMode parse_answer_mode(const std::string& s) {
-  if (s == "strict") return AnswerMode::Strict;
-  if (s == "flexible") return AnswerMode::Flexible;
-  throw Error("answer mode: expected strict or flexible, found " + quote(s));
-}
+AnswerMode parse_answer_mode(const std::string& s) { return parse_choice<AnswerMode>(s, "answer mode"); }
 
 const char* answer_source_name(AnswerSource s) {
   switch (s) {
@@ -279,8 +275,15 @@ float length_reward(std::string_view completion, const RewardContext& ctx) {
   return static_cast<float>(-std::min(1.0, over));
 }
 
+float overlong_reward(int64_t n_tokens, const RewardContext& ctx) {
+  const int64_t soft_from = ctx.overlong_max_len - ctx.overlong_buffer_len;
+  if (n_tokens < 0 || n_tokens <= soft_from) return 0.0f;
+  if (n_tokens > ctx.overlong_max_len) return -1.0f;
+  return static_cast<float>(double(soft_from - n_tokens) / std::max(1, ctx.overlong_buffer_len));
+}
+
 const std::vector<std::string>& reward_names() {
-  static const std::vector<std::string> names = {"correctness", "format", "tags", "digit", "length"};
+  static const std::vector<std::string> names = {"correctness", "format", "tags", "digit", "length", "overlong"};
   return names;
 }
 
@@ -311,6 +314,7 @@ RewardResult RewardSet::score(std::string_view completion, double gold, int64_t 
   r.by_fn["tags"] = tags_reward(completion);
   r.by_fn["digit"] = digit_from(r.extracted);
   r.by_fn["length"] = length_reward(completion, ctx_);
+  r.by_fn["overlong"] = overlong_reward(n_tokens, ctx_);
   double total = 0;
   for (const auto& [fn, v] : r.by_fn) {
     auto it = weights_.find(fn);
@@ -348,7 +352,10 @@ RewardSet make_reward_set(const TrainConfig& cfg) {
   std::shared_ptr<RewardProgram> program;
   if (!cfg.reward_command.empty())
     program = std::make_shared<RewardProgram>(cfg.reward_command, cfg.reward_timeout, cfg.reward_restarts);
-  return RewardSet(cfg.reward_weights, RewardContext{parse_answer_mode(cfg.answer_mode), cfg.length_target},
+  RewardContext ctx{cfg.answer_mode, cfg.length_target};
+  ctx.overlong_max_len = cfg.overlong_max_len > 0 ? cfg.overlong_max_len : cfg.max_new_tokens;
+  ctx.overlong_buffer_len = cfg.overlong_buffer_len > 0 ? cfg.overlong_buffer_len : std::max(1, ctx.overlong_max_len / 4);
+  return RewardSet(cfg.reward_weights, ctx,
                    cfg.reward_rules, program, cfg.reward_command_weight);
 }
 

@@ -107,12 +107,7 @@ torch::Tensor draw_from(const torch::Tensor& probs, const torch::Tensor& u) {
   return ids.clamp_max(probs.size(-1) - 1);
 }
 
-DecodeMode parse_decode_mode(const std::string& s) {
-  if (s == "eager") return DecodeMode::Eager;
-  if (s == "static") return DecodeMode::Static;
-  if (s == "cuda_graph") return DecodeMode::CudaGraph;
-  throw Error("decode_mode: expected eager, static or cuda_graph, found " + quote(s));
-}
+DecodeMode parse_decode_mode(const std::string& s) { return parse_choice<DecodeMode>(s, "decode_mode"); }
 
 void check_decode_mode(DecodeMode mode, const torch::Device& device) {
   if (mode == DecodeMode::CudaGraph && !(device.is_cuda() && built_with_cuda()))

@@ -33,7 +33,7 @@ namespace {
 SamplingParams eval_params(const TrainConfig& cfg, const Tokenizer& tok, const SpecialIds& special, int64_t n_vocab) {
   SamplingParams sp;
   sp.max_new_tokens = cfg.max_new_tokens;
-  sp.decode = parse_decode_mode(cfg.decode_mode);
+  sp.decode = cfg.decode_mode;
   apply_model_limits(sp, tok, special, n_vocab);
   sp.seed = static_cast<uint64_t>(cfg.seed) + 0x5EED;  // the same draws before and after training
   return sp;
@@ -52,7 +52,7 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
   SamplingParams sampled = eval_params(cfg, tok, special, model->cfg.n_vocab);
   sampled.temperature = cfg.eval_temperature;
   greedy.decoder = sampled.decoder = std::make_shared<StaticDecoder>();  // one set of buffers/graphs for every batch
-  const AnswerMode mode = parse_answer_mode(cfg.answer_mode);
+  const AnswerMode mode = cfg.answer_mode;
   int64_t ok_strict = 0, ok_flex = 0, ok_sampled = 0;
   for (int64_t s = 0; s < n; s += batch_size) {
     const int64_t b = std::min(batch_size, n - s);
@@ -286,9 +286,9 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   const int64_t B = cfg.prompts_per_step;
   const int64_t total_steps = cfg.max_steps > 0 ? cfg.max_steps : cfg.num_epochs * ((int64_t(train.size()) + B - 1) / B);
   auto device = parse_device(cfg.device);
-  const DecodeMode decode_mode = parse_decode_mode(cfg.decode_mode);
+  const DecodeMode decode_mode = cfg.decode_mode;
   check_decode_mode(decode_mode, device);
-  parse_attention(cfg.attention);  // sdpa on LibTorch 1.x fails here, before anything is written
+  check_attention(cfg.attention);  // sdpa on LibTorch 1.x fails here, before anything is written
   auto dtype = parse_dtype(cfg.dtype, device);
   size_t longest_prompt = 0, truncated = 0;
   for (size_t i = 0; i < std::min<size_t>(train.size(), 2000); ++i) {
@@ -430,7 +430,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
       if (v.is_number() && k != "step") tb.add_scalar(k, v.get<double>(), st.step);
     tb.flush();
     if (cfg.log_samples_every > 0 && st.step % cfg.log_samples_every == 0) {
-      auto adv = compute_advantages_grpo(rb.rewards, parse_reward_scale(cfg.scale_rewards)).advantages;
+      const auto& adv = s.advantages;
       for (int64_t b = 0; b < std::min<int64_t>(2, B); ++b) {
         json j = {{"step", st.step}, {"question", batch[b].question}, {"gold", batch[b].gold}, {"completions", json::array()}};
         for (int64_t g = 0; g < cfg.group_size; ++g)

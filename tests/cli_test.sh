@@ -148,7 +148,7 @@ check "eval missing data" 1 "nope.jsonl: cannot open for reading" "$out" "$rc"
 # ---- grpo_reward
 out=$(printf '%s\n' '{"completion": "<think>48/2=24</think><answer>72</answer>", "answer": "x\n#### 72"}' \
                     '{"completion": "The answer is 1,080", "gold": 1080}' | "$bin/grpo_reward" 2>&1); rc=$?
-check "reward line 1" 0 '^\{"correct":true,"extracted":72.0,"reward":1.100000023841858,"rewards":\{"correctness":1.0,"digit":1.0,"format":1.0,"length":0.0,"tags":1.0\}\}$' "$out" "$rc"
+check "reward line 1" 0 '^\{"correct":true,"extracted":72.0,"reward":1.100000023841858,"rewards":\{"correctness":1.0,"digit":1.0,"format":1.0,"length":0.0,"overlong":0.0,"tags":1.0\}\}$' "$out" "$rc"
 check "reward line 2 strict" 0 '"correct":false,"extracted":null' "$out" "$rc"
 out=$(echo '{"completion": "The answer is 1,080", "gold": 1080}' | "$bin/grpo_reward" --mode flexible --weights format=0,tags=1 2>&1); rc=$?
 check "reward flexible + weights" 0 '"correct":true,"extracted":1080.0,"reward":1.0,' "$out" "$rc"
@@ -201,7 +201,7 @@ out=$("$bin/grpo_train" "$tmp/model" --set device=cpu --set decode_mode=cuda_gra
 check "train graph decode needs cuda" 1 "decode_mode cuda_graph needs a CUDA build" "$out" "$rc"
 check_that "graph decode error wrote nothing" test ! -e "$tmp/graph-run"
 out=$("$bin/grpo_train" "$tmp/model" --set attention=flash 2>&1); rc=$?
-check "train attention choices" 1 "config key 'attention' \(--set\): expected one of eager sdpa, found 'flash'" "$out" "$rc"
+check "train attention choices" 1 "config key 'attention' \(--set\): expected eager or sdpa, found 'flash'" "$out" "$rc"
 out=$("$bin/grpo_generate" /nonexistent/model --prompt-ids 1,2 2>&1); rc=$?
 check "generate missing dir" 1 "/nonexistent/model: model directory does not exist" "$out" "$rc"
 

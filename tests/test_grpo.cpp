@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "grpo/grpo.h"
+#include "grpo/offline.h"
 #include "test_models.h"
 #include "test_util.h"
 
@@ -220,13 +221,12 @@ TEST(Grpo, PolicyLossSequenceLevelAndDelta) {
     EXPECT_NEAR(lp.grad().item<double>(), corrected ? 0.5525855 : 0.3934693, 1e-6);
   }
   TrainConfig tc;
-  tc.importance_sampling_level = "sequence";
+  tc.importance_sampling_level = ImportanceSamplingLevel::Sequence;
   tc.delta = 2.0;
   PolicyLossConfig from = policy_loss_config(tc, 8, 40);
   EXPECT_TRUE(from.sequence_level);
   EXPECT_EQ(from.delta, 2.0);
   EXPECT_EQ(from.n_tokens_global, 40);
-  EXPECT_THROW(parse_importance_sampling_level("seq"), Error);
 }
 
 TEST(Grpo, K3KlAndEntropyBonus) {
@@ -349,6 +349,9 @@ TEST_P(GrpoDevice, SharedPromptUpdateEqualsFullRowUpdate) {
       c.beta = 0.04;
       c.num_iterations = 2;
       c.gradient_checkpointing = ckpt;
+      // The sampler correction weighs each sequence by exp(sum of its ~1e-6 sampler/trainer
+      // differences), which differ between the two forwards by about as much as they compare.
+      c.vllm_importance_sampling_correction = false;
       c.learning_rate = 1e-4;  // 1e-3 throws this random model far off in one update (KL ~1e6): chaos
       GrpoState st(c, tiny_model(torch::kFloat32, device()), 10);
       RolloutBatch rb = make_rollout(st.policy, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4);
@@ -375,10 +378,10 @@ TEST(Grpo, LearningRateSchedule) {
   EXPECT_DOUBLE_EQ(lr_at(0, 10, c), 0.25);  // (0 + 1) / 4
   EXPECT_DOUBLE_EQ(lr_at(3, 10, c), 1.0);
   EXPECT_DOUBLE_EQ(lr_at(9, 10, c), 1.0);   // constant
-  c.lr_schedule = "cosine";                 // progress (7 - 4) / 6 = 0.5 -> 0.5
+  c.lr_schedule = LrSchedule::Cosine;                 // progress (7 - 4) / 6 = 0.5 -> 0.5
   EXPECT_NEAR(lr_at(7, 10, c), 0.5, 1e-12);
   EXPECT_NEAR(lr_at(10, 10, c), 0.0, 1e-12);
-  c.lr_schedule = "linear";
+  c.lr_schedule = LrSchedule::Linear;
   EXPECT_NEAR(lr_at(7, 10, c), 0.5, 1e-12);
   EXPECT_NEAR(lr_at(5, 10, c), 1.0 - 1.0 / 6, 1e-12);
 }

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "grpo/grpo.h"
+#include "grpo/offline.h"
 #include "grpo/reward.h"
 #include "grpo/synth.h"
 #include "test_models.h"

@@ -181,7 +181,7 @@ TEST(Trainer, ResumeEqualsUninterruptedRun) {
   cb.train_data = ca.train_data, cb.eval_data = ca.eval_data;
   ca.num_iterations = cb.num_iterations = 2;  // optimizer state and old log-probs must survive too
   ca.beta = cb.beta = 0.05;                   // and the reference model
-  ca.lr_schedule = cb.lr_schedule = "cosine";
+  ca.lr_schedule = cb.lr_schedule = LrSchedule::Cosine;
   ASSERT_EQ(train_grpo(ca, RunOptions{}), 0);
   RunOptions first;
   first.stop_after = 2;

@@ -35,9 +35,6 @@ namespace grpo {
 //   std is the unbiased (n - 1) estimate, eps = 1e-4 (TRL). A group whose rewards are all equal
 //   carries no signal: its advantages are exactly 0 (never NaN) and it is counted.
 
-enum class RewardScale { Group, Batch, None };
-RewardScale parse_reward_scale(const std::string& s);
-
 struct Advantages {
   torch::Tensor advantages;        // (B, G)
   double frac_reward_zero_std = 0; // fraction of groups with identical rewards
@@ -59,10 +56,6 @@ Advantages compute_advantages_grpo(const torch::Tensor& rewards, RewardScale sca
 //     bnpo    : sum l m / sum m                          (tokens of this micro-batch)
 //     dapo    : sum l m / n_tokens_global                (tokens of the whole optimizer step)
 //     dr_grpo : sum l m / (N_global * max_new_tokens)    (a constant: no length bias)
-
-enum class LossAggregation { Grpo, Bnpo, DrGrpo, Dapo };
-LossAggregation parse_loss_aggregation(const std::string& s);
-bool parse_importance_sampling_level(const std::string& s);  // "token" -> false, "sequence" -> true
 
 struct PolicyLossConfig {
   double clip_eps_low = 0.2, clip_eps_high = 0.2;
@@ -91,14 +84,38 @@ struct PolicyLoss {
 // completion tokens (the dapo / dr_grpo denominators).
 PolicyLossConfig policy_loss_config(const TrainConfig& cfg, int64_t n_sequences, int64_t n_tokens);
 
-// logp, old_logp, mask (N, Tc); advantages (N,); ref_logp and entropy (N, Tc) or undefined.
+// logp, old_logp, mask (N, Tc); advantages (N,); ref_logp and entropy (N, Tc) or undefined;
+// pg_weight (detached, broadcastable to (N, Tc)) multiplies the clipped policy term of each token
+// before the KL is added, as TRL does: the sampler correction x the high-entropy mask.
 PolicyLoss compute_policy_loss(const torch::Tensor& logp, const torch::Tensor& old_logp, const torch::Tensor& advantages,
                                const torch::Tensor& mask, const PolicyLossConfig& cfg,
-                               const torch::Tensor& ref_logp = {}, const torch::Tensor& entropy = {});
+                               const torch::Tensor& ref_logp = {}, const torch::Tensor& entropy = {},
+                               const torch::Tensor& pg_weight = {});
 
-// Offline objective on groups of scored responses (no rollouts):
-//   L = -mean_b sum_i softmax(r_b / beta)_i * log p(y_bi | x_b),  seq_logp (B, G) = sum of token log-probs.
-torch::Tensor compute_softmax_weighted_loss(const torch::Tensor& seq_logp, const torch::Tensor& rewards, double beta);
+// Rollout/trainer mismatch correction (TRL's vllm_importance_sampling_correction; our sampler plays
+// vLLM's part). The completions were drawn from the sampler's distribution mu; the loss is of the
+// trainer's pi (other kernels, a KV cache, bf16 roundings), so each token's policy term is weighted by
+//   token modes:     w_t = exp(logp_t - sampler_logp_t)                         (N, Tc)
+//   sequence modes:  w   = exp(sum_t m_t (logp_t - sampler_logp_t))             (N, 1)
+//   *_truncate: w <- clamp(w, C_min, C_max)      *_mask: w <- 0 where w < C_min or w > C_max
+// (C_min = 0: no lower bound). logp is the trainer's at rollout time, detached.
+// With top-p / top-k / min-p / a repetition penalty the sampler records the log-probs of the
+// filtered distribution it drew from, so mu is that distribution: w <= 1 on every token (the true
+// weight of the unfiltered policy), and a sequence ratio shrinks geometrically with the length.
+// The trainer warns; a token mode, or the correction off, suits filtered sampling.
+struct SamplerCorrection {
+  torch::Tensor weight;              // (N, Tc) or (N, 1), detached
+  double logp_diff_sum = 0, logp_diff_max = 0;  // |logp - sampler_logp| over the masked tokens
+  double ratio_sum = 0, ratio_min = 0, ratio_max = 0;  // w after clipping, over tokens or sequences
+  int64_t n_tokens = 0, n_ratios = 0;
+};
+SamplerCorrection compute_sampler_correction(const torch::Tensor& logp, const torch::Tensor& sampler_logp,
+                                             const torch::Tensor& mask, IsCorrectionMode mode, double clip_min, double clip_max);
+
+// top_entropy_quantile q < 1 (Wang et al. 2025, "80/20"): 1 on the masked tokens whose entropy is
+// >= the (1 - q) quantile of the masked entropies (linear interpolation, as torch.quantile), else 0.
+torch::Tensor top_entropy_mask(const torch::Tensor& entropy, const torch::Tensor& mask, double q);  // (N, Tc)
+
 
 // ---------------------------------------------------------------------------------------------
 // Part 4: per-token log-probs of the completion under the model
@@ -164,6 +181,7 @@ struct GrpoState {
   std::shared_ptr<StaticDecoder> decoder = std::make_shared<StaticDecoder>();
   // The rewards of cfg: built-ins, rules, and the external program (started once, here).
   std::shared_ptr<RewardSet> rewards;
+  int64_t data_position = 0;    // training prompts consumed (dynamic sampling draws more than B per step)
   // beta > 0: `reference` becomes the frozen reference (e.g. the initial model when resuming);
   // without one, the reference is a copy of `policy`.
   GrpoState(TrainConfig cfg, Qwen2ForCausalLM policy, int64_t total_steps, Qwen2ForCausalLM reference = nullptr);
@@ -178,10 +196,13 @@ struct RolloutBatch {
   torch::Tensor correct;           // (B, G) float32 0/1
   std::vector<std::string> completions;  // decoded, N
   double reward_seconds = 0;       // scoring them (built-ins, rules, the external program)
+  double temperature = 1.0;        // of the distribution the completions came from (data: 1)
+  std::vector<size_t> examples;    // B: which training examples the groups answer
 };
 
 struct StepStats {
   std::map<std::string, double> metrics;  // loss, reward_mean, kl, clip ratios, grad_norm, ...
+  torch::Tensor advantages;               // (B, G), as the loss saw them
   bool skipped = false;
 };
 
@@ -198,33 +219,14 @@ struct UpdateResult {
 };
 UpdateResult apply_update(GrpoState& st, double loss_value, int64_t update, int64_t total_updates);
 
+// Mix the policy into the reference (sync_ref_model, TR-DPO): ref <- alpha * policy + (1 - alpha) * ref.
+void sync_reference(GrpoState& st, double alpha);
+// Backpropagate one micro-batch's loss; with fp32 master weights the gradients are then added into
+// the masters' fp32 .grad (and the model's bf16 .grad cleared), so K micro-batches accumulate in fp32.
+void backward_micro(GrpoState& st, const torch::Tensor& loss);
+
 // One whole step: rollout_and_score then update_policy.
 StepStats train_grpo_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
                           const std::vector<Example>& batch, const std::vector<uint64_t>& keys);
-
-// ---------------------------------------------------------------------------------------------
-// Offline training on scored groups, no rollouts: JSONL lines {"prompt": str, "responses": [str],
-// "rewards": [number]} with the same number of responses on every line.
-
-struct OfflineGroup {
-  std::string prompt;
-  std::vector<std::string> responses;
-  std::vector<float> rewards;
-  size_t line = 0;
-};
-std::vector<OfflineGroup> load_offline_groups(const std::string& path);
-
-enum class OfflineObjective { Ppo, SoftmaxWeighted };
-// The groups become a RolloutBatch (response ids + the first EOS id, cut at max_new_tokens), then
-// Ppo: update_policy; SoftmaxWeighted: L = -sum_i softmax(r / softmax_beta)_i log p(y_i | x).
-RolloutBatch offline_batch(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
-                           const std::vector<OfflineGroup>& groups);
-StepStats train_offline_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
-                             const std::vector<OfflineGroup>& groups, OfflineObjective objective, double softmax_beta = 1.0);
-
-// ---------------------------------------------------------------------------------------------
-// Supervised fine-tuning (grpo_sft): cross-entropy on the answer tokens only (+ the EOS id),
-//   L = -sum_t m_t log p(y_t | x, y_<t) / sum_t m_t
-StepStats sft_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<Example>& batch);
 
 }  // namespace grpo

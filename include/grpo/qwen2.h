@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "grpo/config.h"
 #include "grpo/safetensors.h"
 
 namespace grpo {
@@ -78,9 +79,9 @@ struct KVCache {
 // queries and additive mask; on CUDA it picks a fused kernel (memory-efficient attention, which
 // takes a mask) that never stores the (T, S) probabilities for backward.
 
-enum class AttentionKernel : uint8_t { Eager = 0, Sdpa = 1 };
 bool sdpa_available();                                    // built against LibTorch >= 2.0
 AttentionKernel parse_attention(const std::string& s);    // eager | sdpa (throws if unavailable)
+void check_attention(AttentionKernel kernel);             // throws for sdpa on LibTorch 1.x
 
 // ---------------------------------------------------------------------------------------------
 // Modules

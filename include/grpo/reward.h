@@ -21,13 +21,13 @@
 #include <string_view>
 #include <vector>
 
+#include "grpo/config.h"
 #include "grpo/reward_rules.h"
 
 namespace grpo {
 
 class RewardProgram;
 
-enum class AnswerMode { Strict, Flexible };
 AnswerMode parse_answer_mode(const std::string& s);  // "strict" | "flexible"
 
 enum class AnswerSource { None, AnswerTag, Boxed, Hashes, Whole };
@@ -60,6 +60,8 @@ std::optional<double> parse_gsm8k_gold(std::string_view answer);
 struct RewardContext {
   AnswerMode mode = AnswerMode::Strict;
   int length_target = 1024;  // characters (code points) before the length penalty starts
+  int overlong_max_len = 512;     // `overlong`: tokens at which the penalty reaches -1 (L_max)
+  int overlong_buffer_len = 128;  // `overlong`: the soft zone before it (L_cache)
 };
 
 float correctness_reward(std::string_view completion, double gold, const RewardContext& ctx);  // 1 / 0
@@ -67,6 +69,10 @@ float format_reward(std::string_view completion);  // 1 iff exactly <think>..</t
 float tags_reward(std::string_view completion);    // 0.25 per tag present exactly once, in order
 float digit_reward(std::string_view completion, const RewardContext& ctx);  // 1 iff span is a plain number
 float length_reward(std::string_view completion, const RewardContext& ctx);  // 0 .. -1 past target
+// DAPO's soft overlong punishment on the completion's token count n (L_max, L_cache from ctx):
+//   0 when n <= L_max - L_cache;  (L_max - L_cache - n) / L_cache up to L_max;  -1 beyond.
+// An unknown count (n < 0) scores 0.
+float overlong_reward(int64_t n_tokens, const RewardContext& ctx);
 
 // The reward functions by name, in report order.
 const std::vector<std::string>& reward_names();

@@ -35,7 +35,6 @@ namespace grpo {
 // positions with the new position passed as a device tensor, rows in a ladder (below). CudaGraph:
 // Static, each (rows, bucket) shape captured once and replayed, which removes the per-op launch
 // cost that dominates small-batch GPU decoding; needs a CUDA build and device.
-enum class DecodeMode : uint8_t { Eager = 0, Static = 1, CudaGraph = 2 };
 DecodeMode parse_decode_mode(const std::string& s);  // eager | static | cuda_graph
 // Throws unless `mode` can run on `device` (cuda_graph: a CUDA build and a CUDA device).
 void check_decode_mode(DecodeMode mode, const torch::Device& device);

@@ -41,8 +41,9 @@ int main(int argc, char** argv) {
     SpecialIds special = load_special_ids(model_dir, *tok);
     GSM8KDataset ds(cfg.eval_data, static_cast<size_t>(cfg.eval_limit));
     auto device = parse_device(cfg.device);
-    check_decode_mode(parse_decode_mode(cfg.decode_mode), device);
-    const AttentionKernel kernel = parse_attention(cfg.attention);
+    check_decode_mode(cfg.decode_mode, device);
+    const AttentionKernel kernel = cfg.attention;
+    check_attention(kernel);
     auto model = load_qwen2(model_dir, parse_dtype(cfg.dtype, device), device);
     model->set_attention(kernel);
     EvalResult r = evaluate(model, *tok, special, ds, cfg);

@@ -17,6 +17,7 @@
 #include "grpo/config.h"
 #include "grpo/device.h"
 #include "grpo/grpo.h"
+#include "grpo/offline.h"
 #include "grpo/tokenizer.h"
 #include "grpo/trainer.h"
 

@@ -1,0 +1,170 @@
+// offline.cpp: training on given completions instead of rollouts: scored groups from a JSONL file
+// (the PPO loss, or a softmax-weighted likelihood), and supervised fine-tuning (grpo_sft).
+// Departure from the rollout path: the completions were not sampled by this model at
+// cfg.temperature, so their log-probs are taken at temperature 1 (RolloutBatch::temperature), and
+// there is no sampler correction (no sampler log-probs).
+#include "grpo/offline.h"
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "grpo/common.h"
+
+namespace grpo {
+
+// ---------------------------------------------------------------------------------------------
+// The softmax-weighted objective
+
+torch::Tensor compute_softmax_weighted_loss(const torch::Tensor& seq_logp, const torch::Tensor& rewards, double beta) {
+  TORCH_CHECK(seq_logp.sizes() == rewards.sizes() && seq_logp.dim() == 2, "seq_logp and rewards must both be (B, G)");
+  TORCH_CHECK(beta > 0, "softmax-weighted objective needs beta > 0");
+  auto w = torch::softmax(rewards.to(torch::kFloat32) / beta, 1).detach();  // (B, G)
+  return -(w * seq_logp).sum(1).mean();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Objectives on the log-probs of given completions (offline softmax-weighted, SFT): the K
+// micro-batches' losses are backpropagated, then one apply_update. micro_loss(k, logp, mask) gets
+// micro-batch k's (rows, Tc) completion log-probs and mask and returns its share of the loss.
+
+namespace {
+
+StepStats logprob_objective_step(GrpoState& st, const Rollout& r, int64_t K,
+                                 const std::function<torch::Tensor(int64_t, const torch::Tensor&, const torch::Tensor&)>& micro_loss) {
+  const int64_t N = r.completion_ids.size(0), Tc = r.completion_ids.size(1), mb = N / K;
+  auto ids = torch::cat({r.prompt_ids, r.completion_ids}, 1), attn = torch::cat({r.prompt_mask, r.completion_mask}, 1);
+  auto cmask = r.completion_mask.to(torch::kFloat32);
+  st.policy->train();
+  st.policy->zero_grad();
+  double loss_total = 0;
+  for (int64_t k = 0; k < K; ++k) {
+    auto rows = [&](const torch::Tensor& x) { return x.narrow(0, k * mb, mb); };
+    auto lp = compute_logprobs_from_model(st.policy, rows(ids), rows(attn), Tc, /*temperature=*/1.0).logprobs;  // (mb, Tc)
+    auto loss = micro_loss(k, lp, rows(cmask));
+    loss_total += loss.item<double>();
+    if (std::isfinite(loss_total)) backward_micro(st, loss);
+  }
+  UpdateResult u = apply_update(st, loss_total, st.step, st.total_steps);
+  ++st.step;
+  StepStats stats;
+  stats.skipped = !u.applied;
+  stats.metrics = {{"loss", loss_total}, {"lr", u.lr}, {"grad_norm", u.grad_norm}, {"skipped", u.applied ? 0.0 : 1.0}};
+  return stats;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Offline groups
+
+std::vector<OfflineGroup> load_offline_groups(const std::string& path) {
+  std::vector<OfflineGroup> out;
+  std::istringstream in(read_file(path));
+  size_t lineno = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++lineno;
+    if (trim(line).empty()) continue;
+    const std::string where = path + ":" + std::to_string(lineno);
+    nlohmann::json j = parse_json(line, where);
+    if (!j.is_object() || !j.contains("prompt") || !j["prompt"].is_string())
+      throw Error(where + ": expected an object with a string field \"prompt\"");
+    if (!j.contains("responses") || !j["responses"].is_array() || !j.contains("rewards") || !j["rewards"].is_array())
+      throw Error(where + ": expected array fields \"responses\" and \"rewards\"");
+    OfflineGroup g;
+    g.prompt = j["prompt"];
+    g.line = lineno;
+    for (const auto& r : j["responses"]) {
+      if (!r.is_string()) throw Error(where + ": \"responses\" must hold strings, found " + r.dump());
+      g.responses.push_back(r);
+    }
+    for (const auto& r : j["rewards"]) {
+      if (!r.is_number()) throw Error(where + ": \"rewards\" must hold numbers, found " + r.dump());
+      g.rewards.push_back(r.get<float>());
+    }
+    if (g.responses.size() != g.rewards.size())
+      throw Error(where + ": " + std::to_string(g.responses.size()) + " responses but " + std::to_string(g.rewards.size()) + " rewards");
+    if (g.responses.size() < 2) throw Error(where + ": a group needs at least 2 responses, found " + std::to_string(g.responses.size()));
+    if (!out.empty() && g.responses.size() != out.front().responses.size())
+      throw Error(where + ": " + std::to_string(g.responses.size()) + " responses, but line " + std::to_string(out.front().line) +
+                  " has " + std::to_string(out.front().responses.size()) + " (every group must have the same size)");
+    out.push_back(std::move(g));
+  }
+  if (out.empty()) throw Error(path + ": no groups (the file is empty)");
+  return out;
+}
+
+RolloutBatch offline_batch(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
+                           const std::vector<OfflineGroup>& groups) {
+  const TrainConfig& cfg = st.cfg;
+  const int64_t B = static_cast<int64_t>(groups.size()), G = static_cast<int64_t>(groups.front().responses.size());
+  std::vector<std::vector<int32_t>> prompts;
+  std::vector<std::vector<int32_t>> responses;
+  std::vector<float> rewards;
+  RolloutBatch rb;
+  for (const auto& g : groups) {
+    prompts.push_back(tokenize_prompt(tok, cfg.system_prompt, g.prompt, cfg.max_prompt_tokens).ids);
+    for (int64_t i = 0; i < G; ++i) {
+      auto ids = tok.encode(g.responses[i], /*match_special=*/false);
+      if (!special.eos.empty()) ids.push_back(special.eos.front());
+      const bool cut = static_cast<int64_t>(ids.size()) > cfg.max_new_tokens;
+      if (cut) ids.resize(cfg.max_new_tokens);
+      rb.rollout.finish.push_back(cut ? FinishReason::Length : FinishReason::Stop);
+      responses.push_back(std::move(ids));
+      rewards.push_back(g.rewards[i]);
+      rb.completions.push_back(g.responses[i]);
+    }
+  }
+  const auto device = st.policy->output_weight().device();
+  PromptBatch pb = collate_prompts(prompts, special.pad);
+  auto expand = torch::arange(B, torch::kInt64).repeat_interleave(G);
+  rb.rollout.prompt_ids = pb.input_ids.index_select(0, expand).to(device);
+  rb.rollout.prompt_mask = pb.attention_mask.index_select(0, expand).to(device);
+  int64_t Tc = 1;
+  for (const auto& r : responses) Tc = std::max<int64_t>(Tc, static_cast<int64_t>(r.size()));
+  auto ids = torch::full({B * G, Tc}, int64_t(special.pad), torch::kInt64), mask = torch::zeros({B * G, Tc}, torch::kInt64);
+  auto ia = ids.accessor<int64_t, 2>(), ma = mask.accessor<int64_t, 2>();  // host writes, no per-element tensor ops
+  for (int64_t n = 0; n < B * G; ++n)
+    for (size_t t = 0; t < responses[n].size(); ++t) ia[n][t] = responses[n][t], ma[n][t] = 1;
+  rb.rollout.completion_ids = ids.to(device);
+  rb.rollout.completion_mask = mask.to(device);
+  rb.rewards = torch::tensor(rewards, torch::kFloat32).view({B, G});
+  rb.correct = torch::zeros({B, G});
+  return rb;
+}
+
+StepStats train_offline_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
+                             const std::vector<OfflineGroup>& groups, OfflineObjective objective, double softmax_beta) {
+  RolloutBatch rb = offline_batch(st, tok, special, groups);
+  if (objective == OfflineObjective::Ppo) return update_policy(st, rb);
+  // Softmax-weighted: per micro-batch of whole groups, the summed completion log-prob of each response.
+  const int64_t B = rb.rewards.size(0), G = rb.rewards.size(1);
+  const int64_t K = std::min<int64_t>(st.cfg.grad_accum, B);
+  TORCH_CHECK(B % K == 0, "offline softmax objective: grad_accum must divide the number of groups");
+  const int64_t bg = B / K;
+  StepStats stats = logprob_objective_step(st, rb.rollout, K, [&](int64_t k, const torch::Tensor& lp, const torch::Tensor& m) {
+    auto seq = (lp * m).sum(1).view({bg, G});
+    return compute_softmax_weighted_loss(seq, rb.rewards.narrow(0, k * bg, bg).to(seq.device()), softmax_beta) / double(K);
+  });
+  stats.metrics["reward_mean"] = rb.rewards.mean().item<double>();
+  return stats;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SFT
+
+StepStats sft_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<Example>& batch) {
+  std::vector<OfflineGroup> groups;
+  for (const auto& ex : batch) groups.push_back({ex.question, {ex.answer}, {0.0f}, ex.line});
+  RolloutBatch rb = offline_batch(st, tok, special, groups);  // one "response" per prompt: the reference answer
+  const int64_t N = rb.rollout.completion_ids.size(0), K = std::min<int64_t>(st.cfg.grad_accum, N);
+  TORCH_CHECK(N % K == 0, "sft: grad_accum must divide the batch size");
+  const double n_tokens = std::max(1.0, rb.rollout.completion_mask.sum().item<double>());
+  StepStats stats = logprob_objective_step(st, rb.rollout, K, [&](int64_t, const torch::Tensor& lp, const torch::Tensor& m) {
+    return -(lp * m).sum() / n_tokens;
+  });
+  stats.metrics["tokens"] = n_tokens;
+  return stats;
+}
+
+}  // namespace grpo
