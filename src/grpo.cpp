@@ -15,7 +15,7 @@
 namespace grpo {
 
 // ---------------------------------------------------------------------------------------------
-// Part 2: advantages
+// Homework step 2: advantages
 
 Advantages compute_advantages_grpo(const torch::Tensor& rewards, RewardScale scale, double eps) {
   TORCH_CHECK(rewards.dim() == 2 && rewards.size(1) >= 2, "rewards must be (B, G) with G >= 2, got ", rewards.sizes());
@@ -35,7 +35,7 @@ Advantages compute_advantages_grpo(const torch::Tensor& rewards, RewardScale sca
 }
 
 // ---------------------------------------------------------------------------------------------
-// Part 3: policy loss
+// Homework step 3: policy loss
 
 PolicyLossConfig policy_loss_config(const TrainConfig& cfg, int64_t n_sequences, int64_t n_tokens) {
   PolicyLossConfig plc;
@@ -159,11 +159,14 @@ torch::Tensor top_entropy_mask(const torch::Tensor& entropy, const torch::Tensor
 }
 
 // ---------------------------------------------------------------------------------------------
-// Part 4: chunked log-probs
+// Homework step 4: chunked log-probs
 
 namespace {
 
-// Logits are computed in the weight's dtype and soft-maxed in at least fp32 (fp64 stays fp64).
+// The lm_head GEMM and the softmax run in at least fp32 (fp64 stays fp64), whatever the model's
+// dtype: a bf16 logit carries 8 bits, so near |z| = 16 it moves in steps of 0.125, and a log-ratio
+// error that size is most of the 0.2 clip band. The fp32 copy of a bf16 (V, D) weight is made once
+// per call (forward, backward), not per chunk.
 torch::ScalarType softmax_dtype(const torch::Tensor& w) { return at::promote_types(w.scalar_type(), torch::kFloat32); }
 
 using torch::autograd::AutogradContext;
@@ -174,9 +177,9 @@ torch::Tensor row_dot(const torch::Tensor& a, const torch::Tensor& b) {
   return at::bmm(a.unsqueeze(1), b.unsqueeze(2)).view({a.size(0), 1});  // (c, 1)
 }
 
-// One chunk's logits z = h W^T / temperature in the softmax dtype, (c, V).
+// One chunk's logits z = h W^T / temperature, (c, V); w is already in the softmax dtype.
 torch::Tensor chunk_logits(const torch::Tensor& hc, const torch::Tensor& w, double temperature) {
-  auto z = torch::nn::functional::linear(hc, w).to(softmax_dtype(w));
+  auto z = torch::nn::functional::linear(hc.to(w.scalar_type()), w);
   if (temperature != 1.0) z.mul_(1.0 / temperature);
   return z;
 }
@@ -196,11 +199,12 @@ struct ChunkedLogprobFn : public torch::autograd::Function<ChunkedLogprobFn> {
     auto t2 = targets.reshape({-1, 1});                      // (M, 1)
     const int64_t M = h2.size(0);
     const auto sd = softmax_dtype(w);
+    auto w_sd = w.to(sd);                                    // (V, D)
     auto logp = torch::empty({M}, h.options().dtype(sd));
     auto ent = torch::zeros({M}, h.options().dtype(sd));
     for (int64_t s = 0; s < M; s += chunk) {
       const int64_t c = std::min(chunk, M - s);
-      auto lsm = torch::log_softmax(chunk_logits(h2.narrow(0, s, c), w, temperature), -1);  // (c, V)
+      auto lsm = torch::log_softmax(chunk_logits(h2.narrow(0, s, c), w_sd, temperature), -1);  // (c, V)
       logp.narrow(0, s, c).copy_(lsm.gather(1, t2.narrow(0, s, c)).squeeze(1));
       if (with_entropy) ent.narrow(0, s, c).copy_(row_dot(lsm.exp(), lsm).neg().squeeze(1));  // H = -sum p log p
     }
@@ -217,6 +221,7 @@ struct ChunkedLogprobFn : public torch::autograd::Function<ChunkedLogprobFn> {
     auto t2 = targets.reshape({-1, 1});
     const int64_t M = h2.size(0);
     const auto sd = softmax_dtype(w);
+    auto w_sd = w.to(sd);  // (V, D)
     auto g_logp = grads[0].defined() ? grads[0].reshape({-1, 1}).to(sd) : torch::Tensor();
     auto g_ent = grads[1].defined() ? grads[1].reshape({-1, 1}).to(sd) : torch::Tensor();
     auto grad_h = torch::zeros_like(h2);
@@ -225,8 +230,8 @@ struct ChunkedLogprobFn : public torch::autograd::Function<ChunkedLogprobFn> {
       return {grad_h.view(h.sizes()), grad_w.to(w.scalar_type()), {}, {}, {}, {}};
     for (int64_t s = 0; s < M; s += chunk) {
       const int64_t c = std::min(chunk, M - s);
-      auto hc = h2.narrow(0, s, c);
-      auto z = chunk_logits(hc, w, temperature);  // (c, V)
+      auto hc = h2.narrow(0, s, c).to(sd);        // (c, D)
+      auto z = chunk_logits(hc, w_sd, temperature);  // (c, V)
       auto p = torch::softmax(z, -1);             // (c, V)
       // dlogp/dz = onehot(target) - p;  dH/dz = p (E_p[z] - z); so
       // dL/dz = p * (g_ent (E_p[z] - z) - g_logp) + onehot * g_logp, built in place in z.
@@ -241,10 +246,8 @@ struct ChunkedLogprobFn : public torch::autograd::Function<ChunkedLogprobFn> {
       }
       if (g_logp.defined()) gz.scatter_add_(1, t2.narrow(0, s, c), g_logp.narrow(0, s, c));
       if (temperature != 1.0) gz.mul_(1.0 / temperature);
-      auto g_logits = gz.to(w.scalar_type());           // (c, V)
-      grad_h.narrow(0, s, c).copy_(g_logits.mm(w));     // (c, D)
-      if (g_logits.scalar_type() == sd && hc.scalar_type() == sd) grad_w.addmm_(g_logits.t(), hc);  // (V, D)
-      else grad_w.add_(g_logits.t().mm(hc).to(sd));
+      grad_h.narrow(0, s, c).copy_(gz.mm(w_sd));  // (c, D), rounded to the model dtype once
+      grad_w.addmm_(gz.t(), hc);                  // (V, D) in the softmax dtype
     }
     return {grad_h.view(h.sizes()), grad_w.to(w.scalar_type()), torch::Tensor(), torch::Tensor(), torch::Tensor(),
             torch::Tensor()};
@@ -273,7 +276,8 @@ TokenLogprobs chunked_logprobs(const torch::Tensor& hidden, const torch::Tensor&
 
 TokenLogprobs naive_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
                              double temperature, bool with_entropy) {
-  auto z = torch::nn::functional::linear(hidden, weight).to(softmax_dtype(weight)) / temperature;  // (N, Tc, V)
+  const auto sd = softmax_dtype(weight);
+  auto z = torch::nn::functional::linear(hidden.to(sd), weight.to(sd)) / temperature;  // (N, Tc, V)
   auto lsm = torch::log_softmax(z, -1);
   TokenLogprobs r;
   r.logprobs = lsm.gather(-1, targets.unsqueeze(-1)).squeeze(-1);
@@ -321,7 +325,7 @@ TokenLogprobs compute_logprobs_grouped(Qwen2ForCausalLM& model, const torch::Ten
 }
 
 // ---------------------------------------------------------------------------------------------
-// Part 5: the step
+// Homework step 5: the step
 
 double lr_at(int64_t step, int64_t total_steps, const TrainConfig& cfg) {
   const double lr = cfg.learning_rate;
@@ -414,6 +418,47 @@ RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const Specia
   rb.correct = as_float(correct, B, G);
   for (const auto& [fn, v] : by_fn) rb.reward_by_fn[fn] = as_float(v, B, G);
   return rb;
+}
+
+RolloutBatch gather_groups(const std::vector<RolloutBatch>& parts, const std::vector<std::pair<size_t, int64_t>>& picks) {
+  TORCH_CHECK(!parts.empty() && !picks.empty(), "gather_groups: nothing to gather");
+  const int64_t G = parts[0].rewards.size(1);
+  int64_t Tp = 0, Tc = 0;
+  for (const auto& p : parts) Tp = std::max(Tp, p.rollout.prompt_ids.size(1)), Tc = std::max(Tc, p.rollout.completion_ids.size(1));
+  auto pad = [](const torch::Tensor& x, int64_t width, bool left) {  // zeros: masked out either way
+    const int64_t extra = width - x.size(1);
+    if (extra == 0) return x;
+    auto z = torch::zeros({x.size(0), extra}, x.options());
+    return left ? torch::cat({z, x}, 1) : torch::cat({x, z}, 1);
+  };
+  std::vector<torch::Tensor> pid, pm, cid, cm, lp, rew, cor;
+  std::map<std::string, std::vector<torch::Tensor>> by_fn;
+  RolloutBatch out;
+  out.temperature = parts[0].temperature;
+  for (const auto& [pi, g] : picks) {
+    const RolloutBatch& p = parts.at(pi);
+    const Rollout& r = p.rollout;
+    auto rows = [&](const torch::Tensor& x) { return x.narrow(0, g * G, G); };
+    pid.push_back(pad(rows(r.prompt_ids), Tp, true)), pm.push_back(pad(rows(r.prompt_mask), Tp, true));
+    cid.push_back(pad(rows(r.completion_ids), Tc, false)), cm.push_back(pad(rows(r.completion_mask), Tc, false));
+    if (r.logprobs.defined()) lp.push_back(pad(rows(r.logprobs), Tc, false));
+    rew.push_back(p.rewards.narrow(0, g, 1)), cor.push_back(p.correct.narrow(0, g, 1));
+    for (const auto& [fn, v] : p.reward_by_fn) by_fn[fn].push_back(v.narrow(0, g, 1));
+    for (int64_t i = 0; i < G; ++i) out.rollout.finish.push_back(r.finish[g * G + i]), out.completions.push_back(p.completions[g * G + i]);
+    if (!p.examples.empty()) out.examples.push_back(p.examples[g]);
+  }
+  out.rollout.prompt_ids = torch::cat(pid), out.rollout.prompt_mask = torch::cat(pm);          // (N, Tp)
+  out.rollout.completion_ids = torch::cat(cid), out.rollout.completion_mask = torch::cat(cm);  // (N, Tc)
+  if (lp.size() == picks.size()) out.rollout.logprobs = torch::cat(lp);
+  out.rewards = torch::cat(rew), out.correct = torch::cat(cor);                                // (B, G)
+  for (auto& [fn, v] : by_fn) out.reward_by_fn[fn] = torch::cat(v);
+  for (const auto& p : parts) {  // the work of every rollout, kept or not
+    out.reward_seconds += p.reward_seconds;
+    out.rollout.prefill_tokens += p.rollout.prefill_tokens, out.rollout.decode_tokens += p.rollout.decode_tokens;
+    out.rollout.prefill_seconds += p.rollout.prefill_seconds, out.rollout.decode_seconds += p.rollout.decode_seconds;
+    out.rollout.decode_shapes += p.rollout.decode_shapes;
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -148,6 +148,8 @@ std::string save_checkpoint(GrpoState& st, const std::string& output_dir, const 
   state["step"] = st.step;
   state["total_steps"] = st.total_steps;
   state["skipped_updates"] = st.skipped_updates;
+  state["data_position"] = st.data_position;
+  if (st.cfg.sync_ref_model && st.ref) save_qwen2(st.ref, tmp + "/reference", dtype);  // no longer the initial model
   write_file_atomic(tmp + "/trainer_state.json", state.dump(2) + "\n");  // written last: marks the dir complete
   // Swap into place; an older directory of the same name (a re-save) is replaced only now.
   if (dir_exists(final_dir)) {
@@ -173,6 +175,7 @@ json load_checkpoint_state(GrpoState& st, const std::string& dir) {
   if (!state.contains("step") || !state["step"].is_number_integer()) throw Error(path + ": missing integer \"step\"");
   st.step = state["step"];
   st.skipped_updates = state.value("skipped_updates", int64_t(0));
+  st.data_position = state.value("data_position", st.step * int64_t(st.cfg.prompts_per_step));
   if (!file_exists(dir + "/optimizer.pt")) throw Error(dir + ": missing optimizer.pt");
   torch::load(*st.optimizer, dir + "/optimizer.pt");
   if (!st.master.empty()) {
@@ -269,6 +272,50 @@ std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch
 // ---------------------------------------------------------------------------------------------
 // The run
 
+// ---------------------------------------------------------------------------------------------
+// The rollout phase: B prompts from the data position, rolled out and scored. With
+// dynamic_sampling (DAPO), groups whose G rewards are all equal (no advantage, no gradient) are
+// dropped and the batch is refilled from the next prompts, up to dynamic_sampling_max_rollouts
+// rollouts in all; if still short, the dropped groups fill the rest (they cost compute, not
+// correctness: their advantages are 0). Counts go to the step's metrics.
+
+namespace {
+
+RolloutBatch rollout_phase(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& train,
+                           std::map<std::string, double>& metrics) {
+  const TrainConfig& cfg = st.cfg;
+  auto roll = [&](int64_t count) {
+    auto idx = train.indices_at(static_cast<uint64_t>(cfg.seed), st.data_position, static_cast<size_t>(count));
+    st.data_position += count;
+    std::vector<Example> batch;
+    std::vector<uint64_t> keys;
+    for (size_t i : idx) batch.push_back(train[i]), keys.push_back(i);
+    return rollout_and_score(st, tok, special, batch, keys);
+  };
+  const int64_t B = cfg.prompts_per_step;
+  std::vector<RolloutBatch> parts{roll(B)};
+  if (!cfg.dynamic_sampling) return std::move(parts[0]);
+  std::vector<std::pair<size_t, int64_t>> keep, flat;
+  for (int rollouts = 1;; ++rollouts) {
+    const RolloutBatch& p = parts.back();
+    auto range = std::get<0>(p.rewards.max(1)) - std::get<0>(p.rewards.min(1));  // (b,)
+    for (int64_t g = 0; g < p.rewards.size(0); ++g)
+      (range[g].item<float>() > 0 && static_cast<int64_t>(keep.size()) < B ? keep : flat).emplace_back(parts.size() - 1, g);
+    if (static_cast<int64_t>(keep.size()) == B || rollouts == cfg.dynamic_sampling_max_rollouts) {
+      metrics["dynamic_sampling/rollouts"] = rollouts;
+      break;
+    }
+    parts.push_back(roll(B - static_cast<int64_t>(keep.size())));
+  }
+  const int64_t filled = B - static_cast<int64_t>(keep.size());
+  metrics["dynamic_sampling/groups_dropped"] = double(static_cast<int64_t>(flat.size()) - filled);
+  metrics["dynamic_sampling/groups_filled_flat"] = double(filled);
+  for (size_t i = 0; static_cast<int64_t>(keep.size()) < B; ++i) keep.push_back(flat[i]);
+  return gather_groups(parts, keep);
+}
+
+}  // namespace
+
 int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   TrainConfig cfg = cfg_in;
   auto t_start = std::chrono::steady_clock::now();
@@ -303,6 +350,12 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   std::printf("  model: %s, %.1f M params, %s on %s (%s); %s\n", mc.model_type.c_str(), mc.n_params() / 1e6,
               c10::toString(dtype), device.str().c_str(), runtime_summary().c_str(), memory_estimate(mc, cfg, dtype).c_str());
   std::fflush(stdout);
+  if (cfg.vllm_importance_sampling_correction && (cfg.top_p < 1 || cfg.top_k > 0 || cfg.min_p > 0 || cfg.repetition_penalty != 1))
+    std::printf("  warning: top_p/top_k/min_p/repetition_penalty filter the sampling distribution; the sampler correction\n"
+                "  weighs each token by p_policy / p_filtered <= 1%s (see grpo.h, compute_sampler_correction)\n",
+                cfg.vllm_importance_sampling_mode == IsCorrectionMode::SequenceMask || cfg.vllm_importance_sampling_mode == IsCorrectionMode::SequenceTruncate
+                    ? ", and a sequence mode multiplies them over the whole completion: consider vllm_importance_sampling_mode=token_truncate"
+                    : "");
   if (opts.dry_run) {
     std::printf("Dry run: config, model directory, tokenizer and data are valid; not training.\n");
     return 0;
@@ -342,9 +395,11 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   auto model = load_qwen2(resume_dir.empty() ? cfg.model_path : resume_dir, dtype, device);
   std::printf("Setting up optimizer...\n");
   std::fflush(stdout);
-  // Resuming with a KL term: the reference is the initial model, not the resumed policy.
+  // Resuming with a KL term: the reference is the initial model, not the resumed policy (or, with
+  // sync_ref_model, the mixed reference the checkpoint saved).
   Qwen2ForCausalLM initial{nullptr};
-  if (!resume_dir.empty() && cfg.beta > 0) initial = load_qwen2(cfg.model_path, dtype, device);
+  if (!resume_dir.empty() && cfg.beta > 0)
+    initial = load_qwen2(cfg.sync_ref_model && dir_exists(resume_dir + "/reference") ? resume_dir + "/reference" : cfg.model_path, dtype, device);
   GrpoState st(cfg, model, total_steps, initial);
   json before_json;
   if (!resume_dir.empty()) {
@@ -397,23 +452,19 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   int64_t steps_timed = 0, last_saved = -1;
   const int64_t first_step = st.step;
   while (st.step < total_steps) {
-    const int64_t step = st.step;
-    const int64_t position = step * B;
-    auto idx = train.indices_at(static_cast<uint64_t>(cfg.seed), position, static_cast<size_t>(B));
-    std::vector<Example> batch;
-    std::vector<uint64_t> keys;
-    for (size_t i : idx) batch.push_back(train[i]), keys.push_back(i);
     reset_peak_memory(device);  // CUDA: peak_mem_mb is this step's high-water mark
     auto t0 = std::chrono::steady_clock::now();
-    RolloutBatch rb = rollout_and_score(st, *tok, special, batch, keys);
+    std::map<std::string, double> rollout_metrics;
+    RolloutBatch rb = rollout_phase(st, *tok, special, train, rollout_metrics);
     synchronize(device);
     auto t1 = std::chrono::steady_clock::now();
     StepStats s = update_policy(st, rb);
     synchronize(device);
     auto t2 = std::chrono::steady_clock::now();
     const double t_roll = std::chrono::duration<double>(t1 - t0).count(), t_upd = std::chrono::duration<double>(t2 - t1).count();
-    json m = {{"step", st.step}, {"epoch", double(position + B) / double(train.size())}};
+    json m = {{"step", st.step}, {"epoch", double(st.data_position) / double(train.size())}};
     for (const auto& [k, v] : s.metrics) m[k] = std::isfinite(v) ? json(v) : json(nullptr);
+    for (const auto& [k, v] : rollout_metrics) m[k] = v;
     const double gen_tokens = double(rb.rollout.decode_tokens);
     const double upd_tokens = double((torch::cat({rb.rollout.prompt_mask, rb.rollout.completion_mask}, 1)).sum().item<int64_t>()) * cfg.num_iterations;
     m["time_rollout_s"] = t_roll;
@@ -432,7 +483,8 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
     if (cfg.log_samples_every > 0 && st.step % cfg.log_samples_every == 0) {
       const auto& adv = s.advantages;
       for (int64_t b = 0; b < std::min<int64_t>(2, B); ++b) {
-        json j = {{"step", st.step}, {"question", batch[b].question}, {"gold", batch[b].gold}, {"completions", json::array()}};
+        const Example& ex = train[rb.examples[b]];
+        json j = {{"step", st.step}, {"question", ex.question}, {"gold", ex.gold}, {"completions", json::array()}};
         for (int64_t g = 0; g < cfg.group_size; ++g)
           j["completions"].push_back({{"text", rb.completions[b * cfg.group_size + g]},
                                       {"reward", rb.rewards[b][g].item<float>()},

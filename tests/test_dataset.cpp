@@ -1,5 +1,5 @@
 // Tests for dataset.h: GSM8K loading (every gold of both shipped files), errors with file:line,
-// deterministic ordering, ChatML rendering, prompt tokenization (Part 1) and left-padded collation.
+// deterministic ordering, ChatML rendering, prompt tokenization (homework step 1) and left-padded collation.
 #include <gtest/gtest.h>
 
 #include <map>

@@ -89,7 +89,7 @@ RolloutBatch make_rollout(Qwen2ForCausalLM& m, std::vector<float> rewards, int64
 GRPO_INSTANTIATE_ON_DEVICES(GrpoDevice);
 
 // ---------------------------------------------------------------------------------------------
-// Part 2: advantages
+// Homework step 2: advantages
 
 TEST(Grpo, AdvantagesGroupScale) {
   auto r = t2({1, 0, 0, 1, /**/ 0, 0, 0, 0, /**/ 1, 1, 1, 0}, 3, 4);
@@ -120,7 +120,7 @@ TEST(Grpo, AdvantagesBatchAndNoneScale) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Part 3: policy loss
+// Homework step 3: policy loss
 
 namespace {
 // ratios [[1.5, 0.7], [1.1, 9.9 (masked)]], advantages [+1, -1], old_logp = 0
@@ -252,7 +252,7 @@ TEST(Grpo, SoftmaxWeightedObjective) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Part 4: chunked log-probs
+// Homework step 4: chunked log-probs
 
 TEST_P(GrpoDevice, ChunkedLogprobsMatchNaiveValueAndGradient) {
   torch::manual_seed(0);
@@ -369,7 +369,7 @@ TEST_P(GrpoDevice, SharedPromptUpdateEqualsFullRowUpdate) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Part 5: schedule and step
+// Homework step 5: schedule and step
 
 TEST(Grpo, LearningRateSchedule) {
   TrainConfig c;

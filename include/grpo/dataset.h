@@ -1,4 +1,4 @@
-// dataset.h: GSM8K data and prompt construction (homework part 1).
+// dataset.h: GSM8K data and prompt construction (homework step 1).
 //
 // GSM8KDataset loads JSONL with `question` + `answer` (gold = the number after the last "####",
 // thousands separators removed) or `prompt` + `gold`. Order is a deterministic per-epoch
@@ -71,7 +71,7 @@ struct PromptIds {
   bool truncated = false;  // the question's head was dropped to fit max_prompt_tokens
 };
 
-// Part 1: one question -> ChatML prompt ids. Specials by id, text as plain text. When longer than
+// Homework step 1: one question -> ChatML prompt ids. Specials by id, text as plain text. When longer than
 // max_prompt_tokens the question keeps its last tokens (the template always survives).
 PromptIds tokenize_prompt(const Tokenizer& tok, const std::string& system_prompt,
                           const std::string& question, int max_prompt_tokens);

@@ -1,11 +1,11 @@
 // grpo.h: the GRPO algorithm (DeepSeekMath, arXiv:2402.03300; DeepSeek-R1) as the homework's five
 // pieces, each a pure function (tensors in, tensors out) with its formula here:
 //
-//   Part 1  tokenize_prompt / GSM8KDataset               (dataset.h)
-//   Part 2  compute_advantages_grpo   A_bg = (r_bg - mean_g r_b.) / (std_g r_b. + eps)
-//   Part 3  compute_policy_loss       PPO-clip + k3 KL, aggregated per sequence/token
-//   Part 4  compute_logprobs_from_model  log softmax(logits / temperature)[next token], chunked
-//   Part 5  train_grpo_step           rollout -> rewards -> advantages -> mu x (micro-batched
+//   step 1  tokenize_prompt / GSM8KDataset               (dataset.h)
+//   step 2  compute_advantages_grpo   A_bg = (r_bg - mean_g r_b.) / (std_g r_b. + eps)
+//   step 3  compute_policy_loss       PPO-clip + k3 KL, aggregated per sequence/token
+//   step 4  compute_logprobs_from_model  log softmax(logits / temperature)[next token], chunked
+//   step 5  train_grpo_step           rollout -> rewards -> advantages -> mu x (micro-batched
 //                                     forward/backward) -> clip -> AdamW -> lr schedule
 //
 // Shapes: B prompts, G samples per prompt, N = B*G sequences, Tp prompt length, Tc completion
@@ -29,7 +29,7 @@
 namespace grpo {
 
 // ---------------------------------------------------------------------------------------------
-// Part 2: group-relative advantages
+// Homework step 2: group-relative advantages
 //   A = r - mean_group(r), then divided by
 //     group: std_group(r) + eps      batch: std(all r) + eps      none: not divided
 //   std is the unbiased (n - 1) estimate, eps = 1e-4 (TRL). A group whose rewards are all equal
@@ -42,7 +42,7 @@ struct Advantages {
 Advantages compute_advantages_grpo(const torch::Tensor& rewards, RewardScale scale, double eps = 1e-4);
 
 // ---------------------------------------------------------------------------------------------
-// Part 3: PPO-clip policy loss with optional KL to a reference
+// Homework step 3: PPO-clip policy loss with optional KL to a reference
 //   ratio_t = exp(logp_t - old_logp_t)                                      (token level)
 //           = exp(sum_t m (logp - old_logp) / sum_t m)  for every t           (sequence level, GSPO)
 //   l_t     = -min(min(ratio_t, delta) * A, clip(ratio_t, 1 - eps_low, 1 + eps_high) * A)
@@ -118,7 +118,7 @@ torch::Tensor top_entropy_mask(const torch::Tensor& entropy, const torch::Tensor
 
 
 // ---------------------------------------------------------------------------------------------
-// Part 4: per-token log-probs of the completion under the model
+// Homework step 4: per-token log-probs of the completion under the model
 //   input_ids = [prompt (left-padded) | completion], attention_mask likewise, (N, Tp + Tc);
 //   logp[n, t] = log softmax(logits[n, Tp - 1 + t] / temperature)[completion[n, t]]
 // The (N, Tc, V) logits are never materialised at once in fp32: the lm_head + log-softmax run in
@@ -160,7 +160,7 @@ TokenLogprobs naive_logprobs(const torch::Tensor& hidden, const torch::Tensor& w
                              double temperature, bool with_entropy);
 
 // ---------------------------------------------------------------------------------------------
-// Part 5: the training step
+// Homework step 5: the training step
 
 // lr at optimizer update `step` (0-based): linear warmup over warmup_steps from 0, then
 // constant | cosine (to 0 at total_steps) | linear (to 0 at total_steps).
@@ -209,6 +209,9 @@ struct StepStats {
 // Rollout + rewards for one batch of examples (B prompts x G samples).
 RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
                                const std::vector<Example>& batch, const std::vector<uint64_t>& keys);
+// Groups picked from several scored rollouts (dynamic sampling's refills) as one batch: pick
+// (part, group) in order; prompts re-left-padded and completions right-padded to the widest part.
+RolloutBatch gather_groups(const std::vector<RolloutBatch>& parts, const std::vector<std::pair<size_t, int64_t>>& picks);
 // The update on a scored rollout: advantages, old/ref log-probs, mu x micro-batches, clip, AdamW.
 StepStats update_policy(GrpoState& st, const RolloutBatch& rb);
 // Clip the accumulated gradients, and apply them with AdamW unless the loss or the gradient norm is

@@ -1,4 +1,4 @@
-// trainer.h: the whole run of grpo_train (homework part 5's loop): phases, per-step metrics
+// trainer.h: the whole run of grpo_train (homework step 5's loop): phases, per-step metrics
 // (metrics.jsonl + TensorBoard), samples.jsonl, evaluation before/after and every eval_every steps,
 // atomic checkpoints in Hugging Face layout with the trainer state, exact resume, SIGINT/SIGTERM,
 // summary.json and report.md.
