@@ -23,6 +23,10 @@ TEST(Config, DefaultsMatchTheIssue) {
   EXPECT_EQ(c.clip_eps_high, 0.2);
   EXPECT_EQ(c.beta, 0.0);
   EXPECT_EQ(c.reward_weights.at("correctness"), 1.0);
+  EXPECT_EQ(c.loss_aggregation, LossAggregation::Dapo);  // TRL's default loss_type
+  EXPECT_TRUE(c.vllm_importance_sampling_correction);
+  EXPECT_EQ(c.vllm_importance_sampling_mode, IsCorrectionMode::SequenceMask);
+  EXPECT_EQ(c.vllm_importance_sampling_clip_max, 3.0);
 }
 
 TEST(Config, YamlFileAndNestedRewardWeights) {
@@ -139,6 +143,18 @@ TEST(Config, RangeErrors) {
   EXPECT_NE(msg.find("'delta' (--set): expected 0 (off) or > 1 + clip_eps_high, found 1.1"), std::string::npos) << msg;
   EXPECT_NE(error_of([] { TrainConfig c; apply_override(c, "importance_sampling_level=seq"); }).find("expected token or sequence, found 'seq'"),
             std::string::npos);
+  msg = range_error("top_entropy_quantile=0");
+  EXPECT_NE(msg.find("'top_entropy_quantile' (--set): expected a value in (0, 1], found 0"), std::string::npos) << msg;
+  msg = range_error("vllm_importance_sampling_clip_max=0");
+  EXPECT_NE(msg.find("'vllm_importance_sampling_clip_max' (--set): expected > vllm_importance_sampling_clip_min = 0, found 0"),
+            std::string::npos) << msg;
+  msg = range_error("sync_ref_model=true");
+  EXPECT_NE(msg.find("'sync_ref_model' (--set): expected false while beta = 0"), std::string::npos) << msg;
+  msg = range_error("overlong_buffer_len=600");
+  EXPECT_NE(msg.find("'overlong_buffer_len' (--set): expected <= overlong_max_len (or max_new_tokens when that is 0), found 600"),
+            std::string::npos) << msg;
+  EXPECT_NE(range_error("dynamic_sampling_max_rollouts=0").find("dynamic_sampling_max_rollouts"), std::string::npos);
+  EXPECT_NE(range_error("ref_model_mixup_alpha=1.5").find("ref_model_mixup_alpha"), std::string::npos);
   TrainConfig no_model;
   EXPECT_NE(error_of([&] { validate_config(no_model); }).find("no model path"), std::string::npos);
 }

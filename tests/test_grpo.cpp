@@ -155,6 +155,51 @@ TEST_P(GrpoDevice, PolicyLossAggregations) {
   EXPECT_NEAR(pl.ratio_min, 0.7, 1e-6);
   EXPECT_NEAR(pl.ratio_max, 1.5, 1e-6);  // 9.9 is masked
   EXPECT_EQ(pl.n_tokens, 3);
+  // The two "constant" denominators apart: dapo divides by the step's real tokens (3 here),
+  // dr_grpo by sequences x max_new_tokens (4 x 4 with two more sequences in other micro-batches).
+  cfg.n_tokens_global = 3;
+  EXPECT_NEAR(compute_policy_loss(c.logp, c.old, c.adv, c.mask, cfg).loss.item<double>(), -0.8 / 3, 1e-6);
+  cfg.aggregation = LossAggregation::DrGrpo;
+  cfg.n_sequences_global = 4;
+  EXPECT_NEAR(compute_policy_loss(c.logp, c.old, c.adv, c.mask, cfg).loss.item<double>(), -0.8 / 16, 1e-6);
+}
+
+TEST(Grpo, SamplerCorrectionModes) {
+  // trainer p [[0.5, 0.4], [0.2, 0.9 (masked)]], sampler p [[0.25, 0.4], [0.1, 0.3]]:
+  // token ratios [[2, 1], [2, -]], sequence ratios [2 x 1, 2] = [2, 2]
+  auto logp = torch::log(t2({0.5, 0.4, 0.2, 0.9}, 2, 2)), slogp = torch::log(t2({0.25, 0.4, 0.1, 0.3}, 2, 2));
+  auto mask = t2({1, 1, 1, 0}, 2, 2);
+  auto w = [&](IsCorrectionMode m, double lo, double hi) { return compute_sampler_correction(logp, slogp, mask, m, lo, hi); };
+  SamplerCorrection tt = w(IsCorrectionMode::TokenTruncate, 0, 1.5);
+  EXPECT_TRUE(torch::allclose(tt.weight, t2({1.5, 1, 1.5, 1}, 2, 2)));
+  EXPECT_NEAR(tt.logp_diff_sum / tt.n_tokens, 2 * std::log(2.0) / 3, 1e-6);
+  EXPECT_NEAR(tt.logp_diff_max, std::log(2.0), 1e-6);
+  EXPECT_NEAR(tt.ratio_sum / tt.n_ratios, 4.0 / 3, 1e-6);  // over the 3 real tokens
+  EXPECT_NEAR(tt.ratio_min, 1.0, 1e-6);
+  EXPECT_NEAR(tt.ratio_max, 1.5, 1e-6);
+  EXPECT_TRUE(torch::allclose(w(IsCorrectionMode::TokenTruncate, 1.2, 3).weight, t2({2, 1.2, 2, 1.2}, 2, 2)));
+  EXPECT_TRUE(torch::allclose(w(IsCorrectionMode::TokenMask, 0, 1.5).weight, t2({0, 1, 0, 1}, 2, 2)));
+  EXPECT_TRUE(torch::allclose(w(IsCorrectionMode::SequenceTruncate, 0, 1.5).weight, t2({1.5, 1.5}, 2, 1)));
+  EXPECT_TRUE(torch::allclose(w(IsCorrectionMode::SequenceTruncate, 0, 3).weight, t2({2, 2}, 2, 1)));
+  EXPECT_TRUE(torch::allclose(w(IsCorrectionMode::SequenceMask, 0, 1.5).weight, t2({0, 0}, 2, 1)));
+  EXPECT_TRUE(torch::allclose(w(IsCorrectionMode::SequenceMask, 0, 3).weight, t2({2, 2}, 2, 1)));
+  // The weight multiplies the policy term only: LossCase's tokens -1.2, -0.7, 1.1 (bnpo)
+  // x [0.5, 2, 3] = (-0.6 - 1.4 + 3.3) / 3.
+  LossCase c(torch::kCPU);
+  PolicyLossConfig cfg;
+  cfg.aggregation = LossAggregation::Bnpo;
+  auto loss = compute_policy_loss(c.logp, c.old, c.adv, c.mask, cfg, {}, {}, t2({0.5, 2, 3, 7}, 2, 2)).loss;
+  EXPECT_NEAR(loss.item<double>(), 1.3 / 3, 1e-6);
+}
+
+TEST(Grpo, TopEntropyMask) {
+  // masked entropies 0.1 0.3 0.5 0.7 0.9 (5.0 is padding); q = 0.4 keeps >= the 0.6 quantile,
+  // 0.5 + 0.4 (0.7 - 0.5) = 0.58: the 0.9 and 0.7 tokens.
+  auto e = t2({0.1, 0.5, 0.9, 0.3, 0.7, 5.0}, 2, 3), m = t2({1, 1, 1, 1, 1, 0}, 2, 3);
+  EXPECT_TRUE(torch::equal(top_entropy_mask(e, m, 0.4), t2({0, 0, 1, 0, 1, 0}, 2, 3)));
+  EXPECT_TRUE(torch::equal(top_entropy_mask(e, m, 0.2), t2({0, 0, 1, 0, 0, 0}, 2, 3)));  // 0.7 + 0.2 x 0.2 = 0.74
+  EXPECT_TRUE(torch::equal(top_entropy_mask(e, m, 1.0), m));
+  EXPECT_TRUE(torch::equal(top_entropy_mask(e, torch::zeros_like(m), 0.5), torch::zeros_like(m)));
 }
 
 TEST_P(GrpoDevice, AsymmetricClippingBothSigns) {
@@ -459,6 +504,149 @@ TEST_P(GrpoDevice, Bf16PolicyUsesFp32MasterWeights) {
   // The model holds the master weights rounded to bf16.
   EXPECT_TRUE(torch::equal(st.policy->parameters()[0], st.master[0].to(torch::kBFloat16)));
   EXPECT_TRUE(st.policy->projections_packed());  // the rounded masters are copied in place
+}
+
+TEST_P(GrpoDevice, MicroBatchesGiveTheSameGradient) {
+  // grad_accum 1 vs 2 on the same batch: the K micro-batch losses are averaged (grpo) or summed
+  // over step-global denominators (dapo, dr_grpo), so loss and gradient norm are the same.
+  for (auto agg : {LossAggregation::Grpo, LossAggregation::Dapo, LossAggregation::DrGrpo}) {
+    std::vector<StepStats> s;
+    for (int K : {1, 2}) {
+      TrainConfig c = step_config();
+      c.grad_accum = K;
+      c.loss_aggregation = agg;
+      c.max_grad_norm = 0;  // the norm as computed, unclipped
+      GrpoState st(c, tiny_model(torch::kFloat32, device()), 10);
+      s.push_back(update_policy(st, make_rollout(st.policy, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4)));
+    }
+    const std::string name = choice_name(agg);
+    EXPECT_NEAR(s[0].metrics.at("loss"), s[1].metrics.at("loss"), 1e-5) << name;  // ~0: +-A terms cancel
+    EXPECT_NEAR(s[0].metrics.at("grad_norm"), s[1].metrics.at("grad_norm"), 1e-5 * s[0].metrics.at("grad_norm")) << name;
+    EXPECT_GT(s[0].metrics.at("grad_norm"), 0.0) << name;
+  }
+}
+
+TEST_P(GrpoDevice, SecondPassIsClippedAgainstTheOldLogprobs) {
+  // With mu = 2 the second pass's ratio is against the rollout-time log-probs, so a large first
+  // update pushes tokens out of a narrow clip band; with mu = 1 the ratio is exactly 1.
+  for (int mu : {1, 2}) {
+    TrainConfig c = step_config();
+    c.num_iterations = mu;
+    c.clip_eps_low = c.clip_eps_high = 0.01;
+    c.learning_rate = 1e-2;
+    GrpoState st(c, tiny_model(torch::kFloat32, device()), 10);
+    StepStats s = update_policy(st, make_rollout(st.policy, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4));
+    if (mu == 1) EXPECT_EQ(s.metrics.at("clip_ratio_region"), 0.0);
+    else EXPECT_GT(s.metrics.at("clip_ratio_region"), 0.05);
+  }
+}
+
+TEST_P(GrpoDevice, MaskTruncatedCompletionsRemovesThemFromTheLoss) {
+  for (bool masked : {false, true}) {
+    TrainConfig c = step_config();
+    c.mask_truncated_completions = masked;
+    GrpoState st(c, tiny_model(torch::kFloat32, device()), 10);
+    RolloutBatch rb = make_rollout(st.policy, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4);
+    for (auto& f : rb.rollout.finish) f = FinishReason::Length;  // every completion cut
+    StepStats s = update_policy(st, rb);
+    if (masked) {
+      EXPECT_EQ(s.metrics.at("grad_norm"), 0.0);
+      EXPECT_EQ(s.metrics.at("loss"), 0.0);
+    } else {
+      EXPECT_GT(s.metrics.at("grad_norm"), 0.0);
+    }
+    EXPECT_EQ(s.metrics.at("truncated_frac"), 1.0);
+  }
+}
+
+TEST_P(GrpoDevice, UpdateUsesTheRolloutTemperature) {
+  // The entropy update_policy reports is that of softmax(z / T) for the batch's temperature.
+  auto model = tiny_model(torch::kFloat32, device());
+  RolloutBatch rb = make_rollout(model, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4);
+  const auto& r = rb.rollout;
+  auto ids = torch::cat({r.prompt_ids, r.completion_ids}, 1), attn = torch::cat({r.prompt_mask, r.completion_mask}, 1);
+  auto m = r.completion_mask.to(torch::kFloat32);
+  auto entropy_at = [&](double T) {
+    torch::NoGradGuard ng;
+    auto e = compute_logprobs_from_model(model, ids, attn, r.completion_ids.size(1), T, true).entropy;
+    return ((e * m).sum() / m.sum()).item<double>();
+  };
+  for (double T : {0.5, 1.0}) {
+    TrainConfig c = step_config();
+    c.vllm_importance_sampling_correction = false;
+    GrpoState st(c, tiny_model(torch::kFloat32, device()), 10);
+    rb.temperature = T;
+    StepStats s = update_policy(st, rb);
+    EXPECT_NEAR(s.metrics.at("entropy"), entropy_at(T), 1e-5 * entropy_at(T)) << "T=" << T;
+  }
+  EXPECT_GT(std::abs(entropy_at(0.5) - entropy_at(1.0)), 1e-2);
+}
+
+TEST_P(GrpoDevice, SyncReferenceMixesThePolicyIn) {
+  TrainConfig c = step_config();
+  c.beta = 0.04;
+  GrpoState st(c, tiny_model(torch::kFloat32, device()), 10);
+  torch::NoGradGuard ng;
+  auto p = st.policy->parameters()[0], q = st.ref->parameters()[0];
+  p.fill_(2.0), q.fill_(0.0);
+  sync_reference(st, 0.6);  // 0.6 x 2 + 0.4 x 0
+  EXPECT_TRUE(torch::allclose(q, torch::full_like(q, 1.2)));
+  EXPECT_TRUE(torch::allclose(st.ref->parameters()[1], st.policy->parameters()[1]));  // equal stays equal
+}
+
+TEST_P(GrpoDevice, SyncRefModelRunsEveryNSteps) {
+  for (bool sync : {false, true}) {
+    TrainConfig c = step_config();
+    c.beta = 0.04;
+    c.sync_ref_model = sync;
+    c.ref_model_sync_steps = 1;
+    GrpoState st(c, tiny_model(torch::kFloat32, device()), 10);
+    auto before = snapshot(st.ref);
+    update_policy(st, make_rollout(st.policy, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4));
+    EXPECT_EQ(same_bits(before, snapshot(st.ref)), !sync);
+  }
+}
+
+TEST(Grpo, MasterGradientsAccumulateInFp32) {
+  // bf16 policy: each micro-batch's bf16 gradient is added into the fp32 master .grad, so two
+  // micro-batches sum without a bf16 rounding of the running total.
+  TrainConfig c = step_config();
+  GrpoState st(c, tiny_model(torch::kBFloat16), 10);
+  auto w = st.policy->parameters()[0];
+  auto x = torch::randn(w.sizes(), torch::TensorOptions().dtype(torch::kFloat32)).mul_(1e3);
+  std::vector<torch::Tensor> g;
+  for (double s : {1.0, 1.0 / 3}) {
+    backward_micro(st, (w.to(torch::kFloat32) * x * s).sum());
+    g.push_back((x * s).to(torch::kBFloat16).to(torch::kFloat32));  // what that micro-batch's bf16 .grad held
+    EXPECT_FALSE(w.grad().defined());                                 // moved to the master
+  }
+  EXPECT_TRUE(torch::equal(st.master[0].grad(), g[0] + g[1]));
+  EXPECT_FALSE(torch::equal((g[0].to(torch::kBFloat16) + g[1].to(torch::kBFloat16)).to(torch::kFloat32), g[0] + g[1]));
+}
+
+TEST(Grpo, Bf16LogprobsUseAnFp32LmHead) {
+  // A bf16 policy's log-probs against the fp32 model's, on real weights (TinyStories-656K: trained,
+  // so its logits are large where bf16's 8 bits are coarse) and a fixed text (its greedy story):
+  // the fp32 GEMM + log-softmax on the bf16 hidden states is closer than the bf16 GEMM was.
+  const std::string dir = source_path("tests/data/tinystories-656k");
+  auto m32 = load_qwen2(dir, torch::kFloat32, torch::kCPU), m16 = load_qwen2(dir, torch::kBFloat16, torch::kCPU);
+  auto ids = torch::tensor({1, 80, 147, 201, 282, 215, 286, 64, 207, 161, 152, 64, 101, 829, 463, 444, 698, 100, 258, 461, 715, 299,
+                            93, 64, 101, 829, 1361, 598, 1475, 303, 1864, 617, 242, 1407, 251, 64, 101, 829, 195, 114, 122, 216, 1738,
+                            585, 965, 380, 160, 1690, 2012, 467}, torch::kInt64).view({1, -1});
+  auto attn = torch::ones_like(ids);
+  const int64_t T = ids.size(1), Tc = 40;
+  torch::NoGradGuard ng;
+  auto ref = compute_logprobs_from_model(m32, ids, attn, Tc).logprobs;
+  auto now = compute_logprobs_from_model(m16, ids, attn, Tc).logprobs;
+  auto h = m16->forward_hidden(ids, attn, positions_from_mask(attn)).narrow(1, T - Tc - 1, Tc);
+  auto z16 = torch::nn::functional::linear(h, m16->output_weight()).to(torch::kFloat32);  // the bf16 GEMM
+  auto old = torch::log_softmax(z16, -1).gather(-1, ids.narrow(1, T - Tc, Tc).unsqueeze(-1)).squeeze(-1);
+  const double now_mean = (now - ref).abs().mean().item<double>(), old_mean = (old - ref).abs().mean().item<double>();
+  const double now_max = (now - ref).abs().max().item<double>(), old_max = (old - ref).abs().max().item<double>();
+  std::printf("bf16 log-prob error vs the fp32 model: fp32 lm_head mean %.4g max %.4g; bf16 lm_head mean %.4g max %.4g\n",
+              now_mean, now_max, old_mean, old_max);
+  EXPECT_LT(now_mean, old_mean);
+  EXPECT_LT(now_max, old_max);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -171,6 +171,24 @@ TEST(Reward, Length) {
   EXPECT_EQ(length_reward("\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9", ctx), 0.0f);  // 10 code points, 20 bytes
 }
 
+TEST(Reward, OverlongSoftPunishment) {
+  RewardContext ctx;
+  ctx.overlong_max_len = 20, ctx.overlong_buffer_len = 5;  // soft zone 16..20
+  EXPECT_EQ(overlong_reward(15, ctx), 0.0f);
+  EXPECT_FLOAT_EQ(overlong_reward(16, ctx), -0.2f);  // (15 - 16) / 5
+  EXPECT_FLOAT_EQ(overlong_reward(18, ctx), -0.6f);
+  EXPECT_FLOAT_EQ(overlong_reward(20, ctx), -1.0f);
+  EXPECT_FLOAT_EQ(overlong_reward(21, ctx), -1.0f);
+  EXPECT_EQ(overlong_reward(-1, ctx), 0.0f);  // unknown length
+  TrainConfig c;  // the defaults: L_max = max_new_tokens, L_cache = L_max / 4
+  c.max_new_tokens = 40;
+  c.reward_weights["overlong"] = 2.0;
+  RewardSet rs = make_reward_set(c);
+  RewardResult r = rs.score("no answer", 3.0, 35);  // (30 - 35) / 10
+  EXPECT_FLOAT_EQ(r.by_fn.at("overlong"), -0.5f);
+  EXPECT_NEAR(r.total, 2.0 * -0.5, 1e-6);
+}
+
 TEST(Reward, RewardSetCombinesWeights) {
   RewardSet set({{"correctness", 1.0}, {"format", 0.5}, {"tags", 0.2}}, RewardContext{});
   RewardResult r = set.score("<think>x</think><answer>7</answer>", 7);
