@@ -1,11 +1,12 @@
 // loss_referee: our GRPO loss and its gradients on given inputs, for the TRL referee test
-// (tests/interop/test_trl_loss.py). The same pieces as update_policy's micro-batch: the
-// grouped (shared-prompt) log-probs at cfg.temperature, the truncation mask, policy_loss_config and
+// (tests/interop/test_trl_loss.py). The same pieces as update_policy's micro-batch: advantages
+// from the rewards (cfg.scale_rewards), the grouped (shared-prompt) log-probs at cfg.temperature, the
+// truncation mask, the sampler correction, the high-entropy mask, policy_loss_config and
 // compute_policy_loss; no optimizer.
 //   loss_referee MODEL_DIR INPUTS.json OUT.safetensors [key=value ...]
 // INPUTS: {"prompt_ids", "prompt_mask": (N, Tp), "completion_ids", "completion_mask": (N, Tc),
-//          "advantages": (N,), "group_size": G, "truncated": (N,) 0/1,
-//          optional "old_logps", "ref_logps": (N, Tc)}; rows b*G .. b*G+G-1 share prompt b.
+//          "rewards": (N,), "group_size": G, "truncated": (N,) 0/1,
+//          optional "old_logps", "ref_logps", "sampler_logps": (N, Tc)}; rows b*G .. b*G+G-1 share prompt b.
 // OUT: "loss" (1,), "logps" (N, Tc) and "grad.<name>" for every parameter (Hugging Face names).
 #include <nlohmann/json.hpp>
 
@@ -59,7 +60,16 @@ int main(int argc, char** argv) {
     const PolicyLossConfig plc = policy_loss_config(cfg, N, n_tokens);
     auto old = in.contains("old_logps") ? rows_of(in["old_logps"], torch::kFloat32) : lp.logprobs.detach();
     auto ref = cfg.beta > 0 ? rows_of(in["ref_logps"], torch::kFloat32) : torch::Tensor();
-    PolicyLoss pl = compute_policy_loss(lp.logprobs, old, vec_of(in["advantages"], torch::kFloat32), cmask, plc, ref, lp.entropy);
+    auto advantages = compute_advantages_grpo(vec_of(in["rewards"], torch::kFloat32).view({N / G, G}), cfg.scale_rewards).advantages.flatten();
+    torch::Tensor pg_weight;
+    if (cfg.vllm_importance_sampling_correction && in.contains("sampler_logps"))
+      pg_weight = compute_sampler_correction(old, rows_of(in["sampler_logps"], torch::kFloat32), cmask, cfg.vllm_importance_sampling_mode,
+                                             cfg.vllm_importance_sampling_clip_min, cfg.vllm_importance_sampling_clip_max).weight;
+    if (cfg.top_entropy_quantile < 1) {
+      auto keep = top_entropy_mask(lp.entropy, cmask, cfg.top_entropy_quantile);
+      pg_weight = pg_weight.defined() ? pg_weight * keep : keep;
+    }
+    PolicyLoss pl = compute_policy_loss(lp.logprobs, old, advantages, cmask, plc, ref, lp.entropy, pg_weight);
     pl.loss.backward();
 
     std::vector<torch::Tensor> keep;  // the bytes stay alive until written
