@@ -257,11 +257,14 @@ std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch
   const double per_layer = (16.0 * mc.n_embd + 3.0 * mc.n_ff) * es + double(mc.n_head) * T * (2 * es + 4);
   const double act = cfg.gradient_checkpointing ? tokens * (mc.n_embd * es * mc.n_layer + per_layer)
                                                 : tokens * per_layer * mc.n_layer;
-  const double logits = double(logprob_chunk_rows(mc.n_vocab)) * mc.n_vocab * 4 * 3;
+  // The chunked lm_head: a few (rows, V) fp32 blocks, the fp32 (V, D) gradient, and for a bf16/fp16
+  // model the fp32 copy of the (V, D) weight it multiplies with.
+  const double head = double(mc.n_vocab) * mc.n_embd * 4;
+  const double logits = double(logprob_chunk_rows(mc.n_vocab)) * mc.n_vocab * 4 * 3 + head * (dtype == torch::kFloat32 ? 1 : 2);
   char b[512];
   std::snprintf(b, sizeof b,
                 "memory estimate: weights %.2f GB + grads %.2f GB + AdamW %.2f GB + master %.2f GB + reference %.2f GB + "
-                "KV cache %.2f GB + activations%s ~%.2f GB + logits chunk %.2f GB = ~%.2f GB",
+                "KV cache %.2f GB + activations%s ~%.2f GB + lm_head chunks %.2f GB = ~%.2f GB",
                 weights / 1e9, grads / 1e9, adam / 1e9, master / 1e9, ref / 1e9, kv / 1e9, cfg.gradient_checkpointing ? " (checkpointed)" : "", act / 1e9, logits / 1e9,
                 (weights + grads + adam + master + ref + kv + act + logits) / 1e9);
   return b;

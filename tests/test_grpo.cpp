@@ -649,6 +649,40 @@ TEST(Grpo, Bf16LogprobsUseAnFp32LmHead) {
   EXPECT_LT(now_max, old_max);
 }
 
+TEST(Grpo, GatherGroupsPadsAndOrders) {
+  // Two rollouts of G = 2: part 0 has 1 prompt (Tp 2, Tc 3), part 1 has 2 prompts (Tp 3, Tc 2).
+  auto part = [](int64_t B, int64_t Tp, int64_t Tc, int64_t base) {
+    RolloutBatch rb;
+    const int64_t N = B * 2;
+    rb.rollout.prompt_ids = torch::arange(base, base + N * Tp, torch::kInt64).view({N, Tp});
+    rb.rollout.prompt_mask = torch::ones({N, Tp}, torch::kInt64);
+    rb.rollout.completion_ids = torch::arange(base + 100, base + 100 + N * Tc, torch::kInt64).view({N, Tc});
+    rb.rollout.completion_mask = torch::ones({N, Tc}, torch::kInt64);
+    rb.rollout.logprobs = -torch::ones({N, Tc});
+    rb.rollout.finish.assign(N, FinishReason::Stop);
+    rb.rewards = torch::arange(base, base + N, torch::kFloat32).view({B, 2});
+    rb.correct = torch::zeros({B, 2});
+    rb.reward_by_fn["correctness"] = rb.rewards.clone();
+    for (int64_t n = 0; n < N; ++n) rb.completions.push_back(std::to_string(base + n));
+    for (int64_t b = 0; b < B; ++b) rb.examples.push_back(static_cast<size_t>(base + b));
+    return rb;
+  };
+  std::vector<RolloutBatch> parts{part(1, 2, 3, 0), part(2, 3, 2, 10)};
+  RolloutBatch g = gather_groups(parts, {{1, 1}, {0, 0}});
+  // part 1's group 1 = its rows 2, 3; part 0's group 0 = its rows 0, 1, left-padded by one column
+  EXPECT_TRUE(torch::equal(g.rollout.prompt_ids, torch::tensor({16, 17, 18, 19, 20, 21, 0, 0, 1, 0, 2, 3}, torch::kInt64).view({4, 3})));
+  EXPECT_TRUE(torch::equal(g.rollout.prompt_mask, torch::tensor({1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 1, 1}, torch::kInt64).view({4, 3})));
+  EXPECT_TRUE(torch::equal(g.rollout.completion_ids,
+                           torch::tensor({114, 115, 0, 116, 117, 0, 100, 101, 102, 103, 104, 105}, torch::kInt64).view({4, 3})));
+  EXPECT_TRUE(torch::equal(g.rollout.completion_mask, torch::tensor({1, 1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1}, torch::kInt64).view({4, 3})));
+  EXPECT_TRUE(torch::equal(g.rewards, torch::tensor({12.0f, 13.0f, 0.0f, 1.0f}).view({2, 2})));
+  EXPECT_TRUE(torch::equal(g.reward_by_fn.at("correctness"), g.rewards));
+  EXPECT_EQ(g.completions, (std::vector<std::string>{"12", "13", "0", "1"}));
+  EXPECT_EQ(g.examples, (std::vector<size_t>{11, 0}));
+  EXPECT_EQ(g.rollout.finish.size(), 4u);
+  EXPECT_EQ(g.rollout.logprobs.sizes(), g.rollout.completion_ids.sizes());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Offline groups
 

@@ -201,6 +201,56 @@ TEST(Trainer, ResumeEqualsUninterruptedRun) {
   EXPECT_EQ(sa["before"], sb["before"]);
 }
 
+TEST(Trainer, DynamicSamplingRefillsFlatGroups) {
+  // Correctness alone on a random model: every group's rewards are all 0 (flat). With B = 2 and at
+  // most 3 rollouts a step, each step rolls out 2 + 2 + 2 prompts, drops 4 flat groups and fills
+  // the batch with 2 of them; the data position moves by 6 prompts a step.
+  const std::string out = temp_dir() + "/dyn";
+  TrainConfig c = run_config(out);
+  for (auto& [fn, w] : c.reward_weights) w = fn == "correctness" ? 1.0 : 0.0;
+  c.dynamic_sampling = true;
+  c.dynamic_sampling_max_rollouts = 3;
+  c.max_steps = 2;
+  c.eval_every = 0;
+  ASSERT_EQ(train_grpo(c, RunOptions{}), 0);
+  auto m = read_jsonl(out + "/metrics.jsonl");
+  ASSERT_EQ(m.size(), 2u);
+  for (const auto& line : m) {
+    EXPECT_EQ(line.at("dynamic_sampling/rollouts"), 3.0);
+    EXPECT_EQ(line.at("dynamic_sampling/groups_dropped"), 4.0);
+    EXPECT_EQ(line.at("dynamic_sampling/groups_filled_flat"), 2.0);
+    EXPECT_EQ(line.at("frac_reward_zero_std"), 1.0);
+  }
+  EXPECT_NEAR(m[1].at("epoch").get<double>(), 12.0 / 30, 1e-12);  // 12 of the 30 training prompts
+  EXPECT_EQ(json::parse(read_file(out + "/checkpoint-2/trainer_state.json")).at("data_position"), 12);
+}
+
+TEST(Trainer, ResumeWithDynamicSamplingAndSyncedReference) {
+  // The data position (dynamic sampling draws more than B prompts a step) and the mixed reference
+  // (sync_ref_model) are part of the checkpoint: 2 + resume + 2 steps equal 4 steps, bit for bit.
+  const std::string a = temp_dir() + "/dyn_a", b = temp_dir() + "/dyn_b";
+  TrainConfig ca = run_config(a), cb = run_config(b);
+  cb.train_data = ca.train_data, cb.eval_data = ca.eval_data;
+  for (TrainConfig* c : {&ca, &cb}) {
+    c->dynamic_sampling = true;
+    c->beta = 0.05;
+    c->sync_ref_model = true;
+    c->ref_model_sync_steps = 1;
+  }
+  ASSERT_EQ(train_grpo(ca, RunOptions{}), 0);
+  RunOptions first;
+  first.stop_after = 2;
+  ASSERT_EQ(train_grpo(cb, first), 0);
+  EXPECT_TRUE(file_exists(b + "/checkpoint-2/reference/model.safetensors"));
+  RunOptions second;
+  second.resume = "auto";
+  ASSERT_EQ(train_grpo(cb, second), 0);
+  auto ma = read_jsonl(a + "/metrics.jsonl"), mb = read_jsonl(b + "/metrics.jsonl");
+  ASSERT_EQ(ma.size(), mb.size());
+  for (size_t i = 0; i < ma.size(); ++i) EXPECT_EQ(without_timing(ma[i]), without_timing(mb[i])) << "step " << i + 1;
+  EXPECT_TRUE(read_file(a + "/checkpoint-4/model.safetensors") == read_file(b + "/checkpoint-4/model.safetensors"));
+}
+
 TEST(Trainer, CrashDuringCheckpointKeepsThePreviousOne) {
   const std::string out = temp_dir() + "/run";
   TrainConfig c = run_config(out);
