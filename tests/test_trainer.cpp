@@ -84,6 +84,23 @@ json without_timing(json j) {
   return j;
 }
 
+// Run ca for its 4 steps, cb for 2 (--stop-after) then --resume auto: the same metrics.jsonl
+// (timings aside) and the same final weights, bit for bit.
+void expect_resume_equals_uninterrupted(const TrainConfig& ca, const TrainConfig& cb) {
+  ASSERT_EQ(train_grpo(ca, RunOptions{}), 0);
+  RunOptions first;
+  first.stop_after = 2;
+  ASSERT_EQ(train_grpo(cb, first), 0);
+  EXPECT_FALSE(file_exists(cb.output_dir + "/summary.json"));  // stopped early
+  RunOptions second;
+  second.resume = "auto";
+  ASSERT_EQ(train_grpo(cb, second), 0);
+  auto ma = read_jsonl(ca.output_dir + "/metrics.jsonl"), mb = read_jsonl(cb.output_dir + "/metrics.jsonl");
+  ASSERT_EQ(ma.size(), mb.size());
+  for (size_t i = 0; i < ma.size(); ++i) EXPECT_EQ(without_timing(ma[i]), without_timing(mb[i])) << "step " << i + 1;
+  EXPECT_TRUE(read_file(ca.output_dir + "/checkpoint-4/model.safetensors") == read_file(cb.output_dir + "/checkpoint-4/model.safetensors"));
+}
+
 }  // namespace
 
 TEST(TensorBoard, Crc32cKnownVectors) {
@@ -182,18 +199,7 @@ TEST(Trainer, ResumeEqualsUninterruptedRun) {
   ca.num_iterations = cb.num_iterations = 2;  // optimizer state and old log-probs must survive too
   ca.beta = cb.beta = 0.05;                   // and the reference model
   ca.lr_schedule = cb.lr_schedule = LrSchedule::Cosine;
-  ASSERT_EQ(train_grpo(ca, RunOptions{}), 0);
-  RunOptions first;
-  first.stop_after = 2;
-  ASSERT_EQ(train_grpo(cb, first), 0);
-  EXPECT_FALSE(file_exists(b + "/summary.json"));  // stopped early
-  RunOptions second;
-  second.resume = "auto";
-  ASSERT_EQ(train_grpo(cb, second), 0);
-  auto ma = read_jsonl(a + "/metrics.jsonl"), mb = read_jsonl(b + "/metrics.jsonl");
-  ASSERT_EQ(ma.size(), mb.size());
-  for (size_t i = 0; i < ma.size(); ++i) EXPECT_EQ(without_timing(ma[i]), without_timing(mb[i])) << "step " << i + 1;
-  EXPECT_TRUE(read_file(a + "/checkpoint-4/model.safetensors") == read_file(b + "/checkpoint-4/model.safetensors"));
+  expect_resume_equals_uninterrupted(ca, cb);
   json sa = json::parse(read_file(a + "/summary.json")), sb = json::parse(read_file(b + "/summary.json"));
   for (auto* s : {&sa, &sb})  // evaluation wall times differ between runs
     for (const char* k : {"before", "after"}) (*s)[k].erase("seconds");
@@ -237,18 +243,8 @@ TEST(Trainer, ResumeWithDynamicSamplingAndSyncedReference) {
     c->sync_ref_model = true;
     c->ref_model_sync_steps = 1;
   }
-  ASSERT_EQ(train_grpo(ca, RunOptions{}), 0);
-  RunOptions first;
-  first.stop_after = 2;
-  ASSERT_EQ(train_grpo(cb, first), 0);
+  expect_resume_equals_uninterrupted(ca, cb);
   EXPECT_TRUE(file_exists(b + "/checkpoint-2/reference/model.safetensors"));
-  RunOptions second;
-  second.resume = "auto";
-  ASSERT_EQ(train_grpo(cb, second), 0);
-  auto ma = read_jsonl(a + "/metrics.jsonl"), mb = read_jsonl(b + "/metrics.jsonl");
-  ASSERT_EQ(ma.size(), mb.size());
-  for (size_t i = 0; i < ma.size(); ++i) EXPECT_EQ(without_timing(ma[i]), without_timing(mb[i])) << "step " << i + 1;
-  EXPECT_TRUE(read_file(a + "/checkpoint-4/model.safetensors") == read_file(b + "/checkpoint-4/model.safetensors"));
 }
 
 TEST(Trainer, CrashDuringCheckpointKeepsThePreviousOne) {
