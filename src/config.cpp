@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <type_traits>
 #include <variant>
@@ -146,8 +147,9 @@ int parse_int(const std::string& key, const std::string& text, const std::string
   char* end = nullptr;
   errno = 0;
   long long v = std::strtoll(t.c_str(), &end, 10);
-  if (t.empty() || *end != '\0' || errno == ERANGE || v < INT32_MIN || v > INT32_MAX)
-    type_error(key, origin, "an integer", text);
+  if (t.empty() || *end != '\0') type_error(key, origin, "an integer", text);
+  if (errno == ERANGE || v < INT32_MIN || v > INT32_MAX)
+    throw Error("config key '" + key + "' (" + origin + "): out of range: expected an integer in [-2147483648, 2147483647], found " + t);
   return static_cast<int>(v);
 }
 
@@ -310,10 +312,18 @@ void load_yaml(TrainConfig& cfg, const std::string& path, const std::string& tex
   if (!root.IsMap())
     throw Error(path + ": expected a mapping of config keys at the top level, found a " +
                 (root.IsSequence() ? "sequence" : "scalar"));
+  std::map<std::string, int> first_line;  // a key given twice is an error, not "the last one wins"
+  auto once = [&](const std::string& key, const YAML::Node& k) {
+    const int line = k.Mark().line + 1;
+    auto [it, fresh] = first_line.emplace(key, line);
+    if (!fresh)
+      throw Error(path + ":" + std::to_string(line) + ": duplicate config key '" + key + "' (first at line " + std::to_string(it->second) + ")");
+  };
   for (const auto& kv : root) {
     std::string key = kv.first.as<std::string>();
     std::string where = path + ":" + std::to_string(kv.first.Mark().line + 1);
     const YAML::Node& v = kv.second;
+    once(key, kv.first);
     if (key == "reward_weights") {
       if (!v.IsMap())
         throw Error("config key 'reward_weights' (" + where +
@@ -321,6 +331,7 @@ void load_yaml(TrainConfig& cfg, const std::string& path, const std::string& tex
       for (const auto& w : v) {
         std::string sub = "reward_weights." + w.first.as<std::string>();
         std::string wwhere = path + ":" + std::to_string(w.first.Mark().line + 1);
+        once(sub, w.first);
         if (!w.second.IsScalar()) type_error(sub, wwhere, "a number", "a non-scalar value");
         set_config_value(cfg, sub, w.second.Scalar(), wwhere);
       }
@@ -345,10 +356,30 @@ std::string json_scalar_text(const std::string& key, const nlohmann::json& v, co
   type_error(key, where, "a scalar value", v.dump());
 }
 
+// The lines of a JSON text where "key" stands as an object key, for the duplicate-key message.
+std::string json_key_lines(const std::string& text, const std::string& key) {
+  std::string lines;
+  const std::string quoted = nlohmann::json(key).dump();
+  for (size_t at = text.find(quoted); at != std::string::npos; at = text.find(quoted, at + 1)) {
+    size_t after = text.find_first_not_of(" \t\r\n", at + quoted.size());
+    if (after == std::string::npos || text[after] != ':') continue;
+    lines += (lines.empty() ? "" : " and ") + std::to_string(1 + std::count(text.begin(), text.begin() + at, '\n'));
+  }
+  return lines;
+}
+
 void load_json(TrainConfig& cfg, const std::string& path, const std::string& text) {
   nlohmann::json root;
   try {
-    root = nlohmann::json::parse(text);
+    // A key given twice in one object is an error (nlohmann would keep the last one silently).
+    std::vector<std::set<std::string>> keys;
+    root = nlohmann::json::parse(text, [&](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+      if (event == nlohmann::json::parse_event_t::object_start) keys.emplace_back();
+      else if (event == nlohmann::json::parse_event_t::object_end) keys.pop_back();
+      else if (event == nlohmann::json::parse_event_t::key && !keys.back().insert(parsed.get<std::string>()).second)
+        throw Error(path + ": duplicate config key '" + parsed.get<std::string>() + "' (lines " + json_key_lines(text, parsed.get<std::string>()) + ")");
+      return true;
+    });
   } catch (const nlohmann::json::parse_error& e) {
     size_t line = 1 + std::count(text.begin(), text.begin() + std::min(e.byte, text.size()), '\n');
     throw Error(path + ":" + std::to_string(line) + ": invalid JSON: " + e.what());

@@ -145,6 +145,10 @@ std::string save_checkpoint(GrpoState& st, const std::string& output_dir, const 
   if (const char* fp = std::getenv("GRPO_FAILPOINT"); fp && std::string(fp) == "checkpoint_write") std::abort();
   torch::save(*st.optimizer, tmp + "/optimizer.pt");
   json state = extra_state;
+  json sums = json::object();  // verified before a resume loads anything (verify_checkpoint)
+  for (const char* f : {"model.safetensors", "optimizer.pt", "master.safetensors", "reference/model.safetensors"})
+    if (file_exists(tmp + "/" + f)) sums[f] = file_checksum(tmp + "/" + f);
+  state["checksums"] = sums;
   state["step"] = st.step;
   state["total_steps"] = st.total_steps;
   state["skipped_updates"] = st.skipped_updates;
@@ -167,6 +171,20 @@ std::string save_checkpoint(GrpoState& st, const std::string& output_dir, const 
       if (all[i].second != final_dir) fs::remove_all(all[i].second);
   }
   return final_dir;
+}
+
+void verify_checkpoint(const std::string& dir) {
+  const std::string path = dir + "/trainer_state.json";
+  json state = parse_json(read_file(path), path);
+  if (!state.contains("checksums")) return;  // written before checksums were recorded
+  for (const auto& [f, want] : state["checksums"].items()) {
+    const std::string file = dir + "/" + f;
+    if (!file_exists(file)) throw Error(file + ": missing (trainer_state.json records it); the checkpoint is incomplete");
+    const std::string got = file_checksum(file);
+    if (got != want.get<std::string>())
+      throw Error(file + ": checksum " + got + " differs from the " + want.get<std::string>() +
+                  " recorded when it was saved: the file is corrupted; resume from another checkpoint");
+  }
 }
 
 json load_checkpoint_state(GrpoState& st, const std::string& dir) {
@@ -387,6 +405,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
                   cfg.model_path + " (hidden " + std::to_string(mc.n_embd) + ", layers " + std::to_string(mc.n_layer) + ", vocab " +
                   std::to_string(mc.n_vocab) + ")");
   }
+  if (!resume_dir.empty()) verify_checkpoint(resume_dir);  // a corrupted file is named before anything is loaded
   std::error_code ec;
   fs::create_directories(out, ec);
   if (ec || ::access(out.c_str(), W_OK) != 0) throw Error("output_dir '" + out + "' is not writable (" + (ec ? ec.message() : "permission denied") + ")");

@@ -173,6 +173,31 @@ TEST(Config, FileErrors) {
   EXPECT_NE(msg.find(path + ":3: invalid JSON"), std::string::npos) << msg;
 }
 
+TEST(Config, DuplicateKeysAreErrors) {
+  TrainConfig c;
+  std::string path = write_temp("dup.yaml", "group_size: 4\nseed: 1\ngroup_size: 8\n");
+  std::string msg = error_of([&] { load_config_file(c, path); });
+  EXPECT_NE(msg.find(path + ":3: duplicate config key 'group_size' (first at line 1)"), std::string::npos) << msg;
+  path = write_temp("dup2.yaml", "reward_weights:\n  format: 0.5\nreward_weights.format: 1\n");
+  msg = error_of([&] { load_config_file(c, path); });
+  EXPECT_NE(msg.find(path + ":3: duplicate config key 'reward_weights.format' (first at line 2)"), std::string::npos) << msg;
+  path = write_temp("dup.json", "{\n  \"seed\": 1,\n  \"reward_weights\": {\"format\": 1, \"format\": 2},\n  \"seed\": 2\n}\n");
+  msg = error_of([&] { load_config_file(c, path); });
+  EXPECT_NE(msg.find(path + ": duplicate config key 'format' (lines 3 and 3)"), std::string::npos) << msg;
+  path = write_temp("dup2.json", "{\n  \"seed\": 1,\n  \"top_k\": 3,\n  \"seed\": 2\n}\n");
+  msg = error_of([&] { load_config_file(c, path); });
+  EXPECT_NE(msg.find(path + ": duplicate config key 'seed' (lines 2 and 4)"), std::string::npos) << msg;
+}
+
+TEST(Config, IntegerOutOfRange) {
+  TrainConfig c;
+  std::string msg = error_of([&] { apply_override(c, "max_steps=99999999999"); });
+  EXPECT_NE(msg.find("config key 'max_steps' (--set): out of range: expected an integer in [-2147483648, 2147483647], found 99999999999"),
+            std::string::npos) << msg;
+  msg = error_of([&] { apply_override(c, "max_steps=12x"); });
+  EXPECT_NE(msg.find("expected an integer, found '12x'"), std::string::npos) << msg;
+}
+
 TEST(Config, YamlRoundTrip) {
   TrainConfig c;
   apply_override(c, "group_size=5");

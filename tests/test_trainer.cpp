@@ -247,6 +247,33 @@ TEST(Trainer, ResumeWithDynamicSamplingAndSyncedReference) {
   EXPECT_TRUE(file_exists(b + "/checkpoint-2/reference/model.safetensors"));
 }
 
+TEST(Trainer, CorruptedCheckpointIsRefused) {
+  // trainer_state.json records each file's checksum at save time; a resume checks them first and
+  // names the file that changed: a flipped byte in the weights, a truncated optimizer state.
+  const std::string out = temp_dir() + "/corrupt";
+  TrainConfig c = run_config(out);
+  c.max_steps = 2, c.eval_every = 0, c.save_steps = 2;
+  ASSERT_EQ(train_grpo(c, RunOptions{}), 0);
+  const std::string dir = out + "/checkpoint-2";
+  EXPECT_NO_THROW(verify_checkpoint(dir));
+  const std::string weights = read_file(dir + "/model.safetensors"), optimizer = read_file(dir + "/optimizer.pt");
+  std::string flipped = weights;
+  flipped[flipped.size() / 2] ^= 0x10;
+  write_file_atomic(dir + "/model.safetensors", flipped);
+  c.max_steps = 3;
+  RunOptions r;
+  r.resume = "auto";
+  std::string msg = error_of([&] { train_grpo(c, r); });
+  EXPECT_NE(msg.find(dir + "/model.safetensors: checksum "), std::string::npos) << msg;
+  EXPECT_NE(msg.find("the file is corrupted"), std::string::npos) << msg;
+  write_file_atomic(dir + "/model.safetensors", weights);
+  write_file_atomic(dir + "/optimizer.pt", optimizer.substr(0, optimizer.size() - 100));
+  msg = error_of([&] { train_grpo(c, r); });
+  EXPECT_NE(msg.find(dir + "/optimizer.pt: checksum "), std::string::npos) << msg;
+  write_file_atomic(dir + "/optimizer.pt", optimizer);
+  EXPECT_EQ(train_grpo(c, r), 0);  // restored: resumes
+}
+
 TEST(Trainer, CrashDuringCheckpointKeepsThePreviousOne) {
   const std::string out = temp_dir() + "/run";
   TrainConfig c = run_config(out);

@@ -71,6 +71,9 @@ class AtomicWriter {
 // Write `data` to `path` atomically (AtomicWriter in one call).
 void write_file_atomic(const std::string& path, std::string_view data);
 bool file_exists(const std::string& path);
+// A file's 64-bit checksum (FNV-1a over 8-byte words, the tail byte-wise): any one changed word
+// changes it (each step is a bijection of the state), at memory speed (~5 GB/s), as 16 hex digits.
+std::string file_checksum(const std::string& path);
 bool dir_exists(const std::string& path);
 
 }  // namespace grpo

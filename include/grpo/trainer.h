@@ -54,6 +54,9 @@ std::string find_latest_checkpoint(const std::string& output_dir);
 // Restore optimizer, master weights and counters into st (the policy must already hold the
 // checkpoint's weights); returns trainer_state.json.
 nlohmann::json load_checkpoint_state(GrpoState& st, const std::string& checkpoint_dir);
+// Compare each file's checksum with the one trainer_state.json recorded at save time; throws
+// naming the corrupted or missing file. A resume calls it before loading anything.
+void verify_checkpoint(const std::string& checkpoint_dir);
 
 // ---------------------------------------------------------------------------------------------
 // The run
