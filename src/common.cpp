@@ -1,6 +1,7 @@
 // common.cpp: see common.h.
 #include "grpo/common.h"
 
+#include <c10/util/Exception.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -95,6 +96,15 @@ std::string quote(std::string_view s, size_t max_len) {
     } else out += c;
   }
   return out + "'";
+}
+
+std::string error_text(const std::exception& e) {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+  std::string s = c10_error ? c10_error->what_without_backtrace() : e.what();
+  // LibTorch 1.x appends "Exception raised from <function> at <file>:<line> (most recent call first):"
+  if (size_t at = s.find("\nException raised from "); at != std::string::npos) s.resize(at);
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -29,6 +30,9 @@ namespace grpo {
 void init_runtime(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
+  // A file-size limit (ulimit -f) then fails the write with EFBIG, which we report and recover
+  // from, instead of killing the process with SIGXFSZ in the middle of a checkpoint.
+  std::signal(SIGXFSZ, SIG_IGN);
   ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
   ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
   ::mallopt(M_TOP_PAD, 64 << 20);

@@ -410,6 +410,7 @@ RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const Specia
   rb.temperature = cfg.temperature;
   rb.examples.assign(keys.begin(), keys.end());
   for (const RewardResult& r : scored) {
+    if (!r.error.empty() && rb.reward_errors++ == 0) rb.reward_error = r.error;
     total.push_back(r.total);
     correct.push_back(r.correct ? 1.0f : 0.0f);
     for (const auto& [fn, v] : r.by_fn) by_fn[fn].push_back(v);

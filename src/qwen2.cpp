@@ -104,6 +104,9 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& p
 }
 
 ModelConfig ModelConfig::from_dir(const std::string& dir) {
+  if (file_exists(dir))
+    throw Error(dir + ": is a file; expected a model directory (config.json, model.safetensors, tokenizer.json)" +
+                (ends_with(dir, ".json") || ends_with(dir, ".safetensors") ? "; pass the directory that holds it" : ""));
   if (!dir_exists(dir)) throw Error(dir + ": model directory does not exist");
   const std::string path = dir + "/config.json";
   if (!file_exists(path)) throw Error(dir + ": no config.json (expected a Hugging Face model directory)");

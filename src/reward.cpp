@@ -305,7 +305,29 @@ RewardSet::RewardSet(std::map<std::string, double> weights, RewardContext ctx, s
   for (auto& r : rules) rules_.emplace_back(std::move(r));
 }
 
+namespace {
+
+// A completion a reward failed on: every component 0, the reason kept.
+void zero_failed(RewardResult& r, std::string why) {
+  for (auto& [fn, v] : r.by_fn) v = 0.0f;
+  r.total = 0, r.correct = false, r.error = std::move(why);
+}
+
+}  // namespace
+
 RewardResult RewardSet::score(std::string_view completion, double gold, int64_t n_tokens) const {
+  RewardResult r;
+  try {
+    r = score_unguarded(completion, gold, n_tokens);
+  } catch (const CompletionError& e) {
+    for (const auto& fn : reward_names()) r.by_fn[fn] = 0.0f;
+    for (const auto& rule : rules_) r.by_fn[rule.rule().name] = 0.0f;
+    zero_failed(r, e.what());
+  }
+  return r;
+}
+
+RewardResult RewardSet::score_unguarded(std::string_view completion, double gold, int64_t n_tokens) const {
   RewardResult r;
   r.extracted = extract_answer(completion, ctx_.mode);
   r.by_fn["correctness"] = correct_from(r.extracted, gold);
@@ -341,10 +363,15 @@ std::vector<RewardResult> RewardSet::score_batch(const std::vector<ScoreItem>& i
       throw Error("reward_command " + program_->describe() + ": component '" + name +
                   "' has the name of a built-in reward or a rule; rename it in the program");
     for (size_t i = 0; i < out.size(); ++i) {
-      out[i].by_fn[name] = values[i];
-      out[i].total += static_cast<float>(program_weight_ * values[i]);
+      const bool failed = std::isnan(values[i]);  // the program answered null for this completion
+      out[i].by_fn[name] = failed ? 0.0f : values[i];
+      if (failed && out[i].error.empty())
+        out[i].error = "reward_command " + program_->describe() + ": component '" + name + "' is null for this completion";
+      out[i].total += failed ? 0.0f : static_cast<float>(program_weight_ * values[i]);
     }
   }
+  for (auto& r : out)
+    if (!r.error.empty()) zero_failed(r, r.error);
   return out;
 }
 

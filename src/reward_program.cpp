@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -59,7 +60,11 @@ std::map<std::string, std::vector<float>> parse_reward_reply(const std::string& 
       throw bad("\"" + name + "\": expected " + std::to_string(n) + " rewards, found " + std::to_string(a.size()));
     std::vector<float> out;
     for (size_t i = 0; i < n; ++i) {
-      if (!a[i].is_number()) throw bad("\"" + name + "\"[" + std::to_string(i) + "]: expected a number, found " + a[i].dump());
+      if (a[i].is_null()) {  // the program could not score this one completion: it scores 0, counted
+        out.push_back(std::numeric_limits<float>::quiet_NaN());
+        continue;
+      }
+      if (!a[i].is_number()) throw bad("\"" + name + "\"[" + std::to_string(i) + "]: expected a number or null, found " + a[i].dump());
       const double v = a[i].get<double>();
       if (!std::isfinite(v) || std::abs(v) > 3e38) throw bad("\"" + name + "\"[" + std::to_string(i) + "]: not a finite float");
       out.push_back(static_cast<float>(v));

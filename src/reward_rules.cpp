@@ -271,7 +271,13 @@ int64_t CompiledRule::count_matches(std::string_view text) const {
   PCRE2_SIZE at = 0;
   while (at <= text.size()) {
     const int rc = pcre2_match(code, subject, text.size(), at, 0, md.get(), nullptr);
-    if (rc < 0) break;  // no match (or a matching limit: count what was found)
+    if (rc == PCRE2_ERROR_NOMATCH) break;
+    if (rc < 0) {  // a matching limit (catastrophic backtracking on this text): a partial count would be a wrong reward
+      PCRE2_UCHAR msg[256];
+      pcre2_get_error_message(rc, msg, sizeof msg);
+      throw CompletionError(rule_.origin + ": rule '" + rule_.name + "': cannot match this completion (" +
+                  reinterpret_cast<const char*>(msg) + ")");
+    }
     ++n;
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
     if (ov[1] > ov[0]) {

@@ -1202,6 +1202,21 @@ SpecialIds load_special_ids(const std::string& model_dir, const Tokenizer& tok) 
   if (auto id = token_field(tc, "pad_token", tok, tc_path)) s.pad = *id;
   else if (cfg.is_object() && cfg.contains("pad_token_id") && cfg["pad_token_id"].is_number_integer()) s.pad = cfg["pad_token_id"];
   else s.pad = s.eos.empty() ? 0 : s.eos.front();
+  // The embedding needs a row for every id the tokenizer can produce; checked here, at load, so
+  // that no run dies later in an index_select ("index out of range in self", or a device-side
+  // assert on a GPU) with no file named.
+  if (cfg.is_object() && cfg.contains("vocab_size") && cfg["vocab_size"].is_number_integer()) {
+    const int64_t n_vocab = cfg["vocab_size"].get<int64_t>();
+    auto check = [&](int64_t id, const std::string& what) {
+      if (id >= n_vocab)
+        throw Error(model_dir + ": " + what + " " + std::to_string(id) + " but config.json's vocab_size is " + std::to_string(n_vocab) +
+                    ": the tokenizer does not belong to this model (every id must be < vocab_size)");
+    };
+    check(static_cast<int64_t>(tok.vocab_size()) - 1, "the tokenizer's largest id is");
+    for (int32_t id : s.eos) check(id, "the EOS id is");
+    if (s.bos) check(*s.bos, "the BOS id is");
+    check(s.pad, "the pad id is");
+  }
   return s;
 }
 

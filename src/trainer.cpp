@@ -4,13 +4,16 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "grpo/common.h"
@@ -121,10 +124,10 @@ std::string find_latest_checkpoint(const std::string& output_dir) {
   return all.empty() ? "" : all.back().second;
 }
 
-std::string save_checkpoint(GrpoState& st, const std::string& output_dir, const std::string& model_dir, const json& extra_state) {
-  const std::string final_dir = output_dir + "/checkpoint-" + std::to_string(st.step);
-  const std::string tmp = final_dir + ".tmp-" + std::to_string(::getpid());
-  fs::remove_all(tmp);
+namespace {
+
+// Every file of a checkpoint into the directory `tmp`; trainer_state.json last.
+void write_checkpoint_files(GrpoState& st, const std::string& tmp, const std::string& model_dir, const json& extra_state) {
   fs::create_directories(tmp);
   torch::NoGradGuard ng;
   auto dtype = st.policy->output_weight().scalar_type();
@@ -149,12 +152,34 @@ std::string save_checkpoint(GrpoState& st, const std::string& output_dir, const 
   for (const char* f : {"model.safetensors", "optimizer.pt", "master.safetensors", "reference/model.safetensors"})
     if (file_exists(tmp + "/" + f)) sums[f] = file_checksum(tmp + "/" + f);
   state["checksums"] = sums;
+  json config = json::object();  // the run-defining settings a resume is checked against
+  for (const auto& key : config_key_names())
+    if (!resumable_change(key) && key != "reward_weights") config[key] = get_config_value(st.cfg, key);
+  state["config"] = config;
   state["step"] = st.step;
   state["total_steps"] = st.total_steps;
   state["skipped_updates"] = st.skipped_updates;
   state["data_position"] = st.data_position;
   if (st.cfg.sync_ref_model && st.ref) save_qwen2(st.ref, tmp + "/reference", dtype);  // no longer the initial model
   write_file_atomic(tmp + "/trainer_state.json", state.dump(2) + "\n");  // written last: marks the dir complete
+}
+
+}  // namespace
+
+std::string save_checkpoint(GrpoState& st, const std::string& output_dir, const std::string& model_dir, const json& extra_state) {
+  const std::string final_dir = output_dir + "/checkpoint-" + std::to_string(st.step);
+  const std::string tmp = final_dir + ".tmp-" + std::to_string(::getpid());
+  fs::remove_all(tmp);
+  try {
+    write_checkpoint_files(st, tmp, model_dir, extra_state);
+  } catch (const std::exception& e) {  // disk full, a file-size limit, a permission: the last good checkpoint stays
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    const std::string last = find_latest_checkpoint(output_dir);
+    throw Error("saving " + final_dir + " failed: " + error_text(e) + "; " +
+                (last.empty() ? std::string("no earlier checkpoint exists")
+                              : "the last complete checkpoint, " + last + ", is intact: free space, then --resume auto"));
+  }
   // Swap into place; an older directory of the same name (a re-save) is replaced only now.
   if (dir_exists(final_dir)) {
     const std::string old = final_dir + ".old-" + std::to_string(::getpid());
@@ -171,6 +196,24 @@ std::string save_checkpoint(GrpoState& st, const std::string& output_dir, const 
       if (all[i].second != final_dir) fs::remove_all(all[i].second);
   }
   return final_dir;
+}
+
+bool resumable_change(const std::string& key) {
+  static const std::set<std::string> free = {"max_steps", "num_epochs", "eval_every", "eval_limit", "eval_samples",
+                                             "eval_temperature", "save_steps", "save_total_limit", "log_samples_every",
+                                             "output_dir", "device", "decode_mode", "attention", "reward_timeout",
+                                             "reward_restarts", "eval_data"};
+  return free.count(key) > 0;
+}
+
+std::string config_differences(const json& saved, const TrainConfig& now) {
+  std::string out;
+  for (const auto& key : config_key_names()) {
+    if (resumable_change(key) || !saved.contains(key)) continue;
+    std::string value = get_config_value(now, key), was = saved[key].get<std::string>();
+    if (value != was) out += "\n  " + key + ": " + was + " -> " + value;
+  }
+  return out;
 }
 
 void verify_checkpoint(const std::string& dir) {
@@ -195,7 +238,11 @@ json load_checkpoint_state(GrpoState& st, const std::string& dir) {
   st.skipped_updates = state.value("skipped_updates", int64_t(0));
   st.data_position = state.value("data_position", st.step * int64_t(st.cfg.prompts_per_step));
   if (!file_exists(dir + "/optimizer.pt")) throw Error(dir + ": missing optimizer.pt");
-  torch::load(*st.optimizer, dir + "/optimizer.pt");
+  try {
+    torch::load(*st.optimizer, dir + "/optimizer.pt");
+  } catch (const std::exception& e) {  // truncated or not ours (a checkpoint without checksums)
+    throw Error(dir + "/optimizer.pt: cannot be read as this run's optimizer state (" + error_text(e) + ")");
+  }
   if (!st.master.empty()) {
     if (!file_exists(dir + "/master.safetensors")) throw Error(dir + ": missing master.safetensors for a non-fp32 model");
     auto f = SafetensorsFile::open(dir + "/master.safetensors");
@@ -302,6 +349,25 @@ std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch
 
 namespace {
 
+// A reward that failed on some completions (each scored 0) is counted in `reward/errors` and said
+// once per rollout, so that a user's bad data shows without stopping the run.
+void report_reward_errors(const RolloutBatch& p, int64_t step, std::map<std::string, double>& metrics) {
+  metrics["reward/errors"] += double(p.reward_errors);
+  if (p.reward_errors > 0)
+    std::fprintf(stderr, "warning: step %lld: %lld completion(s) scored 0 because a reward failed on them; first: %s\n",
+                 static_cast<long long>(step), static_cast<long long>(p.reward_errors), p.reward_error.c_str());
+}
+
+// output_dir, or its nearest existing ancestor, must be a writable directory; nothing is created
+// yet, so that a run failing before training leaves the file system as it found it.
+void check_output_dir(const std::string& out) {
+  std::error_code ec;
+  fs::path p = fs::absolute(out, ec);
+  while (!fs::exists(p, ec) && p.has_parent_path() && p != p.parent_path()) p = p.parent_path();
+  if (!fs::is_directory(p, ec)) throw Error("output_dir '" + out + "' is not writable (" + p.string() + " is not a directory)");
+  if (::access(p.c_str(), W_OK) != 0) throw Error("output_dir '" + out + "' is not writable (" + p.string() + ": " + std::strerror(errno) + ")");
+}
+
 RolloutBatch rollout_phase(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& train,
                            std::map<std::string, double>& metrics) {
   const TrainConfig& cfg = st.cfg;
@@ -315,6 +381,7 @@ RolloutBatch rollout_phase(GrpoState& st, const Tokenizer& tok, const SpecialIds
   };
   const int64_t B = cfg.prompts_per_step;
   std::vector<RolloutBatch> parts{roll(B)};
+  report_reward_errors(parts[0], st.step + 1, metrics);
   if (!cfg.dynamic_sampling) return std::move(parts[0]);
   std::vector<std::pair<size_t, int64_t>> keep, flat;
   for (int rollouts = 1;; ++rollouts) {
@@ -327,6 +394,7 @@ RolloutBatch rollout_phase(GrpoState& st, const Tokenizer& tok, const SpecialIds
       break;
     }
     parts.push_back(roll(B - static_cast<int64_t>(keep.size())));
+    report_reward_errors(parts.back(), st.step + 1, metrics);
   }
   const int64_t filled = B - static_cast<int64_t>(keep.size());
   metrics["dynamic_sampling/groups_dropped"] = double(static_cast<int64_t>(flat.size()) - filled);
@@ -405,23 +473,32 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
                   cfg.model_path + " (hidden " + std::to_string(mc.n_embd) + ", layers " + std::to_string(mc.n_layer) + ", vocab " +
                   std::to_string(mc.n_vocab) + ")");
   }
-  if (!resume_dir.empty()) verify_checkpoint(resume_dir);  // a corrupted file is named before anything is loaded
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec || ::access(out.c_str(), W_OK) != 0) throw Error("output_dir '" + out + "' is not writable (" + (ec ? ec.message() : "permission denied") + ")");
-  for (const auto& e : fs::directory_iterator(out))  // leftovers of an interrupted save
-    if (e.path().filename().string().find(".tmp-") != std::string::npos) fs::remove_all(e.path());
-  write_file_atomic(out + "/config.yaml", config_to_yaml(cfg));
-  std::printf("Resolved config saved to %s/config.yaml\n", out.c_str());
+  if (!resume_dir.empty()) {
+    verify_checkpoint(resume_dir);  // a corrupted file is named before anything is loaded
+    json saved = parse_json(read_file(resume_dir + "/trainer_state.json"), resume_dir + "/trainer_state.json");
+    const std::string diff = saved.contains("config") ? config_differences(saved["config"], cfg) : "";
+    if (!diff.empty() && !opts.allow_config_change)
+      throw Error("--resume " + resume_dir + ": these settings differ from the run the checkpoint belongs to (checkpoint -> now):" + diff +
+                  "\n  resume with the checkpoint's values, or pass --allow-config-change to continue with the new ones");
+    if (!diff.empty()) std::printf("Resuming with changed settings (--allow-config-change):%s\n", diff.c_str());
+  }
+  check_output_dir(out);
 
   auto model = load_qwen2(resume_dir.empty() ? cfg.model_path : resume_dir, dtype, device);
-  std::printf("Setting up optimizer...\n");
-  std::fflush(stdout);
   // Resuming with a KL term: the reference is the initial model, not the resumed policy (or, with
   // sync_ref_model, the mixed reference the checkpoint saved).
   Qwen2ForCausalLM initial{nullptr};
   if (!resume_dir.empty() && cfg.beta > 0)
     initial = load_qwen2(cfg.sync_ref_model && dir_exists(resume_dir + "/reference") ? resume_dir + "/reference" : cfg.model_path, dtype, device);
+
+  // ---- every input checked and loaded: only now is output_dir created or changed
+  fs::create_directories(out);
+  for (const auto& e : fs::directory_iterator(out))  // leftovers of an interrupted save
+    if (e.path().filename().string().find(".tmp-") != std::string::npos) fs::remove_all(e.path());
+  write_file_atomic(out + "/config.yaml", config_to_yaml(cfg));
+  std::printf("Resolved config saved to %s/config.yaml\n", out.c_str());
+  std::printf("Setting up optimizer...\n");
+  std::fflush(stdout);
   GrpoState st(cfg, model, total_steps, initial);
   json before_json;
   if (!resume_dir.empty()) {

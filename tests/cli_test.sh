@@ -9,7 +9,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 check() {  # check NAME EXPECTED_RC PATTERN OUTPUT RC
   local name="$1" want_rc="$2" pattern="$3" out="$4" rc="$5"
   if [[ "$rc" != "$want_rc" ]] || ! grep -qE -- "$pattern" <<<"$out"; then
-    echo "FAIL $name: rc=$rc (want $want_rc), pattern /$pattern/ in:"; echo "$out" | head -20
+    echo "FAIL $name: rc=$rc (want $want_rc), pattern /$pattern/ in:"; echo "$out" | head -10; echo "..."; echo "$out" | tail -10
     fails=$((fails+1))
   else
     echo "ok   $name"; passes=$((passes+1))
@@ -110,6 +110,10 @@ check_that "reward program: no checkpoint-3" test ! -e "$tmp/rp/checkpoint-3"
 out=$(grep -c '"reward/short":' "$tmp/rp/metrics.jsonl" 2>&1); rc=$?
 check "reward program components logged" 0 "^2$" "$out" "$rc"
 out=$("$bin/grpo_train" "$tmp/model" "${rp[@]}" --set "reward_command=[\"python3\", \"$tmp/reward.py\", \"99\"]" --resume auto 2>&1); rc=$?
+check "resume refuses a changed reward_command" 1 'these settings differ from the run the checkpoint belongs to' "$out" "$rc"
+check "resume lists the changed reward_command" 1 '^  reward_command: .*reward.py.*3.* -> .*reward.py.*99' "$out" "$rc"
+out=$("$bin/grpo_train" "$tmp/model" "${rp[@]}" --set "reward_command=[\"python3\", \"$tmp/reward.py\", \"99\"]" --resume auto --allow-config-change 2>&1); rc=$?
+check "reward program: resume with --allow-config-change" 0 "Resuming with changed settings" "$out" "$rc"
 check "reward program: resume from step 2" 0 "Resumed from .*checkpoint-2 at step 2" "$out" "$rc"
 check "reward program: resumed run completes" 0 "Training completed!" "$out" "$rc"
 out=$(printf '%s\n' '{"completion": "a #### 7", "gold": 7}' '{"completion": "a longer one #### 8", "gold": 7}' |

@@ -86,6 +86,23 @@ TEST(RewardProgram, RewardSetAddsWeightedComponents) {
             std::string::npos);
 }
 
+TEST(RewardProgram, NullScoresThatCompletionZero) {
+  // The program could not score completion 1 (its code threw on the user's data): that completion
+  // scores 0 in every component with the reason kept; completion 0 and the run go on.
+  auto prog = std::make_shared<RewardProgram>(
+      std::vector<std::string>{script(R"(while IFS= read -r line; do echo '{"rewards": {"judge": [0.5, null]}}'; done)")}, 10, 0);
+  RewardSet set({{"correctness", 1.0}}, RewardContext{}, {}, prog, 2.0);
+  auto out = set.score_batch({{"Q", "#### 3", 3, -1}, {"Q", "#### 3", 3, -1}}, 1);
+  EXPECT_TRUE(out[0].error.empty());
+  EXPECT_FLOAT_EQ(out[0].total, 1.0f + 2.0f * 0.5f);
+  EXPECT_NE(out[1].error.find("component 'judge' is null for this completion"), std::string::npos) << out[1].error;
+  EXPECT_EQ(out[1].total, 0.0f);
+  EXPECT_FALSE(out[1].correct);
+  EXPECT_EQ(out[1].by_fn.at("correctness"), 0.0f);
+  EXPECT_EQ(out[1].by_fn.at("judge"), 0.0f);
+  EXPECT_EQ(prog->restarts(), 0);
+}
+
 TEST(RewardProgram, CrashIsRestartedThenGivenUp) {
   // Exits at once every time: two restarts, then one error that says how it ended.
   RewardProgram dies({script("exit 3")}, 10, 2);
@@ -140,7 +157,7 @@ TEST(RewardProgram, BadRepliesAreOneClearError) {
   EXPECT_NE(err_of_reply("hello", 1).find("bad reply (not JSON; NaN and Infinity are not JSON either): \"hello\""), std::string::npos);
   EXPECT_NE(err_of_reply(R"({"rewards": [NaN]})", 1).find("not JSON"), std::string::npos);
   EXPECT_NE(err_of_reply(R"({"rewards": [1]})", 2).find("\"rewards\": expected 2 rewards, found 1"), std::string::npos);
-  EXPECT_NE(err_of_reply(R"({"rewards": [1, "a"]})", 2).find("\"rewards\"[1]: expected a number, found \"a\""), std::string::npos);
+  EXPECT_NE(err_of_reply(R"({"rewards": [1, "a"]})", 2).find("\"rewards\"[1]: expected a number or null, found \"a\""), std::string::npos);
   EXPECT_NE(err_of_reply(R"({"reward": [1]})", 1).find("expected an object with \"rewards\""), std::string::npos);
   EXPECT_NE(err_of_reply(R"({"rewards": {"Bad Name": [1]}})", 1).find("expected [a-z0-9_]+"), std::string::npos);
   EXPECT_NE(err_of_reply(R"({"rewards": [1e39]})", 1).find("not a finite float"), std::string::npos);

@@ -114,6 +114,30 @@ TEST(RewardRules, WeightsAddToTheTotal) {
   EXPECT_FLOAT_EQ(r.total, 1.0f + 0.5f * 2.0f + 2.0f * -1.0f);
 }
 
+TEST(RewardRules, ACompletionTheRegexCannotMatchScoresZeroAndSaysWhy) {
+  // (a|a)+c backtracks exponentially on a run of a's not followed by c (a c later defeats PCRE2's
+  // required-character shortcut): PCRE2 stops at its match limit.
+  // That one completion scores 0 in every component (a partial count would be a wrong reward),
+  // the others are scored as usual, and a configuration mistake is still an error.
+  std::vector<RewardRule> rules = parse_reward_rules(json::parse(R"([
+      {"name":"ab","type":"regex","pattern":"(a|a)+c","weight":1}])"), "rules.yaml");
+  RewardSet set({{"correctness", 1.0}}, RewardContext{}, rules);
+  RewardResult bad = set.score(std::string(40, 'a') + " c #### 12", 12);
+  EXPECT_NE(bad.error.find("rules.yaml reward_rules[0]: rule 'ab': cannot match this completion (match limit exceeded)"), std::string::npos) << bad.error;
+  EXPECT_EQ(bad.total, 0.0f);
+  EXPECT_FALSE(bad.correct);
+  EXPECT_EQ(bad.by_fn.at("correctness"), 0.0f);
+  EXPECT_EQ(bad.by_fn.at("ab"), 0.0f);
+  EXPECT_EQ(bad.by_fn.size(), reward_names().size() + 1);  // the same components as every other result
+  RewardResult good = set.score("aac #### 12", 12);
+  EXPECT_TRUE(good.error.empty());
+  EXPECT_FLOAT_EQ(good.total, 2.0f);
+  std::vector<RewardRule> tokens = parse_reward_rules(json::parse(R"([
+      {"name":"n","type":"length","unit":"tokens","target":10,"tolerance":2}])"), "t");
+  RewardSet needs_counts({{"correctness", 1.0}}, RewardContext{}, tokens);
+  EXPECT_NE(error_of([&] { needs_counts.score("x", 1); }).find("unit tokens needs the completion's token count"), std::string::npos);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parsing errors name the rule and the field
 

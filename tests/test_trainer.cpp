@@ -274,6 +274,29 @@ TEST(Trainer, CorruptedCheckpointIsRefused) {
   EXPECT_EQ(train_grpo(c, r), 0);  // restored: resumes
 }
 
+TEST(Trainer, ResumeRefusesOtherRunDefiningSettings) {
+  const std::string out = temp_dir() + "/other_settings";
+  TrainConfig c = run_config(out);
+  c.max_steps = 2, c.eval_every = 0, c.save_steps = 2;
+  ASSERT_EQ(train_grpo(c, RunOptions{}), 0);
+  const std::string config_before = read_file(out + "/config.yaml");
+  TrainConfig d = c;
+  d.seed = 7, d.group_size = 2, d.max_steps = 3;  // max_steps may change: the run goes on longer
+  RunOptions r;
+  r.resume = "auto";
+  std::string msg = error_of([&] { train_grpo(d, r); });
+  EXPECT_NE(msg.find("these settings differ from the run the checkpoint belongs to (checkpoint -> now):\n  seed: 42 -> 7\n  group_size: 4 -> 2\n"),
+            std::string::npos) << msg;
+  EXPECT_EQ(msg.find("max_steps"), std::string::npos) << msg;
+  EXPECT_EQ(read_file(out + "/config.yaml"), config_before);  // refused before anything was written
+  TrainConfig e = c;
+  e.max_steps = 3;
+  EXPECT_EQ(train_grpo(e, r), 0);  // only a free setting changed
+  d.max_steps = 4;
+  r.allow_config_change = true;
+  EXPECT_EQ(train_grpo(d, r), 0);
+}
+
 TEST(Trainer, CrashDuringCheckpointKeepsThePreviousOne) {
   const std::string out = temp_dir() + "/run";
   TrainConfig c = run_config(out);

@@ -20,6 +20,10 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
 
+// The message of any exception as one user-facing text: a LibTorch (c10::Error) message without
+// its C++ stack trace, which names no file of the user's and helps no one but us.
+std::string error_text(const std::exception& e);
+
 // ---------------------------------------------------------------------------------------------
 // Hashing: SplitMix64's finaliser, the project's one way to derive seeds (data order, sampling
 // keys, the synthetic task) so every random choice is a pure, platform-independent function.

@@ -196,6 +196,8 @@ struct RolloutBatch {
   torch::Tensor correct;           // (B, G) float32 0/1
   std::vector<std::string> completions;  // decoded, N
   double reward_seconds = 0;       // scoring them (built-ins, rules, the external program)
+  int64_t reward_errors = 0;       // completions a reward failed on (each scored 0)
+  std::string reward_error;        // the first such failure's reason
   double temperature = 1.0;        // of the distribution the completions came from (data: 1)
   std::vector<size_t> examples;    // B: which training examples the groups answer
 };

@@ -82,6 +82,7 @@ struct RewardResult {
   bool correct = false;
   std::map<std::string, float> by_fn;  // each component's raw value: built-ins, rules, program's
   float total = 0;                     // sum of weight * value
+  std::string error;                   // non-empty: a reward failed on this completion, which scores 0
 };
 
 // One completion to score, with what rules and the external program may read.
@@ -95,6 +96,9 @@ struct ScoreItem {
 // Scores completions with every reward: the built-in functions (weights by name), the config's
 // rule rewards (reward_rules.h, each with its own weight) and, when given, the external reward
 // program (reward_program.h; each of its components weighs `program_weight`).
+// A reward that fails on one completion (a rule's regex hitting PCRE2's match limit on it, the
+// program answering null for it) does not stop the run: that completion scores 0 in every
+// component, with the reason in RewardResult::error for the caller to count and report.
 class RewardSet {
  public:
   RewardSet(std::map<std::string, double> weights, RewardContext ctx, std::vector<RewardRule> rules = {},
@@ -107,6 +111,8 @@ class RewardSet {
   const RewardContext& context() const { return ctx_; }
 
  private:
+  RewardResult score_unguarded(std::string_view completion, double gold, int64_t n_tokens) const;
+
   std::map<std::string, double> weights_;
   RewardContext ctx_;
   std::vector<CompiledRule> rules_;

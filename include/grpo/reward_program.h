@@ -5,13 +5,15 @@
 //   request (our stdout -> its stdin):  {"prompts": [...], "completions": [...], "golds": [...], "step": N}
 //   reply   (its stdout -> our stdin):  {"rewards": [r0, r1, ...]}                 one component "external"
 //                                   or  {"rewards": {"name": [r0, ...], ...}}       named components
+// A null in place of a reward says the program could not score that completion (its code threw on
+// the user's data): the completion scores 0 and the trainer counts and reports it (NaN here).
 //
 // Its stderr is ours (its logs reach the user). Failure policy, chosen so the loop never blocks
 // forever and never trains on a reward it could not read:
 //   - exits, closes its stdout, or does not answer within `timeout_s`: killed and restarted, the
 //     batch sent again; after `max_restarts` restarts in the run, an Error;
 //   - answers with a line that is not JSON, lacks "rewards", has the wrong count, or a value that
-//     is not a finite number: an Error at once (a deterministic bug; restarting would repeat it),
+//     is neither a finite number nor null: an Error at once (a deterministic bug; restarting would repeat it),
 //     naming the program and quoting the line.
 // Started with posix_spawn (the trainer has LibTorch threads running; fork() is not safe there).
 #pragma once

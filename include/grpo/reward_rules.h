@@ -27,6 +27,8 @@
 #include <string_view>
 #include <vector>
 
+#include "grpo/common.h"
+
 namespace grpo {
 
 enum class RuleType { Regex, Keywords, Length };
@@ -69,6 +71,13 @@ int64_t count_words(std::string_view text);
 int64_t count_chars(std::string_view text);
 
 // A rule ready to score: the regex compiled once.
+// A rule that cannot score one completion (its regex hits PCRE2's match limit on that text): that
+// completion scores 0 and the run goes on (RewardSet::score). Configuration mistakes stay Error.
+class CompletionError : public Error {
+ public:
+  using Error::Error;
+};
+
 class CompiledRule {
  public:
   explicit CompiledRule(RewardRule rule);

@@ -104,6 +104,8 @@ struct SpecialIds {
 
 // tokenizer.json if present, else tokenizer.model. `path` may be a file or a model directory.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
+// Also checks that the tokenizer belongs to the model: every id it can produce, and EOS/BOS/pad,
+// below config.json's vocab_size (an Error naming the directory otherwise).
 SpecialIds load_special_ids(const std::string& model_dir, const Tokenizer& tok);
 
 // ---------------------------------------------------------------------------------------------

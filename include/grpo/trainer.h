@@ -65,7 +65,14 @@ struct RunOptions {
   bool dry_run = false;
   std::string resume;      // "" | "auto" | a checkpoint directory
   int64_t stop_after = 0;  // stop (checkpoint, exit 0) after this many steps of this invocation; 0 = run to the end
+  bool allow_config_change = false;  // resume although run-defining settings differ from the checkpoint's
 };
+
+// The settings a resumed run may change (how long, how often to evaluate and save, where, which
+// kernels); every other key defines the run and must equal the checkpoint's.
+bool resumable_change(const std::string& key);
+// "key: checkpoint -> now" lines for the run-defining keys whose values differ ("" when none).
+std::string config_differences(const nlohmann::json& saved, const TrainConfig& now);
 
 // Returns the process exit code (0, or 130/143 after SIGINT/SIGTERM with a checkpoint written).
 int train_grpo(const TrainConfig& cfg, const RunOptions& opts);

@@ -3,11 +3,11 @@
 //   grpo_eval <model_dir> [--data FILE] [--limit N] [--samples N] [--samples-out FILE.jsonl]
 //             [-c config.yaml] [--set key=value]...
 // stdout: one JSON object {"greedy_strict", "greedy_flexible", "sampled", "n", "seconds"}.
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "grpo/cli.h"
 #include "grpo/common.h"
 #include "grpo/config.h"
 #include "grpo/device.h"
@@ -22,12 +22,12 @@ int main(int argc, char** argv) {
   std::vector<std::string> overrides;
   app.add_option("model_dir", model_dir, "Hugging Face model directory (or a grpo_train checkpoint)")->required();
   app.add_option("--data", data, "GSM8K-style JSONL (default: eval_data, data/gsm8k/test.jsonl)");
-  app.add_option("--limit", limit, "first N questions (0 = all; default: eval_limit, 200)");
-  app.add_option("--samples", samples, "sampled draws per question at eval_temperature (default: eval_samples, 0)");
+  app.add_option("--limit", limit, "first N questions (0 = all; default: eval_limit, 200)")->check(at_least(0));
+  app.add_option("--samples", samples, "sampled draws per question at eval_temperature (default: eval_samples, 0)")->check(at_least(0));
   app.add_option("--samples-out", samples_out, "write every greedy answer as JSONL here");
   app.add_option("-c,--config", config_path, "YAML/JSON config (system_prompt, max_new_tokens, dtype, ...)");
   app.add_option("--set", overrides, "override one config key: --set key=value");
-  CLI11_PARSE(app, argc, argv);
+  GRPO_CLI_PARSE(app, argc, argv);
   init_runtime();
   try {
     TrainConfig cfg;
@@ -60,8 +60,7 @@ int main(int argc, char** argv) {
                           {"seconds", r.seconds}};
     std::printf("%s\n", out.dump().c_str());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "grpo_eval: error: %s\n", e.what());
-    return 1;
+    return tool_error("grpo_eval", e);
   }
   return 0;
 }

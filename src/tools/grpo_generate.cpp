@@ -5,12 +5,12 @@
 //   grpo_generate <model_dir> --score-ids 1,2,3,...   log-prob of each id after the first (%.6f)
 // Completions go to stdout (with --print-ids: the ids, one line per sequence in input order);
 // everything else, including `prefill_tokens_per_s=... decode_tokens_per_s=...`, to stderr.
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "grpo/cli.h"
 #include "grpo/common.h"
 #include "grpo/config.h"
 #include "grpo/dataset.h"
@@ -54,14 +54,14 @@ int main(int argc, char** argv) {
   app.add_option("--logits-out", logits_out, "with --score-ids: also write the (T, V) fp32 logits as safetensors \"logits\"");
   app.add_flag("--raw", raw, "do not chat-render text prompts");
   app.add_option("--system", system_prompt, "system prompt for chat rendering");
-  app.add_option("-n", G, "samples per prompt")->capture_default_str();
-  app.add_option("--max-new-tokens", sp.max_new_tokens, "completion length cap")->capture_default_str();
+  app.add_option("-n", G, "samples per prompt")->capture_default_str()->check(CLI::Range(1, 65536));
+  app.add_option("--max-new-tokens", sp.max_new_tokens, "completion length cap")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app.add_flag("--greedy", sp.greedy, "greedy decoding");
-  app.add_option("--temperature", sp.temperature, "sampling temperature")->capture_default_str();
-  app.add_option("--top-p", sp.top_p, "nucleus mass")->capture_default_str();
-  app.add_option("--top-k", sp.top_k, "top-k (0 = off)")->capture_default_str();
-  app.add_option("--min-p", sp.min_p, "min-p (0 = off)")->capture_default_str();
-  app.add_option("--repetition-penalty", sp.repetition_penalty, "repetition penalty (1 = off)")->capture_default_str();
+  app.add_option("--temperature", sp.temperature, "sampling temperature")->capture_default_str()->check(above_zero());
+  app.add_option("--top-p", sp.top_p, "nucleus mass, in (0, 1]")->capture_default_str()->check(CLI::Range(1e-9, 1.0));
+  app.add_option("--top-k", sp.top_k, "top-k (0 = off)")->capture_default_str()->check(at_least(0));
+  app.add_option("--min-p", sp.min_p, "min-p (0 = off)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--repetition-penalty", sp.repetition_penalty, "repetition penalty (1 = off)")->capture_default_str()->check(above_zero());
   app.add_option("--seed", sp.seed, "sampling seed")->capture_default_str();
   app.add_flag("--ignore-eos", ignore_eos, "do not stop at EOS ids");
   app.add_flag("--print-ids", print_ids, "print completion ids instead of text");
@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
   app.add_option("--device", device, "auto | cpu | cuda | cuda:N")->capture_default_str();
   app.add_option("--decode-mode", decode, "eager | static | cuda_graph")->capture_default_str();
   app.add_option("--attention", attention, "eager | sdpa (LibTorch >= 2.0)")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  GRPO_CLI_PARSE(app, argc, argv);
   init_runtime();
 
   try {
@@ -178,8 +178,7 @@ int main(int argc, char** argv) {
                  (long long)r.prefill_tokens, (long long)r.decode_tokens, r.prefill_tokens / std::max(r.prefill_seconds, 1e-9),
                  r.decode_tokens / std::max(r.decode_seconds, 1e-9), r.kv_cache_bytes / 1048576.0);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "grpo_generate: error: %s\n", e.what());
-    return 1;
+    return tool_error("grpo_generate", e);
   }
   return 0;
 }

@@ -9,10 +9,10 @@
 // one at a time. A bad line is
 // reported with its line number on stderr and the program exits 1; the batches before it are
 // already written and flushed.
-#include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "grpo/cli.h"
 #include "grpo/common.h"
 #include "grpo/config.h"
 #include "grpo/reward.h"
@@ -57,10 +57,10 @@ int main(int argc, char** argv) {
   app.add_option("--mode", mode, "answer extraction mode (answer_mode)")->check(CLI::IsMember({"strict", "flexible"}));
   app.add_option("--weights", weights_arg, "reward weights as fn=w,... over the config's [" + default_weights + "]");
   app.add_option("--length-target", length_target, "`length` reward target in characters (length_target)")
-      ->check(CLI::PositiveNumber);
+      ->check(above_zero());
   app.add_option("--tokenizer", tokenizer_path, "tokenizer (dir or tokenizer.json): token counts for length rules in tokens");
-  app.add_option("--batch", batch, "completions per reward_command request")->check(CLI::PositiveNumber)->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  app.add_option("--batch", batch, "completions per reward_command request")->check(above_zero())->capture_default_str();
+  GRPO_CLI_PARSE(app, argc, argv);
 
   try {
     TrainConfig cfg = defaults;
@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
         out["correct"] = r.correct;
         out["rewards"] = r.by_fn;
         out["reward"] = r.total;
+        if (!r.error.empty()) out["error"] = r.error;  // a reward failed on this completion: it scores 0
         std::cout << out.dump() << "\n";
       }
       std::cout << std::flush;
@@ -108,8 +109,7 @@ int main(int argc, char** argv) {
     flush();
   } catch (const std::exception& e) {
     std::cout << std::flush;
-    std::cerr << "grpo_reward: error: " << e.what() << "\n";
-    return 1;
+    return tool_error("grpo_reward", e);
   }
   return 0;
 }

@@ -6,13 +6,13 @@
 // prompts_per_step (the batch size), grad_accum, max_steps, seed, system_prompt,
 // max_prompt_tokens, max_new_tokens (answers are cut there), output_dir, save_steps,
 // save_total_limit, eval_data, eval_limit, eval_samples, eval_temperature, dtype, device.
-#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "grpo/cli.h"
 #include "grpo/common.h"
 #include "grpo/config.h"
 #include "grpo/device.h"
@@ -32,10 +32,11 @@ int main(int argc, char** argv) {
   app.add_option("--data", data, "GSM8K-style JSONL: question -> answer")->required();
   app.add_option("--init", init, "model config.json: create model_dir with random weights and a byte-level tokenizer");
   int n_merges = 0;
-  app.add_option("--merges", n_merges, "with --init: BPE merges learned from --data for the tokenizer (0 = bytes only)");
+  app.add_option("--merges", n_merges, "with --init: BPE merges learned from --data for the tokenizer (0 = bytes only)")
+      ->check(CLI::Range(0, 1000000));
   app.add_option("-c,--config", config_path, "YAML/JSON config");
   app.add_option("--set", overrides, "override one config key: --set key=value");
-  CLI11_PARSE(app, argc, argv);
+  GRPO_CLI_PARSE(app, argc, argv);
   init_runtime();
   try {
     TrainConfig cfg;
@@ -99,8 +100,7 @@ int main(int argc, char** argv) {
                   r.sampled < 0 ? "n/a" : (std::to_string(100 * r.sampled).substr(0, 5) + "%").c_str());
     }
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "grpo_sft: error: %s\n", e.what());
-    return 1;
+    return tool_error("grpo_sft", e);
   }
   return 0;
 }

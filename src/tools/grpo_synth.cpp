@@ -5,9 +5,9 @@
 // whose answers are near misses with probability --sft-noise (for a partly-right SFT warm start).
 #include <sys/stat.h>
 
-#include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "grpo/cli.h"
 #include "grpo/common.h"
 #include "grpo/synth.h"
 
@@ -21,12 +21,12 @@ int main(int argc, char** argv) {
   double sft_noise = 0.5;
   app.add_option("--out", out, "output directory")->required();
   app.add_option("--seed", cfg.seed, "generator seed")->capture_default_str();
-  app.add_option("--n-train", n_train, "training problems")->capture_default_str();
-  app.add_option("--n-test", n_test, "held-out problems")->capture_default_str();
-  app.add_option("--max-number", cfg.max_number, "operands in [0, N]")->capture_default_str();
+  app.add_option("--n-train", n_train, "training problems")->capture_default_str()->check(CLI::Range(1, 100000000));
+  app.add_option("--n-test", n_test, "held-out problems")->capture_default_str()->check(CLI::Range(0, 100000000));
+  app.add_option("--max-number", cfg.max_number, "operands in [0, N]")->capture_default_str()->check(CLI::Range(1, 1000000000));  // a+b-c stays an int
   app.add_option("--max-ops", cfg.max_ops, "1: a+b, a-b; 2: also a+b-c")->capture_default_str()->check(CLI::Range(1, 2));
   app.add_option("--sft-noise", sft_noise, "probability of a near-miss answer in sft.jsonl")->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  CLI11_PARSE(app, argc, argv);
+  GRPO_CLI_PARSE(app, argc, argv);
   try {
     if (!dir_exists(out) && ::mkdir(out.c_str(), 0755) != 0) throw Error(out + ": cannot create directory");
     std::vector<SynthProblem> train, test;
@@ -45,8 +45,7 @@ int main(int argc, char** argv) {
     std::printf("wrote %s/{train,test,sft}.jsonl: %zu train, %zu test; %zu of the sft answers (%.1f%%) are near misses\n",
                 out.c_str(), train.size(), test.size(), wrong, 100.0 * wrong / std::max<size_t>(1, sft.size()));
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "grpo_synth: error: %s\n", e.what());
-    return 1;
+    return tool_error("grpo_synth", e);
   }
   return 0;
 }

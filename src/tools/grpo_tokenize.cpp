@@ -7,12 +7,12 @@
 //                     default system prompt, as its chat template inserts it
 //   --bench         : stderr gets `tokens=<n> seconds=<s> tokens_per_s=<r>` for the encode loop
 // A bad line is reported with its line number; the program exits 1 after the lines before it.
-#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "grpo/cli.h"
 #include "grpo/common.h"
 #include "grpo/dataset.h"
 #include "grpo/tokenizer.h"
@@ -31,8 +31,8 @@ int main(int argc, char** argv) {
   app.add_flag("--skip-special", skip_special, "decode: drop special tokens");
   app.add_flag("--no-special", no_special, "encode: treat special-token strings as plain text");
   app.add_flag("--bench", bench, "print encode throughput to stderr");
-  app.add_option("--threads", threads, "encode threads (0 = all cores)")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  app.add_option("--threads", threads, "encode threads (0 = all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
+  GRPO_CLI_PARSE(app, argc, argv);
 
   try {
     auto tok = load_tokenizer(path);
@@ -104,8 +104,7 @@ int main(int argc, char** argv) {
     std::cout.flush();
     if (!failure.empty()) throw Error(failure);
   } catch (const std::exception& e) {
-    std::cerr << "grpo_tokenize: error: " << e.what() << "\n";
-    return 1;
+    return tool_error("grpo_tokenize", e);
   }
   return 0;
 }

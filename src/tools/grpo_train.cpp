@@ -3,9 +3,9 @@
 // Config resolution: defaults, then -c FILE, then --set (and the positional model path), then
 // validation, all before the model directory is touched. The run itself is train_grpo (trainer.h).
 
-#include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "grpo/cli.h"
 #include "grpo/common.h"
 #include "grpo/config.h"
 #include "grpo/dataset.h"
@@ -28,13 +28,17 @@ int main(int argc, char** argv) {
   app.add_flag("--dry-run", dry_run, "validate config, model dir and data, print statistics, exit");
   app.add_flag("--print-config", print_config, "print the resolved config as YAML and exit");
   int64_t stop_after = 0;
-  app.add_option("--stop-after", stop_after, "stop after N steps of this invocation (checkpoint saved; continue with --resume auto)");
+  app.add_option("--stop-after", stop_after, "stop after N steps of this invocation (checkpoint saved; continue with --resume auto)")
+      ->check(at_least(0));
   std::string report_only;
   app.add_option("--report-only", report_only, "rebuild report.md and plots/ of an existing output_dir from its files, then exit");
   app.add_option("--resume", resume, "continue from a checkpoint directory, or `auto` for the newest in output_dir");
+  bool allow_config_change = false;
+  app.add_flag("--allow-config-change", allow_config_change,
+               "resume even though run-defining settings (seed, data, group size, loss, ...) differ from the checkpoint's");
   app.footer("\n" + config_help());
   app.set_version_flag("--version", [] { return "grpo_train " GRPO_VERSION ", " + build_summary(); });
-  CLI11_PARSE(app, argc, argv);
+  GRPO_CLI_PARSE(app, argc, argv);
   init_runtime();
 
   try {
@@ -57,9 +61,9 @@ int main(int argc, char** argv) {
     ro.dry_run = dry_run;
     ro.resume = resume;
     ro.stop_after = stop_after;
+    ro.allow_config_change = allow_config_change;
     return train_grpo(cfg, ro);
   } catch (const std::exception& e) {
-    std::cerr << "grpo_train: error: " << e.what() << "\n";
-    return 1;
+    return tool_error("grpo_train", e);
   }
 }
