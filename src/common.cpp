@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -105,6 +106,11 @@ std::string error_text(const std::exception& e) {
   if (size_t at = s.find("\nException raised from "); at != std::string::npos) s.resize(at);
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
+}
+
+bool failpoint(const std::string& name) {
+  const char* fp = std::getenv("GRPO_FAILPOINT");
+  return fp && name == fp;
 }
 
 // ---------------------------------------------------------------------------------------------

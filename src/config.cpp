@@ -407,8 +407,9 @@ void load_json(TrainConfig& cfg, const std::string& path, const std::string& tex
 
 }  // namespace
 
-void load_config_file(TrainConfig& cfg, const std::string& path) {
-  std::string text = read_file(path);
+void load_config_file(TrainConfig& cfg, const std::string& path) { load_config_text(cfg, path, read_file(path)); }
+
+void load_config_text(TrainConfig& cfg, const std::string& path, const std::string& text) {
   std::string ext = to_lower(path.substr(path.find_last_of('.') == std::string::npos ? path.size()
                                                                                       : path.find_last_of('.')));
   if (ext == ".yaml" || ext == ".yml") load_yaml(cfg, path, text);

@@ -1,78 +1,16 @@
 // dataset.cpp: GSM8K JSONL loading, deterministic ordering, ChatML prompts and their tokenization.
 #include "grpo/dataset.h"
 
-#include <nlohmann/json.hpp>
 #include <random>
-#include <sstream>
 
 #include "grpo/common.h"
-#include "grpo/reward.h"
 
 namespace grpo {
 
 // ---------------------------------------------------------------------------------------------
-// Loading
+// Loading (the lines are parsed in data_files.cpp)
 
-namespace {
-
-std::string field_string(const nlohmann::json& obj, const char* name, const std::string& where) {
-  const auto& v = obj.at(name);
-  if (!v.is_string())
-    throw Error(where + ": field \"" + name + "\": expected a string, found " + v.type_name());
-  return v.get<std::string>();
-}
-
-}  // namespace
-
-GSM8KDataset::GSM8KDataset(const std::string& path, size_t limit) : path_(path) {
-  std::string text = read_file(path);
-  std::istringstream in(text);
-  std::string line;
-  size_t lineno = 0;
-  while (std::getline(in, line)) {
-    ++lineno;
-    if (trim(line).empty()) continue;
-    if (limit && examples_.size() >= limit) break;
-    std::string where = path + ":" + std::to_string(lineno);
-    nlohmann::json obj = parse_json(line, where);
-    if (!obj.is_object()) throw Error(where + ": expected a JSON object, found " + obj.type_name());
-    Example ex;
-    ex.line = lineno;
-    if (obj.contains("question")) {
-      ex.question = field_string(obj, "question", where);
-      if (!obj.contains("answer")) throw Error(where + ": missing field \"answer\" (GSM8K format: question + answer)");
-      ex.answer = field_string(obj, "answer", where);
-      if (ex.answer.find("####") == std::string::npos)
-        throw Error(where + ": field \"answer\": expected the gold after \"####\", found no \"####\"");
-      auto gold = parse_gsm8k_gold(ex.answer);
-      if (!gold) throw Error(where + ": field \"answer\": no number after the last \"####\"");
-      ex.gold = *gold;
-    } else if (obj.contains("prompt")) {
-      ex.question = field_string(obj, "prompt", where);
-      if (!obj.contains("gold")) throw Error(where + ": missing field \"gold\" (format: prompt + gold)");
-      const auto& g = obj["gold"];
-      if (g.is_number()) {
-        ex.gold = g.get<double>();
-      } else if (g.is_string()) {
-        std::string s;
-        for (char ch : g.get<std::string>())
-          if (ch != ',') s += ch;
-        std::vector<double> nums = find_numbers(s);
-        if (nums.size() != 1) throw Error(where + ": field \"gold\": expected one number, found " + quote(g.get<std::string>()));
-        ex.gold = nums[0];
-      } else {
-        throw Error(where + ": field \"gold\": expected a number or string, found " + g.type_name());
-      }
-      ex.answer = obj.contains("answer") && obj["answer"].is_string() ? obj["answer"].get<std::string>()
-                                                                     : "#### " + g.dump();
-    } else {
-      throw Error(where + ": missing field \"question\" (or \"prompt\")");
-    }
-    if (trim(ex.question).empty()) throw Error(where + ": the question is empty");
-    examples_.push_back(std::move(ex));
-  }
-  if (examples_.empty()) throw Error(path + ": no examples (the file is empty)");
-}
+GSM8KDataset::GSM8KDataset(const std::string& path, size_t limit) : path_(path), examples_(parse_gsm8k_examples(read_file(path), path, limit)) {}
 
 // ---------------------------------------------------------------------------------------------
 // Ordering: Fisher-Yates with our own bounded draw, so the order is the same on every platform

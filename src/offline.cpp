@@ -6,8 +6,6 @@
 #include "grpo/offline.h"
 
 #include <functional>
-#include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "grpo/common.h"
 
@@ -54,45 +52,6 @@ StepStats logprob_objective_step(GrpoState& st, const Rollout& r, int64_t K,
 }
 
 }  // namespace
-
-// ---------------------------------------------------------------------------------------------
-// Offline groups
-
-std::vector<OfflineGroup> load_offline_groups(const std::string& path) {
-  std::vector<OfflineGroup> out;
-  std::istringstream in(read_file(path));
-  size_t lineno = 0;
-  for (std::string line; std::getline(in, line);) {
-    ++lineno;
-    if (trim(line).empty()) continue;
-    const std::string where = path + ":" + std::to_string(lineno);
-    nlohmann::json j = parse_json(line, where);
-    if (!j.is_object() || !j.contains("prompt") || !j["prompt"].is_string())
-      throw Error(where + ": expected an object with a string field \"prompt\"");
-    if (!j.contains("responses") || !j["responses"].is_array() || !j.contains("rewards") || !j["rewards"].is_array())
-      throw Error(where + ": expected array fields \"responses\" and \"rewards\"");
-    OfflineGroup g;
-    g.prompt = j["prompt"];
-    g.line = lineno;
-    for (const auto& r : j["responses"]) {
-      if (!r.is_string()) throw Error(where + ": \"responses\" must hold strings, found " + r.dump());
-      g.responses.push_back(r);
-    }
-    for (const auto& r : j["rewards"]) {
-      if (!r.is_number()) throw Error(where + ": \"rewards\" must hold numbers, found " + r.dump());
-      g.rewards.push_back(r.get<float>());
-    }
-    if (g.responses.size() != g.rewards.size())
-      throw Error(where + ": " + std::to_string(g.responses.size()) + " responses but " + std::to_string(g.rewards.size()) + " rewards");
-    if (g.responses.size() < 2) throw Error(where + ": a group needs at least 2 responses, found " + std::to_string(g.responses.size()));
-    if (!out.empty() && g.responses.size() != out.front().responses.size())
-      throw Error(where + ": " + std::to_string(g.responses.size()) + " responses, but line " + std::to_string(out.front().line) +
-                  " has " + std::to_string(out.front().responses.size()) + " (every group must have the same size)");
-    out.push_back(std::move(g));
-  }
-  if (out.empty()) throw Error(path + ": no groups (the file is empty)");
-  return out;
-}
 
 RolloutBatch offline_batch(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
                            const std::vector<OfflineGroup>& groups) {

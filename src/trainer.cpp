@@ -21,6 +21,7 @@
 #include "grpo/report.h"
 #include "grpo/safetensors.h"
 #include "grpo/tensorboard.h"
+#include "grpo/trainer_state.h"
 
 namespace fs = std::filesystem;
 
@@ -127,7 +128,7 @@ std::string find_latest_checkpoint(const std::string& output_dir) {
 namespace {
 
 // Every file of a checkpoint into the directory `tmp`; trainer_state.json last.
-void write_checkpoint_files(GrpoState& st, const std::string& tmp, const std::string& model_dir, const json& extra_state) {
+void write_checkpoint_files(GrpoState& st, const std::string& tmp, const std::string& model_dir, TrainerState state) {
   fs::create_directories(tmp);
   torch::NoGradGuard ng;
   auto dtype = st.policy->output_weight().scalar_type();
@@ -145,33 +146,28 @@ void write_checkpoint_files(GrpoState& st, const std::string& tmp, const std::st
     }
     write_safetensors(tmp + "/master.safetensors", ts);
   }
-  if (const char* fp = std::getenv("GRPO_FAILPOINT"); fp && std::string(fp) == "checkpoint_write") std::abort();
+  if (failpoint("checkpoint_write")) std::abort();
   torch::save(*st.optimizer, tmp + "/optimizer.pt");
-  json state = extra_state;
-  json sums = json::object();  // verified before a resume loads anything (verify_checkpoint)
-  for (const char* f : {"model.safetensors", "optimizer.pt", "master.safetensors", "reference/model.safetensors"})
-    if (file_exists(tmp + "/" + f)) sums[f] = file_checksum(tmp + "/" + f);
-  state["checksums"] = sums;
-  json config = json::object();  // the run-defining settings a resume is checked against
-  for (const auto& key : config_key_names())
-    if (!resumable_change(key) && key != "reward_weights") config[key] = get_config_value(st.cfg, key);
-  state["config"] = config;
-  state["step"] = st.step;
-  state["total_steps"] = st.total_steps;
-  state["skipped_updates"] = st.skipped_updates;
-  state["data_position"] = st.data_position;
   if (st.cfg.sync_ref_model && st.ref) save_qwen2(st.ref, tmp + "/reference", dtype);  // no longer the initial model
-  write_file_atomic(tmp + "/trainer_state.json", state.dump(2) + "\n");  // written last: marks the dir complete
+  for (const char* f : {"model.safetensors", "optimizer.pt", "master.safetensors", "reference/model.safetensors"})
+    if (file_exists(tmp + "/" + f)) state.checksums[f] = file_checksum(tmp + "/" + f);  // verify_checkpoint checks them
+  for (const auto& key : config_key_names())  // the run-defining settings a resume is compared with
+    if (!resumable_change(key) && key != "reward_weights") state.config[key] = get_config_value(st.cfg, key);
+  state.step = st.step;
+  state.total_steps = st.total_steps;
+  state.skipped_updates = st.skipped_updates;
+  state.data_position = st.data_position;
+  write_file_atomic(tmp + "/trainer_state.json", trainer_state_text(state));  // written last: marks the dir complete
 }
 
 }  // namespace
 
-std::string save_checkpoint(GrpoState& st, const std::string& output_dir, const std::string& model_dir, const json& extra_state) {
+std::string save_checkpoint(GrpoState& st, const std::string& output_dir, const std::string& model_dir, const TrainerState& record) {
   const std::string final_dir = output_dir + "/checkpoint-" + std::to_string(st.step);
   const std::string tmp = final_dir + ".tmp-" + std::to_string(::getpid());
   fs::remove_all(tmp);
   try {
-    write_checkpoint_files(st, tmp, model_dir, extra_state);
+    write_checkpoint_files(st, tmp, model_dir, record);
   } catch (const std::exception& e) {  // disk full, a file-size limit, a permission: the last good checkpoint stays
     std::error_code ec;
     fs::remove_all(tmp, ec);
@@ -206,37 +202,32 @@ bool resumable_change(const std::string& key) {
   return free.count(key) > 0;
 }
 
-std::string config_differences(const json& saved, const TrainConfig& now) {
+std::string config_differences(const std::map<std::string, std::string>& saved, const TrainConfig& now) {
   std::string out;
   for (const auto& key : config_key_names()) {
-    if (resumable_change(key) || !saved.contains(key)) continue;
-    std::string value = get_config_value(now, key), was = saved[key].get<std::string>();
+    if (resumable_change(key) || !saved.count(key)) continue;
+    const std::string value = get_config_value(now, key), was = saved.at(key);
     if (value != was) out += "\n  " + key + ": " + was + " -> " + value;
   }
   return out;
 }
 
 void verify_checkpoint(const std::string& dir) {
-  const std::string path = dir + "/trainer_state.json";
-  json state = parse_json(read_file(path), path);
-  if (!state.contains("checksums")) return;  // written before checksums were recorded
-  for (const auto& [f, want] : state["checksums"].items()) {
+  for (const auto& [f, want] : read_trainer_state(dir).checksums) {
     const std::string file = dir + "/" + f;
     if (!file_exists(file)) throw Error(file + ": missing (trainer_state.json records it); the checkpoint is incomplete");
     const std::string got = file_checksum(file);
-    if (got != want.get<std::string>())
-      throw Error(file + ": checksum " + got + " differs from the " + want.get<std::string>() +
+    if (got != want)
+      throw Error(file + ": checksum " + got + " differs from the " + want +
                   " recorded when it was saved: the file is corrupted; resume from another checkpoint");
   }
 }
 
-json load_checkpoint_state(GrpoState& st, const std::string& dir) {
-  const std::string path = dir + "/trainer_state.json";
-  json state = parse_json(read_file(path), path);
-  if (!state.contains("step") || !state["step"].is_number_integer()) throw Error(path + ": missing integer \"step\"");
-  st.step = state["step"];
-  st.skipped_updates = state.value("skipped_updates", int64_t(0));
-  st.data_position = state.value("data_position", st.step * int64_t(st.cfg.prompts_per_step));
+TrainerState load_checkpoint_state(GrpoState& st, const std::string& dir) {
+  TrainerState state = read_trainer_state(dir);
+  st.step = state.step;
+  st.skipped_updates = state.skipped_updates;
+  st.data_position = state.data_position >= 0 ? state.data_position : st.step * int64_t(st.cfg.prompts_per_step);
   if (!file_exists(dir + "/optimizer.pt")) throw Error(dir + ": missing optimizer.pt");
   try {
     torch::load(*st.optimizer, dir + "/optimizer.pt");
@@ -358,6 +349,100 @@ void report_reward_errors(const RolloutBatch& p, int64_t step, std::map<std::str
                  static_cast<long long>(step), static_cast<long long>(p.reward_errors), p.reward_error.c_str());
 }
 
+// Running out of memory in a step (CUDA's OutOfMemoryError, or the CPU allocator's failure) ends
+// the run with the settings that would make it fit; the step was never saved, so the last
+// checkpoint is where to resume. GRPO_FAILPOINT=oom_rollout|oom_update fakes it for the tests.
+template <class Phase>
+auto with_memory_hint(const std::string& phase, const GrpoState& st, const std::string& out, Phase&& run) -> decltype(run()) {
+  const int64_t step = st.step + 1;
+  try {
+    TORCH_CHECK_WITH(OutOfMemoryError, !failpoint("oom_" + phase), "CUDA out of memory. Tried to allocate 2.00 GiB (failpoint)");
+    return run();
+  } catch (const c10::Error& e) {
+    const std::string what = error_text(e), first_line = what.substr(0, what.find('\n'));
+    if (!dynamic_cast<const c10::OutOfMemoryError*>(&e) && what.find("can't allocate memory") == std::string::npos) throw;
+    const TrainConfig& c = st.cfg;
+    const int64_t N = int64_t(c.prompts_per_step) * c.group_size;
+    const std::string lower =
+        phase == "rollout"
+            ? "lower prompts_per_step (now " + std::to_string(c.prompts_per_step) + "), group_size (now " + std::to_string(c.group_size) +
+                  ") or max_new_tokens (now " + std::to_string(c.max_new_tokens) + ")"
+            : "raise grad_accum (now " + std::to_string(c.grad_accum) + ": micro-batches of " + std::to_string(N / c.grad_accum) +
+                  " sequences), lower max_new_tokens (now " + std::to_string(c.max_new_tokens) + ")" +
+                  (c.gradient_checkpointing ? "" : ", or set gradient_checkpointing: true");
+    const std::string last = find_latest_checkpoint(out);
+    throw Error("out of memory in the " + phase + " of step " + std::to_string(step) + " (" + first_line + "); " + lower + "; " +
+                (last.empty() ? std::string("no checkpoint was written yet") : "the last complete checkpoint, " + last + ", is intact"));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run's logs: metrics.jsonl, samples.jsonl, eval.jsonl and TensorBoard (tb/). A resumed run
+// keeps their lines up to its checkpoint's step, drops those of later steps (the interrupted
+// invocation wrote them; this one redoes them), and rebuilds tb/ from the kept lines: every log
+// reads as one uninterrupted run, no step twice, whatever number of invocations made it.
+
+// The JSON lines of `path` whose "step" is at most `step`, rewritten in place.
+std::vector<json> keep_lines_up_to(const std::string& path, int64_t step) {
+  std::vector<json> kept;
+  if (!file_exists(path)) return kept;
+  std::istringstream in(read_file(path));
+  std::string text;
+  for (std::string line; std::getline(in, line);) {
+    if (trim(line).empty()) continue;
+    json j = json::parse(line, nullptr, false);
+    if (!j.is_object() || j.value("step", int64_t(0)) > step) continue;
+    kept.push_back(j);
+    text += line + "\n";
+  }
+  write_file_atomic(path, text);
+  return kept;
+}
+
+void add_step_scalars(TensorBoardWriter& tb, const json& m) {
+  for (const auto& [k, v] : m.items())
+    if (v.is_number() && k != "step") tb.add_scalar(k, v.get<double>(), m["step"].get<int64_t>());
+}
+
+void add_eval_scalars(TensorBoardWriter& tb, const json& e) {
+  for (const char* k : {"greedy_strict", "greedy_flexible", "sampled"})
+    if (e.contains(k) && e[k].is_number()) tb.add_scalar(std::string("eval/") + k, e[k].get<double>(), e["step"].get<int64_t>());
+}
+
+struct RunLogs {
+  std::ofstream metrics, samples, eval;
+  std::unique_ptr<TensorBoardWriter> tb;
+
+  // resume_step < 0: a fresh run, every log starts empty.
+  RunLogs(const std::string& out, int64_t resume_step) {
+    const int64_t keep = std::max<int64_t>(resume_step, 0);
+    auto history = keep_lines_up_to(out + "/metrics.jsonl", keep);
+    auto evals = keep_lines_up_to(out + "/eval.jsonl", keep);
+    keep_lines_up_to(out + "/samples.jsonl", keep);
+    const std::string tb_dir = out + "/tb";
+    if (dir_exists(tb_dir))
+      for (const auto& e : fs::directory_iterator(tb_dir))
+        if (e.path().filename().string().rfind("events.out.tfevents.", 0) == 0) fs::remove(e.path());
+    tb = std::make_unique<TensorBoardWriter>(tb_dir);
+    for (const auto& m : history) add_step_scalars(*tb, m);
+    for (const auto& e : evals) add_eval_scalars(*tb, e);
+    tb->flush();
+    metrics.open(out + "/metrics.jsonl", std::ios::app);
+    samples.open(out + "/samples.jsonl", std::ios::app);
+    eval.open(out + "/eval.jsonl", std::ios::app);
+  }
+  void log_step(const json& m) {
+    metrics << m.dump() << "\n" << std::flush;
+    add_step_scalars(*tb, m);
+    tb->flush();
+  }
+  void log_eval(const json& e) {
+    eval << e.dump() << "\n" << std::flush;
+    add_eval_scalars(*tb, e);
+    tb->flush();
+  }
+};
+
 // output_dir, or its nearest existing ancestor, must be a writable directory; nothing is created
 // yet, so that a run failing before training leaves the file system as it found it.
 void check_output_dir(const std::string& out) {
@@ -475,8 +560,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   }
   if (!resume_dir.empty()) {
     verify_checkpoint(resume_dir);  // a corrupted file is named before anything is loaded
-    json saved = parse_json(read_file(resume_dir + "/trainer_state.json"), resume_dir + "/trainer_state.json");
-    const std::string diff = saved.contains("config") ? config_differences(saved["config"], cfg) : "";
+    const std::string diff = config_differences(read_trainer_state(resume_dir).config, cfg);
     if (!diff.empty() && !opts.allow_config_change)
       throw Error("--resume " + resume_dir + ": these settings differ from the run the checkpoint belongs to (checkpoint -> now):" + diff +
                   "\n  resume with the checkpoint's values, or pass --allow-config-change to continue with the new ones");
@@ -501,31 +585,15 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   std::fflush(stdout);
   GrpoState st(cfg, model, total_steps, initial);
   json before_json;
+  double prior_wall_s = 0;
   if (!resume_dir.empty()) {
-    json state = load_checkpoint_state(st, resume_dir);
-    before_json = state.value("eval_before", json());
+    TrainerState state = load_checkpoint_state(st, resume_dir);
+    before_json = state.eval_before;
+    prior_wall_s = state.wall_s;
     std::printf("Resumed from %s at step %lld\n", resume_dir.c_str(), (long long)st.step);
   }
 
-  // ---- logs: metrics.jsonl keeps the lines up to the resume step (so a resumed run's file equals an uninterrupted one)
-  std::vector<json> history;
-  if (!resume_dir.empty() && file_exists(out + "/metrics.jsonl")) {
-    std::istringstream in(read_file(out + "/metrics.jsonl"));
-    for (std::string line; std::getline(in, line);) {
-      if (trim(line).empty()) continue;
-      json j = json::parse(line, nullptr, false);
-      if (j.is_object() && j.value("step", int64_t(0)) <= st.step) history.push_back(j);
-    }
-  }
-  {
-    std::string kept;
-    for (const auto& h : history) kept += h.dump() + "\n";
-    write_file_atomic(out + "/metrics.jsonl", kept);
-  }
-  std::ofstream metrics_out(out + "/metrics.jsonl", std::ios::app);
-  std::ofstream samples_out(out + "/samples.jsonl", resume_dir.empty() ? std::ios::trunc : std::ios::app);
-  std::ofstream eval_out(out + "/eval.jsonl", resume_dir.empty() ? std::ios::trunc : std::ios::app);
-  TensorBoardWriter tb(out + "/tb");
+  RunLogs logs(out, resume_dir.empty() ? -1 : st.step);
 
   if (resume_dir.empty() || before_json.is_null()) {
     std::printf("Evaluating before training (%lld questions)...\n", (long long)std::min<int64_t>(eval.size(), cfg.eval_limit ? cfg.eval_limit : eval.size()));
@@ -538,7 +606,14 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   }
   // A resumed run keeps the first invocation's before-training results: before_json from
   // trainer_state.json, the per-question answers in answers_before.jsonl.
-  const json extra_state = {{"eval_before", before_json}, {"model_path", cfg.model_path}, {"seed", cfg.seed}};
+  // wall_s: the run's wall time so far, over every invocation (the checkpoint's plus this one's).
+  const double wall_before = resume_dir.empty() ? 0.0 : prior_wall_s;
+  auto record = [&] {
+    TrainerState r;
+    r.wall_s = wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    r.eval_before = before_json, r.model_path = cfg.model_path, r.seed = cfg.seed;
+    return r;
+  };
 
   // ---- the loop
   std::printf("Starting GRPO training...\n");
@@ -554,10 +629,10 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
     reset_peak_memory(device);  // CUDA: peak_mem_mb is this step's high-water mark
     auto t0 = std::chrono::steady_clock::now();
     std::map<std::string, double> rollout_metrics;
-    RolloutBatch rb = rollout_phase(st, *tok, special, train, rollout_metrics);
+    RolloutBatch rb = with_memory_hint("rollout", st, out, [&] { return rollout_phase(st, *tok, special, train, rollout_metrics); });
     synchronize(device);
     auto t1 = std::chrono::steady_clock::now();
-    StepStats s = update_policy(st, rb);
+    StepStats s = with_memory_hint("update", st, out, [&] { return update_policy(st, rb); });
     synchronize(device);
     auto t2 = std::chrono::steady_clock::now();
     const double t_roll = std::chrono::duration<double>(t1 - t0).count(), t_upd = std::chrono::duration<double>(t2 - t1).count();
@@ -574,11 +649,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
     m["update_tokens_per_s"] = upd_tokens / std::max(t_upd, 1e-9);
     if (decode_mode != DecodeMode::Eager) m["decode_new_shapes"] = rb.rollout.decode_shapes;
     m["peak_mem_mb"] = peak_memory_mb(device);  // CUDA allocator peak of this step; CPU: process peak RSS
-    metrics_out << m.dump() << "\n" << std::flush;
-    history.push_back(m);
-    for (const auto& [k, v] : m.items())
-      if (v.is_number() && k != "step") tb.add_scalar(k, v.get<double>(), st.step);
-    tb.flush();
+    logs.log_step(m);
     if (cfg.log_samples_every > 0 && st.step % cfg.log_samples_every == 0) {
       const auto& adv = s.advantages;
       for (int64_t b = 0; b < std::min<int64_t>(2, B); ++b) {
@@ -589,9 +660,9 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
                                       {"reward", rb.rewards[b][g].item<float>()},
                                       {"advantage", adv[b][g].item<float>()},
                                       {"correct", rb.correct[b][g].item<float>() > 0}});
-        samples_out << j.dump() << "\n";
+        logs.samples << j.dump() << "\n";
       }
-      samples_out.flush();
+      logs.samples.flush();
     }
     step_time_sum += t_roll + t_upd;
     ++steps_timed;
@@ -605,17 +676,14 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
       EvalResult e = evaluate(st.policy, *tok, special, eval, cfg);
       json ej = eval_json(e);
       ej["step"] = st.step;
-      eval_out << ej.dump() << "\n" << std::flush;
-      tb.add_scalar("eval/greedy_strict", e.greedy_strict, st.step);
-      tb.add_scalar("eval/greedy_flexible", e.greedy_flexible, st.step);
-      if (e.sampled >= 0) tb.add_scalar("eval/sampled", e.sampled, st.step);
+      logs.log_eval(ej);
       std::printf("  eval @ %lld: greedy strict %s, flexible %s, sampled %s\n", (long long)st.step, fmt_pct(e.greedy_strict).c_str(),
                   fmt_pct(e.greedy_flexible).c_str(), fmt_pct(e.sampled).c_str());
     }
     const bool stop_here = opts.stop_after > 0 && st.step - first_step >= opts.stop_after && st.step < total_steps;
     const bool interrupted = g_signal.load() != 0;
     if ((cfg.save_steps > 0 && st.step % cfg.save_steps == 0) || interrupted || stop_here || st.step == total_steps) {
-      std::string dir = save_checkpoint(st, out, cfg.model_path, extra_state);
+      std::string dir = save_checkpoint(st, out, cfg.model_path, record());
       last_saved = st.step;
       std::printf("  saved %s\n", dir.c_str());
     }
@@ -636,7 +704,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   std::signal(SIGINT, prev_int);
   std::signal(SIGTERM, prev_term);
   if (exit_code != 0) return exit_code;
-  if (last_saved != st.step) save_checkpoint(st, out, cfg.model_path, extra_state);
+  if (last_saved != st.step) save_checkpoint(st, out, cfg.model_path, record());
 
   // ---- after: evaluation, summary, report
   std::printf("Evaluating after training...\n");
@@ -644,8 +712,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   EvalResult after = evaluate(st.policy, *tok, special, eval, cfg);
   std::printf("  after: greedy strict %s, flexible %s, sampled %s\n", fmt_pct(after.greedy_strict).c_str(),
               fmt_pct(after.greedy_flexible).c_str(), fmt_pct(after.sampled).c_str());
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-  json summary = {{"before", before_json}, {"after", eval_json(after)}, {"steps", st.step}, {"wall_s", wall},
+  json summary = {{"before", before_json}, {"after", eval_json(after)}, {"steps", st.step}, {"wall_s", record().wall_s},
                   {"skipped_updates", st.skipped_updates}};
   summary["before"].erase("samples");
   write_answers(out + "/answers_after.jsonl", after);

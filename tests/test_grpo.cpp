@@ -339,7 +339,9 @@ TEST_P(GrpoDevice, LogprobsFromModelMatchNaiveOnTinyModel) {
   // naive: full logits (N, T, V) in fp32, log_softmax / temperature, gather.
   auto logits = model->forward(ids, attn).narrow(1, 3, 3) / 0.8;
   auto naive = torch::log_softmax(logits, -1).gather(-1, ids.narrow(1, 4, 3).unsqueeze(-1)).squeeze(-1);
-  EXPECT_LT((naive - out.logprobs).abs().max().item<float>(), 1e-5);
+  // log-probs near -5.5 (ulp 4.8e-7); chunked and full GEMMs take different BLAS kernels, whose
+  // summation orders differ by up to ~20 ulp on AVX-512 machines; a wrong row or shift is >= 1e-3.
+  EXPECT_LT((naive - out.logprobs).abs().max().item<float>(), 2e-5);
   naive.sum().backward();
   auto params = model->parameters();
   for (size_t i = 0; i < params.size(); ++i)
@@ -409,7 +411,9 @@ TEST_P(GrpoDevice, SharedPromptUpdateEqualsFullRowUpdate) {
       EXPECT_NEAR(stats[0].metrics.at(key), stats[1].metrics.at(key), 1e-5 * std::abs(stats[1].metrics.at(key)))
           << "K=" << K << " " << key;
     for (size_t i = 0; i < after[0].size(); ++i)
-      EXPECT_LT((after[0][i] - after[1][i]).abs().max().item<float>(), 0.05 * 2e-4) << "K=" << K << " param " << i;
+      // (AdamW's g / sqrt(v) turns rounding in near-zero gradients into up to ~6% of a step: 10%
+      // of the two steps' 2e-4 bounds it; a wrong shared-prompt gradient moves whole steps)
+      EXPECT_LT((after[0][i] - after[1][i]).abs().max().item<float>(), 0.1 * 2e-4) << "K=" << K << " param " << i;
   }
 }
 

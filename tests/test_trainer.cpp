@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "grpo/common.h"
@@ -86,6 +87,32 @@ json without_timing(json j) {
 
 // Run ca for its 4 steps, cb for 2 (--stop-after) then --resume auto: the same metrics.jsonl
 // (timings aside) and the same final weights, bit for bit.
+// Every log of a finished run in `out` holds each step once, as an uninterrupted run's would:
+// metrics.jsonl steps 1..n, samples.jsonl and eval.jsonl no step twice, and tb/ one event file
+// whose (tag, step) pairs are unique, with "loss" at steps 1..n.
+void expect_each_step_logged_once(const std::string& out, int64_t n) {
+  auto metrics = read_jsonl(out + "/metrics.jsonl");
+  ASSERT_EQ(metrics.size(), size_t(n));
+  for (int64_t i = 0; i < n; ++i) EXPECT_EQ(metrics[i]["step"], i + 1);
+  for (const char* log : {"/samples.jsonl", "/eval.jsonl"}) {
+    std::set<std::pair<int64_t, std::string>> seen;
+    for (const auto& j : read_jsonl(out + log))
+      EXPECT_TRUE(seen.insert({j["step"].get<int64_t>(), j.value("question", std::string())}).second) << log << " step " << j["step"];
+  }
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(out + "/tb")) files.push_back(e.path().string());
+  ASSERT_EQ(files.size(), 1u);
+  std::set<std::pair<std::string, int64_t>> pairs;
+  std::vector<int64_t> loss_steps;
+  for (const auto& s : read_tensorboard_scalars(files[0])) {
+    EXPECT_TRUE(pairs.insert({s.tag, s.step}).second) << s.tag << " twice at step " << s.step;
+    if (s.tag == "loss") loss_steps.push_back(s.step);
+  }
+  std::vector<int64_t> want(n);
+  for (int64_t i = 0; i < n; ++i) want[i] = i + 1;
+  EXPECT_EQ(loss_steps, want);
+}
+
 void expect_resume_equals_uninterrupted(const TrainConfig& ca, const TrainConfig& cb) {
   ASSERT_EQ(train_grpo(ca, RunOptions{}), 0);
   RunOptions first;
@@ -99,6 +126,7 @@ void expect_resume_equals_uninterrupted(const TrainConfig& ca, const TrainConfig
   ASSERT_EQ(ma.size(), mb.size());
   for (size_t i = 0; i < ma.size(); ++i) EXPECT_EQ(without_timing(ma[i]), without_timing(mb[i])) << "step " << i + 1;
   EXPECT_TRUE(read_file(ca.output_dir + "/checkpoint-4/model.safetensors") == read_file(cb.output_dir + "/checkpoint-4/model.safetensors"));
+  expect_each_step_logged_once(cb.output_dir, 4);
 }
 
 }  // namespace
@@ -318,6 +346,131 @@ TEST(Trainer, CrashDuringCheckpointKeepsThePreviousOne) {
   EXPECT_EQ(train_grpo(c, r), 0);
   EXPECT_TRUE(file_exists(out + "/checkpoint-4/trainer_state.json"));
   for (const auto& e : fs::directory_iterator(out)) EXPECT_EQ(e.path().string().find(".tmp-"), std::string::npos) << e.path();
+  // The killed invocation had logged steps 3 and 4 before dying; the resume redid them: once each.
+  expect_each_step_logged_once(out, 4);
+}
+
+TEST(Trainer, WallTimeCoversEveryInvocation) {
+  // summary.json's wall_s adds the time recorded in the checkpoint to this invocation's: set to
+  // 1000 s in checkpoint-2's trainer_state.json, the resumed run's summary says 1000 s and more.
+  const std::string out = temp_dir() + "/wall";
+  TrainConfig c = run_config(out);
+  c.eval_every = 0;
+  RunOptions first;
+  first.stop_after = 2;
+  ASSERT_EQ(train_grpo(c, first), 0);
+  const std::string state_path = out + "/checkpoint-2/trainer_state.json";
+  json state = json::parse(read_file(state_path));
+  const double first_wall = state.at("wall_s").get<double>();
+  EXPECT_GT(first_wall, 0.0);
+  state["wall_s"] = 1000.0;
+  write_file_atomic(state_path, state.dump(2));
+  RunOptions r;
+  r.resume = "auto";
+  ASSERT_EQ(train_grpo(c, r), 0);
+  const double wall = json::parse(read_file(out + "/summary.json")).at("wall_s").get<double>();
+  EXPECT_GT(wall, 1000.0);
+  EXPECT_LT(wall, 1000.0 + 120.0);
+  EXPECT_GT(json::parse(read_file(out + "/checkpoint-4/trainer_state.json")).at("wall_s").get<double>(), 1000.0);
+}
+
+TEST(Trainer, FileSizeLimitWhileSavingKeepsTheLastCheckpoint) {
+  // A disk that fills up, simulated by a file-size limit (ulimit -f, RLIMIT_FSIZE) smaller than
+  // model.safetensors in the child that resumes and saves checkpoint-4: one clear error naming the
+  // file and the intact checkpoint, exit 1, no half-written directory, and the run resumable.
+  const std::string out = temp_dir() + "/full";
+  TrainConfig c = run_config(out);
+  c.eval_every = 0;
+  RunOptions first;
+  first.stop_after = 2;
+  ASSERT_EQ(train_grpo(c, first), 0);
+  const std::string good = read_file(out + "/checkpoint-2/model.safetensors");
+  ASSERT_GT(good.size(), 400u << 10);
+  const std::string log = out + "/child.log";
+  const std::string cmd = "ulimit -f 200; exec " + std::string(GRPO_TRAIN_EXE) + " " + c.model_path + " -c " + out + "/config.yaml --resume auto";
+  int status = run_process({"/bin/bash", "-c", cmd}, {}, log);
+  const std::string said = read_file(log);
+  ASSERT_TRUE(WIFEXITED(status)) << said;
+  EXPECT_EQ(WEXITSTATUS(status), 1) << said;
+  EXPECT_NE(said.find("grpo_train: error: saving " + out + "/checkpoint-4 failed: "), std::string::npos) << said;
+  EXPECT_NE(said.find("model.safetensors: write failed (File too large); the last complete checkpoint, " + out +
+                      "/checkpoint-2, is intact: free space, then --resume auto"),
+            std::string::npos) << said;
+  EXPECT_FALSE(fs::exists(out + "/checkpoint-4"));
+  for (const auto& e : fs::directory_iterator(out)) EXPECT_EQ(e.path().string().find(".tmp-"), std::string::npos) << e.path();
+  EXPECT_TRUE(read_file(out + "/checkpoint-2/model.safetensors") == good);
+  RunOptions r;
+  r.resume = "auto";
+  EXPECT_EQ(train_grpo(c, r), 0);
+  EXPECT_TRUE(file_exists(out + "/checkpoint-4/trainer_state.json"));
+}
+
+TEST(Trainer, OutOfMemoryInAStepSaysWhatToLower) {
+  // CUDA running out of memory in the middle of a step (a failpoint throws LibTorch's own
+  // OutOfMemoryError in the update, so the path is exercised on the CPU too): one message with the
+  // settings to lower, exit 1, no checkpoint of the failed step, the last one intact.
+  const std::string out = temp_dir() + "/oom";
+  TrainConfig c = run_config(out);
+  c.eval_every = 0;
+  RunOptions first;
+  first.stop_after = 2;
+  ASSERT_EQ(train_grpo(c, first), 0);
+  const std::string log = out + "/child.log";
+  int status = run_process({GRPO_TRAIN_EXE, c.model_path, "-c", out + "/config.yaml", "--resume", "auto"}, {"GRPO_FAILPOINT=oom_update"}, log);
+  const std::string said = read_file(log);
+  ASSERT_TRUE(WIFEXITED(status)) << said;
+  EXPECT_EQ(WEXITSTATUS(status), 1) << said;
+  EXPECT_NE(said.find("grpo_train: error: out of memory in the update of step 3 (CUDA out of memory. Tried to allocate 2.00 GiB "
+                      "(failpoint)); raise grad_accum (now 2: micro-batches of 4 sequences), lower max_new_tokens (now 8), or set "
+                      "gradient_checkpointing: true; "
+                      "the last complete checkpoint, " + out + "/checkpoint-2, is intact"),
+            std::string::npos) << said;
+  EXPECT_EQ(said.find("Exception raised from"), std::string::npos) << said;  // no LibTorch trace
+  EXPECT_EQ(find_latest_checkpoint(out), out + "/checkpoint-2");
+  for (const auto& e : fs::directory_iterator(out)) EXPECT_EQ(e.path().string().find(".tmp-"), std::string::npos) << e.path();
+}
+
+TEST(Trainer, AFailingRewardIsCountedAndTheRunGoesOn) {
+  // The reward program answers null for the first completion of every batch (its code threw on it):
+  // each step counts 1 error in reward/errors, that completion scores 0, the run completes.
+  const std::string out = temp_dir() + "/reward_errors";
+  TrainConfig c = run_config(out);
+  c.max_steps = 2, c.eval_every = 0;
+  const std::string prog = write_temp("null_first.sh", R"(while IFS= read -r line; do
+  n=$(printf '%s' "$line" | grep -o '"golds":\[[^]]*\]' | tr -cd ',' | wc -c)
+  r="null"; i=0; while [ $i -lt $n ]; do r="$r, 1"; i=$((i+1)); done
+  echo "{\"rewards\": {\"judge\": [$r]}}"
+done
+)");
+  c.reward_command = {"/bin/sh", prog};
+  ASSERT_EQ(train_grpo(c, RunOptions{}), 0);
+  auto m = read_jsonl(out + "/metrics.jsonl");
+  ASSERT_EQ(m.size(), 2u);
+  for (const auto& line : m) {
+    EXPECT_EQ(line.at("reward/errors"), 1.0);
+    EXPECT_NEAR(line.at("reward/judge").get<double>(), 7.0 / 8.0, 1e-6);  // 7 of the 8 completions scored 1
+  }
+}
+
+TEST(Trainer, NothingWrittenWhenAnInputFailsBeforeTraining) {
+  // A model whose weights cannot be read, and a tokenizer with ids beyond the model's vocab_size:
+  // each refused with the file named, and output_dir never created.
+  TrainConfig c = run_config(temp_dir() + "/never");
+  const std::string bad = temp_dir() + "/bad_model";
+  fs::create_directories(bad);
+  for (const char* f : {"config.json", "tokenizer.json", "generation_config.json"}) fs::copy_file(c.model_path + "/" + f, bad + "/" + f);
+  write_file_atomic(bad + "/model.safetensors", "not a safetensors file");
+  c.model_path = bad;
+  EXPECT_NE(error_of([&] { train_grpo(c, RunOptions{}); }).find(bad + "/model.safetensors"), std::string::npos);
+  EXPECT_FALSE(fs::exists(c.output_dir));
+  json config = json::parse(read_file(tiny_model_dir() + "/config.json"));
+  config["vocab_size"] = 100;  // the test tokenizer's ids go up to 258
+  write_file_atomic(bad + "/config.json", config.dump());
+  std::string msg = error_of([&] { train_grpo(c, RunOptions{}); });
+  EXPECT_NE(msg.find(bad + ": the tokenizer's largest id is 258 but config.json's vocab_size is 100"), std::string::npos) << msg;
+  EXPECT_FALSE(fs::exists(c.output_dir));
+  c.model_path = tiny_model_dir() + "/config.json";
+  EXPECT_NE(error_of([&] { train_grpo(c, RunOptions{}); }).find("config.json: is a file; expected a model directory"), std::string::npos);
 }
 
 TEST(Trainer, CheckpointRoundTripAndBadInputs) {
@@ -326,7 +479,7 @@ TEST(Trainer, CheckpointRoundTripAndBadInputs) {
   auto model = load_qwen2(c.model_path, torch::kBFloat16, torch::kCPU);
   GrpoState st(c, model, 10);
   st.step = 3;
-  std::string dir = save_checkpoint(st, out, c.model_path, json::object());
+  std::string dir = save_checkpoint(st, out, c.model_path, TrainerState{});
   auto back = load_qwen2(dir, torch::kBFloat16, torch::kCPU);
   auto pa = st.policy->named_parameters(), pb = back->named_parameters();
   for (const auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();

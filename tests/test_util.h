@@ -49,8 +49,9 @@ inline std::string write_temp(const std::string& name, const std::string& conten
 
 // Runs argv in a fresh process (posix_spawn: never fork() a process whose LibTorch thread pools are
 // running; the child could deadlock on a lock another thread held) with extra "KEY=VALUE"
-// environment entries and stdout/stderr to /dev/null. Returns waitpid's status.
-inline int run_process(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env) {
+// environment entries and stdout/stderr to `output` (default /dev/null). Returns waitpid's status.
+inline int run_process(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,
+                       const std::string& output = "/dev/null") {
   std::vector<char*> args, env;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -59,8 +60,8 @@ inline int run_process(const std::vector<std::string>& argv, const std::vector<s
   env.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
   pid_t pid = 0;
   int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), env.data());
   posix_spawn_file_actions_destroy(&fa);

@@ -24,6 +24,10 @@ class Error : public std::runtime_error {
 // its C++ stack trace, which names no file of the user's and helps no one but us.
 std::string error_text(const std::exception& e);
 
+// True where the environment says GRPO_FAILPOINT=<name>: the tests make a named fault happen there
+// (a crash in a checkpoint write, running out of memory in a step) to see it handled.
+bool failpoint(const std::string& name);
+
 // ---------------------------------------------------------------------------------------------
 // Hashing: SplitMix64's finaliser, the project's one way to derive seeds (data order, sampling
 // keys, the synthetic task) so every random choice is a pure, platform-independent function.

@@ -155,8 +155,10 @@ void set_config_list(TrainConfig& cfg, const std::string& key, const nlohmann::j
 // The value of one key as text (the form set_config_value accepts).
 std::string get_config_value(const TrainConfig& cfg, const std::string& key);
 
-// Merge a .yaml/.yml/.json file into cfg.
+// Merge a .yaml/.yml/.json file into cfg; load_config_text takes the file's text (the format is
+// still chosen by path's extension, which errors name).
 void load_config_file(TrainConfig& cfg, const std::string& path);
+void load_config_text(TrainConfig& cfg, const std::string& path, const std::string& text);
 // Apply one `key=value` override.
 void apply_override(TrainConfig& cfg, const std::string& assignment);
 // The resolution order in one place: a config file (when `path` is not empty), then each

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "grpo/data_files.h"
 #include "grpo/tokenizer.h"
 
 namespace grpo {
@@ -24,13 +25,6 @@ namespace grpo {
 // Shape letters used across the project:
 //   B prompts per step, G completions per prompt (group), N = B*G sequences, T time,
 //   Tp prompt length, Tc completion length, V vocab, D model width, H heads.
-
-struct Example {
-  std::string question;
-  std::string answer;  // full reference answer text (may be just the gold number)
-  double gold = 0;     // numeric gold answer
-  size_t line = 0;     // 1-based line in the source file
-};
 
 // The gold answer as the dataset writes it: the trimmed text after the last "####" ("1,080").
 std::string gold_as_written(const std::string& answer);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "grpo/data_files.h"
 #include "grpo/grpo.h"
 
 namespace grpo {
@@ -15,16 +16,7 @@ namespace grpo {
 torch::Tensor compute_softmax_weighted_loss(const torch::Tensor& seq_logp, const torch::Tensor& rewards, double beta);
 
 // ---------------------------------------------------------------------------------------------
-// Offline training on scored groups, no rollouts: JSONL lines {"prompt": str, "responses": [str],
-// "rewards": [number]} with the same number of responses on every line.
-
-struct OfflineGroup {
-  std::string prompt;
-  std::vector<std::string> responses;
-  std::vector<float> rewards;
-  size_t line = 0;
-};
-std::vector<OfflineGroup> load_offline_groups(const std::string& path);
+// Offline training on scored groups (data_files.h: load_offline_groups), no rollouts.
 
 enum class OfflineObjective { Ppo, SoftmaxWeighted };
 // The groups become a RolloutBatch (response ids + the first EOS id, cut at max_new_tokens), then

@@ -16,6 +16,7 @@
 #include "grpo/grpo.h"
 #include "grpo/qwen2.h"
 #include "grpo/tokenizer.h"
+#include "grpo/trainer_state.h"
 
 namespace grpo {
 
@@ -47,13 +48,15 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
 // model is not fp32, master.safetensors. Written as checkpoint-<step>.tmp-<pid> and renamed.
 // Failpoint for tests: GRPO_FAILPOINT=checkpoint_write aborts the process halfway through a save.
 
+// `record` carries the facts of the run the trainer keeps (wall_s, eval_before, ...); the counters,
+// checksums and config are filled in here.
 std::string save_checkpoint(GrpoState& st, const std::string& output_dir, const std::string& model_dir,
-                            const nlohmann::json& extra_state);
+                            const TrainerState& record);
 // Newest complete checkpoint-<step> in output_dir, or "" if none.
 std::string find_latest_checkpoint(const std::string& output_dir);
 // Restore optimizer, master weights and counters into st (the policy must already hold the
 // checkpoint's weights); returns trainer_state.json.
-nlohmann::json load_checkpoint_state(GrpoState& st, const std::string& checkpoint_dir);
+TrainerState load_checkpoint_state(GrpoState& st, const std::string& checkpoint_dir);
 // Compare each file's checksum with the one trainer_state.json recorded at save time; throws
 // naming the corrupted or missing file. A resume calls it before loading anything.
 void verify_checkpoint(const std::string& checkpoint_dir);

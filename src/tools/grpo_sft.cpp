@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       std::fflush(stdout);
       if ((cfg.save_steps > 0 && st.step % cfg.save_steps == 0) || st.step == cfg.max_steps)
-        std::printf("  saved %s\n", save_checkpoint(st, cfg.output_dir, model_dir, nlohmann::json::object()).c_str());
+        std::printf("  saved %s\n", save_checkpoint(st, cfg.output_dir, model_dir, TrainerState{}).c_str());
     }
     if (file_exists(cfg.eval_data)) {
       GSM8KDataset ev(cfg.eval_data, static_cast<size_t>(cfg.eval_limit));

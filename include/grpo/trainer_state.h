@@ -1,0 +1,36 @@
+// trainer_state.h: trainer_state.json, a checkpoint's record of where the run stands. Written last
+// into a checkpoint directory (its presence marks the directory complete), read first on resume.
+//   step, total_steps, skipped_updates, data_position   counters, integers >= 0
+//   wall_s        the run's wall time up to this save, summed over every invocation
+//   checksums     {file: hex} of each file saved with it (verify_checkpoint compares them)
+//   config        {key: value as text} of the run-defining settings a resume is compared with
+//   eval_before, model_path, seed   the first invocation's facts, for the report
+// Torch-free, so that its fuzz target builds alone; a malformed file is an Error naming the file
+// and the field, never a JSON library exception.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace grpo {
+
+struct TrainerState {
+  int64_t step = 0;
+  int64_t total_steps = 0;
+  int64_t skipped_updates = 0;
+  int64_t data_position = -1;                    // -1: not recorded (older checkpoints): step * prompts_per_step
+  double wall_s = 0;                             // 0 when not recorded
+  std::map<std::string, std::string> checksums;  // empty: not recorded (older checkpoints), nothing to verify
+  std::map<std::string, std::string> config;     // empty: not recorded, nothing to compare
+  nlohmann::json eval_before;                    // null: not recorded
+  std::string model_path;
+  int64_t seed = 0;
+};
+
+TrainerState parse_trainer_state(const std::string& text, const std::string& path);
+TrainerState read_trainer_state(const std::string& checkpoint_dir);  // <dir>/trainer_state.json
+std::string trainer_state_text(const TrainerState& s);                // what parse_trainer_state reads back
+
+}  // namespace grpo
