@@ -1,19 +1,45 @@
 #!/usr/bin/env bash
 # Build and run a libFuzzer target with clang (Debian clang + libclang-rt-14-dev), ASan + UBSan.
-#   scripts/fuzz.sh tokenizer|safetensors [seconds=180]
-# Targets are built from the torch-free sources they need, so this takes seconds, not minutes.
+#   scripts/fuzz.sh TARGET [seconds=180] [jobs=1]
+#   TARGET: tokenizer safetensors gsm8k offline reward config trainer_state
+# The targets reach only torch-free sources (compiled once into build-fuzz/core.a), so a build takes
+# a minute, not a LibTorch build. Corpus: build-fuzz/corpus-TARGET, seeded from the committed
+# tests/fuzz/corpus/TARGET; at the end the inputs that found new coverage are merged back into
+# tests/fuzz/corpus/TARGET (commit them: every ctest run replays them, fuzz_replay_TARGET).
+# Prints "fuzz TARGET: N runs in S s, 0 crashes" last; a crash leaves crash-* in build-fuzz/ and exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target="${1:?usage: scripts/fuzz.sh tokenizer|safetensors [seconds]}"
-secs="${2:-180}"
-out=build-fuzz; mkdir -p "$out/corpus-$target"
-case "$target" in
-  tokenizer)   srcs=(src/tokenizer.cpp src/sentencepiece.cpp src/common.cpp); libs=(-lpcre2-8 -lutf8proc -ldl -lpthread)
-               cp -n tests/data/qwen2.5/corpus.jsonl "$out/corpus-$target/seed.txt" 2>/dev/null || true ;;
-  safetensors) srcs=(src/safetensors.cpp src/common.cpp); libs=(-lpthread) ;;
-  *) echo "unknown target $target"; exit 2 ;;
-esac
-flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude)
-clang++ "${flags[@]}" "tests/fuzz/fuzz_$target.cpp" "${srcs[@]}" -o "$out/fuzz_$target" "${libs[@]}" -lstdc++
-GRPO_SOURCE_DIR="$PWD" "$out/fuzz_$target" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 \
-  "$out/corpus-$target"
+targets="tokenizer safetensors gsm8k offline reward config trainer_state"
+target="${1:?usage: scripts/fuzz.sh TARGET [seconds] [jobs]; TARGET one of: $targets}"
+[[ " $targets " == *" $target "* ]] || { echo "fuzz.sh: unknown target '$target'; expected one of: $targets" >&2; exit 2; }
+secs="${2:-180}"; jobs="${3:-1}"
+out=build-fuzz; mkdir -p "$out/obj"
+flags=(-std=c++17 -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -Iinclude)
+core=(common config data_files reward reward_program reward_rules safetensors sentencepiece tokenizer trainer_state)
+objs=()
+for s in "${core[@]}"; do
+  o="$out/obj/$s.o"; objs+=("$o")
+  if [[ ! -f "$o" || "src/$s.cpp" -nt "$o" || -n "$(find include -newer "$o" -name '*.h' -print -quit)" ]]; then
+    echo "fuzz.sh: compiling src/$s.cpp"
+    clang++ "${flags[@]}" -c "src/$s.cpp" -o "$o"
+  fi
+done
+clang++ "${flags[@]/fuzzer-no-link/fuzzer}" "tests/fuzz/fuzz_$target.cpp" "${objs[@]}" -o "$out/fuzz_$target" \
+  -lyaml-cpp -lpcre2-8 -lutf8proc -ldl -lpthread -lstdc++
+corpus="$out/corpus-$target"; seeds="tests/fuzz/corpus/$target"
+mkdir -p "$corpus" "$seeds"
+cp -n "$seeds"/* "$corpus"/ 2>/dev/null || true
+log="$out/fuzz_$target.log"
+fork=(); ((jobs > 1)) && fork=(-fork="$jobs")
+set +e
+GRPO_SOURCE_DIR="$PWD" "$out/fuzz_$target" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 -timeout=10 \
+  -rss_limit_mb=4096 -artifact_prefix="$out/" "${fork[@]}" "$corpus" > "$log" 2>&1
+rc=$?
+set -e
+runs=$( (grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" || true) | awk '{s+=$2} END {print s+0}')
+if [[ "$runs" == 0 ]]; then runs=$( (grep -oE '^#[0-9]+' "$log" || true) | tail -1 | tr -d '#'); fi
+crashes=$(find "$out" -maxdepth 1 \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
+# keep only the inputs that add coverage, as the committed seeds
+"$out/fuzz_$target" -merge=1 "$seeds" "$corpus" > "$out/merge_$target.log" 2>&1 || true
+echo "fuzz $target: ${runs:-?} runs in $secs s, $crashes crashes (rc $rc), $(ls "$seeds" | wc -l) seeds in $seeds; log $log"
+[[ $rc == 0 && $crashes == 0 ]]

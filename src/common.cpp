@@ -116,6 +116,10 @@ bool failpoint(const std::string& name) {
 // ---------------------------------------------------------------------------------------------
 // JSON
 
+std::string json_text(const nlohmann::json& j, int indent) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 nlohmann::json parse_json(std::string_view text, const std::string& where) {
   try {
     return nlohmann::json::parse(text);

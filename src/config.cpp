@@ -236,13 +236,13 @@ void set_config_list(TrainConfig& cfg, const std::string& key, const nlohmann::j
   if (key == "reward_rules") {
     cfg.reward_rules = parse_reward_rules(value, origin);
   } else if (key == "reward_command") {
-    if (!value.is_array()) type_error(key, origin, "a list of strings (the program and its arguments; no shell)", value.dump());
+    if (!value.is_array()) type_error(key, origin, "a list of strings (the program and its arguments; no shell)", json_text(value));
     std::vector<std::string> argv;
     for (const auto& a : value) {
-      if (!a.is_string()) type_error(key, origin, "a list of strings (the program and its arguments; no shell)", value.dump());
+      if (!a.is_string()) type_error(key, origin, "a list of strings (the program and its arguments; no shell)", json_text(value));
       argv.push_back(a.get<std::string>());
     }
-    if (!argv.empty() && argv[0].empty()) type_error(key, origin, "a program name first", value.dump());
+    if (!argv.empty() && argv[0].empty()) type_error(key, origin, "a program name first", json_text(value));
     cfg.reward_command = std::move(argv);
   } else {
     unknown_key(key, origin);
@@ -254,9 +254,9 @@ std::string get_config_value(const TrainConfig& cfg, const std::string& key) {
   if (key == "reward_rules") {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& r : cfg.reward_rules) j.push_back(reward_rule_to_json(r));
-    return j.dump();
+    return json_text(j);
   }
-  if (key == "reward_command") return nlohmann::json(cfg.reward_command).dump();
+  if (key == "reward_command") return json_text(nlohmann::json(cfg.reward_command));
   if (starts_with(key, "reward_weights.")) {
     auto it = cfg.reward_weights.find(key.substr(std::string("reward_weights.").size()));
     if (it == cfg.reward_weights.end()) throw Error("unknown config key '" + key + "'");
@@ -353,13 +353,13 @@ std::string json_scalar_text(const std::string& key, const nlohmann::json& v, co
   if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
   if (v.is_number_integer()) return std::to_string(v.get<long long>());
   if (v.is_number()) return format_double(v.get<double>());
-  type_error(key, where, "a scalar value", v.dump());
+  type_error(key, where, "a scalar value", json_text(v));
 }
 
 // The lines of a JSON text where "key" stands as an object key, for the duplicate-key message.
 std::string json_key_lines(const std::string& text, const std::string& key) {
   std::string lines;
-  const std::string quoted = nlohmann::json(key).dump();
+  const std::string quoted = json_text(nlohmann::json(key));
   for (size_t at = text.find(quoted); at != std::string::npos; at = text.find(quoted, at + 1)) {
     size_t after = text.find_first_not_of(" \t\r\n", at + quoted.size());
     if (after == std::string::npos || text[after] != ':') continue;
@@ -526,7 +526,7 @@ std::string config_to_yaml(const TrainConfig& cfg) {
   out << "# grpo_train resolved config: defaults, then config file, then --set\n";
   for (const auto& r : rows()) {
     std::string val = get_config_value(cfg, r.name);
-    if (std::holds_alternative<std::string TrainConfig::*>(r.member)) val = nlohmann::json(val).dump();
+    if (std::holds_alternative<std::string TrainConfig::*>(r.member)) val = json_text(nlohmann::json(val));
     out << r.name << ": " << val << "  # " << r.help << "\n";
   }
   out << "reward_weights:  # weight per reward function\n";
@@ -534,7 +534,7 @@ std::string config_to_yaml(const TrainConfig& cfg) {
     out << "  " << fn << ": " << get_config_value(cfg, "reward_weights." + fn) << "\n";
   // JSON is YAML: the lists are written in flow style and load back unchanged.
   out << "reward_rules:" << (cfg.reward_rules.empty() ? " []" : "") << "  # rule rewards: regex | keywords | length\n";
-  for (const auto& r : cfg.reward_rules) out << "  - " << reward_rule_to_json(r).dump() << "\n";
+  for (const auto& r : cfg.reward_rules) out << "  - " << json_text(reward_rule_to_json(r)) << "\n";
   out << "reward_command: " << get_config_value(cfg, "reward_command") << "  # external reward program's argv, no shell\n";
   return out.str();
 }

@@ -63,7 +63,7 @@ std::vector<Example> parse_gsm8k_examples(const std::string& text, const std::st
         throw Error(where + ": field \"gold\": expected a number or string, found " + g.type_name());
       }
       ex.answer = obj.contains("answer") && obj["answer"].is_string() ? obj["answer"].get<std::string>()
-                                                                     : "#### " + g.dump();
+                                                                     : "#### " + json_text(g);
     } else {
       throw Error(where + ": missing field \"question\" (or \"prompt\")");
     }
@@ -94,11 +94,11 @@ std::vector<OfflineGroup> parse_offline_groups(const std::string& text, const st
     g.prompt = j["prompt"];
     g.line = lineno;
     for (const auto& r : j["responses"]) {
-      if (!r.is_string()) throw Error(where + ": \"responses\" must hold strings, found " + r.dump());
+      if (!r.is_string()) throw Error(where + ": \"responses\" must hold strings, found " + json_text(r));
       g.responses.push_back(r);
     }
     for (const auto& r : j["rewards"]) {
-      if (!r.is_number()) throw Error(where + ": \"rewards\" must hold numbers, found " + r.dump());
+      if (!r.is_number()) throw Error(where + ": \"rewards\" must hold numbers, found " + json_text(r));
       g.rewards.push_back(r.get<float>());
     }
     if (g.responses.size() != g.rewards.size())

@@ -29,13 +29,13 @@ int64_t int_field(const json& j, const char* key, const std::string& path, std::
     throw Error(path + ": missing field \"" + key + "\"");
   }
   if (!j[key].is_number_integer() || j[key].get<int64_t>() < 0)
-    throw Error(path + ": field \"" + key + "\": expected a non-negative integer, found " + j[key].dump());
+    throw Error(path + ": field \"" + key + "\": expected a non-negative integer, found " + json_text(j[key]));
   return j[key].get<int64_t>();
 }
 
 double num_field(const json& j, const char* key, const std::string& path, double def) {
   if (!j.contains(key) || j[key].is_null()) return def;
-  if (!j[key].is_number()) throw Error(path + ": field \"" + key + "\": expected a number, found " + j[key].dump());
+  if (!j[key].is_number()) throw Error(path + ": field \"" + key + "\": expected a number, found " + json_text(j[key]));
   return j[key].get<double>();
 }
 
@@ -48,7 +48,7 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& p
   c.raw = j;
   c.model_type = j.value("model_type", std::string());
   if (c.model_type != "qwen2" && c.model_type != "llama")
-    throw Error(path + ": field \"model_type\": expected \"qwen2\" or \"llama\", found " + j.value("model_type", json()).dump());
+    throw Error(path + ": field \"model_type\": expected \"qwen2\" or \"llama\", found " + json_text(j.value("model_type", json())));
   c.n_vocab = int_field(j, "vocab_size", path);
   c.n_embd = int_field(j, "hidden_size", path);
   c.n_ff = int_field(j, "intermediate_size", path);
@@ -75,14 +75,14 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& p
   // top-level "rope_theta"; reading only the old key would silently fall back to 10000.
   if (j.contains("rope_parameters") && !j["rope_parameters"].is_null()) {
     const json& rp = j["rope_parameters"];
-    if (!rp.is_object()) throw Error(path + ": field \"rope_parameters\": expected an object, found " + rp.dump());
+    if (!rp.is_object()) throw Error(path + ": field \"rope_parameters\": expected an object, found " + json_text(rp));
     const json type = rp.value("rope_type", json("default"));
     if (type != "default")
-      throw Error(path + ": field \"rope_parameters\": rope_type " + type.dump() + " is not supported (only \"default\")");
+      throw Error(path + ": field \"rope_parameters\": rope_type " + json_text(type) + " is not supported (only \"default\")");
     const double theta = num_field(rp, "rope_theta", path + " (rope_parameters)", c.rope_theta);
     if (j.contains("rope_theta") && !j["rope_theta"].is_null() && theta != c.rope_theta)
-      throw Error(path + ": \"rope_theta\" (" + j["rope_theta"].dump() + ") and \"rope_parameters\".\"rope_theta\" (" +
-                  rp["rope_theta"].dump() + ") disagree");
+      throw Error(path + ": \"rope_theta\" (" + json_text(j["rope_theta"]) + ") and \"rope_parameters\".\"rope_theta\" (" +
+                  json_text(rp["rope_theta"]) + ") disagree");
     c.rope_theta = theta;
   }
   c.max_position_embeddings = int_field(j, "max_position_embeddings", path, 32768);
@@ -98,7 +98,7 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& p
   if (j.value("use_sliding_window", false))
     throw Error(path + ": field \"use_sliding_window\": true is not supported (sliding-window attention)");
   if (j.contains("hidden_act") && j["hidden_act"] != "silu")
-    throw Error(path + ": field \"hidden_act\": expected \"silu\", found " + j["hidden_act"].dump());
+    throw Error(path + ": field \"hidden_act\": expected \"silu\", found " + json_text(j["hidden_act"]));
   if (j.value("mlp_bias", false)) throw Error(path + ": field \"mlp_bias\": true is not supported");
   return c;
 }
@@ -672,7 +672,7 @@ void save_qwen2(Qwen2ForCausalLM& model, const std::string& dir, torch::Dtype dt
   json cfg = model->cfg.raw;
   // transformers < 5 reads "torch_dtype", >= 5 writes and reads "dtype": both, so neither sees a stale one.
   cfg["torch_dtype"] = cfg["dtype"] = dtype == torch::kBFloat16 ? "bfloat16" : dtype == torch::kFloat16 ? "float16" : "float32";
-  write_file_atomic(dir + "/config.json", cfg.dump(2) + "\n");
+  write_file_atomic(dir + "/config.json", json_text(cfg, 2) + "\n");
   std::vector<torch::Tensor> keep;  // CPU copies alive until written
   std::vector<TensorBytes> tensors;
   for (auto& item : model->named_parameters()) {

@@ -29,7 +29,7 @@ using Clock = std::chrono::steady_clock;
 
 std::string quote_line(const std::string& line) {
   std::string s = line.size() > 200 ? line.substr(0, 200) + "..." : line;
-  return nlohmann::json(s).dump();
+  return json_text(nlohmann::json(s));
 }
 
 std::string status_text(int status) {
@@ -64,7 +64,7 @@ std::map<std::string, std::vector<float>> parse_reward_reply(const std::string& 
         out.push_back(std::numeric_limits<float>::quiet_NaN());
         continue;
       }
-      if (!a[i].is_number()) throw bad("\"" + name + "\"[" + std::to_string(i) + "]: expected a number or null, found " + a[i].dump());
+      if (!a[i].is_number()) throw bad("\"" + name + "\"[" + std::to_string(i) + "]: expected a number or null, found " + json_text(a[i]));
       const double v = a[i].get<double>();
       if (!std::isfinite(v) || std::abs(v) > 3e38) throw bad("\"" + name + "\"[" + std::to_string(i) + "]: not a finite float");
       out.push_back(static_cast<float>(v));
@@ -78,7 +78,7 @@ std::map<std::string, std::vector<float>> parse_reward_reply(const std::string& 
   } else if (r.is_object() && !r.empty()) {
     for (const auto& [name, a] : r.items()) {
       if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
-        throw bad("component name " + nlohmann::json(name).dump() + ": expected [a-z0-9_]+");
+        throw bad("component name " + json_text(nlohmann::json(name)) + ": expected [a-z0-9_]+");
       out[name] = values(a, name);
     }
   } else {
@@ -101,7 +101,7 @@ RewardProgram::RewardProgram(std::vector<std::string> argv, double timeout_s, in
 
 RewardProgram::~RewardProgram() { stop(); }
 
-std::string RewardProgram::describe() const { return nlohmann::json(argv_).dump(); }
+std::string RewardProgram::describe() const { return json_text(nlohmann::json(argv_)); }
 
 void RewardProgram::start() {
   int in[2], out[2];
@@ -211,7 +211,7 @@ std::map<std::string, std::vector<float>> RewardProgram::score(const RewardReque
   j["completions"] = req.completions;
   j["golds"] = req.golds;
   j["step"] = req.step;
-  const std::string request = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  const std::string request = json_text(j) + "\n";
   for (;;) {
     if (pgid_ <= 0) start();
     std::string reply, why;

@@ -33,7 +33,7 @@ struct Fields {
 
   bool has(const std::string& key) { return used.insert(key), obj.contains(key); }
   [[noreturn]] void fail(const std::string& key, const std::string& expected, const json& found) const {
-    throw Error(where + ": field \"" + key + "\": expected " + expected + ", found " + found.dump());
+    throw Error(where + ": field \"" + key + "\": expected " + expected + ", found " + json_text(found));
   }
   std::string str(const std::string& key, const std::string& def, bool required = false) {
     if (!has(key)) {
@@ -139,7 +139,7 @@ std::shared_ptr<void> compile(const RewardRule& r) {
 // Parsing
 
 RewardRule parse_reward_rule(const json& obj, const std::string& where) {
-  if (!obj.is_object()) throw Error(where + ": expected a rule object such as {name: ..., type: regex, ...}, found " + obj.dump());
+  if (!obj.is_object()) throw Error(where + ": expected a rule object such as {name: ..., type: regex, ...}, found " + json_text(obj));
   Fields f{obj, where, {}};
   RewardRule r;
   r.origin = where;
@@ -194,7 +194,7 @@ RewardRule parse_reward_rule(const json& obj, const std::string& where) {
 }
 
 std::vector<RewardRule> parse_reward_rules(const json& arr, const std::string& where) {
-  if (!arr.is_array()) throw Error(where + ": reward_rules: expected a list of rule objects, found " + arr.dump());
+  if (!arr.is_array()) throw Error(where + ": reward_rules: expected a list of rule objects, found " + json_text(arr));
   std::vector<RewardRule> out;
   const auto& builtin = reward_names();
   for (size_t i = 0; i < arr.size(); ++i) {

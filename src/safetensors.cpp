@@ -94,10 +94,10 @@ std::vector<TensorInfo> SafetensorsFile::parse_header(const uint8_t* data, size_
     // numel * dtype size must not overflow; cap each factor at the data size.
     unsigned __int128 bytes = dtype_size(t.dtype);
     for (const auto& s : v["shape"]) {
-      if (!s.is_number_unsigned()) fail(where + ": shape entries must be non-negative integers, found " + s.dump());
+      if (!s.is_number_unsigned()) fail(where + ": shape entries must be non-negative integers, found " + json_text(s));
       t.shape.push_back(s.get<int64_t>());
       bytes *= s.get<uint64_t>();
-      if (bytes > (unsigned __int128)size) fail(where + ": shape " + v["shape"].dump() + " is larger than the file");
+      if (bytes > (unsigned __int128)size) fail(where + ": shape " + json_text(v["shape"]) + " is larger than the file");
     }
     const json& off = v.contains("data_offsets") ? v["data_offsets"] : json();
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
@@ -108,7 +108,7 @@ std::vector<TensorInfo> SafetensorsFile::parse_header(const uint8_t* data, size_
       fail(where + ": data_offsets end " + std::to_string(t.end) + " is outside the data area (" +
            std::to_string(data_size) + " bytes)");
     if (t.end - t.begin != static_cast<size_t>(bytes))
-      fail(where + ": " + dt + " " + v["shape"].dump() + " needs " + std::to_string(static_cast<uint64_t>(bytes)) +
+      fail(where + ": " + dt + " " + json_text(v["shape"]) + " needs " + std::to_string(static_cast<uint64_t>(bytes)) +
            " bytes, data_offsets span " + std::to_string(t.end - t.begin));
     out.push_back(std::move(t));
   }
@@ -230,7 +230,7 @@ void write_safetensors(const std::string& path, const std::vector<TensorBytes>& 
     off += t.nbytes;
   }
   if (!metadata.empty()) header["__metadata__"] = metadata;
-  std::string h = header.dump();
+  std::string h = json_text(header);
   h.append((8 - h.size() % 8) % 8, ' ');
   uint8_t len[8];
   for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>((uint64_t(h.size()) >> (8 * i)) & 0xFF);

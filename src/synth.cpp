@@ -95,7 +95,7 @@ void synth_split(const SynthConfig& cfg, size_t n_train, size_t n_test, std::vec
 
 std::string synth_jsonl(const std::vector<SynthProblem>& problems) {
   std::string s;
-  for (const auto& p : problems) s += nlohmann::json({{"question", p.question}, {"answer", p.answer}}).dump() + "\n";
+  for (const auto& p : problems) s += json_text(nlohmann::json({{"question", p.question}, {"answer", p.answer}})) + "\n";
   return s;
 }
 

@@ -848,7 +848,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json(const std::string& text, con
     int32_t max_id = -1;
     for (const auto& [tok, id] : vocab.items()) {
       if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
-        ctx.fail("model.vocab[" + quote(tok) + "]: expected a non-negative integer id, found " + id.dump());
+        ctx.fail("model.vocab[" + quote(tok) + "]: expected a non-negative integer id, found " + json_text(id));
       impl->vocab.emplace(tok, id.get<int32_t>());
       max_id = std::max(max_id, id.get<int32_t>());
     }
@@ -897,7 +897,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json(const std::string& text, con
       } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
         a = m[0].get<std::string>(), b = m[1].get<std::string>();
       } else {
-        ctx.fail("model.merges[" + std::to_string(i) + "]: expected \"a b\" or [\"a\", \"b\"], found " + m.dump());
+        ctx.fail("model.merges[" + std::to_string(i) + "]: expected \"a b\" or [\"a\", \"b\"], found " + json_text(m));
       }
       auto ia = impl->vocab.find(a), ib = impl->vocab.find(b), im = impl->vocab.find(a + b);
       std::string where = "model.merges[" + std::to_string(i) + "] (" + quote(a) + " + " + quote(b) + ")";
@@ -1095,7 +1095,7 @@ std::string byte_level_tokenizer_json(const std::vector<std::pair<std::string, s
             {"pre_tokenizer", pre},
             {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", true}}},
             {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", merge_list}}}};
-  return j.dump();
+  return json_text(j);
 }
 
 std::vector<std::pair<std::string, std::string>> train_bpe_merges(const std::vector<std::string>& texts, int n_merges) {

@@ -263,9 +263,8 @@ json eval_json(const EvalResult& e) {
 void write_answers(const std::string& path, const EvalResult& e) {
   std::string s;
   for (const auto& a : e.samples)
-    s += json({{"question", a.question}, {"gold", a.gold_text}, {"completion", a.completion}, {"correct", a.correct_strict},
-               {"correct_flexible", a.correct_flexible}})
-             .dump() +
+    s += json_text(json({{"question", a.question}, {"gold", a.gold_text}, {"completion", a.completion}, {"correct", a.correct_strict},
+                         {"correct_flexible", a.correct_flexible}})) +
          "\n";
   write_file_atomic(path, s);
 }
@@ -432,12 +431,12 @@ struct RunLogs {
     eval.open(out + "/eval.jsonl", std::ios::app);
   }
   void log_step(const json& m) {
-    metrics << m.dump() << "\n" << std::flush;
+    metrics << json_text(m) << "\n" << std::flush;
     add_step_scalars(*tb, m);
     tb->flush();
   }
   void log_eval(const json& e) {
-    eval << e.dump() << "\n" << std::flush;
+    eval << json_text(e) << "\n" << std::flush;
     add_eval_scalars(*tb, e);
     tb->flush();
   }
@@ -660,7 +659,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
                                       {"reward", rb.rewards[b][g].item<float>()},
                                       {"advantage", adv[b][g].item<float>()},
                                       {"correct", rb.correct[b][g].item<float>() > 0}});
-        logs.samples << j.dump() << "\n";
+        logs.samples << json_text(j) << "\n";
       }
       logs.samples.flush();
     }
@@ -716,7 +715,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
                   {"skipped_updates", st.skipped_updates}};
   summary["before"].erase("samples");
   write_answers(out + "/answers_after.jsonl", after);
-  write_file_atomic(out + "/summary.json", summary.dump(2) + "\n");
+  write_file_atomic(out + "/summary.json", json_text(summary, 2) + "\n");
   write_report(out);
   std::printf("Wrote %s/summary.json and %s/report.md\nTraining completed!\n", out.c_str(), out.c_str());
   return 0;

@@ -19,9 +19,9 @@ int64_t counter(const json& j, const char* key, const std::string& path, bool re
   }
   const json& v = j[key];
   if (!v.is_number_integer() || (v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < 0))
-    throw Error(path + ": field \"" + key + "\": expected an integer >= 0, found " + v.dump());
+    throw Error(path + ": field \"" + key + "\": expected an integer >= 0, found " + json_text(v));
   if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX))
-    throw Error(path + ": field \"" + key + "\": out of range, found " + v.dump());
+    throw Error(path + ": field \"" + key + "\": out of range, found " + json_text(v));
   return v.get<int64_t>();
 }
 
@@ -29,9 +29,9 @@ int64_t counter(const json& j, const char* key, const std::string& path, bool re
 std::map<std::string, std::string> string_map(const json& j, const char* key, const std::string& path) {
   std::map<std::string, std::string> out;
   if (!j.contains(key)) return out;
-  if (!j[key].is_object()) throw Error(path + ": field \"" + key + "\": expected an object, found " + j[key].dump());
+  if (!j[key].is_object()) throw Error(path + ": field \"" + key + "\": expected an object, found " + json_text(j[key]));
   for (const auto& [k, v] : j[key].items()) {
-    if (!v.is_string()) throw Error(path + ": field \"" + key + "." + k + "\": expected a string, found " + v.dump());
+    if (!v.is_string()) throw Error(path + ": field \"" + key + "." + k + "\": expected a string, found " + json_text(v));
     out[k] = v.get<std::string>();
   }
   return out;
@@ -41,7 +41,7 @@ std::map<std::string, std::string> string_map(const json& j, const char* key, co
 
 TrainerState parse_trainer_state(const std::string& text, const std::string& path) {
   const json j = parse_json(text, path);
-  if (!j.is_object()) throw Error(path + ": expected a JSON object, found " + j.dump().substr(0, 40));
+  if (!j.is_object()) throw Error(path + ": expected a JSON object, found " + json_text(j).substr(0, 40));
   TrainerState s;
   s.step = counter(j, "step", path, true, 0);
   s.total_steps = counter(j, "total_steps", path, false, 0);
@@ -49,20 +49,20 @@ TrainerState parse_trainer_state(const std::string& text, const std::string& pat
   s.data_position = j.contains("data_position") ? counter(j, "data_position", path, true, 0) : -1;
   if (j.contains("wall_s")) {
     if (!j["wall_s"].is_number() || !std::isfinite(j["wall_s"].get<double>()) || j["wall_s"].get<double>() < 0)
-      throw Error(path + ": field \"wall_s\": expected a number of seconds >= 0, found " + j["wall_s"].dump());
+      throw Error(path + ": field \"wall_s\": expected a number of seconds >= 0, found " + json_text(j["wall_s"]));
     s.wall_s = j["wall_s"].get<double>();
   }
   s.checksums = string_map(j, "checksums", path);
   s.config = string_map(j, "config", path);
   s.eval_before = j.contains("eval_before") ? j["eval_before"] : json();
   if (!s.eval_before.is_null() && !s.eval_before.is_object())
-    throw Error(path + ": field \"eval_before\": expected an object, found " + s.eval_before.dump().substr(0, 40));
+    throw Error(path + ": field \"eval_before\": expected an object, found " + json_text(s.eval_before).substr(0, 40));
   if (j.contains("model_path")) {
-    if (!j["model_path"].is_string()) throw Error(path + ": field \"model_path\": expected a string, found " + j["model_path"].dump());
+    if (!j["model_path"].is_string()) throw Error(path + ": field \"model_path\": expected a string, found " + json_text(j["model_path"]));
     s.model_path = j["model_path"].get<std::string>();
   }
   if (j.contains("seed")) {
-    if (!j["seed"].is_number_integer()) throw Error(path + ": field \"seed\": expected an integer, found " + j["seed"].dump());
+    if (!j["seed"].is_number_integer()) throw Error(path + ": field \"seed\": expected an integer, found " + json_text(j["seed"]));
     s.seed = j["seed"].is_number_unsigned() ? static_cast<int64_t>(j["seed"].get<uint64_t>()) : j["seed"].get<int64_t>();
   }
   return s;
@@ -78,7 +78,7 @@ std::string trainer_state_text(const TrainerState& s) {
             {"wall_s", s.wall_s},     {"checksums", s.checksums},    {"config", s.config},
             {"model_path", s.model_path}, {"seed", s.seed},          {"eval_before", s.eval_before}};
   if (s.data_position >= 0) j["data_position"] = s.data_position;
-  return j.dump(2) + "\n";
+  return json_text(j, 2) + "\n";
 }
 
 }  // namespace grpo

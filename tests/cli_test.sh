@@ -209,5 +209,28 @@ check "train attention choices" 1 "config key 'attention' \(--set\): expected ea
 out=$("$bin/grpo_generate" /nonexistent/model --prompt-ids 1,2 2>&1); rc=$?
 check "generate missing dir" 1 "/nonexistent/model: model directory does not exist" "$out" "$rc"
 
+# ---- every numeric option range-checked: one line naming the option, expected vs found, exit 1
+out=$("$bin/grpo_train" "$tmp/model" --stop-after -3 2>&1); rc=$?
+check "train --stop-after negative" 1 "^--stop-after: expected an integer >= 0, found -3$" "$out" "$rc"
+out=$("$bin/grpo_train" "$tmp/model" --stop-after 99999999999999999999 2>&1); rc=$?
+check "train --stop-after too large" 1 "^--stop-after: out of range: expected an integer >= 0, found 99999999999999999999$" "$out" "$rc"
+out=$("$bin/grpo_eval" "$tmp/model" --limit -1 2>&1); rc=$?
+check "eval --limit negative" 1 "^--limit: expected an integer in \[0, 2147483647\], found -1$" "$out" "$rc"
+out=$("$bin/grpo_generate" "$tmp/model" --top-k -1 2>&1); rc=$?
+check "generate --top-k negative" 1 "^--top-k: expected an integer in \[0, 2147483647\], found -1$" "$out" "$rc"
+out=$("$bin/grpo_generate" "$tmp/model" --max-new-tokens -5 2>&1); rc=$?
+check "generate --max-new-tokens negative" 1 "^--max-new-tokens: expected an integer in \[1, 1048576\], found -5$" "$out" "$rc"
+out=$("$bin/grpo_generate" "$tmp/model" --top-p 1.5 2>&1); rc=$?
+check "generate --top-p above 1" 1 "^--top-p: expected a number in \[1e-09, 1\], found 1.5$" "$out" "$rc"
+out=$("$bin/grpo_tokenize" --tokenizer "$tmp/model" --threads -3 2>&1); rc=$?
+check "tokenize --threads negative" 1 "^--threads: expected an integer in \[0, 1024\], found -3$" "$out" "$rc"
+out=$("$bin/grpo_reward" --length-target -5 </dev/null 2>&1); rc=$?
+check "reward --length-target negative" 1 "^--length-target: expected an integer in \[1, 2147483647\], found -5$" "$out" "$rc"
+out=$("$bin/grpo_synth" --out "$tmp/synth" --max-number -5 2>&1); rc=$?
+check "synth --max-number negative" 1 "^--max-number: expected an integer in \[1, 1000000000\], found -5$" "$out" "$rc"
+check_that "synth wrote nothing" test ! -e "$tmp/synth"
+out=$("$bin/grpo_train" "$tmp/model" --no-such-option 2>&1); rc=$?
+check "train unknown option exits 1" 1 "The following argument was not expected: --no-such-option" "$out" "$rc"
+
 echo "$passes passed, $fails failed"
 [[ $fails == 0 ]]

@@ -211,6 +211,19 @@ TEST(Config, YamlRoundTrip) {
     EXPECT_EQ(get_config_value(back, k.name), get_config_value(c, k.name)) << k.name;
 }
 
+TEST(Config, InvalidUtf8NeverEscapesAsAJsonException) {
+  // YAML does not check UTF-8; JSON writing does. A bad byte in a rule's field ends in our error
+  // with U+FFFD in its place (the fuzzer found nlohmann's type_error 316 escaping here), and a
+  // system prompt holding one is written with U+FFFD in the resolved config.
+  TrainConfig c;
+  std::string msg = error_of([&] { load_config_text(c, "bad.yaml", "reward_rules:\n  - {name: \"ok\", type: regex, pattern: \"x\", per_match: \"a\xC0\"}\n"); });
+  EXPECT_NE(msg.find("bad.yaml"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("\"a\xEF\xBF\xBD\""), std::string::npos) << msg;
+  TrainConfig d;
+  load_config_text(d, "prompt.yaml", "system_prompt: \"caf\xC3 time\"\n");
+  EXPECT_NE(config_to_yaml(d).find("caf\xEF\xBF\xBD time"), std::string::npos);
+}
+
 TEST(Config, HelpListsEveryKeyWithDefault) {
   std::string help = config_help();
   for (const auto& k : config_keys()) EXPECT_NE(help.find(k.name), std::string::npos) << k.name;

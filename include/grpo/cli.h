@@ -5,6 +5,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -21,20 +23,36 @@
 
 namespace grpo {
 
-// Range checks for numeric options whose message reads like the config's ("expected ..., found x"),
-// not CLI11's "not in range 0.000000 to 1797693...".
-inline CLI::Validator at_least(double lo) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%g", lo);
-  const std::string bound = text;
+// Integer options: "expected an integer in [lo, hi]" (or ">= lo" when hi is the type's maximum);
+// a number too large for 64 bits says "out of range", not that it is no integer.
+inline CLI::Validator integer_in(long long lo, long long hi = LLONG_MAX) {
+  const std::string want = hi == LLONG_MAX ? "an integer >= " + std::to_string(lo)
+                                           : "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
   return CLI::Validator(
-      [lo, bound](std::string& s) -> std::string {
+      [lo, hi, want](std::string& s) -> std::string {
         char* end = nullptr;
-        const double v = std::strtod(s.c_str(), &end);
-        if (end == s.c_str() || *end != '\0' || !(v >= lo)) return "expected a number >= " + bound + ", found " + s;
+        errno = 0;
+        const long long v = std::strtoll(s.c_str(), &end, 10);
+        if (end == s.c_str() || *end != '\0') return "expected " + want + ", found " + s;
+        if (errno == ERANGE) return "out of range: expected " + want + ", found " + s;
+        if (v < lo || v > hi) return "expected " + want + ", found " + s;
         return "";
       },
-      ">=" + bound);
+      want);
+}
+// Real-valued options bounded on both sides: "expected a number in [lo, hi], found x".
+inline CLI::Validator number_in(double lo, double hi) {
+  char text[64];
+  std::snprintf(text, sizeof text, "[%g, %g]", lo, hi);
+  const std::string range = text;
+  return CLI::Validator(
+      [lo, hi, range](std::string& s) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (end == s.c_str() || *end != '\0' || !(v >= lo && v <= hi)) return "expected a number in " + range + ", found " + s;
+        return "";
+      },
+      range);
 }
 inline CLI::Validator above_zero() {
   return CLI::Validator(

@@ -56,6 +56,9 @@ std::string quote(std::string_view s, size_t max_len = 80);
 // JSON: parse `text`; any parse error becomes Error("<where>: invalid JSON (<detail>)"), where
 // `where` names the file, or file:line for JSONL.
 nlohmann::json parse_json(std::string_view text, const std::string& where);
+// JSON text that never throws: a string holding invalid UTF-8 (a YAML value, a completion cut
+// inside a character) is written with U+FFFD in place of the bad bytes. Every dump goes through it.
+std::string json_text(const nlohmann::json& j, int indent = -1);
 
 // ---------------------------------------------------------------------------------------------
 // Files

@@ -22,8 +22,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> overrides;
   app.add_option("model_dir", model_dir, "Hugging Face model directory (or a grpo_train checkpoint)")->required();
   app.add_option("--data", data, "GSM8K-style JSONL (default: eval_data, data/gsm8k/test.jsonl)");
-  app.add_option("--limit", limit, "first N questions (0 = all; default: eval_limit, 200)")->check(at_least(0));
-  app.add_option("--samples", samples, "sampled draws per question at eval_temperature (default: eval_samples, 0)")->check(at_least(0));
+  app.add_option("--limit", limit, "first N questions (0 = all; default: eval_limit, 200)")->check(integer_in(0, INT_MAX));
+  app.add_option("--samples", samples, "sampled draws per question at eval_temperature (default: eval_samples, 0)")->check(integer_in(0, INT_MAX));
   app.add_option("--samples-out", samples_out, "write every greedy answer as JSONL here");
   app.add_option("-c,--config", config_path, "YAML/JSON config (system_prompt, max_new_tokens, dtype, ...)");
   app.add_option("--set", overrides, "override one config key: --set key=value");
@@ -50,15 +50,14 @@ int main(int argc, char** argv) {
     if (!samples_out.empty()) {
       std::string s;
       for (const auto& e : r.samples)
-        s += nlohmann::json({{"question", e.question}, {"gold", e.gold}, {"completion", e.completion},
-                             {"correct_strict", e.correct_strict}, {"correct_flexible", e.correct_flexible}})
-                 .dump() + "\n";
+        s += json_text(nlohmann::json({{"question", e.question}, {"gold", e.gold}, {"completion", e.completion},
+                                       {"correct_strict", e.correct_strict}, {"correct_flexible", e.correct_flexible}})) + "\n";
       write_file_atomic(samples_out, s);
     }
     nlohmann::json out = {{"greedy_strict", r.greedy_strict}, {"greedy_flexible", r.greedy_flexible},
                           {"sampled", r.sampled < 0 ? nlohmann::json(nullptr) : nlohmann::json(r.sampled)}, {"n", r.n},
                           {"seconds", r.seconds}};
-    std::printf("%s\n", out.dump().c_str());
+    std::printf("%s\n", json_text(out).c_str());
   } catch (const std::exception& e) {
     return tool_error("grpo_eval", e);
   }

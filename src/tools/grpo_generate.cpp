@@ -54,13 +54,13 @@ int main(int argc, char** argv) {
   app.add_option("--logits-out", logits_out, "with --score-ids: also write the (T, V) fp32 logits as safetensors \"logits\"");
   app.add_flag("--raw", raw, "do not chat-render text prompts");
   app.add_option("--system", system_prompt, "system prompt for chat rendering");
-  app.add_option("-n", G, "samples per prompt")->capture_default_str()->check(CLI::Range(1, 65536));
-  app.add_option("--max-new-tokens", sp.max_new_tokens, "completion length cap")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  app.add_option("-n", G, "samples per prompt")->capture_default_str()->check(integer_in(1, 65536));
+  app.add_option("--max-new-tokens", sp.max_new_tokens, "completion length cap")->capture_default_str()->check(integer_in(1, 1 << 20));
   app.add_flag("--greedy", sp.greedy, "greedy decoding");
   app.add_option("--temperature", sp.temperature, "sampling temperature")->capture_default_str()->check(above_zero());
-  app.add_option("--top-p", sp.top_p, "nucleus mass, in (0, 1]")->capture_default_str()->check(CLI::Range(1e-9, 1.0));
-  app.add_option("--top-k", sp.top_k, "top-k (0 = off)")->capture_default_str()->check(at_least(0));
-  app.add_option("--min-p", sp.min_p, "min-p (0 = off)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--top-p", sp.top_p, "nucleus mass, in (0, 1]")->capture_default_str()->check(number_in(1e-9, 1.0));
+  app.add_option("--top-k", sp.top_k, "top-k (0 = off)")->capture_default_str()->check(integer_in(0, INT_MAX));
+  app.add_option("--min-p", sp.min_p, "min-p (0 = off)")->capture_default_str()->check(number_in(0.0, 1.0));
   app.add_option("--repetition-penalty", sp.repetition_penalty, "repetition penalty (1 = off)")->capture_default_str()->check(above_zero());
   app.add_option("--seed", sp.seed, "sampling seed")->capture_default_str();
   app.add_flag("--ignore-eos", ignore_eos, "do not stop at EOS ids");
@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
       } else {
         std::string text = tok->decode(out, /*skip_special=*/true);
         if (completions.size() == 1) std::printf("%s\n", text.c_str());
-        else std::printf("%s\n", nlohmann::json(text).dump().c_str());
+        else std::printf("%s\n", json_text(nlohmann::json(text)).c_str());
       }
     }
     std::fflush(stdout);

@@ -30,7 +30,7 @@ double gold_of(const nlohmann::json& obj, const std::string& where) {
       auto v = parse_gsm8k_gold("#### " + g.get<std::string>());
       if (v) return *v;
     }
-    throw Error(where + ": field \"gold\": expected a number, found " + g.dump());
+    throw Error(where + ": field \"gold\": expected a number, found " + json_text(g));
   }
   if (obj.contains("answer")) {
     if (!obj["answer"].is_string()) throw Error(where + ": field \"answer\": expected a string");
@@ -57,9 +57,9 @@ int main(int argc, char** argv) {
   app.add_option("--mode", mode, "answer extraction mode (answer_mode)")->check(CLI::IsMember({"strict", "flexible"}));
   app.add_option("--weights", weights_arg, "reward weights as fn=w,... over the config's [" + default_weights + "]");
   app.add_option("--length-target", length_target, "`length` reward target in characters (length_target)")
-      ->check(above_zero());
+      ->check(integer_in(1, INT_MAX));
   app.add_option("--tokenizer", tokenizer_path, "tokenizer (dir or tokenizer.json): token counts for length rules in tokens");
-  app.add_option("--batch", batch, "completions per reward_command request")->check(above_zero())->capture_default_str();
+  app.add_option("--batch", batch, "completions per reward_command request")->check(integer_in(1, INT_MAX))->capture_default_str();
   GRPO_CLI_PARSE(app, argc, argv);
 
   try {
@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
         out["rewards"] = r.by_fn;
         out["reward"] = r.total;
         if (!r.error.empty()) out["error"] = r.error;  // a reward failed on this completion: it scores 0
-        std::cout << out.dump() << "\n";
+        std::cout << json_text(out) << "\n";
       }
       std::cout << std::flush;
       items.clear();

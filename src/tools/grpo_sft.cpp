@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
   app.add_option("--init", init, "model config.json: create model_dir with random weights and a byte-level tokenizer");
   int n_merges = 0;
   app.add_option("--merges", n_merges, "with --init: BPE merges learned from --data for the tokenizer (0 = bytes only)")
-      ->check(CLI::Range(0, 1000000));
+      ->check(integer_in(0, 1000000));
   app.add_option("-c,--config", config_path, "YAML/JSON config");
   app.add_option("--set", overrides, "override one config key: --set key=value");
   GRPO_CLI_PARSE(app, argc, argv);
@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < ds.size(); ++i) texts.push_back(ds[i].question), texts.push_back(ds[i].answer);
       auto merges = train_bpe_merges(texts, n_merges);
       mj["vocab_size"] = 259 + static_cast<int64_t>(merges.size());
-      ModelConfig mc = ModelConfig::from_json(mj.dump(), init);
+      ModelConfig mc = ModelConfig::from_json(json_text(mj), init);
       fs::create_directories(model_dir);
       auto fresh = init_qwen2(mc, static_cast<uint64_t>(cfg.seed), 0.02);
       save_qwen2(fresh, model_dir, torch::kFloat32);
@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
       StepStats s = sft_step(st, *tok, special, batch);
       nlohmann::json m = {{"step", st.step}};
       for (const auto& [k, v] : s.metrics) m[k] = v;
-      metrics << m.dump() << "\n" << std::flush;
+      metrics << json_text(m) << "\n" << std::flush;
       loss_avg = st.step == 1 ? s.metrics["loss"] : 0.9 * loss_avg + 0.1 * s.metrics["loss"];
       if (st.step % 20 == 0 || st.step == cfg.max_steps)
         std::printf("sft step %lld/%d | loss %.4f | lr %.2e | %.1f s\n", (long long)st.step, cfg.max_steps, loss_avg, s.metrics["lr"],

@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   app.add_flag("--skip-special", skip_special, "decode: drop special tokens");
   app.add_flag("--no-special", no_special, "encode: treat special-token strings as plain text");
   app.add_flag("--bench", bench, "print encode throughput to stderr");
-  app.add_option("--threads", threads, "encode threads (0 = all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
+  app.add_option("--threads", threads, "encode threads (0 = all cores)")->capture_default_str()->check(integer_in(0, 1024));
   GRPO_CLI_PARSE(app, argc, argv);
 
   try {
@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
       }
       if (chat && !(v.is_object() && v.contains("user") && v["user"].is_string() &&
                     (!v.contains("system") || v["system"].is_string()))) {
-        failure = where + ": expected {\"user\": string, \"system\": string (optional)}, found " + v.dump();
+        failure = where + ": expected {\"user\": string, \"system\": string (optional)}, found " + json_text(v);
         break;
       }
       if (!decode && !chat && !v.is_string()) {
@@ -70,13 +70,13 @@ int main(int argc, char** argv) {
         const std::string system = v.value("system", std::string(kQwenDefaultSystemPrompt));
         const std::string user = v["user"].get<std::string>();
         std::string text = render_chatml({{"system", system}, {"user", user}}, /*add_generation_prompt=*/true);
-        std::cout << json({{"text", text}, {"ids", tokenize_prompt(*tok, system, user, 1 << 30).ids}}).dump() << "\n";
+        std::cout << json_text(json({{"text", text}, {"ids", tokenize_prompt(*tok, system, user, 1 << 30).ids}})) << "\n";
       }
     } else if (decode) {
       for (size_t i = 0; i < inputs.size(); ++i) {
         std::vector<int32_t> ids;
         for (const auto& x : inputs[i]) {
-          if (!x.is_number_integer()) throw Error("stdin:" + std::to_string(i + 1) + ": expected integer ids, found " + x.dump());
+          if (!x.is_number_integer()) throw Error("stdin:" + std::to_string(i + 1) + ": expected integer ids, found " + json_text(x));
           ids.push_back(x.get<int32_t>());
         }
         std::string text;
@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
         } catch (const Error& e) {
           throw Error("stdin:" + std::to_string(i + 1) + ": " + e.what());
         }
-        std::cout << json(text).dump() << "\n";
+        std::cout << json_text(json(text)) << "\n";
       }
     } else {
       std::vector<std::string> texts;
@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
       size_t n_tokens = 0;
       for (const auto& v : ids) {
         n_tokens += v.size();
-        std::cout << json(v).dump() << "\n";
+        std::cout << json_text(json(v)) << "\n";
       }
       if (bench)
         std::fprintf(stderr, "tokens=%zu seconds=%.6f tokens_per_s=%.1f\n", n_tokens, secs, n_tokens / std::max(secs, 1e-9));

@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
   app.add_flag("--print-config", print_config, "print the resolved config as YAML and exit");
   int64_t stop_after = 0;
   app.add_option("--stop-after", stop_after, "stop after N steps of this invocation (checkpoint saved; continue with --resume auto)")
-      ->check(at_least(0));
+      ->check(integer_in(0));
   std::string report_only;
   app.add_option("--report-only", report_only, "rebuild report.md and plots/ of an existing output_dir from its files, then exit");
   app.add_option("--resume", resume, "continue from a checkpoint directory, or `auto` for the newest in output_dir");
