@@ -21,7 +21,7 @@ while kill -0 "$pid" 2>/dev/null; do
   rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
   thr=$(awk '/^Threads/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
   fds=$(ls "/proc/$pid/fd" 2>/dev/null | wc -l)
-  step=$(wc -l < "$out/run/metrics.jsonl" 2>/dev/null || echo 0)
+  step=0; [[ -f "$out/run/metrics.jsonl" ]] && step=$(wc -l < "$out/run/metrics.jsonl")
   [[ -n "$rss" ]] && echo -e "$((SECONDS - start))\t$step\t$rss\t$fds\t$thr" >> "$samples"
   sleep 0.5
 done

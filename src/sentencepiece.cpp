@@ -13,6 +13,18 @@
 #define GRPO_SPM_SHIM_PATH ""
 #endif
 
+// RTLD_DEEPBIND keeps the shim's protobuf (libsentencepiece's, 3.14) apart from the libprotobuf
+// LibTorch brings (3.21 on Debian); without it protobuf's version check aborts the load. The
+// sanitizer runtimes refuse RTLD_DEEPBIND (google/sanitizers#611): an ASan build
+// (scripts/sanitize.sh) has no SentencePiece, and says so.
+#if defined(__SANITIZE_ADDRESS__)
+#define GRPO_NO_DEEPBIND 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GRPO_NO_DEEPBIND 1
+#endif
+#endif
+
 namespace grpo {
 
 namespace {
@@ -43,6 +55,10 @@ const Shim& shim() {
   static Shim s;
   static std::once_flag once;
   std::call_once(once, [] {
+#ifdef GRPO_NO_DEEPBIND
+    s.error = "not in a sanitizer build (the shim needs RTLD_DEEPBIND, which AddressSanitizer refuses)";
+    return;
+#endif
     std::vector<std::string> candidates;
     if (const char* env = std::getenv("GRPO_SPM_SHIM")) candidates.push_back(env);
     candidates.push_back(exe_dir() + "/libgrpo_spm.so");

@@ -177,15 +177,22 @@ class Regex {
 
   // Non-overlapping matches [begin, end) in s (valid UTF-8), left to right.
   std::vector<std::pair<size_t, size_t>> find_all(std::string_view s) const {
-    thread_local pcre2_match_data* md = nullptr;
-    thread_local uint32_t md_pairs = 0;
+    // One match block per thread, freed when the thread ends (encode_batch's threads come and go:
+    // a raw thread_local pointer leaked one block per thread per batch; LeakSanitizer found it).
+    struct MatchData {
+      pcre2_match_data* md = nullptr;
+      uint32_t pairs = 0;
+      ~MatchData() { pcre2_match_data_free(md); }
+    };
+    thread_local MatchData data;
     uint32_t pairs = 0;
     pcre2_pattern_info(code_, PCRE2_INFO_CAPTURECOUNT, &pairs);
-    if (!md || md_pairs < pairs + 1) {
-      if (md) pcre2_match_data_free(md);
-      md = pcre2_match_data_create(pairs + 1, nullptr);
-      md_pairs = pairs + 1;
+    if (!data.md || data.pairs < pairs + 1) {
+      pcre2_match_data_free(data.md);
+      data.md = pcre2_match_data_create(pairs + 1, nullptr);
+      data.pairs = pairs + 1;
     }
+    pcre2_match_data* md = data.md;
     std::vector<std::pair<size_t, size_t>> out;
     size_t start = 0;
     const auto* subject = reinterpret_cast<PCRE2_SPTR>(s.data());

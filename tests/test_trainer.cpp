@@ -113,6 +113,18 @@ void expect_each_step_logged_once(const std::string& out, int64_t n) {
   EXPECT_EQ(loss_steps, want);
 }
 
+// A run of run_config(out) without evaluations, stopped after 2 of its 4 steps (--stop-after):
+// checkpoint-2 in `out`, to resume.
+TrainConfig stopped_after_two_steps(const std::string& out) {
+  TrainConfig c = run_config(out);
+  c.eval_every = 0;
+  RunOptions first;
+  first.stop_after = 2;
+  EXPECT_EQ(train_grpo(c, first), 0);
+  EXPECT_TRUE(file_exists(out + "/checkpoint-2/trainer_state.json"));
+  return c;
+}
+
 void expect_resume_equals_uninterrupted(const TrainConfig& ca, const TrainConfig& cb) {
   ASSERT_EQ(train_grpo(ca, RunOptions{}), 0);
   RunOptions first;
@@ -136,6 +148,28 @@ TEST(TensorBoard, Crc32cKnownVectors) {
   EXPECT_EQ(crc32c("", 0), 0u);
   uint8_t zeros[32] = {0};
   EXPECT_EQ(crc32c(zeros, 32), 0x8A9136AAu);       // RFC 3720 B.4: 32 bytes of zeros
+}
+
+TEST(TrainerState, RoundTripAndMalformedFieldsNamed) {
+  TrainerState s;
+  s.step = 7, s.total_steps = 10, s.data_position = 28, s.wall_s = 12.5, s.seed = -3;
+  s.checksums = {{"model.safetensors", "00ff"}};
+  s.config = {{"group_size", "4"}};
+  TrainerState t = parse_trainer_state(trainer_state_text(s), "x");
+  EXPECT_EQ(t.step, 7);
+  EXPECT_EQ(t.data_position, 28);
+  EXPECT_EQ(t.seed, -3);
+  EXPECT_EQ(t.checksums, s.checksums);
+  EXPECT_EQ(t.config, s.config);
+  EXPECT_EQ(parse_trainer_state(R"({"step": 3})", "old").data_position, -1);  // older checkpoints: not recorded
+  for (const auto& [text, want] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"step": -1})", "ts.json: field \"step\": expected an integer >= 0, found -1"},
+           {R"({"total_steps": 4})", "ts.json: missing integer \"step\""},
+           {R"({"step": 1, "checksums": {"a": 5}})", "ts.json: field \"checksums.a\": expected a string, found 5"},
+           {R"({"step": 1, "wall_s": "long"})", "ts.json: field \"wall_s\": expected a number of seconds >= 0, found \"long\""},
+           {R"({"step": 99999999999999999999})", "ts.json: field \"step\": expected an integer >= 0"},
+           {R"([1])", "ts.json: expected a JSON object"}})
+    EXPECT_NE(error_of([&] { parse_trainer_state(text, "ts.json"); }).find(want), std::string::npos) << text;
 }
 
 TEST(Trainer, EndToEndArtifacts) {
@@ -354,11 +388,7 @@ TEST(Trainer, WallTimeCoversEveryInvocation) {
   // summary.json's wall_s adds the time recorded in the checkpoint to this invocation's: set to
   // 1000 s in checkpoint-2's trainer_state.json, the resumed run's summary says 1000 s and more.
   const std::string out = temp_dir() + "/wall";
-  TrainConfig c = run_config(out);
-  c.eval_every = 0;
-  RunOptions first;
-  first.stop_after = 2;
-  ASSERT_EQ(train_grpo(c, first), 0);
+  const TrainConfig c = stopped_after_two_steps(out);
   const std::string state_path = out + "/checkpoint-2/trainer_state.json";
   json state = json::parse(read_file(state_path));
   const double first_wall = state.at("wall_s").get<double>();
@@ -379,11 +409,7 @@ TEST(Trainer, FileSizeLimitWhileSavingKeepsTheLastCheckpoint) {
   // model.safetensors in the child that resumes and saves checkpoint-4: one clear error naming the
   // file and the intact checkpoint, exit 1, no half-written directory, and the run resumable.
   const std::string out = temp_dir() + "/full";
-  TrainConfig c = run_config(out);
-  c.eval_every = 0;
-  RunOptions first;
-  first.stop_after = 2;
-  ASSERT_EQ(train_grpo(c, first), 0);
+  const TrainConfig c = stopped_after_two_steps(out);
   const std::string good = read_file(out + "/checkpoint-2/model.safetensors");
   ASSERT_GT(good.size(), 400u << 10);
   const std::string log = out + "/child.log";
@@ -410,11 +436,7 @@ TEST(Trainer, OutOfMemoryInAStepSaysWhatToLower) {
   // OutOfMemoryError in the update, so the path is exercised on the CPU too): one message with the
   // settings to lower, exit 1, no checkpoint of the failed step, the last one intact.
   const std::string out = temp_dir() + "/oom";
-  TrainConfig c = run_config(out);
-  c.eval_every = 0;
-  RunOptions first;
-  first.stop_after = 2;
-  ASSERT_EQ(train_grpo(c, first), 0);
+  const TrainConfig c = stopped_after_two_steps(out);
   const std::string log = out + "/child.log";
   int status = run_process({GRPO_TRAIN_EXE, c.model_path, "-c", out + "/config.yaml", "--resume", "auto"}, {"GRPO_FAILPOINT=oom_update"}, log);
   const std::string said = read_file(log);
