@@ -285,16 +285,24 @@ std::string get_config_value(const TrainConfig& cfg, const std::string& key) {
 
 namespace {
 
+// A mapping key as text. YAML allows a list or a mapping as a key ("? - a"); a config does not.
+std::string yaml_key(const YAML::Node& k, const std::string& path) {
+  if (!k.IsScalar())
+    throw Error(path + ":" + std::to_string(k.Mark().line + 1) + ": a key must be a name, found a " +
+                (k.IsSequence() ? "sequence" : k.IsMap() ? "mapping" : "null"));
+  return k.Scalar();
+}
+
 // A YAML list or mapping as JSON; scalars stay text (the rule parser reads numbers from text).
-nlohmann::json yaml_to_json(const YAML::Node& n) {
+nlohmann::json yaml_to_json(const YAML::Node& n, const std::string& path) {
   if (n.IsMap()) {
     nlohmann::json j = nlohmann::json::object();
-    for (const auto& kv : n) j[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+    for (const auto& kv : n) j[yaml_key(kv.first, path)] = yaml_to_json(kv.second, path);
     return j;
   }
   if (n.IsSequence()) {
     nlohmann::json j = nlohmann::json::array();
-    for (const auto& x : n) j.push_back(yaml_to_json(x));
+    for (const auto& x : n) j.push_back(yaml_to_json(x, path));
     return j;
   }
   if (n.IsNull()) return nullptr;
@@ -320,7 +328,7 @@ void load_yaml(TrainConfig& cfg, const std::string& path, const std::string& tex
       throw Error(path + ":" + std::to_string(line) + ": duplicate config key '" + key + "' (first at line " + std::to_string(it->second) + ")");
   };
   for (const auto& kv : root) {
-    std::string key = kv.first.as<std::string>();
+    std::string key = yaml_key(kv.first, path);
     std::string where = path + ":" + std::to_string(kv.first.Mark().line + 1);
     const YAML::Node& v = kv.second;
     once(key, kv.first);
@@ -329,7 +337,7 @@ void load_yaml(TrainConfig& cfg, const std::string& path, const std::string& tex
         throw Error("config key 'reward_weights' (" + where +
                     "): expected a mapping such as {correctness: 1.0, format: 0.1}");
       for (const auto& w : v) {
-        std::string sub = "reward_weights." + w.first.as<std::string>();
+        std::string sub = "reward_weights." + yaml_key(w.first, path);
         std::string wwhere = path + ":" + std::to_string(w.first.Mark().line + 1);
         once(sub, w.first);
         if (!w.second.IsScalar()) type_error(sub, wwhere, "a number", "a non-scalar value");
@@ -338,7 +346,7 @@ void load_yaml(TrainConfig& cfg, const std::string& path, const std::string& tex
       continue;
     }
     if (key == "reward_rules" || key == "reward_command") {
-      set_config_list(cfg, key, yaml_to_json(v), where);
+      set_config_list(cfg, key, yaml_to_json(v, path), where);
       continue;
     }
     if (!find_row(key) && !starts_with(key, "reward_weights.")) unknown_key(key, where);

@@ -224,6 +224,15 @@ TEST(Config, InvalidUtf8NeverEscapesAsAJsonException) {
   EXPECT_NE(config_to_yaml(d).find("caf\xEF\xBF\xBD time"), std::string::npos);
 }
 
+TEST(Config, ANonScalarYamlKeyIsAnError) {
+  // "? - name" makes a list the key (the fuzzer found yaml-cpp's bad-conversion exception escaping).
+  TrainConfig c;
+  std::string msg = error_of([&] { load_config_text(c, "k.yaml", "reward_rules:\n  ? - name\n  : 1\n"); });
+  EXPECT_NE(msg.find("k.yaml:2: a key must be a name, found a sequence"), std::string::npos) << msg;
+  msg = error_of([&] { load_config_text(c, "k.yaml", "? {a: 1}\n: 2\n"); });
+  EXPECT_NE(msg.find("k.yaml:1: a key must be a name, found a mapping"), std::string::npos) << msg;
+}
+
 TEST(Config, HelpListsEveryKeyWithDefault) {
   std::string help = config_help();
   for (const auto& k : config_keys()) EXPECT_NE(help.find(k.name), std::string::npos) << k.name;
