@@ -5,14 +5,15 @@
 # memory (VmRSS), open file descriptors and threads, with the step reached. Prints a table: peak
 # RSS (the trainer's own peak_mem_mb, VmHWM on CPU) at step 50 and at the end, and the range of
 # RSS, fds and threads after step 50. Goals (issue 18): peak RSS grows < 2% after step 50; fds and
-# threads flat. Usage: bench/soak.sh [build_dir=build] [steps=1000]
+# threads flat. Usage: bench/soak.sh [build_dir=build] [steps=1000] [grpo_train args...]
+# (e.g. `--set device=cuda` on a GPU: peak_mem_mb is then the CUDA allocator's per-step peak).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin="${1:-build}"; steps="${2:-1000}"
+bin="${1:-build}"; steps="${2:-1000}"; shift $(( $# < 2 ? $# : 2 ))
 out=$(mktemp -d /tmp/grpo-soak.XXXXXX)
 "$bin/grpo_train" data/tiny-model -c configs/tiny_demo.yaml --set output_dir="$out/run" --set max_steps="$steps" \
   --set prompts_per_step=4 --set group_size=4 --set save_steps=100 --set save_total_limit=2 --set eval_every=250 \
-  --set eval_limit=20 --set log_samples_every=10 > "$out/train.log" 2>&1 &
+  --set eval_limit=20 --set log_samples_every=10 "$@" > "$out/train.log" 2>&1 &
 pid=$!
 samples="$out/proc.tsv"
 echo -e "t\tstep\trss_kb\tfds\tthreads" > "$samples"

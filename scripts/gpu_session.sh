@@ -42,6 +42,8 @@ print(f"tensorboard read {len(tags)} scalar tags:", ", ".join(sorted(tags)[:8]),
 for t in ("reward_mean", "loss", "decode_new_shapes"):
     if t in tags: print(t, [(e.step, round(e.value, 4)) for e in acc.Scalars(t)])
 PY
+      # Soak on CUDA (issue 18): 300 steps, the allocator's per-step peak flat after step 50.
+      run bench/soak.sh "$build" 300 --set device=cuda > "$out/soak_cuda.log" 2>&1; tail -9 "$out/soak_cuda.log"
       ;;
     parity)
       run python3 scripts/hf_reference.py make "$models" 2>&1 | tail -3
