@@ -288,6 +288,23 @@ void on_signal(int sig) {
   (void)r;
 }
 
+// The training loop's handlers, installed for its lifetime and the previous ones restored after.
+class SignalGuard {
+ public:
+  SignalGuard() : prev_int_(std::signal(SIGINT, on_signal)), prev_term_(std::signal(SIGTERM, on_signal)) { g_signal.store(0); }
+  ~SignalGuard() {
+    std::signal(SIGINT, prev_int_);
+    std::signal(SIGTERM, prev_term_);
+  }
+  SignalGuard(const SignalGuard&) = delete;
+  SignalGuard& operator=(const SignalGuard&) = delete;
+  int received() const { return g_signal.load(); }
+
+ private:
+  void (*prev_int_)(int);
+  void (*prev_term_)(int);
+};
+
 std::string fmt_duration(double s) {
   char b[32];
   int h = int(s / 3600), m = int(std::fmod(s, 3600) / 60), sec = int(std::fmod(s, 60));
@@ -440,7 +457,60 @@ struct RunLogs {
     add_eval_scalars(*tb, e);
     tb->flush();
   }
+  // The first 2 prompts of the step with their G completions, rewards and advantages (B, G).
+  void log_samples(int64_t step, const RolloutBatch& rb, const torch::Tensor& advantages, const GSM8KDataset& train) {
+    const int64_t G = rb.rewards.size(1);
+    for (int64_t b = 0; b < std::min<int64_t>(2, rb.rewards.size(0)); ++b) {
+      const Example& ex = train[rb.examples[b]];
+      json j = {{"step", step}, {"question", ex.question}, {"gold", ex.gold}, {"completions", json::array()}};
+      for (int64_t g = 0; g < G; ++g)
+        j["completions"].push_back({{"text", rb.completions[b * G + g]},
+                                    {"reward", rb.rewards[b][g].item<float>()},
+                                    {"advantage", advantages[b][g].item<float>()},
+                                    {"correct", rb.correct[b][g].item<float>() > 0}});
+      samples << json_text(j) << "\n";
+    }
+    samples.flush();
+  }
 };
+
+// The checkpoint a run continues from ("" for a fresh run), checked before anything is loaded or
+// written: it exists, has the model's shape, its files match their checksums, and its run-defining
+// settings are the config's (or --allow-config-change). A fresh run refuses an output_dir that
+// already holds a checkpoint.
+std::string resume_point(const TrainConfig& cfg, const RunOptions& opts, const ModelConfig& mc) {
+  const std::string& out = cfg.output_dir;
+  std::string resume_dir;
+  if (opts.resume == "auto") {
+    resume_dir = find_latest_checkpoint(out);
+    if (resume_dir.empty()) throw Error("--resume auto: no checkpoint-<step> directory in output_dir '" + out + "'");
+  } else if (!opts.resume.empty()) {
+    resume_dir = opts.resume;
+    if (!file_exists(resume_dir + "/trainer_state.json"))
+      throw Error("--resume " + resume_dir + ": not a checkpoint directory (no trainer_state.json)");
+  } else if (!find_latest_checkpoint(out).empty()) {
+    throw Error("output_dir '" + out + "' already holds " + find_latest_checkpoint(out) +
+                "; pass --resume auto to continue that run, or choose another output_dir");
+  }
+  if (!resume_dir.empty()) {
+    ModelConfig rc = ModelConfig::from_dir(resume_dir);
+    if (rc.n_vocab != mc.n_vocab || rc.n_embd != mc.n_embd || rc.n_layer != mc.n_layer || rc.n_head != mc.n_head ||
+        rc.n_kv_head != mc.n_kv_head || rc.n_ff != mc.n_ff || rc.head_dim != mc.head_dim)
+      throw Error("--resume " + resume_dir + ": the checkpoint is a different model shape (hidden " + std::to_string(rc.n_embd) +
+                  ", layers " + std::to_string(rc.n_layer) + ", vocab " + std::to_string(rc.n_vocab) + ") than model_path " +
+                  cfg.model_path + " (hidden " + std::to_string(mc.n_embd) + ", layers " + std::to_string(mc.n_layer) + ", vocab " +
+                  std::to_string(mc.n_vocab) + ")");
+  }
+  if (!resume_dir.empty()) {
+    verify_checkpoint(resume_dir);  // a corrupted file is named before anything is loaded
+    const std::string diff = config_differences(read_trainer_state(resume_dir).config, cfg);
+    if (!diff.empty() && !opts.allow_config_change)
+      throw Error("--resume " + resume_dir + ": these settings differ from the run the checkpoint belongs to (checkpoint -> now):" + diff +
+                  "\n  resume with the checkpoint's values, or pass --allow-config-change to continue with the new ones");
+    if (!diff.empty()) std::printf("Resuming with changed settings (--allow-config-change):%s\n", diff.c_str());
+  }
+  return resume_dir;
+}
 
 // output_dir, or its nearest existing ancestor, must be a writable directory; nothing is created
 // yet, so that a run failing before training leaves the file system as it found it.
@@ -536,35 +606,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
 
   // ---- output dir and resume point
   const std::string out = cfg.output_dir;
-  std::string resume_dir;
-  if (opts.resume == "auto") {
-    resume_dir = find_latest_checkpoint(out);
-    if (resume_dir.empty()) throw Error("--resume auto: no checkpoint-<step> directory in output_dir '" + out + "'");
-  } else if (!opts.resume.empty()) {
-    resume_dir = opts.resume;
-    if (!file_exists(resume_dir + "/trainer_state.json"))
-      throw Error("--resume " + resume_dir + ": not a checkpoint directory (no trainer_state.json)");
-  } else if (!find_latest_checkpoint(out).empty()) {
-    throw Error("output_dir '" + out + "' already holds " + find_latest_checkpoint(out) +
-                "; pass --resume auto to continue that run, or choose another output_dir");
-  }
-  if (!resume_dir.empty()) {
-    ModelConfig rc = ModelConfig::from_dir(resume_dir);
-    if (rc.n_vocab != mc.n_vocab || rc.n_embd != mc.n_embd || rc.n_layer != mc.n_layer || rc.n_head != mc.n_head ||
-        rc.n_kv_head != mc.n_kv_head || rc.n_ff != mc.n_ff || rc.head_dim != mc.head_dim)
-      throw Error("--resume " + resume_dir + ": the checkpoint is a different model shape (hidden " + std::to_string(rc.n_embd) +
-                  ", layers " + std::to_string(rc.n_layer) + ", vocab " + std::to_string(rc.n_vocab) + ") than model_path " +
-                  cfg.model_path + " (hidden " + std::to_string(mc.n_embd) + ", layers " + std::to_string(mc.n_layer) + ", vocab " +
-                  std::to_string(mc.n_vocab) + ")");
-  }
-  if (!resume_dir.empty()) {
-    verify_checkpoint(resume_dir);  // a corrupted file is named before anything is loaded
-    const std::string diff = config_differences(read_trainer_state(resume_dir).config, cfg);
-    if (!diff.empty() && !opts.allow_config_change)
-      throw Error("--resume " + resume_dir + ": these settings differ from the run the checkpoint belongs to (checkpoint -> now):" + diff +
-                  "\n  resume with the checkpoint's values, or pass --allow-config-change to continue with the new ones");
-    if (!diff.empty()) std::printf("Resuming with changed settings (--allow-config-change):%s\n", diff.c_str());
-  }
+  const std::string resume_dir = resume_point(cfg, opts, mc);
   check_output_dir(out);
 
   auto model = load_qwen2(resume_dir.empty() ? cfg.model_path : resume_dir, dtype, device);
@@ -617,9 +659,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   // ---- the loop
   std::printf("Starting GRPO training...\n");
   std::fflush(stdout);
-  g_signal.store(0);
-  auto prev_int = std::signal(SIGINT, on_signal);
-  auto prev_term = std::signal(SIGTERM, on_signal);
+  std::optional<SignalGuard> signals(std::in_place);
   int exit_code = 0;
   double step_time_sum = 0;
   int64_t steps_timed = 0, last_saved = -1;
@@ -649,20 +689,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
     if (decode_mode != DecodeMode::Eager) m["decode_new_shapes"] = rb.rollout.decode_shapes;
     m["peak_mem_mb"] = peak_memory_mb(device);  // CUDA allocator peak of this step; CPU: process peak RSS
     logs.log_step(m);
-    if (cfg.log_samples_every > 0 && st.step % cfg.log_samples_every == 0) {
-      const auto& adv = s.advantages;
-      for (int64_t b = 0; b < std::min<int64_t>(2, B); ++b) {
-        const Example& ex = train[rb.examples[b]];
-        json j = {{"step", st.step}, {"question", ex.question}, {"gold", ex.gold}, {"completions", json::array()}};
-        for (int64_t g = 0; g < cfg.group_size; ++g)
-          j["completions"].push_back({{"text", rb.completions[b * cfg.group_size + g]},
-                                      {"reward", rb.rewards[b][g].item<float>()},
-                                      {"advantage", adv[b][g].item<float>()},
-                                      {"correct", rb.correct[b][g].item<float>() > 0}});
-        logs.samples << json_text(j) << "\n";
-      }
-      logs.samples.flush();
-    }
+    if (cfg.log_samples_every > 0 && st.step % cfg.log_samples_every == 0) logs.log_samples(st.step, rb, s.advantages, train);
     step_time_sum += t_roll + t_upd;
     ++steps_timed;
     const double eta = step_time_sum / steps_timed * double(total_steps - st.step);
@@ -680,14 +707,14 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
                   fmt_pct(e.greedy_flexible).c_str(), fmt_pct(e.sampled).c_str());
     }
     const bool stop_here = opts.stop_after > 0 && st.step - first_step >= opts.stop_after && st.step < total_steps;
-    const bool interrupted = g_signal.load() != 0;
+    const bool interrupted = signals->received() != 0;
     if ((cfg.save_steps > 0 && st.step % cfg.save_steps == 0) || interrupted || stop_here || st.step == total_steps) {
       std::string dir = save_checkpoint(st, out, cfg.model_path, record());
       last_saved = st.step;
       std::printf("  saved %s\n", dir.c_str());
     }
     if (interrupted) {
-      exit_code = g_signal.load() == SIGTERM ? 143 : 130;
+      exit_code = signals->received() == SIGTERM ? 143 : 130;
       std::printf("Interrupted at step %lld: checkpoint saved; continue with: grpo_train %s --resume auto [same options]\n",
                   (long long)st.step, cfg.model_path.c_str());
       break;
@@ -695,13 +722,10 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
     if (stop_here) {
       std::printf("Stopped after %lld steps of this run (--stop-after): checkpoint saved; continue with --resume auto\n",
                   (long long)opts.stop_after);
-      std::signal(SIGINT, prev_int);
-      std::signal(SIGTERM, prev_term);
       return 0;
     }
   }
-  std::signal(SIGINT, prev_int);
-  std::signal(SIGTERM, prev_term);
+  signals.reset();  // the final save and evaluation run with the caller's handlers
   if (exit_code != 0) return exit_code;
   if (last_saved != st.step) save_checkpoint(st, out, cfg.model_path, record());
 
