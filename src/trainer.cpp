@@ -474,6 +474,32 @@ struct RunLogs {
   }
 };
 
+// What the run will do, printed before anything is written (and all a --dry-run prints): data and
+// steps, prompt lengths, the model and its memory estimate, and warnings about the settings.
+void print_run_plan(const TrainConfig& cfg, const ModelConfig& mc, const Tokenizer& tok, const GSM8KDataset& train,
+                    const GSM8KDataset& eval, int64_t total_steps, torch::ScalarType dtype, const torch::Device& device) {
+  const int64_t B = cfg.prompts_per_step;
+  size_t longest_prompt = 0, truncated = 0;
+  for (size_t i = 0; i < std::min<size_t>(train.size(), 2000); ++i) {
+    auto p = tokenize_prompt(tok, cfg.system_prompt, train[i].question, cfg.max_prompt_tokens);
+    longest_prompt = std::max(longest_prompt, p.ids.size());
+    truncated += p.truncated;
+  }
+  std::printf("  train: %zu examples, eval: %zu examples, %lld steps of %lld prompts x %d samples\n", train.size(), eval.size(),
+              (long long)total_steps, (long long)B, cfg.group_size);
+  std::printf("  prompts (first %zu): longest %zu tokens, %zu truncated to max_prompt_tokens = %d\n",
+              std::min<size_t>(train.size(), 2000), longest_prompt, truncated, cfg.max_prompt_tokens);
+  std::printf("  model: %s, %.1f M params, %s on %s (%s); %s\n", mc.model_type.c_str(), mc.n_params() / 1e6,
+              c10::toString(dtype), device.str().c_str(), runtime_summary().c_str(), memory_estimate(mc, cfg, dtype).c_str());
+  std::fflush(stdout);
+  if (cfg.vllm_importance_sampling_correction && (cfg.top_p < 1 || cfg.top_k > 0 || cfg.min_p > 0 || cfg.repetition_penalty != 1))
+    std::printf("  warning: top_p/top_k/min_p/repetition_penalty filter the sampling distribution; the sampler correction\n"
+                "  weighs each token by p_policy / p_filtered <= 1%s (see grpo.h, compute_sampler_correction)\n",
+                cfg.vllm_importance_sampling_mode == IsCorrectionMode::SequenceMask || cfg.vllm_importance_sampling_mode == IsCorrectionMode::SequenceTruncate
+                    ? ", and a sequence mode multiplies them over the whole completion: consider vllm_importance_sampling_mode=token_truncate"
+                    : "");
+}
+
 // The checkpoint a run continues from ("" for a fresh run), checked before anything is loaded or
 // written: it exists, has the model's shape, its files match their checksums, and its run-defining
 // settings are the config's (or --allow-config-change). A fresh run refuses an output_dir that
@@ -510,6 +536,28 @@ std::string resume_point(const TrainConfig& cfg, const RunOptions& opts, const M
     if (!diff.empty()) std::printf("Resuming with changed settings (--allow-config-change):%s\n", diff.c_str());
   }
   return resume_dir;
+}
+
+// One line of metrics.jsonl: the update's statistics, the rollout's counts, the timings and
+// throughputs (tokens generated per rollout second; prompt + completion tokens per update
+// second, times num_iterations) and the step's peak memory.
+json step_metrics(const GrpoState& st, const RolloutBatch& rb, const StepStats& s, const std::map<std::string, double>& rollout_metrics,
+                  double t_roll, double t_upd, double n_train, const torch::Device& device) {
+  const TrainConfig& cfg = st.cfg;
+  json m = {{"step", st.step}, {"epoch", double(st.data_position) / n_train}};
+  for (const auto& [k, v] : s.metrics) m[k] = std::isfinite(v) ? json(v) : json(nullptr);
+  for (const auto& [k, v] : rollout_metrics) m[k] = v;
+  const double gen_tokens = double(rb.rollout.decode_tokens);
+  const double upd_tokens = double((torch::cat({rb.rollout.prompt_mask, rb.rollout.completion_mask}, 1)).sum().item<int64_t>()) * cfg.num_iterations;
+  m["time_rollout_s"] = t_roll;
+  m["time_update_s"] = t_upd;
+  m["time_rewards_s"] = rb.reward_seconds;  // part of time_rollout_s
+  m["time_step_s"] = t_roll + t_upd;
+  m["rollout_tokens_per_s"] = gen_tokens / std::max(t_roll, 1e-9);
+  m["update_tokens_per_s"] = upd_tokens / std::max(t_upd, 1e-9);
+  if (cfg.decode_mode != DecodeMode::Eager) m["decode_new_shapes"] = rb.rollout.decode_shapes;
+  m["peak_mem_mb"] = peak_memory_mb(device);  // CUDA allocator peak of this step; CPU: process peak RSS
+  return m;
 }
 
 // output_dir, or its nearest existing ancestor, must be a writable directory; nothing is created
@@ -576,29 +624,10 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   const int64_t B = cfg.prompts_per_step;
   const int64_t total_steps = cfg.max_steps > 0 ? cfg.max_steps : cfg.num_epochs * ((int64_t(train.size()) + B - 1) / B);
   auto device = parse_device(cfg.device);
-  const DecodeMode decode_mode = cfg.decode_mode;
-  check_decode_mode(decode_mode, device);
+  check_decode_mode(cfg.decode_mode, device);
   check_attention(cfg.attention);  // sdpa on LibTorch 1.x fails here, before anything is written
   auto dtype = parse_dtype(cfg.dtype, device);
-  size_t longest_prompt = 0, truncated = 0;
-  for (size_t i = 0; i < std::min<size_t>(train.size(), 2000); ++i) {
-    auto p = tokenize_prompt(*tok, cfg.system_prompt, train[i].question, cfg.max_prompt_tokens);
-    longest_prompt = std::max(longest_prompt, p.ids.size());
-    truncated += p.truncated;
-  }
-  std::printf("  train: %zu examples, eval: %zu examples, %lld steps of %lld prompts x %d samples\n", train.size(), eval.size(),
-              (long long)total_steps, (long long)B, cfg.group_size);
-  std::printf("  prompts (first %zu): longest %zu tokens, %zu truncated to max_prompt_tokens = %d\n",
-              std::min<size_t>(train.size(), 2000), longest_prompt, truncated, cfg.max_prompt_tokens);
-  std::printf("  model: %s, %.1f M params, %s on %s (%s); %s\n", mc.model_type.c_str(), mc.n_params() / 1e6,
-              c10::toString(dtype), device.str().c_str(), runtime_summary().c_str(), memory_estimate(mc, cfg, dtype).c_str());
-  std::fflush(stdout);
-  if (cfg.vllm_importance_sampling_correction && (cfg.top_p < 1 || cfg.top_k > 0 || cfg.min_p > 0 || cfg.repetition_penalty != 1))
-    std::printf("  warning: top_p/top_k/min_p/repetition_penalty filter the sampling distribution; the sampler correction\n"
-                "  weighs each token by p_policy / p_filtered <= 1%s (see grpo.h, compute_sampler_correction)\n",
-                cfg.vllm_importance_sampling_mode == IsCorrectionMode::SequenceMask || cfg.vllm_importance_sampling_mode == IsCorrectionMode::SequenceTruncate
-                    ? ", and a sequence mode multiplies them over the whole completion: consider vllm_importance_sampling_mode=token_truncate"
-                    : "");
+  print_run_plan(cfg, mc, *tok, train, eval, total_steps, dtype, device);
   if (opts.dry_run) {
     std::printf("Dry run: config, model directory, tokenizer and data are valid; not training.\n");
     return 0;
@@ -675,19 +704,8 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
     synchronize(device);
     auto t2 = std::chrono::steady_clock::now();
     const double t_roll = std::chrono::duration<double>(t1 - t0).count(), t_upd = std::chrono::duration<double>(t2 - t1).count();
-    json m = {{"step", st.step}, {"epoch", double(st.data_position) / double(train.size())}};
-    for (const auto& [k, v] : s.metrics) m[k] = std::isfinite(v) ? json(v) : json(nullptr);
-    for (const auto& [k, v] : rollout_metrics) m[k] = v;
+    const json m = step_metrics(st, rb, s, rollout_metrics, t_roll, t_upd, double(train.size()), device);
     const double gen_tokens = double(rb.rollout.decode_tokens);
-    const double upd_tokens = double((torch::cat({rb.rollout.prompt_mask, rb.rollout.completion_mask}, 1)).sum().item<int64_t>()) * cfg.num_iterations;
-    m["time_rollout_s"] = t_roll;
-    m["time_update_s"] = t_upd;
-    m["time_rewards_s"] = rb.reward_seconds;  // part of time_rollout_s
-    m["time_step_s"] = t_roll + t_upd;
-    m["rollout_tokens_per_s"] = gen_tokens / std::max(t_roll, 1e-9);
-    m["update_tokens_per_s"] = upd_tokens / std::max(t_upd, 1e-9);
-    if (decode_mode != DecodeMode::Eager) m["decode_new_shapes"] = rb.rollout.decode_shapes;
-    m["peak_mem_mb"] = peak_memory_mb(device);  // CUDA allocator peak of this step; CPU: process peak RSS
     logs.log_step(m);
     if (cfg.log_samples_every > 0 && st.step % cfg.log_samples_every == 0) logs.log_samples(st.step, rb, s.advantages, train);
     step_time_sum += t_roll + t_upd;
