@@ -674,13 +674,12 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
     std::printf("  before: greedy strict %s, flexible %s, sampled %s (%.1f s)\n", fmt_pct(before.greedy_strict).c_str(),
                 fmt_pct(before.greedy_flexible).c_str(), fmt_pct(before.sampled).c_str(), before.seconds);
   }
-  // A resumed run keeps the first invocation's before-training results: before_json from
-  // trainer_state.json, the per-question answers in answers_before.jsonl.
-  // wall_s: the run's wall time so far, over every invocation (the checkpoint's plus this one's).
-  const double wall_before = resume_dir.empty() ? 0.0 : prior_wall_s;
+  // What each checkpoint records of the run: the first invocation's before-training results (a
+  // resumed run keeps them; the per-question answers stay in answers_before.jsonl) and the wall
+  // time so far over every invocation (the checkpoint's plus this one's).
   auto record = [&] {
     TrainerState r;
-    r.wall_s = wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    r.wall_s = prior_wall_s + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
     r.eval_before = before_json, r.model_path = cfg.model_path, r.seed = cfg.seed;
     return r;
   };
