@@ -6,7 +6,8 @@
 # a minute, not a LibTorch build. Corpus: build-fuzz/corpus-TARGET, seeded from the committed
 # tests/fuzz/corpus/TARGET; at the end the inputs that found new coverage are merged back into
 # tests/fuzz/corpus/TARGET (commit them: every ctest run replays them, fuzz_replay_TARGET).
-# Prints "fuzz TARGET: N runs in S s, 0 crashes" last; a crash leaves crash-* in build-fuzz/ and exits 1.
+# Prints "fuzz TARGET: N runs in S s, 0 crashes" last; a crash leaves TARGET-crash-* in build-fuzz/
+# (one prefix per target, so that one target's crash is not counted against the next) and exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 targets="tokenizer safetensors gsm8k offline reward config trainer_state"
@@ -39,12 +40,12 @@ max_len=4096; leaks=1
 [[ $target == tokenizer ]] && max_len=512 leaks=0
 set +e
 GRPO_SOURCE_DIR="$PWD" "$out/fuzz_$target" -max_total_time="$secs" -max_len="$max_len" -detect_leaks="$leaks" -print_final_stats=1 -timeout=10 \
-  -rss_limit_mb=4096 -artifact_prefix="$out/" "${fork[@]}" "$corpus" > "$log" 2>&1
+  -rss_limit_mb=4096 -artifact_prefix="$out/$target-" "${fork[@]}" "$corpus" > "$log" 2>&1
 rc=$?
 set -e
 runs=$( (grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" || true) | awk '{s+=$2} END {print s+0}')
 if [[ "$runs" == 0 ]]; then runs=$( (grep -oE '^#[0-9]+' "$log" || true) | tail -1 | tr -d '#'); fi
-crashes=$(find "$out" -maxdepth 1 \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
+crashes=$(find "$out" -maxdepth 1 \( -name "$target-crash-*" -o -name "$target-leak-*" -o -name "$target-timeout-*" -o -name "$target-oom-*" \) | wc -l)
 # keep only the inputs that add coverage, as the committed seeds
 "$out/fuzz_$target" -merge=1 "$seeds" "$corpus" > "$out/merge_$target.log" 2>&1 || true
 echo "fuzz $target: ${runs:-?} runs in $secs s, $crashes crashes (rc $rc), $(ls "$seeds" | wc -l) seeds in $seeds; log $log"

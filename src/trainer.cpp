@@ -514,27 +514,25 @@ std::string resume_point(const TrainConfig& cfg, const RunOptions& opts, const M
     resume_dir = opts.resume;
     if (!file_exists(resume_dir + "/trainer_state.json"))
       throw Error("--resume " + resume_dir + ": not a checkpoint directory (no trainer_state.json)");
-  } else if (!find_latest_checkpoint(out).empty()) {
-    throw Error("output_dir '" + out + "' already holds " + find_latest_checkpoint(out) +
+  } else if (const std::string existing = find_latest_checkpoint(out); !existing.empty()) {
+    throw Error("output_dir '" + out + "' already holds " + existing +
                 "; pass --resume auto to continue that run, or choose another output_dir");
+  } else {
+    return "";  // a fresh run
   }
-  if (!resume_dir.empty()) {
-    ModelConfig rc = ModelConfig::from_dir(resume_dir);
-    if (rc.n_vocab != mc.n_vocab || rc.n_embd != mc.n_embd || rc.n_layer != mc.n_layer || rc.n_head != mc.n_head ||
-        rc.n_kv_head != mc.n_kv_head || rc.n_ff != mc.n_ff || rc.head_dim != mc.head_dim)
-      throw Error("--resume " + resume_dir + ": the checkpoint is a different model shape (hidden " + std::to_string(rc.n_embd) +
-                  ", layers " + std::to_string(rc.n_layer) + ", vocab " + std::to_string(rc.n_vocab) + ") than model_path " +
-                  cfg.model_path + " (hidden " + std::to_string(mc.n_embd) + ", layers " + std::to_string(mc.n_layer) + ", vocab " +
-                  std::to_string(mc.n_vocab) + ")");
-  }
-  if (!resume_dir.empty()) {
-    verify_checkpoint(resume_dir);  // a corrupted file is named before anything is loaded
-    const std::string diff = config_differences(read_trainer_state(resume_dir).config, cfg);
-    if (!diff.empty() && !opts.allow_config_change)
-      throw Error("--resume " + resume_dir + ": these settings differ from the run the checkpoint belongs to (checkpoint -> now):" + diff +
-                  "\n  resume with the checkpoint's values, or pass --allow-config-change to continue with the new ones");
-    if (!diff.empty()) std::printf("Resuming with changed settings (--allow-config-change):%s\n", diff.c_str());
-  }
+  ModelConfig rc = ModelConfig::from_dir(resume_dir);
+  if (rc.n_vocab != mc.n_vocab || rc.n_embd != mc.n_embd || rc.n_layer != mc.n_layer || rc.n_head != mc.n_head ||
+      rc.n_kv_head != mc.n_kv_head || rc.n_ff != mc.n_ff || rc.head_dim != mc.head_dim)
+    throw Error("--resume " + resume_dir + ": the checkpoint is a different model shape (hidden " + std::to_string(rc.n_embd) +
+                ", layers " + std::to_string(rc.n_layer) + ", vocab " + std::to_string(rc.n_vocab) + ") than model_path " +
+                cfg.model_path + " (hidden " + std::to_string(mc.n_embd) + ", layers " + std::to_string(mc.n_layer) + ", vocab " +
+                std::to_string(mc.n_vocab) + ")");
+  verify_checkpoint(resume_dir);  // a corrupted file is named before anything is loaded
+  const std::string diff = config_differences(read_trainer_state(resume_dir).config, cfg);
+  if (!diff.empty() && !opts.allow_config_change)
+    throw Error("--resume " + resume_dir + ": these settings differ from the run the checkpoint belongs to (checkpoint -> now):" + diff +
+                "\n  resume with the checkpoint's values, or pass --allow-config-change to continue with the new ones");
+  if (!diff.empty()) std::printf("Resuming with changed settings (--allow-config-change):%s\n", diff.c_str());
   return resume_dir;
 }
 
@@ -704,7 +702,6 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
     auto t2 = std::chrono::steady_clock::now();
     const double t_roll = std::chrono::duration<double>(t1 - t0).count(), t_upd = std::chrono::duration<double>(t2 - t1).count();
     const json m = step_metrics(st, rb, s, rollout_metrics, t_roll, t_upd, double(train.size()), device);
-    const double gen_tokens = double(rb.rollout.decode_tokens);
     logs.log_step(m);
     if (cfg.log_samples_every > 0 && st.step % cfg.log_samples_every == 0) logs.log_samples(st.step, rb, s.advantages, train);
     step_time_sum += t_roll + t_upd;
@@ -712,7 +709,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
     const double eta = step_time_sum / steps_timed * double(total_steps - st.step);
     std::printf("step %lld/%lld | reward %.3f | acc %.3f | kl %.4f | len %.1f | %.2fs (rollout %.2fs, update %.2fs) | %.0f tok/s | ETA %s%s\n",
                 (long long)st.step, (long long)total_steps, s.metrics["reward_mean"], s.metrics["accuracy"], s.metrics["kl"],
-                s.metrics["completion_len_mean"], t_roll + t_upd, t_roll, t_upd, gen_tokens / std::max(t_roll, 1e-9),
+                s.metrics["completion_len_mean"], t_roll + t_upd, t_roll, t_upd, m.at("rollout_tokens_per_s").get<double>(),
                 fmt_duration(eta).c_str(), s.skipped ? " | SKIPPED (non-finite)" : "");
     std::fflush(stdout);
     if (cfg.eval_every > 0 && st.step % cfg.eval_every == 0 && st.step < total_steps) {

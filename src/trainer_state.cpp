@@ -11,14 +11,14 @@ using json = nlohmann::json;
 
 namespace {
 
-// A counter: a required or optional integer >= 0.
-int64_t counter(const json& j, const char* key, const std::string& path, bool required, int64_t fallback) {
+// A counter: a required or optional (0 when absent) integer >= 0.
+int64_t counter(const json& j, const char* key, const std::string& path, bool required) {
   if (!j.contains(key)) {
     if (required) throw Error(path + ": missing integer \"" + key + "\"");
-    return fallback;
+    return 0;
   }
   const json& v = j[key];
-  if (!v.is_number_integer() || (v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < 0))
+  if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<int64_t>() < 0))
     throw Error(path + ": field \"" + key + "\": expected an integer >= 0, found " + json_text(v));
   if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX))
     throw Error(path + ": field \"" + key + "\": out of range, found " + json_text(v));
@@ -43,10 +43,10 @@ TrainerState parse_trainer_state(const std::string& text, const std::string& pat
   const json j = parse_json(text, path);
   if (!j.is_object()) throw Error(path + ": expected a JSON object, found " + json_text(j).substr(0, 40));
   TrainerState s;
-  s.step = counter(j, "step", path, true, 0);
-  s.total_steps = counter(j, "total_steps", path, false, 0);
-  s.skipped_updates = counter(j, "skipped_updates", path, false, 0);
-  s.data_position = j.contains("data_position") ? counter(j, "data_position", path, true, 0) : -1;
+  s.step = counter(j, "step", path, true);
+  s.total_steps = counter(j, "total_steps", path, false);
+  s.skipped_updates = counter(j, "skipped_updates", path, false);
+  s.data_position = j.contains("data_position") ? counter(j, "data_position", path, true) : -1;
   if (j.contains("wall_s")) {
     if (!j["wall_s"].is_number() || !std::isfinite(j["wall_s"].get<double>()) || j["wall_s"].get<double>() < 0)
       throw Error(path + ": field \"wall_s\": expected a number of seconds >= 0, found " + json_text(j["wall_s"]));

@@ -87,6 +87,11 @@ json without_timing(json j) {
 
 // Run ca for its 4 steps, cb for 2 (--stop-after) then --resume auto: the same metrics.jsonl
 // (timings aside) and the same final weights, bit for bit.
+// No checkpoint-<step>.tmp-<pid> directory left behind in output_dir `out`.
+void expect_no_half_written_checkpoint(const std::string& out) {
+  for (const auto& e : fs::directory_iterator(out)) EXPECT_EQ(e.path().string().find(".tmp-"), std::string::npos) << e.path();
+}
+
 // Every log of a finished run in `out` holds each step once, as an uninterrupted run's would:
 // metrics.jsonl steps 1..n, samples.jsonl and eval.jsonl no step twice, and tb/ one event file
 // whose (tag, step) pairs are unique, with "loss" at steps 1..n.
@@ -379,7 +384,7 @@ TEST(Trainer, CrashDuringCheckpointKeepsThePreviousOne) {
   r.resume = "auto";
   EXPECT_EQ(train_grpo(c, r), 0);
   EXPECT_TRUE(file_exists(out + "/checkpoint-4/trainer_state.json"));
-  for (const auto& e : fs::directory_iterator(out)) EXPECT_EQ(e.path().string().find(".tmp-"), std::string::npos) << e.path();
+  expect_no_half_written_checkpoint(out);
   // The killed invocation had logged steps 3 and 4 before dying; the resume redid them: once each.
   expect_each_step_logged_once(out, 4);
 }
@@ -423,7 +428,7 @@ TEST(Trainer, FileSizeLimitWhileSavingKeepsTheLastCheckpoint) {
                       "/checkpoint-2, is intact: free space, then --resume auto"),
             std::string::npos) << said;
   EXPECT_FALSE(fs::exists(out + "/checkpoint-4"));
-  for (const auto& e : fs::directory_iterator(out)) EXPECT_EQ(e.path().string().find(".tmp-"), std::string::npos) << e.path();
+  expect_no_half_written_checkpoint(out);
   EXPECT_TRUE(read_file(out + "/checkpoint-2/model.safetensors") == good);
   RunOptions r;
   r.resume = "auto";
@@ -449,7 +454,7 @@ TEST(Trainer, OutOfMemoryInAStepSaysWhatToLower) {
             std::string::npos) << said;
   EXPECT_EQ(said.find("Exception raised from"), std::string::npos) << said;  // no LibTorch trace
   EXPECT_EQ(find_latest_checkpoint(out), out + "/checkpoint-2");
-  for (const auto& e : fs::directory_iterator(out)) EXPECT_EQ(e.path().string().find(".tmp-"), std::string::npos) << e.path();
+  expect_no_half_written_checkpoint(out);
 }
 
 TEST(Trainer, AFailingRewardIsCountedAndTheRunGoesOn) {
