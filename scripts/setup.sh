@@ -19,7 +19,7 @@ esac
 # ---- packages (libopenblas0-pthread: without it LibTorch's matmuls fall back to reference BLAS, ~20x slower)
 pkgs=(build-essential cmake ninja-build ccache pkg-config libtorch-dev libopenblas0-pthread
       nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libpcre2-dev libutf8proc-dev
-      libgtest-dev libsentencepiece-dev)
+      libgtest-dev libsentencepiece-dev libgloo-dev)
 if [[ "${GRPO_SKIP_APT:-0}" != 1 ]]; then
   missing=()
   for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

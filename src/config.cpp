@@ -58,6 +58,7 @@ GRPO_CHOICES(IsCorrectionMode, "token_truncate", "token_mask", "sequence_truncat
 GRPO_CHOICES(AnswerMode, "strict", "flexible")
 GRPO_CHOICES(DecodeMode, "eager", "static", "cuda_graph")
 GRPO_CHOICES(AttentionKernel, "eager", "sdpa")
+GRPO_CHOICES(DistBackend, "auto", "nccl", "gloo")
 #undef GRPO_CHOICES
 
 // ---------------------------------------------------------------------------------------------
@@ -517,6 +518,7 @@ void validate_config(const TrainConfig& c) {
   if (c.model_path.empty()) throw Error("no model path given: pass it as grpo_train's first argument");
   v.at_least("reward_restarts", 0);
   if (!(c.reward_timeout > 0)) v.fail("reward_timeout", "> 0");
+  if (c.dist_timeout_s < 1) v.fail("dist_timeout_s", ">= 1");
   if (!std::isfinite(c.reward_command_weight)) v.fail("reward_command_weight", "a finite number");
   double total = 0;
   for (const auto& [fn, w] : c.reward_weights) total += std::abs(w);

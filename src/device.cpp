@@ -74,6 +74,14 @@ namespace {
 int cuda_index(const torch::Device& device) { return device.has_index() ? device.index() : 0; }
 }  // namespace
 
+void set_current_device(const torch::Device& device) {
+#ifdef GRPO_CUDA
+  if (device.is_cuda()) c10::cuda::set_device(static_cast<c10::DeviceIndex>(cuda_index(device)));
+#else
+  (void)device;
+#endif
+}
+
 void synchronize(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(cuda_index(device));
 }

@@ -480,7 +480,8 @@ struct UpdateBatch {
   torch::Tensor cmask;                // (N, Tc) float: the tokens the loss sees
   torch::Tensor sampler_logp;         // (N, Tc) when the sampler correction is on
   PolicyLossConfig plc;
-  double micro_scale = 1;             // grpo / bnpo average the K micro-batch losses; dapo / dr_grpo sum them
+  double micro_scale = 1;             // grpo / bnpo average the K W micro-batch losses; dapo / dr_grpo sum them
+  int64_t n_tokens_global = 0;        // completion tokens the loss sees, over every rank
   double temperature = 1;
 };
 
@@ -501,7 +502,12 @@ UpdateBatch prepare_update(const GrpoState& st, const RolloutBatch& rb) {
   u.share = !cfg.gradient_checkpointing && torch::equal(r.prompt_ids, r.prompt_ids.index_select(0, row_group * u.G));
   if (!u.share) u.ids = torch::cat({r.prompt_ids, u.comp_ids}, 1), u.attn = torch::cat({r.prompt_mask, u.comp_mask}, 1);
 
-  u.adv = compute_advantages_grpo(rb.rewards, cfg.scale_rewards);
+  // Advantages over the whole step's B groups (batch scaling needs every rank's rewards); this
+  // rank keeps its own rows.
+  Dist& dist = *st.dist;
+  const int64_t b = rb.rewards.size(0);
+  u.adv = compute_advantages_grpo(dist.all_gather(rb.rewards), cfg.scale_rewards);  // (B, G)
+  u.adv.advantages = u.adv.advantages.narrow(0, dist.rank() * b, b);                // (b, G)
   u.A = u.adv.advantages.flatten().to(device);                                   // (N,)
   std::vector<float> trunc_v;
   for (auto f : r.finish) trunc_v.push_back(f == FinishReason::Length ? 1.0f : 0.0f);
@@ -509,9 +515,12 @@ UpdateBatch prepare_update(const GrpoState& st, const RolloutBatch& rb) {
   u.cmask = u.comp_mask.to(torch::kFloat32);                                     // (N, Tc)
   if (cfg.mask_truncated_completions) u.cmask = u.cmask * (1.0 - u.truncated).unsqueeze(1);
   if (cfg.vllm_importance_sampling_correction && r.logprobs.defined()) u.sampler_logp = r.logprobs.narrow(1, 0, u.Tc);
-  const int64_t n_tokens = static_cast<int64_t>(u.cmask.sum().item<double>());
-  u.plc = policy_loss_config(cfg, u.N, n_tokens);
-  u.micro_scale = (u.plc.aggregation == LossAggregation::Grpo || u.plc.aggregation == LossAggregation::Bnpo) ? 1.0 / u.K : 1.0;
+  // dapo and dr_grpo divide by the step's global counts, so the ranks' losses add up to the
+  // one-process loss; grpo and bnpo average K micro-batches on each of W ranks.
+  u.n_tokens_global = static_cast<int64_t>(dist.all_reduce(u.cmask.sum().item<double>()));
+  u.plc = policy_loss_config(cfg, u.N * dist.world_size(), u.n_tokens_global);
+  const bool averaged = u.plc.aggregation == LossAggregation::Grpo || u.plc.aggregation == LossAggregation::Bnpo;
+  u.micro_scale = averaged ? 1.0 / double(u.K * dist.world_size()) : 1.0;
   return u;
 }
 
@@ -571,7 +580,8 @@ StepStats update_policy(GrpoState& st, const RolloutBatch& rb) {
   // ---- mu passes over the batch, each one optimizer update of K accumulated micro-batches
   st.policy->train();
   UpdateMetrics um;
-  const double n_tok_all = std::max(1.0, u.cmask.sum().item<double>()) * cfg.num_iterations;
+  Dist& dist = *st.dist;
+  const double n_tok_all = std::max<double>(1.0, double(u.n_tokens_global)) * cfg.num_iterations;
   for (int64_t it = 0; it < cfg.num_iterations; ++it) {
     st.policy->zero_grad();
     st.optimizer->zero_grad();
@@ -605,6 +615,7 @@ StepStats update_policy(GrpoState& st, const RolloutBatch& rb) {
       um.kl += pl.kl_mean * w, um.clip_lo += pl.clip_ratio_low * w, um.clip_hi += pl.clip_ratio_high * w;
       um.clip_reg += pl.clip_ratio_region * w, um.ent += pl.entropy_mean * w;
     }
+    loss_it = dist.all_reduce(loss_it);  // the ranks' shares: a non-finite one skips the update on every rank
     UpdateResult res = apply_update(st, loss_it, st.step * cfg.num_iterations + it, st.total_steps * cfg.num_iterations);
     um.skipped += !res.applied;
     um.loss += loss_it / cfg.num_iterations;
@@ -614,16 +625,27 @@ StepStats update_policy(GrpoState& st, const RolloutBatch& rb) {
   ++st.step;
   if (cfg.sync_ref_model && st.step % cfg.ref_model_sync_steps == 0) sync_reference(st, cfg.ref_model_mixup_alpha);
 
-  // ---- metrics (names as in TRL where they exist)
+  // ---- metrics (names as in TRL where they exist), over every rank's rows: sums and extrema
+  // reduced, per-sequence values gathered
+  {
+    auto sums = dist.all_reduce({um.kl, um.clip_lo, um.clip_hi, um.clip_reg, um.ent, um.is_diff_sum, um.is_ratio_sum,
+                                 double(um.is_tokens), double(um.is_ratios), double(um.entropy_kept)});
+    um.kl = sums[0], um.clip_lo = sums[1], um.clip_hi = sums[2], um.clip_reg = sums[3], um.ent = sums[4];
+    um.is_diff_sum = sums[5], um.is_ratio_sum = sums[6];
+    um.is_tokens = int64_t(sums[7]), um.is_ratios = int64_t(sums[8]), um.entropy_kept = int64_t(sums[9]);
+    auto maxes = dist.all_reduce({um.is_diff_max, um.is_ratio_max, -um.is_ratio_min}, Dist::Op::Max);
+    um.is_diff_max = maxes[0], um.is_ratio_max = maxes[1], um.is_ratio_min = -maxes[2];
+  }
   StepStats stats;
   auto& M = stats.metrics;
-  auto lens = r.completion_mask.sum(1).to(torch::kFloat32);
+  auto lens = dist.all_gather(r.completion_mask.sum(1).to(torch::kFloat32));  // (N_global,)
+  auto rewards = dist.all_gather(rb.rewards);                                 // (B, G)
   M["loss"] = um.loss;
   M["lr"] = um.lr;
-  M["reward_mean"] = rb.rewards.mean().item<double>();
-  M["reward_std"] = rb.rewards.std().item<double>();
-  M["accuracy"] = rb.correct.mean().item<double>();
-  for (const auto& [fn, v] : rb.reward_by_fn) M["reward/" + fn] = v.mean().item<double>();
+  M["reward_mean"] = rewards.mean().item<double>();
+  M["reward_std"] = rewards.std().item<double>();
+  M["accuracy"] = dist.all_gather(rb.correct).mean().item<double>();
+  for (const auto& [fn, v] : rb.reward_by_fn) M["reward/" + fn] = dist.all_gather(v).mean().item<double>();
   M["frac_reward_zero_std"] = u.adv.frac_reward_zero_std;
   M["kl"] = um.kl;
   M["clip_ratio_low"] = um.clip_lo;
@@ -632,7 +654,7 @@ StepStats update_policy(GrpoState& st, const RolloutBatch& rb) {
   M["entropy"] = um.ent;
   M["completion_len_mean"] = lens.mean().item<double>();
   M["completion_len_max"] = lens.max().item<double>();
-  M["truncated_frac"] = u.truncated.mean().item<double>();
+  M["truncated_frac"] = dist.all_gather(u.truncated).mean().item<double>();
   M["grad_norm"] = um.grad_norm;
   M["skipped"] = double(um.skipped);
   if (u.sampler_logp.defined()) {
@@ -642,7 +664,7 @@ StepStats update_policy(GrpoState& st, const RolloutBatch& rb) {
     M["sampling/importance_sampling_ratio/min"] = um.is_ratios > 0 ? um.is_ratio_min : 0.0;
     M["sampling/importance_sampling_ratio/max"] = um.is_ratio_max;
   }
-  if (cfg.top_entropy_quantile < 1.0) M["entropy_mask_frac"] = double(um.entropy_kept) / std::max(1.0, u.cmask.sum().item<double>());
+  if (cfg.top_entropy_quantile < 1.0) M["entropy_mask_frac"] = double(um.entropy_kept) / std::max<double>(1.0, double(u.n_tokens_global));
   stats.advantages = u.adv.advantages;
   stats.skipped = um.skipped > 0;
   return stats;
@@ -653,6 +675,9 @@ UpdateResult apply_update(GrpoState& st, double loss_value, int64_t update, int6
   auto params = st.policy->parameters();
   auto trainable = st.trainable();  // the gradients live here (fp32 masters: accumulated by backward_micro)
   const double max_norm = st.cfg.max_grad_norm > 0 ? st.cfg.max_grad_norm : std::numeric_limits<double>::infinity();
+  // loss_value is the same on every rank, so they all take the same branch; after the sum every
+  // rank holds the same gradient, norm and skip decision.
+  if (std::isfinite(loss_value)) st.dist->all_reduce_grads(trainable);
   u.grad_norm = std::isfinite(loss_value) ? torch::nn::utils::clip_grad_norm_(trainable, max_norm) : NAN;
   u.lr = lr_at(update, total_updates, st.cfg);
   auto clear = [&] {

@@ -46,11 +46,13 @@ SamplingParams eval_params(const TrainConfig& cfg, const Tokenizer& tok, const S
 }  // namespace
 
 EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& data,
-                    const TrainConfig& cfg, int64_t batch_size) {
+                    const TrainConfig& cfg, int64_t batch_size, Dist* dist) {
   auto t0 = std::chrono::steady_clock::now();
   EvalResult res;
   const int64_t n = cfg.eval_limit > 0 ? std::min<int64_t>(cfg.eval_limit, data.size()) : data.size();
   res.n = n;
+  const int64_t W = dist ? dist->world_size() : 1, R = dist ? dist->rank() : 0;
+  const int64_t lo = n * R / W, hi = n * (R + 1) / W;  // this rank's questions
   SamplingParams greedy = eval_params(cfg, tok, special, model->cfg.n_vocab);
   greedy.greedy = true;
   SamplingParams sampled = eval_params(cfg, tok, special, model->cfg.n_vocab);
@@ -58,8 +60,8 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
   greedy.decoder = sampled.decoder = std::make_shared<StaticDecoder>();  // one set of buffers/graphs for every batch
   const AnswerMode mode = cfg.answer_mode;
   int64_t ok_strict = 0, ok_flex = 0, ok_sampled = 0;
-  for (int64_t s = 0; s < n; s += batch_size) {
-    const int64_t b = std::min(batch_size, n - s);
+  for (int64_t s = lo; s < hi; s += batch_size) {
+    const int64_t b = std::min(batch_size, hi - s);
     std::vector<std::vector<int32_t>> prompts;
     std::vector<uint64_t> keys;
     for (int64_t i = s; i < s + b; ++i) {
@@ -86,6 +88,18 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
         ok_sampled += correctness_reward(tok.decode(sampled_ids[k], true), data[s + k / cfg.eval_samples].gold,
                                          {mode, cfg.length_target}) > 0;
     }
+  }
+  if (dist && dist->active()) {  // every rank's counts and answers, in question order
+    auto counts = dist->all_reduce({double(ok_strict), double(ok_flex), double(ok_sampled)});
+    ok_strict = int64_t(counts[0]), ok_flex = int64_t(counts[1]), ok_sampled = int64_t(counts[2]);
+    json mine = json::array();
+    for (const auto& e : res.samples)
+      mine.push_back({e.question, e.gold, e.gold_text, e.completion, e.correct_strict, e.correct_flexible});
+    res.samples.clear();
+    for (const auto& text : dist->all_gather(json_text(mine)))
+      for (const auto& j : json::parse(text))
+        res.samples.push_back({j[0].get<std::string>(), j[1].get<double>(), j[2].get<std::string>(), j[3].get<std::string>(),
+                               j[4].get<bool>(), j[5].get<bool>()});
   }
   res.greedy_strict = double(ok_strict) / std::max<int64_t>(1, n);
   res.greedy_flexible = double(ok_flex) / std::max<int64_t>(1, n);
@@ -198,7 +212,11 @@ bool resumable_change(const std::string& key) {
   static const std::set<std::string> free = {"max_steps", "num_epochs", "eval_every", "eval_limit", "eval_samples",
                                              "eval_temperature", "save_steps", "save_total_limit", "log_samples_every",
                                              "output_dir", "device", "decode_mode", "attention", "reward_timeout",
-                                             "reward_restarts", "eval_data"};
+                                             "reward_restarts", "eval_data", "dist_backend", "dist_timeout_s",
+                                             // how a step is split into micro-batches: memory, not the step's
+                                             // math (except bnpo's and top_entropy_quantile's per-micro-batch
+                                             // statistics), and it changes with the world size
+                                             "grad_accum"};
   return free.count(key) > 0;
 }
 
@@ -425,12 +443,14 @@ void add_eval_scalars(TensorBoardWriter& tb, const json& e) {
     if (e.contains(k) && e[k].is_number()) tb.add_scalar(std::string("eval/") + k, e[k].get<double>(), e["step"].get<int64_t>());
 }
 
+// Only rank 0 writes them (`writer`); on the other ranks every call is a no-op.
 struct RunLogs {
   std::ofstream metrics, samples, eval;
   std::unique_ptr<TensorBoardWriter> tb;
 
   // resume_step < 0: a fresh run, every log starts empty.
-  RunLogs(const std::string& out, int64_t resume_step) {
+  RunLogs(const std::string& out, int64_t resume_step, bool writer) {
+    if (!writer) return;
     const int64_t keep = std::max<int64_t>(resume_step, 0);
     auto history = keep_lines_up_to(out + "/metrics.jsonl", keep);
     auto evals = keep_lines_up_to(out + "/eval.jsonl", keep);
@@ -448,17 +468,20 @@ struct RunLogs {
     eval.open(out + "/eval.jsonl", std::ios::app);
   }
   void log_step(const json& m) {
+    if (!tb) return;
     metrics << json_text(m) << "\n" << std::flush;
     add_step_scalars(*tb, m);
     tb->flush();
   }
   void log_eval(const json& e) {
+    if (!tb) return;
     eval << json_text(e) << "\n" << std::flush;
     add_eval_scalars(*tb, e);
     tb->flush();
   }
   // The first 2 prompts of the step with their G completions, rewards and advantages (B, G).
   void log_samples(int64_t step, const RolloutBatch& rb, const torch::Tensor& advantages, const GSM8KDataset& train) {
+    if (!tb) return;
     const int64_t G = rb.rewards.size(1);
     for (int64_t b = 0; b < std::min<int64_t>(2, rb.rewards.size(0)); ++b) {
       const Example& ex = train[rb.examples[b]];
@@ -545,16 +568,21 @@ json step_metrics(const GrpoState& st, const RolloutBatch& rb, const StepStats& 
   json m = {{"step", st.step}, {"epoch", double(st.data_position) / n_train}};
   for (const auto& [k, v] : s.metrics) m[k] = std::isfinite(v) ? json(v) : json(nullptr);
   for (const auto& [k, v] : rollout_metrics) m[k] = v;
-  const double gen_tokens = double(rb.rollout.decode_tokens);
-  const double upd_tokens = double((torch::cat({rb.rollout.prompt_mask, rb.rollout.completion_mask}, 1)).sum().item<int64_t>()) * cfg.num_iterations;
+  // Tokens summed over the ranks, times and memory of the slowest / fullest rank.
+  const auto tokens = st.dist->all_reduce(
+      {double(rb.rollout.decode_tokens),
+       double((torch::cat({rb.rollout.prompt_mask, rb.rollout.completion_mask}, 1)).sum().item<int64_t>()) * cfg.num_iterations});
+  const double gen_tokens = tokens[0], upd_tokens = tokens[1];
+  const auto slowest = st.dist->all_reduce({t_roll, t_upd, rb.reward_seconds, peak_memory_mb(device)}, Dist::Op::Max);
+  t_roll = slowest[0], t_upd = slowest[1];
   m["time_rollout_s"] = t_roll;
   m["time_update_s"] = t_upd;
-  m["time_rewards_s"] = rb.reward_seconds;  // part of time_rollout_s
+  m["time_rewards_s"] = slowest[2];  // part of time_rollout_s
   m["time_step_s"] = t_roll + t_upd;
   m["rollout_tokens_per_s"] = gen_tokens / std::max(t_roll, 1e-9);
   m["update_tokens_per_s"] = upd_tokens / std::max(t_upd, 1e-9);
   if (cfg.decode_mode != DecodeMode::Eager) m["decode_new_shapes"] = rb.rollout.decode_shapes;
-  m["peak_mem_mb"] = peak_memory_mb(device);  // CUDA allocator peak of this step; CPU: process peak RSS
+  m["peak_mem_mb"] = slowest[3];  // CUDA allocator peak of this step; CPU: process peak RSS
   return m;
 }
 
@@ -571,36 +599,230 @@ void check_output_dir(const std::string& out) {
 RolloutBatch rollout_phase(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& train,
                            std::map<std::string, double>& metrics) {
   const TrainConfig& cfg = st.cfg;
-  auto roll = [&](int64_t count) {
-    auto idx = train.indices_at(static_cast<uint64_t>(cfg.seed), st.data_position, static_cast<size_t>(count));
-    st.data_position += count;
+  Dist& dist = *st.dist;
+  // Roll out `mine` prompts from `offset` past the data position, while the ranks together consume
+  // `total`: rank r's prompts are positions [offset_r, offset_r + mine_r) of the step's sequence.
+  auto roll = [&](int64_t offset, int64_t mine, int64_t total) {
+    auto idx = train.indices_at(static_cast<uint64_t>(cfg.seed), st.data_position + offset, static_cast<size_t>(mine));
+    st.data_position += total;
     std::vector<Example> batch;
     std::vector<uint64_t> keys;
     for (size_t i : idx) batch.push_back(train[i]), keys.push_back(i);
-    return rollout_and_score(st, tok, special, batch, keys);
+    RolloutBatch p = rollout_and_score(st, tok, special, batch, keys);
+    report_reward_errors(p, st.step + 1, metrics);
+    return p;
   };
-  const int64_t B = cfg.prompts_per_step;
-  std::vector<RolloutBatch> parts{roll(B)};
-  report_reward_errors(parts[0], st.step + 1, metrics);
-  if (!cfg.dynamic_sampling) return std::move(parts[0]);
-  std::vector<std::pair<size_t, int64_t>> keep, flat;
-  for (int rollouts = 1;; ++rollouts) {
-    const RolloutBatch& p = parts.back();
-    auto range = std::get<0>(p.rewards.max(1)) - std::get<0>(p.rewards.min(1));  // (b,)
-    for (int64_t g = 0; g < p.rewards.size(0); ++g)
-      (range[g].item<float>() > 0 && static_cast<int64_t>(keep.size()) < B ? keep : flat).emplace_back(parts.size() - 1, g);
-    if (static_cast<int64_t>(keep.size()) == B || rollouts == cfg.dynamic_sampling_max_rollouts) {
-      metrics["dynamic_sampling/rollouts"] = rollouts;
+  const int64_t b = cfg.prompts_per_step / dist.world_size();  // this rank's groups
+  std::vector<RolloutBatch> parts{roll(dist.rank() * b, b, cfg.prompts_per_step)};
+  if (cfg.dynamic_sampling) {
+    // Each rank refills its own share; the refills of a round are consecutive prompts, rank by rank.
+    std::vector<std::pair<size_t, int64_t>> keep, flat;
+    auto scan = [&] {
+      const RolloutBatch& p = parts.back();
+      auto range = std::get<0>(p.rewards.max(1)) - std::get<0>(p.rewards.min(1));  // (b,)
+      for (int64_t g = 0; g < p.rewards.size(0); ++g)
+        (range[g].item<float>() > 0 && static_cast<int64_t>(keep.size()) < b ? keep : flat).emplace_back(parts.size() - 1, g);
+    };
+    scan();
+    int rollouts = 1;
+    for (;; ++rollouts) {
+      const int64_t need = b - static_cast<int64_t>(keep.size());
+      auto needs = dist.all_gather(torch::tensor({need}, torch::kInt64));  // (W,)
+      const int64_t total = needs.sum().item<int64_t>();
+      if (total == 0 || rollouts == cfg.dynamic_sampling_max_rollouts) break;
+      if (need == 0) {
+        st.data_position += total;
+        continue;
+      }
+      parts.push_back(roll(needs.narrow(0, 0, dist.rank()).sum().item<int64_t>(), need, total));
+      scan();
+    }
+    const int64_t filled = b - static_cast<int64_t>(keep.size());
+    auto counts = dist.all_reduce({double(static_cast<int64_t>(flat.size()) - filled), double(filled)});
+    metrics["dynamic_sampling/rollouts"] = rollouts;
+    metrics["dynamic_sampling/groups_dropped"] = counts[0];
+    metrics["dynamic_sampling/groups_filled_flat"] = counts[1];
+    for (size_t i = 0; static_cast<int64_t>(keep.size()) < b; ++i) keep.push_back(flat[i]);
+    parts = {gather_groups(parts, keep)};
+  }
+  metrics["reward/errors"] = dist.all_reduce(metrics["reward/errors"]);
+  return std::move(parts[0]);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// The run, in two parts: train_grpo checks and loads every input, and connects the ranks;
+// run_training is the run itself, on every rank: load, evaluate before, the loop (rollout ->
+// update -> log -> eval -> save), evaluate after, summary and report (the files by rank 0 alone).
+
+namespace {
+
+// Everything run_training needs, loaded and checked by train_grpo.
+struct RunInputs {
+  const TrainConfig& cfg;
+  const RunOptions& opts;
+  const Tokenizer& tok;
+  const SpecialIds& special;
+  const GSM8KDataset& train;
+  const GSM8KDataset& eval;
+  int64_t total_steps;
+  torch::Device device;
+  torch::ScalarType dtype;
+  std::string resume_dir;  // "" for a fresh run
+  std::shared_ptr<Dist> dist;
+  std::chrono::steady_clock::time_point t_start;
+};
+
+int run_training(const RunInputs& in) {
+  const TrainConfig& cfg = in.cfg;
+  const RunOptions& opts = in.opts;
+  const Tokenizer& tok = *&in.tok;
+  const SpecialIds& special = in.special;
+  const GSM8KDataset& train = in.train;
+  const GSM8KDataset& eval = in.eval;
+  const std::string& out = cfg.output_dir;
+  const std::string& resume_dir = in.resume_dir;
+  Dist& dist = *in.dist;
+  const bool writer = dist.is_main();  // rank 0 alone writes files
+  const int64_t total_steps = in.total_steps;
+  const torch::Device device = in.device;
+
+  auto model = load_qwen2(resume_dir.empty() ? cfg.model_path : resume_dir, in.dtype, device);
+  dist.broadcast(model->parameters());  // every rank starts from rank 0's weights
+  // Resuming with a KL term: the reference is the initial model, not the resumed policy (or, with
+  // sync_ref_model, the mixed reference the checkpoint saved).
+  Qwen2ForCausalLM initial{nullptr};
+  if (!resume_dir.empty() && cfg.beta > 0)
+    initial = load_qwen2(cfg.sync_ref_model && dir_exists(resume_dir + "/reference") ? resume_dir + "/reference" : cfg.model_path, in.dtype, device);
+
+  // ---- every input checked and loaded: only now is output_dir created or changed
+  if (writer) {
+    fs::create_directories(out);
+    for (const auto& e : fs::directory_iterator(out))  // leftovers of an interrupted save
+      if (e.path().filename().string().find(".tmp-") != std::string::npos) fs::remove_all(e.path());
+    write_file_atomic(out + "/config.yaml", config_to_yaml(cfg));
+    std::printf("Resolved config saved to %s/config.yaml\n", out.c_str());
+  }
+  std::printf("Setting up optimizer...\n");
+  std::fflush(stdout);
+  GrpoState st(cfg, model, total_steps, initial);
+  st.dist = in.dist;
+  json before_json;
+  double prior_wall_s = 0;
+  if (!resume_dir.empty()) {
+    TrainerState state = load_checkpoint_state(st, resume_dir);
+    before_json = state.eval_before;
+    prior_wall_s = state.wall_s;
+    std::printf("Resumed from %s at step %lld\n", resume_dir.c_str(), (long long)st.step);
+  }
+
+  RunLogs logs(out, resume_dir.empty() ? -1 : st.step, writer);
+
+  if (resume_dir.empty() || before_json.is_null()) {
+    std::printf("Evaluating before training (%lld questions)...\n", (long long)std::min<int64_t>(eval.size(), cfg.eval_limit ? cfg.eval_limit : eval.size()));
+    std::fflush(stdout);
+    EvalResult before = evaluate(st.policy, tok, special, eval, cfg, 16, &dist);
+    before_json = eval_json(before);
+    if (writer) write_answers(out + "/answers_before.jsonl", before);
+    std::printf("  before: greedy strict %s, flexible %s, sampled %s (%.1f s)\n", fmt_pct(before.greedy_strict).c_str(),
+                fmt_pct(before.greedy_flexible).c_str(), fmt_pct(before.sampled).c_str(), before.seconds);
+  }
+  // What each checkpoint records of the run: the first invocation's before-training results (a
+  // resumed run keeps them; the per-question answers stay in answers_before.jsonl) and the wall
+  // time so far over every invocation (the checkpoint's plus this one's).
+  auto record = [&] {
+    TrainerState r;
+    r.wall_s = prior_wall_s + std::chrono::duration<double>(std::chrono::steady_clock::now() - in.t_start).count();
+    r.eval_before = before_json, r.model_path = cfg.model_path, r.seed = cfg.seed;
+    return r;
+  };
+  // Rank 0 saves once the ranks agree on every weight; the others wait for it.
+  auto save = [&] {
+    dist.check_same(st.trainable(), st.policy->named_parameters().keys(), "at step " + std::to_string(st.step));
+    std::string dir = writer ? save_checkpoint(st, out, cfg.model_path, record()) : "";
+    dist.barrier();
+    return dir;
+  };
+
+  // ---- the loop
+  std::printf("Starting GRPO training...\n");
+  std::fflush(stdout);
+  std::optional<SignalGuard> signals(std::in_place);
+  int exit_code = 0;
+  double step_time_sum = 0;
+  int64_t steps_timed = 0, last_saved = -1;
+  const int64_t first_step = st.step;
+  while (st.step < total_steps) {
+    reset_peak_memory(device);  // CUDA: peak_mem_mb is this step's high-water mark
+    auto t0 = std::chrono::steady_clock::now();
+    std::map<std::string, double> rollout_metrics;
+    RolloutBatch rb = with_memory_hint("rollout", st, out, [&] { return rollout_phase(st, tok, special, train, rollout_metrics); });
+    synchronize(device);
+    auto t1 = std::chrono::steady_clock::now();
+    StepStats s = with_memory_hint("update", st, out, [&] { return update_policy(st, rb); });
+    synchronize(device);
+    auto t2 = std::chrono::steady_clock::now();
+    const json m = step_metrics(st, rb, s, rollout_metrics, std::chrono::duration<double>(t1 - t0).count(),
+                                std::chrono::duration<double>(t2 - t1).count(), double(train.size()), device);
+    const double t_roll = m.at("time_rollout_s").get<double>(), t_upd = m.at("time_update_s").get<double>();
+    logs.log_step(m);
+    if (cfg.log_samples_every > 0 && st.step % cfg.log_samples_every == 0) logs.log_samples(st.step, rb, s.advantages, train);
+    step_time_sum += t_roll + t_upd;
+    ++steps_timed;
+    const double eta = step_time_sum / steps_timed * double(total_steps - st.step);
+    std::printf("step %lld/%lld | reward %.3f | acc %.3f | kl %.4f | len %.1f | %.2fs (rollout %.2fs, update %.2fs) | %.0f tok/s | ETA %s%s\n",
+                (long long)st.step, (long long)total_steps, s.metrics["reward_mean"], s.metrics["accuracy"], s.metrics["kl"],
+                s.metrics["completion_len_mean"], t_roll + t_upd, t_roll, t_upd, m.at("rollout_tokens_per_s").get<double>(),
+                fmt_duration(eta).c_str(), s.skipped ? " | SKIPPED (non-finite)" : "");
+    std::fflush(stdout);
+    if (cfg.eval_every > 0 && st.step % cfg.eval_every == 0 && st.step < total_steps) {
+      EvalResult e = evaluate(st.policy, tok, special, eval, cfg, 16, &dist);
+      json ej = eval_json(e);
+      ej["step"] = st.step;
+      logs.log_eval(ej);
+      std::printf("  eval @ %lld: greedy strict %s, flexible %s, sampled %s\n", (long long)st.step, fmt_pct(e.greedy_strict).c_str(),
+                  fmt_pct(e.greedy_flexible).c_str(), fmt_pct(e.sampled).c_str());
+    }
+    const bool stop_here = opts.stop_after > 0 && st.step - first_step >= opts.stop_after && st.step < total_steps;
+    // A signal to any rank stops every rank after this step (SIGTERM over SIGINT).
+    const int signal = static_cast<int>(dist.all_reduce(double(signals->received()), Dist::Op::Max));
+    if ((cfg.save_steps > 0 && st.step % cfg.save_steps == 0) || signal != 0 || stop_here || st.step == total_steps) {
+      std::string dir = save();
+      last_saved = st.step;
+      std::printf("  saved %s\n", dir.c_str());
+    }
+    if (signal != 0) {
+      exit_code = signal == SIGTERM ? 143 : 130;
+      std::printf("Interrupted at step %lld: checkpoint saved; continue with: grpo_train %s --resume auto [same options]\n",
+                  (long long)st.step, cfg.model_path.c_str());
       break;
     }
-    parts.push_back(roll(B - static_cast<int64_t>(keep.size())));
-    report_reward_errors(parts.back(), st.step + 1, metrics);
+    if (stop_here) {
+      std::printf("Stopped after %lld steps of this run (--stop-after): checkpoint saved; continue with --resume auto\n",
+                  (long long)opts.stop_after);
+      return 0;
+    }
   }
-  const int64_t filled = B - static_cast<int64_t>(keep.size());
-  metrics["dynamic_sampling/groups_dropped"] = double(static_cast<int64_t>(flat.size()) - filled);
-  metrics["dynamic_sampling/groups_filled_flat"] = double(filled);
-  for (size_t i = 0; static_cast<int64_t>(keep.size()) < B; ++i) keep.push_back(flat[i]);
-  return gather_groups(parts, keep);
+  signals.reset();  // the final save and evaluation run with the caller's handlers
+  if (exit_code != 0) return exit_code;
+  if (last_saved != st.step) save();
+
+  // ---- after: evaluation, summary, report
+  std::printf("Evaluating after training...\n");
+  std::fflush(stdout);
+  EvalResult after = evaluate(st.policy, tok, special, eval, cfg, 16, &dist);
+  std::printf("  after: greedy strict %s, flexible %s, sampled %s\n", fmt_pct(after.greedy_strict).c_str(),
+              fmt_pct(after.greedy_flexible).c_str(), fmt_pct(after.sampled).c_str());
+  if (!writer) return 0;
+  json summary = {{"before", before_json}, {"after", eval_json(after)}, {"steps", st.step}, {"wall_s", record().wall_s},
+                  {"skipped_updates", st.skipped_updates}};
+  summary["before"].erase("samples");
+  write_answers(out + "/answers_after.jsonl", after);
+  write_file_atomic(out + "/summary.json", json_text(summary, 2) + "\n");
+  write_report(out);
+  std::printf("Wrote %s/summary.json and %s/report.md\nTraining completed!\n", out.c_str(), out.c_str());
+  return 0;
 }
 
 }  // namespace
@@ -621,142 +843,37 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   GSM8KDataset eval(cfg.eval_data, static_cast<size_t>(cfg.eval_limit));
   const int64_t B = cfg.prompts_per_step;
   const int64_t total_steps = cfg.max_steps > 0 ? cfg.max_steps : cfg.num_epochs * ((int64_t(train.size()) + B - 1) / B);
+  // ---- the ranks (torchrun's environment; none: one process) and this rank's device
+  const DistEnv denv = read_dist_env();
   auto device = parse_device(cfg.device);
+  if (denv.launched && device.is_cuda() && cfg.device.find(':') == std::string::npos) device = torch::Device(torch::kCUDA, denv.local_rank);
+  if (B % denv.world_size != 0)
+    throw Error("prompts_per_step = " + std::to_string(B) + " is not a multiple of WORLD_SIZE = " + std::to_string(denv.world_size) +
+                ": each rank rolls out whole groups, B / WORLD_SIZE of them");
   check_decode_mode(cfg.decode_mode, device);
   check_attention(cfg.attention);  // sdpa on LibTorch 1.x fails here, before anything is written
   auto dtype = parse_dtype(cfg.dtype, device);
   print_run_plan(cfg, mc, *tok, train, eval, total_steps, dtype, device);
+  if (denv.launched)
+    std::printf("Data parallel: %d ranks (%s), %lld of the %lld prompts per step on each; rank %d on %s\n", denv.world_size,
+                choice_name(resolve_backend(cfg.dist_backend, device)).c_str(), (long long)(B / denv.world_size), (long long)B,
+                denv.rank, device.str().c_str());
   if (opts.dry_run) {
     std::printf("Dry run: config, model directory, tokenizer and data are valid; not training.\n");
     return 0;
   }
 
-  // ---- output dir and resume point
-  const std::string out = cfg.output_dir;
+  // ---- resume point and output dir (every rank checks; nothing is written yet)
   const std::string resume_dir = resume_point(cfg, opts, mc);
-  check_output_dir(out);
-
-  auto model = load_qwen2(resume_dir.empty() ? cfg.model_path : resume_dir, dtype, device);
-  // Resuming with a KL term: the reference is the initial model, not the resumed policy (or, with
-  // sync_ref_model, the mixed reference the checkpoint saved).
-  Qwen2ForCausalLM initial{nullptr};
-  if (!resume_dir.empty() && cfg.beta > 0)
-    initial = load_qwen2(cfg.sync_ref_model && dir_exists(resume_dir + "/reference") ? resume_dir + "/reference" : cfg.model_path, dtype, device);
-
-  // ---- every input checked and loaded: only now is output_dir created or changed
-  fs::create_directories(out);
-  for (const auto& e : fs::directory_iterator(out))  // leftovers of an interrupted save
-    if (e.path().filename().string().find(".tmp-") != std::string::npos) fs::remove_all(e.path());
-  write_file_atomic(out + "/config.yaml", config_to_yaml(cfg));
-  std::printf("Resolved config saved to %s/config.yaml\n", out.c_str());
-  std::printf("Setting up optimizer...\n");
-  std::fflush(stdout);
-  GrpoState st(cfg, model, total_steps, initial);
-  json before_json;
-  double prior_wall_s = 0;
-  if (!resume_dir.empty()) {
-    TrainerState state = load_checkpoint_state(st, resume_dir);
-    before_json = state.eval_before;
-    prior_wall_s = state.wall_s;
-    std::printf("Resumed from %s at step %lld\n", resume_dir.c_str(), (long long)st.step);
+  check_output_dir(cfg.output_dir);
+  set_current_device(device);
+  auto dist = denv.launched ? Dist::connect(denv, cfg.dist_backend, device, cfg.dist_timeout_s) : std::make_shared<Dist>();
+  try {
+    return run_training({cfg, opts, *tok, special, train, eval, total_steps, device, dtype, resume_dir, dist, t_start});
+  } catch (const std::exception& e) {
+    dist->report_failure(error_text(e));  // the other ranks name this rank and the reason
+    throw;
   }
-
-  RunLogs logs(out, resume_dir.empty() ? -1 : st.step);
-
-  if (resume_dir.empty() || before_json.is_null()) {
-    std::printf("Evaluating before training (%lld questions)...\n", (long long)std::min<int64_t>(eval.size(), cfg.eval_limit ? cfg.eval_limit : eval.size()));
-    std::fflush(stdout);
-    EvalResult before = evaluate(st.policy, *tok, special, eval, cfg);
-    before_json = eval_json(before);
-    write_answers(out + "/answers_before.jsonl", before);
-    std::printf("  before: greedy strict %s, flexible %s, sampled %s (%.1f s)\n", fmt_pct(before.greedy_strict).c_str(),
-                fmt_pct(before.greedy_flexible).c_str(), fmt_pct(before.sampled).c_str(), before.seconds);
-  }
-  // What each checkpoint records of the run: the first invocation's before-training results (a
-  // resumed run keeps them; the per-question answers stay in answers_before.jsonl) and the wall
-  // time so far over every invocation (the checkpoint's plus this one's).
-  auto record = [&] {
-    TrainerState r;
-    r.wall_s = prior_wall_s + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-    r.eval_before = before_json, r.model_path = cfg.model_path, r.seed = cfg.seed;
-    return r;
-  };
-
-  // ---- the loop
-  std::printf("Starting GRPO training...\n");
-  std::fflush(stdout);
-  std::optional<SignalGuard> signals(std::in_place);
-  int exit_code = 0;
-  double step_time_sum = 0;
-  int64_t steps_timed = 0, last_saved = -1;
-  const int64_t first_step = st.step;
-  while (st.step < total_steps) {
-    reset_peak_memory(device);  // CUDA: peak_mem_mb is this step's high-water mark
-    auto t0 = std::chrono::steady_clock::now();
-    std::map<std::string, double> rollout_metrics;
-    RolloutBatch rb = with_memory_hint("rollout", st, out, [&] { return rollout_phase(st, *tok, special, train, rollout_metrics); });
-    synchronize(device);
-    auto t1 = std::chrono::steady_clock::now();
-    StepStats s = with_memory_hint("update", st, out, [&] { return update_policy(st, rb); });
-    synchronize(device);
-    auto t2 = std::chrono::steady_clock::now();
-    const double t_roll = std::chrono::duration<double>(t1 - t0).count(), t_upd = std::chrono::duration<double>(t2 - t1).count();
-    const json m = step_metrics(st, rb, s, rollout_metrics, t_roll, t_upd, double(train.size()), device);
-    logs.log_step(m);
-    if (cfg.log_samples_every > 0 && st.step % cfg.log_samples_every == 0) logs.log_samples(st.step, rb, s.advantages, train);
-    step_time_sum += t_roll + t_upd;
-    ++steps_timed;
-    const double eta = step_time_sum / steps_timed * double(total_steps - st.step);
-    std::printf("step %lld/%lld | reward %.3f | acc %.3f | kl %.4f | len %.1f | %.2fs (rollout %.2fs, update %.2fs) | %.0f tok/s | ETA %s%s\n",
-                (long long)st.step, (long long)total_steps, s.metrics["reward_mean"], s.metrics["accuracy"], s.metrics["kl"],
-                s.metrics["completion_len_mean"], t_roll + t_upd, t_roll, t_upd, m.at("rollout_tokens_per_s").get<double>(),
-                fmt_duration(eta).c_str(), s.skipped ? " | SKIPPED (non-finite)" : "");
-    std::fflush(stdout);
-    if (cfg.eval_every > 0 && st.step % cfg.eval_every == 0 && st.step < total_steps) {
-      EvalResult e = evaluate(st.policy, *tok, special, eval, cfg);
-      json ej = eval_json(e);
-      ej["step"] = st.step;
-      logs.log_eval(ej);
-      std::printf("  eval @ %lld: greedy strict %s, flexible %s, sampled %s\n", (long long)st.step, fmt_pct(e.greedy_strict).c_str(),
-                  fmt_pct(e.greedy_flexible).c_str(), fmt_pct(e.sampled).c_str());
-    }
-    const bool stop_here = opts.stop_after > 0 && st.step - first_step >= opts.stop_after && st.step < total_steps;
-    const bool interrupted = signals->received() != 0;
-    if ((cfg.save_steps > 0 && st.step % cfg.save_steps == 0) || interrupted || stop_here || st.step == total_steps) {
-      std::string dir = save_checkpoint(st, out, cfg.model_path, record());
-      last_saved = st.step;
-      std::printf("  saved %s\n", dir.c_str());
-    }
-    if (interrupted) {
-      exit_code = signals->received() == SIGTERM ? 143 : 130;
-      std::printf("Interrupted at step %lld: checkpoint saved; continue with: grpo_train %s --resume auto [same options]\n",
-                  (long long)st.step, cfg.model_path.c_str());
-      break;
-    }
-    if (stop_here) {
-      std::printf("Stopped after %lld steps of this run (--stop-after): checkpoint saved; continue with --resume auto\n",
-                  (long long)opts.stop_after);
-      return 0;
-    }
-  }
-  signals.reset();  // the final save and evaluation run with the caller's handlers
-  if (exit_code != 0) return exit_code;
-  if (last_saved != st.step) save_checkpoint(st, out, cfg.model_path, record());
-
-  // ---- after: evaluation, summary, report
-  std::printf("Evaluating after training...\n");
-  std::fflush(stdout);
-  EvalResult after = evaluate(st.policy, *tok, special, eval, cfg);
-  std::printf("  after: greedy strict %s, flexible %s, sampled %s\n", fmt_pct(after.greedy_strict).c_str(),
-              fmt_pct(after.greedy_flexible).c_str(), fmt_pct(after.sampled).c_str());
-  json summary = {{"before", before_json}, {"after", eval_json(after)}, {"steps", st.step}, {"wall_s", record().wall_s},
-                  {"skipped_updates", st.skipped_updates}};
-  summary["before"].erase("samples");
-  write_answers(out + "/answers_after.jsonl", after);
-  write_file_atomic(out + "/summary.json", json_text(summary, 2) + "\n");
-  write_report(out);
-  std::printf("Wrote %s/summary.json and %s/report.md\nTraining completed!\n", out.c_str(), out.c_str());
-  return 0;
 }
 
 }  // namespace grpo

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fcntl.h>
+#include <csignal>
 
 #include <cerrno>
 #include <cstdlib>
@@ -47,11 +48,11 @@ inline std::string write_temp(const std::string& name, const std::string& conten
   return path;
 }
 
-// Runs argv in a fresh process (posix_spawn: never fork() a process whose LibTorch thread pools are
-// running; the child could deadlock on a lock another thread held) with extra "KEY=VALUE"
-// environment entries and stdout/stderr to `output` (default /dev/null). Returns waitpid's status.
-inline int run_process(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,
-                       const std::string& output = "/dev/null") {
+// Starts argv in a fresh process (posix_spawn: never fork() a process whose LibTorch thread pools
+// are running; the child could deadlock on a lock another thread held) with extra "KEY=VALUE"
+// environment entries and stdout/stderr to `output` (default /dev/null). Returns its pid.
+inline pid_t spawn_process(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,
+                           const std::string& output = "/dev/null") {
   std::vector<char*> args, env;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -66,10 +67,28 @@ inline int run_process(const std::vector<std::string>& argv, const std::vector<s
   int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), env.data());
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) throw std::runtime_error("posix_spawn " + argv[0] + ": " + std::strerror(rc));
+  return pid;
+}
+
+// waitpid's status of pid; after timeout_s (> 0) the process is killed and -1 returned.
+inline int wait_process(pid_t pid, double timeout_s = 0) {
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  for (double waited = 0;; waited += 0.05) {
+    const pid_t r = waitpid(pid, &status, timeout_s > 0 ? WNOHANG : 0);
+    if (r == pid) return status;
+    if (r < 0 && errno != EINTR) throw std::runtime_error("waitpid: " + std::string(std::strerror(errno)));
+    if (timeout_s > 0 && waited >= timeout_s) {
+      ::kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1;
+    }
+    if (timeout_s > 0) ::usleep(50000);
   }
-  return status;
+}
+
+inline int run_process(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,
+                       const std::string& output = "/dev/null") {
+  return wait_process(spawn_process(argv, extra_env, output));
 }
 
 // ---------------------------------------------------------------------------------------------

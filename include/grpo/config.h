@@ -30,6 +30,7 @@ enum class IsCorrectionMode : uint8_t { TokenTruncate, TokenMask, SequenceTrunca
 enum class AnswerMode : uint8_t { Strict, Flexible };
 enum class DecodeMode : uint8_t { Eager = 0, Static = 1, CudaGraph = 2 };
 enum class AttentionKernel : uint8_t { Eager = 0, Sdpa = 1 };
+enum class DistBackend : uint8_t { Auto, Nccl, Gloo };
 
 template <class E> const std::vector<std::string>& choice_names();
 template <class E> const std::string& choice_name(E e) { return choice_names<E>()[static_cast<size_t>(e)]; }
@@ -121,7 +122,10 @@ template <class E> E parse_choice(const std::string& text, const std::string& wh
   K(std::string, device, "auto", "auto | cpu | cuda | cuda:N")                                                         \
   K(DecodeMode, decode_mode, DecodeMode::Eager, "decode step: eager, static shapes, or static captured as CUDA graphs") \
   K(AttentionKernel, attention, AttentionKernel::Eager,                                                                \
-    "attention kernel: eager formula, or scaled_dot_product_attention (LibTorch >= 2.0)")
+    "attention kernel: eager formula, or scaled_dot_product_attention (LibTorch >= 2.0)")                             \
+  /* ---- several processes (torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) */                  \
+  K(DistBackend, dist_backend, DistBackend::Auto, "collectives between ranks: auto (nccl on CUDA, gloo on CPU), nccl, gloo") \
+  K(int, dist_timeout_s, 600, "a collective waiting longer (a rank died or hangs) ends the run with an error")
 
 struct TrainConfig {
 #define GRPO_CONFIG_FIELD(type, name, init, help) type name = init;

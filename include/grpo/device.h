@@ -47,6 +47,10 @@ std::string build_summary();
 // True when this build links a CUDA LibTorch (GRPO_CUDA), whether or not a GPU is present.
 bool built_with_cuda();
 
+// Make a CUDA device the current one (a rank's cuda:LOCAL_RANK; NCCL and the caching allocator
+// use it); no-op on the CPU.
+void set_current_device(const torch::Device& device);
+
 // Wait for the device's queued work (no-op on the CPU).
 void synchronize(const torch::Device& device);
 

@@ -21,6 +21,7 @@
 
 #include "grpo/config.h"
 #include "grpo/dataset.h"
+#include "grpo/distributed.h"
 #include "grpo/qwen2.h"
 #include "grpo/reward.h"
 #include "grpo/sampler.h"
@@ -182,6 +183,9 @@ struct GrpoState {
   // The rewards of cfg: built-ins, rules, and the external program (started once, here).
   std::shared_ptr<RewardSet> rewards;
   int64_t data_position = 0;    // training prompts consumed (dynamic sampling draws more than B per step)
+  // The data-parallel ranks (one process: world size 1, every collective the identity). Each rank
+  // holds B / W of the step's groups; update_policy makes every normaliser global.
+  std::shared_ptr<Dist> dist = std::make_shared<Dist>();
   // beta > 0: `reference` becomes the frozen reference (e.g. the initial model when resuming);
   // without one, the reference is a copy of `policy`.
   GrpoState(TrainConfig cfg, Qwen2ForCausalLM policy, int64_t total_steps, Qwen2ForCausalLM reference = nullptr);

@@ -13,6 +13,7 @@
 
 #include "grpo/config.h"
 #include "grpo/dataset.h"
+#include "grpo/distributed.h"
 #include "grpo/grpo.h"
 #include "grpo/qwen2.h"
 #include "grpo/tokenizer.h"
@@ -39,8 +40,10 @@ struct EvalResult {
   std::vector<EvalSample> samples;  // the greedy answers, in dataset order
 };
 
+// With several ranks (dist), each evaluates a contiguous share of the questions and every rank
+// gets the gathered result (the same draws as one process: keyed by question index).
 EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& data,
-                    const TrainConfig& cfg, int64_t batch_size = 16);
+                    const TrainConfig& cfg, int64_t batch_size = 16, Dist* dist = nullptr);
 
 // ---------------------------------------------------------------------------------------------
 // Checkpoints: <output_dir>/checkpoint-<step>/ = config.json, model.safetensors (model dtype),
@@ -72,7 +75,8 @@ struct RunOptions {
 };
 
 // The settings a resumed run may change (how long, how often to evaluate and save, where, which
-// kernels); every other key defines the run and must equal the checkpoint's.
+// kernels, the micro-batches and the ranks); every other key defines the run and must equal the
+// checkpoint's.
 bool resumable_change(const std::string& key);
 // "key: checkpoint -> now" lines for the run-defining keys whose values differ ("" when none).
 std::string config_differences(const nlohmann::json& saved, const TrainConfig& now);

@@ -10,6 +10,7 @@
 #include "grpo/config.h"
 #include "grpo/dataset.h"
 #include "grpo/device.h"
+#include "grpo/distributed.h"
 #include "grpo/qwen2.h"
 #include "grpo/report.h"
 #include "grpo/trainer.h"
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   GRPO_CLI_PARSE(app, argc, argv);
   init_runtime();
 
+  std::string rank_label = "grpo_train";
   try {
     if (!report_only.empty()) {
       write_report(report_only);
@@ -52,6 +54,11 @@ int main(int argc, char** argv) {
     apply_config_sources(cfg, config_path, overrides);
     if (!model_path.empty()) set_config_value(cfg, "model_path", model_path, "command line");
     validate_config(cfg);
+    // One voice: with several ranks only rank 0 prints progress (errors still reach stderr).
+    if (const DistEnv env = read_dist_env(); env.rank != 0) {
+      rank_label = "grpo_train[rank " + std::to_string(env.rank) + "]";
+      if (!std::freopen("/dev/null", "w", stdout)) throw Error("rank " + std::to_string(env.rank) + ": cannot silence stdout");
+    }
     if (print_config) {
       std::cout << config_to_yaml(cfg);
       return 0;
@@ -64,6 +71,6 @@ int main(int argc, char** argv) {
     ro.allow_config_change = allow_config_change;
     return train_grpo(cfg, ro);
   } catch (const std::exception& e) {
-    return tool_error("grpo_train", e);
+    return tool_error(rank_label.c_str(), e);
   }
 }
