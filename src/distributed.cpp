@@ -76,8 +76,20 @@ DistEnv read_dist_env() {
 }
 
 DistBackend resolve_backend(DistBackend requested, const torch::Device& device) {
-  if (requested != DistBackend::Auto) return requested;
-  return device.is_cuda() ? DistBackend::Nccl : DistBackend::Gloo;
+  const DistBackend b = requested != DistBackend::Auto ? requested : device.is_cuda() ? DistBackend::Nccl : DistBackend::Gloo;
+  if (b == DistBackend::Nccl && !nccl_available())
+    throw Error("config key 'dist_backend': nccl, but this build has no NCCL (a CUDA LibTorch and nccl.h are needed); use gloo");
+  if (b == DistBackend::Nccl && !device.is_cuda())
+    throw Error("config key 'dist_backend': nccl needs a CUDA device, and this run's device is " + device.str() + "; use gloo");
+  return b;
+}
+
+bool nccl_available() {
+#if GRPO_NCCL
+  return true;
+#else
+  return false;
+#endif
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -138,13 +150,10 @@ std::shared_ptr<Dist> Dist::connect(const DistEnv& env, DistBackend requested, c
       im.pg = c10::make_intrusive<c10d::ProcessGroupGloo>(im.store, env.rank, env.world_size, opts);
     } else {
 #if GRPO_NCCL
-      if (!device.is_cuda()) throw Error("dist_backend nccl needs a CUDA device; this run's device is " + device.str() + " (use gloo)");
       im.comm_device = device;
       auto opts = c10d::ProcessGroupNCCL::Options::create();
       opts->timeout = im.timeout;
       im.pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(im.store, env.rank, env.world_size, opts);
-#else
-      throw Error("dist_backend nccl: this build has no NCCL (a CUDA LibTorch and nccl.h are needed); use dist_backend: gloo");
 #endif
     }
   } catch (const Error&) {

@@ -852,12 +852,13 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
                 ": each rank rolls out whole groups, B / WORLD_SIZE of them");
   check_decode_mode(cfg.decode_mode, device);
   check_attention(cfg.attention);  // sdpa on LibTorch 1.x fails here, before anything is written
+  const DistBackend backend = denv.launched ? resolve_backend(cfg.dist_backend, device) : DistBackend::Gloo;
   auto dtype = parse_dtype(cfg.dtype, device);
   print_run_plan(cfg, mc, *tok, train, eval, total_steps, dtype, device);
   if (denv.launched)
-    std::printf("Data parallel: %d ranks (%s), %lld of the %lld prompts per step on each; rank %d on %s\n", denv.world_size,
-                choice_name(resolve_backend(cfg.dist_backend, device)).c_str(), (long long)(B / denv.world_size), (long long)B,
-                denv.rank, device.str().c_str());
+    std::printf("Data parallel: %d rank%s (%s), %lld of the %lld prompts per step on each; rank %d on %s\n", denv.world_size,
+                denv.world_size == 1 ? "" : "s", choice_name(backend).c_str(), (long long)(B / denv.world_size), (long long)B, denv.rank,
+                device.str().c_str());
   if (opts.dry_run) {
     std::printf("Dry run: config, model directory, tokenizer and data are valid; not training.\n");
     return 0;
@@ -867,7 +868,7 @@ int train_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   const std::string resume_dir = resume_point(cfg, opts, mc);
   check_output_dir(cfg.output_dir);
   set_current_device(device);
-  auto dist = denv.launched ? Dist::connect(denv, cfg.dist_backend, device, cfg.dist_timeout_s) : std::make_shared<Dist>();
+  auto dist = denv.launched ? Dist::connect(denv, backend, device, cfg.dist_timeout_s) : std::make_shared<Dist>();
   try {
     return run_training({cfg, opts, *tok, special, train, eval, total_steps, device, dtype, resume_dir, dist, t_start});
   } catch (const std::exception& e) {

@@ -232,5 +232,38 @@ check_that "synth wrote nothing" test ! -e "$tmp/synth"
 out=$("$bin/grpo_train" "$tmp/model" --no-such-option 2>&1); rc=$?
 check "train unknown option exits 1" 1 "The following argument was not expected: --no-such-option" "$out" "$rc"
 
+# ---- several processes: the launcher's environment checked before anything loads; torchrun itself
+out=$(RANK=0 "$bin/grpo_train" "$tmp/model" --dry-run 2>&1); rc=$?
+check "dist RANK without WORLD_SIZE" 1 "environment: RANK is set but WORLD_SIZE is not" "$out" "$rc"
+out=$(RANK=0 WORLD_SIZE=3 "$bin/grpo_train" "$tmp/model" --dry-run --set eval_limit=4 2>&1); rc=$?
+check "dist batch not divisible" 1 "prompts_per_step = 8 is not a multiple of WORLD_SIZE = 3" "$out" "$rc"
+out=$(RANK=0 WORLD_SIZE=2 "$bin/grpo_train" "$tmp/model" --dry-run --set eval_limit=4 --set dist_backend=nccl 2>&1); rc=$?
+check "dist nccl on cpu" 1 "config key 'dist_backend': nccl" "$out" "$rc"
+out=$(RANK=1 WORLD_SIZE=2 MASTER_PORT=9 "$bin/grpo_train" "$tmp/model" --set eval_limit=4 --set dist_timeout_s=2 --set output_dir="$tmp/dist-none" 2>&1); rc=$?
+check "dist store unreachable" 1 "^grpo_train\[rank 1\]: error: rank 1: cannot reach the rendezvous store at 127.0.0.1:9 .*within dist_timeout_s = 2 s" "$out" "$rc"
+# torchrun from the pip leg's .venv or PATH, of the same PyTorch major version as this build's
+# LibTorch: torch 2.x's store protocol is not 1.x's, and a 1.13 grpo_train waits on a 2.x agent's
+# store until dist_timeout_s. (Debian 12's torch 1.13 spells the flag --no_python and dies at start
+# without --redirects 1 --tee 1.)
+torchrun=""
+major=$("$bin/grpo_train" --version | sed -n 's/.*LibTorch \([0-9]*\)\..*/\1/p')
+for t in "$bin/../.venv/bin/torchrun" "$(command -v torchrun || true)"; do
+  [[ -n "$t" && -x "$t" ]] || continue
+  py=$(head -1 "$t" | sed 's/^#! *//')
+  [[ "$($py -c 'import torch; print(torch.__version__.split(".")[0])' 2>/dev/null)" == "$major" ]] && { torchrun="$t"; break; }
+done
+if [[ -n "$torchrun" ]]; then
+  no_python=--no-python
+  "$torchrun" --help 2>&1 | grep -q -- --no-python || no_python="--no_python --redirects 1 --tee 1"
+  out=$("$torchrun" --standalone --nproc_per_node=2 $no_python "$bin/grpo_train" data/tiny-model -c configs/tiny_demo.yaml \
+        --set max_steps=2 --set eval_limit=8 --set prompts_per_step=4 --set group_size=4 --set output_dir="$tmp/torchrun" 2>&1); rc=$?
+  check "torchrun 2 ranks" 0 "Data parallel: 2 ranks \(gloo\), 2 of the 4 prompts per step on each" "$out" "$rc"
+  check "torchrun one voice" 0 "Training completed!" "$out" "$rc"
+  check_that "torchrun metrics: 2 steps" test "$(wc -l < "$tmp/torchrun/metrics.jsonl")" = 2
+  check_that "torchrun checkpoint" test -f "$tmp/torchrun/checkpoint-2/trainer_state.json"
+else
+  echo "skip torchrun: none of PyTorch $major.x in .venv/bin or PATH (scripts/venv.sh makes .venv for the pip leg)"
+fi
+
 echo "$passes passed, $fails failed"
 [[ $fails == 0 ]]

@@ -91,8 +91,15 @@ TEST(DistEnv, ReadsTorchrunVariablesAndNamesABadOne) {
 
 TEST(DistEnv, AutoBackendFollowsTheDevice) {
   EXPECT_EQ(resolve_backend(DistBackend::Auto, torch::kCPU), DistBackend::Gloo);
-  EXPECT_EQ(resolve_backend(DistBackend::Auto, torch::Device(torch::kCUDA, 1)), DistBackend::Nccl);
   EXPECT_EQ(resolve_backend(DistBackend::Gloo, torch::Device(torch::kCUDA, 0)), DistBackend::Gloo);
+  if (nccl_available()) {
+    EXPECT_EQ(resolve_backend(DistBackend::Auto, torch::Device(torch::kCUDA, 1)), DistBackend::Nccl);
+    EXPECT_EQ(error_of([] { resolve_backend(DistBackend::Nccl, torch::kCPU); }),
+              "config key 'dist_backend': nccl needs a CUDA device, and this run's device is cpu; use gloo");
+  } else {
+    EXPECT_NE(error_of([] { resolve_backend(DistBackend::Auto, torch::Device(torch::kCUDA, 1)); }).find("this build has no NCCL"),
+              std::string::npos);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -38,8 +38,9 @@ struct DistEnv {
 // Throws naming the variable and its value when one is malformed or inconsistent.
 DistEnv read_dist_env();
 
-// The backend `auto` resolves to on a device.
+// The backend `auto` resolves to on a device; throws when nccl is asked for without CUDA or NCCL.
 DistBackend resolve_backend(DistBackend requested, const torch::Device& device);
+bool nccl_available();  // this build compiled ProcessGroupNCCL (a CUDA LibTorch with nccl.h)
 
 class Dist {
  public:
