@@ -3,6 +3,9 @@
 // atomic checkpoints in Hugging Face layout with the trainer state, exact resume, SIGINT/SIGTERM,
 // summary.json and report.md.
 //
+// With several ranks (distributed.h), every rank runs the same loop on its B / W groups and rank 0
+// alone writes the files; a checkpoint holds no per-rank state, so it resumes at any world size.
+//
 // Every source of randomness is a pure function of (seed, step, prompt): the data order
 // (GSM8KDataset::indices_at) and the sampler's counter-based draws. So a checkpoint needs no RNG
 // state, and k steps + resume + k steps equals 2k steps bit for bit on CPU.
