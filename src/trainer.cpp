@@ -674,27 +674,94 @@ struct RunInputs {
   std::chrono::steady_clock::time_point t_start;
 };
 
+// ---- the step body: rollout -> update -> log (metrics.jsonl, TensorBoard, samples, the progress line)
+struct Progress {
+  double step_time_sum = 0;  // rollout + update seconds of this invocation's steps
+  int64_t steps = 0;
+};
+
+void train_step(GrpoState& st, const RunInputs& in, RunLogs& logs, Progress& progress) {
+  const TrainConfig& cfg = in.cfg;
+  reset_peak_memory(in.device);  // CUDA: peak_mem_mb is this step's high-water mark
+  auto t0 = std::chrono::steady_clock::now();
+  std::map<std::string, double> rollout_metrics;
+  RolloutBatch rb = with_memory_hint("rollout", st, cfg.output_dir,
+                                     [&] { return rollout_phase(st, in.tok, in.special, in.train, rollout_metrics); });
+  synchronize(in.device);
+  auto t1 = std::chrono::steady_clock::now();
+  StepStats s = with_memory_hint("update", st, cfg.output_dir, [&] { return update_policy(st, rb); });
+  synchronize(in.device);
+  auto t2 = std::chrono::steady_clock::now();
+  const json m = step_metrics(st, rb, s, rollout_metrics, std::chrono::duration<double>(t1 - t0).count(),
+                              std::chrono::duration<double>(t2 - t1).count(), double(in.train.size()), in.device);
+  const double t_roll = m.at("time_rollout_s").get<double>(), t_upd = m.at("time_update_s").get<double>();
+  logs.log_step(m);
+  if (cfg.log_samples_every > 0 && st.step % cfg.log_samples_every == 0) logs.log_samples(st.step, rb, s.advantages, in.train);
+  progress.step_time_sum += t_roll + t_upd;
+  ++progress.steps;
+  const double eta = progress.step_time_sum / progress.steps * double(in.total_steps - st.step);
+  std::printf("step %lld/%lld | reward %.3f | acc %.3f | kl %.4f | len %.1f | %.2fs (rollout %.2fs, update %.2fs) | %.0f tok/s | ETA %s%s\n",
+              (long long)st.step, (long long)in.total_steps, s.metrics["reward_mean"], s.metrics["accuracy"], s.metrics["kl"],
+              s.metrics["completion_len_mean"], t_roll + t_upd, t_roll, t_upd, m.at("rollout_tokens_per_s").get<double>(),
+              fmt_duration(eta).c_str(), s.skipped ? " | SKIPPED (non-finite)" : "");
+  std::fflush(stdout);
+}
+
+// ---- evaluation before training (a resumed run keeps the first invocation's) and every eval_every steps
+json evaluate_before(GrpoState& st, const RunInputs& in) {
+  const TrainConfig& cfg = in.cfg;
+  std::printf("Evaluating before training (%lld questions)...\n",
+              (long long)std::min<int64_t>(in.eval.size(), cfg.eval_limit ? cfg.eval_limit : in.eval.size()));
+  std::fflush(stdout);
+  EvalResult before = evaluate(st.policy, in.tok, in.special, in.eval, cfg, 16, in.dist.get());
+  if (in.dist->is_main()) write_answers(cfg.output_dir + "/answers_before.jsonl", before);
+  std::printf("  before: greedy strict %s, flexible %s, sampled %s (%.1f s)\n", fmt_pct(before.greedy_strict).c_str(),
+              fmt_pct(before.greedy_flexible).c_str(), fmt_pct(before.sampled).c_str(), before.seconds);
+  return eval_json(before);
+}
+
+void evaluate_during(GrpoState& st, const RunInputs& in, RunLogs& logs) {
+  EvalResult e = evaluate(st.policy, in.tok, in.special, in.eval, in.cfg, 16, in.dist.get());
+  json ej = eval_json(e);
+  ej["step"] = st.step;
+  logs.log_eval(ej);
+  std::printf("  eval @ %lld: greedy strict %s, flexible %s, sampled %s\n", (long long)st.step, fmt_pct(e.greedy_strict).c_str(),
+              fmt_pct(e.greedy_flexible).c_str(), fmt_pct(e.sampled).c_str());
+}
+
+// ---- after: evaluation, then (rank 0) answers, summary.json and report.md
+void finish_run(GrpoState& st, const RunInputs& in, const json& before_json, double wall_s) {
+  const std::string& out = in.cfg.output_dir;
+  std::printf("Evaluating after training...\n");
+  std::fflush(stdout);
+  EvalResult after = evaluate(st.policy, in.tok, in.special, in.eval, in.cfg, 16, in.dist.get());
+  std::printf("  after: greedy strict %s, flexible %s, sampled %s\n", fmt_pct(after.greedy_strict).c_str(),
+              fmt_pct(after.greedy_flexible).c_str(), fmt_pct(after.sampled).c_str());
+  if (!in.dist->is_main()) return;
+  json summary = {{"before", before_json}, {"after", eval_json(after)}, {"steps", st.step}, {"wall_s", wall_s},
+                  {"skipped_updates", st.skipped_updates}};
+  summary["before"].erase("samples");
+  write_answers(out + "/answers_after.jsonl", after);
+  write_file_atomic(out + "/summary.json", json_text(summary, 2) + "\n");
+  write_report(out);
+  std::printf("Wrote %s/summary.json and %s/report.md\nTraining completed!\n", out.c_str(), out.c_str());
+}
+
 int run_training(const RunInputs& in) {
   const TrainConfig& cfg = in.cfg;
-  const RunOptions& opts = in.opts;
-  const Tokenizer& tok = *&in.tok;
-  const SpecialIds& special = in.special;
-  const GSM8KDataset& train = in.train;
-  const GSM8KDataset& eval = in.eval;
   const std::string& out = cfg.output_dir;
   const std::string& resume_dir = in.resume_dir;
   Dist& dist = *in.dist;
   const bool writer = dist.is_main();  // rank 0 alone writes files
-  const int64_t total_steps = in.total_steps;
-  const torch::Device device = in.device;
 
-  auto model = load_qwen2(resume_dir.empty() ? cfg.model_path : resume_dir, in.dtype, device);
+  auto model = load_qwen2(resume_dir.empty() ? cfg.model_path : resume_dir, in.dtype, in.device);
   dist.broadcast(model->parameters());  // every rank starts from rank 0's weights
   // Resuming with a KL term: the reference is the initial model, not the resumed policy (or, with
   // sync_ref_model, the mixed reference the checkpoint saved).
   Qwen2ForCausalLM initial{nullptr};
   if (!resume_dir.empty() && cfg.beta > 0)
-    initial = load_qwen2(cfg.sync_ref_model && dir_exists(resume_dir + "/reference") ? resume_dir + "/reference" : cfg.model_path, in.dtype, device);
+    initial = load_qwen2(cfg.sync_ref_model && dir_exists(resume_dir + "/reference") ? resume_dir + "/reference" : cfg.model_path, in.dtype,
+                         in.device);
 
   // ---- every input checked and loaded: only now is output_dir created or changed
   if (writer) {
@@ -706,7 +773,7 @@ int run_training(const RunInputs& in) {
   }
   std::printf("Setting up optimizer...\n");
   std::fflush(stdout);
-  GrpoState st(cfg, model, total_steps, initial);
+  GrpoState st(cfg, model, in.total_steps, initial);
   st.dist = in.dist;
   json before_json;
   double prior_wall_s = 0;
@@ -716,112 +783,54 @@ int run_training(const RunInputs& in) {
     prior_wall_s = state.wall_s;
     std::printf("Resumed from %s at step %lld\n", resume_dir.c_str(), (long long)st.step);
   }
-
   RunLogs logs(out, resume_dir.empty() ? -1 : st.step, writer);
+  if (before_json.is_null()) before_json = evaluate_before(st, in);
 
-  if (resume_dir.empty() || before_json.is_null()) {
-    std::printf("Evaluating before training (%lld questions)...\n", (long long)std::min<int64_t>(eval.size(), cfg.eval_limit ? cfg.eval_limit : eval.size()));
-    std::fflush(stdout);
-    EvalResult before = evaluate(st.policy, tok, special, eval, cfg, 16, &dist);
-    before_json = eval_json(before);
-    if (writer) write_answers(out + "/answers_before.jsonl", before);
-    std::printf("  before: greedy strict %s, flexible %s, sampled %s (%.1f s)\n", fmt_pct(before.greedy_strict).c_str(),
-                fmt_pct(before.greedy_flexible).c_str(), fmt_pct(before.sampled).c_str(), before.seconds);
-  }
   // What each checkpoint records of the run: the first invocation's before-training results (a
   // resumed run keeps them; the per-question answers stay in answers_before.jsonl) and the wall
   // time so far over every invocation (the checkpoint's plus this one's).
-  auto record = [&] {
-    TrainerState r;
-    r.wall_s = prior_wall_s + std::chrono::duration<double>(std::chrono::steady_clock::now() - in.t_start).count();
-    r.eval_before = before_json, r.model_path = cfg.model_path, r.seed = cfg.seed;
-    return r;
-  };
+  auto wall_s = [&] { return prior_wall_s + std::chrono::duration<double>(std::chrono::steady_clock::now() - in.t_start).count(); };
   // Rank 0 saves once the ranks agree on every weight; the others wait for it.
   auto save = [&] {
     dist.check_same(st.trainable(), st.policy->named_parameters().keys(), "at step " + std::to_string(st.step));
-    std::string dir = writer ? save_checkpoint(st, out, cfg.model_path, record()) : "";
+    TrainerState record;
+    record.wall_s = wall_s(), record.eval_before = before_json, record.model_path = cfg.model_path, record.seed = cfg.seed;
+    std::string dir = writer ? save_checkpoint(st, out, cfg.model_path, record) : "";
     dist.barrier();
-    return dir;
+    if (writer) std::printf("  saved %s\n", dir.c_str());
   };
 
   // ---- the loop
   std::printf("Starting GRPO training...\n");
   std::fflush(stdout);
   std::optional<SignalGuard> signals(std::in_place);
-  int exit_code = 0;
-  double step_time_sum = 0;
-  int64_t steps_timed = 0, last_saved = -1;
+  Progress progress;
+  int64_t last_saved = -1;
   const int64_t first_step = st.step;
-  while (st.step < total_steps) {
-    reset_peak_memory(device);  // CUDA: peak_mem_mb is this step's high-water mark
-    auto t0 = std::chrono::steady_clock::now();
-    std::map<std::string, double> rollout_metrics;
-    RolloutBatch rb = with_memory_hint("rollout", st, out, [&] { return rollout_phase(st, tok, special, train, rollout_metrics); });
-    synchronize(device);
-    auto t1 = std::chrono::steady_clock::now();
-    StepStats s = with_memory_hint("update", st, out, [&] { return update_policy(st, rb); });
-    synchronize(device);
-    auto t2 = std::chrono::steady_clock::now();
-    const json m = step_metrics(st, rb, s, rollout_metrics, std::chrono::duration<double>(t1 - t0).count(),
-                                std::chrono::duration<double>(t2 - t1).count(), double(train.size()), device);
-    const double t_roll = m.at("time_rollout_s").get<double>(), t_upd = m.at("time_update_s").get<double>();
-    logs.log_step(m);
-    if (cfg.log_samples_every > 0 && st.step % cfg.log_samples_every == 0) logs.log_samples(st.step, rb, s.advantages, train);
-    step_time_sum += t_roll + t_upd;
-    ++steps_timed;
-    const double eta = step_time_sum / steps_timed * double(total_steps - st.step);
-    std::printf("step %lld/%lld | reward %.3f | acc %.3f | kl %.4f | len %.1f | %.2fs (rollout %.2fs, update %.2fs) | %.0f tok/s | ETA %s%s\n",
-                (long long)st.step, (long long)total_steps, s.metrics["reward_mean"], s.metrics["accuracy"], s.metrics["kl"],
-                s.metrics["completion_len_mean"], t_roll + t_upd, t_roll, t_upd, m.at("rollout_tokens_per_s").get<double>(),
-                fmt_duration(eta).c_str(), s.skipped ? " | SKIPPED (non-finite)" : "");
-    std::fflush(stdout);
-    if (cfg.eval_every > 0 && st.step % cfg.eval_every == 0 && st.step < total_steps) {
-      EvalResult e = evaluate(st.policy, tok, special, eval, cfg, 16, &dist);
-      json ej = eval_json(e);
-      ej["step"] = st.step;
-      logs.log_eval(ej);
-      std::printf("  eval @ %lld: greedy strict %s, flexible %s, sampled %s\n", (long long)st.step, fmt_pct(e.greedy_strict).c_str(),
-                  fmt_pct(e.greedy_flexible).c_str(), fmt_pct(e.sampled).c_str());
-    }
-    const bool stop_here = opts.stop_after > 0 && st.step - first_step >= opts.stop_after && st.step < total_steps;
+  while (st.step < in.total_steps) {
+    train_step(st, in, logs, progress);
+    if (cfg.eval_every > 0 && st.step % cfg.eval_every == 0 && st.step < in.total_steps) evaluate_during(st, in, logs);
+    const bool stop_here = in.opts.stop_after > 0 && st.step - first_step >= in.opts.stop_after && st.step < in.total_steps;
     // A signal to any rank stops every rank after this step (SIGTERM over SIGINT).
     const int signal = static_cast<int>(dist.all_reduce(double(signals->received()), Dist::Op::Max));
-    if ((cfg.save_steps > 0 && st.step % cfg.save_steps == 0) || signal != 0 || stop_here || st.step == total_steps) {
-      std::string dir = save();
+    if ((cfg.save_steps > 0 && st.step % cfg.save_steps == 0) || signal != 0 || stop_here || st.step == in.total_steps) {
+      save();
       last_saved = st.step;
-      std::printf("  saved %s\n", dir.c_str());
     }
     if (signal != 0) {
-      exit_code = signal == SIGTERM ? 143 : 130;
       std::printf("Interrupted at step %lld: checkpoint saved; continue with: grpo_train %s --resume auto [same options]\n",
                   (long long)st.step, cfg.model_path.c_str());
-      break;
+      return signal == SIGTERM ? 143 : 130;
     }
     if (stop_here) {
       std::printf("Stopped after %lld steps of this run (--stop-after): checkpoint saved; continue with --resume auto\n",
-                  (long long)opts.stop_after);
+                  (long long)in.opts.stop_after);
       return 0;
     }
   }
   signals.reset();  // the final save and evaluation run with the caller's handlers
-  if (exit_code != 0) return exit_code;
   if (last_saved != st.step) save();
-
-  // ---- after: evaluation, summary, report
-  std::printf("Evaluating after training...\n");
-  std::fflush(stdout);
-  EvalResult after = evaluate(st.policy, tok, special, eval, cfg, 16, &dist);
-  std::printf("  after: greedy strict %s, flexible %s, sampled %s\n", fmt_pct(after.greedy_strict).c_str(),
-              fmt_pct(after.greedy_flexible).c_str(), fmt_pct(after.sampled).c_str());
-  if (!writer) return 0;
-  json summary = {{"before", before_json}, {"after", eval_json(after)}, {"steps", st.step}, {"wall_s", record().wall_s},
-                  {"skipped_updates", st.skipped_updates}};
-  summary["before"].erase("samples");
-  write_answers(out + "/answers_after.jsonl", after);
-  write_file_atomic(out + "/summary.json", json_text(summary, 2) + "\n");
-  write_report(out);
-  std::printf("Wrote %s/summary.json and %s/report.md\nTraining completed!\n", out.c_str(), out.c_str());
+  finish_run(st, in, before_json, wall_s());
   return 0;
 }
 
