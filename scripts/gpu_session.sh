@@ -42,6 +42,11 @@ print(f"tensorboard read {len(tags)} scalar tags:", ", ".join(sorted(tags)[:8]),
 for t in ("reward_mean", "loss", "decode_new_shapes"):
     if t in tags: print(t, [(e.step, round(e.value, 4)) for e in acc.Scalars(t)])
 PY
+      # Data parallel (issue 21): world size 1 over NCCL, launched by the host's torchrun.
+      run python3 -m torch.distributed.run --standalone --nproc_per_node=1 --no-python "$build/grpo_train" "$e2e/model" \
+        --set max_steps=2 --set prompts_per_step=4 --set group_size=4 --set max_new_tokens=32 --set eval_limit=8 \
+        --set output_dir="$e2e/nccl" > "$out/nccl.log" 2>&1; echo "torchrun nccl exit $?"
+      grep -E "Data parallel|^step|Training completed|error" "$out/nccl.log" | tail -5
       # Soak on CUDA (issue 18): 300 steps, the allocator's per-step peak flat after step 50.
       run bench/soak.sh "$build" 300 --set device=cuda > "$out/soak_cuda.log" 2>&1; tail -9 "$out/soak_cuda.log"
       ;;
