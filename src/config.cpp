@@ -519,6 +519,21 @@ void validate_config(const TrainConfig& c) {
   v.at_least("reward_restarts", 0);
   if (!(c.reward_timeout > 0)) v.fail("reward_timeout", "> 0");
   if (c.dist_timeout_s < 1) v.fail("dist_timeout_s", ">= 1");
+  v.at_least("lora_rank", 0);
+  if (!(c.lora_alpha > 0)) v.fail("lora_alpha", "> 0");
+  if (!(c.lora_dropout >= 0 && c.lora_dropout < 1)) v.fail("lora_dropout", "a value in [0, 1)");
+  {
+    static const std::set<std::string> known = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    bool any = false;
+    for (const auto& t : split(c.lora_target_modules, ',')) {
+      const std::string name(trim(t));
+      if (name.empty()) continue;
+      any = true;
+      if (!known.count(name)) v.fail("lora_target_modules", "a comma-separated list of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
+    }
+    if (!any) v.fail("lora_target_modules", "at least one projection");
+  }
+  if (c.lora_rank > 0 && c.sync_ref_model) v.fail("sync_ref_model", "false with lora_rank > 0 (the reference is the frozen base)");
   if (!std::isfinite(c.reward_command_weight)) v.fail("reward_command_weight", "a finite number");
   double total = 0;
   for (const auto& [fn, w] : c.reward_weights) total += std::abs(w);

@@ -3,6 +3,7 @@
 // normaliser), TRL's GRPOTrainer for the metric definitions. Departure: the warmup is
 // lr * (update + 1) / warmup_steps, so the first update is not wasted with lr = 0 (HF uses update / warmup).
 #include "grpo/grpo.h"
+#include "grpo/lora.h"
 
 #include <chrono>
 #include <cmath>
@@ -343,10 +344,12 @@ GrpoState::GrpoState(TrainConfig c, Qwen2ForCausalLM p, int64_t total, Qwen2ForC
   policy->gradient_checkpointing = cfg.gradient_checkpointing;
   check_attention(cfg.attention);
   policy->set_attention(cfg.attention);
-  auto params = policy->parameters();
+  if (cfg.lora_rank > 0 && !has_lora(policy)) add_lora(policy, lora_config(cfg), static_cast<uint64_t>(cfg.seed));
+  for (auto& item : policy->named_parameters())
+    if (cfg.lora_rank == 0 || is_lora_name(item.key())) params.push_back(item.value()), param_names.push_back(item.key());
   if (!params.empty() && params[0].scalar_type() != torch::kFloat32)
     for (auto& q : params) master.push_back(q.detach().to(torch::kFloat32).clone());
-  if (cfg.beta > 0) {  // frozen: the given reference, else a copy of the initial policy
+  if (cfg.beta > 0 && cfg.lora_rank == 0) {  // frozen: the given reference, else a copy of the initial policy
     if (reference) {
       ref = reference;
     } else {
@@ -366,7 +369,7 @@ GrpoState::GrpoState(TrainConfig c, Qwen2ForCausalLM p, int64_t total, Qwen2ForC
   optimizer = std::make_unique<torch::optim::AdamW>(trainable(), opt);
 }
 
-std::vector<torch::Tensor> GrpoState::trainable() { return master.empty() ? policy->parameters() : master; }
+std::vector<torch::Tensor> GrpoState::trainable() { return master.empty() ? params : master; }
 
 namespace {
 
@@ -556,7 +559,7 @@ void backward_micro(GrpoState& st, const torch::Tensor& loss) {
   loss.backward();
   if (st.master.empty()) return;
   torch::NoGradGuard ng;
-  auto params = st.policy->parameters();
+  auto& params = st.params;
   for (size_t i = 0; i < params.size(); ++i) {
     auto& g = params[i].mutable_grad();
     if (!g.defined()) continue;
@@ -575,7 +578,17 @@ StepStats update_policy(GrpoState& st, const RolloutBatch& rb) {
   // ---- old (mu > 1) and reference (beta > 0) log-probs
   torch::Tensor old_logp, ref_logp;
   if (cfg.num_iterations > 1) old_logp = logprobs_nograd(u, r, st.policy);
-  if (cfg.beta > 0) ref_logp = logprobs_nograd(u, r, st.ref);
+  if (cfg.beta > 0 && st.ref) ref_logp = logprobs_nograd(u, r, st.ref);
+  if (cfg.beta > 0 && !st.ref) {  // LoRA: the reference is the base, i.e. the policy with its adapters off
+    set_lora_enabled(st.policy, false);
+    try {
+      ref_logp = logprobs_nograd(u, r, st.policy);
+    } catch (...) {
+      set_lora_enabled(st.policy, true);
+      throw;
+    }
+    set_lora_enabled(st.policy, true);
+  }
 
   // ---- mu passes over the batch, each one optimizer update of K accumulated micro-batches
   st.policy->train();
@@ -672,7 +685,7 @@ StepStats update_policy(GrpoState& st, const RolloutBatch& rb) {
 
 UpdateResult apply_update(GrpoState& st, double loss_value, int64_t update, int64_t total_updates) {
   UpdateResult u;
-  auto params = st.policy->parameters();
+  auto& params = st.params;
   auto trainable = st.trainable();  // the gradients live here (fp32 masters: accumulated by backward_micro)
   const double max_norm = st.cfg.max_grad_norm > 0 ? st.cfg.max_grad_norm : std::numeric_limits<double>::infinity();
   // loss_value is the same on every rank, so they all take the same branch; after the sum every
@@ -705,7 +718,7 @@ void sync_reference(GrpoState& st, double alpha) {
   torch::NoGradGuard ng;
   auto policy = st.policy->named_parameters();
   auto master = st.master;
-  auto names = policy.keys();
+  auto& names = st.param_names;
   for (auto& item : st.ref->named_parameters()) {
     const auto i = static_cast<size_t>(std::find(names.begin(), names.end(), item.key()) - names.begin());
     auto p = master.empty() ? policy[item.key()] : master[i];

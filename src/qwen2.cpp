@@ -182,7 +182,17 @@ LinearImpl::LinearImpl(torch::Tensor w, torch::Tensor b) {
   if (b.defined()) bias = register_parameter("bias", std::move(b));
 }
 
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return linear_2d(x, weight, bias); }
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  auto y = linear_2d(x, weight, bias);
+  if (!lora_active()) return y;
+  return (y.to(torch::kFloat32) + lora_delta(x)).to(y.scalar_type());
+}
+
+torch::Tensor LinearImpl::lora_delta(const torch::Tensor& x) const {
+  auto h = x.to(torch::kFloat32);
+  if (lora_dropout > 0 && is_training() && torch::GradMode::is_enabled()) h = torch::dropout(h, lora_dropout, true);
+  return linear_2d(linear_2d(h, lora_A, {}), lora_B, {}) * lora_scaling;  // (.., r) -> (.., out)
+}
 
 PackedLinear PackedLinear::make(const std::vector<int64_t>& out, int64_t in, bool has_bias, torch::TensorOptions opts) {
   PackedLinear p;
@@ -212,7 +222,17 @@ bool PackedLinear::intact() const {
   return row == weight.size(0);
 }
 
-torch::Tensor PackedLinear::forward(const torch::Tensor& x) const { return linear_2d(x, weight, bias); }
+torch::Tensor PackedLinear::forward(const torch::Tensor& x) const {
+  auto y = linear_2d(x, weight, bias);  // (.., sum out)
+  if (std::none_of(parts.begin(), parts.end(), [](const Linear& p) { return p->lora_active(); })) return y;
+  std::vector<torch::Tensor> deltas;  // each part's LoRA term, zeros for a part without one
+  for (const auto& p : parts) {
+    auto sizes = x.sizes().vec();
+    sizes.back() = p->weight.size(0);
+    deltas.push_back(p->lora_active() ? p->lora_delta(x) : torch::zeros(sizes, x.options().dtype(torch::kFloat32)));
+  }
+  return (y.to(torch::kFloat32) + torch::cat(deltas, -1)).to(y.scalar_type());
+}
 
 EmbeddingImpl::EmbeddingImpl(int64_t n, int64_t dim, torch::TensorOptions opts) {
   weight = register_parameter("weight", torch::empty({n, dim}, opts));  // (V, D)
@@ -666,6 +686,11 @@ Qwen2ForCausalLM random_qwen2(const ModelConfig& cfg, uint64_t seed, torch::Tens
   return model;
 }
 
+bool is_lora_name(const std::string& name) {
+  auto ends = [&](const std::string& tail) { return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0; };
+  return ends(".lora_A") || ends(".lora_B");
+}
+
 void save_qwen2(Qwen2ForCausalLM& model, const std::string& dir, torch::Dtype dtype) {
   if (!dir_exists(dir) && ::mkdir(dir.c_str(), 0755) != 0 && !dir_exists(dir))
     throw Error(dir + ": cannot create directory");
@@ -677,6 +702,7 @@ void save_qwen2(Qwen2ForCausalLM& model, const std::string& dir, torch::Dtype dt
   std::vector<TensorBytes> tensors;
   for (auto& item : model->named_parameters()) {
     const std::string& name = item.key();
+    if (is_lora_name(name)) continue;  // an adapter is saved as such (lora.h), or merged first
     auto t = item.value().detach().to(torch::kCPU, dtype).contiguous();
     keep.push_back(t);
     tensors.push_back({name, st_dtype_of(dtype), std::vector<int64_t>(t.sizes().begin(), t.sizes().end()), t.data_ptr(),

@@ -18,6 +18,7 @@
 
 #include "grpo/common.h"
 #include "grpo/device.h"
+#include "grpo/lora.h"
 #include "grpo/report.h"
 #include "grpo/safetensors.h"
 #include "grpo/tensorboard.h"
@@ -146,13 +147,14 @@ void write_checkpoint_files(GrpoState& st, const std::string& tmp, const std::st
   fs::create_directories(tmp);
   torch::NoGradGuard ng;
   auto dtype = st.policy->output_weight().scalar_type();
-  save_qwen2(st.policy, tmp, dtype);
+  if (st.cfg.lora_rank > 0) save_lora_adapter(st.policy, tmp, lora_config(st.cfg), model_dir);  // PEFT's files, not the base
+  else save_qwen2(st.policy, tmp, dtype);
   for (const char* f : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "generation_config.json"})
     copy_if_exists(model_dir, tmp, f);
   if (!st.master.empty()) {  // exact fp32 weights for resuming a bf16/fp16 run
     std::vector<torch::Tensor> keep;
     std::vector<TensorBytes> ts;
-    auto names = st.policy->named_parameters().keys();
+    const auto& names = st.param_names;
     for (size_t i = 0; i < st.master.size(); ++i) {
       keep.push_back(st.master[i].detach().to(torch::kCPU).contiguous());
       ts.push_back({names[i], DType::F32, std::vector<int64_t>(keep.back().sizes().begin(), keep.back().sizes().end()),
@@ -163,7 +165,7 @@ void write_checkpoint_files(GrpoState& st, const std::string& tmp, const std::st
   if (failpoint("checkpoint_write")) std::abort();
   torch::save(*st.optimizer, tmp + "/optimizer.pt");
   if (st.cfg.sync_ref_model && st.ref) save_qwen2(st.ref, tmp + "/reference", dtype);  // no longer the initial model
-  for (const char* f : {"model.safetensors", "optimizer.pt", "master.safetensors", "reference/model.safetensors"})
+  for (const char* f : {"model.safetensors", "adapter_model.safetensors", "optimizer.pt", "master.safetensors", "reference/model.safetensors"})
     if (file_exists(tmp + "/" + f)) state.checksums[f] = file_checksum(tmp + "/" + f);  // verify_checkpoint checks them
   for (const auto& key : config_key_names())  // the run-defining settings a resume is compared with
     if (!resumable_change(key) && key != "reward_weights") state.config[key] = get_config_value(st.cfg, key);
@@ -255,7 +257,7 @@ TrainerState load_checkpoint_state(GrpoState& st, const std::string& dir) {
   if (!st.master.empty()) {
     if (!file_exists(dir + "/master.safetensors")) throw Error(dir + ": missing master.safetensors for a non-fp32 model");
     auto f = SafetensorsFile::open(dir + "/master.safetensors");
-    auto names = st.policy->named_parameters().keys();
+    const auto& names = st.param_names;
     torch::NoGradGuard ng;
     for (size_t i = 0; i < st.master.size(); ++i) {
       const TensorInfo* t = f->find(names[i]);
@@ -334,8 +336,13 @@ std::string fmt_duration(double s) {
 std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch::Dtype dtype) {
   const double P = double(mc.n_params()), es = double(torch::elementSize(dtype));
   const int64_t N = int64_t(cfg.prompts_per_step) * cfg.group_size, T = cfg.max_prompt_tokens + cfg.max_new_tokens;
-  const double weights = P * es, grads = P * es, adam = 2 * P * 4, master = dtype == torch::kFloat32 ? 0 : P * 4;
-  const double ref = cfg.beta > 0 ? P * es : 0;
+  // LoRA: the base stays frozen (no gradient, master or AdamW state, and it is its own reference);
+  // the adapters' Lp parameters are fp32 with fp32 gradients and AdamW moments.
+  const bool lora = cfg.lora_rank > 0;
+  const double Lp = double(lora_param_count(mc, lora_config(cfg))), trained = lora ? Lp : P;
+  const double weights = P * es + Lp * 4, grads = lora ? Lp * 4 : P * es, adam = 2 * trained * 4;
+  const double master = lora || dtype == torch::kFloat32 ? 0 : P * 4;
+  const double ref = cfg.beta > 0 && !lora ? P * es : 0;
   const double kv = double(KVCache::bytes_needed(mc, N, T, dtype));
   // Saved for backward per token and layer (eager attention): ~16 D + 3 F values plus the (H, S)
   // scores and probabilities (model dtype) and the fp32 softmax. Checkpointing keeps only each
@@ -350,11 +357,12 @@ std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch
   // The chunked lm_head: a few (rows, V) fp32 blocks, the fp32 (V, D) gradient, and for a bf16/fp16
   // model the fp32 copy of the (V, D) weight it multiplies with.
   const double head = double(mc.n_vocab) * mc.n_embd * 4;
-  const double logits = double(logprob_chunk_rows(mc.n_vocab)) * mc.n_vocab * 4 * 3 + head * (dtype == torch::kFloat32 ? 1 : 2);
-  char b[512];
+  const double logits = double(logprob_chunk_rows(mc.n_vocab)) * mc.n_vocab * 4 * 3 + head * ((dtype == torch::kFloat32 ? 1 : 2) - (lora ? 1 : 0));
+  char b[640];
   std::snprintf(b, sizeof b,
-                "memory estimate: weights %.2f GB + grads %.2f GB + AdamW %.2f GB + master %.2f GB + reference %.2f GB + "
+                "memory estimate%s: weights %.2f GB + grads %.2f GB + AdamW %.2f GB + master %.2f GB + reference %.2f GB + "
                 "KV cache %.2f GB + activations%s ~%.2f GB + lm_head chunks %.2f GB = ~%.2f GB",
+                lora ? (" (LoRA r=" + std::to_string(cfg.lora_rank) + ", " + std::to_string(int64_t(Lp)) + " trained parameters)").c_str() : "",
                 weights / 1e9, grads / 1e9, adam / 1e9, master / 1e9, ref / 1e9, kv / 1e9, cfg.gradient_checkpointing ? " (checkpointed)" : "", act / 1e9, logits / 1e9,
                 (weights + grads + adam + master + ref + kv + act + logits) / 1e9);
   return b;
@@ -543,7 +551,8 @@ std::string resume_point(const TrainConfig& cfg, const RunOptions& opts, const M
   } else {
     return "";  // a fresh run
   }
-  ModelConfig rc = ModelConfig::from_dir(resume_dir);
+  // A LoRA checkpoint is an adapter (PEFT's files) over model_path: its shapes are checked as it loads.
+  ModelConfig rc = is_lora_adapter_dir(resume_dir) ? mc : ModelConfig::from_dir(resume_dir);
   if (rc.n_vocab != mc.n_vocab || rc.n_embd != mc.n_embd || rc.n_layer != mc.n_layer || rc.n_head != mc.n_head ||
       rc.n_kv_head != mc.n_kv_head || rc.n_ff != mc.n_ff || rc.head_dim != mc.head_dim)
     throw Error("--resume " + resume_dir + ": the checkpoint is a different model shape (hidden " + std::to_string(rc.n_embd) +
@@ -754,12 +763,14 @@ int run_training(const RunInputs& in) {
   Dist& dist = *in.dist;
   const bool writer = dist.is_main();  // rank 0 alone writes files
 
-  auto model = load_qwen2(resume_dir.empty() ? cfg.model_path : resume_dir, in.dtype, in.device);
+  const bool lora = cfg.lora_rank > 0;  // the base model (frozen) + an adapter, saved as PEFT's files
+  auto model = load_qwen2(resume_dir.empty() || lora ? cfg.model_path : resume_dir, in.dtype, in.device);
+  if (lora && !resume_dir.empty()) load_lora_adapter(model, resume_dir);
   dist.broadcast(model->parameters());  // every rank starts from rank 0's weights
   // Resuming with a KL term: the reference is the initial model, not the resumed policy (or, with
-  // sync_ref_model, the mixed reference the checkpoint saved).
+  // sync_ref_model, the mixed reference the checkpoint saved; with LoRA, the base itself).
   Qwen2ForCausalLM initial{nullptr};
-  if (!resume_dir.empty() && cfg.beta > 0)
+  if (!resume_dir.empty() && cfg.beta > 0 && !lora)
     initial = load_qwen2(cfg.sync_ref_model && dir_exists(resume_dir + "/reference") ? resume_dir + "/reference" : cfg.model_path, in.dtype,
                          in.device);
 
@@ -792,7 +803,7 @@ int run_training(const RunInputs& in) {
   auto wall_s = [&] { return prior_wall_s + std::chrono::duration<double>(std::chrono::steady_clock::now() - in.t_start).count(); };
   // Rank 0 saves once the ranks agree on every weight; the others wait for it.
   auto save = [&] {
-    dist.check_same(st.trainable(), st.policy->named_parameters().keys(), "at step " + std::to_string(st.step));
+    dist.check_same(st.trainable(), st.param_names, "at step " + std::to_string(st.step));
     TrainerState record;
     record.wall_s = wall_s(), record.eval_before = before_json, record.model_path = cfg.model_path, record.seed = cfg.seed;
     std::string dir = writer ? save_checkpoint(st, out, cfg.model_path, record) : "";

@@ -142,7 +142,8 @@ void expect_resume_equals_uninterrupted(const TrainConfig& ca, const TrainConfig
   auto ma = read_jsonl(ca.output_dir + "/metrics.jsonl"), mb = read_jsonl(cb.output_dir + "/metrics.jsonl");
   ASSERT_EQ(ma.size(), mb.size());
   for (size_t i = 0; i < ma.size(); ++i) EXPECT_EQ(without_timing(ma[i]), without_timing(mb[i])) << "step " << i + 1;
-  EXPECT_TRUE(read_file(ca.output_dir + "/checkpoint-4/model.safetensors") == read_file(cb.output_dir + "/checkpoint-4/model.safetensors"));
+  const std::string weights = ca.lora_rank > 0 ? "/checkpoint-4/adapter_model.safetensors" : "/checkpoint-4/model.safetensors";
+  EXPECT_TRUE(read_file(ca.output_dir + weights) == read_file(cb.output_dir + weights));
   expect_each_step_logged_once(cb.output_dir, 4);
 }
 
@@ -272,6 +273,25 @@ TEST(Trainer, ResumeEqualsUninterruptedRun) {
     for (const char* k : {"before", "after"}) (*s)[k].erase("seconds");
   EXPECT_EQ(sa["after"], sb["after"]);
   EXPECT_EQ(sa["before"], sb["before"]);
+}
+
+// LoRA: only the adapter is saved (PEFT's files), and resuming from it is exact; the reference of
+// the KL term is the base model (adapters off), so the KL starts at 0 and grows as A and B train.
+TEST(Trainer, LoraResumeEqualsUninterruptedRun) {
+  const std::string a = temp_dir() + "/a", b = temp_dir() + "/b";
+  TrainConfig ca = run_config(a), cb = run_config(b);
+  cb.train_data = ca.train_data, cb.eval_data = ca.eval_data;
+  for (TrainConfig* c : {&ca, &cb}) c->lora_rank = 4, c->num_iterations = 2, c->beta = 0.05;
+  expect_resume_equals_uninterrupted(ca, cb);
+  EXPECT_TRUE(file_exists(a + "/checkpoint-4/adapter_config.json"));
+  EXPECT_FALSE(file_exists(a + "/checkpoint-4/model.safetensors"));
+  // One pass a step: step 1's policy is the base exactly (B = 0), so its KL is 0; then it is not.
+  TrainConfig c = run_config(temp_dir() + "/kl");
+  c.lora_rank = 4, c.beta = 0.05, c.max_steps = 2, c.eval_every = 0;
+  ASSERT_EQ(train_grpo(c, RunOptions{}), 0);
+  auto m = read_jsonl(c.output_dir + "/metrics.jsonl");
+  EXPECT_EQ(m[0].at("kl").get<double>(), 0.0);
+  EXPECT_GT(m[1].at("kl").get<double>(), 0.0);
 }
 
 TEST(Trainer, DynamicSamplingRefillsFlatGroups) {

@@ -98,6 +98,12 @@ template <class E> E parse_choice(const std::string& text, const std::string& wh
     "per token or per completion; clip the ratio to [min, max] (truncate) or drop it outside (mask)")                  \
   K(double, vllm_importance_sampling_clip_max, 3.0, "upper bound C_max of the sampler correction ratio")               \
   K(double, vllm_importance_sampling_clip_min, 0.0, "lower bound C_min of the sampler correction ratio (0 = none)")     \
+  /* ---- LoRA (PEFT's names): only A and B train; the base, frozen, is also the KL's reference */                     \
+  K(int, lora_rank, 0, "LoRA rank r (0 = full fine-tuning)")                                                           \
+  K(double, lora_alpha, 16.0, "LoRA scaling = lora_alpha / lora_rank")                                                 \
+  K(double, lora_dropout, 0.0, "dropout on the adapters' input, in training")                                          \
+  K(std::string, lora_target_modules, "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",                      \
+    "projections that get an adapter (comma-separated)")                                                               \
   K(bool, gradient_checkpointing, false, "recompute each decoder layer in backward (less memory, ~1/3 more compute)")  \
   /* ---- rewards (and reward_weights, reward_rules, reward_command below) */                                          \
   K(AnswerMode, answer_mode, AnswerMode::Strict, "answer extraction")                                                  \

@@ -168,12 +168,15 @@ TokenLogprobs naive_logprobs(const torch::Tensor& hidden, const torch::Tensor& w
 double lr_at(int64_t step, int64_t total_steps, const TrainConfig& cfg);
 
 // The trainable state: policy (+ frozen reference), AdamW over fp32 master weights (the policy's
-// own parameters when it is fp32), counters.
+// own parameters when it is fp32), counters. With lora_rank > 0 only the adapters' A and B train
+// (lora.h; fp32, so no masters) and the reference is the policy with its adapters off.
 struct GrpoState {
   TrainConfig cfg;
   Qwen2ForCausalLM policy{nullptr};
-  Qwen2ForCausalLM ref{nullptr};  // only when beta > 0
-  std::vector<torch::Tensor> master;  // fp32 copies of the policy parameters (empty when fp32)
+  Qwen2ForCausalLM ref{nullptr};  // only when beta > 0 without LoRA
+  std::vector<torch::Tensor> params;      // the policy parameters that train: all, or the adapters'
+  std::vector<std::string> param_names;   // their names in the model
+  std::vector<torch::Tensor> master;  // fp32 copies of `params` (empty when they are fp32)
   std::unique_ptr<torch::optim::AdamW> optimizer;
   int64_t step = 0;             // optimizer updates done
   int64_t total_steps = 1;      // for the lr schedule
@@ -187,7 +190,8 @@ struct GrpoState {
   // holds B / W of the step's groups; update_policy makes every normaliser global.
   std::shared_ptr<Dist> dist = std::make_shared<Dist>();
   // beta > 0: `reference` becomes the frozen reference (e.g. the initial model when resuming);
-  // without one, the reference is a copy of `policy`.
+  // without one, the reference is a copy of `policy` (with LoRA: none, the adapters are switched off).
+  // lora_rank > 0 adds the adapters to `policy` unless it has them (a resumed adapter).
   GrpoState(TrainConfig cfg, Qwen2ForCausalLM policy, int64_t total_steps, Qwen2ForCausalLM reference = nullptr);
   std::vector<torch::Tensor> trainable();  // what the optimizer updates
 };

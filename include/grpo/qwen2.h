@@ -91,8 +91,17 @@ class LinearImpl : public torch::nn::Module {
   LinearImpl(int64_t in, int64_t out, bool bias, torch::TensorOptions opts);
   // Over given tensors (weight (out, in), bias (out) or undefined): slices of a packed storage.
   LinearImpl(torch::Tensor weight, torch::Tensor bias);
+  // y = x W^T + b, plus the LoRA term when an adapter is on (lora.h), added as PEFT does: in fp32,
+  // the sum rounded to y's dtype once.
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight, bias;
+  // LoRA (lora.h): lora_A (r, in), lora_B (out, r), fp32; undefined without an adapter.
+  torch::Tensor lora_A, lora_B;
+  double lora_scaling = 0, lora_dropout = 0;
+  bool lora_on = true;  // off: the base layer alone (the frozen reference of the KL term)
+  bool lora_active() const { return lora_A.defined() && lora_on; }
+  torch::Tensor lora_delta(const torch::Tensor& x) const;  // scaling * B A dropout(x), fp32 (.., out)
+  void unregister_lora() { parameters_.erase("lora_A"), parameters_.erase("lora_B"); }
 };
 TORCH_MODULE(Linear);
 
@@ -242,5 +251,7 @@ Qwen2ForCausalLM init_qwen2(const ModelConfig& cfg, uint64_t seed, double std = 
 Qwen2ForCausalLM random_qwen2(const ModelConfig& cfg, uint64_t seed, torch::TensorOptions opts, double std = 0.02);
 // Write config.json + model.safetensors (in `dtype`) into `dir` (created if needed), HF layout.
 void save_qwen2(Qwen2ForCausalLM& model, const std::string& dir, torch::Dtype dtype);
+// A LoRA adapter's parameter ("...q_proj.lora_A"): not part of the Hugging Face model (lora.h).
+bool is_lora_name(const std::string& name);
 
 }  // namespace grpo
