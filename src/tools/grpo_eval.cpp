@@ -1,6 +1,6 @@
 // grpo_eval: the trainer's evaluation, standalone: greedy pass@1 with strict and flexible answer
 // extraction, plus sampled accuracy with --samples N.
-//   grpo_eval <model_dir> [--data FILE] [--limit N] [--samples N] [--samples-out FILE.jsonl]
+//   grpo_eval <model_dir> [--adapter DIR] [--data FILE] [--limit N] [--samples N] [--samples-out FILE.jsonl]
 //             [-c config.yaml] [--set key=value]...
 // stdout: one JSON object {"greedy_strict", "greedy_flexible", "sampled", "n", "seconds"}.
 #include <cstdio>
@@ -11,6 +11,7 @@
 #include "grpo/common.h"
 #include "grpo/config.h"
 #include "grpo/device.h"
+#include "grpo/lora.h"
 #include "grpo/trainer.h"
 
 using namespace grpo;
@@ -21,6 +22,8 @@ int main(int argc, char** argv) {
   int limit = -1, samples = -1;
   std::vector<std::string> overrides;
   app.add_option("model_dir", model_dir, "Hugging Face model directory (or a grpo_train checkpoint)")->required();
+  std::string adapter;
+  app.add_option("--adapter", adapter, "a LoRA adapter directory (PEFT's files, e.g. a LoRA run's checkpoint-N) over model_dir");
   app.add_option("--data", data, "GSM8K-style JSONL (default: eval_data, data/gsm8k/test.jsonl)");
   app.add_option("--limit", limit, "first N questions (0 = all; default: eval_limit, 200)")->check(integer_in(0, INT_MAX));
   app.add_option("--samples", samples, "sampled draws per question at eval_temperature (default: eval_samples, 0)")->check(integer_in(0, INT_MAX));
@@ -45,6 +48,7 @@ int main(int argc, char** argv) {
     const AttentionKernel kernel = cfg.attention;
     check_attention(kernel);
     auto model = load_qwen2(model_dir, parse_dtype(cfg.dtype, device), device);
+    if (!adapter.empty()) load_lora_adapter(model, adapter);
     model->set_attention(kernel);
     EvalResult r = evaluate(model, *tok, special, ds, cfg);
     if (!samples_out.empty()) {

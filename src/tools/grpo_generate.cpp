@@ -15,6 +15,7 @@
 #include "grpo/config.h"
 #include "grpo/dataset.h"
 #include "grpo/device.h"
+#include "grpo/lora.h"
 #include "grpo/qwen2.h"
 #include "grpo/safetensors.h"
 #include "grpo/sampler.h"
@@ -47,6 +48,8 @@ int main(int argc, char** argv) {
   SamplingParams sp;
   int64_t G = 1;
   app.add_option("model_dir", model_dir, "Hugging Face model directory")->required();
+  std::string adapter;
+  app.add_option("--adapter", adapter, "a LoRA adapter directory (PEFT's files, e.g. a LoRA run's checkpoint-N) over model_dir");
   app.add_option("--prompt", prompt, "prompt text (chat-rendered with ChatML unless --raw)");
   app.add_option("--prompts-file", prompts_file, "JSONL: one string or {\"prompt\"|\"question\": ...} per line");
   app.add_option("--prompt-ids", prompt_ids, "token ids: 1,2,3 or several prompts 1,2;3,4");
@@ -87,6 +90,7 @@ int main(int argc, char** argv) {
     LoadStats ls;
     const AttentionKernel kernel = parse_attention(attention);
     auto model = load_qwen2(model_dir, dt, dev, &ls);
+    if (!adapter.empty()) load_lora_adapter(model, adapter);
     model->set_attention(kernel);
     std::fprintf(stderr, "loaded %s: %.1f M params, %s, %s, %.2f s\n", model_dir.c_str(), model->cfg.n_params() / 1e6,
                  c10::toString(dt), dev.str().c_str(), ls.seconds);

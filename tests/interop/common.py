@@ -49,12 +49,13 @@ def temp_dir():
     return tempfile.mkdtemp(prefix="grpo_interop_")
 
 
-def our_logits(model_dir, ids, dtype):
-    """(T, V) float64 logits of our forward pass over `ids` (grpo_generate --score-ids --logits-out)."""
+def our_logits(model_dir, ids, dtype, adapter=None):
+    """(T, V) float64 logits of our forward pass over `ids` (grpo_generate --score-ids --logits-out),
+    with a LoRA adapter directory over model_dir when given."""
     from safetensors.torch import load_file
     path = os.path.join(temp_dir(), "logits.safetensors")
     tool("grpo_generate", model_dir, "--score-ids", ",".join(map(str, ids)), "--logits-out", path, "--dtype", dtype,
-         "--device", "cpu")
+         "--device", "cpu", *(["--adapter", adapter] if adapter else []))
     return load_file(path)["logits"].double()
 
 
