@@ -232,6 +232,19 @@ check_that "synth wrote nothing" test ! -e "$tmp/synth"
 out=$("$bin/grpo_train" "$tmp/model" --no-such-option 2>&1); rc=$?
 check "train unknown option exits 1" 1 "The following argument was not expected: --no-such-option" "$out" "$rc"
 
+# ---- LoRA: settings checked with the config, grpo_export's errors
+out=$("$bin/grpo_train" "$tmp/model" --set lora_rank=8 --set lora_target_modules=q_proj,qproj 2>&1); rc=$?
+check "lora unknown target" 1 "config key 'lora_target_modules' \(--set\): expected a comma-separated list of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, found q_proj,qproj" "$out" "$rc"
+out=$("$bin/grpo_train" "$tmp/model" --set lora_rank=8 --set beta=0.04 --set sync_ref_model=true 2>&1); rc=$?
+check "lora with sync_ref_model" 1 "config key 'sync_ref_model' \(--set\): expected false with lora_rank > 0" "$out" "$rc"
+out=$("$bin/grpo_train" --help 2>&1); rc=$?
+check "train help lists lora" 0 "lora_rank +\[0\]" "$out" "$rc"
+out=$("$bin/grpo_export" "$tmp/model" --adapter "$tmp/none" --out "$tmp/merged" 2>&1); rc=$?
+check "export needs --merge" 1 "^grpo_export: error: --merge is required" "$out" "$rc"
+out=$("$bin/grpo_export" "$tmp/model" --adapter "$tmp/none" --merge --out "$tmp/merged" 2>&1); rc=$?
+check "export missing adapter" 1 "^grpo_export: error: $tmp/none/adapter_config.json" "$out" "$rc"
+check_that "export wrote nothing" test ! -e "$tmp/merged"
+
 # ---- several processes: the launcher's environment checked before anything loads; torchrun itself
 out=$(RANK=0 "$bin/grpo_train" "$tmp/model" --dry-run 2>&1); rc=$?
 check "dist RANK without WORLD_SIZE" 1 "environment: RANK is set but WORLD_SIZE is not" "$out" "$rc"
