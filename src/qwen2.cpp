@@ -497,7 +497,15 @@ torch::Tensor Qwen2ForCausalLMImpl::forward_hidden(const torch::Tensor& input_id
   auto allowed = (key_idx.unsqueeze(0) <= query_idx).unsqueeze(0) &               // (1, T, S)
                  attention_mask.to(torch::kBool).unsqueeze(1);                     // (N, 1, S)
   auto mask = layer_mask(additive_mask(allowed, x.options()));                    // (N, 1, 1, T, S)
-  const bool recompute = gradient_checkpointing && !cache && torch::GradMode::is_enabled() && x.requires_grad();
+  // A frozen embedding (LoRA) gives an input that needs no gradient; the checkpointed layers still
+  // hold trainable adapters, so the input is made to need one (HF's enable_input_require_grads).
+  auto trains = [&] {
+    for (const auto& p : parameters())
+      if (p.requires_grad()) return true;
+    return false;
+  };
+  const bool recompute = gradient_checkpointing && !cache && torch::GradMode::is_enabled() && (x.requires_grad() || trains());
+  if (recompute && !x.requires_grad()) x = x.detach().requires_grad_(true);
   for (int64_t l = 0; l < cfg.n_layer; ++l) {
     auto* layer = model->layers[l]->as<Qwen2DecoderLayer>();
     x = recompute ? checkpointed_layer(*layer, x, cos, sin, mask) : layer->forward(x, cos, sin, mask, cache, l);
