@@ -22,7 +22,7 @@ run() {  # run NAME [--set ...]
   local name="$1"; shift
   "$build/grpo_train" "$tmp/model" -c configs/tiny_demo.yaml --set max_steps=3 --set eval_limit=4 --set eval_samples=0 \
     --set save_steps=0 --set output_dir="$tmp/$name" "$@" > "$tmp/$name.log" 2>&1 || { tail -5 "$tmp/$name.log"; exit 1; }
-  python3 - "$tmp/$name" "$name" "$(grep -m1 -o 'memory estimate[^=]*= ~[0-9.]* GB' "$tmp/$name.log" | sed 's/.*= //')" <<'PY'
+  python3 - "$tmp/$name" "$name" "$(grep -m1 -o 'memory estimate.*= ~[0-9.]* GB' "$tmp/$name.log" | sed 's/.*= ~/~/')" <<'PY'
 import json, sys
 m = [json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl")]
 print(f"{sys.argv[2]}\t{max(x['peak_mem_mb'] for x in m):.0f}\t{sum(x['time_step_s'] for x in m[1:]) / (len(m) - 1):.2f}\t{sys.argv[3]}")
@@ -40,3 +40,19 @@ print("| mode | peak RSS (MB) | vs full | s/step (steps 2-3) | --dry-run estimat
 for name, rss, t, est in rows:
     print(f"| {name} | {float(rss):.0f} | {float(rss) / base:.2f}x | {t} | {est} |")
 PY
+
+# Rollout: the adapter unmerged (packed GEMMs + the low-rank terms) against merged into W first
+# (grpo_export), 64 sequences x 64 new tokens, median of 3 grpo_generate runs each.
+"$build/grpo_export" "$tmp/model" --adapter "$tmp/lora_r$rank/checkpoint-3" --merge --out "$tmp/merged" > /dev/null
+ids=$(python3 -c "print(';'.join(','.join(str(3 + (7 * i + j) % 250) for j in range(48)) for i in range(64)))")
+gen() { local t0 t1; t0=$(date +%s.%N); "$build/grpo_generate" "$@" --prompt-ids "$ids" --max-new-tokens 64 --ignore-eos --greedy --device cpu > /dev/null 2>&1; t1=$(date +%s.%N); echo "$t1 - $t0" | bc; }
+median() { sort -n | sed -n 2p; }
+unmerged=$(for i in 1 2 3; do gen "$tmp/model" --adapter "$tmp/lora_r$rank/checkpoint-3"; done | median)
+merged=$(for i in 1 2 3; do gen "$tmp/merged"; done | median)
+base_t=$(for i in 1 2 3; do gen "$tmp/model"; done | median)
+echo
+echo "| rollout, 64 x (48 + 64) tokens, greedy | seconds (median of 3, incl. load) |"
+echo "|---|---|"
+echo "| base model | $base_t |"
+echo "| adapter unmerged (packed GEMMs + low-rank terms) | $unmerged |"
+echo "| adapter merged into W (grpo_export) | $merged |"

@@ -226,9 +226,11 @@ struct ChunkedLogprobFn : public torch::autograd::Function<ChunkedLogprobFn> {
     auto g_logp = grads[0].defined() ? grads[0].reshape({-1, 1}).to(sd) : torch::Tensor();
     auto g_ent = grads[1].defined() ? grads[1].reshape({-1, 1}).to(sd) : torch::Tensor();
     auto grad_h = torch::zeros_like(h2);
-    auto grad_w = torch::zeros(w.sizes(), w.options().dtype(sd));
-    if (!g_logp.defined() && !g_ent.defined())
-      return {grad_h.view(h.sizes()), grad_w.to(w.scalar_type()), {}, {}, {}, {}};
+    // A frozen lm_head (LoRA) needs no (V, D) gradient: neither its fp32 buffer nor its GEMMs.
+    const bool want_w = ctx->needs_input_grad(1);
+    auto grad_w = want_w ? torch::zeros(w.sizes(), w.options().dtype(sd)) : torch::Tensor();
+    auto w_out = [&] { return want_w ? grad_w.to(w.scalar_type()) : torch::Tensor(); };
+    if (!g_logp.defined() && !g_ent.defined()) return {grad_h.view(h.sizes()), w_out(), {}, {}, {}, {}};
     for (int64_t s = 0; s < M; s += chunk) {
       const int64_t c = std::min(chunk, M - s);
       auto hc = h2.narrow(0, s, c).to(sd);        // (c, D)
@@ -248,10 +250,9 @@ struct ChunkedLogprobFn : public torch::autograd::Function<ChunkedLogprobFn> {
       if (g_logp.defined()) gz.scatter_add_(1, t2.narrow(0, s, c), g_logp.narrow(0, s, c));
       if (temperature != 1.0) gz.mul_(1.0 / temperature);
       grad_h.narrow(0, s, c).copy_(gz.mm(w_sd));  // (c, D), rounded to the model dtype once
-      grad_w.addmm_(gz.t(), hc);                  // (V, D) in the softmax dtype
+      if (want_w) grad_w.addmm_(gz.t(), hc);      // (V, D) in the softmax dtype
     }
-    return {grad_h.view(h.sizes()), grad_w.to(w.scalar_type()), torch::Tensor(), torch::Tensor(), torch::Tensor(),
-            torch::Tensor()};
+    return {grad_h.view(h.sizes()), w_out(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 

@@ -195,3 +195,26 @@ TEST(Lora, CheckpointedLayersGiveTheSameAdapterGradients) {
   for (size_t i = 0; i < grads[0].size(); ++i)
     EXPECT_LE((grads[0][i] - grads[1][i]).abs().max().item<double>(), 1e-6 * grads[0][i].abs().max().item<double>() + 1e-12) << i;
 }
+
+// A bf16 base (the GPU setting): the adapters stay fp32 with fp32 gradients, and a fresh adapter
+// still leaves the bf16 logits bit for bit (the term is 0 in fp32, rounded back to the same bf16).
+TEST(Lora, Bf16BaseKeepsFp32Adapters) {
+  static const std::string dir = [] {
+    std::string d = temp_dir() + "/tiny";
+    write_test_model(d, test_presets()[0]);
+    return d;
+  }();
+  auto base = load_qwen2(dir, torch::kBFloat16, torch::kCPU), m = load_qwen2(dir, torch::kBFloat16, torch::kCPU);
+  add_lora(m, rank4(), 7);
+  {
+    torch::NoGradGuard ng;
+    EXPECT_TRUE(torch::equal(base->forward(some_ids()), m->forward(some_ids())));
+  }
+  randomize_b(m);
+  m->forward(some_ids()).to(torch::kFloat32).pow(2).mean().backward();
+  for (auto& [name, p] : lora_parameters(m)) {
+    EXPECT_EQ(p.scalar_type(), torch::kFloat32) << name;
+    ASSERT_TRUE(p.grad().defined()) << name;
+    EXPECT_EQ(p.grad().scalar_type(), torch::kFloat32) << name;
+  }
+}
