@@ -15,7 +15,7 @@ cat > "$tmp/config.json" <<'JSON'
  "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "tie_word_embeddings": true, "bos_token_id": 256, "eos_token_id": 258,
  "torch_dtype": "float32"}
 JSON
-"$build/grpo_sft" "$tmp/model" --init "$tmp/config.json" --data data/tiny-math/train.jsonl --set max_steps=1 \
+"$build/grpo_sft" "$tmp/model" --init "$tmp/config.json" --data data/tiny-math/train.jsonl --set max_steps=1 --set eval_limit=1 --set max_new_tokens=8 \
   --set output_dir="$tmp/sft" > "$tmp/init.log" 2>&1 || { cat "$tmp/init.log"; exit 1; }
 grep -m1 initialised "$tmp/init.log"
 run() {  # run NAME [--set ...]

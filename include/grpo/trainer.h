@@ -51,7 +51,9 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
 // ---------------------------------------------------------------------------------------------
 // Checkpoints: <output_dir>/checkpoint-<step>/ = config.json, model.safetensors (model dtype),
 // generation_config.json, the tokenizer files, trainer_state.json, optimizer.pt and, when the
-// model is not fp32, master.safetensors. Written as checkpoint-<step>.tmp-<pid> and renamed.
+// model is not fp32, master.safetensors. With LoRA the weights are the adapter alone, as PEFT
+// writes it (adapter_config.json, adapter_model.safetensors; lora.h) over the base at model_path.
+// Written as checkpoint-<step>.tmp-<pid> and renamed.
 // Failpoint for tests: GRPO_FAILPOINT=checkpoint_write aborts the process halfway through a save.
 
 // `record` carries the facts of the run the trainer keeps (wall_s, eval_before, ...); the counters,
