@@ -581,14 +581,8 @@ StepStats update_policy(GrpoState& st, const RolloutBatch& rb) {
   if (cfg.num_iterations > 1) old_logp = logprobs_nograd(u, r, st.policy);
   if (cfg.beta > 0 && st.ref) ref_logp = logprobs_nograd(u, r, st.ref);
   if (cfg.beta > 0 && !st.ref) {  // LoRA: the reference is the base, i.e. the policy with its adapters off
-    set_lora_enabled(st.policy, false);
-    try {
-      ref_logp = logprobs_nograd(u, r, st.policy);
-    } catch (...) {
-      set_lora_enabled(st.policy, true);
-      throw;
-    }
-    set_lora_enabled(st.policy, true);
+    LoraDisabled base(st.policy);
+    ref_logp = logprobs_nograd(u, r, st.policy);
   }
 
   // ---- mu passes over the batch, each one optimizer update of K accumulated micro-batches

@@ -42,6 +42,17 @@ const std::vector<std::string>& lora_target_names();
 void add_lora(Qwen2ForCausalLM& model, const LoraConfig& cfg, uint64_t seed);
 bool has_lora(Qwen2ForCausalLM& model);
 void set_lora_enabled(Qwen2ForCausalLM& model, bool on);  // off: the base model
+// The adapters off for the guard's lifetime (the KL term's reference forward), on again after.
+class LoraDisabled {
+ public:
+  explicit LoraDisabled(Qwen2ForCausalLM& model) : model_(model) { set_lora_enabled(model_, false); }
+  ~LoraDisabled() { set_lora_enabled(model_, true); }
+  LoraDisabled(const LoraDisabled&) = delete;
+  LoraDisabled& operator=(const LoraDisabled&) = delete;
+
+ private:
+  Qwen2ForCausalLM& model_;
+};
 // The adapter's parameters in model order, named as the model names them (..q_proj.lora_A).
 std::vector<std::pair<std::string, torch::Tensor>> lora_parameters(Qwen2ForCausalLM& model);
 // W <- W + scaling B A (in fp32, rounded once to W's dtype), then the adapters are removed.
