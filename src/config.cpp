@@ -5,6 +5,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cmath>
@@ -459,6 +460,11 @@ struct Validator {
 
 }  // namespace
 
+const std::vector<std::string>& lora_target_names() {
+  static const std::vector<std::string> names = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+  return names;
+}
+
 void validate_config(const TrainConfig& c) {
   Validator v{c};
   v.at_least("group_size", 2);
@@ -523,13 +529,13 @@ void validate_config(const TrainConfig& c) {
   if (!(c.lora_alpha > 0)) v.fail("lora_alpha", "> 0");
   if (!(c.lora_dropout >= 0 && c.lora_dropout < 1)) v.fail("lora_dropout", "a value in [0, 1)");
   {
-    static const std::set<std::string> known = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    const auto& known = lora_target_names();
     bool any = false;
     for (const auto& t : split(c.lora_target_modules, ',')) {
       const std::string name(trim(t));
       if (name.empty()) continue;
       any = true;
-      if (!known.count(name)) v.fail("lora_target_modules", "a comma-separated list of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
+      if (std::find(known.begin(), known.end(), name) == known.end()) v.fail("lora_target_modules", "a comma-separated list of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
     }
     if (!any) v.fail("lora_target_modules", "at least one projection");
   }

@@ -256,18 +256,23 @@ c10d::ReduceOp reduce_op(Dist::Op op) {
 }
 }  // namespace
 
-void Dist::all_reduce(std::vector<torch::Tensor>& tensors, Op op) {
+template <class F>
+void Dist::in_place(const char* what, std::vector<torch::Tensor>& tensors, F&& collective) {
   if (!impl_) return;
   torch::NoGradGuard ng;
-  guarded("all-reduce", [&] {
+  guarded(what, [&] {
     for (auto& t : tensors) {
       std::vector<torch::Tensor> c{to_comm(t)};
-      c10d::AllreduceOptions o;
-      o.reduceOp = reduce_op(op);
-      impl_->pg->allreduce(c, o)->wait();
+      collective(c);
       if (!c[0].is_same(t)) t.copy_(c[0]);
     }
   });
+}
+
+void Dist::all_reduce(std::vector<torch::Tensor>& tensors, Op op) {
+  c10d::AllreduceOptions o;
+  o.reduceOp = reduce_op(op);
+  in_place("all-reduce", tensors, [&](std::vector<torch::Tensor>& c) { impl_->pg->allreduce(c, o)->wait(); });
 }
 
 double Dist::all_reduce(double x, Op op) { return all_reduce(std::vector<double>{x}, op)[0]; }
@@ -335,17 +340,9 @@ std::vector<std::string> Dist::all_gather(const std::string& s) {
 }
 
 void Dist::broadcast(std::vector<torch::Tensor> tensors) {
-  if (!impl_) return;
-  torch::NoGradGuard ng;
-  guarded("broadcast", [&] {
-    for (auto& t : tensors) {
-      std::vector<torch::Tensor> c{to_comm(t)};
-      c10d::BroadcastOptions o;
-      o.rootRank = 0;
-      impl_->pg->broadcast(c, o)->wait();
-      if (!c[0].is_same(t)) t.copy_(c[0]);
-    }
-  });
+  c10d::BroadcastOptions o;
+  o.rootRank = 0;
+  in_place("broadcast", tensors, [&](std::vector<torch::Tensor>& c) { impl_->pg->broadcast(c, o)->wait(); });
 }
 
 void Dist::barrier() {

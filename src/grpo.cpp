@@ -478,7 +478,8 @@ struct UpdateBatch {
   torch::Tensor comp_ids, comp_mask;  // (N, Tc), trimmed to the longest completion
   bool share = false;                 // each prompt's forward once per group
   torch::Tensor ids, attn;            // full rows (N, Tp + Tc), only without sharing
-  Advantages adv;                     // (B, G)
+  torch::Tensor rewards;              // (B, G): every rank's groups, gathered once
+  Advantages adv;                     // (b, G): this rank's groups
   torch::Tensor A;                    // (N,)
   torch::Tensor truncated;            // (N,) 1 where cut at max_new_tokens
   torch::Tensor cmask;                // (N, Tc) float: the tokens the loss sees
@@ -510,7 +511,8 @@ UpdateBatch prepare_update(const GrpoState& st, const RolloutBatch& rb) {
   // rank keeps its own rows.
   Dist& dist = *st.dist;
   const int64_t b = rb.rewards.size(0);
-  u.adv = compute_advantages_grpo(dist.all_gather(rb.rewards), cfg.scale_rewards);  // (B, G)
+  u.rewards = dist.all_gather(rb.rewards);                                          // (B, G)
+  u.adv = compute_advantages_grpo(u.rewards, cfg.scale_rewards);                    // (B, G)
   u.adv.advantages = u.adv.advantages.narrow(0, dist.rank() * b, b);                // (b, G)
   u.A = u.adv.advantages.flatten().to(device);                                   // (N,)
   std::vector<float> trunc_v;
@@ -647,11 +649,10 @@ StepStats update_policy(GrpoState& st, const RolloutBatch& rb) {
   StepStats stats;
   auto& M = stats.metrics;
   auto lens = dist.all_gather(r.completion_mask.sum(1).to(torch::kFloat32));  // (N_global,)
-  auto rewards = dist.all_gather(rb.rewards);                                 // (B, G)
   M["loss"] = um.loss;
   M["lr"] = um.lr;
-  M["reward_mean"] = rewards.mean().item<double>();
-  M["reward_std"] = rewards.std().item<double>();
+  M["reward_mean"] = u.rewards.mean().item<double>();
+  M["reward_std"] = u.rewards.std().item<double>();
   M["accuracy"] = dist.all_gather(rb.correct).mean().item<double>();
   for (const auto& [fn, v] : rb.reward_by_fn) M["reward/" + fn] = dist.all_gather(v).mean().item<double>();
   M["frac_reward_zero_std"] = u.adv.frac_reward_zero_std;

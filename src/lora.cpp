@@ -19,11 +19,6 @@ using json = nlohmann::json;
 // ---------------------------------------------------------------------------------------------
 // Config
 
-const std::vector<std::string>& lora_target_names() {
-  static const std::vector<std::string> names = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-  return names;
-}
-
 LoraConfig lora_config(const TrainConfig& cfg) {
   LoraConfig c;
   c.rank = cfg.lora_rank;

@@ -80,6 +80,8 @@ class Dist {
  private:
   struct Impl;  // the store, the process group and the heartbeat (c10d types stay in the .cpp)
   template <class F> void guarded(const char* what, F&& fn);
+  // Each tensor through `collective` (given its copy on the communication device), in place.
+  template <class F> void in_place(const char* what, std::vector<torch::Tensor>& tensors, F&& collective);
   [[noreturn]] void diagnose(const char* what, const std::string& cause);
   torch::Tensor to_comm(const torch::Tensor& x) const;
 

@@ -31,11 +31,9 @@ struct LoraConfig {
   int64_t rank = 0;    // r (0: no adapter)
   double alpha = 16;   // lora_alpha: scaling = alpha / r
   double dropout = 0;  // on the adapter's input, in training only
-  std::vector<std::string> targets = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+  std::vector<std::string> targets = lora_target_names();
 };
 LoraConfig lora_config(const TrainConfig& cfg);
-// The projection names a target list may hold.
-const std::vector<std::string>& lora_target_names();
 
 // Adds an adapter to every targeted projection (A drawn from a generator seeded by `seed`, so every
 // rank and every run draws the same) and freezes all other parameters. Throws if one exists.
