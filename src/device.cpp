@@ -28,7 +28,13 @@ namespace grpo {
 // Process runtime
 
 void init_runtime(int threads) {
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // OMP_NUM_THREADS wins over the core count, as in PyTorch: two jobs sharing a box each ask for
+  // half of it instead of both spinning on every core.
+  if (threads <= 0) {
+    const char* env = std::getenv("OMP_NUM_THREADS");
+    const int from_env = env ? std::atoi(env) : 0;
+    threads = from_env > 0 ? from_env : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
   torch::set_num_threads(threads);
   // A file-size limit (ulimit -f) then fails the write with EFBIG, which we report and recover
   // from, instead of killing the process with SIGXFSZ in the middle of a checkpoint.

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -739,7 +740,8 @@ void evaluate_during(GrpoState& st, const RunInputs& in, RunLogs& logs) {
 }
 
 // ---- after: evaluation, then (rank 0) answers, summary.json and report.md
-void finish_run(GrpoState& st, const RunInputs& in, const json& before_json, double wall_s) {
+// wall_s is read after the evaluation: the report splits it into rollouts, updates and evaluations.
+void finish_run(GrpoState& st, const RunInputs& in, const json& before_json, const std::function<double()>& wall_s) {
   const std::string& out = in.cfg.output_dir;
   std::printf("Evaluating after training...\n");
   std::fflush(stdout);
@@ -747,7 +749,7 @@ void finish_run(GrpoState& st, const RunInputs& in, const json& before_json, dou
   std::printf("  after: greedy strict %s, flexible %s, sampled %s\n", fmt_pct(after.greedy_strict).c_str(),
               fmt_pct(after.greedy_flexible).c_str(), fmt_pct(after.sampled).c_str());
   if (!in.dist->is_main()) return;
-  json summary = {{"before", before_json}, {"after", eval_json(after)}, {"steps", st.step}, {"wall_s", wall_s},
+  json summary = {{"before", before_json}, {"after", eval_json(after)}, {"steps", st.step}, {"wall_s", wall_s()},
                   {"skipped_updates", st.skipped_updates}};
   summary["before"].erase("samples");
   write_answers(out + "/answers_after.jsonl", after);
@@ -841,7 +843,7 @@ int run_training(const RunInputs& in) {
   }
   signals.reset();  // the final save and evaluation run with the caller's handlers
   if (last_saved != st.step) save();
-  finish_run(st, in, before_json, wall_s());
+  finish_run(st, in, before_json, wall_s);
   return 0;
 }
 

@@ -50,6 +50,9 @@ out=$(env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active "$bin/grpo_train" "$tmp/model
 check "train omp wait policy kept" 0 "OMP_WAIT_POLICY=active\)" "$out" "$rc"
 out=$(env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=1000 "$bin/grpo_train" "$tmp/model" --dry-run --set eval_limit=10 2>&1); rc=$?
 check "train gomp spincount kept" 0 "OMP_WAIT_POLICY=\(unset\), GOMP_SPINCOUNT=1000\)" "$out" "$rc"
+# OMP_NUM_THREADS chooses the intra-op threads (two jobs sharing a box), as it does in PyTorch.
+out=$(OMP_NUM_THREADS=3 "$bin/grpo_train" "$tmp/model" --dry-run --set eval_limit=10 2>&1); rc=$?
+check "train omp num threads" 0 "on [a-z0-9:]+ \(threads 3, " "$out" "$rc"
 loader=/lib64/ld-linux-x86-64.so.2  # started through the loader: no re-exec (it would misread argv)
 if [[ -x "$loader" ]]; then
   out=$(env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$loader" "$bin/grpo_train" "$tmp/model" --dry-run --set eval_limit=10 2>&1); rc=$?

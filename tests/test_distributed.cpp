@@ -175,13 +175,15 @@ namespace {
 const char* kTrain = GRPO_TRAIN_EXE;
 
 // The demo task, made small: 4 prompts x 4 samples, 16 new tokens, 8 eval questions; on the CPU
-// (gloo) even on a GPU host, whose ranks would otherwise share one GPU.
+// (gloo) even on a GPU host, whose ranks would otherwise share one GPU; without the demo's dynamic
+// sampling, whose refills are per rank (the batch would depend on the world size).
 std::vector<std::string> train_argv(const std::string& out, const std::vector<std::string>& sets) {
   std::vector<std::string> a = {kTrain, source_path("data/tiny-model"), "-c", source_path("configs/tiny_demo.yaml")};
   for (std::string s : {"train_data=" + source_path("data/tiny-math/train.jsonl"), "eval_data=" + source_path("data/tiny-math/test.jsonl"),
                         std::string("prompts_per_step=4"), std::string("group_size=4"), std::string("eval_limit=8"),
                         std::string("eval_samples=0"), std::string("save_steps=0"), std::string("log_samples_every=1"),
                         std::string("warmup_steps=0"), std::string("dist_timeout_s=60"), std::string("device=cpu"),
+                        std::string("dynamic_sampling=false"),
                         "output_dir=" + out})
     a.push_back("--set"), a.push_back(s);
   for (const auto& s : sets) {

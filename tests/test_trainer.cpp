@@ -429,6 +429,20 @@ TEST(Trainer, WallTimeCoversEveryInvocation) {
   EXPECT_GT(json::parse(read_file(out + "/checkpoint-4/trainer_state.json")).at("wall_s").get<double>(), 1000.0);
 }
 
+TEST(Trainer, WallTimeCoversTheFinalEvaluation) {
+  // The report splits wall_s into rollouts, updates and evaluations: it must include the evaluation
+  // after training (read before it, the parts summed to 108% of the demo's wall time). One step and
+  // a large evaluation, so that the final evaluation outweighs loading and saving.
+  TrainConfig c = run_config(temp_dir() + "/wall_eval");
+  c.max_steps = 1, c.eval_every = 0, c.save_steps = 0, c.eval_limit = 8, c.eval_samples = 32;
+  ASSERT_EQ(train_grpo(c, RunOptions{}), 0);
+  const json summary = json::parse(read_file(c.output_dir + "/summary.json"));
+  const json step = read_jsonl(c.output_dir + "/metrics.jsonl").at(0);
+  const double phases = summary["before"]["seconds"].get<double>() + summary["after"]["seconds"].get<double>() +
+                        step["time_rollout_s"].get<double>() + step["time_update_s"].get<double>();
+  EXPECT_GE(summary["wall_s"].get<double>(), phases);
+}
+
 TEST(Trainer, FileSizeLimitWhileSavingKeepsTheLastCheckpoint) {
   // A disk that fills up, simulated by a file-size limit (ulimit -f, RLIMIT_FSIZE) smaller than
   // model.safetensors in the child that resumes and saves checkpoint-4: one clear error naming the

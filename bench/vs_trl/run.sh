@@ -47,6 +47,9 @@ EOF
 }
 field() { "$py" -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 
+# TRL has no dynamic sampling: both sides run the demo config without it.
+same=(--set dynamic_sampling=false)
+
 if [[ "${SKIP_SPEED:-0}" != 1 ]]; then
 
 echo
@@ -60,8 +63,8 @@ for m in tiny mid; do
     cfg=bench/vs_trl/mid.yaml steps="${STEPS_MID:-4}" extra=()
   fi
   "$py" "$side" measure "$tmp/ours_$m.json" -- "$build"/grpo_train "$tmp/$m" -c "$cfg" --set max_steps="$steps" \
-    --set output_dir="$tmp/ours_$m" "${extra[@]}"
-  "$py" "$side" measure "$tmp/trl_$m.json" -- "$py" "$side" train "$tmp/$m" "$cfg" "$tmp/trl_$m" --set max_steps="$steps"
+    --set output_dir="$tmp/ours_$m" "${same[@]}" "${extra[@]}"
+  "$py" "$side" measure "$tmp/trl_$m.json" -- "$py" "$side" train "$tmp/$m" "$cfg" "$tmp/trl_$m" --set max_steps="$steps" "${same[@]}"
   read -r og ou ogt out <<< "$(medians "$tmp/ours_$m/metrics.jsonl" ours)"
   read -r tg tu tgt tut <<< "$(medians "$tmp/trl_$m/trl_steps.jsonl" trl)"
   ors="$(field "$tmp/ours_$m.json" peak_rss_mib)" trs="$(field "$tmp/trl_$m.json" peak_rss_mib)"
@@ -91,9 +94,9 @@ echo "|---|---|---|---|---|---|"
 for seed in ${SEEDS:-42 7}; do
   "$py" "$side" measure "$tmp/learn_ours_$seed.json" -- "$build"/grpo_train "$tmp/tiny" -c configs/tiny_demo.yaml \
     --set seed="$seed" --set max_steps="$steps" --set save_steps="$steps" --set eval_limit=1 --set eval_samples=0 \
-    --set output_dir="$tmp/learn_ours_$seed"
+    --set output_dir="$tmp/learn_ours_$seed" "${same[@]}"
   "$py" "$side" measure "$tmp/learn_trl_$seed.json" -- "$py" "$side" train "$tmp/tiny" configs/tiny_demo.yaml \
-    "$tmp/learn_trl_$seed" --save --set seed="$seed" --set max_steps="$steps"
+    "$tmp/learn_trl_$seed" --save --set seed="$seed" --set max_steps="$steps" "${same[@]}"
   for t in ours trl; do
     read -r g s <<< "$(judge "$tmp/learn_${t}_$seed/checkpoint-$steps")"
     w="$(field "$tmp/learn_${t}_$seed.json" wall_s)"

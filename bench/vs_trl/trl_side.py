@@ -102,7 +102,8 @@ def grpo_config(cfg, out):
     weights = {k: v for k, v in cfg.get("reward_weights", {}).items() if v}
     if set(weights) != {"correctness"} or cfg.get("answer_mode", "strict") != "strict":
         raise SystemExit(f"trl_side: only reward_weights {{correctness: w}} with answer_mode strict is mapped, found {weights}")
-    for k, want in (("top_p", 1.0), ("top_k", 0), ("min_p", 0.0), ("repetition_penalty", 1.0), ("entropy_coef", 0.0)):
+    for k, want in (("top_p", 1.0), ("top_k", 0), ("min_p", 0.0), ("repetition_penalty", 1.0), ("entropy_coef", 0.0),
+                    ("dynamic_sampling", False)):
         if cfg.get(k, want) != want:
             raise SystemExit(f"trl_side: {k} = {cfg[k]} is not mapped")
     G, B, K = cfg["group_size"], cfg["prompts_per_step"], cfg.get("grad_accum", 1)
@@ -121,7 +122,7 @@ def grpo_config(cfg, out):
         beta=cfg.get("beta", 0.0), use_bias_correction_kl=cfg.get("use_bias_correction_kl", True),
         delta=cfg.get("delta") or None, importance_sampling_level=cfg.get("importance_sampling_level", "token"),
         epsilon=cfg.get("clip_eps_low", 0.2), epsilon_high=cfg.get("clip_eps_high", 0.2),
-        loss_type=cfg.get("loss_aggregation", "grpo"), scale_rewards=cfg.get("scale_rewards", "group"),
+        loss_type=cfg.get("loss_aggregation", "dapo"), scale_rewards=cfg.get("scale_rewards", "group"),
         mask_truncated_completions=cfg.get("mask_truncated_completions", False),
         gradient_checkpointing=cfg.get("gradient_checkpointing", False), max_steps=cfg["max_steps"],
         save_strategy="steps" if save else "no", save_steps=cfg["max_steps"], save_only_model=True,

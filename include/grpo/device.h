@@ -20,9 +20,10 @@ namespace grpo {
 // ---------------------------------------------------------------------------------------------
 // Process runtime (CPU threads and memory)
 
-// Process-wide setup for the executables: intra-op threads (0 = every core; LibTorch's OpenMP
-// default here is 1 on 2 cores) and glibc malloc settings that keep large freed blocks for reuse
-// instead of unmapping them each step (that churn doubled the CPU decode time).
+// Process-wide setup for the executables: intra-op threads (0 = OMP_NUM_THREADS when set, else
+// every core; LibTorch's OpenMP default here is 1 on 2 cores) and glibc malloc settings that keep
+// large freed blocks for reuse instead of unmapping them each step (that churn doubled the CPU
+// decode time).
 //
 // Before any of that, at load time, grpo_train, grpo_eval, grpo_sft, grpo_generate and the
 // benchmarks run with OMP_WAIT_POLICY=passive when omp_passive_by_default() and neither
