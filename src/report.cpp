@@ -215,6 +215,14 @@ std::string num(const json& v, const char* fmt) {
   return b;
 }
 
+// A step's metric; its rollouts' reward_mean and accuracy are, with dynamic sampling, those of
+// every completion drawn (the trained batch keeps the mixed groups, whose accuracy leans to 1/2).
+json step_value(const json& step, const std::string& key) {
+  const std::string drawn = "dynamic_sampling/" + key + "_all";
+  if ((key == "reward_mean" || key == "accuracy") && step.contains(drawn)) return step[drawn];
+  return step.value(key, json());
+}
+
 std::string md_quote(const std::string& s) {
   std::string out = "> ";
   for (char c : s) out += c == '\n' ? std::string("\n> ") : std::string(1, c);
@@ -265,7 +273,11 @@ void write_report(const std::string& out_dir) {
     if (!history.empty()) {
       const size_t k = std::min<size_t>(10, history.size());
       double r0 = 0, r1 = 0;
-      for (size_t i = 0; i < k; ++i) r0 += history[i].value("reward_mean", 0.0), r1 += history[history.size() - 1 - i].value("reward_mean", 0.0);
+      auto reward = [&](size_t i) {
+        const json r = step_value(history[i], "reward_mean");
+        return r.is_number() ? r.get<double>() : 0.0;
+      };
+      for (size_t i = 0; i < k; ++i) r0 += reward(i), r1 += reward(history.size() - 1 - i);
       char b[160];
       std::snprintf(b, sizeof b, " The mean training reward averaged %.3f over the first %zu steps and %.3f over the last %zu.", r0 / k, k,
                     r1 / k, k);
@@ -306,8 +318,8 @@ void write_report(const std::string& out_dir) {
     md << "| step | reward | accuracy | KL | completion length | clip ratio | grad norm | step time (s) |\n|---|---|---|---|---|---|---|---|\n";
     for (size_t i : log_table_rows(history.size())) {
       const json& h = history[i];
-      md << "| " << h.value("step", int64_t(0)) << " | " << num(h.value("reward_mean", json()), "%.3f") << " | "
-         << num(h.value("accuracy", json()), "%.3f") << " | " << num(h.value("kl", json()), "%.4f") << " | "
+      md << "| " << h.value("step", int64_t(0)) << " | " << num(step_value(h, "reward_mean"), "%.3f") << " | "
+         << num(step_value(h, "accuracy"), "%.3f") << " | " << num(h.value("kl", json()), "%.4f") << " | "
          << num(h.value("completion_len_mean", json()), "%.1f") << " | " << num(h.value("clip_ratio_region", json()), "%.3f") << " | "
          << num(h.value("grad_norm", json()), "%.3f") << " | " << num(h.value("time_step_s", json()), "%.2f") << " |\n";
     }
@@ -328,9 +340,10 @@ void write_report(const std::string& out_dir) {
   for (const auto& cv : curves) {
     Chart c;
     c.title = cv.title, c.y_label = cv.y_label;
-    for (const auto& h : history)
-      if (h.contains(cv.key))
-        c.xs.push_back(h["step"].get<double>()), c.ys.push_back(h[cv.key].is_number() ? h[cv.key].get<double>() : std::nan(""));
+    for (const auto& h : history) {
+      const json y = step_value(h, cv.key);
+      if (!y.is_null() || h.contains(cv.key)) c.xs.push_back(h["step"].get<double>()), c.ys.push_back(y.is_number() ? y.get<double>() : std::nan(""));
+    }
     if (cv.eval_key) {
       auto mark = [&](double step, const json& e) {
         if (e.contains(cv.eval_key) && e[cv.eval_key].is_number()) c.mark_xs.push_back(step), c.mark_ys.push_back(e[cv.eval_key]);

@@ -648,10 +648,17 @@ RolloutBatch rollout_phase(GrpoState& st, const Tokenizer& tok, const SpecialIds
       scan();
     }
     const int64_t filled = b - static_cast<int64_t>(keep.size());
-    auto counts = dist.all_reduce({double(static_cast<int64_t>(flat.size()) - filled), double(filled)});
+    // The kept groups are the mixed ones, so the batch's accuracy leans to 1/2; the policy's own is
+    // that of every completion drawn this step.
+    double correct = 0, drawn = 0, reward = 0;
+    for (const RolloutBatch& p : parts)
+      correct += p.correct.sum().item<double>(), reward += p.rewards.sum().item<double>(), drawn += double(p.correct.numel());
+    auto counts = dist.all_reduce({double(static_cast<int64_t>(flat.size()) - filled), double(filled), correct, reward, drawn});
     metrics["dynamic_sampling/rollouts"] = rollouts;
     metrics["dynamic_sampling/groups_dropped"] = counts[0];
     metrics["dynamic_sampling/groups_filled_flat"] = counts[1];
+    metrics["dynamic_sampling/accuracy_all"] = counts[2] / counts[4];
+    metrics["dynamic_sampling/reward_mean_all"] = counts[3] / counts[4];
     for (size_t i = 0; static_cast<int64_t>(keep.size()) < b; ++i) keep.push_back(flat[i]);
     parts = {gather_groups(parts, keep)};
   }

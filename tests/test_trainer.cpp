@@ -318,6 +318,43 @@ TEST(Trainer, DynamicSamplingRefillsFlatGroups) {
   EXPECT_EQ(json::parse(read_file(out + "/checkpoint-2/trainer_state.json")).at("data_position"), 12);
 }
 
+TEST(Trainer, DynamicSamplingLogsTheAccuracyOfEveryDrawnCompletion) {
+  // The demo's model and task, where some groups are all right: the trained batch keeps the mixed
+  // groups, so its accuracy differs from that of all the completions drawn; with one rollout a
+  // step nothing is refilled and the two are the same. The report shows the latter (and the reward
+  // of every drawn completion).
+  auto run = [](const std::string& name, int64_t max_rollouts) {
+    TrainConfig c;
+    c.model_path = source_path("data/tiny-model");
+    c.train_data = source_path("data/tiny-math/train.jsonl"), c.eval_data = source_path("data/tiny-math/test.jsonl");
+    c.output_dir = temp_dir() + "/" + name;
+    c.system_prompt = "Solve.";
+    c.max_new_tokens = 16, c.prompts_per_step = 8, c.group_size = 8, c.max_steps = 3, c.eval_limit = 2, c.save_steps = 0;
+    c.reward_weights["format"] = 0.0;
+    c.dynamic_sampling = true, c.dynamic_sampling_max_rollouts = max_rollouts;
+    EXPECT_EQ(train_grpo(c, RunOptions{}), 0);
+    return std::make_pair(c.output_dir, read_jsonl(c.output_dir + "/metrics.jsonl"));
+  };
+  for (const auto& m : run("dyn_acc1", 1).second) {
+    EXPECT_EQ(m.at("dynamic_sampling/rollouts"), 1.0);
+    EXPECT_DOUBLE_EQ(m.at("dynamic_sampling/accuracy_all").get<double>(), m.at("accuracy").get<double>());
+    EXPECT_DOUBLE_EQ(m.at("dynamic_sampling/reward_mean_all").get<double>(), m.at("reward_mean").get<double>());
+  }
+  const auto [out, metrics] = run("dyn_acc4", 4);
+  int differ = 0;
+  for (const auto& m : metrics) {
+    const double all = m.at("dynamic_sampling/accuracy_all").get<double>();
+    EXPECT_GE(all, 0.0);
+    EXPECT_LE(all, 1.0);
+    differ += m.at("dynamic_sampling/groups_dropped").get<double>() > 0 && all != m.at("accuracy").get<double>();
+  }
+  EXPECT_GT(differ, 0);
+  char row[64];
+  std::snprintf(row, sizeof row, "\n| 1 | %.3f | %.3f | ", metrics[0].at("dynamic_sampling/reward_mean_all").get<double>(),
+                metrics[0].at("dynamic_sampling/accuracy_all").get<double>());
+  EXPECT_NE(read_file(out + "/report.md").find(row), std::string::npos) << row;
+}
+
 TEST(Trainer, ResumeWithDynamicSamplingAndSyncedReference) {
   // The data position (dynamic sampling draws more than B prompts a step) and the mixed reference
   // (sync_ref_model) are part of the checkpoint: 2 + resume + 2 steps equal 4 steps, bit for bit.
