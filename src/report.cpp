@@ -342,7 +342,8 @@ void write_report(const std::string& out_dir) {
     c.title = cv.title, c.y_label = cv.y_label;
     for (const auto& h : history) {
       const json y = step_value(h, cv.key);
-      if (!y.is_null() || h.contains(cv.key)) c.xs.push_back(h["step"].get<double>()), c.ys.push_back(y.is_number() ? y.get<double>() : std::nan(""));
+      if (y.is_null() && !h.contains(cv.key)) continue;
+      c.xs.push_back(h["step"].get<double>()), c.ys.push_back(y.is_number() ? y.get<double>() : std::nan(""));
     }
     if (cv.eval_key) {
       auto mark = [&](double step, const json& e) {

@@ -717,8 +717,11 @@ void train_step(GrpoState& st, const RunInputs& in, RunLogs& logs, Progress& pro
   progress.step_time_sum += t_roll + t_upd;
   ++progress.steps;
   const double eta = progress.step_time_sum / progress.steps * double(in.total_steps - st.step);
+  // Reward and accuracy of every completion drawn, as in the report (with dynamic sampling, not the trained batch's).
+  const double reward = m.value("dynamic_sampling/reward_mean_all", s.metrics["reward_mean"]);
+  const double acc = m.value("dynamic_sampling/accuracy_all", s.metrics["accuracy"]);
   std::printf("step %lld/%lld | reward %.3f | acc %.3f | kl %.4f | len %.1f | %.2fs (rollout %.2fs, update %.2fs) | %.0f tok/s | ETA %s%s\n",
-              (long long)st.step, (long long)in.total_steps, s.metrics["reward_mean"], s.metrics["accuracy"], s.metrics["kl"],
+              (long long)st.step, (long long)in.total_steps, reward, acc, s.metrics["kl"],
               s.metrics["completion_len_mean"], t_roll + t_upd, t_roll, t_upd, m.at("rollout_tokens_per_s").get<double>(),
               fmt_duration(eta).c_str(), s.skipped ? " | SKIPPED (non-finite)" : "");
   std::fflush(stdout);
