@@ -465,6 +465,13 @@ const std::vector<std::string>& lora_target_names() {
   return names;
 }
 
+std::vector<std::string> lora_target_list(const std::string& text) {
+  std::vector<std::string> out;
+  for (const auto& t : split(text, ','))
+    if (!trim(t).empty()) out.emplace_back(trim(t));
+  return out;
+}
+
 void validate_config(const TrainConfig& c) {
   Validator v{c};
   v.at_least("group_size", 2);
@@ -530,14 +537,10 @@ void validate_config(const TrainConfig& c) {
   if (!(c.lora_dropout >= 0 && c.lora_dropout < 1)) v.fail("lora_dropout", "a value in [0, 1)");
   {
     const auto& known = lora_target_names();
-    bool any = false;
-    for (const auto& t : split(c.lora_target_modules, ',')) {
-      const std::string name(trim(t));
-      if (name.empty()) continue;
-      any = true;
+    const auto targets = lora_target_list(c.lora_target_modules);
+    for (const auto& name : targets)
       if (std::find(known.begin(), known.end(), name) == known.end()) v.fail("lora_target_modules", "a comma-separated list of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
-    }
-    if (!any) v.fail("lora_target_modules", "at least one projection");
+    if (targets.empty()) v.fail("lora_target_modules", "at least one projection");
   }
   if (c.lora_rank > 0 && c.sync_ref_model) v.fail("sync_ref_model", "false with lora_rank > 0 (the reference is the frozen base)");
   if (!std::isfinite(c.reward_command_weight)) v.fail("reward_command_weight", "a finite number");

@@ -581,8 +581,9 @@ StepStats update_policy(GrpoState& st, const RolloutBatch& rb) {
   // ---- old (mu > 1) and reference (beta > 0) log-probs
   torch::Tensor old_logp, ref_logp;
   if (cfg.num_iterations > 1) old_logp = logprobs_nograd(u, r, st.policy);
-  if (cfg.beta > 0 && st.ref) ref_logp = logprobs_nograd(u, r, st.ref);
-  if (cfg.beta > 0 && !st.ref) {  // LoRA: the reference is the base, i.e. the policy with its adapters off
+  if (cfg.beta > 0 && st.ref) {
+    ref_logp = logprobs_nograd(u, r, st.ref);
+  } else if (cfg.beta > 0) {  // LoRA: the reference is the base, i.e. the policy with its adapters off
     LoraDisabled base(st.policy);
     ref_logp = logprobs_nograd(u, r, st.policy);
   }

@@ -24,9 +24,7 @@ LoraConfig lora_config(const TrainConfig& cfg) {
   c.rank = cfg.lora_rank;
   c.alpha = cfg.lora_alpha;
   c.dropout = cfg.lora_dropout;
-  c.targets.clear();
-  for (auto& t : split(cfg.lora_target_modules, ','))
-    if (!trim(t).empty()) c.targets.emplace_back(trim(t));
+  c.targets = lora_target_list(cfg.lora_target_modules);
   return c;
 }
 
@@ -41,7 +39,7 @@ std::vector<std::pair<std::string, LinearImpl*>> targeted(Qwen2ForCausalLM& mode
   for (const auto& item : model->named_modules()) {
     auto* lin = dynamic_cast<LinearImpl*>(item.value().get());
     const std::string& name = item.key();
-    if (!lin || name.rfind("model.layers.", 0) != 0) continue;
+    if (!lin || !starts_with(name, "model.layers.")) continue;
     if (std::find(targets.begin(), targets.end(), name.substr(name.rfind('.') + 1)) != targets.end()) out.emplace_back(name, lin);
   }
   return out;
@@ -158,18 +156,8 @@ void save_lora_adapter(Qwen2ForCausalLM& model, const std::string& dir, const Lo
             {"revision", nullptr},
             {"base_model_name_or_path", base_model}};
   write_file_atomic(dir + "/adapter_config.json", json_text(c, 2) + "\n");
-  std::vector<torch::Tensor> keep;
-  std::vector<TensorBytes> ts;
-  std::vector<std::string> keys;
-  for (auto& [name, t] : params) keys.push_back(peft_key(name));
-  for (size_t i = 0; i < params.size(); ++i) {
-    keep.push_back(params[i].second.detach().to(torch::kCPU, torch::kFloat32).contiguous());
-    ts.push_back({keys[i], DType::F32, std::vector<int64_t>(keep.back().sizes().begin(), keep.back().sizes().end()), keep.back().data_ptr(),
-                  static_cast<size_t>(keep.back().numel()) * 4});
-  }
-  const std::string tmp = dir + "/adapter_model.safetensors.tmp";
-  write_safetensors(tmp, ts);
-  fs::rename(tmp, dir + "/adapter_model.safetensors");
+  for (auto& [name, t] : params) name = peft_key(name);
+  write_tensors(dir + "/adapter_model.safetensors", params, torch::kFloat32);
 }
 
 LoraConfig read_lora_config(const std::string& dir) {
@@ -222,12 +210,9 @@ LoraConfig load_lora_adapter(Qwen2ForCausalLM& model, const std::string& dir) {
     if (t->numel() != p.numel() || t->shape.size() != 2 || t->shape[0] != p.size(0) || t->shape[1] != p.size(1))
       throw Error(path + ": tensor '" + key + "' has " + std::to_string(t->numel()) + " values, the model's adapter needs " +
                   std::to_string(p.size(0)) + " x " + std::to_string(p.size(1)));
-    torch::Tensor src;
-    if (t->dtype == DType::F32) src = torch::from_blob(const_cast<uint8_t*>(f->data(*t)), p.sizes(), torch::kFloat32);
-    else if (t->dtype == DType::BF16) src = torch::from_blob(const_cast<uint8_t*>(f->data(*t)), p.sizes(), torch::kBFloat16);
-    else if (t->dtype == DType::F16) src = torch::from_blob(const_cast<uint8_t*>(f->data(*t)), p.sizes(), torch::kFloat16);
-    else throw Error(path + ": tensor '" + key + "': dtype must be F32, BF16 or F16");
-    p.copy_(src);
+    if (t->dtype != DType::F32 && t->dtype != DType::BF16 && t->dtype != DType::F16)
+      throw Error(path + ": tensor '" + key + "': dtype must be F32, BF16 or F16");
+    p.copy_(tensor_in_file(*f, *t, p.sizes()));
     ++used;
   }
   if (used != f->tensors().size())

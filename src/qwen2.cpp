@@ -647,9 +647,7 @@ Qwen2ForCausalLM load_qwen2(const std::string& dir, torch::Dtype dtype, torch::D
     if (info.dtype != DType::F32 && info.dtype != DType::F16 && info.dtype != DType::BF16 && info.dtype != DType::F64)
       throw Error(ref.file->path() + ": tensor '" + info.name + "' has dtype " + dtype_name(info.dtype) +
                   ", expected a floating-point dtype (F32, F16, BF16)");
-    auto src = torch::from_blob(const_cast<uint8_t*>(ref.file->data(info)), want,
-                                torch::TensorOptions().dtype(torch_dtype_of(info.dtype)));
-    param.copy_(src);
+    param.copy_(tensor_in_file(*ref.file, info, want));
     ref.file->release(info);
     used.insert(info.name);
   }
@@ -696,9 +694,22 @@ Qwen2ForCausalLM random_qwen2(const ModelConfig& cfg, uint64_t seed, torch::Tens
   return model;
 }
 
-bool is_lora_name(const std::string& name) {
-  auto ends = [&](const std::string& tail) { return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0; };
-  return ends(".lora_A") || ends(".lora_B");
+bool is_lora_name(const std::string& name) { return ends_with(name, ".lora_A") || ends_with(name, ".lora_B"); }
+
+void write_tensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors, torch::Dtype dtype) {
+  std::vector<torch::Tensor> keep;  // CPU copies alive until written
+  std::vector<TensorBytes> bytes;
+  for (const auto& [name, x] : tensors) {
+    keep.push_back(x.detach().to(torch::kCPU, dtype).contiguous());
+    const auto& t = keep.back();
+    bytes.push_back({name, st_dtype_of(dtype), std::vector<int64_t>(t.sizes().begin(), t.sizes().end()), t.data_ptr(),
+                     static_cast<size_t>(t.numel()) * t.element_size()});
+  }
+  write_safetensors(path, bytes);
+}
+
+torch::Tensor tensor_in_file(const SafetensorsFile& f, const TensorInfo& t, c10::IntArrayRef sizes) {
+  return torch::from_blob(const_cast<uint8_t*>(f.data(t)), sizes, torch::TensorOptions().dtype(torch_dtype_of(t.dtype)));
 }
 
 void save_qwen2(Qwen2ForCausalLM& model, const std::string& dir, torch::Dtype dtype) {
@@ -708,17 +719,10 @@ void save_qwen2(Qwen2ForCausalLM& model, const std::string& dir, torch::Dtype dt
   // transformers < 5 reads "torch_dtype", >= 5 writes and reads "dtype": both, so neither sees a stale one.
   cfg["torch_dtype"] = cfg["dtype"] = dtype == torch::kBFloat16 ? "bfloat16" : dtype == torch::kFloat16 ? "float16" : "float32";
   write_file_atomic(dir + "/config.json", json_text(cfg, 2) + "\n");
-  std::vector<torch::Tensor> keep;  // CPU copies alive until written
-  std::vector<TensorBytes> tensors;
-  for (auto& item : model->named_parameters()) {
-    const std::string& name = item.key();
-    if (is_lora_name(name)) continue;  // an adapter is saved as such (lora.h), or merged first
-    auto t = item.value().detach().to(torch::kCPU, dtype).contiguous();
-    keep.push_back(t);
-    tensors.push_back({name, st_dtype_of(dtype), std::vector<int64_t>(t.sizes().begin(), t.sizes().end()), t.data_ptr(),
-                       static_cast<size_t>(t.numel()) * t.element_size()});
-  }
-  write_safetensors(dir + "/model.safetensors", tensors);
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (auto& item : model->named_parameters())
+    if (!is_lora_name(item.key())) tensors.emplace_back(item.key(), item.value());  // an adapter is saved as such (lora.h), or merged first
+  write_tensors(dir + "/model.safetensors", tensors, dtype);
 }
 
 }  // namespace grpo

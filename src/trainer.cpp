@@ -153,15 +153,9 @@ void write_checkpoint_files(GrpoState& st, const std::string& tmp, const std::st
   for (const char* f : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "generation_config.json"})
     copy_if_exists(model_dir, tmp, f);
   if (!st.master.empty()) {  // exact fp32 weights for resuming a bf16/fp16 run
-    std::vector<torch::Tensor> keep;
-    std::vector<TensorBytes> ts;
-    const auto& names = st.param_names;
-    for (size_t i = 0; i < st.master.size(); ++i) {
-      keep.push_back(st.master[i].detach().to(torch::kCPU).contiguous());
-      ts.push_back({names[i], DType::F32, std::vector<int64_t>(keep.back().sizes().begin(), keep.back().sizes().end()),
-                    keep.back().data_ptr(), static_cast<size_t>(keep.back().numel()) * 4});
-    }
-    write_safetensors(tmp + "/master.safetensors", ts);
+    std::vector<std::pair<std::string, torch::Tensor>> ts;
+    for (size_t i = 0; i < st.master.size(); ++i) ts.emplace_back(st.param_names[i], st.master[i]);
+    write_tensors(tmp + "/master.safetensors", ts, torch::kFloat32);
   }
   if (failpoint("checkpoint_write")) std::abort();
   torch::save(*st.optimizer, tmp + "/optimizer.pt");
@@ -264,7 +258,7 @@ TrainerState load_checkpoint_state(GrpoState& st, const std::string& dir) {
       const TensorInfo* t = f->find(names[i]);
       if (!t || t->dtype != DType::F32 || t->numel() != st.master[i].numel())
         throw Error(f->path() + ": tensor '" + names[i] + "' missing or of the wrong shape/dtype");
-      st.master[i].copy_(torch::from_blob(const_cast<uint8_t*>(f->data(*t)), st.master[i].sizes(), torch::kFloat32));
+      st.master[i].copy_(tensor_in_file(*f, *t, st.master[i].sizes()));
     }
   }
   return state;

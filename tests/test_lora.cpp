@@ -18,14 +18,7 @@ using json = nlohmann::json;
 
 namespace {
 
-Qwen2ForCausalLM tiny_model() {
-  static const std::string dir = [] {
-    std::string d = temp_dir() + "/tiny";
-    write_test_model(d, test_presets()[0]);
-    return d;
-  }();
-  return load_qwen2(dir, torch::kFloat32, torch::kCPU);
-}
+Qwen2ForCausalLM tiny_model() { return load_qwen2(tiny_test_model_dir(), torch::kFloat32, torch::kCPU); }
 
 torch::Tensor some_ids() { return torch::tensor({{5, 17, 99, 3, 250, 41}, {7, 7, 300, 12, 0, 9}}, torch::kInt64); }
 
@@ -199,11 +192,7 @@ TEST(Lora, CheckpointedLayersGiveTheSameAdapterGradients) {
 // A bf16 base (the GPU setting): the adapters stay fp32 with fp32 gradients, and a fresh adapter
 // still leaves the bf16 logits bit for bit (the term is 0 in fp32, rounded back to the same bf16).
 TEST(Lora, Bf16BaseKeepsFp32Adapters) {
-  static const std::string dir = [] {
-    std::string d = temp_dir() + "/tiny";
-    write_test_model(d, test_presets()[0]);
-    return d;
-  }();
+  const std::string& dir = tiny_test_model_dir();
   auto base = load_qwen2(dir, torch::kBFloat16, torch::kCPU), m = load_qwen2(dir, torch::kBFloat16, torch::kCPU);
   add_lora(m, rank4(), 7);
   {

@@ -23,15 +23,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string tiny_model_dir() {
-  static std::string dir;
-  if (dir.empty()) {
-    dir = temp_dir() + "/tiny";
-    write_test_model(dir, test_presets()[0]);
-  }
-  return dir;
-}
-
 // Small addition problems; the `length` reward (target 4 characters) gives groups different
 // rewards even for a random model, so every step really updates the weights.
 std::string data_file(const char* name, int n, int seed) {
@@ -48,7 +39,7 @@ std::string data_file(const char* name, int n, int seed) {
 
 TrainConfig run_config(const std::string& out) {
   TrainConfig c;
-  c.model_path = tiny_model_dir();
+  c.model_path = tiny_test_model_dir();
   c.train_data = data_file("train.jsonl", 30, 1);
   c.eval_data = data_file("test.jsonl", 8, 2);
   c.output_dir = out;
@@ -561,13 +552,13 @@ TEST(Trainer, NothingWrittenWhenAnInputFailsBeforeTraining) {
   c.model_path = bad;
   EXPECT_NE(error_of([&] { train_grpo(c, RunOptions{}); }).find(bad + "/model.safetensors"), std::string::npos);
   EXPECT_FALSE(fs::exists(c.output_dir));
-  json config = json::parse(read_file(tiny_model_dir() + "/config.json"));
+  json config = json::parse(read_file(tiny_test_model_dir() + "/config.json"));
   config["vocab_size"] = 100;  // the test tokenizer's ids go up to 258
   write_file_atomic(bad + "/config.json", config.dump());
   std::string msg = error_of([&] { train_grpo(c, RunOptions{}); });
   EXPECT_NE(msg.find(bad + ": the tokenizer's largest id is 258 but config.json's vocab_size is 100"), std::string::npos) << msg;
   EXPECT_FALSE(fs::exists(c.output_dir));
-  c.model_path = tiny_model_dir() + "/config.json";
+  c.model_path = tiny_test_model_dir() + "/config.json";
   EXPECT_NE(error_of([&] { train_grpo(c, RunOptions{}); }).find("config.json: is a file; expected a model directory"), std::string::npos);
 }
 

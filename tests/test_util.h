@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "grpo/common.h"
+#include "test_models.h"
 
 namespace grpo::test {
 
@@ -121,5 +122,15 @@ class OnDevice : public ::testing::TestWithParam<std::string> {
                                if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';           \
                              return n;                                                              \
                            })
+
+// The first preset written once per test process, for the tests that load a tiny model.
+inline const std::string& tiny_test_model_dir() {
+  static const std::string dir = [] {
+    std::string d = temp_dir() + "/tiny";
+    write_test_model(d, test_presets()[0]);
+    return d;
+  }();
+  return dir;
+}
 
 }  // namespace grpo::test

@@ -159,6 +159,8 @@ std::vector<std::string> config_key_names();  // includes reward_weights.<fn>
 
 // The projections LoRA can adapt (lora_target_modules' allowed names, and its default: all of them).
 const std::vector<std::string>& lora_target_names();
+// lora_target_modules' names: comma-separated, blanks trimmed, empty entries skipped (unchecked).
+std::vector<std::string> lora_target_list(const std::string& text);
 
 // Set one key from its text form; `origin` names where it came from for error messages.
 void set_config_value(TrainConfig& cfg, const std::string& key, const std::string& value,

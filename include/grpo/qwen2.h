@@ -254,4 +254,12 @@ void save_qwen2(Qwen2ForCausalLM& model, const std::string& dir, torch::Dtype dt
 // A LoRA adapter's parameter ("...q_proj.lora_A"): not part of the Hugging Face model (lora.h).
 bool is_lora_name(const std::string& name);
 
+// ---- tensors in safetensors files (safetensors.h handles the bytes, torch-free)
+// Named tensors written as one .safetensors file, each converted to `dtype` (atomically, as
+// write_safetensors does): the model, the fp32 masters of a checkpoint, a LoRA adapter.
+void write_tensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors, torch::Dtype dtype);
+// Tensor t of an open file as a tensor of its own dtype and `sizes`, without a copy (valid while
+// the file is open): copy_() it into a parameter.
+torch::Tensor tensor_in_file(const SafetensorsFile& f, const TensorInfo& t, c10::IntArrayRef sizes);
+
 }  // namespace grpo
