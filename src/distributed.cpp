@@ -111,14 +111,33 @@ struct Dist::Impl {
 
 namespace {
 
-c10::intrusive_ptr<c10d::Store> open_store(const DistEnv& env, bool server, std::chrono::milliseconds timeout) {
+// The rendezvous store. Since LibTorch 2.4 TCPStoreOptions asks for the libuv backend by default,
+// and a LibTorch built without libuv (Debian 13's 2.6) refuses it outright; the build does not
+// export whether it has libuv, so: USE_LIBUV=0 never asks (as PyTorch honours it), otherwise
+// libuv is tried first and a "built without libuv" refusal falls back to the classic store.
+// `tried` says which stores were attempted, for the caller's error.
+c10::intrusive_ptr<c10d::Store> open_store(const DistEnv& env, bool server, std::chrono::milliseconds timeout, std::string& tried) {
   c10d::TCPStoreOptions o;
   o.port = static_cast<uint16_t>(env.master_port);
   o.isServer = server;
   o.waitWorkers = false;
   o.timeout = timeout;
-  auto tcp = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
-  return c10::make_intrusive<c10d::PrefixStore>(env.run_id, tcp);
+  auto open = [&] { return c10::make_intrusive<c10d::PrefixStore>(env.run_id, c10::make_intrusive<c10d::TCPStore>(env.master_addr, o)); };
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  o.useLibUV = env_str("USE_LIBUV", "1") != "0";
+  tried = o.useLibUV ? "the libuv TCPStore" : "the classic TCPStore (USE_LIBUV=0)";
+  try {
+    return open();
+  } catch (const std::exception& e) {
+    if (!o.useLibUV || std::string(e.what()).find("libuv") == std::string::npos) throw;
+    o.useLibUV = false;
+    tried = "the libuv TCPStore (this LibTorch is built without libuv), then the classic TCPStore";
+    return open();
+  }
+#else
+  tried = "the TCPStore";
+  return open();
+#endif
 }
 
 std::shared_ptr<::gloo::transport::Device> gloo_device(const DistEnv& env) {
@@ -140,11 +159,13 @@ std::shared_ptr<Dist> Dist::connect(const DistEnv& env, DistBackend requested, c
   im.backend = resolve_backend(requested, device);
   im.timeout = std::chrono::milliseconds(int64_t(timeout_s) * 1000);
   const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
+  std::string tried;
   try {
-    im.store = open_store(env, env.rank == 0 && !env.agent_store, im.timeout);
+    im.store = open_store(env, env.rank == 0 && !env.agent_store, im.timeout, tried);
   } catch (const std::exception& e) {
     throw Error("rank " + std::to_string(env.rank) + ": cannot reach the rendezvous store at " + where +
-                " (MASTER_ADDR:MASTER_PORT) within dist_timeout_s = " + std::to_string(timeout_s) + " s: " + first_line(error_text(e)));
+                " (MASTER_ADDR:MASTER_PORT) within dist_timeout_s = " + std::to_string(timeout_s) + " s, tried " + tried + ": " +
+                first_line(error_text(e)));
   }
   try {
     if (im.backend == DistBackend::Gloo) {
@@ -167,7 +188,7 @@ std::shared_ptr<Dist> Dist::connect(const DistEnv& env, DistBackend requested, c
                 " s (are all ranks started, with the same MASTER_ADDR:MASTER_PORT " + where + "?): " + first_line(error_text(e)));
   }
   // The heartbeat: its own connection (a store client is not shared between threads).
-  auto beat_store = open_store(env, false, im.timeout);
+  auto beat_store = open_store(env, false, im.timeout, tried);
   im.heartbeat = std::thread([&im, beat_store, rank = env.rank] {
     for (int64_t n = 0; !im.stop.load(); ++n) {
       try {

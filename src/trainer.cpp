@@ -448,16 +448,21 @@ void add_eval_scalars(TensorBoardWriter& tb, const json& e) {
 
 // Only rank 0 writes them (`writer`); on the other ranks every call is a no-op.
 struct RunLogs {
-  std::ofstream metrics, samples, eval;
+  std::ofstream metrics, samples, eval, rollouts;
   std::unique_ptr<TensorBoardWriter> tb;
 
-  // resume_step < 0: a fresh run, every log starts empty.
-  RunLogs(const std::string& out, int64_t resume_step, bool writer) {
+  // resume_step < 0: a fresh run, every log starts empty. rollouts_path: --dump-rollouts ("" = off).
+  RunLogs(const std::string& out, int64_t resume_step, bool writer, const std::string& rollouts_path) {
     if (!writer) return;
     const int64_t keep = std::max<int64_t>(resume_step, 0);
     auto history = keep_lines_up_to(out + "/metrics.jsonl", keep);
     auto evals = keep_lines_up_to(out + "/eval.jsonl", keep);
     keep_lines_up_to(out + "/samples.jsonl", keep);
+    if (!rollouts_path.empty()) {
+      keep_lines_up_to(rollouts_path, keep);
+      rollouts.open(rollouts_path, std::ios::app);
+      if (!rollouts) throw Error("--dump-rollouts " + rollouts_path + ": cannot open for writing (" + std::strerror(errno) + ")");
+    }
     const std::string tb_dir = out + "/tb";
     if (dir_exists(tb_dir))
       for (const auto& e : fs::directory_iterator(tb_dir))
@@ -481,6 +486,24 @@ struct RunLogs {
     eval << json_text(e) << "\n" << std::flush;
     add_eval_scalars(*tb, e);
     tb->flush();
+  }
+  // --dump-rollouts: every trained group of the step, token ids as the loss sees them (the prompt
+  // without its left padding, the completion up to and including its stop id), so another trainer
+  // can be fed the same prompts in the same order and the same completions (bench/vs_trl).
+  void log_rollouts(int64_t step, const RolloutBatch& rb, const StepStats& s, const std::vector<int32_t>& stop_ids) {
+    if (!rollouts.is_open()) return;
+    const Rollout& r = rb.rollout;
+    const int64_t G = rb.rewards.size(1);
+    auto prompt = r.prompt_ids.to(torch::kCPU), pmask = r.prompt_mask.to(torch::kCPU);
+    const auto completions = completion_token_ids(r);
+    json j = {{"step", step}, {"examples", rb.examples}, {"prompt_ids", json::array()}, {"completion_ids", completions},
+              {"rewards", json::array()}, {"lr", s.metrics.count("lr") ? s.metrics.at("lr") : 0.0}, {"stop_ids", stop_ids}};
+    for (int64_t b = 0; b < rb.rewards.size(0); ++b) {
+      auto ids = prompt[b * G].masked_select(pmask[b * G].to(torch::kBool));
+      j["prompt_ids"].push_back(std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel()));
+      for (int64_t g = 0; g < G; ++g) j["rewards"].push_back(rb.rewards[b][g].item<float>());
+    }
+    rollouts << json_text(j) << "\n" << std::flush;
   }
   // The first 2 prompts of the step with their G completions, rewards and advantages (B, G).
   void log_samples(int64_t step, const RolloutBatch& rb, const torch::Tensor& advantages, const GSM8KDataset& train) {
@@ -708,6 +731,7 @@ void train_step(GrpoState& st, const RunInputs& in, RunLogs& logs, Progress& pro
   const double t_roll = m.at("time_rollout_s").get<double>(), t_upd = m.at("time_update_s").get<double>();
   logs.log_step(m);
   if (cfg.log_samples_every > 0 && st.step % cfg.log_samples_every == 0) logs.log_samples(st.step, rb, s.advantages, in.train);
+  logs.log_rollouts(st.step, rb, s, in.special.eos);
   progress.step_time_sum += t_roll + t_upd;
   ++progress.steps;
   const double eta = progress.step_time_sum / progress.steps * double(in.total_steps - st.step);
@@ -800,7 +824,7 @@ int run_training(const RunInputs& in) {
     prior_wall_s = state.wall_s;
     std::printf("Resumed from %s at step %lld\n", resume_dir.c_str(), (long long)st.step);
   }
-  RunLogs logs(out, resume_dir.empty() ? -1 : st.step, writer);
+  RunLogs logs(out, resume_dir.empty() ? -1 : st.step, writer, in.opts.dump_rollouts);
   if (before_json.is_null()) before_json = evaluate_before(st, in);
 
   // What each checkpoint records of the run: the first invocation's before-training results (a

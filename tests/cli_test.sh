@@ -94,6 +94,22 @@ check "train static decode == eager rewards" 0 "^${want//./\\.}$" "$out" "$([[ -
 out=$(grep -o '"decode_new_shapes":[0-9]*' "$tmp/dec-static/metrics.jsonl" 2>/dev/null | tr '\n' ' ')
 check "train static decode shapes set up at step 1" 0 '^"decode_new_shapes":[1-9]' "$out" 0
 
+# ---- grpo_train --dump-rollouts: each step's trained groups as token ids (bench/vs_trl replays them)
+"$bin/grpo_train" "$tmp/model" "${small[@]}" --set max_steps=2 --set output_dir="$tmp/dump" --dump-rollouts "$tmp/dump.jsonl" > /dev/null 2>&1
+out=$(python3 - "$tmp/dump.jsonl" "$tmp/dump/metrics.jsonl" <<'PY' 2>&1
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+metrics = [json.loads(l) for l in open(sys.argv[2])]
+for r, m in zip(rows, metrics):
+    # 2 prompts x 4 completions; each completion ends at a stop id or has max_new_tokens = 8 ids
+    ok = (len(r["examples"]) == 2 and len(r["prompt_ids"]) == 2 and len(r["completion_ids"]) == 8 and len(r["rewards"]) == 8
+          and all(c[-1] in r["stop_ids"] or len(c) == 8 for c in r["completion_ids"]) and r["lr"] == m["lr"]
+          and abs(sum(r["rewards"]) / 8 - m["reward_mean"]) < 1e-6)
+    print(r["step"], "ok" if ok else "bad")
+PY
+)
+check "train --dump-rollouts writes every step" 0 "^1 ok 2 ok$" "$(echo $out)" 0
+
 # ---- grpo_train: an external reward program that dies for good at step 3 (every restart too):
 # one clear error, exit 1, the checkpoint of step 2 intact, and the run resumes from it.
 cat > "$tmp/reward.py" <<'PY'

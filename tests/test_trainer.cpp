@@ -3,6 +3,8 @@
 // metrics.jsonl, resume equality (2k steps == k + resume + k, bit for bit), a crash in the middle of
 // a checkpoint write, and checkpoint round trips. Labelled `trainer`; still seconds, not minutes.
 #include <gtest/gtest.h>
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -276,13 +278,18 @@ TEST(Trainer, LoraResumeEqualsUninterruptedRun) {
   expect_resume_equals_uninterrupted(ca, cb);
   EXPECT_TRUE(file_exists(a + "/checkpoint-4/adapter_config.json"));
   EXPECT_FALSE(file_exists(a + "/checkpoint-4/model.safetensors"));
-  // One pass a step: step 1's policy is the base exactly (B = 0), so its KL is 0; then it is not.
+  // One pass a step: step 1's policy equals the base (B = 0 adds an exact 0), so its KL is 0 up to
+  // the rounding of two forwards (the policy's with autograd, the reference's without: LibTorch
+  // 2.6's CPU kernels round them apart, -9.3e-10); then A and B have trained and it is not. Were the
+  // reference the adapted policy, step 2's KL would be as small as step 1's.
   TrainConfig c = run_config(temp_dir() + "/kl");
   c.lora_rank = 4, c.beta = 0.05, c.max_steps = 2, c.eval_every = 0;
   ASSERT_EQ(train_grpo(c, RunOptions{}), 0);
   auto m = read_jsonl(c.output_dir + "/metrics.jsonl");
-  EXPECT_EQ(m[0].at("kl").get<double>(), 0.0);
-  EXPECT_GT(m[1].at("kl").get<double>(), 0.0);
+  const double kl1 = m[0].at("kl").get<double>(), kl2 = m[1].at("kl").get<double>();
+  std::printf("LoRA KL: step 1 %.3g, step 2 %.3g\n", kl1, kl2);
+  EXPECT_LT(std::abs(kl1), 1e-7);
+  EXPECT_GT(kl2, 1e-5);
 }
 
 TEST(Trainer, DynamicSamplingRefillsFlatGroups) {

@@ -37,6 +37,10 @@ int main(int argc, char** argv) {
   bool allow_config_change = false;
   app.add_flag("--allow-config-change", allow_config_change,
                "resume even though run-defining settings (seed, data, group size, loss, ...) differ from the checkpoint's");
+  std::string dump_rollouts;
+  app.add_option("--dump-rollouts", dump_rollouts,
+                 "write each step's trained prompts and completions (token ids, rewards, lr) as JSON lines to FILE "
+                 "(another trainer can replay them; bench/vs_trl)");
   app.footer("\n" + config_help());
   app.set_version_flag("--version", [] { return "grpo_train " GRPO_VERSION ", " + build_summary(); });
   GRPO_CLI_PARSE(app, argc, argv);
@@ -69,6 +73,7 @@ int main(int argc, char** argv) {
     ro.resume = resume;
     ro.stop_after = stop_after;
     ro.allow_config_change = allow_config_change;
+    ro.dump_rollouts = dump_rollouts;
     return train_grpo(cfg, ro);
   } catch (const std::exception& e) {
     return tool_error(rank_label.c_str(), e);
