@@ -296,6 +296,13 @@ if [[ -n "$torchrun" ]]; then
 else
   echo "skip torchrun: none of PyTorch $major.x in .venv/bin or PATH (scripts/venv.sh makes .venv for the pip leg)"
 fi
+# scripts/launch.sh: torchrun's environment without torchrun, on every LibTorch
+out=$(scripts/launch.sh -n 2 --port $((20000 + RANDOM % 20000)) -- "$bin/grpo_train" data/tiny-model -c configs/tiny_demo.yaml \
+      --set max_steps=2 --set eval_limit=8 --set prompts_per_step=4 --set group_size=4 --set output_dir="$tmp/launch" 2>&1); rc=$?
+check "launch.sh 2 ranks" 0 "Data parallel: 2 ranks \(gloo\), 2 of the 4 prompts per step on each" "$out" "$rc"
+check_that "launch.sh metrics: 2 steps" test "$(wc -l < "$tmp/launch/metrics.jsonl")" = 2
+out=$(scripts/launch.sh -n 2 --port $((20000 + RANDOM % 20000)) -- "$bin/grpo_train" data/tiny-model --set prompts_per_step=3 --dry-run 2>&1); rc=$?
+check "launch.sh: a rank's failure is the exit status" 1 "prompts_per_step = 3 is not a multiple of WORLD_SIZE = 2" "$out" "$rc"
 
 echo "$passes passed, $fails failed"
 [[ $fails == 0 ]]
