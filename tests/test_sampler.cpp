@@ -217,6 +217,36 @@ TEST_P(SamplerDevice, CounterUniformIsPinnedAndUniform) {
   for (int64_t t : {0, 1, 5, 255, 299}) EXPECT_TRUE(torch::equal(table.select(1, t), counter_uniform(keys.narrow(0, 0, 1000), t)));
 }
 
+// The draws a training run makes: keys sequence_seed(seed + step, prompt, sample), uniforms per
+// decode position. No correlation between neighbouring positions, samples of a group, prompts or
+// training steps, and pairs (u, u') of neighbours uniform over the unit square: a serial defect
+// would make a group's G completions, or a completion's tokens, less diverse than the policy.
+TEST(Sampler, CounterUniformsAreIndependentAcrossPositionsSamplesPromptsAndSteps) {
+  const int64_t S = 3, P = 2000, G = 8, T = 16;
+  std::vector<int64_t> keys;
+  for (int64_t s = 0; s < S; ++s)
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t g = 0; g < G; ++g)
+        keys.push_back(static_cast<int64_t>(sequence_seed(42ull * 0x9E3779B97F4A7C15ull + uint64_t(s), uint64_t(p), g)));
+  auto u = counter_uniform_table(torch::tensor(keys, torch::kInt64), T).view({S, P, G, T});  // (S, P, G, T)
+  auto corr = [](torch::Tensor a, torch::Tensor b) {
+    a = a.reshape(-1) - a.mean(), b = b.reshape(-1) - b.mean();
+    return ((a * b).mean() / (a.std(false) * b.std(false))).item<double>();
+  };
+  // 5 standard errors of a correlation over n pairs (n >= 630,000 here: 0.0063)
+  auto bound = [](torch::Tensor a) { return 5.0 / std::sqrt(double(a.numel())); };
+  for (int64_t d = 0; d < 4; ++d) {
+    const int64_t n = u.size(d) - 1;
+    auto a = u.narrow(d, 0, n), b = u.narrow(d, 1, n);
+    EXPECT_LT(std::abs(corr(a, b)), bound(a)) << "dimension " << d << " (step, prompt, sample, position)";
+    // (u, u') in 16 x 16 cells: chi-square, df 255, p = 0.001 critical value 330.5
+    auto cell = (a.reshape(-1) * 16).floor().to(torch::kLong) * 16 + (b.reshape(-1) * 16).floor().to(torch::kLong);
+    auto counts = torch::bincount(cell, {}, 256).to(torch::kDouble);
+    const double e = double(cell.numel()) / 256;
+    EXPECT_LT(((counts - e).pow(2) / e).sum().item<double>(), 330.5) << "dimension " << d;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Log-probs and independence
 
