@@ -4,7 +4,7 @@
 # accuracy, curves, answers). Extra arguments go to grpo_train, e.g. --set seed=7.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh build
+GRPO_TARGETS=grpo_train scripts/setup.sh build  # the demo runs grpo_train alone: no tests, no benchmarks
 out=$(mktemp -d /tmp/grpo-demo.XXXXXX)
 build/grpo_train data/tiny-model -c configs/tiny_demo.yaml --set output_dir="$out" "$@"
 rm -rf runs/tiny-demo && mkdir -p runs && mv "$out" runs/tiny-demo

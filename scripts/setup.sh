@@ -5,7 +5,8 @@
 #     pip:              the LibTorch inside the pinned pip torch 2.x of .venv (its CUDA build, as on
 #                       GPU hosts; made by scripts/venv.sh), into build-pip/; GRPO_CUDA is on, every
 #                       CUDA code path is compiled and linked, and the `interop` tests are enabled
-# Env: GRPO_SKIP_APT=1 skips apt-get; GRPO_CMAKE_ARGS adds cmake arguments.
+# Env: GRPO_SKIP_APT=1 skips apt-get; GRPO_CMAKE_ARGS adds cmake arguments; GRPO_TARGETS builds only
+# the targets it names (space-separated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 torch_choice=debian
@@ -48,4 +49,5 @@ gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
 if [[ ! -f "$build_dir/CMakeCache.txt" ]]; then
   cmake -S . -B "$build_dir" "${gen[@]}" "${cmake_args[@]}" ${GRPO_CMAKE_ARGS:-}
 fi
-cmake --build "$build_dir" -j "$(nproc)"
+# GRPO_TARGETS: only these targets (scripts/demo.sh builds grpo_train alone, not the tests and benchmarks)
+cmake --build "$build_dir" -j "$(nproc)" ${GRPO_TARGETS:+--target $GRPO_TARGETS}

@@ -26,7 +26,8 @@
 #   build-pip/ is built by scripts/setup.sh --torch pip)
 # Env: RUNS (3), STEPS_TINY (21), STEPS_MID (21), STEPS_REAL (6), LEARN_STEPS (80),
 #      SEEDS (42 7 1 2 3 4 5 6 8 9), REPLAY_STEPS (80), RESULTS (a directory that keeps the raw
-#      per-run files; default a temporary one), SECTIONS, REALISTIC.
+#      per-run files; default a temporary one), SECTIONS, REALISTIC, WORKLOADS ("tiny 1,tiny 4,mid 1":
+#      model and grad_accum pairs of the speed section).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build="${1:-build-pip}"
@@ -58,7 +59,7 @@ if [[ " $sections " == *" speed "* ]]; then
   echo "Speed: ${RUNS:-3} runs per side, alternating; each run's figure is its median over the steps after the first;"
   echo "the table gives the median over runs and [min, max]."
   echo
-  workloads=("tiny 1" "tiny 4" "mid 1")
+  IFS=, read -ra workloads <<< "${WORKLOADS:-tiny 1,tiny 4,mid 1}"
   [[ "${REALISTIC:-0}" == 1 ]] && workloads+=("real 1")
   for w in "${workloads[@]}"; do
     read -r m K <<< "$w"
