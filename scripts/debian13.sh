@@ -12,8 +12,7 @@ src="$PWD"
 root="${GRPO_TRIXIE_ROOT:-/var/cache/grpo_train/trixie}"
 mirror="${GRPO_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 # setup.sh's packages, plus python3 for the cli tests' reward programs
-pkgs="build-essential,cmake,ninja-build,ccache,pkg-config,libtorch-dev,libopenblas0-pthread,nlohmann-json3-dev,libcli11-dev,\
-libyaml-cpp-dev,libpcre2-dev,libutf8proc-dev,libgtest-dev,libsentencepiece-dev,libgloo-dev,python3,ca-certificates"
+pkgs="$(scripts/setup.sh --packages | tr ' ' ,),python3,ca-certificates"
 stamp="$(echo "$pkgs $mirror" | sha256sum | cut -d' ' -f1)"
 [[ $(id -u) == 0 ]] || { echo "debian13: needs root (debootstrap, chroot, mounts)" >&2; exit 1; }
 

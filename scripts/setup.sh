@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the build dependencies (idempotent) and configure + build grpo_train.
-#   scripts/setup.sh [--torch debian|pip] [build_dir]
+#   scripts/setup.sh [--torch debian|pip] [build_dir]     (scripts/setup.sh --packages: the Debian packages)
 #     debian (default): Debian's libtorch-dev 1.13 (CPU), into build/
 #     pip:              the LibTorch inside the pinned pip torch 2.x of .venv (its CUDA build, as on
 #                       GPU hosts; made by scripts/venv.sh), into build-pip/; GRPO_CUDA is on, every
@@ -9,6 +9,13 @@
 # the targets it names (space-separated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ---- packages (libopenblas0-pthread: without it LibTorch's matmuls fall back to reference BLAS, ~20x slower)
+pkgs=(build-essential cmake ninja-build ccache pkg-config libtorch-dev libopenblas0-pthread
+      nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libpcre2-dev libutf8proc-dev
+      libgtest-dev libsentencepiece-dev libgloo-dev)
+# `setup.sh --packages` prints them (scripts/debian13.sh installs the same list into its root)
+if [[ "${1:-}" == --packages ]]; then echo "${pkgs[*]}"; exit 0; fi
+
 torch_choice=debian
 if [[ "${1:-}" == --torch ]]; then torch_choice="${2:?--torch needs debian or pip}"; shift 2; fi
 case "$torch_choice" in
@@ -17,10 +24,6 @@ case "$torch_choice" in
   *) echo "setup: --torch must be debian or pip, found '$torch_choice'" >&2; exit 1 ;;
 esac
 
-# ---- packages (libopenblas0-pthread: without it LibTorch's matmuls fall back to reference BLAS, ~20x slower)
-pkgs=(build-essential cmake ninja-build ccache pkg-config libtorch-dev libopenblas0-pthread
-      nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libpcre2-dev libutf8proc-dev
-      libgtest-dev libsentencepiece-dev libgloo-dev)
 if [[ "${GRPO_SKIP_APT:-0}" != 1 ]]; then
   missing=()
   for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

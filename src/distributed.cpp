@@ -115,8 +115,9 @@ namespace {
 // and a LibTorch built without libuv (Debian 13's 2.6) refuses it outright; the build does not
 // export whether it has libuv, so: USE_LIBUV=0 never asks (as PyTorch honours it), otherwise
 // libuv is tried first and a "built without libuv" refusal falls back to the classic store.
-// `tried` says which stores were attempted, for the caller's error.
-c10::intrusive_ptr<c10d::Store> open_store(const DistEnv& env, bool server, std::chrono::milliseconds timeout, std::string& tried) {
+// `use_libuv`: in, whether to ask for libuv; out, whether the store that opened (or failed last)
+// asked for it, so that a second connection (the heartbeat's) goes straight to what worked.
+c10::intrusive_ptr<c10d::Store> open_store(const DistEnv& env, bool server, std::chrono::milliseconds timeout, bool& use_libuv) {
   c10d::TCPStoreOptions o;
   o.port = static_cast<uint16_t>(env.master_port);
   o.isServer = server;
@@ -124,19 +125,28 @@ c10::intrusive_ptr<c10d::Store> open_store(const DistEnv& env, bool server, std:
   o.timeout = timeout;
   auto open = [&] { return c10::make_intrusive<c10d::PrefixStore>(env.run_id, c10::make_intrusive<c10d::TCPStore>(env.master_addr, o)); };
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-  o.useLibUV = env_str("USE_LIBUV", "1") != "0";
-  tried = o.useLibUV ? "the libuv TCPStore" : "the classic TCPStore (USE_LIBUV=0)";
+  o.useLibUV = use_libuv;
   try {
     return open();
   } catch (const std::exception& e) {
     if (!o.useLibUV || std::string(e.what()).find("libuv") == std::string::npos) throw;
-    o.useLibUV = false;
-    tried = "the libuv TCPStore (this LibTorch is built without libuv), then the classic TCPStore";
+    o.useLibUV = use_libuv = false;
     return open();
   }
 #else
-  tried = "the TCPStore";
+  use_libuv = false;
   return open();
+#endif
+}
+
+// Which stores open_store tried, for an error: asked = use_libuv before the call, now = after it.
+std::string stores_tried(bool asked, bool now) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  if (!asked) return "the classic TCPStore (USE_LIBUV=0)";
+  return now ? "the libuv TCPStore" : "the libuv TCPStore (this LibTorch is built without libuv), then the classic TCPStore";
+#else
+  (void)asked, (void)now;
+  return "the TCPStore";
 #endif
 }
 
@@ -159,13 +169,14 @@ std::shared_ptr<Dist> Dist::connect(const DistEnv& env, DistBackend requested, c
   im.backend = resolve_backend(requested, device);
   im.timeout = std::chrono::milliseconds(int64_t(timeout_s) * 1000);
   const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
-  std::string tried;
+  const bool ask_libuv = env_str("USE_LIBUV", "1") != "0";
+  bool use_libuv = ask_libuv;
   try {
-    im.store = open_store(env, env.rank == 0 && !env.agent_store, im.timeout, tried);
+    im.store = open_store(env, env.rank == 0 && !env.agent_store, im.timeout, use_libuv);
   } catch (const std::exception& e) {
     throw Error("rank " + std::to_string(env.rank) + ": cannot reach the rendezvous store at " + where +
-                " (MASTER_ADDR:MASTER_PORT) within dist_timeout_s = " + std::to_string(timeout_s) + " s, tried " + tried + ": " +
-                first_line(error_text(e)));
+                " (MASTER_ADDR:MASTER_PORT) within dist_timeout_s = " + std::to_string(timeout_s) + " s, tried " +
+                stores_tried(ask_libuv, use_libuv) + ": " + first_line(error_text(e)));
   }
   try {
     if (im.backend == DistBackend::Gloo) {
@@ -188,7 +199,7 @@ std::shared_ptr<Dist> Dist::connect(const DistEnv& env, DistBackend requested, c
                 " s (are all ranks started, with the same MASTER_ADDR:MASTER_PORT " + where + "?): " + first_line(error_text(e)));
   }
   // The heartbeat: its own connection (a store client is not shared between threads).
-  auto beat_store = open_store(env, false, im.timeout, tried);
+  auto beat_store = open_store(env, false, im.timeout, use_libuv);
   im.heartbeat = std::thread([&im, beat_store, rank = env.rank] {
     for (int64_t n = 0; !im.stop.load(); ++n) {
       try {

@@ -496,12 +496,17 @@ struct RunLogs {
     const int64_t G = rb.rewards.size(1);
     auto prompt = r.prompt_ids.to(torch::kCPU), pmask = r.prompt_mask.to(torch::kCPU);
     const auto completions = completion_token_ids(r);
-    json j = {{"step", step}, {"examples", rb.examples}, {"prompt_ids", json::array()}, {"completion_ids", completions},
-              {"rewards", json::array()}, {"lr", s.metrics.count("lr") ? s.metrics.at("lr") : 0.0}, {"stop_ids", stop_ids}};
+    auto rewards = rb.rewards.to(torch::kCPU).contiguous();  // (B, G) -> N values in completion order
+    json j = {{"step", step},
+              {"examples", rb.examples},
+              {"prompt_ids", json::array()},
+              {"completion_ids", completions},
+              {"rewards", std::vector<float>(rewards.data_ptr<float>(), rewards.data_ptr<float>() + rewards.numel())},
+              {"lr", s.metrics.count("lr") ? s.metrics.at("lr") : 0.0},
+              {"stop_ids", stop_ids}};
     for (int64_t b = 0; b < rb.rewards.size(0); ++b) {
       auto ids = prompt[b * G].masked_select(pmask[b * G].to(torch::kBool));
       j["prompt_ids"].push_back(std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel()));
-      for (int64_t g = 0; g < G; ++g) j["rewards"].push_back(rb.rewards[b][g].item<float>());
     }
     rollouts << json_text(j) << "\n" << std::flush;
   }

@@ -47,9 +47,14 @@ echo "# $(date -u +%F), $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'),
 "$py" -c 'import trl, transformers, torch; print(f"# trl {trl.__version__}, transformers {transformers.__version__}, torch {torch.__version__}")'
 echo "# command: SECTIONS=\"$sections\" bench/vs_trl/run.sh $build $threads; raw files in $res"
 
+# The tiny model serves every section; the random 152K-vocabulary ones only the speed workloads
+# that name them (made on first use).
 "$py" "$side" model "$tmp/tiny" --from data/tiny-model > /dev/null
-"$py" "$side" model "$tmp/mid" --qwen-vocab tests/data/qwen2.5/tokenizer.json > /dev/null 2>&1
-[[ "${REALISTIC:-0}" == 1 ]] && "$py" "$side" model "$tmp/real" --qwen-vocab tests/data/qwen2.5/tokenizer.json --shape qwen2.5-0.5b > /dev/null 2>&1
+make_model() {  # mid | real
+  [[ -d "$tmp/$1" ]] && return
+  "$py" "$side" model "$tmp/$1" --qwen-vocab tests/data/qwen2.5/tokenizer.json \
+    --shape "$([[ $1 == mid ]] && echo mid || echo qwen2.5-0.5b)" > /dev/null 2>&1
+}
 field() { "$py" -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 
 # ---------------------------------------------------------------------------------------------
@@ -66,8 +71,8 @@ if [[ " $sections " == *" speed "* ]]; then
     case $m in
       tiny) cfg=configs/tiny_demo.yaml steps="${STEPS_TINY:-21}"
             extra=(--set eval_limit=1 --set eval_samples=0 --set save_steps=0 --set log_samples_every=0) ;;
-      mid) cfg=bench/vs_trl/mid.yaml steps="${STEPS_MID:-21}" extra=() ;;
-      real) cfg=bench/vs_trl/realistic.yaml steps="${STEPS_REAL:-6}" extra=() ;;
+      mid) cfg=bench/vs_trl/mid.yaml steps="${STEPS_MID:-21}" extra=(); make_model mid ;;
+      real) cfg=bench/vs_trl/realistic.yaml steps="${STEPS_REAL:-6}" extra=(); make_model real ;;
     esac
     for ((r = 1; r <= ${RUNS:-3}; ++r)); do
       sets=(--set max_steps="$steps" --set grad_accum="$K" --set dynamic_sampling=false)

@@ -268,12 +268,12 @@ def cmd_train(a):
             self.t0 = time.perf_counter()
 
         def on_pre_optimizer_step(self, args, state, control, optimizer=None, **kw):
-            self.lr = optimizer.param_groups[0]["lr"] if optimizer is not None else trainer.optimizer.param_groups[0]["lr"]
+            self.lr = optimizer.param_groups[0]["lr"]  # the lr this step's update uses
 
         def on_step_end(self, args, state, control, **kw):
             total = time.perf_counter() - self.t0
             steps.append({"gen_s": trainer._gen_sum, "update_s": total - trainer._gen_sum, "gen_tokens": trainer._gen_tok,
-                          "update_tokens": trainer._upd_tok * cfg.get("num_iterations", 1), "lr": getattr(self, "lr", None)})
+                          "update_tokens": trainer._upd_tok * cfg.get("num_iterations", 1), "lr": self.lr})
 
         def on_log(self, args, state, control, logs=None, **kw):
             if "loss" not in (logs or {}):
@@ -484,13 +484,15 @@ def cmd_learn_table(a):
     # The rollouts themselves: per-step reward (accuracy of the drawn completions), completion length
     # and KL, averaged over a window of steps, per seed; then mean over seeds and ours - TRL with its
     # 95% interval. Step 1 samples the same initial model on the same prompts on both sides.
-    seeds = sorted({r[0] for r in rows}, key=lambda x: [r[0] for r in rows].index(x))
-    def series(seed, side, key):
-        if side == "ours":
-            rs = [json.loads(l) for l in open(os.path.join(a.res, f"learn_ours_{seed}.metrics.jsonl"))]
-            k = {"reward": "reward_mean", "completion_len": "completion_len_mean", "kl": "kl"}[key]
-            return [r[k] for r in rs]
-        return [r[key] for r in (json.loads(l) for l in open(os.path.join(a.res, f"learn_trl_{seed}.steps.jsonl")))]
+    seeds = list(dict.fromkeys(r[0] for r in rows))  # in run order
+    # Each run's per-step rows, read once, under TRL's names (ours renamed).
+    ours_names = {"reward": "reward_mean", "completion_len": "completion_len_mean", "kl": "kl"}
+    steps_of = {}
+    for seed in seeds:
+        o = [json.loads(l) for l in open(os.path.join(a.res, f"learn_ours_{seed}.metrics.jsonl"))]
+        steps_of[seed, "ours"] = [{k: r[v] for k, v in ours_names.items()} for r in o]
+        steps_of[seed, "trl"] = [json.loads(l) for l in open(os.path.join(a.res, f"learn_trl_{seed}.steps.jsonl"))]
+    series = lambda seed, side, key: [r[key] for r in steps_of[seed, side]]
     print()
     print("Rollouts, mean over the seeds of each window's mean (ours - TRL, 95% interval):")
     print()

@@ -8,8 +8,8 @@ correction) then _compute_loss, and through ours (tests/loss_referee: the pieces
 runs). The shim: the trainer is built once per temperature, its settings are assigned per case, and
 its _generate / _calculate_rewards return the given ids, sampler log-probs and rewards.
 The loss agrees within 64 units of fp32 rounding of the mean size of its per-token terms (see
-term_mass) and every parameter's gradient within 1e-5 of its largest element, for loss_type grpo / bnpo / dr_grpo / dapo x beta 0 / 0.04 x
-importance sampling level token / sequence x without / with old log-probs (num_iterations 1 / 2),
+term_mass) and every parameter's gradient within 1e-5 of its largest element, for loss_type grpo /
+bnpo / dr_grpo / dapo x beta 0 / 0.04 x importance sampling level token / sequence x without / with old log-probs (num_iterations 1 / 2),
 at epsilon_high 0.28 != epsilon 0.2 and temperature 0.7, plus temperature 1, delta 1.3,
 bias-corrected KL off, mask_truncated_completions, scale_rewards group / batch / none, the four
 sampler-correction modes (vllm_importance_sampling_*) and top_entropy_quantile cases.
