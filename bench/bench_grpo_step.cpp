@@ -11,11 +11,10 @@
 #include <cstdio>
 
 #include "bench_common.h"
-#include "grpo/grpo.h"
+#include "grpo/grpo_step.h"
 
 using namespace grpo;
 using namespace grpo::bench;
-using Clock = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
   return bench_main("bench_grpo_step", argc, argv, [](const Args& a, BenchModel& b) {
@@ -35,7 +34,8 @@ int main(int argc, char** argv) {
     cfg.attention = parse_attention(a.str("attention", "eager"));
     cfg.beta = a.real("beta", 0.0);
     cfg.learning_rate = 1e-6;
-    const int64_t steps = a.num("steps", 3), B = cfg.prompts_per_step;
+    cfg.seed = 7;  // the data order
+    const int64_t steps = a.num("steps", 3);
     GrpoState st(cfg, b.model, steps);
     print_model_line(b);
     std::printf(
@@ -49,25 +49,13 @@ int main(int argc, char** argv) {
         "update tok/s | peak MiB |\n"
         "|---|---|---|---|---|---|---|---|---|\n");
     for (int64_t s = 0; s < steps; ++s) {
-      std::vector<Example> batch;
-      std::vector<uint64_t> keys;
-      for (size_t i : data.indices_at(7, s * B, static_cast<size_t>(B)))
-        batch.push_back(data[i]), keys.push_back(i);
-      reset_peak_memory(b.device);
-      auto t0 = Clock::now();
-      RolloutBatch rb = rollout_and_score(st, *tok, special, batch, keys);
-      synchronize(b.device);
-      auto t1 = Clock::now();
-      update_policy(st, rb);
-      synchronize(b.device);
-      auto t2 = Clock::now();
-      const double tr = std::chrono::duration<double>(t1 - t0).count(),
-                   tu = std::chrono::duration<double>(t2 - t1).count();
-      const double gen = double(rb.rollout.decode_tokens);
-      const double upd = double(rb.rollout.completion_ids.numel() + rb.rollout.prompt_ids.numel());
+      const StepResult r = train_grpo_step(st, *tok, special, data);  // the product's step, timed by phase
+      const StepTiming& t = *r.metrics.timing;
+      const double tr = t.rollout_s, tu = t.update_s;
+      const double gen = double(r.batch.rollout.decode_tokens);
       std::printf("| %lld%s | %.2f | %.2f | %.2f | %.0f%% | %.0f | %.0f | %.0f | %.0f |\n",
                   (long long)s + 1, s == 0 ? " (warm-up)" : "", tr, tu, tr + tu,
-                  100 * tr / (tr + tu), gen, gen / tr, upd / tu, peak_memory_mb(b.device));
+                  100 * tr / (tr + tu), gen, t.rollout_tokens_per_s, t.update_tokens_per_s, t.peak_mem_mb);
       std::fflush(stdout);
     }
   });

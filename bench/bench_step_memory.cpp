@@ -13,6 +13,7 @@
 
 #include "grpo/device.h"
 #include "grpo/grpo.h"
+#include "grpo/grpo_step.h"
 
 using namespace grpo;
 

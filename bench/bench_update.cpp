@@ -14,6 +14,7 @@
 
 #include "bench_common.h"
 #include "grpo/grpo.h"
+#include "grpo/grpo_step.h"
 
 using namespace grpo;
 using namespace grpo::bench;

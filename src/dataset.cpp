@@ -12,6 +12,10 @@ namespace grpo {
 
 GSM8KDataset::GSM8KDataset(const std::string& path, size_t limit) : path_(path), examples_(parse_gsm8k_examples(read_file(path), path, limit)) {}
 
+GSM8KDataset::GSM8KDataset(std::vector<Example> examples, std::string name) : path_(std::move(name)), examples_(std::move(examples)) {
+  if (examples_.empty()) throw Error(path_ + ": no examples");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Ordering: Fisher-Yates with our own bounded draw, so the order is the same on every platform
 // (std::shuffle and std::uniform_int_distribution are implementation-defined).

@@ -28,7 +28,7 @@ torch::Tensor compute_softmax_weighted_loss(const torch::Tensor& seq_logp, const
 
 namespace {
 
-StepStats logprob_objective_step(GrpoState& st, const Rollout& r, int64_t K,
+StepMetrics logprob_objective_step(GrpoState& st, const Rollout& r, int64_t K,
                                  const std::function<torch::Tensor(int64_t, const torch::Tensor&, const torch::Tensor&)>& micro_loss) {
   const int64_t N = r.completion_ids.size(0), Tc = r.completion_ids.size(1), mb = N / K;
   auto ids = torch::cat({r.prompt_ids, r.completion_ids}, 1), attn = torch::cat({r.prompt_mask, r.completion_mask}, 1);
@@ -45,9 +45,9 @@ StepStats logprob_objective_step(GrpoState& st, const Rollout& r, int64_t K,
   }
   UpdateResult u = apply_update(st, loss_total, st.step, st.total_steps);
   ++st.step;
-  StepStats stats;
-  stats.skipped = !u.applied;
-  stats.metrics = {{"loss", loss_total}, {"lr", u.lr}, {"grad_norm", u.grad_norm}, {"skipped", u.applied ? 0.0 : 1.0}};
+  StepMetrics stats;
+  stats.step = st.step;
+  stats.loss = loss_total, stats.lr = u.lr, stats.grad_norm = u.grad_norm, stats.skipped = u.applied ? 0.0 : 1.0;
   return stats;
 }
 
@@ -92,37 +92,43 @@ RolloutBatch offline_batch(GrpoState& st, const Tokenizer& tok, const SpecialIds
   return rb;
 }
 
-StepStats train_offline_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
+StepMetrics train_offline_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
                              const std::vector<OfflineGroup>& groups, OfflineObjective objective, double softmax_beta) {
   RolloutBatch rb = offline_batch(st, tok, special, groups);
-  if (objective == OfflineObjective::Ppo) return update_policy(st, rb);
+  if (objective == OfflineObjective::Ppo) {
+    const Advantages adv = compute_advantages_grpo(rb.rewards, st.cfg.scale_rewards);  // (B, G)
+    StepMetrics m = update_policy(st, rb, adv.advantages);
+    m.reward_mean = rb.rewards.mean().item<double>();
+    m.frac_reward_zero_std = adv.frac_reward_zero_std;
+    return m;
+  }
   // Softmax-weighted: per micro-batch of whole groups, the summed completion log-prob of each response.
   const int64_t B = rb.rewards.size(0), G = rb.rewards.size(1);
   const int64_t K = std::min<int64_t>(st.cfg.grad_accum, B);
   TORCH_CHECK(B % K == 0, "offline softmax objective: grad_accum must divide the number of groups");
   const int64_t bg = B / K;
-  StepStats stats = logprob_objective_step(st, rb.rollout, K, [&](int64_t k, const torch::Tensor& lp, const torch::Tensor& m) {
+  StepMetrics stats = logprob_objective_step(st, rb.rollout, K, [&](int64_t k, const torch::Tensor& lp, const torch::Tensor& m) {
     auto seq = (lp * m).sum(1).view({bg, G});
     return compute_softmax_weighted_loss(seq, rb.rewards.narrow(0, k * bg, bg).to(seq.device()), softmax_beta) / double(K);
   });
-  stats.metrics["reward_mean"] = rb.rewards.mean().item<double>();
+  stats.reward_mean = rb.rewards.mean().item<double>();
   return stats;
 }
 
 // ---------------------------------------------------------------------------------------------
 // SFT
 
-StepStats sft_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<Example>& batch) {
+StepMetrics sft_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<Example>& batch) {
   std::vector<OfflineGroup> groups;
   for (const auto& ex : batch) groups.push_back({ex.question, {ex.answer}, {0.0f}, ex.line});
   RolloutBatch rb = offline_batch(st, tok, special, groups);  // one "response" per prompt: the reference answer
   const int64_t N = rb.rollout.completion_ids.size(0), K = std::min<int64_t>(st.cfg.grad_accum, N);
   TORCH_CHECK(N % K == 0, "sft: grad_accum must divide the batch size");
   const double n_tokens = std::max(1.0, rb.rollout.completion_mask.sum().item<double>());
-  StepStats stats = logprob_objective_step(st, rb.rollout, K, [&](int64_t, const torch::Tensor& lp, const torch::Tensor& m) {
+  StepMetrics stats = logprob_objective_step(st, rb.rollout, K, [&](int64_t, const torch::Tensor& lp, const torch::Tensor& m) {
     return -(lp * m).sum() / n_tokens;
   });
-  stats.metrics["tokens"] = n_tokens;
+  stats.tokens = n_tokens;
   return stats;
 }
 

@@ -16,6 +16,7 @@
 #include "grpo/common.h"
 #include "grpo/config.h"
 #include "grpo/grpo.h"
+#include "grpo/grpo_step.h"
 #include "grpo/safetensors.h"
 
 using namespace grpo;

@@ -13,7 +13,10 @@
 
 #include "grpo/distributed.h"
 #include "grpo/safetensors.h"
-#include "grpo/trainer.h"
+#include "grpo/checkpoint.h"
+#include "grpo/evaluation.h"
+#include "grpo/grpo_step.h"
+#include "grpo/run.h"
 #include "test_util.h"
 
 using namespace grpo;

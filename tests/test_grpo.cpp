@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "grpo/grpo.h"
+#include "grpo/grpo_step.h"
 #include "grpo/offline.h"
 #include "test_models.h"
 #include "test_util.h"
@@ -82,6 +83,11 @@ RolloutBatch make_rollout(Qwen2ForCausalLM& m, std::vector<float> rewards, int64
   rb.rewards = t2(rewards, B, G);
   rb.correct = (rb.rewards > 0.5).to(torch::kFloat32);
   return rb;
+}
+
+// update_policy on a one-process rollout, with the advantages train_grpo_step would give it.
+StepMetrics update(GrpoState& st, const RolloutBatch& rb) {
+  return update_policy(st, rb, compute_advantages_grpo(rb.rewards, st.cfg.scale_rewards).advantages);
 }
 
 }  // namespace
@@ -388,7 +394,7 @@ TEST_P(GrpoDevice, SharedPromptUpdateEqualsFullRowUpdate) {
   // agree to fp32 rounding; the weights to 5% of the largest AdamW move (2 x lr: Adam divides
   // near-zero gradients by their own size, so rounding there moves a weight by up to ~lr/20).
   for (int64_t K : {1, 4}) {
-    std::vector<StepStats> stats;
+    std::vector<StepMetrics> stats;
     std::vector<std::vector<torch::Tensor>> after;
     for (bool ckpt : {false, true}) {
       TrainConfig c = step_config();
@@ -402,14 +408,14 @@ TEST_P(GrpoDevice, SharedPromptUpdateEqualsFullRowUpdate) {
       c.learning_rate = 1e-4;  // 1e-3 throws this random model far off in one update (KL ~1e6): chaos
       GrpoState st(c, tiny_model(torch::kFloat32, device()), 10);
       RolloutBatch rb = make_rollout(st.policy, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4);
-      stats.push_back(update_policy(st, rb));
+      stats.push_back(update(st, rb));
       after.push_back(snapshot(st.policy));
     }
     // (the loss sums signed advantages' terms of ~1e-1 to about -2e-3: it gets an absolute bound)
-    EXPECT_NEAR(stats[0].metrics.at("loss"), stats[1].metrics.at("loss"), 2e-6) << "K=" << K;
-    for (const char* key : {"kl", "grad_norm", "entropy"})
-      EXPECT_NEAR(stats[0].metrics.at(key), stats[1].metrics.at(key), 1e-5 * std::abs(stats[1].metrics.at(key)))
-          << "K=" << K << " " << key;
+    EXPECT_NEAR(stats[0].loss, stats[1].loss, 2e-6) << "K=" << K;
+    EXPECT_NEAR(*stats[0].kl, *stats[1].kl, 1e-5 * std::abs(*stats[1].kl)) << "K=" << K;
+    EXPECT_NEAR(stats[0].grad_norm, stats[1].grad_norm, 1e-5 * std::abs(stats[1].grad_norm)) << "K=" << K;
+    EXPECT_NEAR(*stats[0].entropy, *stats[1].entropy, 1e-5 * std::abs(*stats[1].entropy)) << "K=" << K;
     for (size_t i = 0; i < after[0].size(); ++i)
       // (AdamW's g / sqrt(v) turns rounding in near-zero gradients into up to ~6% of a step: 10%
       // of the two steps' 2e-4 bounds it; a wrong shared-prompt gradient moves whole steps)
@@ -442,16 +448,15 @@ TEST_P(GrpoDevice, UpdateRaisesPositiveAndLowersNegativeLogprobs) {
   // prompt 0: sample 0 rewarded; prompt 1: sample 2 rewarded
   RolloutBatch rb = make_rollout(st.policy, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4);
   auto before = seq_logp(st.policy, rb.rollout);
-  StepStats s = update_policy(st, rb);
+  StepMetrics s = update(st, rb);
   EXPECT_FALSE(s.skipped);
   auto after = seq_logp(st.policy, rb.rollout);
   before = before.to(torch::kCPU), after = after.to(torch::kCPU);
   EXPECT_GT(after[0].item<float>(), before[0].item<float>());
   EXPECT_GT(after[6].item<float>(), before[6].item<float>());
   EXPECT_LT((after - before).index({torch::tensor({1, 2, 3, 4, 5, 7})}).mean().item<float>(), 0.0f);
-  EXPECT_NEAR(s.metrics.at("reward_mean"), 0.25, 1e-9);
-  EXPECT_EQ(s.metrics.at("lr"), 1e-3);
-  EXPECT_GT(s.metrics.at("grad_norm"), 0.0);
+  EXPECT_EQ(s.lr, 1e-3);
+  EXPECT_GT(s.grad_norm, 0.0);
   EXPECT_EQ(st.step, 1);
   EXPECT_TRUE(st.policy->projections_packed());  // AdamW updates in place: rollouts keep the packed GEMMs
 }
@@ -461,13 +466,13 @@ TEST_P(GrpoDevice, NonFiniteLossSkipsTheUpdate) {
   GrpoState st(step_config(), model, 10);
   auto before = snapshot(st.policy);
   RolloutBatch rb = make_rollout(st.policy, {1, 0, NAN, 0, 0, 0, 1, 0}, 2, 4);
-  StepStats s = update_policy(st, rb);
+  StepMetrics s = update(st, rb);
   EXPECT_TRUE(s.skipped);
-  EXPECT_EQ(s.metrics.at("skipped"), 1.0);
+  EXPECT_EQ(s.skipped, 1.0);
   EXPECT_EQ(st.skipped_updates, 1);
   EXPECT_TRUE(same_bits(before, snapshot(st.policy)));  // never applied
   // A finite batch afterwards trains normally.
-  StepStats ok = update_policy(st, make_rollout(st.policy, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4));
+  StepMetrics ok = update(st, make_rollout(st.policy, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4));
   EXPECT_FALSE(ok.skipped);
   EXPECT_FALSE(same_bits(before, snapshot(st.policy)));
 }
@@ -477,7 +482,7 @@ TEST_P(GrpoDevice, WholeStepIsDeterministic) {
   SpecialIds special;
   special.eos = {258};
   special.pad = 256;
-  std::vector<Example> batch = {{"What is 1+1?", "#### 2", 2, 1}, {"What is 2+3?", "#### 5", 5, 2}};
+  GSM8KDataset data({{"What is 1+1?", "#### 2", 2, 1}, {"What is 2+3?", "#### 5", 5, 2}}, "two questions");
   std::vector<std::vector<torch::Tensor>> finals;
   std::vector<double> losses;
   for (int run = 0; run < 2; ++run) {
@@ -485,15 +490,76 @@ TEST_P(GrpoDevice, WholeStepIsDeterministic) {
     c.num_iterations = 2;  // exercises old log-probs
     c.beta = 0.05;         // and the reference model
     GrpoState st(c, tiny_model(torch::kFloat32, device()), 10);
-    StepStats s;
-    for (int step = 0; step < 2; ++step) s = train_grpo_step(st, *tok, special, batch, {1, 2});
+    StepMetrics s;
+    for (int step = 0; step < 2; ++step) s = train_grpo_step(st, *tok, special, data).metrics;
     finals.push_back(snapshot(st.policy));
-    losses.push_back(s.metrics.at("loss"));
-    EXPECT_EQ(s.metrics.count("reward/format"), 1u);
-    EXPECT_GE(s.metrics.at("kl"), 0.0);
+    losses.push_back(s.loss);
+    EXPECT_EQ(s.reward_by_function.count("format"), 1u);
+    EXPECT_GE(s.kl.value(), 0.0);
+    EXPECT_EQ(s.step, 2);
+    EXPECT_EQ(st.data_position, 4);
   }
   EXPECT_TRUE(same_bits(finals[0], finals[1]));
   EXPECT_EQ(losses[0], losses[1]);
+}
+
+TEST(GrpoStep, DynamicSamplingRefillsTheBatchWithMixedGroups) {
+  // The step grpo_train runs, on the demo's model and task (correctness alone), where a rollout has
+  // all-right and all-wrong groups beside mixed ones. Without dynamic sampling the step trains the
+  // first B prompts as drawn. With it, the same first rollout's mixed groups come first in the
+  // batch (same prompts, same rewards), the flat ones are dropped, and the refills from the next
+  // prompts of the stream complete the batch with mixed groups only: every trained group has a
+  // reward spread, hence non-zero advantages.
+  auto tok = load_tokenizer(source_path("data/tiny-model"));
+  SpecialIds special = load_special_ids(source_path("data/tiny-model"), *tok);
+  GSM8KDataset train(source_path("data/tiny-math/train.jsonl"));
+  TrainConfig c;
+  c.model_path = source_path("data/tiny-model");
+  c.system_prompt = "Solve.";
+  c.max_new_tokens = 16, c.prompts_per_step = 8, c.group_size = 8;
+  for (auto& [fn, w] : c.reward_weights) w = fn == "correctness" ? 1.0 : 0.0;
+  c.dynamic_sampling_max_rollouts = 8;
+  auto step = [&](bool dynamic, int64_t& data_position) {
+    TrainConfig cd = c;
+    cd.dynamic_sampling = dynamic;
+    GrpoState st(cd, load_qwen2(c.model_path, torch::kFloat32, torch::kCPU), 10);
+    StepResult r = train_grpo_step(st, *tok, special, train);
+    data_position = st.data_position;
+    return r;
+  };
+  int64_t pos_plain = 0, pos_dyn = 0;
+  const StepResult plain = step(false, pos_plain), dyn = step(true, pos_dyn);
+  const int64_t B = c.prompts_per_step;
+  EXPECT_EQ(pos_plain, B);
+  EXPECT_FALSE(plain.metrics.dynamic_sampling.has_value());
+  auto spread = [](const StepResult& r) {  // (B,) max - min reward of each group
+    return (std::get<0>(r.batch.rewards.max(1)) - std::get<0>(r.batch.rewards.min(1))).gt(0);
+  };
+  const auto mixed_plain = spread(plain);
+  const int64_t n_mixed = mixed_plain.sum().item<int64_t>();
+  ASSERT_GT(n_mixed, 0);
+  ASSERT_LT(n_mixed, B) << "the first rollout must hold flat groups for this test to check a refill";
+  // The first rollout's mixed groups, in order, open the dynamic batch.
+  int64_t k = 0;
+  for (int64_t g = 0; g < B; ++g) {
+    if (!mixed_plain[g].item<bool>()) continue;
+    EXPECT_EQ(dyn.batch.examples[k], plain.batch.examples[g]) << g;
+    EXPECT_TRUE(torch::equal(dyn.batch.rewards[k], plain.batch.rewards[g])) << g;
+    ++k;
+  }
+  // The refills: later prompts of the stream, and the batch is all mixed groups.
+  const auto& ds = *dyn.metrics.dynamic_sampling;
+  EXPECT_GT(ds.rollouts, 1.0);
+  EXPECT_EQ(ds.groups_filled_flat, 0.0);
+  EXPECT_EQ(ds.groups_dropped, double(pos_dyn - B));  // every prompt drawn was kept or dropped
+  EXPECT_EQ(dyn.batch.rewards.size(0), B);
+  EXPECT_EQ(spread(dyn).sum().item<int64_t>(), B);
+  EXPECT_EQ((dyn.advantages.abs().sum(1) > 0).sum().item<int64_t>(), B);
+  const auto stream = train.indices_at(static_cast<uint64_t>(c.seed), 0, static_cast<size_t>(pos_dyn));
+  for (int64_t i = k; i < B; ++i)
+    EXPECT_NE(std::find(stream.begin() + B, stream.end(), dyn.batch.examples[i]), stream.end()) << i;
+  EXPECT_EQ(dyn.metrics.frac_reward_zero_std.value(), 0.0);
+  EXPECT_EQ(plain.metrics.frac_reward_zero_std.value(), double(B - n_mixed) / B);
 }
 
 TEST_P(GrpoDevice, Bf16PolicyUsesFp32MasterWeights) {
@@ -502,7 +568,7 @@ TEST_P(GrpoDevice, Bf16PolicyUsesFp32MasterWeights) {
   ASSERT_EQ(st.master.size(), st.policy->parameters().size());
   EXPECT_EQ(st.master[0].scalar_type(), torch::kFloat32);
   auto before = snapshot(st.policy);
-  StepStats s = update_policy(st, make_rollout(st.policy, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4));
+  StepMetrics s = update(st, make_rollout(st.policy, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4));
   EXPECT_FALSE(s.skipped);
   EXPECT_FALSE(same_bits(before, snapshot(st.policy)));
   // The model holds the master weights rounded to bf16.
@@ -514,19 +580,19 @@ TEST_P(GrpoDevice, MicroBatchesGiveTheSameGradient) {
   // grad_accum 1 vs 2 on the same batch: the K micro-batch losses are averaged (grpo) or summed
   // over step-global denominators (dapo, dr_grpo), so loss and gradient norm are the same.
   for (auto agg : {LossAggregation::Grpo, LossAggregation::Dapo, LossAggregation::DrGrpo}) {
-    std::vector<StepStats> s;
+    std::vector<StepMetrics> s;
     for (int K : {1, 2}) {
       TrainConfig c = step_config();
       c.grad_accum = K;
       c.loss_aggregation = agg;
       c.max_grad_norm = 0;  // the norm as computed, unclipped
       GrpoState st(c, tiny_model(torch::kFloat32, device()), 10);
-      s.push_back(update_policy(st, make_rollout(st.policy, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4)));
+      s.push_back(update(st, make_rollout(st.policy, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4)));
     }
     const std::string name = choice_name(agg);
-    EXPECT_NEAR(s[0].metrics.at("loss"), s[1].metrics.at("loss"), 1e-5) << name;  // ~0: +-A terms cancel
-    EXPECT_NEAR(s[0].metrics.at("grad_norm"), s[1].metrics.at("grad_norm"), 1e-5 * s[0].metrics.at("grad_norm")) << name;
-    EXPECT_GT(s[0].metrics.at("grad_norm"), 0.0) << name;
+    EXPECT_NEAR(s[0].loss, s[1].loss, 1e-5) << name;  // ~0: +-A terms cancel
+    EXPECT_NEAR(s[0].grad_norm, s[1].grad_norm, 1e-5 * s[0].grad_norm) << name;
+    EXPECT_GT(s[0].grad_norm, 0.0) << name;
   }
 }
 
@@ -539,9 +605,9 @@ TEST_P(GrpoDevice, SecondPassIsClippedAgainstTheOldLogprobs) {
     c.clip_eps_low = c.clip_eps_high = 0.01;
     c.learning_rate = 1e-2;
     GrpoState st(c, tiny_model(torch::kFloat32, device()), 10);
-    StepStats s = update_policy(st, make_rollout(st.policy, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4));
-    if (mu == 1) EXPECT_EQ(s.metrics.at("clip_ratio_region"), 0.0);
-    else EXPECT_GT(s.metrics.at("clip_ratio_region"), 0.05);
+    StepMetrics s = update(st, make_rollout(st.policy, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4));
+    if (mu == 1) EXPECT_EQ(s.clip_ratio_region.value(), 0.0);
+    else EXPECT_GT(s.clip_ratio_region.value(), 0.05);
   }
 }
 
@@ -552,14 +618,14 @@ TEST_P(GrpoDevice, MaskTruncatedCompletionsRemovesThemFromTheLoss) {
     GrpoState st(c, tiny_model(torch::kFloat32, device()), 10);
     RolloutBatch rb = make_rollout(st.policy, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4);
     for (auto& f : rb.rollout.finish) f = FinishReason::Length;  // every completion cut
-    StepStats s = update_policy(st, rb);
+    StepMetrics s = update(st, rb);
     if (masked) {
-      EXPECT_EQ(s.metrics.at("grad_norm"), 0.0);
-      EXPECT_EQ(s.metrics.at("loss"), 0.0);
+      EXPECT_EQ(s.grad_norm, 0.0);
+      EXPECT_EQ(s.loss, 0.0);
     } else {
-      EXPECT_GT(s.metrics.at("grad_norm"), 0.0);
+      EXPECT_GT(s.grad_norm, 0.0);
     }
-    EXPECT_EQ(s.metrics.at("truncated_frac"), 1.0);
+    EXPECT_EQ(s.truncated_frac.value(), 1.0);
   }
 }
 
@@ -580,8 +646,8 @@ TEST_P(GrpoDevice, UpdateUsesTheRolloutTemperature) {
     c.vllm_importance_sampling_correction = false;
     GrpoState st(c, tiny_model(torch::kFloat32, device()), 10);
     rb.temperature = T;
-    StepStats s = update_policy(st, rb);
-    EXPECT_NEAR(s.metrics.at("entropy"), entropy_at(T), 1e-5 * entropy_at(T)) << "T=" << T;
+    StepMetrics s = update(st, rb);
+    EXPECT_NEAR(s.entropy.value(), entropy_at(T), 1e-5 * entropy_at(T)) << "T=" << T;
   }
   EXPECT_GT(std::abs(entropy_at(0.5) - entropy_at(1.0)), 1e-2);
 }
@@ -606,7 +672,7 @@ TEST_P(GrpoDevice, SyncRefModelRunsEveryNSteps) {
     c.ref_model_sync_steps = 1;
     GrpoState st(c, tiny_model(torch::kFloat32, device()), 10);
     auto before = snapshot(st.ref);
-    update_policy(st, make_rollout(st.policy, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4));
+    update(st, make_rollout(st.policy, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4));
     EXPECT_EQ(same_bits(before, snapshot(st.ref)), !sync);
   }
 }
@@ -728,7 +794,7 @@ TEST(Grpo, OfflineObjectivesFavourTheRewardedResponse) {
     EXPECT_EQ(rb.rollout.completion_ids.size(0), 6);
     EXPECT_EQ(rb.rollout.completion_ids[0][18].item<int64_t>(), 258);  // 18 bytes, then the EOS id
     auto before = seq_logp(st.policy, rb.rollout);
-    StepStats s = train_offline_step(st, *tok, special, groups, objective, 0.5);
+    StepMetrics s = train_offline_step(st, *tok, special, groups, objective, 0.5);
     EXPECT_FALSE(s.skipped);
     auto gain = seq_logp(st.policy, rb.rollout) - before;  // (6,)
     // The rewarded response of each group gains more log-probability than its group mates.

@@ -14,7 +14,10 @@
 #include "grpo/common.h"
 #include "grpo/report.h"
 #include "grpo/tensorboard.h"
-#include "grpo/trainer.h"
+#include "grpo/checkpoint.h"
+#include "grpo/evaluation.h"
+#include "grpo/grpo_step.h"
+#include "grpo/run.h"
 #include "test_models.h"
 #include "test_util.h"
 
@@ -118,20 +121,20 @@ TrainConfig stopped_after_two_steps(const std::string& out) {
   c.eval_every = 0;
   RunOptions first;
   first.stop_after = 2;
-  EXPECT_EQ(train_grpo(c, first), 0);
+  EXPECT_EQ(run_grpo(c, first), 0);
   EXPECT_TRUE(file_exists(out + "/checkpoint-2/trainer_state.json"));
   return c;
 }
 
 void expect_resume_equals_uninterrupted(const TrainConfig& ca, const TrainConfig& cb) {
-  ASSERT_EQ(train_grpo(ca, RunOptions{}), 0);
+  ASSERT_EQ(run_grpo(ca, RunOptions{}), 0);
   RunOptions first;
   first.stop_after = 2;
-  ASSERT_EQ(train_grpo(cb, first), 0);
+  ASSERT_EQ(run_grpo(cb, first), 0);
   EXPECT_FALSE(file_exists(cb.output_dir + "/summary.json"));  // stopped early
   RunOptions second;
   second.resume = "auto";
-  ASSERT_EQ(train_grpo(cb, second), 0);
+  ASSERT_EQ(run_grpo(cb, second), 0);
   auto ma = read_jsonl(ca.output_dir + "/metrics.jsonl"), mb = read_jsonl(cb.output_dir + "/metrics.jsonl");
   ASSERT_EQ(ma.size(), mb.size());
   for (size_t i = 0; i < ma.size(); ++i) EXPECT_EQ(without_timing(ma[i]), without_timing(mb[i])) << "step " << i + 1;
@@ -173,7 +176,7 @@ TEST(TrainerState, RoundTripAndMalformedFieldsNamed) {
 
 TEST(Trainer, EndToEndArtifacts) {
   const std::string out = temp_dir() + "/run";
-  ASSERT_EQ(train_grpo(run_config(out), RunOptions{}), 0);
+  ASSERT_EQ(run_grpo(run_config(out), RunOptions{}), 0);
   // metrics.jsonl: one line per step with every key the issue lists
   auto metrics = read_jsonl(out + "/metrics.jsonl");
   ASSERT_EQ(metrics.size(), 4u);
@@ -231,7 +234,7 @@ TEST(Trainer, EndToEndArtifacts) {
 
 TEST(Trainer, TensorBoardFileMatchesMetrics) {
   const std::string out = temp_dir() + "/run";
-  ASSERT_EQ(train_grpo(run_config(out), RunOptions{}), 0);
+  ASSERT_EQ(run_grpo(run_config(out), RunOptions{}), 0);
   std::string event_file;
   for (const auto& e : fs::directory_iterator(out + "/tb")) event_file = e.path().string();
   ASSERT_NE(event_file.find("events.out.tfevents."), std::string::npos);
@@ -284,7 +287,7 @@ TEST(Trainer, LoraResumeEqualsUninterruptedRun) {
   // reference the adapted policy, step 2's KL would be as small as step 1's.
   TrainConfig c = run_config(temp_dir() + "/kl");
   c.lora_rank = 4, c.beta = 0.05, c.max_steps = 2, c.eval_every = 0;
-  ASSERT_EQ(train_grpo(c, RunOptions{}), 0);
+  ASSERT_EQ(run_grpo(c, RunOptions{}), 0);
   auto m = read_jsonl(c.output_dir + "/metrics.jsonl");
   const double kl1 = m[0].at("kl").get<double>(), kl2 = m[1].at("kl").get<double>();
   std::printf("LoRA KL: step 1 %.3g, step 2 %.3g\n", kl1, kl2);
@@ -303,7 +306,7 @@ TEST(Trainer, DynamicSamplingRefillsFlatGroups) {
   c.dynamic_sampling_max_rollouts = 3;
   c.max_steps = 2;
   c.eval_every = 0;
-  ASSERT_EQ(train_grpo(c, RunOptions{}), 0);
+  ASSERT_EQ(run_grpo(c, RunOptions{}), 0);
   auto m = read_jsonl(out + "/metrics.jsonl");
   ASSERT_EQ(m.size(), 2u);
   for (const auto& line : m) {
@@ -330,7 +333,7 @@ TEST(Trainer, DynamicSamplingLogsTheAccuracyOfEveryDrawnCompletion) {
     c.max_new_tokens = 16, c.prompts_per_step = 8, c.group_size = 8, c.max_steps = 3, c.eval_limit = 2, c.save_steps = 0;
     c.reward_weights["format"] = 0.0;
     c.dynamic_sampling = true, c.dynamic_sampling_max_rollouts = max_rollouts;
-    EXPECT_EQ(train_grpo(c, RunOptions{}), 0);
+    EXPECT_EQ(run_grpo(c, RunOptions{}), 0);
     return std::make_pair(c.output_dir, read_jsonl(c.output_dir + "/metrics.jsonl"));
   };
   for (const auto& m : run("dyn_acc1", 1).second) {
@@ -375,7 +378,7 @@ TEST(Trainer, CorruptedCheckpointIsRefused) {
   const std::string out = temp_dir() + "/corrupt";
   TrainConfig c = run_config(out);
   c.max_steps = 2, c.eval_every = 0, c.save_steps = 2;
-  ASSERT_EQ(train_grpo(c, RunOptions{}), 0);
+  ASSERT_EQ(run_grpo(c, RunOptions{}), 0);
   const std::string dir = out + "/checkpoint-2";
   EXPECT_NO_THROW(verify_checkpoint(dir));
   const std::string weights = read_file(dir + "/model.safetensors"), optimizer = read_file(dir + "/optimizer.pt");
@@ -385,38 +388,38 @@ TEST(Trainer, CorruptedCheckpointIsRefused) {
   c.max_steps = 3;
   RunOptions r;
   r.resume = "auto";
-  std::string msg = error_of([&] { train_grpo(c, r); });
+  std::string msg = error_of([&] { run_grpo(c, r); });
   EXPECT_NE(msg.find(dir + "/model.safetensors: checksum "), std::string::npos) << msg;
   EXPECT_NE(msg.find("the file is corrupted"), std::string::npos) << msg;
   write_file_atomic(dir + "/model.safetensors", weights);
   write_file_atomic(dir + "/optimizer.pt", optimizer.substr(0, optimizer.size() - 100));
-  msg = error_of([&] { train_grpo(c, r); });
+  msg = error_of([&] { run_grpo(c, r); });
   EXPECT_NE(msg.find(dir + "/optimizer.pt: checksum "), std::string::npos) << msg;
   write_file_atomic(dir + "/optimizer.pt", optimizer);
-  EXPECT_EQ(train_grpo(c, r), 0);  // restored: resumes
+  EXPECT_EQ(run_grpo(c, r), 0);  // restored: resumes
 }
 
 TEST(Trainer, ResumeRefusesOtherRunDefiningSettings) {
   const std::string out = temp_dir() + "/other_settings";
   TrainConfig c = run_config(out);
   c.max_steps = 2, c.eval_every = 0, c.save_steps = 2;
-  ASSERT_EQ(train_grpo(c, RunOptions{}), 0);
+  ASSERT_EQ(run_grpo(c, RunOptions{}), 0);
   const std::string config_before = read_file(out + "/config.yaml");
   TrainConfig d = c;
   d.seed = 7, d.group_size = 2, d.max_steps = 3;  // max_steps may change: the run goes on longer
   RunOptions r;
   r.resume = "auto";
-  std::string msg = error_of([&] { train_grpo(d, r); });
+  std::string msg = error_of([&] { run_grpo(d, r); });
   EXPECT_NE(msg.find("these settings differ from the run the checkpoint belongs to (checkpoint -> now):\n  seed: 42 -> 7\n  group_size: 4 -> 2\n"),
             std::string::npos) << msg;
   EXPECT_EQ(msg.find("max_steps"), std::string::npos) << msg;
   EXPECT_EQ(read_file(out + "/config.yaml"), config_before);  // refused before anything was written
   TrainConfig e = c;
   e.max_steps = 3;
-  EXPECT_EQ(train_grpo(e, r), 0);  // only a free setting changed
+  EXPECT_EQ(run_grpo(e, r), 0);  // only a free setting changed
   d.max_steps = 4;
   r.allow_config_change = true;
-  EXPECT_EQ(train_grpo(d, r), 0);
+  EXPECT_EQ(run_grpo(d, r), 0);
 }
 
 TEST(Trainer, CrashDuringCheckpointKeepsThePreviousOne) {
@@ -424,7 +427,7 @@ TEST(Trainer, CrashDuringCheckpointKeepsThePreviousOne) {
   TrainConfig c = run_config(out);
   RunOptions first;
   first.stop_after = 2;
-  ASSERT_EQ(train_grpo(c, first), 0);
+  ASSERT_EQ(run_grpo(c, first), 0);
   const std::string good = read_file(out + "/checkpoint-2/model.safetensors");
   // grpo_train resumes in a fresh process and is killed (abort) in the middle of writing checkpoint-4.
   int status = run_process({GRPO_TRAIN_EXE, c.model_path, "-c", out + "/config.yaml", "--resume", "auto"},
@@ -437,7 +440,7 @@ TEST(Trainer, CrashDuringCheckpointKeepsThePreviousOne) {
   // And the run can still be resumed from it (the half-written directory is cleaned up).
   RunOptions r;
   r.resume = "auto";
-  EXPECT_EQ(train_grpo(c, r), 0);
+  EXPECT_EQ(run_grpo(c, r), 0);
   EXPECT_TRUE(file_exists(out + "/checkpoint-4/trainer_state.json"));
   expect_no_half_written_checkpoint(out);
   // The killed invocation had logged steps 3 and 4 before dying; the resume redid them: once each.
@@ -457,7 +460,7 @@ TEST(Trainer, WallTimeCoversEveryInvocation) {
   write_file_atomic(state_path, state.dump(2));
   RunOptions r;
   r.resume = "auto";
-  ASSERT_EQ(train_grpo(c, r), 0);
+  ASSERT_EQ(run_grpo(c, r), 0);
   const double wall = json::parse(read_file(out + "/summary.json")).at("wall_s").get<double>();
   EXPECT_GT(wall, 1000.0);
   EXPECT_LT(wall, 1000.0 + 120.0);
@@ -470,7 +473,7 @@ TEST(Trainer, WallTimeCoversTheFinalEvaluation) {
   // a large evaluation, so that the final evaluation outweighs loading and saving.
   TrainConfig c = run_config(temp_dir() + "/wall_eval");
   c.max_steps = 1, c.eval_every = 0, c.save_steps = 0, c.eval_limit = 8, c.eval_samples = 32;
-  ASSERT_EQ(train_grpo(c, RunOptions{}), 0);
+  ASSERT_EQ(run_grpo(c, RunOptions{}), 0);
   const json summary = json::parse(read_file(c.output_dir + "/summary.json"));
   const json step = read_jsonl(c.output_dir + "/metrics.jsonl").at(0);
   const double phases = summary["before"]["seconds"].get<double>() + summary["after"]["seconds"].get<double>() +
@@ -501,7 +504,7 @@ TEST(Trainer, FileSizeLimitWhileSavingKeepsTheLastCheckpoint) {
   EXPECT_TRUE(read_file(out + "/checkpoint-2/model.safetensors") == good);
   RunOptions r;
   r.resume = "auto";
-  EXPECT_EQ(train_grpo(c, r), 0);
+  EXPECT_EQ(run_grpo(c, r), 0);
   EXPECT_TRUE(file_exists(out + "/checkpoint-4/trainer_state.json"));
 }
 
@@ -539,7 +542,7 @@ TEST(Trainer, AFailingRewardIsCountedAndTheRunGoesOn) {
 done
 )");
   c.reward_command = {"/bin/sh", prog};
-  ASSERT_EQ(train_grpo(c, RunOptions{}), 0);
+  ASSERT_EQ(run_grpo(c, RunOptions{}), 0);
   auto m = read_jsonl(out + "/metrics.jsonl");
   ASSERT_EQ(m.size(), 2u);
   for (const auto& line : m) {
@@ -557,16 +560,16 @@ TEST(Trainer, NothingWrittenWhenAnInputFailsBeforeTraining) {
   for (const char* f : {"config.json", "tokenizer.json", "generation_config.json"}) fs::copy_file(c.model_path + "/" + f, bad + "/" + f);
   write_file_atomic(bad + "/model.safetensors", "not a safetensors file");
   c.model_path = bad;
-  EXPECT_NE(error_of([&] { train_grpo(c, RunOptions{}); }).find(bad + "/model.safetensors"), std::string::npos);
+  EXPECT_NE(error_of([&] { run_grpo(c, RunOptions{}); }).find(bad + "/model.safetensors"), std::string::npos);
   EXPECT_FALSE(fs::exists(c.output_dir));
   json config = json::parse(read_file(tiny_test_model_dir() + "/config.json"));
   config["vocab_size"] = 100;  // the test tokenizer's ids go up to 258
   write_file_atomic(bad + "/config.json", config.dump());
-  std::string msg = error_of([&] { train_grpo(c, RunOptions{}); });
+  std::string msg = error_of([&] { run_grpo(c, RunOptions{}); });
   EXPECT_NE(msg.find(bad + ": the tokenizer's largest id is 258 but config.json's vocab_size is 100"), std::string::npos) << msg;
   EXPECT_FALSE(fs::exists(c.output_dir));
   c.model_path = tiny_test_model_dir() + "/config.json";
-  EXPECT_NE(error_of([&] { train_grpo(c, RunOptions{}); }).find("config.json: is a file; expected a model directory"), std::string::npos);
+  EXPECT_NE(error_of([&] { run_grpo(c, RunOptions{}); }).find("config.json: is a file; expected a model directory"), std::string::npos);
 }
 
 TEST(Trainer, CheckpointRoundTripAndBadInputs) {
@@ -587,7 +590,7 @@ TEST(Trainer, CheckpointRoundTripAndBadInputs) {
   // A fresh run refuses an output_dir that holds checkpoints (nothing is overwritten).
   auto err = [&](const TrainConfig& cfg, const RunOptions& o) {
     try {
-      train_grpo(cfg, o);
+      run_grpo(cfg, o);
     } catch (const Error& e) {
       return std::string(e.what());
     }

@@ -33,6 +33,8 @@ class GSM8KDataset {
  public:
   // Loads and validates every line; throws Error naming file:line on a bad line. limit 0 = all.
   explicit GSM8KDataset(const std::string& path, size_t limit = 0);
+  // Examples already in memory (tests, benchmarks); `name` stands for the path in messages.
+  GSM8KDataset(std::vector<Example> examples, std::string name);
 
   size_t size() const { return examples_.size(); }
   const Example& operator[](size_t i) const { return examples_.at(i); }

@@ -6,7 +6,7 @@
 //   step 3  compute_policy_loss       PPO-clip + k3 KL, aggregated per sequence/token
 //   step 4  compute_logprobs_from_model  log softmax(logits / temperature)[next token], chunked
 //   step 5  train_grpo_step           rollout -> rewards -> advantages -> mu x (micro-batched
-//                                     forward/backward) -> clip -> AdamW -> lr schedule
+//                                     forward/backward) -> clip -> AdamW -> lr schedule (grpo_step.h)
 //
 // Shapes: B prompts, G samples per prompt, N = B*G sequences, Tp prompt length, Tc completion
 // length, V vocab, D hidden.
@@ -14,18 +14,11 @@
 
 #include <torch/torch.h>
 
-#include <map>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "grpo/config.h"
-#include "grpo/dataset.h"
-#include "grpo/distributed.h"
 #include "grpo/qwen2.h"
-#include "grpo/reward.h"
-#include "grpo/sampler.h"
-#include "grpo/tokenizer.h"
 
 namespace grpo {
 
@@ -160,86 +153,6 @@ TokenLogprobs chunked_logprobs(const torch::Tensor& hidden, const torch::Tensor&
 TokenLogprobs naive_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
                              double temperature, bool with_entropy);
 
-// ---------------------------------------------------------------------------------------------
-// Homework step 5: the training step
-
-// lr at optimizer update `step` (0-based): linear warmup over warmup_steps from 0, then
-// constant | cosine (to 0 at total_steps) | linear (to 0 at total_steps).
-double lr_at(int64_t step, int64_t total_steps, const TrainConfig& cfg);
-
-// The trainable state: policy (+ frozen reference), AdamW over fp32 master weights (the policy's
-// own parameters when it is fp32), counters. With lora_rank > 0 only the adapters' A and B train
-// (lora.h; fp32, so no masters) and the reference is the policy with its adapters off.
-struct GrpoState {
-  TrainConfig cfg;
-  Qwen2ForCausalLM policy{nullptr};
-  Qwen2ForCausalLM ref{nullptr};  // only when beta > 0 without LoRA
-  std::vector<torch::Tensor> params;      // the policy parameters that train: all, or the adapters'
-  std::vector<std::string> param_names;   // their names in the model
-  std::vector<torch::Tensor> master;  // fp32 copies of `params` (empty when they are fp32)
-  std::unique_ptr<torch::optim::AdamW> optimizer;
-  int64_t step = 0;             // optimizer updates done
-  int64_t total_steps = 1;      // for the lr schedule
-  int64_t skipped_updates = 0;  // non-finite loss or gradient
-  // Rollout decode buffers and CUDA graphs, kept from step to step (decode_mode static / cuda_graph).
-  std::shared_ptr<StaticDecoder> decoder = std::make_shared<StaticDecoder>();
-  // The rewards of cfg: built-ins, rules, and the external program (started once, here).
-  std::shared_ptr<RewardSet> rewards;
-  int64_t data_position = 0;    // training prompts consumed (dynamic sampling draws more than B per step)
-  // The data-parallel ranks (one process: world size 1, every collective the identity). Each rank
-  // holds B / W of the step's groups; update_policy makes every normaliser global.
-  std::shared_ptr<Dist> dist = std::make_shared<Dist>();
-  // beta > 0: `reference` becomes the frozen reference (e.g. the initial model when resuming);
-  // without one, the reference is a copy of `policy` (with LoRA: none, the adapters are switched off).
-  // lora_rank > 0 adds the adapters to `policy` unless it has them (a resumed adapter).
-  GrpoState(TrainConfig cfg, Qwen2ForCausalLM policy, int64_t total_steps, Qwen2ForCausalLM reference = nullptr);
-  std::vector<torch::Tensor> trainable();  // what the optimizer updates
-};
-
-// Everything a rollout produced that the update needs.
-struct RolloutBatch {
-  Rollout rollout;                 // (N, ...) from the sampler
-  torch::Tensor rewards;           // (B, G) float32 total reward
-  std::map<std::string, torch::Tensor> reward_by_fn;  // each (B, G)
-  torch::Tensor correct;           // (B, G) float32 0/1
-  std::vector<std::string> completions;  // decoded, N
-  double reward_seconds = 0;       // scoring them (built-ins, rules, the external program)
-  int64_t reward_errors = 0;       // completions a reward failed on (each scored 0)
-  std::string reward_error;        // the first such failure's reason
-  double temperature = 1.0;        // of the distribution the completions came from (data: 1)
-  std::vector<size_t> examples;    // B: which training examples the groups answer
-};
-
-struct StepStats {
-  std::map<std::string, double> metrics;  // loss, reward_mean, kl, clip ratios, grad_norm, ...
-  torch::Tensor advantages;               // (B, G), as the loss saw them
-  bool skipped = false;
-};
-
-// Rollout + rewards for one batch of examples (B prompts x G samples).
-RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
-                               const std::vector<Example>& batch, const std::vector<uint64_t>& keys);
-// Groups picked from several scored rollouts (dynamic sampling's refills) as one batch: pick
-// (part, group) in order; prompts re-left-padded and completions right-padded to the widest part.
-RolloutBatch gather_groups(const std::vector<RolloutBatch>& parts, const std::vector<std::pair<size_t, int64_t>>& picks);
-// The update on a scored rollout: advantages, old/ref log-probs, mu x micro-batches, clip, AdamW.
-StepStats update_policy(GrpoState& st, const RolloutBatch& rb);
-// Clip the accumulated gradients, and apply them with AdamW unless the loss or the gradient norm is
-// non-finite (then they are dropped and counted). `update` indexes the lr schedule.
-struct UpdateResult {
-  bool applied = false;
-  double grad_norm = 0, lr = 0;
-};
-UpdateResult apply_update(GrpoState& st, double loss_value, int64_t update, int64_t total_updates);
-
-// Mix the policy into the reference (sync_ref_model, TR-DPO): ref <- alpha * policy + (1 - alpha) * ref.
-void sync_reference(GrpoState& st, double alpha);
-// Backpropagate one micro-batch's loss; with fp32 master weights the gradients are then added into
-// the masters' fp32 .grad (and the model's bf16 .grad cleared), so K micro-batches accumulate in fp32.
-void backward_micro(GrpoState& st, const torch::Tensor& loss);
-
-// One whole step: rollout_and_score then update_policy.
-StepStats train_grpo_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
-                          const std::vector<Example>& batch, const std::vector<uint64_t>& keys);
+// Homework step 5, the training step, is grpo_step.h (rollout.h -> advantages -> update.h).
 
 }  // namespace grpo

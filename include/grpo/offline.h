@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "grpo/data_files.h"
-#include "grpo/grpo.h"
+#include "grpo/update.h"
 
 namespace grpo {
 
@@ -23,12 +23,12 @@ enum class OfflineObjective { Ppo, SoftmaxWeighted };
 // Ppo: update_policy; SoftmaxWeighted: L = -sum_i softmax(r / softmax_beta)_i log p(y_i | x).
 RolloutBatch offline_batch(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
                            const std::vector<OfflineGroup>& groups);
-StepStats train_offline_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
+StepMetrics train_offline_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
                              const std::vector<OfflineGroup>& groups, OfflineObjective objective, double softmax_beta = 1.0);
 
 // ---------------------------------------------------------------------------------------------
 // Supervised fine-tuning (grpo_sft): cross-entropy on the answer tokens only (+ the EOS id),
 //   L = -sum_t m_t log p(y_t | x, y_<t) / sum_t m_t
-StepStats sft_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<Example>& batch);
+StepMetrics sft_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<Example>& batch);
 
 }  // namespace grpo

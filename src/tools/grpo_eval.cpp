@@ -12,7 +12,8 @@
 #include "grpo/config.h"
 #include "grpo/device.h"
 #include "grpo/lora.h"
-#include "grpo/trainer.h"
+#include "grpo/evaluation.h"
+#include "grpo/sampler.h"
 
 using namespace grpo;
 

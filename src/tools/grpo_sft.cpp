@@ -19,7 +19,8 @@
 #include "grpo/grpo.h"
 #include "grpo/offline.h"
 #include "grpo/tokenizer.h"
-#include "grpo/trainer.h"
+#include "grpo/checkpoint.h"
+#include "grpo/evaluation.h"
 
 using namespace grpo;
 namespace fs = std::filesystem;
@@ -82,13 +83,12 @@ int main(int argc, char** argv) {
       auto idx = ds.indices_at(static_cast<uint64_t>(cfg.seed), st.step * cfg.prompts_per_step, static_cast<size_t>(cfg.prompts_per_step));
       std::vector<Example> batch;
       for (size_t i : idx) batch.push_back(ds[i]);
-      StepStats s = sft_step(st, *tok, special, batch);
-      nlohmann::json m = {{"step", st.step}};
-      for (const auto& [k, v] : s.metrics) m[k] = v;
-      metrics << json_text(m) << "\n" << std::flush;
-      loss_avg = st.step == 1 ? s.metrics["loss"] : 0.9 * loss_avg + 0.1 * s.metrics["loss"];
+      StepMetrics s = sft_step(st, *tok, special, batch);
+      s.epoch = double(st.step * cfg.prompts_per_step) / double(ds.size());
+      metrics << json_text(to_json(s)) << "\n" << std::flush;
+      loss_avg = st.step == 1 ? s.loss : 0.9 * loss_avg + 0.1 * s.loss;
       if (st.step % 20 == 0 || st.step == cfg.max_steps)
-        std::printf("sft step %lld/%d | loss %.4f | lr %.2e | %.1f s\n", (long long)st.step, cfg.max_steps, loss_avg, s.metrics["lr"],
+        std::printf("sft step %lld/%d | loss %.4f | lr %.2e | %.1f s\n", (long long)st.step, cfg.max_steps, loss_avg, s.lr,
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       std::fflush(stdout);
       if ((cfg.save_steps > 0 && st.step % cfg.save_steps == 0) || st.step == cfg.max_steps)

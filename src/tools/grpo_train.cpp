@@ -1,7 +1,7 @@
 // grpo_train: GRPO fine-tuning of a Hugging Face Qwen2 model on GSM8K-style data.
 //   grpo_train <model_path> [-c config.yaml] [--set key=value]... [--dry-run]
 // Config resolution: defaults, then -c FILE, then --set (and the positional model path), then
-// validation, all before the model directory is touched. The run itself is train_grpo (trainer.h).
+// validation, all before the model directory is touched. The run itself is run_grpo (run.h).
 
 #include <iostream>
 
@@ -13,7 +13,7 @@
 #include "grpo/distributed.h"
 #include "grpo/qwen2.h"
 #include "grpo/report.h"
-#include "grpo/trainer.h"
+#include "grpo/run.h"
 
 using namespace grpo;
 
@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
     ro.stop_after = stop_after;
     ro.allow_config_change = allow_config_change;
     ro.dump_rollouts = dump_rollouts;
-    return train_grpo(cfg, ro);
+    return run_grpo(cfg, ro);
   } catch (const std::exception& e) {
     return tool_error(rank_label.c_str(), e);
   }

@@ -1,0 +1,37 @@
+// grpo_step.h: homework step 5, one GRPO step as grpo_train runs it:
+//
+//   rollout     B prompts x G completions, scored; DAPO's dynamic sampling refills flat groups  (rollout.h)
+//   advantages  A = (r - mean_group r) / (std_group r + eps) over every rank's B groups          (grpo.h step 2)
+//   update      old/ref log-probs, mu x K micro-batches of the clipped loss, clip, AdamW         (update.h)
+//
+// Each phase runs with the device synchronised around it, so the timings are the phase's own.
+// Running out of memory in a phase throws OutOfMemory naming the phase and the settings that shrink it.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "grpo/common.h"
+#include "grpo/dataset.h"
+#include "grpo/grpo_state.h"
+#include "grpo/rollout.h"
+#include "grpo/step_metrics.h"
+#include "grpo/tokenizer.h"
+#include "grpo/update.h"
+
+namespace grpo {
+
+struct StepResult {
+  RolloutBatch batch;        // this rank's trained groups (b = B / W of them)
+  torch::Tensor advantages;  // (b, G), as the loss saw them
+  StepMetrics metrics;       // rewards, update, dynamic sampling, reward errors, timing
+};
+
+// The step: collect_rollouts -> compute_advantages_grpo -> update_policy, on every rank.
+StepResult train_grpo_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& train);
+
+// Out of memory in a phase of the step ("rollout" or "update"): the message says which settings to lower.
+struct OutOfMemory : Error {
+  using Error::Error;
+};
+
+}  // namespace grpo

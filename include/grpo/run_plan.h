@@ -1,0 +1,28 @@
+// run_plan.h: what grpo_train prints before it writes anything (all a --dry-run prints): the data
+// and steps, prompt lengths, the model, a memory estimate, warnings about the settings; and the
+// output directory's check.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+#include "grpo/config.h"
+#include "grpo/dataset.h"
+#include "grpo/qwen2.h"
+#include "grpo/tokenizer.h"
+
+namespace grpo {
+
+// Memory the run will need, by part (weights, gradients, AdamW, masters, reference, KV cache,
+// activations, lm_head chunks), as one line.
+std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch::Dtype dtype);
+
+void print_run_plan(const TrainConfig& cfg, const ModelConfig& mc, const Tokenizer& tok, const GSM8KDataset& train,
+                    const GSM8KDataset& eval, int64_t total_steps, torch::ScalarType dtype, const torch::Device& device);
+
+// output_dir, or its nearest existing ancestor, must be a writable directory; nothing is created
+// yet, so that a run failing before training leaves the file system as it found it.
+void check_output_dir(const std::string& out);
+
+}  // namespace grpo

@@ -1,0 +1,111 @@
+// evaluation.cpp: held-out accuracy; see evaluation.h.
+#include "grpo/evaluation.h"
+
+#include <chrono>
+
+#include "grpo/common.h"
+#include "grpo/reward.h"
+#include "grpo/sampler.h"
+
+namespace grpo {
+
+using json = nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation
+
+namespace {
+
+SamplingParams eval_params(const TrainConfig& cfg, const Tokenizer& tok, const SpecialIds& special, int64_t n_vocab) {
+  SamplingParams sp;
+  sp.max_new_tokens = cfg.max_new_tokens;
+  sp.decode = cfg.decode_mode;
+  apply_model_limits(sp, tok, special, n_vocab);
+  sp.seed = static_cast<uint64_t>(cfg.seed) + 0x5EED;  // the same draws before and after training
+  return sp;
+}
+
+}  // namespace
+
+EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& data,
+                    const TrainConfig& cfg, int64_t batch_size, Dist* dist) {
+  auto t0 = std::chrono::steady_clock::now();
+  EvalResult res;
+  const int64_t n = cfg.eval_limit > 0 ? std::min<int64_t>(cfg.eval_limit, data.size()) : data.size();
+  res.n = n;
+  const int64_t W = dist ? dist->world_size() : 1, R = dist ? dist->rank() : 0;
+  const int64_t lo = n * R / W, hi = n * (R + 1) / W;  // this rank's questions
+  SamplingParams greedy = eval_params(cfg, tok, special, model->cfg.n_vocab);
+  greedy.greedy = true;
+  SamplingParams sampled = eval_params(cfg, tok, special, model->cfg.n_vocab);
+  sampled.temperature = cfg.eval_temperature;
+  greedy.decoder = sampled.decoder = std::make_shared<StaticDecoder>();  // one set of buffers/graphs for every batch
+  const AnswerMode mode = cfg.answer_mode;
+  int64_t ok_strict = 0, ok_flex = 0, ok_sampled = 0;
+  for (int64_t s = lo; s < hi; s += batch_size) {
+    const int64_t b = std::min(batch_size, hi - s);
+    std::vector<std::vector<int32_t>> prompts;
+    std::vector<uint64_t> keys;
+    for (int64_t i = s; i < s + b; ++i) {
+      prompts.push_back(tokenize_prompt(tok, cfg.system_prompt, data[i].question, cfg.max_prompt_tokens).ids);
+      keys.push_back(static_cast<uint64_t>(i));
+    }
+    Rollout g = generate(model, prompts, 1, greedy, keys);
+    const auto greedy_ids = completion_token_ids(g);
+    for (int64_t i = 0; i < b; ++i) {
+      EvalSample e;
+      e.question = data[s + i].question;
+      e.gold = data[s + i].gold;
+      e.gold_text = gold_as_written(data[s + i].answer);
+      e.completion = tok.decode(greedy_ids[i], /*skip_special=*/true);
+      e.correct_strict = correctness_reward(e.completion, e.gold, {AnswerMode::Strict, cfg.length_target}) > 0;
+      e.correct_flexible = correctness_reward(e.completion, e.gold, {AnswerMode::Flexible, cfg.length_target}) > 0;
+      ok_strict += e.correct_strict, ok_flex += e.correct_flexible;
+      res.samples.push_back(std::move(e));
+    }
+    if (cfg.eval_samples > 0) {
+      Rollout r = generate(model, prompts, cfg.eval_samples, sampled, keys);
+      const auto sampled_ids = completion_token_ids(r);
+      for (int64_t k = 0; k < b * cfg.eval_samples; ++k)
+        ok_sampled += correctness_reward(tok.decode(sampled_ids[k], true), data[s + k / cfg.eval_samples].gold,
+                                         {mode, cfg.length_target}) > 0;
+    }
+  }
+  if (dist && dist->active()) {  // every rank's counts and answers, in question order
+    auto counts = dist->all_reduce({double(ok_strict), double(ok_flex), double(ok_sampled)});
+    ok_strict = int64_t(counts[0]), ok_flex = int64_t(counts[1]), ok_sampled = int64_t(counts[2]);
+    json mine = json::array();
+    for (const auto& e : res.samples)
+      mine.push_back({e.question, e.gold, e.gold_text, e.completion, e.correct_strict, e.correct_flexible});
+    res.samples.clear();
+    for (const auto& text : dist->all_gather(json_text(mine)))
+      for (const auto& j : json::parse(text))
+        res.samples.push_back({j[0].get<std::string>(), j[1].get<double>(), j[2].get<std::string>(), j[3].get<std::string>(),
+                               j[4].get<bool>(), j[5].get<bool>()});
+  }
+  res.greedy_strict = double(ok_strict) / std::max<int64_t>(1, n);
+  res.greedy_flexible = double(ok_flex) / std::max<int64_t>(1, n);
+  if (cfg.eval_samples > 0) res.sampled = double(ok_sampled) / std::max<int64_t>(1, n * cfg.eval_samples);
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return res;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results on disk
+
+json eval_json(const EvalResult& e) {
+  return {{"greedy_strict", e.greedy_strict}, {"greedy_flexible", e.greedy_flexible},
+          {"sampled", e.sampled < 0 ? json(nullptr) : json(e.sampled)}, {"n", e.n}, {"seconds", e.seconds}};
+}
+
+// Every evaluated question's greedy answer, for the report's before/after examples.
+void write_answers(const std::string& path, const EvalResult& e) {
+  std::string s;
+  for (const auto& a : e.samples)
+    s += json_text(json({{"question", a.question}, {"gold", a.gold_text}, {"completion", a.completion}, {"correct", a.correct_strict},
+                         {"correct_flexible", a.correct_flexible}})) +
+         "\n";
+  write_file_atomic(path, s);
+}
+
+}  // namespace grpo
