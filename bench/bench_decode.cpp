@@ -91,7 +91,7 @@ std::map<std::string, int64_t> count_ops(const std::function<void()>& fn) {
 
 void print_op_counts(BenchModel& b, const std::vector<std::vector<int32_t>>& prompts,
                      SamplingParams sp, int64_t T) {
-  sp.decoder = std::make_shared<StaticDecoder>();
+  sp.decoder = std::make_shared<StaticDecodeState>();
   generate(b.model, prompts, 1, sp);  // shapes set up (and graphs captured) outside the count
   auto one = sp;
   one.max_new_tokens = 1;
@@ -152,7 +152,7 @@ int main(int argc, char** argv) {
         sp.max_new_tokens = T;
         sp.decode = parse_decode_mode(mode_name);
         sp.pad_id = 0;
-        sp.decoder = std::make_shared<StaticDecoder>();  // as in training: kept across rollouts
+        sp.decoder = std::make_shared<StaticDecodeState>();  // as in training: kept across rollouts
         std::vector<double> secs;
         int64_t first_captures = 0, later_captures = 0;
         // Run 0 warms up (allocator, cuBLAS) and captures the graphs.

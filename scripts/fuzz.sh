@@ -16,7 +16,7 @@ target="${1:?usage: scripts/fuzz.sh TARGET [seconds] [jobs]; TARGET one of: $tar
 secs="${2:-180}"; jobs="${3:-1}"
 out=build-fuzz; mkdir -p "$out/obj"
 flags=(-std=c++17 -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -Iinclude)
-core=(common config data_files reward reward_program reward_rules safetensors sentencepiece tokenizer trainer_state)
+core=(common config data_files reward reward_program reward_rules safetensors sentencepiece tokenizer tokenizer_decoder tokenizer_normalizer tokenizer_pre_tokenizer tokenizer_util trainer_state)
 objs=()
 for s in "${core[@]}"; do
   o="$out/obj/$s.o"; objs+=("$o")

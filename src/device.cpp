@@ -202,4 +202,25 @@ void CudaGraph::replay() {
 #endif
 }
 
+// ---------------------------------------------------------------------------------------------
+// The device and dtype settings
+
+torch::Device parse_device(const std::string& name) {
+  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  if (name == "cpu") return torch::kCPU;
+  if (starts_with(name, "cuda")) {
+    if (!torch::cuda::is_available()) throw Error("device '" + name + "': CUDA is not available in this build or on this machine");
+    return torch::Device(name);
+  }
+  throw Error("device: expected auto, cpu, cuda or cuda:N, found " + quote(name));
+}
+
+torch::Dtype parse_dtype(const std::string& name, const torch::Device& device) {
+  if (name == "auto") return device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+  if (name == "float32" || name == "fp32") return torch::kFloat32;
+  if (name == "bfloat16" || name == "bf16") return torch::kBFloat16;
+  if (name == "float16" || name == "fp16") return torch::kFloat16;
+  throw Error("dtype: expected auto, float32, bfloat16 or float16, found " + quote(name));
+}
+
 }  // namespace grpo

@@ -39,7 +39,7 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
   greedy.greedy = true;
   SamplingParams sampled = eval_params(cfg, tok, special, model->cfg.n_vocab);
   sampled.temperature = cfg.eval_temperature;
-  greedy.decoder = sampled.decoder = std::make_shared<StaticDecoder>();  // one set of buffers/graphs for every batch
+  greedy.decoder = sampled.decoder = std::make_shared<StaticDecodeState>();  // one set of buffers/graphs for every batch
   const AnswerMode mode = cfg.answer_mode;
   int64_t ok_strict = 0, ok_flex = 0, ok_sampled = 0;
   for (int64_t s = lo; s < hi; s += batch_size) {

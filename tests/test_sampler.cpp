@@ -337,7 +337,7 @@ TEST_P(SamplerDevice, StaticAndGraphDecodeEqualEager) {
   }
 }
 
-// A StaticDecoder kept across calls (as the trainer keeps it across rollouts) sets each step shape
+// A StaticDecodeState kept across calls (as the trainer keeps it across rollouts) sets each step shape
 // up once: a repeated rollout meets no new shape (on CUDA: captures no graph) and still equals
 // eager decoding. Shorter prompts after longer ones must not see the stale K/V the longer ones
 // left in the buffers; more rows, or weights in new storage, make the buffers (and graphs) anew;
@@ -351,7 +351,7 @@ TEST_P(SamplerDevice, StaticDecoderIsReusedAcrossRollouts) {
   sp.sync_every = 2;
   for (int64_t id = 0; id < 30; ++id) sp.stop_ids.push_back(id);
   sp.decode_bucket = 8;
-  auto dec = std::make_shared<StaticDecoder>();
+  auto dec = std::make_shared<StaticDecodeState>();
   auto expect_as_eager = [&](const std::vector<std::vector<int32_t>>& prompts, int64_t G) {
     SamplingParams e = sp;
     e.decode = DecodeMode::Eager;

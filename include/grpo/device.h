@@ -91,4 +91,9 @@ class CudaGraph {
   std::unique_ptr<Impl> impl_;
 };
 
+// The device and dtype settings: auto|cpu|cuda|cuda:N (auto: cuda:0 when CUDA is available), and
+// auto|float32|bfloat16|float16 (auto: bf16 on CUDA, fp32 on CPU).
+torch::Device parse_device(const std::string& name);
+torch::Dtype parse_dtype(const std::string& name, const torch::Device& device);
+
 }  // namespace grpo

@@ -32,7 +32,7 @@ struct GrpoState {
   int64_t total_steps = 1;      // for the lr schedule
   int64_t skipped_updates = 0;  // non-finite loss or gradient
   // Rollout decode buffers and CUDA graphs, kept from step to step (decode_mode static / cuda_graph).
-  std::shared_ptr<StaticDecoder> decoder = std::make_shared<StaticDecoder>();
+  std::shared_ptr<StaticDecodeState> decoder = std::make_shared<StaticDecodeState>();
   // The rewards of cfg: built-ins, rules, and the external program (started once, here).
   std::shared_ptr<RewardSet> rewards;
   int64_t data_position = 0;    // training prompts consumed (dynamic sampling draws more than B per step)

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "grpo/config.h"
+#include "grpo/device.h"
 #include "grpo/safetensors.h"
 
 namespace grpo {
@@ -235,8 +236,6 @@ torch::Tensor positions_from_mask(const torch::Tensor& attention_mask);
 // ---------------------------------------------------------------------------------------------
 // Loading and saving
 
-torch::Dtype parse_dtype(const std::string& name, const torch::Device& device);  // auto|float32|bfloat16|float16
-torch::Device parse_device(const std::string& name);                               // auto|cpu|cuda|cuda:N
 
 struct LoadStats {
   double seconds = 0;

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "grpo/device.h"
+#include "grpo/decoder.h"
 #include "grpo/qwen2.h"
 #include "grpo/tokenizer.h"
 
@@ -38,38 +39,6 @@ namespace grpo {
 DecodeMode parse_decode_mode(const std::string& s);  // eager | static | cuda_graph
 // Throws unless `mode` can run on `device` (cuda_graph: a CUDA build and a CUDA device).
 void check_decode_mode(DecodeMode mode, const torch::Device& device);
-
-// ---------------------------------------------------------------------------------------------
-// Static decode state, kept across generate() calls (a training run's rollouts) so that each
-// decode-step shape is set up, and in cuda_graph mode captured, once per run instead of once per
-// rollout. A graph bakes in the addresses of everything it reads, so the step's inputs live in
-// these fixed buffers: finished rows are compacted IN PLACE into the first rows, and the step runs
-// over `rows` = N, then powers of two (the ladder: N=128 gives 128, 64, 32, ..., 1) so that later
-// rollouts meet the same (rows, attend) shapes. Rows between the live count and the ladder size
-// hold stale but finite data; their outputs are never read.
-// The buffers stay allocated between calls (KV cache: rows x capacity, as Rollout::kv_cache_bytes counts); they are made
-// again, and every graph dropped, when a call needs more rows or positions, or when the model,
-// its weights' storage or its attention kernel changed (in-place weight updates keep the graphs
-// valid: they read the weights at replay).
-
-struct StaticDecoder {
-  const void* model = nullptr;        // what the buffers and graphs were made for
-  std::vector<const void*> weights;   // data_ptr of every parameter
-  AttentionKernel attention = AttentionKernel::Eager;
-  int64_t rows = 0, capacity = 0;     // capacity: a multiple of the decode bucket
-  KVCache cache;                      // (rows, Hkv, capacity, hd) per layer, zero-initialised
-  torch::Tensor key_mask;             // (rows, capacity) int64: 1 = a real (non-pad) key position
-  torch::Tensor tok, pos;             // (rows, 1) int64: the step's input ids and positions
-  torch::Tensor write_pos;            // (1,) int64: the cache position the step writes
-  torch::Tensor logits;               // (rows, V) float32: the step's output
-  struct Step {
-    KVCache view;                     // the cache's first `rows` rows
-    CudaGraph graph;
-    bool captured = false;
-  };
-  std::map<std::pair<int64_t, int64_t>, Step> steps;  // (rows, attend) -> its cache view and graph
-  int64_t graph_captures = 0;         // over the decoder's life
-};
 
 struct SamplingParams {
   double temperature = 1.0;
@@ -87,7 +56,7 @@ struct SamplingParams {
   DecodeMode decode = DecodeMode::Eager;
   int64_t decode_bucket = 128;     // Static / CudaGraph: attention spans a multiple of this
   // Static / CudaGraph: buffers and graphs to reuse across calls (empty = a fresh one per call).
-  std::shared_ptr<StaticDecoder> decoder;
+  std::shared_ptr<StaticDecodeState> decoder;
   // Streaming: called after every step with (sequence index, id) of each row still running; it
   // forces a host sync per step, so it is meant for interactive use, not for rollouts.
   std::function<void(int64_t seq, int64_t id)> on_token;
@@ -139,10 +108,5 @@ torch::Tensor draw_from(const torch::Tensor& probs, const torch::Tensor& u);
 // the draws reproducible per prompt; empty = 0, 1, 2, ...
 Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>>& prompts, int64_t G,
                  const SamplingParams& params, const std::vector<uint64_t>& prompt_keys = {});
-
-// Bytes the rollout's KV cache needs; throws Error with the numbers if it exceeds `budget_bytes`
-// (0 = the free memory of the device: MemAvailable on CPU).
-int64_t check_kv_budget(const ModelConfig& cfg, int64_t n_seq, int64_t capacity, torch::Dtype dtype,
-                        const torch::Device& device, int64_t budget_bytes = 0);
 
 }  // namespace grpo
