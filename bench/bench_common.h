@@ -59,12 +59,13 @@ struct BenchModel {
 // --model DIR (load) or --config JSON (random weights); --device, --dtype as in grpo_train.
 inline BenchModel bench_model(const Args& a) {
   BenchModel b;
-  b.device = parse_device(a.str("device", "auto"));
-  b.dtype = parse_dtype(a.str("dtype", "auto"), b.device);
   if (!a.str("model", "").empty()) {
     b.source = a.str("model", "");
-    b.model = load_qwen2(b.source, b.dtype, b.device);
+    Policy p = load_policy(b.source, a.str("device", "auto"), a.str("dtype", "auto"));
+    b.model = p.model, b.device = p.device, b.dtype = p.dtype;
   } else {
+    b.device = parse_device(a.str("device", "auto"));
+    b.dtype = parse_dtype(a.str("dtype", "auto"), b.device);
     b.source = a.str("config", "configs/models/qwen2.5-1.5b.json");
     ModelConfig cfg = ModelConfig::from_json(read_file(b.source), b.source);
     b.model = random_qwen2(cfg, 1234, torch::TensorOptions().dtype(b.dtype).device(b.device));

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "grpo/common.h"
+#include "grpo/lora.h"
 #include "grpo/qwen2.h"
 
 namespace grpo {
@@ -261,6 +262,20 @@ void save_qwen2(Qwen2ForCausalLM& model, const std::string& dir, torch::Dtype dt
   for (auto& item : model->named_parameters())
     if (!is_lora_name(item.key())) tensors.emplace_back(item.key(), item.value());  // an adapter is saved as such (lora.h), or merged first
   write_tensors(dir + "/model.safetensors", tensors, dtype);
+}
+
+Policy load_policy(const std::string& model_dir, const std::string& device, const std::string& dtype, AttentionKernel attention,
+                   const std::string& adapter) {
+  Policy p;
+  p.device = parse_device(device);
+  p.dtype = parse_dtype(dtype, p.device);
+  check_attention(attention);
+  LoadStats ls;
+  p.model = load_qwen2(model_dir, p.dtype, p.device, &ls);
+  if (!adapter.empty()) load_lora_adapter(p.model, adapter);
+  p.model->set_attention(attention);
+  p.load_seconds = ls.seconds;
+  return p;
 }
 
 }  // namespace grpo

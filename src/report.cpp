@@ -238,28 +238,42 @@ double sum_of(const std::vector<json>& rows, const char* key) {
 
 }  // namespace
 
-void write_report(const std::string& out_dir) {
-  if (!dir_exists(out_dir)) throw Error(out_dir + ": no such output directory");
-  const std::string cfg_path = out_dir + "/config.yaml";
-  if (!file_exists(cfg_path)) throw Error(out_dir + ": no config.yaml (not a grpo_train output directory?)");
+namespace {
+
+// What the report reads: the files a grpo_train output directory holds.
+struct RunFiles {
   TrainConfig cfg;
-  apply_config_sources(cfg, cfg_path, {});
-  const auto history = read_jsonl_file(out_dir + "/metrics.jsonl");
-  const auto evals = read_jsonl_file(out_dir + "/eval.jsonl");
-  const auto ans_before = read_jsonl_file(out_dir + "/answers_before.jsonl");
-  const auto ans_after = read_jsonl_file(out_dir + "/answers_after.jsonl");
+  std::string cfg_path;
+  std::vector<json> history, evals, ans_before, ans_after;  // metrics.jsonl, eval.jsonl, answers_*.jsonl
+  json summary, before, after;                              // summary.json and its two evaluations
+  double wall = 0;
+  int64_t steps = 0;
+};
+
+RunFiles read_run_files(const std::string& out_dir) {
+  if (!dir_exists(out_dir)) throw Error(out_dir + ": no such output directory");
+  RunFiles f;
+  f.cfg_path = out_dir + "/config.yaml";
+  if (!file_exists(f.cfg_path)) throw Error(out_dir + ": no config.yaml (not a grpo_train output directory?)");
+  apply_config_sources(f.cfg, f.cfg_path, {});
+  f.history = read_jsonl_file(out_dir + "/metrics.jsonl");
+  f.evals = read_jsonl_file(out_dir + "/eval.jsonl");
+  f.ans_before = read_jsonl_file(out_dir + "/answers_before.jsonl");
+  f.ans_after = read_jsonl_file(out_dir + "/answers_after.jsonl");
   const std::string summary_path = out_dir + "/summary.json";
-  const json summary = file_exists(summary_path) ? parse_json(read_file(summary_path), summary_path) : json::object();
-  const json before = summary.value("before", json::object()), after = summary.value("after", json::object());
-  const double wall = summary.value("wall_s", 0.0);
-  const int64_t steps = history.empty() ? 0 : history.back().value("step", int64_t(0));
+  f.summary = file_exists(summary_path) ? parse_json(read_file(summary_path), summary_path) : json::object();
+  f.before = f.summary.value("before", json::object()), f.after = f.summary.value("after", json::object());
+  f.wall = f.summary.value("wall_s", 0.0);
+  f.steps = f.history.empty() ? 0 : f.history.back().value("step", int64_t(0));
+  return f;
+}
 
-  std::ostringstream md;
-  md << "# GRPO training report\n\n";
-  md << "`" << cfg.model_path << "` trained with GRPO on `" << cfg.train_data << "` for " << steps << " steps (" << cfg.prompts_per_step
-     << " prompts x " << cfg.group_size << " samples each), evaluated on `" << cfg.eval_data << "`.\n\n";
-
-  // ---- what changed
+// ---- what changed: before/after accuracy, the reward's trend, where the wall time went
+void write_what_changed(std::ostream& md, const RunFiles& f) {
+  const TrainConfig& cfg = f.cfg;
+  const auto &history = f.history, &evals = f.evals;
+  const json &summary = f.summary, &before = f.before, &after = f.after;
+  const double wall = f.wall;
   md << "## What changed\n\n";
   if (summary.contains("after")) {
     const auto n = after.value("n", int64_t(0));
@@ -298,8 +312,12 @@ void write_report(const std::string& out_dir) {
   } else {
     md << "The run has not finished (no summary.json): no after-training evaluation yet.\n\n";
   }
+}
 
-  // ---- algorithm and parameters
+// ---- the algorithm and its hyperparameters
+void write_algorithm(std::ostream& md, const RunFiles& f) {
+  const TrainConfig& cfg = f.cfg;
+  const std::string& cfg_path = f.cfg_path;
   md << "## Algorithm\n\nGroup Relative Policy Optimization (DeepSeekMath). For each of B = " << cfg.prompts_per_step
      << " prompts per step, G = " << cfg.group_size << " completions are sampled; rule-based rewards (answer correctness and "
      << "format) are turned into advantages relative to the group, A = (r - mean) / (std + eps) (scale `" << choice_name(cfg.scale_rewards)
@@ -308,8 +326,11 @@ void write_report(const std::string& out_dir) {
      << ", token losses aggregated as `" << choice_name(cfg.loss_aggregation) << "`, " << cfg.num_iterations
      << " update(s) per rollout batch, with AdamW. No value model is needed.\n\n";
   md << "## Hyperparameters\n\n```yaml\n" << read_file(cfg_path) << "```\n\n";
+}
 
-  // ---- training log
+// ---- about ten evenly spaced steps of metrics.jsonl
+void write_training_log(std::ostream& md, const RunFiles& f) {
+  const auto& history = f.history;
   md << "## Training log\n\n";
   if (history.empty()) {
     md << "No steps were logged.\n\n";
@@ -325,8 +346,13 @@ void write_report(const std::string& out_dir) {
     }
     md << "\n";
   }
+}
 
-  // ---- curves
+// ---- the curves, as SVG files under plots/
+void write_curves(std::ostream& md, const RunFiles& f, const std::string& out_dir) {
+  const auto &history = f.history, &evals = f.evals;
+  const json &summary = f.summary, &before = f.before, &after = f.after;
+  const int64_t steps = f.steps;
   md << "## Curves\n\n";
   fs::create_directories(out_dir + "/plots");
   struct Curve {
@@ -357,8 +383,11 @@ void write_report(const std::string& out_dir) {
     write_file_atomic(out_dir + "/plots/" + cv.key + ".svg", svg_chart(c));
     md << "![" << cv.title << "](plots/" << cv.key << ".svg)\n\n";
   }
+}
 
-  // ---- before / after examples
+// ---- before / after: the same questions
+void write_examples(std::ostream& md, const RunFiles& f) {
+  const auto &ans_before = f.ans_before, &ans_after = f.ans_after;
   md << "## Before / after: the same questions\n\n";
   if (ans_before.empty() || ans_after.empty()) {
     md << "No per-question answers were recorded (answers_before.jsonl / answers_after.jsonl).\n\n";
@@ -380,6 +409,21 @@ void write_report(const std::string& out_dir) {
       md << "**After** (" << (ao ? "correct" : "wrong") << "):\n\n```\n" << a.value("completion", std::string()) << "\n```\n\n";
     }
   }
+}
+
+}  // namespace
+
+void write_report(const std::string& out_dir) {
+  const RunFiles f = read_run_files(out_dir);
+  std::ostringstream md;
+  md << "# GRPO training report\n\n";
+  md << "`" << f.cfg.model_path << "` trained with GRPO on `" << f.cfg.train_data << "` for " << f.steps << " steps ("
+     << f.cfg.prompts_per_step << " prompts x " << f.cfg.group_size << " samples each), evaluated on `" << f.cfg.eval_data << "`.\n\n";
+  write_what_changed(md, f);
+  write_algorithm(md, f);
+  write_training_log(md, f);
+  write_curves(md, f, out_dir);
+  write_examples(md, f);
   write_file_atomic(out_dir + "/report.md", md.str());
 }
 

@@ -206,8 +206,115 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_file(const std::string& path) {
   return from_json(read_file(path), path);
 }
 
-std::unique_ptr<HfTokenizer> HfTokenizer::from_json(const std::string& text, const std::string& name) {
-  Ctx ctx{name};
+// ---- tokenizer.json's parts, read into the Impl (errors name the file and the field)
+namespace {
+
+using Impl = HfTokenizer::Impl;
+
+// model.vocab: token -> id; returns the largest id.
+int32_t read_vocab(Impl& state, const json& model, const Ctx& ctx) {
+  Impl* impl = &state;
+  const json& vocab = field(model, "vocab", ctx, "model");
+  if (!vocab.is_object()) ctx.fail("model.vocab: expected an object of token -> id");
+  int32_t max_id = -1;
+  for (const auto& [tok, id] : vocab.items()) {
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
+      ctx.fail("model.vocab[" + quote(tok) + "]: expected a non-negative integer id, found " + json_text(id));
+    impl->vocab.emplace(tok, id.get<int32_t>());
+    max_id = std::max(max_id, id.get<int32_t>());
+  }
+  return max_id;
+}
+
+// added_tokens, and the id -> string and special tables over every id up to max_id.
+void read_added_tokens(Impl& state, const json& root, const Ctx& ctx, int32_t max_id) {
+  Impl* impl = &state;
+  if (root.contains("added_tokens") && root["added_tokens"].is_array()) {
+    const json& list = root["added_tokens"];
+    for (size_t i = 0; i < list.size(); ++i) {
+      std::string where = "added_tokens[" + std::to_string(i) + "]";
+      const json& a = list[i];
+      const json& idj = field(a, "id", ctx, where);
+      if (!idj.is_number_integer() || idj.get<int64_t>() < 0) ctx.fail(where + ".id: expected a non-negative integer");
+      AddedToken t{idj.get<int32_t>(), str_field(a, "content", ctx, where), bool_field(a, "special", false),
+                   bool_field(a, "lstrip", false), bool_field(a, "rstrip", false), bool_field(a, "single_word", false)};
+      if (t.content.empty()) ctx.fail(where + ".content: empty");
+      max_id = std::max(max_id, t.id);
+      impl->added_by_content[t.content] = t.id;
+      impl->added.push_back(std::move(t));
+    }
+  }
+  impl->id_to_str.assign(static_cast<size_t>(max_id + 1), std::string());
+  impl->special.assign(static_cast<size_t>(max_id + 1), 0);
+  for (const auto& [tok, id] : impl->vocab) impl->id_to_str[id] = tok;
+  for (const auto& a : impl->added) {
+    impl->id_to_str[a.id] = a.content;
+    impl->special[a.id] = a.special;
+  }
+  for (size_t k = 0; k < impl->added.size(); ++k)
+    impl->added_by_first_byte[static_cast<unsigned char>(impl->added[k].content[0])].push_back(k);
+  for (auto& v : impl->added_by_first_byte)
+    std::stable_sort(v.begin(), v.end(), [&](size_t a, size_t b) {
+      return impl->added[a].content.size() > impl->added[b].content.size();
+    });
+}
+
+// model.merges: "a b" strings or ["a", "b"] pairs, each of known tokens whose join is a token.
+void read_merges(Impl& state, const json& model, const Ctx& ctx) {
+  Impl* impl = &state;
+  const json& merges = field(model, "merges", ctx, "model");
+  if (!merges.is_array()) ctx.fail("model.merges: expected an array");
+  impl->merges.reserve(merges.size());
+  for (size_t i = 0; i < merges.size(); ++i) {
+    const json& m = merges[i];
+    std::string a, b;
+    if (m.is_string()) {
+      std::string s = m.get<std::string>();
+      size_t sp = s.find(' ');
+      if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
+        ctx.fail("model.merges[" + std::to_string(i) + "]: expected \"left right\", found " + quote(s));
+      a = s.substr(0, sp), b = s.substr(sp + 1);
+    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+      a = m[0].get<std::string>(), b = m[1].get<std::string>();
+    } else {
+      ctx.fail("model.merges[" + std::to_string(i) + "]: expected \"a b\" or [\"a\", \"b\"], found " + json_text(m));
+    }
+    auto ia = impl->vocab.find(a), ib = impl->vocab.find(b), im = impl->vocab.find(a + b);
+    std::string where = "model.merges[" + std::to_string(i) + "] (" + quote(a) + " + " + quote(b) + ")";
+    if (ia == impl->vocab.end()) ctx.fail(where + ": refers to unknown token " + quote(a));
+    if (ib == impl->vocab.end()) ctx.fail(where + ": refers to unknown token " + quote(b));
+    if (im == impl->vocab.end()) ctx.fail(where + ": the merged token " + quote(a + b) + " is not in the vocabulary");
+    impl->merges.emplace(Impl::pair_key(ia->second, ib->second), std::make_pair(int32_t(i), im->second));
+  }
+}
+
+// The BPE model's options (unk, byte fallback, prefixes/suffixes) and the <0xNN> byte ids.
+void read_model_options(Impl& state, const json& model, const Ctx& ctx) {
+  Impl* impl = &state;
+  if (model.contains("unk_token") && model["unk_token"].is_string()) {
+    std::string unk = model["unk_token"];
+    auto it = impl->vocab.find(unk);
+    if (it == impl->vocab.end()) ctx.fail("model.unk_token: " + quote(unk) + " is not in the vocabulary");
+    impl->unk_id = it->second;
+  }
+  impl->byte_fallback = bool_field(model, "byte_fallback", false);
+  impl->fuse_unk = bool_field(model, "fuse_unk", false);
+  impl->ignore_merges = bool_field(model, "ignore_merges", false);
+  if (model.contains("continuing_subword_prefix") && model["continuing_subword_prefix"].is_string())
+    impl->continuing_subword_prefix = model["continuing_subword_prefix"];
+  if (model.contains("end_of_word_suffix") && model["end_of_word_suffix"].is_string())
+    impl->end_of_word_suffix = model["end_of_word_suffix"];
+  if (model.contains("dropout") && model["dropout"].is_number() && model["dropout"].get<double>() > 0)
+    ctx.fail("model.dropout: BPE dropout is not supported (training-time randomness)");
+  for (int b = 0; b < 256; ++b) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "<0x%02X>", b);
+    auto it = impl->vocab.find(buf);
+    impl->byte_ids[b] = it == impl->vocab.end() ? -1 : it->second;
+  }
+}
+
+json parse_tokenizer_json(const std::string& text, const Ctx& ctx) {
   json root;
   try {
     root = json::parse(text);
@@ -218,101 +325,26 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json(const std::string& text, con
     ctx.fail(std::string("invalid JSON (") + e.what() + ")");
   }
   if (!root.is_object()) ctx.fail("expected a JSON object at the top level, found " + std::string(root.type_name()));
+  return root;
+}
+
+}  // namespace
+
+std::unique_ptr<HfTokenizer> HfTokenizer::from_json(const std::string& text, const std::string& name) {
+  Ctx ctx{name};
+  const json root = parse_tokenizer_json(text, ctx);
   auto impl = std::make_unique<Impl>();
   impl->name = name;
   try {
     if (!root.contains("model") || root["model"].is_null()) ctx.fail("missing field \"model\"");
     const json& model = root["model"];
     std::string type = model.contains("type") && model["type"].is_string() ? model["type"].get<std::string>() : "BPE";
-    if (type != "BPE")
-      ctx.fail("model.type: unsupported model type \"" + type + "\" (supported: BPE)");
-    // vocab
-    const json& vocab = field(model, "vocab", ctx, "model");
-    if (!vocab.is_object()) ctx.fail("model.vocab: expected an object of token -> id");
-    int32_t max_id = -1;
-    for (const auto& [tok, id] : vocab.items()) {
-      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
-        ctx.fail("model.vocab[" + quote(tok) + "]: expected a non-negative integer id, found " + json_text(id));
-      impl->vocab.emplace(tok, id.get<int32_t>());
-      max_id = std::max(max_id, id.get<int32_t>());
-    }
-    // added tokens
-    if (root.contains("added_tokens") && root["added_tokens"].is_array()) {
-      const json& list = root["added_tokens"];
-      for (size_t i = 0; i < list.size(); ++i) {
-        std::string where = "added_tokens[" + std::to_string(i) + "]";
-        const json& a = list[i];
-        const json& idj = field(a, "id", ctx, where);
-        if (!idj.is_number_integer() || idj.get<int64_t>() < 0) ctx.fail(where + ".id: expected a non-negative integer");
-        AddedToken t{idj.get<int32_t>(), str_field(a, "content", ctx, where), bool_field(a, "special", false),
-                     bool_field(a, "lstrip", false), bool_field(a, "rstrip", false), bool_field(a, "single_word", false)};
-        if (t.content.empty()) ctx.fail(where + ".content: empty");
-        max_id = std::max(max_id, t.id);
-        impl->added_by_content[t.content] = t.id;
-        impl->added.push_back(std::move(t));
-      }
-    }
-    impl->id_to_str.assign(static_cast<size_t>(max_id + 1), std::string());
-    impl->special.assign(static_cast<size_t>(max_id + 1), 0);
-    for (const auto& [tok, id] : impl->vocab) impl->id_to_str[id] = tok;
-    for (const auto& a : impl->added) {
-      impl->id_to_str[a.id] = a.content;
-      impl->special[a.id] = a.special;
-    }
-    for (size_t k = 0; k < impl->added.size(); ++k)
-      impl->added_by_first_byte[static_cast<unsigned char>(impl->added[k].content[0])].push_back(k);
-    for (auto& v : impl->added_by_first_byte)
-      std::stable_sort(v.begin(), v.end(), [&](size_t a, size_t b) {
-        return impl->added[a].content.size() > impl->added[b].content.size();
-      });
-    // merges: "a b" strings or ["a", "b"] pairs
-    const json& merges = field(model, "merges", ctx, "model");
-    if (!merges.is_array()) ctx.fail("model.merges: expected an array");
-    impl->merges.reserve(merges.size());
-    for (size_t i = 0; i < merges.size(); ++i) {
-      const json& m = merges[i];
-      std::string a, b;
-      if (m.is_string()) {
-        std::string s = m.get<std::string>();
-        size_t sp = s.find(' ');
-        if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
-          ctx.fail("model.merges[" + std::to_string(i) + "]: expected \"left right\", found " + quote(s));
-        a = s.substr(0, sp), b = s.substr(sp + 1);
-      } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-        a = m[0].get<std::string>(), b = m[1].get<std::string>();
-      } else {
-        ctx.fail("model.merges[" + std::to_string(i) + "]: expected \"a b\" or [\"a\", \"b\"], found " + json_text(m));
-      }
-      auto ia = impl->vocab.find(a), ib = impl->vocab.find(b), im = impl->vocab.find(a + b);
-      std::string where = "model.merges[" + std::to_string(i) + "] (" + quote(a) + " + " + quote(b) + ")";
-      if (ia == impl->vocab.end()) ctx.fail(where + ": refers to unknown token " + quote(a));
-      if (ib == impl->vocab.end()) ctx.fail(where + ": refers to unknown token " + quote(b));
-      if (im == impl->vocab.end()) ctx.fail(where + ": the merged token " + quote(a + b) + " is not in the vocabulary");
-      impl->merges.emplace(Impl::pair_key(ia->second, ib->second), std::make_pair(int32_t(i), im->second));
-    }
-    // model options
-    if (model.contains("unk_token") && model["unk_token"].is_string()) {
-      std::string unk = model["unk_token"];
-      auto it = impl->vocab.find(unk);
-      if (it == impl->vocab.end()) ctx.fail("model.unk_token: " + quote(unk) + " is not in the vocabulary");
-      impl->unk_id = it->second;
-    }
-    impl->byte_fallback = bool_field(model, "byte_fallback", false);
-    impl->fuse_unk = bool_field(model, "fuse_unk", false);
-    impl->ignore_merges = bool_field(model, "ignore_merges", false);
-    if (model.contains("continuing_subword_prefix") && model["continuing_subword_prefix"].is_string())
-      impl->continuing_subword_prefix = model["continuing_subword_prefix"];
-    if (model.contains("end_of_word_suffix") && model["end_of_word_suffix"].is_string())
-      impl->end_of_word_suffix = model["end_of_word_suffix"];
-    if (model.contains("dropout") && model["dropout"].is_number() && model["dropout"].get<double>() > 0)
-      ctx.fail("model.dropout: BPE dropout is not supported (training-time randomness)");
-    for (int b = 0; b < 256; ++b) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "<0x%02X>", b);
-      auto it = impl->vocab.find(buf);
-      impl->byte_ids[b] = it == impl->vocab.end() ? -1 : it->second;
-    }
-    // pipeline stages
+    if (type != "BPE") ctx.fail("model.type: unsupported model type \"" + type + "\" (supported: BPE)");
+    const int32_t max_id = read_vocab(*impl, model, ctx);
+    read_added_tokens(*impl, root, ctx, max_id);
+    read_merges(*impl, model, ctx);
+    read_model_options(*impl, model, ctx);
+    // the pipeline's stages
     parse_normalizer(root.value("normalizer", json()), ctx, "normalizer", impl->normalizers);
     parse_pre_tokenizer(root.value("pre_tokenizer", json()), ctx, "pre_tokenizer", impl->pre_tokenizers);
     parse_decoder(root.value("decoder", json()), ctx, "decoder", impl->decoders);

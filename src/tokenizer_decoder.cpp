@@ -45,68 +45,82 @@ int byte_token_value(std::string_view t) {
   return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
 }
 
+namespace {
+
+// ByteLevel: each token's characters back to the bytes they stand for (a token holding other
+// characters stays as it is), all joined, invalid UTF-8 replaced by U+FFFD.
+std::vector<std::string> decode_byte_level(const std::vector<std::string>& tokens) {
+  const auto& cp_to_byte = byte_level().cp_to_byte;
+  std::string bytes;
+  for (const auto& t : tokens) {
+    std::string tb;
+    bool all_mapped = true;
+    for (auto [off, len] : utf8_chars(t)) {
+      utf8proc_int32_t cp = -1;
+      utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(t.data() + off), len, &cp);
+      if (cp < 0 || cp >= 324 || cp_to_byte[cp] < 0) {
+        all_mapped = false;
+        break;
+      }
+      tb += static_cast<char>(cp_to_byte[cp]);
+    }
+    bytes += all_mapped ? tb : t;
+  }
+  return {utf8_lossy(bytes)};
+}
+
+// ByteFallback: runs of "<0xNN>" tokens become their bytes when those form valid UTF-8, else one
+// U+FFFD per byte token.
+std::vector<std::string> decode_byte_fallback(std::vector<std::string> tokens) {
+  std::vector<std::string> out;
+  std::string pending;
+  size_t n_pending = 0;
+  auto flush = [&] {
+    if (!n_pending) return;
+    size_t bad = 0;
+    bool valid = true;
+    for (size_t i = 0; i < pending.size();) {
+      size_t n = utf8_valid_len(pending, i, &bad);
+      if (!n) {
+        valid = false;
+        break;
+      }
+      i += n;
+    }
+    if (valid) out.push_back(pending);
+    else
+      for (size_t i = 0; i < n_pending; ++i) out.emplace_back(kReplacementChar);
+    pending.clear();
+    n_pending = 0;
+  };
+  for (auto& t : tokens) {
+    int b = byte_token_value(t);
+    if (b >= 0) {
+      pending += static_cast<char>(b);
+      ++n_pending;
+    } else {
+      flush();
+      out.push_back(std::move(t));
+    }
+  }
+  flush();
+  return out;
+}
+
+}  // namespace
+
 std::vector<std::string> apply_decoders(std::vector<std::string> tokens, const std::vector<Decoder>& ds) {
   for (const auto& d : ds) {
     switch (d.kind) {
-      case Decoder::ByteLevel: {
-        const auto& cp_to_byte = byte_level().cp_to_byte;
-        std::string bytes;
-        for (const auto& t : tokens) {
-          std::string tb;
-          bool all_mapped = true;
-          for (auto [off, len] : utf8_chars(t)) {
-            utf8proc_int32_t cp = -1;
-            utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(t.data() + off), len, &cp);
-            if (cp < 0 || cp >= 324 || cp_to_byte[cp] < 0) {
-              all_mapped = false;
-              break;
-            }
-            tb += static_cast<char>(cp_to_byte[cp]);
-          }
-          bytes += all_mapped ? tb : t;
-        }
-        tokens = {utf8_lossy(bytes)};
+      case Decoder::ByteLevel:
+        tokens = decode_byte_level(tokens);
         break;
-      }
       case Decoder::Replace:
         for (auto& t : tokens) t = replace_all(t, d.pattern, d.content);
         break;
-      case Decoder::ByteFallback: {
-        std::vector<std::string> out;
-        std::string pending;
-        size_t n_pending = 0;
-        auto flush = [&] {
-          if (!n_pending) return;
-          size_t bad = 0;
-          bool valid = true;
-          for (size_t i = 0; i < pending.size();) {
-            size_t n = utf8_valid_len(pending, i, &bad);
-            if (!n) {
-              valid = false;
-              break;
-            }
-            i += n;
-          }
-          if (valid) out.push_back(pending);
-          else
-            for (size_t i = 0; i < n_pending; ++i) out.emplace_back(kReplacementChar);
-          pending.clear();
-          n_pending = 0;
-        };
-        for (auto& t : tokens) {
-          int b = byte_token_value(t);
-          if (b >= 0) {
-            pending += static_cast<char>(b);
-            ++n_pending;
-          } else {
-            flush();
-            out.push_back(std::move(t));
-          }
-        }
-        flush();
-        tokens = std::move(out);
+      case Decoder::ByteFallback:
+        tokens = decode_byte_fallback(std::move(tokens));
         break;
-      }
       case Decoder::Fuse: {
         std::string all;
         for (const auto& t : tokens) all += t;

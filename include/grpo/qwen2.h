@@ -237,6 +237,18 @@ torch::Tensor positions_from_mask(const torch::Tensor& attention_mask);
 // Loading and saving
 
 
+// The model a tool runs, loaded the one way grpo_eval, grpo_generate, grpo_sft and the benchmarks
+// load it: model_dir (+ a PEFT LoRA adapter directory), on the device and in the dtype their
+// settings name (parse_device / parse_dtype: "auto" picks), with the attention kernel set.
+struct Policy {
+  Qwen2ForCausalLM model{nullptr};
+  torch::Device device = torch::kCPU;
+  torch::Dtype dtype = torch::kFloat32;
+  double load_seconds = 0;
+};
+Policy load_policy(const std::string& model_dir, const std::string& device, const std::string& dtype,
+                   AttentionKernel attention = AttentionKernel::Eager, const std::string& adapter = "");
+
 struct LoadStats {
   double seconds = 0;
   size_t checkpoint_bytes = 0;

@@ -44,13 +44,8 @@ int main(int argc, char** argv) {
     auto tok = load_tokenizer(model_dir);
     SpecialIds special = load_special_ids(model_dir, *tok);
     GSM8KDataset ds(cfg.eval_data, static_cast<size_t>(cfg.eval_limit));
-    auto device = parse_device(cfg.device);
-    check_decode_mode(cfg.decode_mode, device);
-    const AttentionKernel kernel = cfg.attention;
-    check_attention(kernel);
-    auto model = load_qwen2(model_dir, parse_dtype(cfg.dtype, device), device);
-    if (!adapter.empty()) load_lora_adapter(model, adapter);
-    model->set_attention(kernel);
+    check_decode_mode(cfg.decode_mode, parse_device(cfg.device));
+    auto model = load_policy(model_dir, cfg.device, cfg.dtype, cfg.attention, adapter).model;
     EvalResult r = evaluate(model, *tok, special, ds, cfg);
     if (!samples_out.empty()) {
       std::string s;

@@ -37,6 +37,100 @@ std::vector<int32_t> parse_ids(const std::string& s, const std::string& what) {
   return ids;
 }
 
+// --score-ids: the log-prob of each id after the first given its prefix (and, with --logits-out,
+// the (T, V) fp32 logits as safetensors "logits").
+void score(Qwen2ForCausalLM& model, const torch::Device& dev, const std::string& score_ids, const std::string& logits_out) {
+  auto ids = parse_ids(score_ids, "--score-ids");
+  if (ids.size() < 2) throw Error("--score-ids: need at least two ids");
+  for (int32_t id : ids)
+    if (id >= model->cfg.n_vocab) throw Error("--score-ids: id " + std::to_string(id) + " >= vocab_size " + std::to_string(model->cfg.n_vocab));
+  torch::NoGradGuard ng;
+  auto x = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kInt64).unsqueeze(0).to(dev);
+  auto logits = model->forward(x).to(torch::kFloat32)[0].to(torch::kCPU).contiguous();  // (T, V)
+  if (!logits_out.empty())
+    write_safetensors(logits_out, {{"logits", DType::F32, {logits.size(0), logits.size(1)}, logits.data_ptr(),
+                                    static_cast<size_t>(logits.numel()) * sizeof(float)}});
+  auto lp = torch::log_softmax(logits, -1);
+  for (size_t i = 0; i + 1 < ids.size(); ++i) std::printf("%s%.6f", i ? "," : "", lp[i][ids[i + 1]].item<float>());
+  std::printf("\n");
+}
+
+// The prompts as ids: --prompt-ids as given, text (--prompt, --prompts-file) chat-rendered unless
+// --raw; `tok` is loaded for text prompts.
+std::vector<std::vector<int32_t>> read_prompts(const std::string& model_dir, const std::string& prompt, const std::string& prompts_file,
+                                               const std::string& prompt_ids, bool raw, const std::string& system_prompt,
+                                               std::unique_ptr<Tokenizer>& tok) {
+  std::vector<std::vector<int32_t>> prompts;
+  if (!prompt_ids.empty()) {
+    for (const auto& p : split(prompt_ids, ';')) prompts.push_back(parse_ids(p, "--prompt-ids"));
+  } else {
+    tok = load_tokenizer(model_dir);
+    std::vector<std::string> texts;
+    if (!prompt.empty()) texts.push_back(prompt);
+    std::ifstream in(prompts_file);
+    if (!prompts_file.empty() && !in) throw Error(prompts_file + ": cannot open");
+    size_t lineno = 0;
+    for (std::string line; !prompts_file.empty() && std::getline(in, line);) {
+      ++lineno;
+      if (trim(line).empty()) continue;
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_string()) texts.push_back(j.get<std::string>());
+      else if (j.is_object() && j.contains("prompt") && j["prompt"].is_string()) texts.push_back(j["prompt"]);
+      else if (j.is_object() && j.contains("question") && j["question"].is_string()) texts.push_back(j["question"]);
+      else throw Error(prompts_file + ":" + std::to_string(lineno) + ": expected a JSON string or an object with \"prompt\" or \"question\"");
+    }
+    if (texts.empty()) throw Error(prompts_file + ": no prompts");
+    SpecialIds special = load_special_ids(model_dir, *tok);
+    for (const auto& t : texts) {
+      std::vector<int32_t> ids;
+      if (raw && special.add_bos) ids.push_back(*special.bos);  // what HF's tokenizer(text) gives
+      auto body = raw ? tok->encode(t) : tokenize_prompt(*tok, system_prompt, t, 1 << 20).ids;
+      ids.insert(ids.end(), body.begin(), body.end());
+      prompts.push_back(std::move(ids));
+    }
+  }
+  return prompts;
+}
+
+// Each completion on its own line: ids (--print-ids, or no tokenizer), the text alone for one
+// completion, else JSON-quoted text.
+void print_completions(const Rollout& r, const Tokenizer* tok, bool print_ids) {
+  const auto completions = completion_token_ids(r);
+  for (const auto& out : completions) {
+    if (print_ids || !tok) {
+      for (size_t i = 0; i < out.size(); ++i) std::printf("%s%d", i ? "," : "", out[i]);
+      std::printf("\n");
+    } else {
+      std::string text = tok->decode(out, /*skip_special=*/true);
+      if (completions.size() == 1) std::printf("%s\n", text.c_str());
+      else std::printf("%s\n", json_text(nlohmann::json(text)).c_str());
+    }
+  }
+}
+
+// The option combinations CLI11 cannot check alone.
+void check_options(const std::string& prompt, const std::string& prompts_file, const std::string& prompt_ids,
+                   const std::string& score_ids, const std::string& logits_out, int64_t G, const SamplingParams& sp) {
+  int sources = !prompt.empty() + !prompts_file.empty() + !prompt_ids.empty() + !score_ids.empty();
+  if (!logits_out.empty() && score_ids.empty()) throw Error("--logits-out needs --score-ids");
+  if (sources != 1) throw Error("give exactly one of --prompt, --prompts-file, --prompt-ids, --score-ids");
+  if (G < 1) throw Error("-n: expected >= 1, found " + std::to_string(G));
+  if (!(sp.temperature > 0)) throw Error("--temperature: expected > 0");
+  if (!(sp.top_p > 0 && sp.top_p <= 1)) throw Error("--top-p: expected a value in (0, 1]");
+}
+
+// The sampling settings (SamplingParams' fields).
+void add_sampling_options(CLI::App& app, SamplingParams& sp) {
+  app.add_option("--max-new-tokens", sp.max_new_tokens, "completion length cap")->capture_default_str()->check(integer_in(1, 1 << 20));
+  app.add_flag("--greedy", sp.greedy, "greedy decoding");
+  app.add_option("--temperature", sp.temperature, "sampling temperature")->capture_default_str()->check(above_zero());
+  app.add_option("--top-p", sp.top_p, "nucleus mass, in (0, 1]")->capture_default_str()->check(number_in(1e-9, 1.0));
+  app.add_option("--top-k", sp.top_k, "top-k (0 = off)")->capture_default_str()->check(integer_in(0, INT_MAX));
+  app.add_option("--min-p", sp.min_p, "min-p (0 = off)")->capture_default_str()->check(number_in(0.0, 1.0));
+  app.add_option("--repetition-penalty", sp.repetition_penalty, "repetition penalty (1 = off)")->capture_default_str()->check(above_zero());
+  app.add_option("--seed", sp.seed, "sampling seed")->capture_default_str();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -58,14 +152,7 @@ int main(int argc, char** argv) {
   app.add_flag("--raw", raw, "do not chat-render text prompts");
   app.add_option("--system", system_prompt, "system prompt for chat rendering");
   app.add_option("-n", G, "samples per prompt")->capture_default_str()->check(integer_in(1, 65536));
-  app.add_option("--max-new-tokens", sp.max_new_tokens, "completion length cap")->capture_default_str()->check(integer_in(1, 1 << 20));
-  app.add_flag("--greedy", sp.greedy, "greedy decoding");
-  app.add_option("--temperature", sp.temperature, "sampling temperature")->capture_default_str()->check(above_zero());
-  app.add_option("--top-p", sp.top_p, "nucleus mass, in (0, 1]")->capture_default_str()->check(number_in(1e-9, 1.0));
-  app.add_option("--top-k", sp.top_k, "top-k (0 = off)")->capture_default_str()->check(integer_in(0, INT_MAX));
-  app.add_option("--min-p", sp.min_p, "min-p (0 = off)")->capture_default_str()->check(number_in(0.0, 1.0));
-  app.add_option("--repetition-penalty", sp.repetition_penalty, "repetition penalty (1 = off)")->capture_default_str()->check(above_zero());
-  app.add_option("--seed", sp.seed, "sampling seed")->capture_default_str();
+  add_sampling_options(app, sp);
   app.add_flag("--ignore-eos", ignore_eos, "do not stop at EOS ids");
   app.add_flag("--print-ids", print_ids, "print completion ids instead of text");
   app.add_flag("--no-stream", no_stream, "do not stream a single completion");
@@ -77,77 +164,25 @@ int main(int argc, char** argv) {
   init_runtime();
 
   try {
-    int sources = !prompt.empty() + !prompts_file.empty() + !prompt_ids.empty() + !score_ids.empty();
-    if (!logits_out.empty() && score_ids.empty()) throw Error("--logits-out needs --score-ids");
-    if (sources != 1) throw Error("give exactly one of --prompt, --prompts-file, --prompt-ids, --score-ids");
-    if (G < 1) throw Error("-n: expected >= 1, found " + std::to_string(G));
-    if (!(sp.temperature > 0)) throw Error("--temperature: expected > 0");
-    if (!(sp.top_p > 0 && sp.top_p <= 1)) throw Error("--top-p: expected a value in (0, 1]");
+    check_options(prompt, prompts_file, prompt_ids, score_ids, logits_out, G, sp);
     sp.decode = parse_decode_mode(decode);
-    auto dev = parse_device(device);
-    check_decode_mode(sp.decode, dev);
-    auto dt = parse_dtype(dtype, dev);
-    LoadStats ls;
-    const AttentionKernel kernel = parse_attention(attention);
-    auto model = load_qwen2(model_dir, dt, dev, &ls);
-    if (!adapter.empty()) load_lora_adapter(model, adapter);
-    model->set_attention(kernel);
+    check_decode_mode(sp.decode, parse_device(device));
+    Policy policy = load_policy(model_dir, device, dtype, parse_attention(attention), adapter);
+    auto& model = policy.model;
+    const torch::Device dev = policy.device;
     std::fprintf(stderr, "loaded %s: %.1f M params, %s, %s, %.2f s\n", model_dir.c_str(), model->cfg.n_params() / 1e6,
-                 c10::toString(dt), dev.str().c_str(), ls.seconds);
+                 c10::toString(policy.dtype), dev.str().c_str(), policy.load_seconds);
 
-    // ---- scoring
     if (!score_ids.empty()) {
-      auto ids = parse_ids(score_ids, "--score-ids");
-      if (ids.size() < 2) throw Error("--score-ids: need at least two ids");
-      for (int32_t id : ids)
-        if (id >= model->cfg.n_vocab) throw Error("--score-ids: id " + std::to_string(id) + " >= vocab_size " + std::to_string(model->cfg.n_vocab));
-      torch::NoGradGuard ng;
-      auto x = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kInt64).unsqueeze(0).to(dev);
-      auto logits = model->forward(x).to(torch::kFloat32)[0].to(torch::kCPU).contiguous();  // (T, V)
-      if (!logits_out.empty())
-        write_safetensors(logits_out, {{"logits", DType::F32, {logits.size(0), logits.size(1)}, logits.data_ptr(),
-                                        static_cast<size_t>(logits.numel()) * sizeof(float)}});
-      auto lp = torch::log_softmax(logits, -1);
-      for (size_t i = 0; i + 1 < ids.size(); ++i) std::printf("%s%.6f", i ? "," : "", lp[i][ids[i + 1]].item<float>());
-      std::printf("\n");
+      score(model, dev, score_ids, logits_out);
       return 0;
     }
-
     // ---- prompts
     std::unique_ptr<Tokenizer> tok;
-    std::vector<std::vector<int32_t>> prompts;
-    if (!prompt_ids.empty()) {
-      for (const auto& p : split(prompt_ids, ';')) prompts.push_back(parse_ids(p, "--prompt-ids"));
-    } else {
-      tok = load_tokenizer(model_dir);
-      std::vector<std::string> texts;
-      if (!prompt.empty()) texts.push_back(prompt);
-      std::ifstream in(prompts_file);
-      if (!prompts_file.empty() && !in) throw Error(prompts_file + ": cannot open");
-      size_t lineno = 0;
-      for (std::string line; !prompts_file.empty() && std::getline(in, line);) {
-        ++lineno;
-        if (trim(line).empty()) continue;
-        auto j = nlohmann::json::parse(line, nullptr, false);
-        if (j.is_string()) texts.push_back(j.get<std::string>());
-        else if (j.is_object() && j.contains("prompt") && j["prompt"].is_string()) texts.push_back(j["prompt"]);
-        else if (j.is_object() && j.contains("question") && j["question"].is_string()) texts.push_back(j["question"]);
-        else throw Error(prompts_file + ":" + std::to_string(lineno) + ": expected a JSON string or an object with \"prompt\" or \"question\"");
-      }
-      if (texts.empty()) throw Error(prompts_file + ": no prompts");
-      SpecialIds special = load_special_ids(model_dir, *tok);
-      for (const auto& t : texts) {
-        std::vector<int32_t> ids;
-        if (raw && special.add_bos) ids.push_back(*special.bos);  // what HF's tokenizer(text) gives
-        auto body = raw ? tok->encode(t) : tokenize_prompt(*tok, system_prompt, t, 1 << 20).ids;
-        ids.insert(ids.end(), body.begin(), body.end());
-        prompts.push_back(std::move(ids));
-      }
-    }
+    auto prompts = read_prompts(model_dir, prompt, prompts_file, prompt_ids, raw, system_prompt, tok);
     for (const auto& p : prompts)
       for (int32_t id : p)
         if (id >= model->cfg.n_vocab) throw Error("prompt id " + std::to_string(id) + " >= vocab_size " + std::to_string(model->cfg.n_vocab));
-
     // ---- generation parameters from the model dir (stop ids, allowed vocabulary, pad)
     if (tok || file_exists(model_dir + "/tokenizer.json") || file_exists(model_dir + "/tokenizer.model")) {
       if (!tok) tok = load_tokenizer(model_dir);
@@ -166,17 +201,7 @@ int main(int argc, char** argv) {
     }
     Rollout r = generate(model, prompts, G, sp);
     if (stream) std::printf("%s\n", dec->flush().c_str());
-    const auto completions = stream ? std::vector<std::vector<int32_t>>{} : completion_token_ids(r);
-    for (const auto& out : completions) {
-      if (print_ids || !tok) {
-        for (size_t i = 0; i < out.size(); ++i) std::printf("%s%d", i ? "," : "", out[i]);
-        std::printf("\n");
-      } else {
-        std::string text = tok->decode(out, /*skip_special=*/true);
-        if (completions.size() == 1) std::printf("%s\n", text.c_str());
-        else std::printf("%s\n", json_text(nlohmann::json(text)).c_str());
-      }
-    }
+    if (!stream) print_completions(r, tok.get(), print_ids);
     std::fflush(stdout);
     std::fprintf(stderr, "prefill_tokens=%lld decode_tokens=%lld prefill_tokens_per_s=%.1f decode_tokens_per_s=%.1f kv_cache_mb=%.1f\n",
                  (long long)r.prefill_tokens, (long long)r.decode_tokens, r.prefill_tokens / std::max(r.prefill_seconds, 1e-9),

@@ -71,8 +71,7 @@ int main(int argc, char** argv) {
     }
     auto tok = load_tokenizer(model_dir);
     SpecialIds special = load_special_ids(model_dir, *tok);
-    auto device = parse_device(cfg.device);
-    auto model = load_qwen2(model_dir, parse_dtype(cfg.dtype, device), device);
+    auto model = load_policy(model_dir, cfg.device, cfg.dtype, cfg.attention).model;
     GrpoState st(cfg, model, cfg.max_steps);
     fs::create_directories(cfg.output_dir);
     write_file_atomic(cfg.output_dir + "/config.yaml", config_to_yaml(cfg));

@@ -20,6 +20,43 @@
 using namespace grpo;
 using json = nlohmann::json;
 
+namespace {
+
+// Every line of stdin parsed first, so that a bad line is found before any work; output stops at
+// it (`failure` names it, "" when every line is good).
+std::vector<json> parse_inputs(bool decode, bool chat, std::string& failure) {
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(std::cin, line);) lines.push_back(std::move(line));
+  std::vector<json> inputs;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::string where = "stdin:" + std::to_string(i + 1);
+    json v;
+    try {
+      v = json::parse(lines[i]);
+    } catch (const json::exception& e) {
+      failure = where + ": invalid JSON (" + e.what() + ")";
+      break;
+    }
+    if (chat && !(v.is_object() && v.contains("user") && v["user"].is_string() &&
+                  (!v.contains("system") || v["system"].is_string()))) {
+      failure = where + ": expected {\"user\": string, \"system\": string (optional)}, found " + json_text(v);
+      break;
+    }
+    if (!decode && !chat && !v.is_string()) {
+      failure = where + ": expected a JSON string, found " + std::string(v.type_name());
+      break;
+    }
+    if (decode && !v.is_array()) {
+      failure = where + ": expected a JSON array of ids, found " + std::string(v.type_name());
+      break;
+    }
+    inputs.push_back(std::move(v));
+  }
+  return inputs;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"grpo_tokenize: JSONL encode/decode with a tokenizer.json, tokenizer.model or model dir"};
   std::string path;
@@ -36,35 +73,8 @@ int main(int argc, char** argv) {
 
   try {
     auto tok = load_tokenizer(path);
-    std::vector<std::string> lines;
-    for (std::string line; std::getline(std::cin, line);) lines.push_back(std::move(line));
-    // Parse everything first so a bad line is found before any work; output stops at it.
-    std::vector<json> inputs;
     std::string failure;
-    for (size_t i = 0; i < lines.size(); ++i) {
-      std::string where = "stdin:" + std::to_string(i + 1);
-      json v;
-      try {
-        v = json::parse(lines[i]);
-      } catch (const json::exception& e) {
-        failure = where + ": invalid JSON (" + e.what() + ")";
-        break;
-      }
-      if (chat && !(v.is_object() && v.contains("user") && v["user"].is_string() &&
-                    (!v.contains("system") || v["system"].is_string()))) {
-        failure = where + ": expected {\"user\": string, \"system\": string (optional)}, found " + json_text(v);
-        break;
-      }
-      if (!decode && !chat && !v.is_string()) {
-        failure = where + ": expected a JSON string, found " + std::string(v.type_name());
-        break;
-      }
-      if (decode && !v.is_array()) {
-        failure = where + ": expected a JSON array of ids, found " + std::string(v.type_name());
-        break;
-      }
-      inputs.push_back(std::move(v));
-    }
+    const std::vector<json> inputs = parse_inputs(decode, chat, failure);
     if (chat) {
       for (const auto& v : inputs) {
         const std::string system = v.value("system", std::string(kQwenDefaultSystemPrompt));
