@@ -66,31 +66,29 @@ bool only_scalar_tensors(const at::RecordFunction& f) {
 std::map<std::string, int64_t> count_ops(const std::function<void()>& fn) {
   std::map<std::string, int64_t> counts;
   g_counts = &counts;
-  auto handle = at::addGlobalCallback(
-      at::RecordFunctionCallback(
-          [](const at::RecordFunction& f) -> std::unique_ptr<at::ObserverContext> {
-            OpenOp op;
-            op.no_work = no_kernel_ops().count(f.name()) || only_scalar_tensors(f);
-            if (!t_open.empty() && !op.no_work) t_open.back().has_child = true;
-            t_open.push_back(op);
-            return nullptr;
-          },
-          [](const at::RecordFunction& f, at::ObserverContext*) {
-            if (t_open.empty()) return;
-            const OpenOp op = t_open.back();
-            t_open.pop_back();
-            if (!op.no_work && !op.has_child && g_counts) ++(*g_counts)[f.name()];
-          })
-          .needsInputs(true)
-          .scopes({at::RecordScope::FUNCTION}));
+  auto handle = at::addGlobalCallback(at::RecordFunctionCallback(
+                                          [](const at::RecordFunction& f) -> std::unique_ptr<at::ObserverContext> {
+                                            OpenOp op;
+                                            op.no_work = no_kernel_ops().count(f.name()) || only_scalar_tensors(f);
+                                            if (!t_open.empty() && !op.no_work) t_open.back().has_child = true;
+                                            t_open.push_back(op);
+                                            return nullptr;
+                                          },
+                                          [](const at::RecordFunction& f, at::ObserverContext*) {
+                                            if (t_open.empty()) return;
+                                            const OpenOp op = t_open.back();
+                                            t_open.pop_back();
+                                            if (!op.no_work && !op.has_child && g_counts) ++(*g_counts)[f.name()];
+                                          })
+                                          .needsInputs(true)
+                                          .scopes({at::RecordScope::FUNCTION}));
   fn();
   at::removeCallback(handle);
   g_counts = nullptr;
   return counts;
 }
 
-void print_op_counts(BenchModel& b, const std::vector<std::vector<int32_t>>& prompts,
-                     SamplingParams sp, int64_t T) {
+void print_op_counts(BenchModel& b, const std::vector<std::vector<int32_t>>& prompts, SamplingParams sp, int64_t T) {
   sp.decoder = std::make_shared<StaticDecodeState>();
   generate(b.model, prompts, 1, sp);  // shapes set up (and graphs captured) outside the count
   auto one = sp;
@@ -108,8 +106,7 @@ void print_op_counts(BenchModel& b, const std::vector<std::vector<int32_t>>& pro
       "\nATen ops that launch work, per decode step (%s decode, %lld layers): %.1f in all, %.1f "
       "per layer with the ops outside the layers spread over them (runs with two layer counts "
       "separate the two)\n",
-      sp.decode == DecodeMode::Eager ? "eager" : "static", (long long)b.model->cfg.n_layer, total,
-      total / double(b.model->cfg.n_layer));
+      sp.decode == DecodeMode::Eager ? "eager" : "static", (long long)b.model->cfg.n_layer, total, total / double(b.model->cfg.n_layer));
   std::printf("| op | per step |\n|---|---|\n");
   for (const auto& [n, name] : rows) std::printf("| %s | %.2f |\n", name.c_str(), n);
 }
@@ -122,8 +119,7 @@ int main(int argc, char** argv) {
     b.model->set_attention(parse_attention(a.str("attention", "eager")));
     const int64_t P = a.num("prompt", 128), T = a.num("new", 256), reps = a.num("reps", 2);
     const auto ns = a.nums("n", "64,128");
-    const double bw = measure_copy_bandwidth_gbps(
-        b.device, b.device.is_cuda() ? int64_t(2) << 30 : int64_t(256) << 20);
+    const double bw = measure_copy_bandwidth_gbps(b.device, b.device.is_cuda() ? int64_t(2) << 30 : int64_t(256) << 20);
     const double W = weight_bytes(b.model), es = double(torch::elementSize(b.dtype));
     print_model_line(b);
     std::printf(
@@ -136,17 +132,12 @@ int main(int argc, char** argv) {
     for (int64_t N : ns) {
       // The decode loop runs T-1 model steps (the first new token comes from the prefill).
       double floor_s = 0;
-      for (int64_t t = 1; t < T; ++t)
-        floor_s +=
-            (W + double(N) * (P + t) * c.n_layer * 2 * c.n_kv_head * c.head_dim * es) / (bw * 1e9);
+      for (int64_t t = 1; t < T; ++t) floor_s += (W + double(N) * (P + t) * c.n_layer * 2 * c.n_kv_head * c.head_dim * es) / (bw * 1e9);
       std::vector<std::vector<int32_t>> prompts(N);
       for (int64_t n = 0; n < N; ++n)
         for (int64_t i = 0; i < P; ++i)
-          prompts[n].push_back(static_cast<int32_t>(splitmix64(uint64_t(n) * 1000003u + i) %
-                                                    std::min<int64_t>(c.n_vocab, 150000)));
-      for (const auto& mode_name :
-           a.strs("modes", b.device.is_cuda() && built_with_cuda() ? "eager,static,cuda_graph"
-                                                                   : "eager,static")) {
+          prompts[n].push_back(static_cast<int32_t>(splitmix64(uint64_t(n) * 1000003u + i) % std::min<int64_t>(c.n_vocab, 150000)));
+      for (const auto& mode_name : a.strs("modes", b.device.is_cuda() && built_with_cuda() ? "eager,static,cuda_graph" : "eager,static")) {
         SamplingParams sp;
         sp.greedy = true;
         sp.max_new_tokens = T;
@@ -163,9 +154,8 @@ int main(int argc, char** argv) {
         }
         std::sort(secs.begin(), secs.end());
         const double s = secs[secs.size() / 2], steps = double(T - 1);
-        std::printf("| %lld | %s | %.0f | %.2f | %.2f | %.0f%% | %lld / %lld |\n", (long long)N,
-                    mode_name.c_str(), N * T / s, 1e3 * s / steps, 1e3 * floor_s / steps,
-                    100.0 * floor_s / s, (long long)first_captures, (long long)later_captures);
+        std::printf("| %lld | %s | %.0f | %.2f | %.2f | %.0f%% | %lld / %lld |\n", (long long)N, mode_name.c_str(), N * T / s,
+                    1e3 * s / steps, 1e3 * floor_s / steps, 100.0 * floor_s / s, (long long)first_captures, (long long)later_captures);
         std::fflush(stdout);
       }
       if (a.num("count-ops", 0) && N == ns.back()) {

@@ -27,8 +27,7 @@ int main(int argc, char** argv) {
     cfg.prompts_per_step = static_cast<int>(a.num("prompts", 16));
     cfg.group_size = static_cast<int>(a.num("group", 8));
     cfg.max_new_tokens = static_cast<int>(a.num("new", 256));
-    cfg.grad_accum = static_cast<int>(cfg.prompts_per_step * cfg.group_size /
-                                      std::max<int64_t>(1, a.num("micro", 16)));
+    cfg.grad_accum = static_cast<int>(cfg.prompts_per_step * cfg.group_size / std::max<int64_t>(1, a.num("micro", 16)));
     cfg.gradient_checkpointing = a.num("checkpointing", 1) != 0;
     cfg.decode_mode = parse_decode_mode(a.str("decode-mode", "eager"));
     cfg.attention = parse_attention(a.str("attention", "eager"));
@@ -41,9 +40,8 @@ int main(int argc, char** argv) {
     std::printf(
         "%d prompts x %d samples, %d new tokens, micro-batch %lld (grad_accum %d), checkpointing "
         "%s, decode %s, attention %s, beta %g\n\n",
-        cfg.prompts_per_step, cfg.group_size, cfg.max_new_tokens, (long long)a.num("micro", 16),
-        cfg.grad_accum, cfg.gradient_checkpointing ? "on" : "off", choice_name(cfg.decode_mode).c_str(),
-        choice_name(cfg.attention).c_str(), cfg.beta);
+        cfg.prompts_per_step, cfg.group_size, cfg.max_new_tokens, (long long)a.num("micro", 16), cfg.grad_accum,
+        cfg.gradient_checkpointing ? "on" : "off", choice_name(cfg.decode_mode).c_str(), choice_name(cfg.attention).c_str(), cfg.beta);
     std::printf(
         "| step | rollout s | update s | total s | rollout share | new tokens | rollout tok/s | "
         "update tok/s | peak MiB |\n"
@@ -53,9 +51,8 @@ int main(int argc, char** argv) {
       const StepTiming& t = *r.metrics.timing;
       const double tr = t.rollout_s, tu = t.update_s;
       const double gen = double(r.batch.rollout.decode_tokens);
-      std::printf("| %lld%s | %.2f | %.2f | %.2f | %.0f%% | %.0f | %.0f | %.0f | %.0f |\n",
-                  (long long)s + 1, s == 0 ? " (warm-up)" : "", tr, tu, tr + tu,
-                  100 * tr / (tr + tu), gen, t.rollout_tokens_per_s, t.update_tokens_per_s, t.peak_mem_mb);
+      std::printf("| %lld%s | %.2f | %.2f | %.2f | %.0f%% | %.0f | %.0f | %.0f | %.0f |\n", (long long)s + 1, s == 0 ? " (warm-up)" : "",
+                  tr, tu, tr + tu, 100 * tr / (tr + tu), gen, t.rollout_tokens_per_s, t.update_tokens_per_s, t.peak_mem_mb);
       std::fflush(stdout);
     }
   });

@@ -37,8 +37,8 @@ torch::Tensor generate_no_cache(Qwen2ForCausalLM& model, const Rollout& like, co
   for (int64_t t = 0; t < p.max_new_tokens; ++t) {
     // Only the last position goes through the lm_head, as in our sampler: the baseline differs
     // from ours only in recomputing the whole sequence instead of reading the KV cache.
-    auto h = model->forward_hidden(ids, mask, positions_from_mask(mask));              // (N, T, D)
-    auto logits = model->logits(h.select(1, ids.size(1) - 1)).to(torch::kFloat32);      // (N, V)
+    auto h = model->forward_hidden(ids, mask, positions_from_mask(mask));           // (N, T, D)
+    auto logits = model->logits(h.select(1, ids.size(1) - 1)).to(torch::kFloat32);  // (N, V)
     auto tok = p.greedy ? logits.argmax(-1) : draw_from(sampling_probs(logits, p), counter_uniform(key_t, t));
     ids = torch::cat({ids, tok.unsqueeze(1)}, 1);
     mask = torch::cat({mask, torch::ones({N, 1}, torch::kInt64)}, 1);
@@ -67,7 +67,9 @@ int main(int argc, char** argv) {
   sp.seed = 7;
   std::printf("B=%lld G=%lld new_tokens=%lld threads=%d, fp32 CPU\n\n", (long long)B, (long long)G, (long long)new_tokens,
               torch::get_num_threads());
-  std::printf("| model | params | KV cache MiB | ours: prefill tok/s | ours: decode tok/s | ours: total s | no-cache: total s | no-cache: tok/s | speedup | greedy ids equal |\n");
+  std::printf(
+      "| model | params | KV cache MiB | ours: prefill tok/s | ours: decode tok/s | ours: total s | no-cache: total s | no-cache: tok/s | "
+      "speedup | greedy ids equal |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   struct M {
     const char* name;
@@ -92,8 +94,8 @@ int main(int argc, char** argv) {
     Rollout rg = generate(model, prompts, 1, gp);
     bool same = torch::equal(generate_no_cache(model, rg, gp, 1), rg.completion_ids);
     std::printf("| %s | %.1f M | %.1f | %.0f | %.0f | %.2f | %.2f | %.0f | %.1fx | %s |\n", m.name, m.cfg.n_params() / 1e6,
-                r.kv_cache_bytes / 1048576.0, r.prefill_tokens / r.prefill_seconds, r.decode_tokens / r.decode_seconds, ours,
-                base, toks / base, base / ours, same ? "yes" : "NO");
+                r.kv_cache_bytes / 1048576.0, r.prefill_tokens / r.prefill_seconds, r.decode_tokens / r.decode_seconds, ours, base,
+                toks / base, base / ours, same ? "yes" : "NO");
     (void)base_ids;
   }
   return 0;

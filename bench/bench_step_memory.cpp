@@ -1,7 +1,8 @@
 // bench_step_memory: peak memory of one GRPO training step (forward + PPO loss + backward) with the
 // real 151936-entry vocabulary, side by side: the naive full (N, Tc, V) log_softmax, our chunked
-// log-probs, and chunked log-probs + gradient checkpointing (each decoder layer recomputed in backward). Each mode runs in its own child process; peak RSS is getrusage's high-water mark
-// after the step minus the mark after setup (model, optimizer-free, inputs), i.e. the step's own memory.
+// log-probs, and chunked log-probs + gradient checkpointing (each decoder layer recomputed in backward). Each mode runs in its own child
+// process; peak RSS is getrusage's high-water mark after the step minus the mark after setup (model, optimizer-free, inputs), i.e. the
+// step's own memory.
 //   bench_step_memory [--n 16] [--prompt 64] [--completion 128] [--hidden 128] [--layers 4]
 #include <sys/resource.h>
 
@@ -52,8 +53,8 @@ int run_mode(const std::string& mode, int64_t N, int64_t Tp, int64_t Tc, int64_t
   PolicyLoss pl = compute_policy_loss(logp, logp.detach(), adv, mask, PolicyLossConfig{});
   pl.loss.backward();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("RESULT mode=%s base_kb=%ld peak_kb=%ld step_kb=%ld seconds=%.2f\n", mode.c_str(), base, max_rss_kb(),
-              max_rss_kb() - base, secs);
+  std::printf("RESULT mode=%s base_kb=%ld peak_kb=%ld step_kb=%ld seconds=%.2f\n", mode.c_str(), base, max_rss_kb(), max_rss_kb() - base,
+              secs);
   return 0;
 }
 
@@ -79,15 +80,14 @@ int main(int argc, char** argv) {
   if (!mode.empty()) return run_mode(mode, N, Tp, Tc, hidden, layers);
   std::printf("one training step, %.1f M-param Qwen2 (vocab 151936, hidden %lld, %lld layers), fp32 CPU\n",
               bench_config(hidden, layers).n_params() / 1e6, (long long)hidden, (long long)layers);
-  std::printf("N=%lld sequences, prompt %lld + completion %lld tokens; naive logits alone = N*Tc*V*4 B = %.0f MiB\n\n",
-              (long long)N, (long long)Tp, (long long)Tc, N * Tc * 151936.0 * 4 / 1048576);
+  std::printf("N=%lld sequences, prompt %lld + completion %lld tokens; naive logits alone = N*Tc*V*4 B = %.0f MiB\n\n", (long long)N,
+              (long long)Tp, (long long)Tc, N * Tc * 151936.0 * 4 / 1048576);
   std::printf("| log-probs | step peak MiB (over setup) | seconds |\n|---|---|---|\n");
   long kb[3];
   const char* modes[3] = {"naive", "chunked", "checkpointed"};
   for (int m = 0; m < 3; ++m) {
-    std::string cmd = std::string(argv[0]) + " --mode " + modes[m] + " --n " + std::to_string(N) + " --prompt " +
-                      std::to_string(Tp) + " --completion " + std::to_string(Tc) + " --hidden " + std::to_string(hidden) +
-                      " --layers " + std::to_string(layers);
+    std::string cmd = std::string(argv[0]) + " --mode " + modes[m] + " --n " + std::to_string(N) + " --prompt " + std::to_string(Tp) +
+                      " --completion " + std::to_string(Tc) + " --hidden " + std::to_string(hidden) + " --layers " + std::to_string(layers);
     FILE* f = popen(cmd.c_str(), "r");
     std::string out;
     char buf[512];
@@ -100,7 +100,6 @@ int main(int argc, char** argv) {
     auto sp = out.find("seconds=");
     std::printf("| %s | %.0f | %s |\n", modes[m], kb[m] / 1024.0, out.substr(sp + 8, out.find('\n', sp) - sp - 8).c_str());
   }
-  std::printf("\nchunked / naive = %.3f (goal <= 0.25); checkpointed / chunked = %.3f\n", double(kb[1]) / kb[0],
-              double(kb[2]) / kb[1]);
+  std::printf("\nchunked / naive = %.3f (goal <= 0.25); checkpointed / chunked = %.3f\n", double(kb[1]) / kb[0], double(kb[2]) / kb[1]);
   return 0;
 }

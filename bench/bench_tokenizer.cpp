@@ -18,8 +18,10 @@ int main(int argc, char** argv) {
   std::string tok_path = "tests/data/qwen2.5/tokenizer.json", data = "data/gsm8k/train.jsonl";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--tokenizer") tok_path = argv[i + 1];
-    else if (a == "--data") data = argv[i + 1];
+    if (a == "--tokenizer")
+      tok_path = argv[i + 1];
+    else if (a == "--data")
+      data = argv[i + 1];
   }
   auto t0 = Clock::now();
   auto tok = HfTokenizer::from_file(tok_path);
@@ -44,8 +46,8 @@ int main(int argc, char** argv) {
       for (const auto& v : tok->encode_batch(texts, true, threads)) n += v.size();
     return std::make_pair(n, std::chrono::duration<double>(Clock::now() - start).count());
   };
-  std::printf("tokenizer: %s (load %.3f s)\ndata: %s, %zu texts, %.1f MB\n\n", tok_path.c_str(), load_s,
-              data.c_str(), texts.size(), bytes / 1e6);
+  std::printf("tokenizer: %s (load %.3f s)\ndata: %s, %zu texts, %.1f MB\n\n", tok_path.c_str(), load_s, data.c_str(), texts.size(),
+              bytes / 1e6);
   std::printf("| pass | threads | tokens | seconds | tokens/s |\n|---|---|---|---|---|\n");
   auto [n_cold, s_cold] = run(1);
   std::printf("| cold cache | 1 | %zu | %.3f | %.0f |\n", n_cold, s_cold, n_cold / s_cold);

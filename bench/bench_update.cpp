@@ -22,16 +22,13 @@ using namespace grpo::bench;
 int main(int argc, char** argv) {
   return bench_main("bench_update", argc, argv, [](const Args& a, BenchModel& b) {
     const ModelConfig& c = b.model->cfg;
-    const int64_t N = a.num("n", 16), Tp = a.num("prompt", 128), Tc = a.num("completion", 384),
-                  T = Tp + Tc;
+    const int64_t N = a.num("n", 16), Tp = a.num("prompt", 128), Tc = a.num("completion", 384), T = Tp + Tc;
     const int64_t mb = std::min(N, a.num("micro", 16)), reps = a.num("reps", 3);
     TORCH_CHECK(N % mb == 0, "--micro must divide --n");
     const double peak_sheet = b.device.is_cuda() ? a.real("peak-tflops", 989.0) : 0.0;
-    const double peak_meas =
-        measure_matmul_tflops(b.device, b.dtype, b.device.is_cuda() ? 8192 : 1024);
+    const double peak_meas = measure_matmul_tflops(b.device, b.dtype, b.device.is_cuda() ? 8192 : 1024);
     const double tokens = double(N) * T;
-    const double flops = 6.0 * tokens * (matmul_params(c) - double(c.n_embd) * c.n_vocab) +
-                         6.0 * N * Tc * double(c.n_embd) * c.n_vocab +
+    const double flops = 6.0 * tokens * (matmul_params(c) - double(c.n_embd) * c.n_vocab) + 6.0 * N * Tc * double(c.n_embd) * c.n_vocab +
                          12.0 * c.n_layer * c.n_head * c.head_dim * T * tokens;
     print_model_line(b);
     std::printf(
@@ -39,8 +36,7 @@ int main(int argc, char** argv) {
         "per step; "
         "matmul peak measured %.1f TFLOP/s%s\n\n",
         (long long)N, (long long)Tp, (long long)Tc, (long long)mb, flops / 1e12, peak_meas,
-        peak_sheet > 0 ? (", datasheet " + std::to_string(int(peak_sheet)) + " TFLOP/s").c_str()
-                       : "");
+        peak_sheet > 0 ? (", datasheet " + std::to_string(int(peak_sheet)) + " TFLOP/s").c_str() : "");
     std::printf(
         "| attention | checkpointing | seconds | tokens/s | TFLOP/s | MFU (measured peak) | MFU "
         "(datasheet) | "
@@ -64,21 +60,15 @@ int main(int argc, char** argv) {
           for (int64_t k = 0; k < N / mb; ++k) {
             auto rows = [&](const torch::Tensor& x) { return x.narrow(0, k * mb, mb); };
             auto lp = compute_logprobs_from_model(b.model, rows(ids), rows(attn), Tc, 1.0).logprobs;
-            compute_policy_loss(lp, lp.detach(), rows(adv), rows(mask), PolicyLossConfig{})
-                .loss.backward();
+            compute_policy_loss(lp, lp.detach(), rows(adv), rows(mask), PolicyLossConfig{}).loss.backward();
           }
           synchronize(b.device);
-          if (r > 0)
-            secs.push_back(
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+          if (r > 0) secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         }
         std::sort(secs.begin(), secs.end());
         const double s = secs[secs.size() / 2], rate = flops / s / 1e12;
-        std::printf("| %s | %s | %.3f | %.0f | %.3g | %.1f%% | %s | %.0f |\n", att.c_str(),
-                    ckpt ? "per layer" : "off", s, tokens / s, rate, 100.0 * rate / peak_meas,
-                    peak_sheet > 0
-                        ? (std::to_string(int(100.0 * rate / peak_sheet + 0.5)) + "%").c_str()
-                        : "-",
+        std::printf("| %s | %s | %.3f | %.0f | %.3g | %.1f%% | %s | %.0f |\n", att.c_str(), ckpt ? "per layer" : "off", s, tokens / s, rate,
+                    100.0 * rate / peak_meas, peak_sheet > 0 ? (std::to_string(int(100.0 * rate / peak_sheet + 0.5)) + "%").c_str() : "-",
                     peak_memory_mb(b.device));
         std::fflush(stdout);
       }

@@ -8,8 +8,6 @@
 # Every test has a ctest timeout (tests/CMakeLists.txt); a hung test fails instead of blocking CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The house limits first (seconds): no function in src/ over 80 lines, no file over 700.
-python3 scripts/code_size.py src include
 torch_args=() build_dir=build
 if [[ "${1:-}" == --torch ]]; then
   torch_args=(--torch "${2:?--torch needs debian or pip}"); shift 2

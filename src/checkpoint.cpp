@@ -53,8 +53,10 @@ void write_checkpoint_files(GrpoState& st, const std::string& tmp, const std::st
   fs::create_directories(tmp);
   torch::NoGradGuard ng;
   auto dtype = st.policy->output_weight().scalar_type();
-  if (st.cfg.lora_rank > 0) save_lora_adapter(st.policy, tmp, lora_config(st.cfg), model_dir);  // PEFT's files, not the base
-  else save_qwen2(st.policy, tmp, dtype);
+  if (st.cfg.lora_rank > 0)
+    save_lora_adapter(st.policy, tmp, lora_config(st.cfg), model_dir);  // PEFT's files, not the base
+  else
+    save_qwen2(st.policy, tmp, dtype);
   for (const char* f : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "generation_config.json"})
     copy_if_exists(model_dir, tmp, f);
   if (!st.master.empty()) {  // exact fp32 weights for resuming a bf16/fp16 run
@@ -65,7 +67,8 @@ void write_checkpoint_files(GrpoState& st, const std::string& tmp, const std::st
   if (failpoint("checkpoint_write")) std::abort();
   torch::save(*st.optimizer, tmp + "/optimizer.pt");
   if (st.cfg.sync_ref_model && st.ref) save_qwen2(st.ref, tmp + "/reference", dtype);  // no longer the initial model
-  for (const char* f : {"model.safetensors", "adapter_model.safetensors", "optimizer.pt", "master.safetensors", "reference/model.safetensors"})
+  for (const char* f :
+       {"model.safetensors", "adapter_model.safetensors", "optimizer.pt", "master.safetensors", "reference/model.safetensors"})
     if (file_exists(tmp + "/" + f)) state.checksums[f] = file_checksum(tmp + "/" + f);  // verify_checkpoint checks them
   for (const auto& key : config_key_names())  // the run-defining settings a resume is compared with
     if (!resumable_change(key) && key != "reward_weights") state.config[key] = get_config_value(st.cfg, key);
@@ -111,10 +114,10 @@ std::string save_checkpoint(GrpoState& st, const std::string& output_dir, const 
 }
 
 bool resumable_change(const std::string& key) {
-  static const std::set<std::string> free = {"max_steps", "num_epochs", "eval_every", "eval_limit", "eval_samples",
-                                             "eval_temperature", "save_steps", "save_total_limit", "log_samples_every",
-                                             "output_dir", "device", "decode_mode", "attention", "reward_timeout",
-                                             "reward_restarts", "eval_data", "dist_backend", "dist_timeout_s",
+  static const std::set<std::string> free = {"max_steps", "num_epochs", "eval_every", "eval_limit", "eval_samples", "eval_temperature",
+                                             "save_steps", "save_total_limit", "log_samples_every", "output_dir", "device", "decode_mode",
+                                             "attention", "reward_timeout", "reward_restarts", "eval_data", "dist_backend",
+                                             "dist_timeout_s",
                                              // how a step is split into micro-batches: memory, not the step's
                                              // math (except bnpo's and top_entropy_quantile's per-micro-batch
                                              // statistics), and it changes with the world size
@@ -190,8 +193,8 @@ std::string resume_point(const TrainConfig& cfg, const std::string& resume, bool
   if (rc.n_vocab != mc.n_vocab || rc.n_embd != mc.n_embd || rc.n_layer != mc.n_layer || rc.n_head != mc.n_head ||
       rc.n_kv_head != mc.n_kv_head || rc.n_ff != mc.n_ff || rc.head_dim != mc.head_dim)
     throw Error("--resume " + resume_dir + ": the checkpoint is a different model shape (hidden " + std::to_string(rc.n_embd) +
-                ", layers " + std::to_string(rc.n_layer) + ", vocab " + std::to_string(rc.n_vocab) + ") than model_path " +
-                cfg.model_path + " (hidden " + std::to_string(mc.n_embd) + ", layers " + std::to_string(mc.n_layer) + ", vocab " +
+                ", layers " + std::to_string(rc.n_layer) + ", vocab " + std::to_string(rc.n_vocab) + ") than model_path " + cfg.model_path +
+                " (hidden " + std::to_string(mc.n_embd) + ", layers " + std::to_string(mc.n_layer) + ", vocab " +
                 std::to_string(mc.n_vocab) + ")");
   verify_checkpoint(resume_dir);  // a corrupted file is named before anything is loaded
   const std::string diff = config_differences(read_trainer_state(resume_dir).config, cfg);

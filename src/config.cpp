@@ -44,12 +44,12 @@ E parse_choice(const std::string& text, const std::string& what) {
   throw Error(msg);
 }
 
-#define GRPO_CHOICES(E, ...)                                      \
-  template <>                                                     \
-  const std::vector<std::string>& choice_names<E>() {             \
+#define GRPO_CHOICES(E, ...)                                     \
+  template <>                                                    \
+  const std::vector<std::string>& choice_names<E>() {            \
     static const std::vector<std::string> names = {__VA_ARGS__}; \
-    return names;                                                 \
-  }                                                               \
+    return names;                                                \
+  }                                                              \
   template E parse_choice<E>(const std::string&, const std::string&);
 GRPO_CHOICES(LossAggregation, "grpo", "bnpo", "dr_grpo", "dapo")
 GRPO_CHOICES(RewardScale, "group", "batch", "none")
@@ -60,7 +60,38 @@ GRPO_CHOICES(AnswerMode, "strict", "flexible")
 GRPO_CHOICES(DecodeMode, "eager", "static", "cuda_graph")
 GRPO_CHOICES(AttentionKernel, "eager", "sdpa")
 GRPO_CHOICES(DistBackend, "auto", "nccl", "gloo")
+GRPO_CHOICES(Precision, "auto", "float32", "bfloat16", "float16")
 #undef GRPO_CHOICES
+
+Precision parse_precision(const std::string& text, const std::string& what) {
+  static const std::map<std::string, std::string> short_names = {{"fp32", "float32"}, {"bf16", "bfloat16"}, {"fp16", "float16"}};
+  const auto it = short_names.find(text);
+  return parse_choice<Precision>(it == short_names.end() ? text : it->second, what);
+}
+
+DeviceSetting parse_device_setting(const std::string& text, const std::string& what) {
+  DeviceSetting d;
+  if (text == "auto") return d;
+  if (text == "cpu") return d.kind = DeviceSetting::Kind::Cpu, d;
+  d.kind = DeviceSetting::Kind::Cuda;
+  if (text == "cuda") return d;
+  const bool numbered =
+      starts_with(text, "cuda:") && text.size() > 5 && text.size() < 10 && text.find_first_not_of("0123456789", 5) == std::string::npos;
+  if (!numbered) throw Error(what + ": expected auto, cpu, cuda or cuda:N, found " + quote(text));
+  d.index = std::stoi(text.substr(5));
+  return d;
+}
+
+std::string device_setting_name(const DeviceSetting& d) {
+  switch (d.kind) {
+    case DeviceSetting::Kind::Auto:
+      return "auto";
+    case DeviceSetting::Kind::Cpu:
+      return "cpu";
+    default:
+      return d.index < 0 ? "cuda" : "cuda:" + std::to_string(d.index);
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // The key table
@@ -73,8 +104,7 @@ struct ChoiceMember {
   std::function<std::string(const TrainConfig&)> get;
 };
 
-using Member = std::variant<int TrainConfig::*, double TrainConfig::*, bool TrainConfig::*,
-                            std::string TrainConfig::*, ChoiceMember>;
+using Member = std::variant<int TrainConfig::*, double TrainConfig::*, bool TrainConfig::*, std::string TrainConfig::*, ChoiceMember>;
 
 struct Row {
   const char* name;
@@ -85,11 +115,20 @@ struct Row {
 
 template <class T>
 Row make_row(const char* name, T TrainConfig::*member, const char* help) {
-  if constexpr (std::is_enum_v<T>) {
-    ChoiceMember c{[member](TrainConfig& cfg, const std::string& text, const std::string& what) {
-                     cfg.*member = parse_choice<T>(text, what);
-                   },
-                   [member](const TrainConfig& cfg) { return choice_name(cfg.*member); }};
+  if constexpr (std::is_same_v<T, DeviceSetting>) {
+    ChoiceMember c{
+        [member](TrainConfig& cfg, const std::string& text, const std::string& what) { cfg.*member = parse_device_setting(text, what); },
+        [member](const TrainConfig& cfg) { return device_setting_name(cfg.*member); }};
+    return {name, c, help, {}};
+  } else if constexpr (std::is_same_v<T, Precision>) {
+    ChoiceMember c{
+        [member](TrainConfig& cfg, const std::string& text, const std::string& what) { cfg.*member = parse_precision(text, what); },
+        [member](const TrainConfig& cfg) { return choice_name(cfg.*member); }};
+    return {name, c, help, choice_names<T>()};
+  } else if constexpr (std::is_enum_v<T>) {
+    ChoiceMember c{
+        [member](TrainConfig& cfg, const std::string& text, const std::string& what) { cfg.*member = parse_choice<T>(text, what); },
+        [member](const TrainConfig& cfg) { return choice_name(cfg.*member); }};
     return {name, c, help, choice_names<T>()};
   } else {
     return {name, member, help, {}};
@@ -107,10 +146,14 @@ const std::vector<Row>& rows() {
 
 const char* type_name(const Member& m) {
   switch (m.index()) {
-    case 0: return "int";
-    case 1: return "float";
-    case 2: return "bool";
-    default: return "string";
+    case 0:
+      return "int";
+    case 1:
+      return "float";
+    case 2:
+      return "bool";
+    default:
+      return "string";
   }
 }
 
@@ -130,17 +173,17 @@ std::string format_double(double v) {
   return buf;
 }
 
-[[noreturn]] void type_error(const std::string& key, const std::string& origin, const char* expected,
-                             const std::string& value) {
-  throw Error("config key '" + key + "' (" + origin + "): expected " + expected + ", found " +
-              quote(value));
+[[noreturn]] void type_error(const std::string& key, const std::string& origin, const char* expected, const std::string& value) {
+  throw Error("config key '" + key + "' (" + origin + "): expected " + expected + ", found " + quote(value));
 }
 
 [[noreturn]] void unknown_key(const std::string& key, const std::string& origin) {
   std::string msg = "unknown config key '" + key + "' (" + origin + ")";
   std::string best = closest_match(key, config_key_names());
-  if (!best.empty()) msg += "; did you mean '" + best + "'?";
-  else msg += "; run with --help for the list of keys";
+  if (!best.empty())
+    msg += "; did you mean '" + best + "'?";
+  else
+    msg += "; run with --help for the list of keys";
   throw Error(msg);
 }
 
@@ -176,8 +219,7 @@ const std::vector<ConfigKey>& config_keys() {
   static const std::vector<ConfigKey> keys = [] {
     std::vector<ConfigKey> out;
     for (const auto& r : rows()) out.push_back({r.name, type_name(r.member), r.help, r.choices});
-    for (const auto& fn : reward_names())
-      out.push_back({"reward_weights." + fn, "float", "weight of the `" + fn + "` reward", {}});
+    for (const auto& fn : reward_names()) out.push_back({"reward_weights." + fn, "float", "weight of the `" + fn + "` reward", {}});
     return out;
   }();
   return keys;
@@ -195,14 +237,15 @@ std::vector<std::string> config_key_names() {
 // ---------------------------------------------------------------------------------------------
 // Get / set one key
 
-void set_config_value(TrainConfig& cfg, const std::string& key, const std::string& value,
-                      const std::string& origin) {
+void set_config_value(TrainConfig& cfg, const std::string& key, const std::string& value, const std::string& origin) {
   if (key == "reward_rules" || key == "reward_command") {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(value);
     } catch (const nlohmann::json::exception&) {
-      type_error(key, origin, key == "reward_rules" ? "a JSON list of rule objects" : "a JSON list of strings such as [\"python3\", \"reward.py\"]", value);
+      type_error(key, origin,
+                 key == "reward_rules" ? "a JSON list of rule objects" : "a JSON list of strings such as [\"python3\", \"reward.py\"]",
+                 value);
     }
     set_config_list(cfg, key, j, origin);
     return;
@@ -224,10 +267,14 @@ void set_config_value(TrainConfig& cfg, const std::string& key, const std::strin
           member.set(cfg, value, "config key '" + key + "' (" + origin + ")");
         } else {
           using T = std::remove_reference_t<decltype(cfg.*member)>;
-          if constexpr (std::is_same_v<T, int>) cfg.*member = parse_int(key, value, origin);
-          else if constexpr (std::is_same_v<T, double>) cfg.*member = parse_float(key, value, origin);
-          else if constexpr (std::is_same_v<T, bool>) cfg.*member = parse_bool(key, value, origin);
-          else cfg.*member = value;
+          if constexpr (std::is_same_v<T, int>)
+            cfg.*member = parse_int(key, value, origin);
+          else if constexpr (std::is_same_v<T, double>)
+            cfg.*member = parse_float(key, value, origin);
+          else if constexpr (std::is_same_v<T, bool>)
+            cfg.*member = parse_bool(key, value, origin);
+          else
+            cfg.*member = value;
         }
       },
       row->member);
@@ -273,10 +320,14 @@ std::string get_config_value(const TrainConfig& cfg, const std::string& key) {
           return member.get(cfg);
         } else {
           using T = std::remove_cv_t<std::remove_reference_t<decltype(cfg.*member)>>;
-          if constexpr (std::is_same_v<T, int>) return std::to_string(cfg.*member);
-          else if constexpr (std::is_same_v<T, double>) return format_double(cfg.*member);
-          else if constexpr (std::is_same_v<T, bool>) return cfg.*member ? "true" : "false";
-          else return cfg.*member;
+          if constexpr (std::is_same_v<T, int>)
+            return std::to_string(cfg.*member);
+          else if constexpr (std::is_same_v<T, double>)
+            return format_double(cfg.*member);
+          else if constexpr (std::is_same_v<T, bool>)
+            return cfg.*member ? "true" : "false";
+          else
+            return cfg.*member;
         }
       },
       row->member);
@@ -291,7 +342,9 @@ namespace {
 std::string yaml_key(const YAML::Node& k, const std::string& path) {
   if (!k.IsScalar())
     throw Error(path + ":" + std::to_string(k.Mark().line + 1) + ": a key must be a name, found a " +
-                (k.IsSequence() ? "sequence" : k.IsMap() ? "mapping" : "null"));
+                (k.IsSequence() ? "sequence"
+                 : k.IsMap()    ? "mapping"
+                                : "null"));
   return k.Scalar();
 }
 
@@ -320,14 +373,14 @@ void load_yaml(TrainConfig& cfg, const std::string& path, const std::string& tex
   }
   if (root.IsNull()) return;  // an empty file changes nothing
   if (!root.IsMap())
-    throw Error(path + ": expected a mapping of config keys at the top level, found a " +
-                (root.IsSequence() ? "sequence" : "scalar"));
+    throw Error(path + ": expected a mapping of config keys at the top level, found a " + (root.IsSequence() ? "sequence" : "scalar"));
   std::map<std::string, int> first_line;  // a key given twice is an error, not "the last one wins"
   auto once = [&](const std::string& key, const YAML::Node& k) {
     const int line = k.Mark().line + 1;
     auto [it, fresh] = first_line.emplace(key, line);
     if (!fresh)
-      throw Error(path + ":" + std::to_string(line) + ": duplicate config key '" + key + "' (first at line " + std::to_string(it->second) + ")");
+      throw Error(path + ":" + std::to_string(line) + ": duplicate config key '" + key + "' (first at line " + std::to_string(it->second) +
+                  ")");
   };
   for (const auto& kv : root) {
     std::string key = yaml_key(kv.first, path);
@@ -336,8 +389,7 @@ void load_yaml(TrainConfig& cfg, const std::string& path, const std::string& tex
     once(key, kv.first);
     if (key == "reward_weights") {
       if (!v.IsMap())
-        throw Error("config key 'reward_weights' (" + where +
-                    "): expected a mapping such as {correctness: 1.0, format: 0.1}");
+        throw Error("config key 'reward_weights' (" + where + "): expected a mapping such as {correctness: 1.0, format: 0.1}");
       for (const auto& w : v) {
         std::string sub = "reward_weights." + yaml_key(w.first, path);
         std::string wwhere = path + ":" + std::to_string(w.first.Mark().line + 1);
@@ -384,10 +436,13 @@ void load_json(TrainConfig& cfg, const std::string& path, const std::string& tex
     // A key given twice in one object is an error (nlohmann would keep the last one silently).
     std::vector<std::set<std::string>> keys;
     root = nlohmann::json::parse(text, [&](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-      if (event == nlohmann::json::parse_event_t::object_start) keys.emplace_back();
-      else if (event == nlohmann::json::parse_event_t::object_end) keys.pop_back();
+      if (event == nlohmann::json::parse_event_t::object_start)
+        keys.emplace_back();
+      else if (event == nlohmann::json::parse_event_t::object_end)
+        keys.pop_back();
       else if (event == nlohmann::json::parse_event_t::key && !keys.back().insert(parsed.get<std::string>()).second)
-        throw Error(path + ": duplicate config key '" + parsed.get<std::string>() + "' (lines " + json_key_lines(text, parsed.get<std::string>()) + ")");
+        throw Error(path + ": duplicate config key '" + parsed.get<std::string>() + "' (lines " +
+                    json_key_lines(text, parsed.get<std::string>()) + ")");
       return true;
     });
   } catch (const nlohmann::json::parse_error& e) {
@@ -400,8 +455,7 @@ void load_json(TrainConfig& cfg, const std::string& path, const std::string& tex
   for (const auto& [key, v] : root.items()) {
     std::string where = path + " (key \"" + key + "\")";
     if (key == "reward_weights") {
-      if (!v.is_object())
-        throw Error("config key 'reward_weights' (" + path + "): expected an object such as {\"correctness\": 1.0}");
+      if (!v.is_object()) throw Error("config key 'reward_weights' (" + path + "): expected an object such as {\"correctness\": 1.0}");
       for (const auto& [fn, w] : v.items())
         set_config_value(cfg, "reward_weights." + fn, json_scalar_text("reward_weights." + fn, w, where), path);
       continue;
@@ -417,22 +471,24 @@ void load_json(TrainConfig& cfg, const std::string& path, const std::string& tex
 
 }  // namespace
 
-void load_config_file(TrainConfig& cfg, const std::string& path) { load_config_text(cfg, path, read_file(path)); }
+void load_config_file(TrainConfig& cfg, const std::string& path) {
+  load_config_text(cfg, path, read_file(path));
+}
 
 void load_config_text(TrainConfig& cfg, const std::string& path, const std::string& text) {
-  std::string ext = to_lower(path.substr(path.find_last_of('.') == std::string::npos ? path.size()
-                                                                                      : path.find_last_of('.')));
-  if (ext == ".yaml" || ext == ".yml") load_yaml(cfg, path, text);
-  else if (ext == ".json") load_json(cfg, path, text);
-  else throw Error(path + ": unknown config format: expected a .yaml, .yml or .json file");
+  std::string ext = to_lower(path.substr(path.find_last_of('.') == std::string::npos ? path.size() : path.find_last_of('.')));
+  if (ext == ".yaml" || ext == ".yml")
+    load_yaml(cfg, path, text);
+  else if (ext == ".json")
+    load_json(cfg, path, text);
+  else
+    throw Error(path + ": unknown config format: expected a .yaml, .yml or .json file");
 }
 
 void apply_override(TrainConfig& cfg, const std::string& assignment) {
   size_t eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw Error("--set " + quote(assignment) + ": expected key=value");
-  set_config_value(cfg, std::string(trim(assignment.substr(0, eq))), assignment.substr(eq + 1),
-                   "--set");
+  if (eq == std::string::npos || eq == 0) throw Error("--set " + quote(assignment) + ": expected key=value");
+  set_config_value(cfg, std::string(trim(assignment.substr(0, eq))), assignment.substr(eq + 1), "--set");
 }
 
 void apply_config_sources(TrainConfig& cfg, const std::string& path, const std::vector<std::string>& overrides) {
@@ -450,8 +506,7 @@ struct Validator {
   void fail(const std::string& key, const std::string& expected) const {
     auto it = cfg.origin.find(key);
     std::string where = it == cfg.origin.end() ? "default" : it->second;
-    throw Error("config key '" + key + "' (" + where + "): expected " + expected + ", found " +
-                get_config_value(cfg, key));
+    throw Error("config key '" + key + "' (" + where + "): expected " + expected + ", found " + get_config_value(cfg, key));
   }
   void at_least(const char* key, double lo) const {
     if (std::stod(get_config_value(cfg, key)) < lo) fail(key, std::string(">= ") + format_double(lo));
@@ -511,7 +566,8 @@ void validate_config(const TrainConfig& c) {
   if (!(c.top_entropy_quantile > 0 && c.top_entropy_quantile <= 1)) v.fail("top_entropy_quantile", "a value in (0, 1]");
   if (!(c.vllm_importance_sampling_clip_min >= 0)) v.fail("vllm_importance_sampling_clip_min", ">= 0 (0 = no lower bound)");
   if (!(c.vllm_importance_sampling_clip_max > c.vllm_importance_sampling_clip_min))
-    v.fail("vllm_importance_sampling_clip_max", "> vllm_importance_sampling_clip_min = " + format_double(c.vllm_importance_sampling_clip_min));
+    v.fail("vllm_importance_sampling_clip_max",
+           "> vllm_importance_sampling_clip_min = " + format_double(c.vllm_importance_sampling_clip_min));
   if (!(c.ref_model_mixup_alpha >= 0 && c.ref_model_mixup_alpha <= 1)) v.fail("ref_model_mixup_alpha", "a value in [0, 1]");
   v.at_least("ref_model_sync_steps", 1);
   if (c.sync_ref_model && c.beta == 0) v.fail("sync_ref_model", "false while beta = 0 (without the KL term there is no reference to sync)");
@@ -521,13 +577,7 @@ void validate_config(const TrainConfig& c) {
   if (c.overlong_buffer_len > (c.overlong_max_len > 0 ? c.overlong_max_len : c.max_new_tokens))
     v.fail("overlong_buffer_len", "<= overlong_max_len (or max_new_tokens when that is 0)");
   if ((c.prompts_per_step * c.group_size) % c.grad_accum != 0)
-    v.fail("grad_accum", "a divisor of prompts_per_step * group_size = " +
-                             std::to_string(c.prompts_per_step * c.group_size));
-  const std::string& d = c.device;
-  bool device_ok = d == "auto" || d == "cpu" || d == "cuda" ||
-                   (starts_with(d, "cuda:") && d.size() > 5 &&
-                    d.find_first_not_of("0123456789", 5) == std::string::npos);
-  if (!device_ok) v.fail("device", "auto, cpu, cuda or cuda:N");
+    v.fail("grad_accum", "a divisor of prompts_per_step * group_size = " + std::to_string(c.prompts_per_step * c.group_size));
   if (c.model_path.empty()) throw Error("no model path given: pass it as grpo_train's first argument");
   v.at_least("reward_restarts", 0);
   if (!(c.reward_timeout > 0)) v.fail("reward_timeout", "> 0");
@@ -539,7 +589,8 @@ void validate_config(const TrainConfig& c) {
     const auto& known = lora_target_names();
     const auto targets = lora_target_list(c.lora_target_modules);
     for (const auto& name : targets)
-      if (std::find(known.begin(), known.end(), name) == known.end()) v.fail("lora_target_modules", "a comma-separated list of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
+      if (std::find(known.begin(), known.end(), name) == known.end())
+        v.fail("lora_target_modules", "a comma-separated list of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
     if (targets.empty()) v.fail("lora_target_modules", "at least one projection");
   }
   if (c.lora_rank > 0 && c.sync_ref_model) v.fail("sync_ref_model", "false with lora_rank > 0 (the reference is the frozen base)");
@@ -564,8 +615,7 @@ std::string config_to_yaml(const TrainConfig& cfg) {
     out << r.name << ": " << val << "  # " << r.help << "\n";
   }
   out << "reward_weights:  # weight per reward function\n";
-  for (const auto& fn : reward_names())
-    out << "  " << fn << ": " << get_config_value(cfg, "reward_weights." + fn) << "\n";
+  for (const auto& fn : reward_names()) out << "  " << fn << ": " << get_config_value(cfg, "reward_weights." + fn) << "\n";
   // JSON is YAML: the lists are written in flow style and load back unchanged.
   out << "reward_rules:" << (cfg.reward_rules.empty() ? " []" : "") << "  # rule rewards: regex | keywords | length\n";
   for (const auto& r : cfg.reward_rules) out << "  - " << json_text(reward_rule_to_json(r)) << "\n";

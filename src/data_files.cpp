@@ -16,8 +16,7 @@ namespace {
 
 std::string field_string(const nlohmann::json& obj, const char* name, const std::string& where) {
   const auto& v = obj.at(name);
-  if (!v.is_string())
-    throw Error(where + ": field \"" + name + "\": expected a string, found " + v.type_name());
+  if (!v.is_string()) throw Error(where + ": field \"" + name + "\": expected a string, found " + v.type_name());
   return v.get<std::string>();
 }
 
@@ -62,8 +61,7 @@ std::vector<Example> parse_gsm8k_examples(const std::string& text, const std::st
       } else {
         throw Error(where + ": field \"gold\": expected a number or string, found " + g.type_name());
       }
-      ex.answer = obj.contains("answer") && obj["answer"].is_string() ? obj["answer"].get<std::string>()
-                                                                     : "#### " + json_text(g);
+      ex.answer = obj.contains("answer") && obj["answer"].is_string() ? obj["answer"].get<std::string>() : "#### " + json_text(g);
     } else {
       throw Error(where + ": missing field \"question\" (or \"prompt\")");
     }
@@ -105,14 +103,16 @@ std::vector<OfflineGroup> parse_offline_groups(const std::string& text, const st
       throw Error(where + ": " + std::to_string(g.responses.size()) + " responses but " + std::to_string(g.rewards.size()) + " rewards");
     if (g.responses.size() < 2) throw Error(where + ": a group needs at least 2 responses, found " + std::to_string(g.responses.size()));
     if (!out.empty() && g.responses.size() != out.front().responses.size())
-      throw Error(where + ": " + std::to_string(g.responses.size()) + " responses, but line " + std::to_string(out.front().line) +
-                  " has " + std::to_string(out.front().responses.size()) + " (every group must have the same size)");
+      throw Error(where + ": " + std::to_string(g.responses.size()) + " responses, but line " + std::to_string(out.front().line) + " has " +
+                  std::to_string(out.front().responses.size()) + " (every group must have the same size)");
     out.push_back(std::move(g));
   }
   if (out.empty()) throw Error(path + ": no groups (the file is empty)");
   return out;
 }
 
-std::vector<OfflineGroup> load_offline_groups(const std::string& path) { return parse_offline_groups(read_file(path), path); }
+std::vector<OfflineGroup> load_offline_groups(const std::string& path) {
+  return parse_offline_groups(read_file(path), path);
+}
 
 }  // namespace grpo

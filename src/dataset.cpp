@@ -10,7 +10,8 @@ namespace grpo {
 // ---------------------------------------------------------------------------------------------
 // Loading (the lines are parsed in data_files.cpp)
 
-GSM8KDataset::GSM8KDataset(const std::string& path, size_t limit) : path_(path), examples_(parse_gsm8k_examples(read_file(path), path, limit)) {}
+GSM8KDataset::GSM8KDataset(const std::string& path, size_t limit)
+    : path_(path), examples_(parse_gsm8k_examples(read_file(path), path, limit)) {}
 
 GSM8KDataset::GSM8KDataset(std::vector<Example> examples, std::string name) : path_(std::move(name)), examples_(std::move(examples)) {
   if (examples_.empty()) throw Error(path_ + ": no examples");
@@ -67,8 +68,7 @@ std::string render_chatml(const std::vector<ChatMessage>& messages, bool add_gen
   return out;
 }
 
-PromptIds tokenize_prompt(const Tokenizer& tok, const std::string& system_prompt,
-                          const std::string& question, int max_prompt_tokens) {
+PromptIds tokenize_prompt(const Tokenizer& tok, const std::string& system_prompt, const std::string& question, int max_prompt_tokens) {
   auto special = [&](const char* s) {
     auto id = tok.token_to_id(s);
     if (!id) throw Error(std::string("tokenizer: no '") + s + "' token; ChatML prompts need it");
@@ -80,24 +80,23 @@ PromptIds tokenize_prompt(const Tokenizer& tok, const std::string& system_prompt
   // Each text span between two specials is encoded as one piece, as HF encodes the rendered
   // template (apply_chat_template): "user\n" + question together, since a question that starts
   // with a newline merges with the role's ("\n\n" is one token).
-  std::vector<int32_t> head = {im_start};                      // <|im_start|>system\n{system}<|im_end|>
+  std::vector<int32_t> head = {im_start};                                  // <|im_start|>system\n{system}<|im_end|>
   for (int32_t id : text("system\n" + system_prompt)) head.push_back(id);  //   \n<|im_start|>
   head.push_back(im_end);
   for (int32_t id : text("\n")) head.push_back(id);
   head.push_back(im_start);
-  std::vector<int32_t> tail = {im_end};                         // <|im_end|>\n<|im_start|>assistant\n
+  std::vector<int32_t> tail = {im_end};  // <|im_end|>\n<|im_start|>assistant\n
   for (int32_t id : text("\n")) tail.push_back(id);
   tail.push_back(im_start);
   for (int32_t id : text("assistant\n")) tail.push_back(id);
 
   PromptIds out;
-  std::vector<int32_t> user = text("user\n" + question);       // user\n{question}
+  std::vector<int32_t> user = text("user\n" + question);  // user\n{question}
   const std::vector<int32_t> role = text("user\n");
   const size_t fixed = head.size() + role.size() + tail.size();
   if (fixed >= static_cast<size_t>(max_prompt_tokens))
     throw Error("max_prompt_tokens = " + std::to_string(max_prompt_tokens) +
-                " leaves no room for the question: the chat template alone takes " +
-                std::to_string(fixed) + " tokens");
+                " leaves no room for the question: the chat template alone takes " + std::to_string(fixed) + " tokens");
   if (head.size() + user.size() + tail.size() > static_cast<size_t>(max_prompt_tokens)) {
     // Too long: the question keeps its last tokens, encoded on its own after the role.
     std::vector<int32_t> q = text(question);

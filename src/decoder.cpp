@@ -11,8 +11,8 @@ namespace grpo {
 // ---------------------------------------------------------------------------------------------
 // Memory check
 
-int64_t check_kv_budget(const ModelConfig& cfg, int64_t n_seq, int64_t capacity, torch::Dtype dtype,
-                        const torch::Device& device, int64_t budget_bytes) {
+int64_t check_kv_budget(const ModelConfig& cfg, int64_t n_seq, int64_t capacity, torch::Dtype dtype, const torch::Device& device,
+                        int64_t budget_bytes) {
   const int64_t need = KVCache::bytes_needed(cfg, n_seq, capacity, dtype);
   if (budget_bytes == 0 && device.is_cpu()) {
     std::ifstream mi("/proc/meminfo");
@@ -103,9 +103,9 @@ void decode_step(StaticDecodeState& d, Qwen2ForCausalLM& model, int64_t rows, in
     }
   }
   auto step = [&] {
-    auto h = model->forward_decode_static(d.tok.narrow(0, 0, rows), d.key_mask.narrow(0, 0, rows),
-                                          d.pos.narrow(0, 0, rows), d.write_pos, s.view, attend);  // (rows, 1, D)
-    d.logits.narrow(0, 0, rows).copy_(model->logits(h.squeeze(1)));                              // (rows, V)
+    auto h = model->forward_decode_static(d.tok.narrow(0, 0, rows), d.key_mask.narrow(0, 0, rows), d.pos.narrow(0, 0, rows), d.write_pos,
+                                          s.view, attend);           // (rows, 1, D)
+    d.logits.narrow(0, 0, rows).copy_(model->logits(h.squeeze(1)));  // (rows, V)
   };
   if (!graph) return step();
   if (!s.captured) {
@@ -193,8 +193,8 @@ class StaticDecoder : public Decoder {
 
 }  // namespace
 
-std::unique_ptr<Decoder> make_decoder(Qwen2ForCausalLM& model, DecodeMode mode, std::shared_ptr<StaticDecodeState> state,
-                                      int64_t B, int64_t N, int64_t Tp, int64_t Tc, int64_t decode_bucket, int64_t& kv_cache_bytes) {
+std::unique_ptr<Decoder> make_decoder(Qwen2ForCausalLM& model, DecodeMode mode, std::shared_ptr<StaticDecodeState> state, int64_t B,
+                                      int64_t N, int64_t Tp, int64_t Tc, int64_t decode_bucket, int64_t& kv_cache_bytes) {
   const auto w = model->output_weight();
   const ModelConfig& cfg = model->cfg;
   check_decode_mode(mode, w.device());
@@ -205,8 +205,8 @@ std::unique_ptr<Decoder> make_decoder(Qwen2ForCausalLM& model, DecodeMode mode, 
   }
   if (!state) state = std::make_shared<StaticDecodeState>();
   fit(*state, model, N, (Tp + Tc + decode_bucket - 1) / decode_bucket * decode_bucket);
-  kv_cache_bytes = KVCache::bytes_needed(cfg, state->rows, state->capacity, w.scalar_type()) +
-                   check_kv_budget(cfg, B, Tp, w.scalar_type(), w.device());
+  kv_cache_bytes =
+      KVCache::bytes_needed(cfg, state->rows, state->capacity, w.scalar_type()) + check_kv_budget(cfg, B, Tp, w.scalar_type(), w.device());
   return std::make_unique<StaticDecoder>(model, std::move(state), N, decode_bucket, mode == DecodeMode::CudaGraph);
 }
 

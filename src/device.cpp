@@ -54,8 +54,8 @@ std::string runtime_summary() {
 std::string build_summary() {
   std::string s = "LibTorch " + std::string(TORCH_VERSION);
 #ifdef GRPO_CUDA
-  s += ", CUDA build (GRPO_CUDA, CUDA runtime " + std::to_string(CUDART_VERSION / 1000) + "." +
-       std::to_string(CUDART_VERSION % 1000 / 10) + "), " + std::to_string(torch::cuda::device_count()) + " GPU(s) visible";
+  s += ", CUDA build (GRPO_CUDA, CUDA runtime " + std::to_string(CUDART_VERSION / 1000) + "." + std::to_string(CUDART_VERSION % 1000 / 10) +
+       "), " + std::to_string(torch::cuda::device_count()) + " GPU(s) visible";
 #else
   s += ", CPU build";
 #endif
@@ -77,7 +77,9 @@ bool built_with_cuda() {
 
 namespace {
 // The CUDA device index of `device` ("cuda" without an index means the current one, 0 here).
-int cuda_index(const torch::Device& device) { return device.has_index() ? device.index() : 0; }
+int cuda_index(const torch::Device& device) {
+  return device.has_index() ? device.index() : 0;
+}
 }  // namespace
 
 void set_current_device(const torch::Device& device) {
@@ -125,8 +127,7 @@ double peak_memory_mb(const torch::Device& device) {
 
 void reset_peak_memory(const torch::Device& device) {
 #ifdef GRPO_CUDA
-  if (device.is_cuda())
-    c10::cuda::CUDACachingAllocator::resetPeakStats(cuda_index(device));
+  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(cuda_index(device));
 #else
   (void)device;
 #endif
@@ -139,7 +140,10 @@ double measure_copy_bandwidth_gbps(const torch::Device& device, int64_t bytes, i
   auto opts = torch::TensorOptions().dtype(torch::kUInt8).device(device);
   auto src = torch::randint(0, 255, {bytes}, opts), dst = torch::empty({bytes}, opts);
   // Warm-ups: page faults, clocks.
-  return 2.0 * double(bytes) / median_seconds(device, [&] { dst.copy_(src); }, reps, 3) / 1e9;  // read + write
+  return 2.0 * double(bytes) /
+         median_seconds(
+             device, [&] { dst.copy_(src); }, reps, 3) /
+         1e9;  // read + write
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -190,8 +194,7 @@ void CudaGraph::capture(const torch::Device& device, const std::function<void()>
   impl_->captured = true;
 #else
   (void)device, (void)fn, (void)warmup;
-  throw Error(
-      "CUDA graphs: this build of grpo_train has no CUDA support (built against a CPU LibTorch)");
+  throw Error("CUDA graphs: this build of grpo_train has no CUDA support (built against a CPU LibTorch)");
 #endif
 }
 
@@ -205,22 +208,39 @@ void CudaGraph::replay() {
 // ---------------------------------------------------------------------------------------------
 // The device and dtype settings
 
-torch::Device parse_device(const std::string& name) {
-  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-  if (name == "cpu") return torch::kCPU;
-  if (starts_with(name, "cuda")) {
-    if (!torch::cuda::is_available()) throw Error("device '" + name + "': CUDA is not available in this build or on this machine");
-    return torch::Device(name);
+torch::Device resolve_device(const DeviceSetting& d) {
+  switch (d.kind) {
+    case DeviceSetting::Kind::Auto:
+      return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    case DeviceSetting::Kind::Cpu:
+      return torch::kCPU;
+    default:
+      break;
   }
-  throw Error("device: expected auto, cpu, cuda or cuda:N, found " + quote(name));
+  if (!torch::cuda::is_available())
+    throw Error("device '" + device_setting_name(d) + "': CUDA is not available in this build or on this machine");
+  return d.index < 0 ? torch::Device(torch::kCUDA) : torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(d.index));
+}
+
+torch::Dtype resolve_dtype(Precision p, const torch::Device& device) {
+  switch (p) {
+    case Precision::Float32:
+      return torch::kFloat32;
+    case Precision::BFloat16:
+      return torch::kBFloat16;
+    case Precision::Float16:
+      return torch::kFloat16;
+    default:
+      return device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+  }
+}
+
+torch::Device parse_device(const std::string& name) {
+  return resolve_device(parse_device_setting(name, "device"));
 }
 
 torch::Dtype parse_dtype(const std::string& name, const torch::Device& device) {
-  if (name == "auto") return device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
-  if (name == "float32" || name == "fp32") return torch::kFloat32;
-  if (name == "bfloat16" || name == "bf16") return torch::kBFloat16;
-  if (name == "float16" || name == "fp16") return torch::kFloat16;
-  throw Error("dtype: expected auto, float32, bfloat16 or float16, found " + quote(name));
+  return resolve_dtype(parse_precision(name, "dtype"), device);
 }
 
 }  // namespace grpo

@@ -53,10 +53,16 @@ std::string env_str(const char* name, const std::string& fallback) {
   return v && *v ? std::string(v) : fallback;
 }
 
-std::vector<uint8_t> bytes_of(const std::string& s) { return {s.begin(), s.end()}; }
-std::string text_of(const std::vector<uint8_t>& b) { return {b.begin(), b.end()}; }
+std::vector<uint8_t> bytes_of(const std::string& s) {
+  return {s.begin(), s.end()};
+}
+std::string text_of(const std::vector<uint8_t>& b) {
+  return {b.begin(), b.end()};
+}
 
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+std::string first_line(const std::string& s) {
+  return s.substr(0, s.find('\n'));
+}
 
 }  // namespace
 
@@ -242,7 +248,8 @@ void Dist::diagnose(const char* what, const std::string& cause) {
     auto& store = *impl_->store;
     for (int r = 0; r < world_; ++r)  // a rank that failed with an error said why
       if (r != rank_ && store.check({"failed/" + std::to_string(r)}))
-        who += (who.empty() ? "" : "; ") + std::string("rank ") + std::to_string(r) + " failed: " + text_of(store.get("failed/" + std::to_string(r)));
+        who += (who.empty() ? "" : "; ") + std::string("rank ") + std::to_string(r) +
+               " failed: " + text_of(store.get("failed/" + std::to_string(r)));
     if (who.empty()) {  // else the ranks whose heartbeat stopped
       auto beats = [&] {
         std::map<int, std::string> b;
@@ -280,7 +287,9 @@ void Dist::guarded(const char* what, F&& fn) {
 // ---------------------------------------------------------------------------------------------
 // Collectives
 
-torch::Tensor Dist::to_comm(const torch::Tensor& x) const { return x.to(impl_->comm_device).contiguous(); }
+torch::Tensor Dist::to_comm(const torch::Tensor& x) const {
+  return x.to(impl_->comm_device).contiguous();
+}
 
 namespace {
 c10d::ReduceOp reduce_op(Dist::Op op) {
@@ -307,7 +316,9 @@ void Dist::all_reduce(std::vector<torch::Tensor>& tensors, Op op) {
   in_place("all-reduce", tensors, [&](std::vector<torch::Tensor>& c) { impl_->pg->allreduce(c, o)->wait(); });
 }
 
-double Dist::all_reduce(double x, Op op) { return all_reduce(std::vector<double>{x}, op)[0]; }
+double Dist::all_reduce(double x, Op op) {
+  return all_reduce(std::vector<double>{x}, op)[0];
+}
 
 std::vector<double> Dist::all_reduce(std::vector<double> xs, Op op) {
   if (!impl_ || xs.empty()) return xs;
@@ -396,7 +407,8 @@ void Dist::check_same(const std::vector<torch::Tensor>& params, const std::vecto
     for (int64_t i = 0; i < P; ++i)
       if (!torch::equal(all[r][i], all[0][i]))
         throw Error("parameter checksum " + when + ": rank " + std::to_string(r) + "'s '" + names.at(size_t(i)) + "' (sum " +
-                    std::to_string(all[r][i][0].item<double>()) + ") differs from rank 0's (sum " + std::to_string(all[0][i][0].item<double>()) +
+                    std::to_string(all[r][i][0].item<double>()) + ") differs from rank 0's (sum " +
+                    std::to_string(all[0][i][0].item<double>()) +
                     "): the replicas diverged (a rank-local random draw, or a nondeterministic kernel?)");
 }
 

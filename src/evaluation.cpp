@@ -67,16 +67,15 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
       Rollout r = generate(model, prompts, cfg.eval_samples, sampled, keys);
       const auto sampled_ids = completion_token_ids(r);
       for (int64_t k = 0; k < b * cfg.eval_samples; ++k)
-        ok_sampled += correctness_reward(tok.decode(sampled_ids[k], true), data[s + k / cfg.eval_samples].gold,
-                                         {mode, cfg.length_target}) > 0;
+        ok_sampled +=
+            correctness_reward(tok.decode(sampled_ids[k], true), data[s + k / cfg.eval_samples].gold, {mode, cfg.length_target}) > 0;
     }
   }
   if (dist && dist->active()) {  // every rank's counts and answers, in question order
     auto counts = dist->all_reduce({double(ok_strict), double(ok_flex), double(ok_sampled)});
     ok_strict = int64_t(counts[0]), ok_flex = int64_t(counts[1]), ok_sampled = int64_t(counts[2]);
     json mine = json::array();
-    for (const auto& e : res.samples)
-      mine.push_back({e.question, e.gold, e.gold_text, e.completion, e.correct_strict, e.correct_flexible});
+    for (const auto& e : res.samples) mine.push_back({e.question, e.gold, e.gold_text, e.completion, e.correct_strict, e.correct_flexible});
     res.samples.clear();
     for (const auto& text : dist->all_gather(json_text(mine)))
       for (const auto& j : json::parse(text))
@@ -94,15 +93,21 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
 // Results on disk
 
 json eval_json(const EvalResult& e) {
-  return {{"greedy_strict", e.greedy_strict}, {"greedy_flexible", e.greedy_flexible},
-          {"sampled", e.sampled < 0 ? json(nullptr) : json(e.sampled)}, {"n", e.n}, {"seconds", e.seconds}};
+  return {{"greedy_strict", e.greedy_strict},
+          {"greedy_flexible", e.greedy_flexible},
+          {"sampled", e.sampled < 0 ? json(nullptr) : json(e.sampled)},
+          {"n", e.n},
+          {"seconds", e.seconds}};
 }
 
 // Every evaluated question's greedy answer, for the report's before/after examples.
 void write_answers(const std::string& path, const EvalResult& e) {
   std::string s;
   for (const auto& a : e.samples)
-    s += json_text(json({{"question", a.question}, {"gold", a.gold_text}, {"completion", a.completion}, {"correct", a.correct_strict},
+    s += json_text(json({{"question", a.question},
+                         {"gold", a.gold_text},
+                         {"completion", a.completion},
+                         {"correct", a.correct_strict},
                          {"correct_flexible", a.correct_flexible}})) +
          "\n";
   write_file_atomic(path, s);

@@ -3,7 +3,6 @@
 // normaliser), TRL's GRPOTrainer for the metric definitions. Departure: the warmup is
 // lr * (update + 1) / warmup_steps, so the first update is not wasted with lr = 0 (HF uses update / warmup).
 #include "grpo/grpo.h"
-#include "grpo/lora.h"
 
 #include <chrono>
 #include <cmath>
@@ -12,6 +11,7 @@
 #include <sstream>
 
 #include "grpo/common.h"
+#include "grpo/lora.h"
 
 namespace grpo {
 
@@ -20,14 +20,20 @@ namespace grpo {
 
 Advantages compute_advantages_grpo(const torch::Tensor& rewards, RewardScale scale, double eps) {
   TORCH_CHECK(rewards.dim() == 2 && rewards.size(1) >= 2, "rewards must be (B, G) with G >= 2, got ", rewards.sizes());
-  auto r = rewards.to(torch::kFloat32);                            // (B, G)
-  auto centered = r - r.mean(1, /*keepdim=*/true);                 // (B, G)
+  auto r = rewards.to(torch::kFloat32);                                          // (B, G)
+  auto centered = r - r.mean(1, /*keepdim=*/true);                               // (B, G)
   auto flat = (std::get<0>(r.max(1, true)) - std::get<0>(r.min(1, true))) == 0;  // (B, 1) no signal
   torch::Tensor a;
   switch (scale) {
-    case RewardScale::Group: a = centered / (r.std(1, /*unbiased=*/true, /*keepdim=*/true) + eps); break;
-    case RewardScale::Batch: a = centered / (r.std(/*unbiased=*/true) + eps); break;
-    case RewardScale::None: a = centered; break;
+    case RewardScale::Group:
+      a = centered / (r.std(1, /*unbiased=*/true, /*keepdim=*/true) + eps);
+      break;
+    case RewardScale::Batch:
+      a = centered / (r.std(/*unbiased=*/true) + eps);
+      break;
+    case RewardScale::None:
+      a = centered;
+      break;
   }
   Advantages out;
   out.advantages = a.masked_fill(flat, 0.0);
@@ -62,19 +68,19 @@ PolicyLoss compute_policy_loss(const torch::Tensor& logp, const torch::Tensor& o
   TORCH_CHECK(cfg.beta == 0 || ref_logp.defined(), "beta > 0 needs ref_logp");
   TORCH_CHECK(cfg.entropy_coef == 0 || entropy.defined(), "entropy_coef > 0 needs entropy");
   const int64_t N = logp.size(0);
-  auto m = mask.to(torch::kFloat32);                                // (N, Tc)
-  auto A = advantages.to(torch::kFloat32).unsqueeze(1);             // (N, 1)
-  auto log_ratio = logp - old_logp;                                 // (N, Tc)
+  auto m = mask.to(torch::kFloat32);                                                                 // (N, Tc)
+  auto A = advantages.to(torch::kFloat32).unsqueeze(1);                                              // (N, 1)
+  auto log_ratio = logp - old_logp;                                                                  // (N, Tc)
   if (cfg.sequence_level) log_ratio = (log_ratio * m).sum(1, true) / m.sum(1, true).clamp_min(1.0);  // (N, 1)
-  auto ratio = torch::exp(log_ratio);                               // (N, Tc) or (N, 1)
+  auto ratio = torch::exp(log_ratio);                                                                // (N, Tc) or (N, 1)
   auto clipped = torch::clamp(ratio, 1.0 - cfg.clip_eps_low, 1.0 + cfg.clip_eps_high);
   auto capped = cfg.delta > 0 ? torch::clamp_max(ratio, cfg.delta) : ratio;
-  auto per_token = -torch::min(capped * A, clipped * A);            // (N, Tc) or (N, 1)
-  if (pg_weight.defined()) per_token = per_token * pg_weight;       // (N, Tc)
+  auto per_token = -torch::min(capped * A, clipped * A);       // (N, Tc) or (N, 1)
+  if (pg_weight.defined()) per_token = per_token * pg_weight;  // (N, Tc)
   torch::Tensor kl;
   if (cfg.beta > 0) {
     auto d = ref_logp - logp;
-    kl = torch::exp(d) - d - 1.0;                                   // k3, >= 0
+    kl = torch::exp(d) - d - 1.0;  // k3, >= 0
     if (cfg.bias_correction_kl) kl = kl * ratio;
     per_token = per_token + cfg.beta * kl;
   }
@@ -83,8 +89,12 @@ PolicyLoss compute_policy_loss(const torch::Tensor& logp, const torch::Tensor& o
   PolicyLoss out;
   auto masked = per_token * m;
   switch (cfg.aggregation) {
-    case LossAggregation::Grpo: out.loss = (masked.sum(1) / m.sum(1).clamp_min(1.0)).mean(); break;
-    case LossAggregation::Bnpo: out.loss = masked.sum() / m.sum().clamp_min(1.0); break;
+    case LossAggregation::Grpo:
+      out.loss = (masked.sum(1) / m.sum(1).clamp_min(1.0)).mean();
+      break;
+    case LossAggregation::Bnpo:
+      out.loss = masked.sum() / m.sum().clamp_min(1.0);
+      break;
     case LossAggregation::Dapo:
       out.loss = cfg.n_tokens_global > 0 ? masked.sum() / double(cfg.n_tokens_global) : masked.sum() / m.sum().clamp_min(1.0);
       break;
@@ -117,14 +127,14 @@ PolicyLoss compute_policy_loss(const torch::Tensor& logp, const torch::Tensor& o
   return out;
 }
 
-SamplerCorrection compute_sampler_correction(const torch::Tensor& logp, const torch::Tensor& sampler_logp,
-                                             const torch::Tensor& mask, IsCorrectionMode mode, double clip_min, double clip_max) {
+SamplerCorrection compute_sampler_correction(const torch::Tensor& logp, const torch::Tensor& sampler_logp, const torch::Tensor& mask,
+                                             IsCorrectionMode mode, double clip_min, double clip_max) {
   TORCH_CHECK(logp.sizes() == sampler_logp.sizes() && logp.sizes() == mask.sizes(), "logp, sampler_logp, mask must be (N, Tc)");
   torch::NoGradGuard ng;
-  auto m = mask.to(torch::kFloat32);                                              // (N, Tc)
+  auto m = mask.to(torch::kFloat32);                                                       // (N, Tc)
   auto diff = (logp.detach().to(torch::kFloat32) - sampler_logp.to(torch::kFloat32)) * m;  // (N, Tc)
   const bool sequence = mode == IsCorrectionMode::SequenceTruncate || mode == IsCorrectionMode::SequenceMask;
-  auto w = torch::exp(sequence ? diff.sum(1, true) : diff);                       // (N, 1) or (N, Tc)
+  auto w = torch::exp(sequence ? diff.sum(1, true) : diff);  // (N, 1) or (N, Tc)
   if (mode == IsCorrectionMode::TokenTruncate || mode == IsCorrectionMode::SequenceTruncate)
     w = w.clamp(clip_min, clip_max);
   else
@@ -168,7 +178,9 @@ namespace {
 // dtype: a bf16 logit carries 8 bits, so near |z| = 16 it moves in steps of 0.125, and a log-ratio
 // error that size is most of the 0.2 clip band. The fp32 copy of a bf16 (V, D) weight is made once
 // per call (forward, backward), not per chunk.
-torch::ScalarType softmax_dtype(const torch::Tensor& w) { return at::promote_types(w.scalar_type(), torch::kFloat32); }
+torch::ScalarType softmax_dtype(const torch::Tensor& w) {
+  return at::promote_types(w.scalar_type(), torch::kFloat32);
+}
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
@@ -189,18 +201,18 @@ torch::Tensor chunk_logits(const torch::Tensor& hc, const torch::Tensor& w, doub
 // time. The big (c, V) passes are the cost once V is ~150K (the GEMMs aside): the forward makes
 // 3 (log_softmax; exp for the entropy), the backward 4-6, all in place after the softmax.
 struct ChunkedLogprobFn : public torch::autograd::Function<ChunkedLogprobFn> {
-  static variable_list forward(AutogradContext* ctx, torch::Tensor h, torch::Tensor w, torch::Tensor targets,
-                               double temperature, int64_t chunk, bool with_entropy) {
+  static variable_list forward(AutogradContext* ctx, torch::Tensor h, torch::Tensor w, torch::Tensor targets, double temperature,
+                               int64_t chunk, bool with_entropy) {
     ctx->save_for_backward({h, w, targets});
     ctx->saved_data["temperature"] = temperature;
     ctx->saved_data["chunk"] = chunk;
     ctx->set_materialize_grads(false);  // an unused entropy output costs its backward nothing
     const int64_t D = h.size(-1);
-    auto h2 = h.reshape({-1, D});                            // (M, D), M = N * Tc
-    auto t2 = targets.reshape({-1, 1});                      // (M, 1)
+    auto h2 = h.reshape({-1, D});        // (M, D), M = N * Tc
+    auto t2 = targets.reshape({-1, 1});  // (M, 1)
     const int64_t M = h2.size(0);
     const auto sd = softmax_dtype(w);
-    auto w_sd = w.to(sd);                                    // (V, D)
+    auto w_sd = w.to(sd);  // (V, D)
     auto logp = torch::empty({M}, h.options().dtype(sd));
     auto ent = torch::zeros({M}, h.options().dtype(sd));
     for (int64_t s = 0; s < M; s += chunk) {
@@ -233,9 +245,9 @@ struct ChunkedLogprobFn : public torch::autograd::Function<ChunkedLogprobFn> {
     if (!g_logp.defined() && !g_ent.defined()) return {grad_h.view(h.sizes()), w_out(), {}, {}, {}, {}};
     for (int64_t s = 0; s < M; s += chunk) {
       const int64_t c = std::min(chunk, M - s);
-      auto hc = h2.narrow(0, s, c).to(sd);        // (c, D)
+      auto hc = h2.narrow(0, s, c).to(sd);           // (c, D)
       auto z = chunk_logits(hc, w_sd, temperature);  // (c, V)
-      auto p = torch::softmax(z, -1);             // (c, V)
+      auto p = torch::softmax(z, -1);                // (c, V)
       // dlogp/dz = onehot(target) - p;  dH/dz = p (E_p[z] - z); so
       // dL/dz = p * (g_ent (E_p[z] - z) - g_logp) + onehot * g_logp, built in place in z.
       torch::Tensor gz;
@@ -263,8 +275,8 @@ int64_t logprob_chunk_rows(int64_t n_vocab) {
   return std::clamp<int64_t>(kChunkBytes / (4 * std::max<int64_t>(1, n_vocab)), 16, 16384);
 }
 
-TokenLogprobs chunked_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
-                               double temperature, bool with_entropy, int64_t chunk) {
+TokenLogprobs chunked_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets, double temperature,
+                               bool with_entropy, int64_t chunk) {
   TORCH_CHECK(hidden.dim() == 3 && targets.dim() == 2 && hidden.size(0) == targets.size(0) && hidden.size(1) == targets.size(1),
               "hidden (N, Tc, D) and targets (N, Tc) must agree");
   TORCH_CHECK(chunk >= 0 && temperature > 0, "chunk >= 0 and temperature > 0");
@@ -276,8 +288,8 @@ TokenLogprobs chunked_logprobs(const torch::Tensor& hidden, const torch::Tensor&
   return r;
 }
 
-TokenLogprobs naive_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
-                             double temperature, bool with_entropy) {
+TokenLogprobs naive_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets, double temperature,
+                             bool with_entropy) {
   const auto sd = softmax_dtype(weight);
   auto z = torch::nn::functional::linear(hidden.to(sd), weight.to(sd)) / temperature;  // (N, Tc, V)
   auto lsm = torch::log_softmax(z, -1);
@@ -287,27 +299,25 @@ TokenLogprobs naive_logprobs(const torch::Tensor& hidden, const torch::Tensor& w
   return r;
 }
 
-TokenLogprobs compute_logprobs_from_model(Qwen2ForCausalLM& model, const torch::Tensor& input_ids,
-                                          const torch::Tensor& attention_mask, int64_t completion_len, double temperature,
-                                          bool with_entropy, int64_t chunk) {
+TokenLogprobs compute_logprobs_from_model(Qwen2ForCausalLM& model, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                          int64_t completion_len, double temperature, bool with_entropy, int64_t chunk) {
   const int64_t T = input_ids.size(1), Tc = completion_len;
   TORCH_CHECK(Tc >= 1 && Tc < T, "completion_len must be in [1, T)");
   auto hidden = model->forward_hidden(input_ids, attention_mask, positions_from_mask(attention_mask));  // (N, T, D)
-  auto h = hidden.narrow(1, T - Tc - 1, Tc);        // positions Tp-1 .. T-2 predict the completion
-  auto targets = input_ids.narrow(1, T - Tc, Tc);   // (N, Tc)
+  auto h = hidden.narrow(1, T - Tc - 1, Tc);       // positions Tp-1 .. T-2 predict the completion
+  auto targets = input_ids.narrow(1, T - Tc, Tc);  // (N, Tc)
   return chunked_logprobs(h, model->output_weight(), targets, temperature, with_entropy, chunk);
 }
 
-TokenLogprobs compute_logprobs_shared_prompt(Qwen2ForCausalLM& model, const torch::Tensor& prompt_ids,
-                                             const torch::Tensor& prompt_mask, const torch::Tensor& group,
-                                             const torch::Tensor& completion_ids, const torch::Tensor& completion_mask,
-                                             double temperature, bool with_entropy, int64_t chunk) {
+TokenLogprobs compute_logprobs_shared_prompt(Qwen2ForCausalLM& model, const torch::Tensor& prompt_ids, const torch::Tensor& prompt_mask,
+                                             const torch::Tensor& group, const torch::Tensor& completion_ids,
+                                             const torch::Tensor& completion_mask, double temperature, bool with_entropy, int64_t chunk) {
   const int64_t Tp = prompt_ids.size(1), Tc = completion_ids.size(1);
   TORCH_CHECK(Tp >= 1 && Tc >= 1 && group.size(0) == completion_ids.size(0), "shared prompt: bad shapes");
   KVCache cache = KVCache::growing(model->cfg.n_layer);
-  auto hp = model->forward_hidden(prompt_ids, prompt_mask, positions_from_mask(prompt_mask), &cache);  // (U, Tp, D)
-  cache.select_rows(group);                                                                  // K/V (n, Hkv, Tp, hd)
-  auto mask = torch::cat({prompt_mask.index_select(0, group), completion_mask}, 1);         // (n, Tp + Tc)
+  auto hp = model->forward_hidden(prompt_ids, prompt_mask, positions_from_mask(prompt_mask), &cache);          // (U, Tp, D)
+  cache.select_rows(group);                                                                                    // K/V (n, Hkv, Tp, hd)
+  auto mask = torch::cat({prompt_mask.index_select(0, group), completion_mask}, 1);                            // (n, Tp + Tc)
   auto hc = model->forward_hidden(completion_ids, mask, positions_from_mask(mask).narrow(1, Tp, Tc), &cache);  // (n, Tc, D)
   // The prompt's last position predicts completion token 0; completion position t predicts t + 1.
   auto h = torch::cat({hp.narrow(1, Tp - 1, 1).index_select(0, group), hc.narrow(1, 0, Tc - 1)}, 1);  // (n, Tc, D)
@@ -315,15 +325,15 @@ TokenLogprobs compute_logprobs_shared_prompt(Qwen2ForCausalLM& model, const torc
 }
 
 TokenLogprobs compute_logprobs_grouped(Qwen2ForCausalLM& model, const torch::Tensor& prompt_ids, const torch::Tensor& prompt_mask,
-                                       const torch::Tensor& completion_ids, const torch::Tensor& completion_mask, int64_t G,
-                                       int64_t begin, int64_t count, double temperature, bool with_entropy) {
+                                       const torch::Tensor& completion_ids, const torch::Tensor& completion_mask, int64_t G, int64_t begin,
+                                       int64_t count, double temperature, bool with_entropy) {
   const int64_t first = begin / G, last = (begin + count - 1) / G;  // the groups the rows touch
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(prompt_ids.device());
-  auto prompt_rows = torch::arange(first, last + 1, i64) * G;                       // (U,)
-  auto group = torch::arange(begin, begin + count, i64).div(G, "floor") - first;    // (count,)
-  return compute_logprobs_shared_prompt(model, prompt_ids.index_select(0, prompt_rows), prompt_mask.index_select(0, prompt_rows),
-                                        group, completion_ids.narrow(0, begin, count), completion_mask.narrow(0, begin, count),
-                                        temperature, with_entropy);
+  auto prompt_rows = torch::arange(first, last + 1, i64) * G;                     // (U,)
+  auto group = torch::arange(begin, begin + count, i64).div(G, "floor") - first;  // (count,)
+  return compute_logprobs_shared_prompt(model, prompt_ids.index_select(0, prompt_rows), prompt_mask.index_select(0, prompt_rows), group,
+                                        completion_ids.narrow(0, begin, count), completion_mask.narrow(0, begin, count), temperature,
+                                        with_entropy);
 }
 
 }  // namespace grpo

@@ -36,6 +36,8 @@ GrpoState::GrpoState(TrainConfig c, Qwen2ForCausalLM p, int64_t total, Qwen2ForC
   optimizer = std::make_unique<torch::optim::AdamW>(trainable(), opt);
 }
 
-std::vector<torch::Tensor> GrpoState::trainable() { return master.empty() ? params : master; }
+std::vector<torch::Tensor> GrpoState::trainable() {
+  return master.empty() ? params : master;
+}
 
 }  // namespace grpo

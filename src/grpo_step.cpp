@@ -30,20 +30,19 @@ auto in_phase(const std::string& phase, const GrpoState& st, Phase&& run) -> dec
     if (!dynamic_cast<const c10::OutOfMemoryError*>(&e) && what.find("can't allocate memory") == std::string::npos) throw;
     const TrainConfig& c = st.cfg;
     const int64_t N = int64_t(c.prompts_per_step) * c.group_size;
-    const std::string lower =
-        phase == "rollout"
-            ? "lower prompts_per_step (now " + std::to_string(c.prompts_per_step) + "), group_size (now " + std::to_string(c.group_size) +
-                  ") or max_new_tokens (now " + std::to_string(c.max_new_tokens) + ")"
-            : "raise grad_accum (now " + std::to_string(c.grad_accum) + ": micro-batches of " + std::to_string(N / c.grad_accum) +
-                  " sequences), lower max_new_tokens (now " + std::to_string(c.max_new_tokens) + ")" +
-                  (c.gradient_checkpointing ? "" : ", or set gradient_checkpointing: true");
+    const std::string lower = phase == "rollout"
+                                  ? "lower prompts_per_step (now " + std::to_string(c.prompts_per_step) + "), group_size (now " +
+                                        std::to_string(c.group_size) + ") or max_new_tokens (now " + std::to_string(c.max_new_tokens) + ")"
+                                  : "raise grad_accum (now " + std::to_string(c.grad_accum) + ": micro-batches of " +
+                                        std::to_string(N / c.grad_accum) + " sequences), lower max_new_tokens (now " +
+                                        std::to_string(c.max_new_tokens) + ")" +
+                                        (c.gradient_checkpointing ? "" : ", or set gradient_checkpointing: true");
     throw OutOfMemory("out of memory in the " + phase + " of step " + std::to_string(st.step + 1) + " (" + first_line + "); " + lower);
   }
 }
 
 // The trained batch's rewards over every rank's groups: rewards (B, G) gathered, adv over them.
-void add_reward_metrics(const GrpoState& st, const RolloutBatch& rb, const torch::Tensor& rewards, const Advantages& adv,
-                        StepMetrics& m) {
+void add_reward_metrics(const GrpoState& st, const RolloutBatch& rb, const torch::Tensor& rewards, const Advantages& adv, StepMetrics& m) {
   Dist& dist = *st.dist;
   m.reward_mean = rewards.mean().item<double>();
   m.reward_std = rewards.std().item<double>();
@@ -88,7 +87,7 @@ StepResult train_grpo_step(GrpoState& st, const Tokenizer& tok, const SpecialIds
   const torch::Tensor rewards = dist.all_gather(out.batch.rewards);            // (B, G)
   const Advantages adv = compute_advantages_grpo(rewards, cfg.scale_rewards);  // (B, G)
   const int64_t b = out.batch.rewards.size(0);
-  out.advantages = adv.advantages.narrow(0, dist.rank() * b, b);               // (b, G)
+  out.advantages = adv.advantages.narrow(0, dist.rank() * b, b);  // (b, G)
 
   // ---- update: old/ref log-probs, mu x K micro-batches of the clipped loss, AdamW
   StepMetrics& m = out.metrics;

@@ -67,7 +67,8 @@ void add_lora(Qwen2ForCausalLM& model, const LoraConfig& cfg, uint64_t seed) {
   if (has_lora(model)) throw Error("add_lora: the model already has an adapter");
   for (const auto& t : cfg.targets)
     if (std::find(lora_target_names().begin(), lora_target_names().end(), t) == lora_target_names().end())
-      throw Error("lora_target_modules: unknown projection '" + t + "'; expected some of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
+      throw Error("lora_target_modules: unknown projection '" + t +
+                  "'; expected some of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
   auto layers = targeted(model, cfg.targets);
   if (layers.empty()) throw Error("lora_target_modules: no projection of the model matches");
   at::Generator gen = at::detail::createCPUGenerator(seed);
@@ -82,7 +83,9 @@ void add_lora(Qwen2ForCausalLM& model, const LoraConfig& cfg, uint64_t seed) {
   for (auto& item : model->named_parameters()) item.value().set_requires_grad(is_lora_name(item.key()));
 }
 
-bool has_lora(Qwen2ForCausalLM& model) { return !adapted(model).empty(); }
+bool has_lora(Qwen2ForCausalLM& model) {
+  return !adapted(model).empty();
+}
 
 void set_lora_enabled(Qwen2ForCausalLM& model, bool on) {
   for (auto& [name, lin] : adapted(model)) lin->lora_on = on;
@@ -111,8 +114,11 @@ int64_t lora_param_count(const ModelConfig& mc, const LoraConfig& cfg) {
   const int64_t q = mc.n_head * mc.head_dim, kv = mc.n_kv_head * mc.head_dim, D = mc.n_embd, F = mc.n_ff;
   int64_t per_layer = 0;
   for (const auto& t : cfg.targets) {
-    const std::pair<int64_t, int64_t> io = t == "q_proj" ? std::make_pair(D, q) : t == "k_proj" || t == "v_proj" ? std::make_pair(D, kv)
-                                           : t == "o_proj" ? std::make_pair(q, D) : t == "down_proj" ? std::make_pair(F, D) : std::make_pair(D, F);
+    const std::pair<int64_t, int64_t> io = t == "q_proj"                    ? std::make_pair(D, q)
+                                           : t == "k_proj" || t == "v_proj" ? std::make_pair(D, kv)
+                                           : t == "o_proj"                  ? std::make_pair(q, D)
+                                           : t == "down_proj"               ? std::make_pair(F, D)
+                                                                            : std::make_pair(D, F);
     per_layer += cfg.rank * (io.first + io.second);
   }
   return per_layer * mc.n_layer;
@@ -126,11 +132,15 @@ namespace {
 const char* kPeftPrefix = "base_model.model.";
 
 // "model.layers.0.self_attn.q_proj.lora_A" -> "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"
-std::string peft_key(const std::string& name) { return kPeftPrefix + name + ".weight"; }
+std::string peft_key(const std::string& name) {
+  return kPeftPrefix + name + ".weight";
+}
 
 }  // namespace
 
-bool is_lora_adapter_dir(const std::string& dir) { return file_exists(dir + "/adapter_config.json"); }
+bool is_lora_adapter_dir(const std::string& dir) {
+  return file_exists(dir + "/adapter_config.json");
+}
 
 void save_lora_adapter(Qwen2ForCausalLM& model, const std::string& dir, const LoraConfig& cfg, const std::string& base_model) {
   auto params = lora_parameters(model);
@@ -172,12 +182,14 @@ LoraConfig read_lora_config(const std::string& dir) {
   for (const char* k : {"use_dora", "use_rslora"})
     if (j.value(k, false)) throw Error(path + ": field '" + std::string(k) + "': true is not supported (expected false)");
   for (const char* k : {"rank_pattern", "alpha_pattern"})
-    if (j.contains(k) && j[k].is_object() && !j[k].empty()) throw Error(path + ": field '" + std::string(k) + "': per-module ranks or alphas are not supported");
+    if (j.contains(k) && j[k].is_object() && !j[k].empty())
+      throw Error(path + ": field '" + std::string(k) + "': per-module ranks or alphas are not supported");
   if (j.value("bias", std::string("none")) != "none") throw Error(path + ": field 'bias': expected \"none\", found " + j["bias"].dump());
   if (j.contains("modules_to_save") && !j["modules_to_save"].is_null() && !j["modules_to_save"].empty())
     throw Error(path + ": field 'modules_to_save': extra trained modules are not supported");
   LoraConfig c;
-  if (!field("r").is_number_integer() || j["r"].get<int64_t>() < 1) throw Error(path + ": field 'r': expected an integer >= 1, found " + j["r"].dump());
+  if (!field("r").is_number_integer() || j["r"].get<int64_t>() < 1)
+    throw Error(path + ": field 'r': expected an integer >= 1, found " + j["r"].dump());
   c.rank = j["r"].get<int64_t>();
   if (!field("lora_alpha").is_number()) throw Error(path + ": field 'lora_alpha': expected a number, found " + j["lora_alpha"].dump());
   c.alpha = j["lora_alpha"].get<double>();

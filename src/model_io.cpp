@@ -1,9 +1,8 @@
 // model_io.cpp: a Qwen2 model directory read and written (config.json, *.safetensors, sharded or
 // not, in Hugging Face's names), and fresh models initialised; the graph itself is qwen2.cpp's.
 // Declared in qwen2.h.
-#include <sys/stat.h>
-
 #include <ATen/CPUGeneratorImpl.h>
+#include <sys/stat.h>
 
 #include <set>
 
@@ -124,16 +123,26 @@ namespace {
 
 torch::Dtype torch_dtype_of(DType d) {
   switch (d) {
-    case DType::F32: return torch::kFloat32;
-    case DType::F16: return torch::kFloat16;
-    case DType::BF16: return torch::kBFloat16;
-    case DType::F64: return torch::kFloat64;
-    case DType::I64: return torch::kInt64;
-    case DType::I32: return torch::kInt32;
-    case DType::I16: return torch::kInt16;
-    case DType::I8: return torch::kInt8;
-    case DType::U8: return torch::kUInt8;
-    case DType::BOOL: return torch::kBool;
+    case DType::F32:
+      return torch::kFloat32;
+    case DType::F16:
+      return torch::kFloat16;
+    case DType::BF16:
+      return torch::kBFloat16;
+    case DType::F64:
+      return torch::kFloat64;
+    case DType::I64:
+      return torch::kInt64;
+    case DType::I32:
+      return torch::kInt32;
+    case DType::I16:
+      return torch::kInt16;
+    case DType::I8:
+      return torch::kInt8;
+    case DType::U8:
+      return torch::kUInt8;
+    case DType::BOOL:
+      return torch::kBool;
   }
   return torch::kFloat32;
 }
@@ -181,8 +190,8 @@ Qwen2ForCausalLM load_qwen2(const std::string& dir, torch::Dtype dtype, torch::D
     const TensorInfo& info = *ref.info;
     std::vector<int64_t> want(param.sizes().begin(), param.sizes().end());
     if (info.shape != want)
-      throw Error(ref.file->path() + ": tensor '" + info.name + "' has shape " + shape_str(info.shape) + ", the model (" +
-                  dir + "/config.json) expects " + shape_str(param.sizes()) + " for '" + name + "'");
+      throw Error(ref.file->path() + ": tensor '" + info.name + "' has shape " + shape_str(info.shape) + ", the model (" + dir +
+                  "/config.json) expects " + shape_str(param.sizes()) + " for '" + name + "'");
     if (info.dtype != DType::F32 && info.dtype != DType::F16 && info.dtype != DType::BF16 && info.dtype != DType::F64)
       throw Error(ref.file->path() + ": tensor '" + info.name + "' has dtype " + dtype_name(info.dtype) +
                   ", expected a floating-point dtype (F32, F16, BF16)");
@@ -190,7 +199,8 @@ Qwen2ForCausalLM load_qwen2(const std::string& dir, torch::Dtype dtype, torch::D
     ref.file->release(info);
     used.insert(info.name);
   }
-  if (!missing.empty()) throw Error(dir + ": checkpoint lacks " + std::to_string(missing.size()) + " tensor(s) the model needs: " + join_list(missing));
+  if (!missing.empty())
+    throw Error(dir + ": checkpoint lacks " + std::to_string(missing.size()) + " tensor(s) the model needs: " + join_list(missing));
   std::vector<std::string> unexpected;
   for (const auto& n : store.names())
     if (!used.count(n) && !(cfg.tie_word_embeddings && n == "lm_head.weight")) unexpected.push_back(n);
@@ -212,9 +222,12 @@ void fill_init(Qwen2ForCausalLM& model, double std, const at::Generator& gen) {
   torch::NoGradGuard no_grad;
   for (auto& item : model->named_parameters()) {
     torch::Tensor& p = item.value();
-    if (ends_with(item.key(), "norm.weight")) p.fill_(1.0);
-    else if (ends_with(item.key(), ".bias")) p.zero_();
-    else p.normal_(0.0, std, gen);
+    if (ends_with(item.key(), "norm.weight"))
+      p.fill_(1.0);
+    else if (ends_with(item.key(), ".bias"))
+      p.zero_();
+    else
+      p.normal_(0.0, std, gen);
   }
 }
 
@@ -233,7 +246,9 @@ Qwen2ForCausalLM random_qwen2(const ModelConfig& cfg, uint64_t seed, torch::Tens
   return model;
 }
 
-bool is_lora_name(const std::string& name) { return ends_with(name, ".lora_A") || ends_with(name, ".lora_B"); }
+bool is_lora_name(const std::string& name) {
+  return ends_with(name, ".lora_A") || ends_with(name, ".lora_B");
+}
 
 void write_tensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors, torch::Dtype dtype) {
   std::vector<torch::Tensor> keep;  // CPU copies alive until written
@@ -252,8 +267,7 @@ torch::Tensor tensor_in_file(const SafetensorsFile& f, const TensorInfo& t, c10:
 }
 
 void save_qwen2(Qwen2ForCausalLM& model, const std::string& dir, torch::Dtype dtype) {
-  if (!dir_exists(dir) && ::mkdir(dir.c_str(), 0755) != 0 && !dir_exists(dir))
-    throw Error(dir + ": cannot create directory");
+  if (!dir_exists(dir) && ::mkdir(dir.c_str(), 0755) != 0 && !dir_exists(dir)) throw Error(dir + ": cannot create directory");
   json cfg = model->cfg.raw;
   // transformers < 5 reads "torch_dtype", >= 5 writes and reads "dtype": both, so neither sees a stale one.
   cfg["torch_dtype"] = cfg["dtype"] = dtype == torch::kBFloat16 ? "bfloat16" : dtype == torch::kFloat16 ? "float16" : "float32";
@@ -264,11 +278,11 @@ void save_qwen2(Qwen2ForCausalLM& model, const std::string& dir, torch::Dtype dt
   write_tensors(dir + "/model.safetensors", tensors, dtype);
 }
 
-Policy load_policy(const std::string& model_dir, const std::string& device, const std::string& dtype, AttentionKernel attention,
+Policy load_policy(const std::string& model_dir, const DeviceSetting& device, Precision dtype, AttentionKernel attention,
                    const std::string& adapter) {
   Policy p;
-  p.device = parse_device(device);
-  p.dtype = parse_dtype(dtype, p.device);
+  p.device = resolve_device(device);
+  p.dtype = resolve_dtype(dtype, p.device);
   check_attention(attention);
   LoadStats ls;
   p.model = load_qwen2(model_dir, p.dtype, p.device, &ls);

@@ -29,7 +29,7 @@ torch::Tensor compute_softmax_weighted_loss(const torch::Tensor& seq_logp, const
 namespace {
 
 StepMetrics logprob_objective_step(GrpoState& st, const Rollout& r, int64_t K,
-                                 const std::function<torch::Tensor(int64_t, const torch::Tensor&, const torch::Tensor&)>& micro_loss) {
+                                   const std::function<torch::Tensor(int64_t, const torch::Tensor&, const torch::Tensor&)>& micro_loss) {
   const int64_t N = r.completion_ids.size(0), Tc = r.completion_ids.size(1), mb = N / K;
   auto ids = torch::cat({r.prompt_ids, r.completion_ids}, 1), attn = torch::cat({r.prompt_mask, r.completion_mask}, 1);
   auto cmask = r.completion_mask.to(torch::kFloat32);
@@ -53,8 +53,7 @@ StepMetrics logprob_objective_step(GrpoState& st, const Rollout& r, int64_t K,
 
 }  // namespace
 
-RolloutBatch offline_batch(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
-                           const std::vector<OfflineGroup>& groups) {
+RolloutBatch offline_batch(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<OfflineGroup>& groups) {
   const TrainConfig& cfg = st.cfg;
   const int64_t B = static_cast<int64_t>(groups.size()), G = static_cast<int64_t>(groups.front().responses.size());
   std::vector<std::vector<int32_t>> prompts;
@@ -92,8 +91,8 @@ RolloutBatch offline_batch(GrpoState& st, const Tokenizer& tok, const SpecialIds
   return rb;
 }
 
-StepMetrics train_offline_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
-                             const std::vector<OfflineGroup>& groups, OfflineObjective objective, double softmax_beta) {
+StepMetrics train_offline_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<OfflineGroup>& groups,
+                               OfflineObjective objective, double softmax_beta) {
   RolloutBatch rb = offline_batch(st, tok, special, groups);
   if (objective == OfflineObjective::Ppo) {
     const Advantages adv = compute_advantages_grpo(rb.rewards, st.cfg.scale_rewards);  // (B, G)
@@ -125,9 +124,8 @@ StepMetrics sft_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& spec
   const int64_t N = rb.rollout.completion_ids.size(0), K = std::min<int64_t>(st.cfg.grad_accum, N);
   TORCH_CHECK(N % K == 0, "sft: grad_accum must divide the batch size");
   const double n_tokens = std::max(1.0, rb.rollout.completion_mask.sum().item<double>());
-  StepMetrics stats = logprob_objective_step(st, rb.rollout, K, [&](int64_t, const torch::Tensor& lp, const torch::Tensor& m) {
-    return -(lp * m).sum() / n_tokens;
-  });
+  StepMetrics stats = logprob_objective_step(
+      st, rb.rollout, K, [&](int64_t, const torch::Tensor& lp, const torch::Tensor& m) { return -(lp * m).sum() / n_tokens; });
   stats.tokens = n_tokens;
   return stats;
 }

@@ -39,13 +39,11 @@ extern "C" void grpo_default_omp_wait_policy(int, char** argv, char** envp) {
   const char* base = std::strrchr(exe, '/');
   base = base ? base + 1 : exe;
   if (starts_with(base, "ld-") || starts_with(base, "ld.so")) return;
-  auto** env =
-      static_cast<char**>(alloca((n + 2) * sizeof(char*)));  // libc is not initialised: no malloc
+  auto** env = static_cast<char**>(alloca((n + 2) * sizeof(char*)));  // libc is not initialised: no malloc
   for (size_t i = 0; i < n; ++i) env[i] = envp[i];
   env[n] = const_cast<char*>("OMP_WAIT_POLICY=passive");
   env[n + 1] = nullptr;
   ::execve(exe, argv, env);  // returns only if it failed: run on as we are
 }
 using PreinitFn = void (*)(int, char**, char**);
-__attribute__((section(".preinit_array"), used)) static PreinitFn grpo_preinit_entry =
-    &grpo_default_omp_wait_policy;
+__attribute__((section(".preinit_array"), used)) static PreinitFn grpo_preinit_entry = &grpo_default_omp_wait_policy;

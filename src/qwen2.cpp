@@ -1,10 +1,9 @@
 // qwen2.cpp: Qwen2ForCausalLM in LibTorch; see qwen2.h for the reference and the departures.
 #include "grpo/qwen2.h"
 
-#include <sys/stat.h>
-
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Config.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <cmath>
@@ -40,8 +39,29 @@ KVCache KVCache::growing(int64_t n_layer) {
 }
 
 int64_t KVCache::bytes_needed(const ModelConfig& cfg, int64_t n_seq, int64_t capacity, torch::Dtype dtype) {
-  return 2 * cfg.n_layer * n_seq * cfg.n_kv_head * capacity * cfg.head_dim *
-         static_cast<int64_t>(torch::elementSize(dtype));
+  return 2 * cfg.n_layer * n_seq * cfg.n_kv_head * capacity * cfg.head_dim * static_cast<int64_t>(torch::elementSize(dtype));
+}
+
+std::pair<torch::Tensor, torch::Tensor> KVCache::append(int64_t layer, torch::Tensor new_k, torch::Tensor new_v) {
+  auto &K = k[layer], &V = v[layer];  // (N, Hkv, capacity, hd), or the joined past when growing
+  if (write_pos.defined()) {          // static decode step: the position comes from a device tensor
+    K.index_copy_(2, write_pos, new_k);
+    V.index_copy_(2, write_pos, new_v);
+    return {K.narrow(2, 0, attend), V.narrow(2, 0, attend)};  // (N, Hkv, S = attend, hd)
+  }
+  if (grow) {
+    if (K.defined()) {
+      new_k = torch::cat({K, new_k}, 2);  // (N, Hkv, S, hd)
+      new_v = torch::cat({V, new_v}, 2);
+    }
+    K = new_k, V = new_v;
+    return {K, V};
+  }
+  const int64_t past = length, T = new_k.size(2);
+  TORCH_CHECK(past + T <= capacity, "KV cache overflow: ", past + T, " > capacity ", capacity);
+  K.narrow(2, past, T).copy_(new_k);
+  V.narrow(2, past, T).copy_(new_v);
+  return {K.narrow(2, 0, past + T), V.narrow(2, 0, past + T)};  // (N, Hkv, S, hd)
 }
 
 void KVCache::select_rows(const torch::Tensor& index) {
@@ -101,8 +121,7 @@ PackedLinear PackedLinear::make(const std::vector<int64_t>& out, int64_t in, boo
   if (has_bias) p.bias = torch::empty({rows}, opts);
   int64_t row = 0;
   for (int64_t n : out) {
-    p.parts.push_back(Linear(slice_of(p.weight, row * in, {n, in}),
-                             has_bias ? slice_of(p.bias, row, {n}) : torch::Tensor()));
+    p.parts.push_back(Linear(slice_of(p.weight, row * in, {n, in}), has_bias ? slice_of(p.bias, row, {n}) : torch::Tensor()));
     row += n;
   }
   return p;
@@ -110,8 +129,8 @@ PackedLinear PackedLinear::make(const std::vector<int64_t>& out, int64_t in, boo
 
 bool PackedLinear::intact() const {
   auto at = [](const torch::Tensor& whole, int64_t offset, const torch::Tensor& part) {
-    return part.defined() && part.scalar_type() == whole.scalar_type() && part.device() == whole.device() &&
-           part.is_contiguous() && part.data_ptr() == static_cast<char*>(whole.data_ptr()) + offset * whole.element_size();
+    return part.defined() && part.scalar_type() == whole.scalar_type() && part.device() == whole.device() && part.is_contiguous() &&
+           part.data_ptr() == static_cast<char*>(whole.data_ptr()) + offset * whole.element_size();
   };
   int64_t row = 0;
   for (const auto& part : parts) {
@@ -138,7 +157,9 @@ EmbeddingImpl::EmbeddingImpl(int64_t n, int64_t dim, torch::TensorOptions opts) 
   weight = register_parameter("weight", torch::empty({n, dim}, opts));  // (V, D)
 }
 
-torch::Tensor EmbeddingImpl::forward(const torch::Tensor& ids) { return torch::embedding(weight, ids); }
+torch::Tensor EmbeddingImpl::forward(const torch::Tensor& ids) {
+  return torch::embedding(weight, ids);
+}
 
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, torch::TensorOptions opts) : eps(eps_) {
   weight = register_parameter("weight", torch::empty({dim}, opts));
@@ -168,8 +189,7 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
 
 Qwen2AttentionImpl::Qwen2AttentionImpl(const ModelConfig& cfg, torch::TensorOptions opts)
     : n_head(cfg.n_head), n_kv_head(cfg.n_kv_head), head_dim(cfg.head_dim) {
-  qkv = PackedLinear::make({n_head * head_dim, n_kv_head * head_dim, n_kv_head * head_dim}, cfg.n_embd,
-                           cfg.attention_bias, opts);
+  qkv = PackedLinear::make({n_head * head_dim, n_kv_head * head_dim, n_kv_head * head_dim}, cfg.n_embd, cfg.attention_bias, opts);
   q_proj = register_module("q_proj", qkv.parts[0]);
   k_proj = register_module("k_proj", qkv.parts[1]);
   v_proj = register_module("v_proj", qkv.parts[2]);
@@ -183,46 +203,27 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::T
   if (no_graph && qkv.intact()) {
     // One GEMM for q, k and v, and RoPE over the adjacent q and k heads of each row at once.
     const int64_t n_qk = (n_head + n_kv_head) * head_dim;
-    auto h = qkv.forward(x);                                                                  // (N, T, (H + 2 Hkv) hd)
+    auto h = qkv.forward(x);                                                                           // (N, T, (H + 2 Hkv) hd)
     auto qk = apply_rope(h.narrow(-1, 0, n_qk).view({N, T, n_head + n_kv_head, head_dim}), cos, sin);  // (N, T, H + Hkv, hd)
-    q = qk.narrow(2, 0, n_head);                                                              // (N, T, H, hd)
-    k = qk.narrow(2, n_head, n_kv_head);                                                      // (N, T, Hkv, hd)
-    v = h.narrow(-1, n_qk, n_kv_head * head_dim).view({N, T, n_kv_head, head_dim});           // (N, T, Hkv, hd)
+    q = qk.narrow(2, 0, n_head);                                                                       // (N, T, H, hd)
+    k = qk.narrow(2, n_head, n_kv_head);                                                               // (N, T, Hkv, hd)
+    v = h.narrow(-1, n_qk, n_kv_head * head_dim).view({N, T, n_kv_head, head_dim});                    // (N, T, Hkv, hd)
   } else {
     q = apply_rope(q_proj(x).view({N, T, n_head, head_dim}), cos, sin);     // (N, T, H, hd)
     k = apply_rope(k_proj(x).view({N, T, n_kv_head, head_dim}), cos, sin);  // (N, T, Hkv, hd)
     v = v_proj(x).view({N, T, n_kv_head, head_dim});                        // (N, T, Hkv, hd)
   }
-  q = q.transpose(1, 2);  // (N, H, T, hd)
-  k = k.transpose(1, 2);  // (N, Hkv, T, hd)
-  v = v.transpose(1, 2);  // (N, Hkv, T, hd)
-  if (cache && cache->write_pos.defined()) {  // static decode step: position from a device tensor
-    cache->k[layer].index_copy_(2, cache->write_pos, k);
-    cache->v[layer].index_copy_(2, cache->write_pos, v);
-    k = cache->k[layer].narrow(2, 0, cache->attend);  // (N, Hkv, S = attend, hd)
-    v = cache->v[layer].narrow(2, 0, cache->attend);
-  } else if (cache && cache->grow) {
-    if (cache->k[layer].defined()) {
-      k = torch::cat({cache->k[layer], k}, 2);  // (N, Hkv, S, hd)
-      v = torch::cat({cache->v[layer], v}, 2);
-    }
-    cache->k[layer] = k;
-    cache->v[layer] = v;
-  } else if (cache) {
-    const int64_t past = cache->length;
-    TORCH_CHECK(past + T <= cache->capacity, "KV cache overflow: ", past + T, " > capacity ", cache->capacity);
-    cache->k[layer].narrow(2, past, T).copy_(k);
-    cache->v[layer].narrow(2, past, T).copy_(v);
-    k = cache->k[layer].narrow(2, 0, past + T);  // (N, Hkv, S, hd)
-    v = cache->v[layer].narrow(2, 0, past + T);
-  }
+  q = q.transpose(1, 2);                                   // (N, H, T, hd)
+  k = k.transpose(1, 2);                                   // (N, Hkv, T, hd)
+  v = v.transpose(1, 2);                                   // (N, Hkv, T, hd)
+  if (cache) std::tie(k, v) = cache->append(layer, k, v);  // (N, Hkv, S, hd): what attention reads
   const int64_t S = k.size(2);
   // GQA without repeating K/V: the g query heads sharing a KV head become g*T query rows.
-  auto qg = q.reshape({N, n_kv_head, g * T, head_dim});                                        // (N, Hkv, g*T, hd)
+  auto qg = q.reshape({N, n_kv_head, g * T, head_dim});  // (N, Hkv, g*T, hd)
 #if TORCH_VERSION_MAJOR >= 2
   if (kernel == AttentionKernel::Sdpa) {
     TORCH_CHECK(mask.dim() == 4, "sdpa attention expects the grouped (N, 1, g*T, S) mask");
-    auto out = at::scaled_dot_product_attention(qg, k, v, mask);                               // (N, Hkv, g*T, hd)
+    auto out = at::scaled_dot_product_attention(qg, k, v, mask);  // (N, Hkv, g*T, hd)
     // reshape, not view: fused kernels may return another memory layout.
     out = out.reshape({N, n_head, T, head_dim}).transpose(1, 2).reshape({N, T, n_head * head_dim});
     return o_proj(out);
@@ -233,7 +234,7 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::T
   // fp32 softmax for the 16-bit types; float64 stays float64 (its mask value would be -inf in fp32).
   const auto sm_dtype = q.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
   auto probs = torch::softmax(scores, -1, sm_dtype).to(q.scalar_type()).view({N, n_kv_head, g * T, S});
-  auto out = torch::matmul(probs, v);                                                          // (N, Hkv, g*T, hd)
+  auto out = torch::matmul(probs, v);  // (N, Hkv, g*T, hd)
   out = out.view({N, n_head, T, head_dim}).transpose(1, 2).reshape({N, T, n_head * head_dim});
   return o_proj(out);
 }
@@ -270,7 +271,9 @@ torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& x, const torch
   return h + mlp->forward(post_attention_layernorm(h), no_graph);
 }
 
-bool sdpa_available() { return TORCH_VERSION_MAJOR >= 2; }
+bool sdpa_available() {
+  return TORCH_VERSION_MAJOR >= 2;
+}
 
 void check_attention(AttentionKernel kernel) {
   if (kernel == AttentionKernel::Sdpa && !sdpa_available())
@@ -306,8 +309,8 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 struct CheckpointedLayerFn : public torch::autograd::Function<CheckpointedLayerFn> {
-  static variable_list forward(AutogradContext* ctx, torch::Tensor x, torch::Tensor cos, torch::Tensor sin,
-                               torch::Tensor mask, Qwen2DecoderLayerImpl* layer) {
+  static variable_list forward(AutogradContext* ctx, torch::Tensor x, torch::Tensor cos, torch::Tensor sin, torch::Tensor mask,
+                               Qwen2DecoderLayerImpl* layer) {
     // Grad mode is off inside Function::forward: the layer runs without recording its activations.
     ctx->save_for_backward({x, cos, sin, mask});
     ctx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
@@ -318,17 +321,17 @@ struct CheckpointedLayerFn : public torch::autograd::Function<CheckpointedLayerF
     auto saved = ctx->get_saved_variables();
     auto* layer = reinterpret_cast<Qwen2DecoderLayerImpl*>(ctx->saved_data["layer"].toInt());
     torch::AutoGradMode enable(true);
-    auto x = saved[0].detach().requires_grad_(true);                // (N, T, D)
+    auto x = saved[0].detach().requires_grad_(true);  // (N, T, D)
     auto out = layer->forward(x, saved[1], saved[2], saved[3], nullptr, 0);
-    torch::autograd::backward({out}, {grads[0]});                   // parameters' .grad += ...
+    torch::autograd::backward({out}, {grads[0]});  // parameters' .grad += ...
     return {x.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
 }  // namespace
 
-torch::Tensor checkpointed_layer(Qwen2DecoderLayerImpl& layer, const torch::Tensor& x, const torch::Tensor& cos,
-                                 const torch::Tensor& sin, const torch::Tensor& mask) {
+torch::Tensor checkpointed_layer(Qwen2DecoderLayerImpl& layer, const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                 const torch::Tensor& mask) {
   TORCH_CHECK(x.requires_grad(), "checkpointed_layer: the input must require grad, or no parameter gradient flows");
   return CheckpointedLayerFn::apply(x, cos, sin, mask, &layer)[0];
 }
@@ -353,12 +356,11 @@ namespace {
 
 // RoPE tables for positions (N, T), computed in fp32 like HF, then cast: cos and the signed sin
 // (-sin, +sin) over the two halves of the head dim (see apply_rope), each (N, T, 1, hd).
-std::pair<torch::Tensor, torch::Tensor> rope_tables(const ModelConfig& cfg, const torch::Tensor& position_ids,
-                                                    torch::ScalarType dtype) {
+std::pair<torch::Tensor, torch::Tensor> rope_tables(const ModelConfig& cfg, const torch::Tensor& position_ids, torch::ScalarType dtype) {
   auto opts32 = torch::TensorOptions().dtype(torch::kFloat32).device(position_ids.device());
   auto inv_freq = 1.0 / torch::pow(cfg.rope_theta, torch::arange(0, cfg.head_dim, 2, opts32) / double(cfg.head_dim));
   auto freqs = position_ids.to(torch::kFloat32).unsqueeze(-1) * inv_freq;  // (N, T, hd/2)
-  auto cos = freqs.cos(), sin = freqs.sin();                                 // (N, T, hd/2)
+  auto cos = freqs.cos(), sin = freqs.sin();                               // (N, T, hd/2)
   return {torch::cat({cos, cos}, -1).to(dtype).unsqueeze(2), torch::cat({-sin, sin}, -1).to(dtype).unsqueeze(2)};
 }
 
@@ -366,9 +368,10 @@ std::pair<torch::Tensor, torch::Tensor> rope_tables(const ModelConfig& cfg, cons
 // finite value elsewhere (as HF: a row with no allowed key stays finite).
 torch::Tensor additive_mask(const torch::Tensor& allowed, const torch::TensorOptions& opts) {
   const auto dtype = opts.dtype().toScalarType();
-  const double neg = dtype == torch::kFloat64 ? std::numeric_limits<double>::lowest()
+  const double neg = dtype == torch::kFloat64   ? std::numeric_limits<double>::lowest()
                      : dtype == torch::kFloat32 ? std::numeric_limits<float>::lowest()
-                     : dtype == torch::kFloat16 ? -65504.0 : -3.3895313892515355e38;
+                     : dtype == torch::kFloat16 ? -65504.0
+                                                : -3.3895313892515355e38;
   const int64_t N = allowed.size(0), T = allowed.size(1), S = allowed.size(2);
   return torch::zeros({N, T, S}, opts).masked_fill(allowed.logical_not(), neg).view({N, 1, 1, T, S});
 }
@@ -387,16 +390,16 @@ torch::Tensor Qwen2ForCausalLMImpl::forward_hidden(const torch::Tensor& input_id
                                                    const torch::Tensor& position_ids, KVCache* cache) {
   const int64_t N = input_ids.size(0), T = input_ids.size(1);
   const int64_t past = cache ? cache->length : 0, S = past + T;
-  TORCH_CHECK(attention_mask.size(0) == N && attention_mask.size(1) == S, "attention_mask must be (N, past + T) = (", N,
-              ", ", S, "), got ", attention_mask.sizes());
+  TORCH_CHECK(attention_mask.size(0) == N && attention_mask.size(1) == S, "attention_mask must be (N, past + T) = (", N, ", ", S, "), got ",
+              attention_mask.sizes());
   auto x = model->embed_tokens(input_ids);  // (N, T, D)
   auto [cos, sin] = rope_tables(cfg, position_ids, x.scalar_type());
   // Query i (absolute past + i) sees key j iff j <= past + i and key j is real.
   auto key_idx = torch::arange(S, torch::TensorOptions().dtype(torch::kInt64).device(x.device()));
-  auto query_idx = key_idx.narrow(0, past, T).unsqueeze(1);                       // (T, 1)
-  auto allowed = (key_idx.unsqueeze(0) <= query_idx).unsqueeze(0) &               // (1, T, S)
-                 attention_mask.to(torch::kBool).unsqueeze(1);                     // (N, 1, S)
-  auto mask = layer_mask(additive_mask(allowed, x.options()));                    // (N, 1, 1, T, S)
+  auto query_idx = key_idx.narrow(0, past, T).unsqueeze(1);          // (T, 1)
+  auto allowed = (key_idx.unsqueeze(0) <= query_idx).unsqueeze(0) &  // (1, T, S)
+                 attention_mask.to(torch::kBool).unsqueeze(1);       // (N, 1, S)
+  auto mask = layer_mask(additive_mask(allowed, x.options()));       // (N, 1, 1, T, S)
   // A frozen embedding (LoRA) gives an input that needs no gradient; the checkpointed layers still
   // hold trainable adapters, so the input is made to need one (HF's enable_input_require_grads).
   auto trains = [&] {
@@ -415,18 +418,18 @@ torch::Tensor Qwen2ForCausalLMImpl::forward_hidden(const torch::Tensor& input_id
 }
 
 torch::Tensor Qwen2ForCausalLMImpl::forward_decode_static(const torch::Tensor& input_ids, const torch::Tensor& key_mask,
-                                                          const torch::Tensor& position_ids, const torch::Tensor& write_pos,
-                                                          KVCache& cache, int64_t attend) {
+                                                          const torch::Tensor& position_ids, const torch::Tensor& write_pos, KVCache& cache,
+                                                          int64_t attend) {
   const int64_t N = input_ids.size(0);
   TORCH_CHECK(input_ids.size(1) == 1 && key_mask.size(0) == N && key_mask.size(1) == cache.capacity,
-              "forward_decode_static: input_ids (N, 1) and key_mask (N, capacity = ", cache.capacity, "), got ",
-              input_ids.sizes(), " and ", key_mask.sizes());
+              "forward_decode_static: input_ids (N, 1) and key_mask (N, capacity = ", cache.capacity, "), got ", input_ids.sizes(), " and ",
+              key_mask.sizes());
   TORCH_CHECK(attend >= 1 && attend <= cache.capacity, "forward_decode_static: attend must be in [1, capacity]");
   auto x = model->embed_tokens(input_ids);  // (N, 1, D)
   auto [cos, sin] = rope_tables(cfg, position_ids, x.scalar_type());
   auto key_idx = torch::arange(attend, torch::TensorOptions().dtype(torch::kInt64).device(x.device()));  // (S,)
-  auto allowed = (key_idx <= write_pos).unsqueeze(0) & key_mask.narrow(1, 0, attend).to(torch::kBool);  // (N, S)
-  auto mask = layer_mask(additive_mask(allowed.unsqueeze(1), x.options()));                             // (N, 1, 1, 1, S)
+  auto allowed = (key_idx <= write_pos).unsqueeze(0) & key_mask.narrow(1, 0, attend).to(torch::kBool);   // (N, S)
+  auto mask = layer_mask(additive_mask(allowed.unsqueeze(1), x.options()));                              // (N, 1, 1, 1, S)
   cache.write_pos = write_pos;
   cache.attend = attend;
   for (int64_t l = 0; l < cfg.n_layer; ++l) x = model->layers[l]->as<Qwen2DecoderLayer>()->forward(x, cos, sin, mask, &cache, l);

@@ -159,7 +159,8 @@ std::string svg_chart(const Chart& c) {
   polyline(c.ys, "stroke=\"#1f77b4\" stroke-opacity=\"0.3\" stroke-width=\"1\"");
   polyline(ema(c.ys, c.ema_alpha), "stroke=\"#1f77b4\" stroke-width=\"2\"");
   for (size_t i = 0; i < c.mark_xs.size() && i < c.mark_ys.size(); ++i)
-    if (std::isfinite(c.mark_ys[i])) out("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#d62728\"/>\n", px(c.mark_xs[i]), py(c.mark_ys[i]));
+    if (std::isfinite(c.mark_ys[i]))
+      out("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#d62728\"/>\n", px(c.mark_xs[i]), py(c.mark_ys[i]));
   // Legend: in the plot corner that covers the fewest points (top right, top left, bottom right,
   // bottom left, first wins a tie), so it never hides where a curve ends.
   const double lw = 196, lh = c.mark_xs.empty() ? 34 : 48;
@@ -170,21 +171,22 @@ std::string svg_chart(const Chart& c) {
     size_t inside = 0;
     auto count = [&](const std::vector<double>& xs, const std::vector<double>& ys) {
       for (size_t i = 0; i < xs.size() && i < ys.size(); ++i)
-        if (std::isfinite(ys[i]) && px(xs[i]) >= cx - 4 && px(xs[i]) <= cx + lw + 4 && py(ys[i]) >= cy - 4 && py(ys[i]) <= cy + lh + 4) ++inside;
+        if (std::isfinite(ys[i]) && px(xs[i]) >= cx - 4 && px(xs[i]) <= cx + lw + 4 && py(ys[i]) >= cy - 4 && py(ys[i]) <= cy + lh + 4)
+          ++inside;
     };
     count(c.xs, c.ys);
     count(c.mark_xs, c.mark_ys);
     if (inside < fewest) fewest = inside, lx = cx, ly = cy;
   }
-  out("<rect x=\"%.1f\" y=\"%.1f\" width=\"%.0f\" height=\"%.0f\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>\n", lx, ly,
-      lw, lh);
+  out("<rect x=\"%.1f\" y=\"%.1f\" width=\"%.0f\" height=\"%.0f\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>\n", lx, ly, lw,
+      lh);
   out("<path d=\"M%.1f %.1f h18\" stroke=\"#1f77b4\" stroke-opacity=\"0.3\"/><text x=\"%.1f\" y=\"%.1f\">per step</text>\n", lx + 6,
       ly + 11, lx + 28, ly + 15);
   out("<path d=\"M%.1f %.1f h18\" stroke=\"#1f77b4\" stroke-width=\"2\"/><text x=\"%.1f\" y=\"%.1f\">EMA (alpha %.2f, debiased)</text>\n",
       lx + 6, ly + 25, lx + 28, ly + 29, c.ema_alpha);
   if (!c.mark_xs.empty())
-    out("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#d62728\"/><text x=\"%.1f\" y=\"%.1f\">%s</text>\n", lx + 15, ly + 39,
-        lx + 28, ly + 43, xml_escape(c.mark_label).c_str());
+    out("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#d62728\"/><text x=\"%.1f\" y=\"%.1f\">%s</text>\n", lx + 15, ly + 39, lx + 28,
+        ly + 43, xml_escape(c.mark_label).c_str());
   s << "</svg>\n";
   return s.str();
 }
@@ -206,7 +208,9 @@ std::vector<json> read_jsonl_file(const std::string& path) {
   return out;
 }
 
-std::string pct(const json& v) { return v.is_number() ? fmt_pct(v.get<double>()) : "n/a"; }
+std::string pct(const json& v) {
+  return v.is_number() ? fmt_pct(v.get<double>()) : "n/a";
+}
 
 std::string num(const json& v, const char* fmt) {
   if (!v.is_number()) return "n/a";
@@ -307,8 +311,10 @@ void write_what_changed(std::ostream& md, const RunFiles& f) {
                   100 * t_eval / std::max(wall, 1e-9), std::max(0.0, wall - t_roll - t_upd - t_eval));
     md << b;
     md << "| | greedy (strict) | greedy (flexible) | sampled |\n|---|---|---|---|\n";
-    md << "| before | " << pct(before["greedy_strict"]) << " | " << pct(before["greedy_flexible"]) << " | " << pct(before["sampled"]) << " |\n";
-    md << "| after | " << pct(after["greedy_strict"]) << " | " << pct(after["greedy_flexible"]) << " | " << pct(after["sampled"]) << " |\n\n";
+    md << "| before | " << pct(before["greedy_strict"]) << " | " << pct(before["greedy_flexible"]) << " | " << pct(before["sampled"])
+       << " |\n";
+    md << "| after | " << pct(after["greedy_strict"]) << " | " << pct(after["greedy_flexible"]) << " | " << pct(after["sampled"])
+       << " |\n\n";
   } else {
     md << "The run has not finished (no summary.json): no after-training evaluation yet.\n\n";
   }
@@ -336,7 +342,8 @@ void write_training_log(std::ostream& md, const RunFiles& f) {
     md << "No steps were logged.\n\n";
   } else {
     md << "About ten evenly spaced steps of `metrics.jsonl` (every step is there, and in TensorBoard under `tb/`):\n\n";
-    md << "| step | reward | accuracy | KL | completion length | clip ratio | grad norm | step time (s) |\n|---|---|---|---|---|---|---|---|\n";
+    md << "| step | reward | accuracy | KL | completion length | clip ratio | grad norm | step time (s) "
+          "|\n|---|---|---|---|---|---|---|---|\n";
     for (size_t i : log_table_rows(history.size())) {
       const json& h = history[i];
       md << "| " << h.value("step", int64_t(0)) << " | " << num(step_value(h, "reward_mean"), "%.3f") << " | "

@@ -10,15 +10,22 @@
 
 namespace grpo {
 
-AnswerMode parse_answer_mode(const std::string& s) { return parse_choice<AnswerMode>(s, "answer mode"); }
+AnswerMode parse_answer_mode(const std::string& s) {
+  return parse_choice<AnswerMode>(s, "answer mode");
+}
 
 const char* answer_source_name(AnswerSource s) {
   switch (s) {
-    case AnswerSource::AnswerTag: return "answer_tag";
-    case AnswerSource::Boxed: return "boxed";
-    case AnswerSource::Hashes: return "hashes";
-    case AnswerSource::Whole: return "whole";
-    default: return "none";
+    case AnswerSource::AnswerTag:
+      return "answer_tag";
+    case AnswerSource::Boxed:
+      return "boxed";
+    case AnswerSource::Hashes:
+      return "hashes";
+    case AnswerSource::Whole:
+      return "whole";
+    default:
+      return "none";
   }
 }
 
@@ -29,8 +36,12 @@ namespace {
 
 constexpr std::string_view kUnicodeMinus = "\xE2\x88\x92";  // U+2212
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_alnum(char c) { return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_alnum(char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
 
 struct Scan {
   double value;
@@ -43,8 +54,8 @@ std::optional<Scan> scan_unsigned(std::string_view s, size_t i) {
   if (j >= n || !is_digit(s[j])) return std::nullopt;
   std::string text;
   while (j < n && is_digit(s[j])) text += s[j++];
-  while (j + 3 < n && s[j] == ',' && is_digit(s[j + 1]) && is_digit(s[j + 2]) &&
-         is_digit(s[j + 3]) && (j + 4 >= n || !is_digit(s[j + 4]))) {
+  while (j + 3 < n && s[j] == ',' && is_digit(s[j + 1]) && is_digit(s[j + 2]) && is_digit(s[j + 3]) &&
+         (j + 4 >= n || !is_digit(s[j + 4]))) {
     text.append(s.substr(j + 1, 3));
     j += 4;
   }
@@ -157,8 +168,10 @@ std::optional<std::string_view> last_boxed(std::string_view s) {
   while (pos != std::string_view::npos) {
     size_t start = pos + kBoxed.size(), depth = 1, j = start;
     for (; j < s.size() && depth > 0; ++j) {
-      if (s[j] == '{') ++depth;
-      else if (s[j] == '}') --depth;
+      if (s[j] == '{')
+        ++depth;
+      else if (s[j] == '}')
+        --depth;
     }
     if (depth == 0) return s.substr(start, j - 1 - start);
     if (pos == 0) break;
@@ -226,7 +239,9 @@ size_t count_of(std::string_view s, std::string_view needle) {
   return n;
 }
 
-bool only_space(std::string_view s) { return trim(s).empty(); }
+bool only_space(std::string_view s) {
+  return trim(s).empty();
+}
 
 constexpr std::string_view kTags[4] = {"<think>", "</think>", "<answer>", "</answer>"};
 
@@ -377,13 +392,11 @@ std::vector<RewardResult> RewardSet::score_batch(const std::vector<ScoreItem>& i
 
 RewardSet make_reward_set(const TrainConfig& cfg) {
   std::shared_ptr<RewardProgram> program;
-  if (!cfg.reward_command.empty())
-    program = std::make_shared<RewardProgram>(cfg.reward_command, cfg.reward_timeout, cfg.reward_restarts);
+  if (!cfg.reward_command.empty()) program = std::make_shared<RewardProgram>(cfg.reward_command, cfg.reward_timeout, cfg.reward_restarts);
   RewardContext ctx{cfg.answer_mode, cfg.length_target};
   ctx.overlong_max_len = cfg.overlong_max_len > 0 ? cfg.overlong_max_len : cfg.max_new_tokens;
   ctx.overlong_buffer_len = cfg.overlong_buffer_len > 0 ? cfg.overlong_buffer_len : std::max(1, ctx.overlong_max_len / 4);
-  return RewardSet(cfg.reward_weights, ctx,
-                   cfg.reward_rules, program, cfg.reward_command_weight);
+  return RewardSet(cfg.reward_weights, ctx, cfg.reward_rules, program, cfg.reward_command_weight);
 }
 
 }  // namespace grpo

@@ -44,9 +44,7 @@ std::string status_text(int status) {
 // Reply parsing
 
 std::map<std::string, std::vector<float>> parse_reward_reply(const std::string& line, size_t n, const std::string& who) {
-  auto bad = [&](const std::string& what) {
-    return Error("reward_command " + who + ": bad reply (" + what + "): " + quote_line(line));
-  };
+  auto bad = [&](const std::string& what) { return Error("reward_command " + who + ": bad reply (" + what + "): " + quote_line(line)); };
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(line);
@@ -56,8 +54,7 @@ std::map<std::string, std::vector<float>> parse_reward_reply(const std::string& 
   if (!j.is_object() || !j.contains("rewards")) throw bad("expected an object with \"rewards\"");
   auto values = [&](const nlohmann::json& a, const std::string& name) {
     if (!a.is_array()) throw bad("\"" + name + "\": expected an array of numbers");
-    if (a.size() != n)
-      throw bad("\"" + name + "\": expected " + std::to_string(n) + " rewards, found " + std::to_string(a.size()));
+    if (a.size() != n) throw bad("\"" + name + "\": expected " + std::to_string(n) + " rewards, found " + std::to_string(a.size()));
     std::vector<float> out;
     for (size_t i = 0; i < n; ++i) {
       if (a[i].is_null()) {  // the program could not score this one completion: it scores 0, counted
@@ -99,9 +96,13 @@ RewardProgram::RewardProgram(std::vector<std::string> argv, double timeout_s, in
   start();
 }
 
-RewardProgram::~RewardProgram() { stop(); }
+RewardProgram::~RewardProgram() {
+  stop();
+}
 
-std::string RewardProgram::describe() const { return json_text(nlohmann::json(argv_)); }
+std::string RewardProgram::describe() const {
+  return json_text(nlohmann::json(argv_));
+}
 
 void RewardProgram::start() {
   int in[2], out[2];
@@ -112,7 +113,7 @@ void RewardProgram::start() {
   }
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in[0], 0);   // dup2 clears O_CLOEXEC on the new fd
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);  // dup2 clears O_CLOEXEC on the new fd
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   std::vector<char*> args;
   for (const auto& a : argv_) args.push_back(const_cast<char*>(a.c_str()));
@@ -148,8 +149,10 @@ void RewardProgram::stop() {
   int status = 0;
   bool reaped = pid_ <= 0;
   for (int i = 0; i < 50 && !reaped; ++i) {
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) reaped = true;
-    else std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (::waitpid(pid_, &status, WNOHANG) == pid_)
+      reaped = true;
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ::kill(-pgid_, SIGKILL);
   if (!reaped)
@@ -165,8 +168,7 @@ bool RewardProgram::exchange(const std::string& request, std::string& reply, std
     // Give a dying program a moment to be reaped, so the message can say how it ended.
     int status = 0;
     pid_t r = 0;
-    for (int i = 0; i < 20 && (r = ::waitpid(pid_, &status, WNOHANG)) == 0; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    for (int i = 0; i < 20 && (r = ::waitpid(pid_, &status, WNOHANG)) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     why = r == pid_ ? what + " (it " + status_text(status) + ")" : what;
     if (r == pid_) pid_ = -1;
     return false;

@@ -77,8 +77,10 @@ struct Fields {
     const json& v = obj[key];
     std::vector<std::string> names;
     for (const auto& [name, e] : options)
-      if (v.is_string() && v.get<std::string>() == name) return e;
-      else names.push_back(name);
+      if (v.is_string() && v.get<std::string>() == name)
+        return e;
+      else
+        names.push_back(name);
     std::string expected = "one of";
     for (const auto& n : names) expected += " " + n;
     fail(key, expected, v);
@@ -87,12 +89,10 @@ struct Fields {
 
 const std::vector<std::pair<const char*, RuleType>> kTypes = {
     {"regex", RuleType::Regex}, {"keywords", RuleType::Keywords}, {"length", RuleType::Length}};
-const std::vector<std::pair<const char*, RuleTarget>> kTargets = {{"completion", RuleTarget::Completion},
-                                                                  {"answer", RuleTarget::Answer}};
+const std::vector<std::pair<const char*, RuleTarget>> kTargets = {{"completion", RuleTarget::Completion}, {"answer", RuleTarget::Answer}};
 const std::vector<std::pair<const char*, LengthUnit>> kUnits = {
     {"words", LengthUnit::Words}, {"chars", LengthUnit::Chars}, {"tokens", LengthUnit::Tokens}};
-const std::vector<std::pair<const char*, LengthShape>> kShapes = {{"triangular", LengthShape::Triangular},
-                                                                  {"linear", LengthShape::Linear}};
+const std::vector<std::pair<const char*, LengthShape>> kShapes = {{"triangular", LengthShape::Triangular}, {"linear", LengthShape::Linear}};
 
 template <typename E>
 const char* name_of(const std::vector<std::pair<const char*, E>>& options, E e) {
@@ -126,8 +126,8 @@ std::shared_ptr<void> compile(const RewardRule& r) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof msg);
     throw Error(r.origin + ": rule '" + r.name + "': " + (r.type == RuleType::Regex ? "pattern " : "words ") +
-                quote(r.type == RuleType::Regex ? r.pattern : pat) + " does not compile: " +
-                reinterpret_cast<const char*>(msg) + " at offset " + std::to_string(offset));
+                quote(r.type == RuleType::Regex ? r.pattern : pat) + " does not compile: " + reinterpret_cast<const char*>(msg) +
+                " at offset " + std::to_string(offset));
   }
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // a no-op where JIT is unavailable
   return std::shared_ptr<void>(code, [](void* c) { pcre2_code_free(static_cast<pcre2_code*>(c)); });
@@ -221,8 +221,10 @@ json reward_rule_to_json(const RewardRule& r) {
     j["tolerance"] = r.tolerance;
     return j;
   }
-  if (r.type == RuleType::Regex) j["pattern"] = r.pattern;
-  else j["words"] = r.words, j["whole_words"] = r.whole_words;
+  if (r.type == RuleType::Regex)
+    j["pattern"] = r.pattern;
+  else
+    j["words"] = r.words, j["whole_words"] = r.whole_words;
   j["presence"] = r.presence;
   j["ignore_case"] = r.ignore_case;
   j["per_match"] = r.per_match;
@@ -265,7 +267,7 @@ int64_t CompiledRule::count_matches(std::string_view text) const {
   if (!code_) return 0;
   auto* code = static_cast<pcre2_code*>(code_.get());
   std::unique_ptr<pcre2_match_data, void (*)(pcre2_match_data*)> md(pcre2_match_data_create_from_pattern(code, nullptr),
-                                                                     pcre2_match_data_free);
+                                                                    pcre2_match_data_free);
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   int64_t n = 0;
   PCRE2_SIZE at = 0;
@@ -276,7 +278,7 @@ int64_t CompiledRule::count_matches(std::string_view text) const {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(rc, msg, sizeof msg);
       throw CompletionError(rule_.origin + ": rule '" + rule_.name + "': cannot match this completion (" +
-                  reinterpret_cast<const char*>(msg) + ")");
+                            reinterpret_cast<const char*>(msg) + ")");
     }
     ++n;
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
@@ -296,11 +298,16 @@ float CompiledRule::value(std::string_view completion, std::string_view answer_s
   if (r.type == RuleType::Length) {
     double len = 0;
     switch (r.unit) {
-      case LengthUnit::Words: len = double(count_words(text)); break;
-      case LengthUnit::Chars: len = double(count_chars(text)); break;
+      case LengthUnit::Words:
+        len = double(count_words(text));
+        break;
+      case LengthUnit::Chars:
+        len = double(count_chars(text));
+        break;
       case LengthUnit::Tokens:
         if (r.on == RuleTarget::Answer) throw Error(r.origin + ": rule '" + r.name + "': unit tokens counts the completion only");
-        if (n_tokens < 0) throw Error(r.origin + ": rule '" + r.name + "': unit tokens needs the completion's token count (grpo_reward: pass --tokenizer)");
+        if (n_tokens < 0)
+          throw Error(r.origin + ": rule '" + r.name + "': unit tokens needs the completion's token count (grpo_reward: pass --tokenizer)");
         len = double(n_tokens);
         break;
     }

@@ -94,7 +94,7 @@ RolloutBatch gather_groups(const std::vector<RolloutBatch>& parts, const std::ve
   out.rollout.prompt_ids = torch::cat(pid), out.rollout.prompt_mask = torch::cat(pm);          // (N, Tp)
   out.rollout.completion_ids = torch::cat(cid), out.rollout.completion_mask = torch::cat(cm);  // (N, Tc)
   if (lp.size() == picks.size()) out.rollout.logprobs = torch::cat(lp);
-  out.rewards = torch::cat(rew), out.correct = torch::cat(cor);                                // (B, G)
+  out.rewards = torch::cat(rew), out.correct = torch::cat(cor);  // (B, G)
   for (auto& [fn, v] : by_fn) out.reward_by_fn[fn] = torch::cat(v);
   for (const auto& p : parts) {  // the work of every rollout, kept or not
     out.reward_seconds += p.reward_seconds;
@@ -173,8 +173,7 @@ RolloutBatch refill_flat_groups(GrpoState& st, const Tokenizer& tok, const Speci
 
 }  // namespace
 
-RolloutBatch collect_rollouts(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& train,
-                              StepMetrics& m) {
+RolloutBatch collect_rollouts(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& train, StepMetrics& m) {
   const TrainConfig& cfg = st.cfg;
   Dist& dist = *st.dist;
   const int64_t b = cfg.prompts_per_step / dist.world_size();  // this rank's groups

@@ -122,10 +122,11 @@ void step_and_log(GrpoState& st, const RunInputs& in, RunLogs& logs, Progress& p
   progress.step_time_sum += t.rollout_s + t.update_s;
   ++progress.steps;
   const double eta = progress.step_time_sum / progress.steps * double(in.total_steps - st.step);
-  std::printf("step %lld/%lld | reward %.3f | acc %.3f | kl %.4f | len %.1f | %.2fs (rollout %.2fs, update %.2fs) | %.0f tok/s | ETA %s%s\n",
-              (long long)st.step, (long long)in.total_steps, m.drawn_reward(), m.drawn_accuracy(), m.kl.value_or(0),
-              m.completion_len_mean.value_or(0), t.rollout_s + t.update_s, t.rollout_s, t.update_s, t.rollout_tokens_per_s,
-              fmt_duration(eta).c_str(), m.skipped > 0 ? " | SKIPPED (non-finite)" : "");
+  std::printf(
+      "step %lld/%lld | reward %.3f | acc %.3f | kl %.4f | len %.1f | %.2fs (rollout %.2fs, update %.2fs) | %.0f tok/s | ETA %s%s\n",
+      (long long)st.step, (long long)in.total_steps, m.drawn_reward(), m.drawn_accuracy(), m.kl.value_or(0),
+      m.completion_len_mean.value_or(0), t.rollout_s + t.update_s, t.rollout_s, t.update_s, t.rollout_tokens_per_s,
+      fmt_duration(eta).c_str(), m.skipped > 0 ? " | SKIPPED (non-finite)" : "");
   std::fflush(stdout);
 }
 
@@ -161,7 +162,10 @@ void finish_run(GrpoState& st, const RunInputs& in, const json& before_json, con
   std::printf("  after: greedy strict %s, flexible %s, sampled %s\n", fmt_pct(after.greedy_strict).c_str(),
               fmt_pct(after.greedy_flexible).c_str(), fmt_pct(after.sampled).c_str());
   if (!in.dist->is_main()) return;
-  json summary = {{"before", before_json}, {"after", eval_json(after)}, {"steps", st.step}, {"wall_s", wall_s()},
+  json summary = {{"before", before_json},
+                  {"after", eval_json(after)},
+                  {"steps", st.step},
+                  {"wall_s", wall_s()},
                   {"skipped_updates", st.skipped_updates}};
   summary["before"].erase("samples");
   write_answers(out + "/answers_after.jsonl", after);
@@ -306,15 +310,16 @@ int run_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   const int64_t total_steps = cfg.max_steps > 0 ? cfg.max_steps : cfg.num_epochs * ((int64_t(train.size()) + B - 1) / B);
   // ---- the ranks (torchrun's environment; none: one process) and this rank's device
   const DistEnv denv = read_dist_env();
-  auto device = parse_device(cfg.device);
-  if (denv.launched && device.is_cuda() && cfg.device.find(':') == std::string::npos) device = torch::Device(torch::kCUDA, denv.local_rank);
+  auto device = resolve_device(cfg.device);
+  // Under torchrun, "cuda" and "auto" mean the rank's local GPU; cuda:N means GPU N.
+  if (denv.launched && device.is_cuda() && cfg.device.index < 0) device = torch::Device(torch::kCUDA, denv.local_rank);
   if (B % denv.world_size != 0)
     throw Error("prompts_per_step = " + std::to_string(B) + " is not a multiple of WORLD_SIZE = " + std::to_string(denv.world_size) +
                 ": each rank rolls out whole groups, B / WORLD_SIZE of them");
   check_decode_mode(cfg.decode_mode, device);
   check_attention(cfg.attention);  // sdpa on LibTorch 1.x fails here, before anything is written
   const DistBackend backend = denv.launched ? resolve_backend(cfg.dist_backend, device) : DistBackend::Gloo;
-  auto dtype = parse_dtype(cfg.dtype, device);
+  auto dtype = resolve_dtype(cfg.dtype, device);
   print_run_plan(cfg, mc, *tok, train, eval, total_steps, dtype, device);
   if (denv.launched)
     std::printf("Data parallel: %d rank%s (%s), %lld of the %lld prompts per step on each; rank %d on %s\n", denv.world_size,

@@ -37,19 +37,20 @@ std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch
   const double prompt_rows = cfg.gradient_checkpointing ? double(mb) : std::ceil(double(mb) / cfg.group_size);
   const double tokens = prompt_rows * cfg.max_prompt_tokens + double(mb) * cfg.max_new_tokens;
   const double per_layer = (16.0 * mc.n_embd + 3.0 * mc.n_ff) * es + double(mc.n_head) * T * (2 * es + 4);
-  const double act = cfg.gradient_checkpointing ? tokens * (mc.n_embd * es * mc.n_layer + per_layer)
-                                                : tokens * per_layer * mc.n_layer;
+  const double act = cfg.gradient_checkpointing ? tokens * (mc.n_embd * es * mc.n_layer + per_layer) : tokens * per_layer * mc.n_layer;
   // The chunked lm_head: a few (rows, V) fp32 blocks, the fp32 (V, D) gradient, and for a bf16/fp16
   // model the fp32 copy of the (V, D) weight it multiplies with.
   const double head = double(mc.n_vocab) * mc.n_embd * 4;
-  const double logits = double(logprob_chunk_rows(mc.n_vocab)) * mc.n_vocab * 4 * 3 + head * ((dtype == torch::kFloat32 ? 1 : 2) - (lora ? 1 : 0));
+  const double logits =
+      double(logprob_chunk_rows(mc.n_vocab)) * mc.n_vocab * 4 * 3 + head * ((dtype == torch::kFloat32 ? 1 : 2) - (lora ? 1 : 0));
   char b[640];
-  std::snprintf(b, sizeof b,
-                "memory estimate%s: weights %.2f GB + grads %.2f GB + AdamW %.2f GB + master %.2f GB + reference %.2f GB + "
-                "KV cache %.2f GB + activations%s ~%.2f GB + lm_head chunks %.2f GB = ~%.2f GB",
-                lora ? (" (LoRA r=" + std::to_string(cfg.lora_rank) + ", " + std::to_string(int64_t(Lp)) + " trained parameters)").c_str() : "",
-                weights / 1e9, grads / 1e9, adam / 1e9, master / 1e9, ref / 1e9, kv / 1e9, cfg.gradient_checkpointing ? " (checkpointed)" : "", act / 1e9, logits / 1e9,
-                (weights + grads + adam + master + ref + kv + act + logits) / 1e9);
+  std::snprintf(
+      b, sizeof b,
+      "memory estimate%s: weights %.2f GB + grads %.2f GB + AdamW %.2f GB + master %.2f GB + reference %.2f GB + "
+      "KV cache %.2f GB + activations%s ~%.2f GB + lm_head chunks %.2f GB = ~%.2f GB",
+      lora ? (" (LoRA r=" + std::to_string(cfg.lora_rank) + ", " + std::to_string(int64_t(Lp)) + " trained parameters)").c_str() : "",
+      weights / 1e9, grads / 1e9, adam / 1e9, master / 1e9, ref / 1e9, kv / 1e9, cfg.gradient_checkpointing ? " (checkpointed)" : "",
+      act / 1e9, logits / 1e9, (weights + grads + adam + master + ref + kv + act + logits) / 1e9);
   return b;
 }
 
@@ -64,17 +65,19 @@ void print_run_plan(const TrainConfig& cfg, const ModelConfig& mc, const Tokeniz
   }
   std::printf("  train: %zu examples, eval: %zu examples, %lld steps of %lld prompts x %d samples\n", train.size(), eval.size(),
               (long long)total_steps, (long long)B, cfg.group_size);
-  std::printf("  prompts (first %zu): longest %zu tokens, %zu truncated to max_prompt_tokens = %d\n",
-              std::min<size_t>(train.size(), 2000), longest_prompt, truncated, cfg.max_prompt_tokens);
-  std::printf("  model: %s, %.1f M params, %s on %s (%s); %s\n", mc.model_type.c_str(), mc.n_params() / 1e6,
-              c10::toString(dtype), device.str().c_str(), runtime_summary().c_str(), memory_estimate(mc, cfg, dtype).c_str());
+  std::printf("  prompts (first %zu): longest %zu tokens, %zu truncated to max_prompt_tokens = %d\n", std::min<size_t>(train.size(), 2000),
+              longest_prompt, truncated, cfg.max_prompt_tokens);
+  std::printf("  model: %s, %.1f M params, %s on %s (%s); %s\n", mc.model_type.c_str(), mc.n_params() / 1e6, c10::toString(dtype),
+              device.str().c_str(), runtime_summary().c_str(), memory_estimate(mc, cfg, dtype).c_str());
   std::fflush(stdout);
   if (cfg.vllm_importance_sampling_correction && (cfg.top_p < 1 || cfg.top_k > 0 || cfg.min_p > 0 || cfg.repetition_penalty != 1))
-    std::printf("  warning: top_p/top_k/min_p/repetition_penalty filter the sampling distribution; the sampler correction\n"
-                "  weighs each token by p_policy / p_filtered <= 1%s (see grpo.h, compute_sampler_correction)\n",
-                cfg.vllm_importance_sampling_mode == IsCorrectionMode::SequenceMask || cfg.vllm_importance_sampling_mode == IsCorrectionMode::SequenceTruncate
-                    ? ", and a sequence mode multiplies them over the whole completion: consider vllm_importance_sampling_mode=token_truncate"
-                    : "");
+    std::printf(
+        "  warning: top_p/top_k/min_p/repetition_penalty filter the sampling distribution; the sampler correction\n"
+        "  weighs each token by p_policy / p_filtered <= 1%s (see grpo.h, compute_sampler_correction)\n",
+        cfg.vllm_importance_sampling_mode == IsCorrectionMode::SequenceMask ||
+                cfg.vllm_importance_sampling_mode == IsCorrectionMode::SequenceTruncate
+            ? ", and a sequence mode multiplies them over the whole completion: consider vllm_importance_sampling_mode=token_truncate"
+            : "");
 }
 
 void check_output_dir(const std::string& out) {
@@ -82,7 +85,8 @@ void check_output_dir(const std::string& out) {
   fs::path p = fs::absolute(out, ec);
   while (!fs::exists(p, ec) && p.has_parent_path() && p != p.parent_path()) p = p.parent_path();
   if (!fs::is_directory(p, ec)) throw Error("output_dir '" + out + "' is not writable (" + p.string() + " is not a directory)");
-  if (::access(p.c_str(), W_OK) != 0) throw Error("output_dir '" + out + "' is not writable (" + p.string() + ": " + std::strerror(errno) + ")");
+  if (::access(p.c_str(), W_OK) != 0)
+    throw Error("output_dir '" + out + "' is not writable (" + p.string() + ": " + std::strerror(errno) + ")");
 }
 
 }  // namespace grpo

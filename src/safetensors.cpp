@@ -26,10 +26,9 @@ struct DTypeRow {
   const char* name;
   size_t size;
 };
-constexpr DTypeRow kDTypes[] = {{DType::F32, "F32", 4}, {DType::F16, "F16", 2}, {DType::BF16, "BF16", 2},
-                                {DType::F64, "F64", 8}, {DType::I64, "I64", 8}, {DType::I32, "I32", 4},
-                                {DType::I16, "I16", 2}, {DType::I8, "I8", 1},   {DType::U8, "U8", 1},
-                                {DType::BOOL, "BOOL", 1}};
+constexpr DTypeRow kDTypes[] = {{DType::F32, "F32", 4}, {DType::F16, "F16", 2},  {DType::BF16, "BF16", 2}, {DType::F64, "F64", 8},
+                                {DType::I64, "I64", 8}, {DType::I32, "I32", 4},  {DType::I16, "I16", 2},   {DType::I8, "I8", 1},
+                                {DType::U8, "U8", 1},   {DType::BOOL, "BOOL", 1}};
 }  // namespace
 
 const char* dtype_name(DType d) {
@@ -54,14 +53,12 @@ int64_t TensorInfo::numel() const {
 // Header
 
 std::vector<TensorInfo> SafetensorsFile::parse_header(const uint8_t* data, size_t size, const std::string& path,
-                                                      std::map<std::string, std::string>* metadata,
-                                                      size_t* data_start) {
+                                                      std::map<std::string, std::string>* metadata, size_t* data_start) {
   auto fail = [&](const std::string& what) -> void { throw Error(path + ": " + what); };
   if (size < 8) fail("file too short for a safetensors header (" + std::to_string(size) + " bytes, need at least 8)");
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | data[i];
-  if (n > size - 8)
-    fail("header length " + std::to_string(n) + " runs past the end of the file (" + std::to_string(size) + " bytes)");
+  if (n > size - 8) fail("header length " + std::to_string(n) + " runs past the end of the file (" + std::to_string(size) + " bytes)");
   json header;
   try {
     header = json::parse(data + 8, data + 8 + n);
@@ -105,8 +102,7 @@ std::vector<TensorInfo> SafetensorsFile::parse_header(const uint8_t* data, size_
     t.begin = off[0].get<uint64_t>(), t.end = off[1].get<uint64_t>();
     if (t.begin > t.end) fail(where + ": data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) + "] end before begin");
     if (t.end > data_size)
-      fail(where + ": data_offsets end " + std::to_string(t.end) + " is outside the data area (" +
-           std::to_string(data_size) + " bytes)");
+      fail(where + ": data_offsets end " + std::to_string(t.end) + " is outside the data area (" + std::to_string(data_size) + " bytes)");
     if (t.end - t.begin != static_cast<size_t>(bytes))
       fail(where + ": " + dt + " " + json_text(v["shape"]) + " needs " + std::to_string(static_cast<uint64_t>(bytes)) +
            " bytes, data_offsets span " + std::to_string(t.end - t.begin));

@@ -20,8 +20,12 @@ constexpr int64_t kMask32 = 0xFFFFFFFFll;
 
 // Shifts as exact integer arithmetic (LibTorch 1.13's C++ API has no tensor shift operators);
 // floor division is an arithmetic right shift, also for negative keys.
-torch::Tensor shr(const torch::Tensor& x, int k) { return torch::div(x, int64_t(1) << k, "floor"); }
-torch::Tensor shl(const torch::Tensor& x, int k) { return x * (int64_t(1) << k); }
+torch::Tensor shr(const torch::Tensor& x, int k) {
+  return torch::div(x, int64_t(1) << k, "floor");
+}
+torch::Tensor shl(const torch::Tensor& x, int k) {
+  return x * (int64_t(1) << k);
+}
 
 // x * c mod 2^32 for x in [0, 2^32), in int64 arithmetic that never overflows (c split in halves).
 torch::Tensor mul32(const torch::Tensor& x, uint32_t c) {
@@ -99,15 +103,17 @@ torch::Tensor sampling_probs(const torch::Tensor& logits, const SamplingParams& 
 torch::Tensor draw_from(const torch::Tensor& probs, const torch::Tensor& u) {
   // Inverse CDF with a float32 running sum (monotone, so ids of probability zero add nothing and
   // searchsorted(right) never lands on them); the target stays strictly below the row total.
-  auto cdf = probs.to(torch::kFloat32).cumsum(-1);                              // (N, V)
-  auto total = cdf.narrow(-1, cdf.size(-1) - 1, 1);                               // (N, 1)
+  auto cdf = probs.to(torch::kFloat32).cumsum(-1);   // (N, V)
+  auto total = cdf.narrow(-1, cdf.size(-1) - 1, 1);  // (N, 1)
   auto target = (u.to(torch::kFloat32).unsqueeze(-1) * total);
   target = torch::minimum(target, torch::nextafter(total, torch::zeros_like(total)));
   auto ids = torch::searchsorted(cdf, target, /*out_int32=*/false, /*right=*/true).squeeze(-1);
   return ids.clamp_max(probs.size(-1) - 1);
 }
 
-DecodeMode parse_decode_mode(const std::string& s) { return parse_choice<DecodeMode>(s, "decode_mode"); }
+DecodeMode parse_decode_mode(const std::string& s) {
+  return parse_choice<DecodeMode>(s, "decode_mode");
+}
 
 void check_decode_mode(DecodeMode mode, const torch::Device& device) {
   if (mode == DecodeMode::CudaGraph && !(device.is_cuda() && built_with_cuda()))
@@ -147,12 +153,12 @@ namespace {
 // The state of the N sequences as they grow. Rows are compacted as sequences finish: `active` maps
 // a live row to its sequence; the per-row tensors below hold the live rows only.
 struct DecodeRows {
-  torch::Tensor active;   // (n,) sequence index of each live row
-  torch::Tensor pos;      // (n,) the next position
-  torch::Tensor done;     // (n,) bool
-  torch::Tensor tok;      // (n,) the last id
-  torch::Tensor seen;     // (n, V) bool, repetition penalty only
-  torch::Tensor uniforms; // (N, Tc) the counter-based draws (sampling only)
+  torch::Tensor active;    // (n,) sequence index of each live row
+  torch::Tensor pos;       // (n,) the next position
+  torch::Tensor done;      // (n,) bool
+  torch::Tensor tok;       // (n,) the last id
+  torch::Tensor seen;      // (n, V) bool, repetition penalty only
+  torch::Tensor uniforms;  // (N, Tc) the counter-based draws (sampling only)
 };
 
 DecodeRows start_rows(const Rollout& r, const SamplingParams& p, const std::vector<uint64_t>& prompt_keys, int64_t B, int64_t G,
@@ -220,15 +226,16 @@ bool keep_going(int64_t t, const SamplingParams& p, Decoder& dec, DecodeRows& s,
 // A sequence stopped if a stop id is inside its mask.
 void set_finish_reasons(Rollout& r, const torch::Tensor& stop) {
   auto stopped = ((r.completion_ids.unsqueeze(2) == stop.view({1, 1, -1})).any(2).logical_and(r.completion_mask.to(torch::kBool)))
-                     .any(1).to(torch::kCPU);
+                     .any(1)
+                     .to(torch::kCPU);
   auto acc = stopped.accessor<bool, 1>();
   for (int64_t n = 0; n < stopped.size(0); ++n) r.finish.push_back(acc[n] ? FinishReason::Stop : FinishReason::Length);
 }
 
 }  // namespace
 
-Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>>& prompts, int64_t G,
-                 const SamplingParams& p, const std::vector<uint64_t>& prompt_keys) {
+Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>>& prompts, int64_t G, const SamplingParams& p,
+                 const std::vector<uint64_t>& prompt_keys) {
   TORCH_CHECK(!prompts.empty() && G >= 1, "generate: need at least one prompt and G >= 1");
   TORCH_CHECK(prompt_keys.empty() || prompt_keys.size() == prompts.size(), "generate: one prompt key per prompt");
   for (const auto& pr : prompts) TORCH_CHECK(!pr.empty(), "generate: empty prompt");
@@ -250,7 +257,7 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
   auto ids_b = pb.input_ids.to(device), mask_b = pb.attention_mask.to(device);  // (B, Tp)
   KVCache cache = KVCache::allocate(cfg, B, dec->prefill_capacity(Tp, Tc), w.options());
   auto hidden = model->forward_hidden(ids_b, mask_b, positions_from_mask(mask_b), &cache);  // (B, Tp, D)
-  auto logits = model->logits(hidden.select(1, Tp - 1)).to(torch::kFloat32);               // (B, V)
+  auto logits = model->logits(hidden.select(1, Tp - 1)).to(torch::kFloat32);                // (B, V)
   auto expand = torch::arange(B, i64).repeat_interleave(G);                                 // (N,)
   logits = logits.index_select(0, expand);                                                  // (N, V)
   r.prompt_ids = ids_b.index_select(0, expand);

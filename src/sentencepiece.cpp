@@ -84,8 +84,7 @@ const Shim& shim() {
     sym(s.vocab_size, "grpo_spm_vocab_size");
     sym(s.is_control, "grpo_spm_is_control");
     sym(s.unk_id, "grpo_spm_unk_id");
-    if (!s.load || !s.encode || !s.decode || !s.piece_to_id || !s.id_to_piece || !s.vocab_size ||
-        !s.is_control || !s.unk_id || !s.free_) {
+    if (!s.load || !s.encode || !s.decode || !s.piece_to_id || !s.id_to_piece || !s.vocab_size || !s.is_control || !s.unk_id || !s.free_) {
       s.error = "libgrpo_spm.so lacks expected symbols";
       s.lib = nullptr;
     }
@@ -95,7 +94,9 @@ const Shim& shim() {
 
 }  // namespace
 
-bool SentencePieceTokenizer::available() { return shim().lib != nullptr; }
+bool SentencePieceTokenizer::available() {
+  return shim().lib != nullptr;
+}
 
 std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::from_file(const std::string& path) {
   const Shim& s = shim();
@@ -107,7 +108,9 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::from_file(const 
   return std::unique_ptr<SentencePieceTokenizer>(new SentencePieceTokenizer(h));
 }
 
-SentencePieceTokenizer::~SentencePieceTokenizer() { shim().free_(handle_); }
+SentencePieceTokenizer::~SentencePieceTokenizer() {
+  shim().free_(handle_);
+}
 
 std::vector<int32_t> SentencePieceTokenizer::encode(std::string_view text, bool) const {
   std::vector<int32_t> ids(text.size() + 8);
@@ -154,7 +157,11 @@ std::string SentencePieceTokenizer::id_to_token(int32_t id) const {
   return big;
 }
 
-size_t SentencePieceTokenizer::vocab_size() const { return static_cast<size_t>(shim().vocab_size(handle_)); }
-bool SentencePieceTokenizer::is_special(int32_t id) const { return shim().is_control(handle_, id) != 0; }
+size_t SentencePieceTokenizer::vocab_size() const {
+  return static_cast<size_t>(shim().vocab_size(handle_));
+}
+bool SentencePieceTokenizer::is_special(int32_t id) const {
+  return shim().is_control(handle_, id) != 0;
+}
 
 }  // namespace grpo

@@ -12,7 +12,9 @@
 using sentencepiece::SentencePieceProcessor;
 
 namespace {
-SentencePieceProcessor* sp(void* h) { return static_cast<SentencePieceProcessor*>(h); }
+SentencePieceProcessor* sp(void* h) {
+  return static_cast<SentencePieceProcessor*>(h);
+}
 // Copy s into out (cap bytes, NUL-terminated when it fits); returns the full length.
 size_t copy_out(const std::string& s, char* out, size_t cap) {
   if (out && cap) {
@@ -38,7 +40,9 @@ void* grpo_spm_load(const char* path, char* err, size_t err_cap) {
   return p;
 }
 
-void grpo_spm_free(void* h) { delete sp(h); }
+void grpo_spm_free(void* h) {
+  delete sp(h);
+}
 
 // Returns the number of ids; writes at most cap of them.
 size_t grpo_spm_encode(void* h, const char* text, size_t len, int32_t* out, size_t cap) {
@@ -55,12 +59,26 @@ size_t grpo_spm_decode(void* h, const int32_t* ids, size_t n, char* out, size_t 
   return copy_out(text, out, cap);
 }
 
-int32_t grpo_spm_piece_to_id(void* h, const char* piece) { return sp(h)->PieceToId(piece); }
-size_t grpo_spm_id_to_piece(void* h, int32_t id, char* out, size_t cap) { return copy_out(sp(h)->IdToPiece(id), out, cap); }
-int32_t grpo_spm_vocab_size(void* h) { return sp(h)->GetPieceSize(); }
-int grpo_spm_is_control(void* h, int32_t id) { return sp(h)->IsControl(id) || sp(h)->IsUnknown(id); }
-int32_t grpo_spm_bos_id(void* h) { return sp(h)->bos_id(); }
-int32_t grpo_spm_eos_id(void* h) { return sp(h)->eos_id(); }
-int32_t grpo_spm_unk_id(void* h) { return sp(h)->unk_id(); }
+int32_t grpo_spm_piece_to_id(void* h, const char* piece) {
+  return sp(h)->PieceToId(piece);
+}
+size_t grpo_spm_id_to_piece(void* h, int32_t id, char* out, size_t cap) {
+  return copy_out(sp(h)->IdToPiece(id), out, cap);
+}
+int32_t grpo_spm_vocab_size(void* h) {
+  return sp(h)->GetPieceSize();
+}
+int grpo_spm_is_control(void* h, int32_t id) {
+  return sp(h)->IsControl(id) || sp(h)->IsUnknown(id);
+}
+int32_t grpo_spm_bos_id(void* h) {
+  return sp(h)->bos_id();
+}
+int32_t grpo_spm_eos_id(void* h) {
+  return sp(h)->eos_id();
+}
+int32_t grpo_spm_unk_id(void* h) {
+  return sp(h)->unk_id();
+}
 
 }  // extern "C"

@@ -9,7 +9,9 @@ using json = nlohmann::json;
 
 namespace {
 
-json number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+json number(double v) {
+  return std::isfinite(v) ? json(v) : json(nullptr);
+}
 
 void put(json& j, const char* key, const std::optional<double>& v) {
   if (v) j[key] = number(*v);
@@ -18,8 +20,8 @@ void put(json& j, const char* key, const std::optional<double>& v) {
 }  // namespace
 
 json to_json(const StepMetrics& m) {
-  json j = {{"step", m.step}, {"epoch", number(m.epoch)}, {"loss", number(m.loss)}, {"lr", number(m.lr)},
-            {"grad_norm", number(m.grad_norm)}, {"skipped", number(m.skipped)}};
+  json j = {{"step", m.step},     {"epoch", number(m.epoch)},         {"loss", number(m.loss)},
+            {"lr", number(m.lr)}, {"grad_norm", number(m.grad_norm)}, {"skipped", number(m.skipped)}};
   put(j, "kl", m.kl);
   put(j, "clip_ratio_low", m.clip_ratio_low);
   put(j, "clip_ratio_high", m.clip_ratio_high);

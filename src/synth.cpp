@@ -2,9 +2,9 @@
 #include "grpo/synth.h"
 
 #include <nlohmann/json.hpp>
+#include <unordered_set>
 
 #include "grpo/common.h"
-#include <unordered_set>
 
 namespace grpo {
 
@@ -41,31 +41,30 @@ SynthProblem synth_problem(const SynthConfig& cfg, uint64_t index) {
   std::string step;
   switch (kind) {
     case 0:
-      p.question = name + " has " + std::to_string(a) + " " + obj + ". " + pron + " gets " + std::to_string(b) +
-                   " more. How many " + obj + " does " + name + " have now?";
+      p.question = name + " has " + std::to_string(a) + " " + obj + ". " + pron + " gets " + std::to_string(b) + " more. How many " + obj +
+                   " does " + name + " have now?";
       p.gold = a + b, step = std::to_string(a) + "+" + std::to_string(b);
       break;
     case 1:
-      p.question = "There are " + std::to_string(a) + " " + obj + " in a box and " + std::to_string(b) +
-                   " on the table. How many " + obj + " are there in all?";
+      p.question = "There are " + std::to_string(a) + " " + obj + " in a box and " + std::to_string(b) + " on the table. How many " + obj +
+                   " are there in all?";
       p.gold = a + b, step = std::to_string(a) + "+" + std::to_string(b);
       break;
     case 2:
       if (a < b) std::swap(a, b);
-      p.question = name + " had " + std::to_string(a) + " " + obj + " and gave " + std::to_string(b) +
-                   " away. How many " + obj + " does " + name + " have left?";
+      p.question = name + " had " + std::to_string(a) + " " + obj + " and gave " + std::to_string(b) + " away. How many " + obj + " does " +
+                   name + " have left?";
       p.gold = a - b, step = std::to_string(a) + "-" + std::to_string(b);
       break;
     case 3:
       if (a < b) std::swap(a, b);
-      p.question = name + " made " + std::to_string(a) + " " + obj + " and lost " + std::to_string(b) +
-                   ". How many " + obj + " are left?";
+      p.question = name + " made " + std::to_string(a) + " " + obj + " and lost " + std::to_string(b) + ". How many " + obj + " are left?";
       p.gold = a - b, step = std::to_string(a) + "-" + std::to_string(b);
       break;
     default: {
       int c = static_cast<int>(d.below(static_cast<uint64_t>(a + b + 1)));
-      p.question = name + " has " + std::to_string(a) + " " + obj + ", buys " + std::to_string(b) + " more and gives " +
-                   std::to_string(c) + " away. How many " + obj + " are left?";
+      p.question = name + " has " + std::to_string(a) + " " + obj + ", buys " + std::to_string(b) + " more and gives " + std::to_string(c) +
+                   " away. How many " + obj + " are left?";
       p.gold = a + b - c, step = std::to_string(a) + "+" + std::to_string(b) + "-" + std::to_string(c);
     }
   }
@@ -78,8 +77,7 @@ SynthProblem synth_problem(const SynthConfig& cfg, uint64_t index) {
   return p;
 }
 
-void synth_split(const SynthConfig& cfg, size_t n_train, size_t n_test, std::vector<SynthProblem>* train,
-                 std::vector<SynthProblem>* test) {
+void synth_split(const SynthConfig& cfg, size_t n_train, size_t n_test, std::vector<SynthProblem>* train, std::vector<SynthProblem>* test) {
   std::unordered_set<std::string> seen;
   uint64_t index = 0;
   const size_t limit = 200 * (n_train + n_test) + 1000;  // the question space is finite

@@ -117,7 +117,9 @@ void TensorBoardWriter::add_scalar(const std::string& tag, double value, int64_t
   write_record(e);
 }
 
-void TensorBoardWriter::flush() { std::fflush(f_); }
+void TensorBoardWriter::flush() {
+  std::fflush(f_);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Reader
@@ -148,11 +150,16 @@ struct Cursor {
     return v;
   }
   void skip(int wire) {
-    if (wire == 0) varint();
-    else if (wire == 1) pos += 8;
-    else if (wire == 5) pos += 4;
-    else if (wire == 2) pos += varint();
-    else throw Error(where + ": unsupported wire type " + std::to_string(wire));
+    if (wire == 0)
+      varint();
+    else if (wire == 1)
+      pos += 8;
+    else if (wire == 5)
+      pos += 4;
+    else if (wire == 2)
+      pos += varint();
+    else
+      throw Error(where + ": unsupported wire type " + std::to_string(wire));
   }
 };
 

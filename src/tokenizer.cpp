@@ -194,8 +194,7 @@ struct HfTokenizer::Impl {
 
   void encode_text(std::string_view segment, bool first_segment, std::vector<int32_t>& out) const {
     std::string normalized = apply_normalizers(utf8_lossy(segment), normalizers);
-    for (const auto& word : apply_pre_tokenizers(std::move(normalized), pre_tokenizers, first_segment))
-      bpe(word, out);
+    for (const auto& word : apply_pre_tokenizers(std::move(normalized), pre_tokenizers, first_segment)) bpe(word, out);
   }
 };
 
@@ -236,8 +235,12 @@ void read_added_tokens(Impl& state, const json& root, const Ctx& ctx, int32_t ma
       const json& a = list[i];
       const json& idj = field(a, "id", ctx, where);
       if (!idj.is_number_integer() || idj.get<int64_t>() < 0) ctx.fail(where + ".id: expected a non-negative integer");
-      AddedToken t{idj.get<int32_t>(), str_field(a, "content", ctx, where), bool_field(a, "special", false),
-                   bool_field(a, "lstrip", false), bool_field(a, "rstrip", false), bool_field(a, "single_word", false)};
+      AddedToken t{idj.get<int32_t>(),
+                   str_field(a, "content", ctx, where),
+                   bool_field(a, "special", false),
+                   bool_field(a, "lstrip", false),
+                   bool_field(a, "rstrip", false),
+                   bool_field(a, "single_word", false)};
       if (t.content.empty()) ctx.fail(where + ".content: empty");
       max_id = std::max(max_id, t.id);
       impl->added_by_content[t.content] = t.id;
@@ -254,9 +257,7 @@ void read_added_tokens(Impl& state, const json& root, const Ctx& ctx, int32_t ma
   for (size_t k = 0; k < impl->added.size(); ++k)
     impl->added_by_first_byte[static_cast<unsigned char>(impl->added[k].content[0])].push_back(k);
   for (auto& v : impl->added_by_first_byte)
-    std::stable_sort(v.begin(), v.end(), [&](size_t a, size_t b) {
-      return impl->added[a].content.size() > impl->added[b].content.size();
-    });
+    std::stable_sort(v.begin(), v.end(), [&](size_t a, size_t b) { return impl->added[a].content.size() > impl->added[b].content.size(); });
 }
 
 // model.merges: "a b" strings or ["a", "b"] pairs, each of known tokens whose join is a token.
@@ -382,8 +383,7 @@ std::string HfTokenizer::decode(const std::vector<int32_t>& ids, bool skip_speci
   tokens.reserve(ids.size());
   for (int32_t id : ids) {
     if (id < 0 || static_cast<size_t>(id) >= impl_->id_to_str.size())
-      throw Error(impl_->name + ": token id " + std::to_string(id) + " out of range [0, " +
-                  std::to_string(impl_->id_to_str.size()) + ")");
+      throw Error(impl_->name + ": token id " + std::to_string(id) + " out of range [0, " + std::to_string(impl_->id_to_str.size()) + ")");
     if (skip_special && impl_->special[id]) continue;
     tokens.push_back(impl_->id_to_str[id]);
   }
@@ -410,7 +410,9 @@ std::string HfTokenizer::id_to_token(int32_t id) const {
   return impl_->id_to_str[id];
 }
 
-size_t HfTokenizer::vocab_size() const { return impl_->id_to_str.size(); }
+size_t HfTokenizer::vocab_size() const {
+  return impl_->id_to_str.size();
+}
 
 bool HfTokenizer::is_special(int32_t id) const {
   return id >= 0 && static_cast<size_t>(id) < impl_->special.size() && impl_->special[id];
@@ -419,8 +421,7 @@ bool HfTokenizer::is_special(int32_t id) const {
 // ---------------------------------------------------------------------------------------------
 // Batch encoding
 
-std::vector<std::vector<int32_t>> Tokenizer::encode_batch(const std::vector<std::string>& texts,
-                                                          bool match_special, int n_threads) const {
+std::vector<std::vector<int32_t>> Tokenizer::encode_batch(const std::vector<std::string>& texts, bool match_special, int n_threads) const {
   std::vector<std::vector<int32_t>> out(texts.size());
   size_t n = n_threads > 0 ? static_cast<size_t>(n_threads) : std::max(1u, std::thread::hardware_concurrency());
   n = std::min(n, std::max<size_t>(1, texts.size() / 16));
@@ -455,8 +456,7 @@ std::string IncrementalDecoder::push(int32_t id) {
   std::vector<int32_t> all(ids_.begin() + prefix_, ids_.end());
   std::string prefix_text = tok_.decode(prefix, skip_special_);
   std::string new_text = tok_.decode(all, skip_special_);
-  if (new_text.size() > prefix_text.size() && !ends_with(new_text, kReplacementChar) &&
-      starts_with(new_text, prefix_text)) {
+  if (new_text.size() > prefix_text.size() && !ends_with(new_text, kReplacementChar) && starts_with(new_text, prefix_text)) {
     std::string delta = new_text.substr(prefix_text.size());
     prefix_ = read_;
     read_ = ids_.size();
@@ -491,20 +491,24 @@ std::string byte_level_tokenizer_json(const std::vector<std::pair<std::string, s
   json added = json::array();
   const char* specials[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
   for (int i = 0; i < 3; ++i)
-    added.push_back({{"id", 256 + i}, {"content", specials[i]}, {"special", true}, {"normalized", false},
-                     {"lstrip", false}, {"rstrip", false}, {"single_word", false}});
+    added.push_back({{"id", 256 + i},
+                     {"content", specials[i]},
+                     {"special", true},
+                     {"normalized", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"single_word", false}});
   json merge_list = json::array();
   int next = 259;
   for (const auto& [a, b] : merges) {
     if (!vocab.contains(a + b)) vocab[a + b] = next++;
     merge_list.push_back(a + " " + b);
   }
-  json pre = merges.empty()
-                 ? json{{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", true}}
-                 : json{{"type", "Sequence"},
-                        {"pretokenizers",
-                         {{{"type", "Split"}, {"pattern", {{"Regex", kQwenSplit}}}, {"behavior", "Isolated"}, {"invert", false}},
-                          {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}}}}};
+  json pre = merges.empty() ? json{{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", true}}
+                            : json{{"type", "Sequence"},
+                                   {"pretokenizers",
+                                    {{{"type", "Split"}, {"pattern", {{"Regex", kQwenSplit}}}, {"behavior", "Isolated"}, {"invert", false}},
+                                     {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}}}}};
   json j = {{"version", "1.0"},
             {"added_tokens", added},
             {"normalizer", merges.empty() ? json(nullptr) : json{{"type", "NFC"}}},
@@ -549,8 +553,10 @@ std::vector<std::pair<std::string, std::string>> train_bpe_merges(const std::vec
     for (auto& [syms, n] : words) {
       std::vector<std::string> out;
       for (size_t i = 0; i < syms.size(); ++i) {
-        if (i + 1 < syms.size() && syms[i] == a && syms[i + 1] == b) out.push_back(a + b), ++i;
-        else out.push_back(syms[i]);
+        if (i + 1 < syms.size() && syms[i] == a && syms[i + 1] == b)
+          out.push_back(a + b), ++i;
+        else
+          out.push_back(syms[i]);
       }
       syms = std::move(out);
     }
@@ -579,8 +585,9 @@ json read_json_if_exists(const std::string& path) {
 std::optional<int32_t> token_field(const json& cfg, const char* key, const Tokenizer& tok, const std::string& path) {
   if (!cfg.is_object() || !cfg.contains(key) || cfg[key].is_null()) return std::nullopt;
   const json& v = cfg[key];
-  std::string content = v.is_string() ? v.get<std::string>()
-                        : v.is_object() && v.contains("content") ? v["content"].get<std::string>() : "";
+  std::string content = v.is_string()                            ? v.get<std::string>()
+                        : v.is_object() && v.contains("content") ? v["content"].get<std::string>()
+                                                                 : "";
   if (content.empty()) return std::nullopt;
   auto id = tok.token_to_id(content);
   if (!id) throw Error(path + ": \"" + key + "\" = " + quote(content) + " is not a token of the tokenizer");
@@ -593,8 +600,10 @@ void add_ids(const json& cfg, const char* key, std::vector<int32_t>& out) {
   auto add = [&](const json& x) {
     if (x.is_number_integer() && std::find(out.begin(), out.end(), x.get<int32_t>()) == out.end()) out.push_back(x.get<int32_t>());
   };
-  if (v.is_array()) for (const auto& x : v) add(x);
-  else add(v);
+  if (v.is_array())
+    for (const auto& x : v) add(x);
+  else
+    add(v);
 }
 
 }  // namespace
@@ -615,9 +624,12 @@ SpecialIds load_special_ids(const std::string& model_dir, const Tokenizer& tok) 
   if (!s.bos && cfg.is_object() && cfg.contains("bos_token_id") && cfg["bos_token_id"].is_number_integer())
     s.bos = cfg["bos_token_id"].get<int32_t>();
   s.add_bos = tc.is_object() && tc.value("add_bos_token", false) && s.bos.has_value();
-  if (auto id = token_field(tc, "pad_token", tok, tc_path)) s.pad = *id;
-  else if (cfg.is_object() && cfg.contains("pad_token_id") && cfg["pad_token_id"].is_number_integer()) s.pad = cfg["pad_token_id"];
-  else s.pad = s.eos.empty() ? 0 : s.eos.front();
+  if (auto id = token_field(tc, "pad_token", tok, tc_path))
+    s.pad = *id;
+  else if (cfg.is_object() && cfg.contains("pad_token_id") && cfg["pad_token_id"].is_number_integer())
+    s.pad = cfg["pad_token_id"];
+  else
+    s.pad = s.eos.empty() ? 0 : s.eos.front();
   // The embedding needs a row for every id the tokenizer can produce; checked here, at load, so
   // that no run dies later in an index_select ("index out of range in self", or a device-side
   // assert on a GPU) with no file named.

@@ -9,17 +9,19 @@ void parse_decoder(const json& j, const Ctx& ctx, const std::string& where, std:
   Decoder d{};
   if (type == "Sequence") {
     const json& list = field(j, "decoders", ctx, where);
-    for (size_t i = 0; i < list.size(); ++i)
-      parse_decoder(list[i], ctx, where + ".decoders[" + std::to_string(i) + "]", out);
+    for (size_t i = 0; i < list.size(); ++i) parse_decoder(list[i], ctx, where + ".decoders[" + std::to_string(i) + "]", out);
     return;
   }
-  if (type == "ByteLevel") d.kind = Decoder::ByteLevel;
+  if (type == "ByteLevel")
+    d.kind = Decoder::ByteLevel;
   else if (type == "Replace") {
     d.kind = Decoder::Replace;
     d.pattern = parse_pattern(j, ctx, where);
     d.content = str_field(j, "content", ctx, where);
-  } else if (type == "ByteFallback") d.kind = Decoder::ByteFallback;
-  else if (type == "Fuse") d.kind = Decoder::Fuse;
+  } else if (type == "ByteFallback")
+    d.kind = Decoder::ByteFallback;
+  else if (type == "Fuse")
+    d.kind = Decoder::Fuse;
   else if (type == "Strip") {
     d.kind = Decoder::Strip;
     d.content = str_field(j, "content", ctx, where);
@@ -28,8 +30,10 @@ void parse_decoder(const json& j, const Ctx& ctx, const std::string& where, std:
   } else if (type == "Metaspace") {
     d.kind = Decoder::Metaspace;
     d.content = str_field(j, "replacement", ctx, where);
-    if (j.contains("prepend_scheme") && j["prepend_scheme"].is_string()) d.prepend_scheme = j["prepend_scheme"];
-    else if (!bool_field(j, "add_prefix_space", true)) d.prepend_scheme = "never";
+    if (j.contains("prepend_scheme") && j["prepend_scheme"].is_string())
+      d.prepend_scheme = j["prepend_scheme"];
+    else if (!bool_field(j, "add_prefix_space", true))
+      d.prepend_scheme = "never";
   } else {
     ctx.fail(where + ": unsupported decoder type \"" + type +
              "\" (supported: ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace, Sequence)");
@@ -40,7 +44,9 @@ void parse_decoder(const json& j, const Ctx& ctx, const std::string& where, std:
 // "<0xNN>" -> the byte, else -1.
 int byte_token_value(std::string_view t) {
   if (t.size() != 6 || !starts_with(t, "<0x") || t[5] != '>') return -1;
-  auto hex = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
+  auto hex = [](char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+  };
   int hi = hex(t[3]), lo = hex(t[4]);
   return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
 }
@@ -87,7 +93,8 @@ std::vector<std::string> decode_byte_fallback(std::vector<std::string> tokens) {
       }
       i += n;
     }
-    if (valid) out.push_back(pending);
+    if (valid)
+      out.push_back(pending);
     else
       for (size_t i = 0; i < n_pending; ++i) out.emplace_back(kReplacementChar);
     pending.clear();

@@ -45,7 +45,6 @@ inline constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";  // U+FFFD
 // GPT-2 byte <-> unicode table: printable bytes map to themselves, the rest to U+0100 and up, so
 // every byte string becomes a printable string that BPE can work on.
 
-
 struct ByteLevelTable {
   std::array<std::string, 256> byte_to_utf8;
   std::array<int, 324> cp_to_byte;  // -1: not a byte-level char
@@ -69,13 +68,13 @@ class Regex {
   Regex(const std::string& pattern, const std::string& where) {
     int err = 0;
     PCRE2_SIZE off = 0;
-    code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                          PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &err, &off, nullptr);
+    code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &err,
+                          &off, nullptr);
     if (!code_) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(err, msg, sizeof msg);
-      throw Error(where + ": regex " + quote(pattern) + " does not compile at offset " +
-                  std::to_string(off) + ": " + reinterpret_cast<char*>(msg));
+      throw Error(where + ": regex " + quote(pattern) + " does not compile at offset " + std::to_string(off) + ": " +
+                  reinterpret_cast<char*>(msg));
     }
     jit_ = pcre2_jit_compile(code_, PCRE2_JIT_COMPLETE) == 0;
   }
@@ -128,8 +127,7 @@ class Regex {
 };
 
 // GPT-2's pattern, used by ByteLevel when use_regex is true.
-inline const char* const kGpt2Pattern =
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+inline const char* const kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
 // ---------------------------------------------------------------------------------------------
 // JSON access with errors that name the file and the field
@@ -168,7 +166,7 @@ struct Normalizer {
 
 struct PreTokenizer {
   enum Kind { Split, ByteLevel, Metaspace, Digits } kind;
-  Pattern pattern;                 // Split
+  Pattern pattern;  // Split
   enum Behavior { Isolated, Removed, MergedWithPrevious, MergedWithNext } behavior = Isolated;
   bool add_prefix_space = false;   // ByteLevel
   std::shared_ptr<Regex> regex;    // ByteLevel with use_regex
@@ -203,10 +201,9 @@ void parse_normalizer(const json& j, const Ctx& ctx, const std::string& where, s
 std::string apply_normalizers(std::string s, const std::vector<Normalizer>& ns);
 void parse_pre_tokenizer(const json& j, const Ctx& ctx, const std::string& where, std::vector<PreTokenizer>& out);
 // Split `s` at `matches` per `behavior`, appending non-empty pieces to `out`.
-void split_by(std::string_view s, const std::vector<std::pair<size_t, size_t>>& matches,
-              PreTokenizer::Behavior behavior, std::vector<std::string>& out);
-std::vector<std::string> apply_pre_tokenizers(std::string text, const std::vector<PreTokenizer>& ps,
-                                              bool first_segment);
+void split_by(std::string_view s, const std::vector<std::pair<size_t, size_t>>& matches, PreTokenizer::Behavior behavior,
+              std::vector<std::string>& out);
+std::vector<std::string> apply_pre_tokenizers(std::string text, const std::vector<PreTokenizer>& ps, bool first_segment);
 void parse_decoder(const json& j, const Ctx& ctx, const std::string& where, std::vector<Decoder>& out);
 // "<0xNN>" -> the byte, else -1.
 int byte_token_value(std::string_view t);

@@ -1,14 +1,11 @@
 // tokenizer_util.cpp: UTF-8, the byte-level alphabet, regexes and tokenizer.json fields (see tokenizer_stages.h).
-#include "tokenizer_stages.h"
-
-
 #include "grpo/tokenizer.h"
+#include "tokenizer_stages.h"
 
 namespace grpo::hf {
 
 // ---------------------------------------------------------------------------------------------
 // UTF-8 helpers
-
 
 // Length of the valid UTF-8 sequence at s[i], or 0 if the bytes there are not one (the maximal
 // invalid subpart is then reported through `bad_len`, as Rust's from_utf8_lossy groups them).
@@ -18,7 +15,8 @@ size_t utf8_valid_len(std::string_view s, size_t i, size_t* bad_len) {
   size_t need;
   unsigned char lo = 0x80, hi = 0xBF;
   if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) need = 1;
+  if (c >= 0xC2 && c <= 0xDF)
+    need = 1;
   else if (c >= 0xE0 && c <= 0xEF) {
     need = 2;
     if (c == 0xE0) lo = 0xA0;
@@ -70,9 +68,8 @@ std::vector<std::pair<size_t, size_t>> utf8_chars(std::string_view s) {
 std::string utf8proc_apply(std::string_view text, int options) {
   std::string valid = utf8_lossy(text);
   utf8proc_uint8_t* out = nullptr;
-  utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(valid.data()),
-                                    static_cast<utf8proc_ssize_t>(valid.size()), &out,
-                                    static_cast<utf8proc_option_t>(options));
+  utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(valid.data()), static_cast<utf8proc_ssize_t>(valid.size()),
+                                    &out, static_cast<utf8proc_option_t>(options));
   if (n < 0) throw Error(std::string("unicode normalization failed: ") + utf8proc_errmsg(n));
   std::string result(reinterpret_cast<char*>(out), static_cast<size_t>(n));
   std::free(out);
@@ -103,10 +100,12 @@ bool bool_field(const json& obj, const char* key, bool def) {
 Pattern parse_pattern(const json& obj, const Ctx& ctx, const std::string& where) {
   const json& p = field(obj, "pattern", ctx, where);
   Pattern out;
-  if (p.is_object() && p.contains("String") && p["String"].is_string()) out.literal = p["String"].get<std::string>();
+  if (p.is_object() && p.contains("String") && p["String"].is_string())
+    out.literal = p["String"].get<std::string>();
   else if (p.is_object() && p.contains("Regex") && p["Regex"].is_string())
     out.regex = std::make_shared<Regex>(p["Regex"].get<std::string>(), ctx.name + ": " + where);
-  else ctx.fail(where + ".pattern: expected {\"String\": ...} or {\"Regex\": ...}");
+  else
+    ctx.fail(where + ".pattern: expected {\"String\": ...} or {\"Regex\": ...}");
   return out;
 }
 

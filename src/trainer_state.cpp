@@ -74,9 +74,15 @@ TrainerState read_trainer_state(const std::string& checkpoint_dir) {
 }
 
 std::string trainer_state_text(const TrainerState& s) {
-  json j = {{"step", s.step},         {"total_steps", s.total_steps}, {"skipped_updates", s.skipped_updates},
-            {"wall_s", s.wall_s},     {"checksums", s.checksums},    {"config", s.config},
-            {"model_path", s.model_path}, {"seed", s.seed},          {"eval_before", s.eval_before}};
+  json j = {{"step", s.step},
+            {"total_steps", s.total_steps},
+            {"skipped_updates", s.skipped_updates},
+            {"wall_s", s.wall_s},
+            {"checksums", s.checksums},
+            {"config", s.config},
+            {"model_path", s.model_path},
+            {"seed", s.seed},
+            {"eval_before", s.eval_before}};
   if (s.data_position >= 0) j["data_position"] = s.data_position;
   return json_text(j, 2) + "\n";
 }

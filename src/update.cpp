@@ -39,8 +39,8 @@ struct UpdateBatch {
   torch::Tensor cmask;                // (N, Tc) float: the tokens the loss sees
   torch::Tensor sampler_logp;         // (N, Tc) when the sampler correction is on
   PolicyLossConfig plc;
-  double micro_scale = 1;             // grpo / bnpo average the K W micro-batch losses; dapo / dr_grpo sum them
-  int64_t n_tokens_global = 0;        // completion tokens the loss sees, over every rank
+  double micro_scale = 1;       // grpo / bnpo average the K W micro-batch losses; dapo / dr_grpo sum them
+  int64_t n_tokens_global = 0;  // completion tokens the loss sees, over every rank
   double temperature = 1;
 };
 
@@ -54,19 +54,19 @@ UpdateBatch prepare_update(const GrpoState& st, const RolloutBatch& rb, const to
   u.temperature = rb.temperature;
   // The sampler's width is max_new_tokens; the update spans only what was generated.
   u.Tc = std::max<int64_t>(1, r.completion_mask.sum(1).max().item<int64_t>());
-  u.comp_ids = r.completion_ids.narrow(1, 0, u.Tc);                              // (N, Tc)
-  u.comp_mask = r.completion_mask.narrow(1, 0, u.Tc);                            // (N, Tc)
+  u.comp_ids = r.completion_ids.narrow(1, 0, u.Tc);    // (N, Tc)
+  u.comp_mask = r.completion_mask.narrow(1, 0, u.Tc);  // (N, Tc)
   // Gradient checkpointing recomputes whole rows, so it keeps the full-row forward.
   auto row_group = torch::arange(u.N, torch::TensorOptions().dtype(torch::kInt64).device(device)).div(u.G, "floor");  // (N,)
   u.share = !cfg.gradient_checkpointing && torch::equal(r.prompt_ids, r.prompt_ids.index_select(0, row_group * u.G));
   if (!u.share) u.ids = torch::cat({r.prompt_ids, u.comp_ids}, 1), u.attn = torch::cat({r.prompt_mask, u.comp_mask}, 1);
 
   Dist& dist = *st.dist;
-  u.A = advantages.flatten().to(device);                                         // (N,)
+  u.A = advantages.flatten().to(device);  // (N,)
   std::vector<float> trunc_v;
   for (auto f : r.finish) trunc_v.push_back(f == FinishReason::Length ? 1.0f : 0.0f);
-  u.truncated = torch::tensor(trunc_v, torch::kFloat32).to(device);              // (N,)
-  u.cmask = u.comp_mask.to(torch::kFloat32);                                     // (N, Tc)
+  u.truncated = torch::tensor(trunc_v, torch::kFloat32).to(device);  // (N,)
+  u.cmask = u.comp_mask.to(torch::kFloat32);                         // (N, Tc)
   if (cfg.mask_truncated_completions) u.cmask = u.cmask * (1.0 - u.truncated).unsqueeze(1);
   if (cfg.vllm_importance_sampling_correction && r.logprobs.defined()) u.sampler_logp = r.logprobs.narrow(1, 0, u.Tc);
   // dapo and dr_grpo divide by the step's global counts, so the ranks' losses add up to the
@@ -78,12 +78,15 @@ UpdateBatch prepare_update(const GrpoState& st, const RolloutBatch& rb, const to
   return u;
 }
 
-torch::Tensor rows_of(const UpdateBatch& u, const torch::Tensor& x, int64_t k) { return x.narrow(0, k * u.mb, u.mb); }
+torch::Tensor rows_of(const UpdateBatch& u, const torch::Tensor& x, int64_t k) {
+  return x.narrow(0, k * u.mb, u.mb);
+}
 
 // Log-probs of micro-batch k's completions (mb, Tc) under model m.
 TokenLogprobs micro_logprobs(const UpdateBatch& u, const Rollout& r, Qwen2ForCausalLM& m, int64_t k, bool with_entropy) {
   if (u.share)
-    return compute_logprobs_grouped(m, r.prompt_ids, r.prompt_mask, u.comp_ids, u.comp_mask, u.G, k * u.mb, u.mb, u.temperature, with_entropy);
+    return compute_logprobs_grouped(m, r.prompt_ids, r.prompt_mask, u.comp_ids, u.comp_mask, u.G, k * u.mb, u.mb, u.temperature,
+                                    with_entropy);
   return compute_logprobs_from_model(m, rows_of(u, u.ids, k), rows_of(u, u.attn, k), u.Tc, u.temperature, with_entropy);
 }
 
@@ -123,14 +126,14 @@ FixedLogprobs fixed_logprobs(GrpoState& st, const UpdateBatch& u, const Rollout&
 
 // The policy-term weight of micro-batch k's tokens: the sampler correction x the high-entropy mask
 // (undefined: 1). The first pass's statistics go to `sums`.
-torch::Tensor policy_weight(const GrpoState& st, const UpdateBatch& u, const torch::Tensor& old, const TokenLogprobs& lp,
-                            int64_t k, bool first_pass, LossSums& sums) {
+torch::Tensor policy_weight(const GrpoState& st, const UpdateBatch& u, const torch::Tensor& old, const TokenLogprobs& lp, int64_t k,
+                            bool first_pass, LossSums& sums) {
   const TrainConfig& cfg = st.cfg;
   torch::Tensor pg_weight;
   if (u.sampler_logp.defined()) {
-    SamplerCorrection sc = compute_sampler_correction(old, rows_of(u, u.sampler_logp, k), rows_of(u, u.cmask, k),
-                                                      cfg.vllm_importance_sampling_mode, cfg.vllm_importance_sampling_clip_min,
-                                                      cfg.vllm_importance_sampling_clip_max);
+    SamplerCorrection sc =
+        compute_sampler_correction(old, rows_of(u, u.sampler_logp, k), rows_of(u, u.cmask, k), cfg.vllm_importance_sampling_mode,
+                                   cfg.vllm_importance_sampling_clip_min, cfg.vllm_importance_sampling_clip_max);
     pg_weight = sc.weight;
     if (first_pass) {
       sums.is_diff_sum += sc.logp_diff_sum, sums.is_diff_max = std::max(sums.is_diff_max, sc.logp_diff_max), sums.is_tokens += sc.n_tokens;
@@ -217,8 +220,10 @@ void backward_micro(GrpoState& st, const torch::Tensor& loss) {
     auto& g = params[i].mutable_grad();
     if (!g.defined()) continue;
     auto& mg = st.master[i].mutable_grad();
-    if (mg.defined()) mg.add_(g.to(torch::kFloat32));
-    else mg = g.to(torch::kFloat32);
+    if (mg.defined())
+      mg.add_(g.to(torch::kFloat32));
+    else
+      mg = g.to(torch::kFloat32);
     g = torch::Tensor();
   }
 }

@@ -8,10 +8,9 @@
 //          "rewards": (N,), "group_size": G, "truncated": (N,) 0/1,
 //          optional "old_logps", "ref_logps", "sampler_logps": (N, Tc)}; rows b*G .. b*G+G-1 share prompt b.
 // OUT: "loss" (1,), "logps" (N, Tc) and "grad.<name>" for every parameter (Hugging Face names).
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "grpo/common.h"
 #include "grpo/config.h"
@@ -35,7 +34,9 @@ torch::Tensor rows_of(const json& v, torch::Dtype dtype) {
   return torch::tensor(flat, torch::kFloat64).view({n, t}).to(dtype);
 }
 
-torch::Tensor vec_of(const json& v, torch::Dtype dtype) { return torch::tensor(v.get<std::vector<double>>(), torch::kFloat64).to(dtype); }
+torch::Tensor vec_of(const json& v, torch::Dtype dtype) {
+  return torch::tensor(v.get<std::vector<double>>(), torch::kFloat64).to(dtype);
+}
 
 }  // namespace
 
@@ -55,17 +56,19 @@ int main(int argc, char** argv) {
     auto cid = rows_of(in["completion_ids"], torch::kInt64), cmask_i = rows_of(in["completion_mask"], torch::kInt64);
     const int64_t N = cid.size(0), G = in["group_size"].get<int64_t>();
     TokenLogprobs lp = compute_logprobs_grouped(model, pid, pmask, cid, cmask_i, G, 0, N, cfg.temperature, /*with_entropy=*/true);
-    auto cmask = cmask_i.to(torch::kFloat32);                                                // (N, Tc)
+    auto cmask = cmask_i.to(torch::kFloat32);  // (N, Tc)
     if (cfg.mask_truncated_completions) cmask = cmask * (1.0 - vec_of(in["truncated"], torch::kFloat32)).unsqueeze(1);
     const int64_t n_tokens = static_cast<int64_t>(cmask.sum().item<double>());
     const PolicyLossConfig plc = policy_loss_config(cfg, N, n_tokens);
     auto old = in.contains("old_logps") ? rows_of(in["old_logps"], torch::kFloat32) : lp.logprobs.detach();
     auto ref = cfg.beta > 0 ? rows_of(in["ref_logps"], torch::kFloat32) : torch::Tensor();
-    auto advantages = compute_advantages_grpo(vec_of(in["rewards"], torch::kFloat32).view({N / G, G}), cfg.scale_rewards).advantages.flatten();
+    auto advantages =
+        compute_advantages_grpo(vec_of(in["rewards"], torch::kFloat32).view({N / G, G}), cfg.scale_rewards).advantages.flatten();
     torch::Tensor pg_weight;
     if (cfg.vllm_importance_sampling_correction && in.contains("sampler_logps"))
       pg_weight = compute_sampler_correction(old, rows_of(in["sampler_logps"], torch::kFloat32), cmask, cfg.vllm_importance_sampling_mode,
-                                             cfg.vllm_importance_sampling_clip_min, cfg.vllm_importance_sampling_clip_max).weight;
+                                             cfg.vllm_importance_sampling_clip_min, cfg.vllm_importance_sampling_clip_max)
+                      .weight;
     if (cfg.top_entropy_quantile < 1) {
       auto keep = top_entropy_mask(lp.entropy, cmask, cfg.top_entropy_quantile);
       pg_weight = pg_weight.defined() ? pg_weight * keep : keep;

@@ -9,10 +9,7 @@ using namespace grpo;
 using grpo::test::error_of;
 using grpo::test::write_temp;
 
-namespace {
-
-
-}  // namespace
+namespace {}  // namespace
 
 TEST(Config, DefaultsMatchTheIssue) {
   TrainConfig c;
@@ -106,7 +103,8 @@ TEST(Config, TypeErrorsNameKeyExpectedAndValue) {
   msg = error_of([&] { apply_override(c, "gradient_checkpointing=maybe"); });
   EXPECT_NE(msg.find("expected a boolean"), std::string::npos) << msg;
   msg = error_of([&] { apply_override(c, "loss_aggregation=grpoo"); });
-  EXPECT_NE(msg.find("config key 'loss_aggregation' (--set): expected grpo, bnpo, dr_grpo or dapo, found 'grpoo'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("config key 'loss_aggregation' (--set): expected grpo, bnpo, dr_grpo or dapo, found 'grpoo'"), std::string::npos)
+      << msg;
   EXPECT_NE(msg.find("did you mean 'grpo'"), std::string::npos) << msg;
   std::string path = write_temp("c.yaml", "group_size: [1, 2]\n");
   msg = error_of([&] { load_config_file(c, path); });
@@ -136,23 +134,27 @@ TEST(Config, RangeErrors) {
   EXPECT_NE(range_error("top_p=0").find("top_p"), std::string::npos);
   EXPECT_NE(range_error("temperature=0").find("temperature"), std::string::npos);
   EXPECT_NE(range_error("clip_eps_low=1").find("clip_eps_low"), std::string::npos);
-  EXPECT_NE(range_error("device=gpu").find("device"), std::string::npos);
   EXPECT_NE(range_error("grad_accum=3").find("a divisor of prompts_per_step * group_size = 64"), std::string::npos);
   EXPECT_NE(range_error("top_k=-1").find("top_k"), std::string::npos);
   msg = range_error("delta=1.1");  // inside the clip band (1 + clip_eps_high = 1.2): would cut positive advantages
   EXPECT_NE(msg.find("'delta' (--set): expected 0 (off) or > 1 + clip_eps_high, found 1.1"), std::string::npos) << msg;
-  EXPECT_NE(error_of([] { TrainConfig c; apply_override(c, "importance_sampling_level=seq"); }).find("expected token or sequence, found 'seq'"),
+  EXPECT_NE(error_of([] {
+              TrainConfig c;
+              apply_override(c, "importance_sampling_level=seq");
+            }).find("expected token or sequence, found 'seq'"),
             std::string::npos);
   msg = range_error("top_entropy_quantile=0");
   EXPECT_NE(msg.find("'top_entropy_quantile' (--set): expected a value in (0, 1], found 0"), std::string::npos) << msg;
   msg = range_error("vllm_importance_sampling_clip_max=0");
   EXPECT_NE(msg.find("'vllm_importance_sampling_clip_max' (--set): expected > vllm_importance_sampling_clip_min = 0, found 0"),
-            std::string::npos) << msg;
+            std::string::npos)
+      << msg;
   msg = range_error("sync_ref_model=true");
   EXPECT_NE(msg.find("'sync_ref_model' (--set): expected false while beta = 0"), std::string::npos) << msg;
   msg = range_error("overlong_buffer_len=600");
   EXPECT_NE(msg.find("'overlong_buffer_len' (--set): expected <= overlong_max_len (or max_new_tokens when that is 0), found 600"),
-            std::string::npos) << msg;
+            std::string::npos)
+      << msg;
   EXPECT_NE(range_error("dynamic_sampling_max_rollouts=0").find("dynamic_sampling_max_rollouts"), std::string::npos);
   EXPECT_NE(range_error("ref_model_mixup_alpha=1.5").find("ref_model_mixup_alpha"), std::string::npos);
   TrainConfig no_model;
@@ -161,8 +163,7 @@ TEST(Config, RangeErrors) {
 
 TEST(Config, FileErrors) {
   TrainConfig c;
-  EXPECT_NE(error_of([&] { load_config_file(c, "/nonexistent/x.yaml"); }).find("/nonexistent/x.yaml"),
-            std::string::npos);
+  EXPECT_NE(error_of([&] { load_config_file(c, "/nonexistent/x.yaml"); }).find("/nonexistent/x.yaml"), std::string::npos);
   std::string path = write_temp("c.toml", "a = 1");
   EXPECT_NE(error_of([&] { load_config_file(c, path); }).find("unknown config format"), std::string::npos);
   path = write_temp("c.yaml", "group_size: 4\n  bad: [\n");
@@ -193,7 +194,8 @@ TEST(Config, IntegerOutOfRange) {
   TrainConfig c;
   std::string msg = error_of([&] { apply_override(c, "max_steps=99999999999"); });
   EXPECT_NE(msg.find("config key 'max_steps' (--set): out of range: expected an integer in [-2147483648, 2147483647], found 99999999999"),
-            std::string::npos) << msg;
+            std::string::npos)
+      << msg;
   msg = error_of([&] { apply_override(c, "max_steps=12x"); });
   EXPECT_NE(msg.find("expected an integer, found '12x'"), std::string::npos) << msg;
 }
@@ -207,8 +209,7 @@ TEST(Config, YamlRoundTrip) {
   std::string path = write_temp("resolved.yaml", config_to_yaml(c));
   TrainConfig back;
   load_config_file(back, path);
-  for (const auto& k : config_keys())
-    EXPECT_EQ(get_config_value(back, k.name), get_config_value(c, k.name)) << k.name;
+  for (const auto& k : config_keys()) EXPECT_EQ(get_config_value(back, k.name), get_config_value(c, k.name)) << k.name;
 }
 
 TEST(Config, InvalidUtf8NeverEscapesAsAJsonException) {
@@ -216,7 +217,8 @@ TEST(Config, InvalidUtf8NeverEscapesAsAJsonException) {
   // with U+FFFD in its place (the fuzzer found nlohmann's type_error 316 escaping here), and a
   // system prompt holding one is written with U+FFFD in the resolved config.
   TrainConfig c;
-  std::string msg = error_of([&] { load_config_text(c, "bad.yaml", "reward_rules:\n  - {name: \"ok\", type: regex, pattern: \"x\", per_match: \"a\xC0\"}\n"); });
+  std::string msg = error_of(
+      [&] { load_config_text(c, "bad.yaml", "reward_rules:\n  - {name: \"ok\", type: regex, pattern: \"x\", per_match: \"a\xC0\"}\n"); });
   EXPECT_NE(msg.find("bad.yaml"), std::string::npos) << msg;
   EXPECT_NE(msg.find("\"a\xEF\xBF\xBD\""), std::string::npos) << msg;
   TrainConfig d;
@@ -238,4 +240,29 @@ TEST(Config, HelpListsEveryKeyWithDefault) {
   for (const auto& k : config_keys()) EXPECT_NE(help.find(k.name), std::string::npos) << k.name;
   EXPECT_NE(help.find("group_size                   [8]"), std::string::npos) << help;
   EXPECT_NE(help.find("learning_rate                [1e-06]"), std::string::npos) << help;
+}
+
+TEST(Config, DeviceAndDtypeAreTypedWhenSet) {
+  // device and dtype are checked as they are set (the error names the key and where it came from),
+  // held as typed values, and printed back as written (short dtype names as the full ones).
+  TrainConfig c;
+  set_config_value(c, "device", "cuda:3", "run.yaml:4");
+  EXPECT_EQ(c.device.kind, DeviceSetting::Kind::Cuda);
+  EXPECT_EQ(c.device.index, 3);
+  EXPECT_EQ(get_config_value(c, "device"), "cuda:3");
+  set_config_value(c, "device", "cuda", "--set");
+  EXPECT_EQ(c.device.index, -1);
+  EXPECT_EQ(get_config_value(c, "device"), "cuda");
+  set_config_value(c, "device", "cpu", "--set");
+  EXPECT_EQ(c.device.kind, DeviceSetting::Kind::Cpu);
+  set_config_value(c, "dtype", "bf16", "--set");
+  EXPECT_EQ(c.dtype, Precision::BFloat16);
+  EXPECT_EQ(get_config_value(c, "dtype"), "bfloat16");
+  EXPECT_EQ(error_of([&] { set_config_value(c, "device", "gpu", "run.yaml:4"); }),
+            "config key 'device' (run.yaml:4): expected auto, cpu, cuda or cuda:N, found 'gpu'");
+  EXPECT_NE(error_of([&] { set_config_value(c, "device", "cuda:", "--set"); }).find("expected auto, cpu, cuda or cuda:N"),
+            std::string::npos);
+  EXPECT_EQ(error_of([&] { set_config_value(c, "dtype", "float64", "--set"); }),
+            "config key 'dtype' (--set): expected auto, float32, bfloat16 or float16, found 'float64'; did you mean 'float32'?");
+  EXPECT_EQ(c.device.kind, DeviceSetting::Kind::Cpu);  // a refused value leaves the setting as it was
 }

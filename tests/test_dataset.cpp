@@ -56,7 +56,6 @@ class ByteTokenizer : public Tokenizer {
   std::map<std::string, int32_t> specials_ = {{"<|im_start|>", 256}, {"<|im_end|>", 257}, {"<|endoftext|>", 258}};
 };
 
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -174,8 +173,7 @@ TEST(Prompt, TruncationKeepsTemplateAndQuestionTail) {
   EXPECT_EQ(static_cast<int>(cut.ids.size()), fixed + 3);
   std::string decoded = tok.decode(cut.ids, false);
   EXPECT_NE(decoded.find("user\nfgh<|im_end|>"), std::string::npos) << decoded;
-  EXPECT_NE(error_of([&] { tokenize_prompt(tok, "S", "q", fixed); }).find("no room for the question"),
-            std::string::npos);
+  EXPECT_NE(error_of([&] { tokenize_prompt(tok, "S", "q", fixed); }).find("no room for the question"), std::string::npos);
 }
 
 TEST(Prompt, CollateLeftPads) {

@@ -11,12 +11,12 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "grpo/distributed.h"
-#include "grpo/safetensors.h"
 #include "grpo/checkpoint.h"
+#include "grpo/distributed.h"
 #include "grpo/evaluation.h"
 #include "grpo/grpo_step.h"
 #include "grpo/run.h"
+#include "grpo/safetensors.h"
 #include "test_util.h"
 
 using namespace grpo;
@@ -166,8 +166,7 @@ TEST(Dist, CheckSameNamesTheParameterThatDiverged) {
     d.check_same(same, {"a"}, "in the test");  // agrees
     d.check_same(ps, {"a", "model.b"}, "at step 3");
   });
-  for (const auto& e : errors)
-    EXPECT_NE(e.find("parameter checksum at step 3: rank 1's 'model.b'"), std::string::npos) << e;
+  for (const auto& e : errors) EXPECT_NE(e.find("parameter checksum at step 3: rank 1's 'model.b'"), std::string::npos) << e;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -182,23 +181,24 @@ const char* kTrain = GRPO_TRAIN_EXE;
 // sampling, whose refills are per rank (the batch would depend on the world size).
 std::vector<std::string> train_argv(const std::string& out, const std::vector<std::string>& sets) {
   std::vector<std::string> a = {kTrain, source_path("data/tiny-model"), "-c", source_path("configs/tiny_demo.yaml")};
-  for (std::string s : {"train_data=" + source_path("data/tiny-math/train.jsonl"), "eval_data=" + source_path("data/tiny-math/test.jsonl"),
-                        std::string("prompts_per_step=4"), std::string("group_size=4"), std::string("eval_limit=8"),
-                        std::string("eval_samples=0"), std::string("save_steps=0"), std::string("log_samples_every=1"),
-                        std::string("warmup_steps=0"), std::string("dist_timeout_s=60"), std::string("device=cpu"),
-                        std::string("dynamic_sampling=false"),
-                        "output_dir=" + out})
+  for (std::string s :
+       {"train_data=" + source_path("data/tiny-math/train.jsonl"), "eval_data=" + source_path("data/tiny-math/test.jsonl"),
+        std::string("prompts_per_step=4"), std::string("group_size=4"), std::string("eval_limit=8"), std::string("eval_samples=0"),
+        std::string("save_steps=0"), std::string("log_samples_every=1"), std::string("warmup_steps=0"), std::string("dist_timeout_s=60"),
+        std::string("device=cpu"), std::string("dynamic_sampling=false"), "output_dir=" + out})
     a.push_back("--set"), a.push_back(s);
   for (const auto& s : sets) {
-    if (s.rfind("--", 0) == 0) a.push_back(s);
-    else a.push_back("--set"), a.push_back(s);
+    if (s.rfind("--", 0) == 0)
+      a.push_back(s);
+    else
+      a.push_back("--set"), a.push_back(s);
   }
   return a;
 }
 
 std::vector<std::string> rank_env(int rank, int W, int port) {
-  return {"RANK=" + std::to_string(rank), "WORLD_SIZE=" + std::to_string(W), "LOCAL_RANK=" + std::to_string(rank),
-          "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port)};
+  return {"RANK=" + std::to_string(rank), "WORLD_SIZE=" + std::to_string(W), "LOCAL_RANK=" + std::to_string(rank), "MASTER_ADDR=127.0.0.1",
+          "MASTER_PORT=" + std::to_string(port)};
 }
 
 // Runs W ranks (W = 0: one process without the variables) to the end; returns the logs (rank 0's first).

@@ -17,9 +17,13 @@ using namespace grpo::test;
 
 namespace {
 
-torch::Tensor t2(std::vector<float> v, int64_t r, int64_t c) { return torch::tensor(v).view({r, c}); }
+torch::Tensor t2(std::vector<float> v, int64_t r, int64_t c) {
+  return torch::tensor(v).view({r, c});
+}
 
-const TestPreset& tiny_preset() { return test_presets()[0]; }
+const TestPreset& tiny_preset() {
+  return test_presets()[0];
+}
 
 std::string tiny_dir() {
   static std::string dir;
@@ -36,7 +40,9 @@ Qwen2ForCausalLM tiny_model(torch::Dtype dt = torch::kFloat32, torch::Device dev
 
 class GrpoDevice : public OnDevice {};
 
-std::unique_ptr<HfTokenizer> byte_tokenizer() { return HfTokenizer::from_json(byte_tokenizer_json(), "byte-tokenizer"); }
+std::unique_ptr<HfTokenizer> byte_tokenizer() {
+  return HfTokenizer::from_json(byte_tokenizer_json(), "byte-tokenizer");
+}
 
 TrainConfig step_config() {
   TrainConfig c;
@@ -132,8 +138,10 @@ namespace {
 // ratios [[1.5, 0.7], [1.1, 9.9 (masked)]], advantages [+1, -1], old_logp = 0
 struct LossCase {
   explicit LossCase(torch::Device d)
-      : logp(torch::log(t2({1.5, 0.7, 1.1, 9.9}, 2, 2)).to(d)), old(torch::zeros({2, 2}, d)),
-        adv(torch::tensor({1.0f, -1.0f}).to(d)), mask(t2({1, 1, 1, 0}, 2, 2).to(d)) {}
+      : logp(torch::log(t2({1.5, 0.7, 1.1, 9.9}, 2, 2)).to(d)),
+        old(torch::zeros({2, 2}, d)),
+        adv(torch::tensor({1.0f, -1.0f}).to(d)),
+        mask(t2({1, 1, 1, 0}, 2, 2).to(d)) {}
   torch::Tensor logp, old, adv, mask;
 };
 }  // namespace
@@ -352,7 +360,8 @@ TEST_P(GrpoDevice, LogprobsFromModelMatchNaiveOnTinyModel) {
   auto params = model->parameters();
   for (size_t i = 0; i < params.size(); ++i)
     EXPECT_LT((params[i].grad() - g_chunked[i]).abs().max().item<float>(),
-              1e-5 * std::max(1.0f, params[i].grad().abs().max().item<float>())) << i;  // fp32: relative
+              1e-5 * std::max(1.0f, params[i].grad().abs().max().item<float>()))
+        << i;  // fp32: relative
 }
 
 TEST_P(GrpoDevice, SharedPromptLogprobsEqualFullRows) {
@@ -432,8 +441,8 @@ TEST(Grpo, LearningRateSchedule) {
   c.warmup_steps = 4;
   EXPECT_DOUBLE_EQ(lr_at(0, 10, c), 0.25);  // (0 + 1) / 4
   EXPECT_DOUBLE_EQ(lr_at(3, 10, c), 1.0);
-  EXPECT_DOUBLE_EQ(lr_at(9, 10, c), 1.0);   // constant
-  c.lr_schedule = LrSchedule::Cosine;                 // progress (7 - 4) / 6 = 0.5 -> 0.5
+  EXPECT_DOUBLE_EQ(lr_at(9, 10, c), 1.0);  // constant
+  c.lr_schedule = LrSchedule::Cosine;      // progress (7 - 4) / 6 = 0.5 -> 0.5
   EXPECT_NEAR(lr_at(7, 10, c), 0.5, 1e-12);
   EXPECT_NEAR(lr_at(10, 10, c), 0.0, 1e-12);
   c.lr_schedule = LrSchedule::Linear;
@@ -556,8 +565,7 @@ TEST(GrpoStep, DynamicSamplingRefillsTheBatchWithMixedGroups) {
   EXPECT_EQ(spread(dyn).sum().item<int64_t>(), B);
   EXPECT_EQ((dyn.advantages.abs().sum(1) > 0).sum().item<int64_t>(), B);
   const auto stream = train.indices_at(static_cast<uint64_t>(c.seed), 0, static_cast<size_t>(pos_dyn));
-  for (int64_t i = k; i < B; ++i)
-    EXPECT_NE(std::find(stream.begin() + B, stream.end(), dyn.batch.examples[i]), stream.end()) << i;
+  for (int64_t i = k; i < B; ++i) EXPECT_NE(std::find(stream.begin() + B, stream.end(), dyn.batch.examples[i]), stream.end()) << i;
   EXPECT_EQ(dyn.metrics.frac_reward_zero_std.value(), 0.0);
   EXPECT_EQ(plain.metrics.frac_reward_zero_std.value(), double(B - n_mixed) / B);
 }
@@ -606,8 +614,10 @@ TEST_P(GrpoDevice, SecondPassIsClippedAgainstTheOldLogprobs) {
     c.learning_rate = 1e-2;
     GrpoState st(c, tiny_model(torch::kFloat32, device()), 10);
     StepMetrics s = update(st, make_rollout(st.policy, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4));
-    if (mu == 1) EXPECT_EQ(s.clip_ratio_region.value(), 0.0);
-    else EXPECT_GT(s.clip_ratio_region.value(), 0.05);
+    if (mu == 1)
+      EXPECT_EQ(s.clip_ratio_region.value(), 0.0);
+    else
+      EXPECT_GT(s.clip_ratio_region.value(), 0.05);
   }
 }
 
@@ -688,7 +698,7 @@ TEST(Grpo, MasterGradientsAccumulateInFp32) {
   for (double s : {1.0, 1.0 / 3}) {
     backward_micro(st, (w.to(torch::kFloat32) * x * s).sum());
     g.push_back((x * s).to(torch::kBFloat16).to(torch::kFloat32));  // what that micro-batch's bf16 .grad held
-    EXPECT_FALSE(w.grad().defined());                                 // moved to the master
+    EXPECT_FALSE(w.grad().defined());                               // moved to the master
   }
   EXPECT_TRUE(torch::equal(st.master[0].grad(), g[0] + g[1]));
   EXPECT_FALSE(torch::equal((g[0].to(torch::kBFloat16) + g[1].to(torch::kBFloat16)).to(torch::kFloat32), g[0] + g[1]));
@@ -700,9 +710,11 @@ TEST(Grpo, Bf16LogprobsUseAnFp32LmHead) {
   // the fp32 GEMM + log-softmax on the bf16 hidden states is closer than the bf16 GEMM was.
   const std::string dir = source_path("tests/data/tinystories-656k");
   auto m32 = load_qwen2(dir, torch::kFloat32, torch::kCPU), m16 = load_qwen2(dir, torch::kBFloat16, torch::kCPU);
-  auto ids = torch::tensor({1, 80, 147, 201, 282, 215, 286, 64, 207, 161, 152, 64, 101, 829, 463, 444, 698, 100, 258, 461, 715, 299,
-                            93, 64, 101, 829, 1361, 598, 1475, 303, 1864, 617, 242, 1407, 251, 64, 101, 829, 195, 114, 122, 216, 1738,
-                            585, 965, 380, 160, 1690, 2012, 467}, torch::kInt64).view({1, -1});
+  auto ids = torch::tensor({1,   80,  147, 201, 282, 215, 286, 64,  207,  161,  152, 64,   101, 829,  463,  444, 698,
+                            100, 258, 461, 715, 299, 93,  64,  101, 829,  1361, 598, 1475, 303, 1864, 617,  242, 1407,
+                            251, 64,  101, 829, 195, 114, 122, 216, 1738, 585,  965, 380,  160, 1690, 2012, 467},
+                           torch::kInt64)
+                 .view({1, -1});
   auto attn = torch::ones_like(ids);
   const int64_t T = ids.size(1), Tc = 40;
   torch::NoGradGuard ng;
@@ -713,8 +725,8 @@ TEST(Grpo, Bf16LogprobsUseAnFp32LmHead) {
   auto old = torch::log_softmax(z16, -1).gather(-1, ids.narrow(1, T - Tc, Tc).unsqueeze(-1)).squeeze(-1);
   const double now_mean = (now - ref).abs().mean().item<double>(), old_mean = (old - ref).abs().mean().item<double>();
   const double now_max = (now - ref).abs().max().item<double>(), old_max = (old - ref).abs().max().item<double>();
-  std::printf("bf16 log-prob error vs the fp32 model: fp32 lm_head mean %.4g max %.4g; bf16 lm_head mean %.4g max %.4g\n",
-              now_mean, now_max, old_mean, old_max);
+  std::printf("bf16 log-prob error vs the fp32 model: fp32 lm_head mean %.4g max %.4g; bf16 lm_head mean %.4g max %.4g\n", now_mean,
+              now_max, old_mean, old_max);
   EXPECT_LT(now_mean, old_mean);
   EXPECT_LT(now_max, old_max);
 }

@@ -18,9 +18,13 @@ using json = nlohmann::json;
 
 namespace {
 
-Qwen2ForCausalLM tiny_model() { return load_qwen2(tiny_test_model_dir(), torch::kFloat32, torch::kCPU); }
+Qwen2ForCausalLM tiny_model() {
+  return load_qwen2(tiny_test_model_dir(), torch::kFloat32, torch::kCPU);
+}
 
-torch::Tensor some_ids() { return torch::tensor({{5, 17, 99, 3, 250, 41}, {7, 7, 300, 12, 0, 9}}, torch::kInt64); }
+torch::Tensor some_ids() {
+  return torch::tensor({{5, 17, 99, 3, 250, 41}, {7, 7, 300, 12, 0, 9}}, torch::kInt64);
+}
 
 // Every adapter's B drawn at random, so that the adapters change the output.
 void randomize_b(Qwen2ForCausalLM& m) {
@@ -161,7 +165,8 @@ TEST(Lora, BadAdapterConfigIsRefusedNamingTheField) {
   json cfg = json::parse(read_file(dir + "/adapter_config.json"));
   cfg["use_dora"] = true;
   write_file_atomic(dir + "/adapter_config.json", cfg.dump());
-  EXPECT_EQ(error_of([&] { read_lora_config(dir); }), dir + "/adapter_config.json: field 'use_dora': true is not supported (expected false)");
+  EXPECT_EQ(error_of([&] { read_lora_config(dir); }),
+            dir + "/adapter_config.json: field 'use_dora': true is not supported (expected false)");
   cfg["use_dora"] = false;
   cfg["r"] = 0;
   write_file_atomic(dir + "/adapter_config.json", cfg.dump());

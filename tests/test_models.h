@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 
 #include <cmath>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -61,17 +61,28 @@ inline uint16_t to_bf16(float f) {  // round to nearest even
   return static_cast<uint16_t>(u >> 16);
 }
 
-inline std::string byte_tokenizer_json() { return byte_level_tokenizer_json(); }
+inline std::string byte_tokenizer_json() {
+  return byte_level_tokenizer_json();
+}
 
 // Write the preset's checkpoint (config.json, safetensors, generation_config.json) into dir.
 inline void write_test_model(const std::string& dir, const TestPreset& p, uint64_t seed = 1) {
   const int64_t hd = p.head_dim ? p.head_dim : p.hidden / p.heads;
-  nlohmann::json cfg = {{"architectures", {"Qwen2ForCausalLM"}}, {"model_type", "qwen2"}, {"hidden_act", "silu"},
-                        {"vocab_size", p.vocab}, {"hidden_size", p.hidden}, {"intermediate_size", p.inter},
-                        {"num_hidden_layers", p.layers}, {"num_attention_heads", p.heads},
-                        {"num_key_value_heads", p.kv_heads}, {"rms_norm_eps", 1e-6}, {"rope_theta", 10000.0},
-                        {"max_position_embeddings", 4096}, {"tie_word_embeddings", p.tied},
-                        {"torch_dtype", p.dtype == DType::BF16 ? "bfloat16" : "float32"}, {"eos_token_id", 258}};
+  nlohmann::json cfg = {{"architectures", {"Qwen2ForCausalLM"}},
+                        {"model_type", "qwen2"},
+                        {"hidden_act", "silu"},
+                        {"vocab_size", p.vocab},
+                        {"hidden_size", p.hidden},
+                        {"intermediate_size", p.inter},
+                        {"num_hidden_layers", p.layers},
+                        {"num_attention_heads", p.heads},
+                        {"num_key_value_heads", p.kv_heads},
+                        {"rms_norm_eps", 1e-6},
+                        {"rope_theta", 10000.0},
+                        {"max_position_embeddings", 4096},
+                        {"tie_word_embeddings", p.tied},
+                        {"torch_dtype", p.dtype == DType::BF16 ? "bfloat16" : "float32"},
+                        {"eos_token_id", 258}};
   if (p.head_dim) cfg["head_dim"] = p.head_dim;
   ::mkdir(dir.c_str(), 0755);
   write_file_atomic(dir + "/config.json", cfg.dump(2));

@@ -3,9 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <tuple>
 #include <utility>
-#include <nlohmann/json.hpp>
 
 #include "grpo/common.h"
 #include "grpo/qwen2.h"
@@ -35,8 +35,9 @@ const TestPreset& preset(const char* name) {
   throw std::runtime_error("no preset");
 }
 
-
-torch::Tensor ids_tensor(const std::vector<int64_t>& v) { return torch::tensor(v, torch::kInt64).unsqueeze(0); }
+torch::Tensor ids_tensor(const std::vector<int64_t>& v) {
+  return torch::tensor(v, torch::kInt64).unsqueeze(0);
+}
 
 // Two sequences of 8 positions, the second left-padded by 2: ids and mask (2, 8) int64 on `device`.
 std::pair<torch::Tensor, torch::Tensor> padded_batch(const torch::Device& device) {
@@ -90,7 +91,9 @@ TEST(Qwen2, TinyStoriesGreedyMatchesReference) {
   sp.max_new_tokens = 40;
   Rollout r = generate(model, {{1, 80, 147, 201, 282, 215, 286, 64, 207, 161}}, 1, sp);
   auto got = r.completion_ids[0];
-  const std::vector<int64_t> want = {152, 64, 101, 829, 463, 444, 698, 100, 258, 461, 715, 299, 93, 64, 101, 829, 1361, 598, 1475, 303, 1864, 617, 242, 1407, 251, 64, 101, 829, 195, 114, 122, 216, 1738, 585, 965, 380, 160, 1690, 2012, 467};
+  const std::vector<int64_t> want = {152, 64,  101,  829, 463,  444, 698,  100, 258, 461,  715,  299, 93,  64,
+                                     101, 829, 1361, 598, 1475, 303, 1864, 617, 242, 1407, 251,  64,  101, 829,
+                                     195, 114, 122,  216, 1738, 585, 965,  380, 160, 1690, 2012, 467};
   std::vector<int64_t> ours(got.data_ptr<int64_t>(), got.data_ptr<int64_t>() + 40);
   EXPECT_EQ(ours, want);
 }
@@ -179,7 +182,7 @@ TEST_P(Qwen2Device, GradientCheckpointingGivesTheSameGradients) {
     auto run = [&](bool ckpt) {
       model->zero_grad();
       model->gradient_checkpointing = ckpt;
-      auto lp = torch::log_softmax(model->forward(ids, mask), -1);                            // (2, 8, V)
+      auto lp = torch::log_softmax(model->forward(ids, mask), -1);                                            // (2, 8, V)
       auto tok = lp.narrow(1, 0, 7).gather(2, ids.narrow(1, 1, 7).clamp_max(V - 1).unsqueeze(2)).squeeze(2);  // (2, 7)
       auto loss = (tok * weights * mask.narrow(1, 1, 7)).sum();
       loss.backward();
@@ -259,8 +262,8 @@ TEST_P(Qwen2Device, SdpaAttentionEqualsEager) {
       auto sdpa = run(AttentionKernel::Sdpa, ckpt);
       EXPECT_LT((sdpa.first - eager.first).abs().max().item<double>(), 1e-4);
       for (size_t i = 0; i < eager.second.size(); ++i)
-        EXPECT_LE((sdpa.second[i] - eager.second[i]).abs().max().item<double>(),
-                  1e-4 * eager.second[i].abs().max().item<double>() + 1e-7) << i;
+        EXPECT_LE((sdpa.second[i] - eager.second[i]).abs().max().item<double>(), 1e-4 * eager.second[i].abs().max().item<double>() + 1e-7)
+            << i;
     }
     // Greedy decoding through the cache (eager and static steps) gives the golden ids with sdpa too.
     json golden = json::parse(read_file(source_path("tests/data/golden_qwen2.json")));
@@ -329,9 +332,9 @@ TEST(Qwen2, ConfigParsing) {
   EXPECT_EQ(c.head_dim, 24);
   EXPECT_EQ(c.n_kv_head, 1);
   // Qwen2.5-1.5B-Instruct's shapes: 1.54 B parameters with the tied embedding.
-  json q15 = {{"model_type", "qwen2"}, {"vocab_size", 151936}, {"hidden_size", 1536}, {"intermediate_size", 8960},
-              {"num_hidden_layers", 28}, {"num_attention_heads", 12}, {"num_key_value_heads", 2},
-              {"tie_word_embeddings", true}, {"rope_theta", 1000000.0}, {"rms_norm_eps", 1e-6}};
+  json q15 = {{"model_type", "qwen2"},   {"vocab_size", 151936},      {"hidden_size", 1536},      {"intermediate_size", 8960},
+              {"num_hidden_layers", 28}, {"num_attention_heads", 12}, {"num_key_value_heads", 2}, {"tie_word_embeddings", true},
+              {"rope_theta", 1000000.0}, {"rms_norm_eps", 1e-6}};
   auto q = ModelConfig::from_json(q15.dump(), "q15.json");
   EXPECT_EQ(q.head_dim, 128);
   EXPECT_EQ(q.n_params(), 1543714304);
@@ -405,8 +408,9 @@ TEST(Safetensors, CorruptionErrors) {
   past[0] = '\xFF', past[1] = '\xFF';
   EXPECT_NE(open_error(past).find("header length 65535 runs past the end of the file"), std::string::npos);
   std::string truncated = one_tensor_file(ok, 24);
-  EXPECT_NE(open_error(truncated.substr(0, truncated.size() - 10)).find("tensor 'w': data_offsets end 24 is outside the data area (14 bytes)"),
-            std::string::npos);
+  EXPECT_NE(
+      open_error(truncated.substr(0, truncated.size() - 10)).find("tensor 'w': data_offsets end 24 is outside the data area (14 bytes)"),
+      std::string::npos);
   EXPECT_NE(open_error(one_tensor_file(R"({"w": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 20]}})", 24))
                 .find("tensor 'w': F32 [2,3] needs 24 bytes, data_offsets span 20"),
             std::string::npos);
@@ -414,7 +418,8 @@ TEST(Safetensors, CorruptionErrors) {
                 .find("tensor 'w': unsupported dtype \"Q4\""),
             std::string::npos);
   EXPECT_NE(open_error(one_tensor_file(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
-                                           "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})", 12))
+                                           "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
+                                       12))
                 .find("tensors 'a' and 'b' overlap"),
             std::string::npos);
   EXPECT_NE(open_error(one_tensor_file(R"({"w": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}})", 8))
@@ -444,7 +449,8 @@ TEST(Safetensors, ModelLevelErrorsNameTheTensor) {
   rewrite(d, [](auto& ts) {
     ts.erase(std::find_if(ts.begin(), ts.end(), [](auto& t) { return t.name == "model.layers.0.self_attn.q_proj.bias"; }));
   });
-  EXPECT_NE(load_err(d).find("checkpoint lacks 1 tensor(s) the model needs: model.layers.0.self_attn.q_proj.bias"), std::string::npos) << load_err(d);
+  EXPECT_NE(load_err(d).find("checkpoint lacks 1 tensor(s) the model needs: model.layers.0.self_attn.q_proj.bias"), std::string::npos)
+      << load_err(d);
   // Unexpected tensor.
   d = copy_model();
   static float extra[4] = {0, 0, 0, 0};

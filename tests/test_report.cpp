@@ -24,8 +24,8 @@ TEST(Report, NiceTicks) {
   expect_ticks(0.1875, 0.7734, 5, {0, 0.2, 0.4, 0.6, 0.8});  // the demo's raw extremes -> round ticks
   expect_ticks(1, 80, 6, {0, 20, 40, 60, 80});
   expect_ticks(-0.013, 0.021, 4, {-0.02, -0.01, 0, 0.01, 0.02, 0.03});
-  expect_ticks(12, 13, 4, {12, 12.25, 12.5, 12.75, 13});     // 2.5 x 10^k
-  expect_ticks(3, 3, 5, {1, 2, 3, 4, 5});                    // flat series: a band around it
+  expect_ticks(12, 13, 4, {12, 12.25, 12.5, 12.75, 13});  // 2.5 x 10^k
+  expect_ticks(3, 3, 5, {1, 2, 3, 4, 5});                 // flat series: a band around it
   expect_ticks(0, 0, 5, {-1, -0.5, 0, 0.5, 1});
 }
 

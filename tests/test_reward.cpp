@@ -25,28 +25,30 @@ const Case kCases[] = {
     // (1) <answer> spans
     {"<think>2+2</think><answer>4</answer>", S, 4, Src::AnswerTag},
     {"<answer> 18 </answer>", S, 18, Src::AnswerTag},
-    {"<answer>The answer is 3 then 7</answer>", S, 7, Src::AnswerTag},              // last number in span
-    {"<answer>1</answer> blah <answer>2</answer>", S, 2, Src::AnswerTag},           // last <answer>
-    {"<answer>5</answer> trailing 99", S, 5, Src::AnswerTag},                       // text after span ignored
-    {"<think>...</think><answer>42", S, 42, Src::AnswerTag},                        // unclosed runs to end
-    {"<answer></answer> #### 7", S, kFail, Src::AnswerTag},                         // empty: no fall-through
-    {"<answer>none</answer> \\boxed{3}", S, kFail, Src::AnswerTag},                 // no number: fail
-    {"<answer>no idea</answer>", F, kFail, Src::AnswerTag},                         // flexible doesn't fall through either
+    {"<answer>The answer is 3 then 7</answer>", S, 7, Src::AnswerTag},     // last number in span
+    {"<answer>1</answer> blah <answer>2</answer>", S, 2, Src::AnswerTag},  // last <answer>
+    {"<answer>5</answer> trailing 99", S, 5, Src::AnswerTag},              // text after span ignored
+    {"<think>...</think><answer>42", S, 42, Src::AnswerTag},               // unclosed runs to end
+    {"<answer></answer> #### 7", S, kFail, Src::AnswerTag},                // empty: no fall-through
+    {"<answer>none</answer> \\boxed{3}", S, kFail, Src::AnswerTag},        // no number: fail
+    {"<answer>no idea</answer>", F, kFail, Src::AnswerTag},                // flexible doesn't fall through either
     {"<think>7 apples</think><answer>$1,234.50</answer>", S, 1234.5, Src::AnswerTag},
     {"<answer>50%</answer>", S, 50, Src::AnswerTag},
     {"<answer>-5</answer>", S, -5, Src::AnswerTag},
-    {"<answer>\xE2\x88\x92" "12</answer>", S, -12, Src::AnswerTag},                  // U+2212 minus
+    {"<answer>\xE2\x88\x92"
+     "12</answer>",
+     S, -12, Src::AnswerTag},  // U+2212 minus
     {"<answer>3/4</answer>", S, 0.75, Src::AnswerTag},
     {"<answer>\\frac{1}{2}</answer>", S, 0.5, Src::AnswerTag},
     {"<answer>\\dfrac{3}{8}</answer>", S, 0.375, Src::AnswerTag},
     {"<answer>\\tfrac{ 9 }{ 3 }</answer>", S, 3, Src::AnswerTag},
     {"<answer>-\\frac{1}{4}</answer>", S, -0.25, Src::AnswerTag},
     {"<answer>1,234,567</answer>", S, 1234567, Src::AnswerTag},
-    {"<answer>3,4</answer>", S, 4, Src::AnswerTag},                                 // two numbers: 3 and 4
-    {"<answer>1,2345</answer>", S, 2345, Src::AnswerTag},                           // not a thousands group
+    {"<answer>3,4</answer>", S, 4, Src::AnswerTag},        // two numbers: 3 and 4
+    {"<answer>1,2345</answer>", S, 2345, Src::AnswerTag},  // not a thousands group
     {"<answer>18.00</answer>", S, 18, Src::AnswerTag},
-    {"<answer>The answer is 18.</answer>", S, 18, Src::AnswerTag},                  // final period not decimal
-    {"<answer>pages 3-5</answer>", S, 5, Src::AnswerTag},                           // hyphen, not minus
+    {"<answer>The answer is 18.</answer>", S, 18, Src::AnswerTag},  // final period not decimal
+    {"<answer>pages 3-5</answer>", S, 5, Src::AnswerTag},           // hyphen, not minus
     {"<answer>x = -3</answer>", S, -3, Src::AnswerTag},
     {"<answer>$-7</answer>", S, -7, Src::AnswerTag},
     {"<answer>-$7</answer>", S, -7, Src::AnswerTag},
@@ -54,15 +56,15 @@ const Case kCases[] = {
     // (2) \boxed
     {"so the total is \\boxed{72}.", S, 72, Src::Boxed},
     {"\\boxed{1} and later \\boxed{2}", S, 2, Src::Boxed},
-    {"\\boxed{\\frac{3}{4}}", S, 0.75, Src::Boxed},                                 // nested braces balance
-    {"\\boxed{5} then \\boxed{6", S, 5, Src::Boxed},                                // last one unbalanced
-    {"\\boxed{x} #### 9", S, kFail, Src::Boxed},                                    // boxed wins, no number
-    {"\\boxed{12} #### 9", S, 12, Src::Boxed},                                      // boxed before ####
-    {"<answer>4</answer> \\boxed{5}", S, 4, Src::AnswerTag},                        // answer tag first
+    {"\\boxed{\\frac{3}{4}}", S, 0.75, Src::Boxed},           // nested braces balance
+    {"\\boxed{5} then \\boxed{6", S, 5, Src::Boxed},          // last one unbalanced
+    {"\\boxed{x} #### 9", S, kFail, Src::Boxed},              // boxed wins, no number
+    {"\\boxed{12} #### 9", S, 12, Src::Boxed},                // boxed before ####
+    {"<answer>4</answer> \\boxed{5}", S, 4, Src::AnswerTag},  // answer tag first
     // (3) ####
     {"Natalia sold 48+24 = 72 clips.\n#### 72", S, 72, Src::Hashes},
-    {"#### 1,080\nextra 5", S, 1080, Src::Hashes},                                 // to end of that line
-    {"#### 3\n#### 4", S, 4, Src::Hashes},                                          // last ####
+    {"#### 1,080\nextra 5", S, 1080, Src::Hashes},  // to end of that line
+    {"#### 3\n#### 4", S, 4, Src::Hashes},          // last ####
     {"#### none\n42", S, kFail, Src::Hashes},
     {"#### -2.5 dollars", S, -2.5, Src::Hashes},
     // (4) whole completion, flexible only
@@ -94,8 +96,7 @@ TEST(Reward, ExtractAnswerHandCases) {
 }
 
 TEST(Reward, FindNumbersFoldsFractionsAndGroups) {
-  EXPECT_EQ(find_numbers("1/2 and 3,000 and 4.5% and \\frac{1}{8}"),
-            (std::vector<double>{0.5, 3000, 4.5, 0.125}));
+  EXPECT_EQ(find_numbers("1/2 and 3,000 and 4.5% and \\frac{1}{8}"), (std::vector<double>{0.5, 3000, 4.5, 0.125}));
   EXPECT_EQ(find_numbers("5/0"), (std::vector<double>{5, 0}));  // no division by zero
   EXPECT_TRUE(find_numbers("no digits").empty());
 }
@@ -111,9 +112,9 @@ TEST(Reward, PlainNumber) {
 
 TEST(Reward, NumericEqualityTolerance) {
   EXPECT_TRUE(answers_equal(18.0, 18));
-  EXPECT_TRUE(answers_equal(1e6 + 0.5, 1e6));    // 0.5 <= 1e-6 * 1e6
+  EXPECT_TRUE(answers_equal(1e6 + 0.5, 1e6));  // 0.5 <= 1e-6 * 1e6
   EXPECT_FALSE(answers_equal(1e6 + 1.5, 1e6));
-  EXPECT_TRUE(answers_equal(0.0000005, 0));      // 5e-7 <= 1e-6 * max(1, 0)
+  EXPECT_TRUE(answers_equal(0.0000005, 0));  // 5e-7 <= 1e-6 * max(1, 0)
   EXPECT_FALSE(answers_equal(0.000002, 0));
 }
 
@@ -136,12 +137,12 @@ TEST(Reward, Correctness) {
 TEST(Reward, Format) {
   EXPECT_EQ(format_reward("<think>a</think><answer>1</answer>"), 1.0f);
   EXPECT_EQ(format_reward("  <think>\nx\n</think>\n <answer> 1 </answer>\n"), 1.0f);
-  EXPECT_EQ(format_reward("<think>a</think> x <answer>1</answer>"), 0.0f);          // text between
-  EXPECT_EQ(format_reward("hi <think>a</think><answer>1</answer>"), 0.0f);          // text before
-  EXPECT_EQ(format_reward("<think>a</think><answer>1</answer> bye"), 0.0f);         // text after
-  EXPECT_EQ(format_reward("<answer>1</answer><think>a</think>"), 0.0f);             // wrong order
+  EXPECT_EQ(format_reward("<think>a</think> x <answer>1</answer>"), 0.0f);               // text between
+  EXPECT_EQ(format_reward("hi <think>a</think><answer>1</answer>"), 0.0f);               // text before
+  EXPECT_EQ(format_reward("<think>a</think><answer>1</answer> bye"), 0.0f);              // text after
+  EXPECT_EQ(format_reward("<answer>1</answer><think>a</think>"), 0.0f);                  // wrong order
   EXPECT_EQ(format_reward("<think>a</think><think>b</think><answer>1</answer>"), 0.0f);  // twice
-  EXPECT_EQ(format_reward("<think>a<answer>1</answer></think>"), 0.0f);             // nested
+  EXPECT_EQ(format_reward("<think>a<answer>1</answer></think>"), 0.0f);                  // nested
   EXPECT_EQ(format_reward("<think>a</think>"), 0.0f);
 }
 
@@ -149,8 +150,8 @@ TEST(Reward, Tags) {
   EXPECT_FLOAT_EQ(tags_reward("<think>a</think><answer>1</answer>"), 1.0f);
   EXPECT_FLOAT_EQ(tags_reward("<think>a</think> 1"), 0.5f);
   EXPECT_FLOAT_EQ(tags_reward("<answer>1</answer>"), 0.5f);
-  EXPECT_FLOAT_EQ(tags_reward("<think><think></think>"), 0.25f);       // <think> twice: no credit
-  EXPECT_FLOAT_EQ(tags_reward("</think><think>"), 0.25f);              // out of order: only the first
+  EXPECT_FLOAT_EQ(tags_reward("<think><think></think>"), 0.25f);  // <think> twice: no credit
+  EXPECT_FLOAT_EQ(tags_reward("</think><think>"), 0.25f);         // out of order: only the first
   EXPECT_FLOAT_EQ(tags_reward("plain text"), 0.0f);
 }
 
@@ -165,10 +166,11 @@ TEST(Reward, Digit) {
 
 TEST(Reward, Length) {
   RewardContext ctx{AnswerMode::Strict, 10};
-  EXPECT_EQ(length_reward("0123456789", ctx), 0.0f);           // at target
-  EXPECT_FLOAT_EQ(length_reward("0123456789ab", ctx), -0.2f);  // 2 over 10
+  EXPECT_EQ(length_reward("0123456789", ctx), 0.0f);                  // at target
+  EXPECT_FLOAT_EQ(length_reward("0123456789ab", ctx), -0.2f);         // 2 over 10
   EXPECT_FLOAT_EQ(length_reward(std::string(100, 'x'), ctx), -1.0f);  // capped
-  EXPECT_EQ(length_reward("\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9", ctx), 0.0f);  // 10 code points, 20 bytes
+  EXPECT_EQ(length_reward("\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9", ctx),
+            0.0f);  // 10 code points, 20 bytes
 }
 
 TEST(Reward, OverlongSoftPunishment) {
@@ -180,7 +182,7 @@ TEST(Reward, OverlongSoftPunishment) {
   EXPECT_FLOAT_EQ(overlong_reward(20, ctx), -1.0f);
   EXPECT_FLOAT_EQ(overlong_reward(21, ctx), -1.0f);
   EXPECT_EQ(overlong_reward(-1, ctx), 0.0f);  // unknown length
-  TrainConfig c;  // the defaults: L_max = max_new_tokens, L_cache = L_max / 4
+  TrainConfig c;                              // the defaults: L_max = max_new_tokens, L_cache = L_max / 4
   c.max_new_tokens = 40;
   c.reward_weights["overlong"] = 2.0;
   RewardSet rs = make_reward_set(c);
@@ -196,7 +198,7 @@ TEST(Reward, RewardSetCombinesWeights) {
   EXPECT_EQ(r.by_fn.at("correctness"), 1.0f);
   EXPECT_EQ(r.by_fn.at("format"), 1.0f);
   EXPECT_EQ(r.by_fn.at("tags"), 1.0f);
-  EXPECT_EQ(r.by_fn.at("digit"), 1.0f);   // reported even though its weight is 0
+  EXPECT_EQ(r.by_fn.at("digit"), 1.0f);  // reported even though its weight is 0
   EXPECT_FLOAT_EQ(r.total, 1.0f + 0.5f + 0.2f);
   RewardResult w = set.score("<answer>8</answer>", 7);
   EXPECT_FALSE(w.correct);

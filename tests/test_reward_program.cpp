@@ -82,7 +82,9 @@ TEST(RewardProgram, RewardSetAddsWeightedComponents) {
   auto clash = std::make_shared<RewardProgram>(
       std::vector<std::string>{script(R"(while IFS= read -r line; do echo '{"rewards": {"format": [1]}}'; done)")}, 10, 0);
   RewardSet bad({{"correctness", 1.0}}, RewardContext{}, {}, clash);
-  EXPECT_NE(error_of([&] { bad.score_batch({{"Q", "x", 1, -1}}, 1); }).find("component 'format' has the name of a built-in"),
+  EXPECT_NE(error_of([&] {
+              bad.score_batch({{"Q", "x", 1, -1}}, 1);
+            }).find("component 'format' has the name of a built-in"),
             std::string::npos);
 }
 
@@ -166,6 +168,9 @@ TEST(RewardProgram, BadRepliesAreOneClearError) {
 }
 
 TEST(RewardProgram, MissingProgramSaysSo) {
-  std::string err = error_of([] { RewardProgram p({"/nonexistent/reward_prog"}, 1, 0); p.score(request({"a"}, {1})); });
+  std::string err = error_of([] {
+    RewardProgram p({"/nonexistent/reward_prog"}, 1, 0);
+    p.score(request({"a"}, {1}));
+  });
   EXPECT_NE(err.find("cannot start /nonexistent/reward_prog: No such file or directory"), std::string::npos) << err;
 }

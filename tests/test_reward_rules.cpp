@@ -15,7 +15,9 @@ using json = nlohmann::json;
 
 namespace {
 
-CompiledRule rule(const std::string& json_text) { return CompiledRule(parse_reward_rule(json::parse(json_text), "test")); }
+CompiledRule rule(const std::string& json_text) {
+  return CompiledRule(parse_reward_rule(json::parse(json_text), "test"));
+}
 float value(const std::string& json_text, const std::string& completion, int64_t n_tokens = -1) {
   return rule(json_text).value(completion, "", n_tokens);
 }
@@ -29,10 +31,10 @@ TEST(RewardRules, WordsAndChars) {
   EXPECT_EQ(count_words("The cat sat."), 3);
   EXPECT_EQ(count_words("don't stop, well-known 3.5 x"), 6);  // don't | stop | well-known | 3 | 5 | x
   EXPECT_EQ(count_words(""), 0);
-  EXPECT_EQ(count_words("因为下雨，所以不去。"), 8);         // one word per Han character, punctuation none
-  EXPECT_EQ(count_words("abc因为def"), 4);                  // abc | 因 | 为 | def
-  EXPECT_EQ(count_words("Привет мир"), 2);                  // Cyrillic letters are letters
-  EXPECT_EQ(count_chars("aé因"), 3);                         // code points, not bytes (1 + 2 + 3 bytes)
+  EXPECT_EQ(count_words("因为下雨，所以不去。"), 8);  // one word per Han character, punctuation none
+  EXPECT_EQ(count_words("abc因为def"), 4);            // abc | 因 | 为 | def
+  EXPECT_EQ(count_words("Привет мир"), 2);            // Cyrillic letters are letters
+  EXPECT_EQ(count_chars("aé因"), 3);                  // code points, not bytes (1 + 2 + 3 bytes)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -58,7 +60,9 @@ TEST(RewardRules, Utf8Patterns) {
   EXPECT_FLOAT_EQ(value(R"({"name":"n","type":"regex","pattern":"[因所]"})", text), 2.0f);
   EXPECT_FLOAT_EQ(value(R"({"name":"n","type":"regex","pattern":"\\w+"})", "é因 ab"), 2.0f);  // \w is Unicode (UCP)
   // Bytes that are not UTF-8 (a sampled completion can hold them) are no match, not an error.
-  EXPECT_FLOAT_EQ(value(R"({"name":"n","type":"regex","pattern":"a"})", std::string("a\xff\xfe" "a")), 2.0f);
+  EXPECT_FLOAT_EQ(value(R"({"name":"n","type":"regex","pattern":"a"})", std::string("a\xff\xfe"
+                                                                                    "a")),
+                  2.0f);
 }
 
 TEST(RewardRules, KeywordsConnectives) {
@@ -83,10 +87,10 @@ TEST(RewardRules, LengthShapes) {
   EXPECT_FLOAT_EQ(value(tri, "w w w w w w w w w w w w w"), 0.4f);  // 13: 1 - 3/5
   EXPECT_FLOAT_EQ(value(tri, "w"), 0.0f);                          // 9 away: floored
   const std::string lin = R"({"name":"l","type":"length","unit":"chars","target":10,"tolerance":2,"shape":"linear"})";
-  EXPECT_FLOAT_EQ(value(lin, "abcdefghijkl"), 0.0f);    // 12 chars: within tolerance
-  EXPECT_FLOAT_EQ(value(lin, "abcdefghijklmno"), -0.3f);  // 15: -(5 - 2)/10
-  EXPECT_FLOAT_EQ(value(lin, "ab"), -0.6f);             // 2: -(8 - 2)/10
-  EXPECT_FLOAT_EQ(value(lin, std::string(40, 'x')), -1.0f);  // floored at -1
+  EXPECT_FLOAT_EQ(value(lin, "abcdefghijkl"), 0.0f);              // 12 chars: within tolerance
+  EXPECT_FLOAT_EQ(value(lin, "abcdefghijklmno"), -0.3f);          // 15: -(5 - 2)/10
+  EXPECT_FLOAT_EQ(value(lin, "ab"), -0.6f);                       // 2: -(8 - 2)/10
+  EXPECT_FLOAT_EQ(value(lin, std::string(40, 'x')), -1.0f);       // floored at -1
   EXPECT_FLOAT_EQ(value(lin, "因为因为因为因为因为因为"), 0.0f);  // 12 code points, 36 bytes
   const std::string tok = R"({"name":"l","type":"length","unit":"tokens","target":100,"tolerance":50})";
   EXPECT_FLOAT_EQ(value(tok, "", 80), 0.6f);
@@ -94,7 +98,8 @@ TEST(RewardRules, LengthShapes) {
 }
 
 TEST(RewardRules, OnAnswerReadsTheExtractedSpan) {
-  RewardRule r = parse_reward_rule(json::parse(R"({"name":"short","type":"length","unit":"chars","target":3,"tolerance":3,"on":"answer"})"), "t");
+  RewardRule r =
+      parse_reward_rule(json::parse(R"({"name":"short","type":"length","unit":"chars","target":3,"tolerance":3,"on":"answer"})"), "t");
   RewardSet set({{"correctness", 1.0}}, RewardContext{}, {r});
   RewardResult res = set.score("<think>a long line of reasoning</think> <answer>42</answer>", 42);
   // The span is "42" (2 chars, 1 from the target): 1 - 1/3.
@@ -106,7 +111,8 @@ TEST(RewardRules, OnAnswerReadsTheExtractedSpan) {
 TEST(RewardRules, WeightsAddToTheTotal) {
   std::vector<RewardRule> rules = parse_reward_rules(json::parse(R"([
       {"name":"digits","type":"regex","pattern":"\\d","weight":0.5},
-      {"name":"banned","type":"keywords","words":["sorry"],"per_match":-1,"presence":true,"weight":2}])"), "t");
+      {"name":"banned","type":"keywords","words":["sorry"],"per_match":-1,"presence":true,"weight":2}])"),
+                                                     "t");
   RewardSet set({{"correctness", 1.0}, {"format", 0.0}}, RewardContext{}, rules);
   RewardResult r = set.score("sorry, sorry: #### 12", 12);
   EXPECT_FLOAT_EQ(r.by_fn.at("digits"), 2.0f);
@@ -120,10 +126,12 @@ TEST(RewardRules, ACompletionTheRegexCannotMatchScoresZeroAndSaysWhy) {
   // That one completion scores 0 in every component (a partial count would be a wrong reward),
   // the others are scored as usual, and a configuration mistake is still an error.
   std::vector<RewardRule> rules = parse_reward_rules(json::parse(R"([
-      {"name":"ab","type":"regex","pattern":"(a|a)+c","weight":1}])"), "rules.yaml");
+      {"name":"ab","type":"regex","pattern":"(a|a)+c","weight":1}])"),
+                                                     "rules.yaml");
   RewardSet set({{"correctness", 1.0}}, RewardContext{}, rules);
   RewardResult bad = set.score(std::string(40, 'a') + " c #### 12", 12);
-  EXPECT_NE(bad.error.find("rules.yaml reward_rules[0]: rule 'ab': cannot match this completion (match limit exceeded)"), std::string::npos) << bad.error;
+  EXPECT_NE(bad.error.find("rules.yaml reward_rules[0]: rule 'ab': cannot match this completion (match limit exceeded)"), std::string::npos)
+      << bad.error;
   EXPECT_EQ(bad.total, 0.0f);
   EXPECT_FALSE(bad.correct);
   EXPECT_EQ(bad.by_fn.at("correctness"), 0.0f);
@@ -133,7 +141,8 @@ TEST(RewardRules, ACompletionTheRegexCannotMatchScoresZeroAndSaysWhy) {
   EXPECT_TRUE(good.error.empty());
   EXPECT_FLOAT_EQ(good.total, 2.0f);
   std::vector<RewardRule> tokens = parse_reward_rules(json::parse(R"([
-      {"name":"n","type":"length","unit":"tokens","target":10,"tolerance":2}])"), "t");
+      {"name":"n","type":"length","unit":"tokens","target":10,"tolerance":2}])"),
+                                                      "t");
   RewardSet needs_counts({{"correctness", 1.0}}, RewardContext{}, tokens);
   EXPECT_NE(error_of([&] { needs_counts.score("x", 1); }).find("unit tokens needs the completion's token count"), std::string::npos);
 }
@@ -143,19 +152,25 @@ TEST(RewardRules, ACompletionTheRegexCannotMatchScoresZeroAndSaysWhy) {
 
 TEST(RewardRules, ParseErrors) {
   auto err = [](const std::string& j) { return error_of([&] { parse_reward_rules(json::parse(j), "cfg.yaml:3"); }); };
-  EXPECT_NE(err(R"([{"name":"x","type":"regex","pattern":"(unclosed"}])").find("does not compile: missing closing parenthesis"), std::string::npos);
+  EXPECT_NE(err(R"([{"name":"x","type":"regex","pattern":"(unclosed"}])").find("does not compile: missing closing parenthesis"),
+            std::string::npos);
   EXPECT_NE(err(R"([{"name":"x","type":"regex","patern":"a"}])").find("missing field \"pattern\""), std::string::npos);
-  EXPECT_NE(err(R"([{"name":"x","type":"regex","pattern":"a","per_mach":1}])").find("unknown field \"per_mach\" for type regex; did you mean 'per_match'?"), std::string::npos);
-  EXPECT_NE(err(R"([{"name":"x","type":"regexp","pattern":"a"}])").find("field \"type\": expected one of regex keywords length"), std::string::npos);
+  EXPECT_NE(err(R"([{"name":"x","type":"regex","pattern":"a","per_mach":1}])")
+                .find("unknown field \"per_mach\" for type regex; did you mean 'per_match'?"),
+            std::string::npos);
+  EXPECT_NE(err(R"([{"name":"x","type":"regexp","pattern":"a"}])").find("field \"type\": expected one of regex keywords length"),
+            std::string::npos);
   EXPECT_NE(err(R"([{"name":"X y","type":"regex","pattern":"a"}])").find("[a-z0-9_]+"), std::string::npos);
   EXPECT_NE(err(R"([{"name":"format","type":"regex","pattern":"a"}])").find("is a built-in reward function's"), std::string::npos);
   EXPECT_NE(err(R"([{"name":"a","type":"regex","pattern":"a"},{"name":"a","type":"regex","pattern":"b"}])")
                 .find("cfg.yaml:3 reward_rules[1]: rule name 'a' is already used by cfg.yaml:3 reward_rules[0]"),
             std::string::npos);
   EXPECT_NE(err(R"([{"name":"l","type":"length","target":10}])").find("missing field \"tolerance\""), std::string::npos);
-  EXPECT_NE(err(R"([{"name":"l","type":"length","target":0,"tolerance":1}])").find("field \"target\": expected a number > 0"), std::string::npos);
+  EXPECT_NE(err(R"([{"name":"l","type":"length","target":0,"tolerance":1}])").find("field \"target\": expected a number > 0"),
+            std::string::npos);
   EXPECT_NE(err(R"([{"name":"k","type":"keywords","words":[]}])").find("a non-empty list of strings"), std::string::npos);
-  EXPECT_NE(err(R"([{"name":"k","type":"keywords","words":["a"],"max":-1}])").find("field \"max\": expected a number >= 0"), std::string::npos);
+  EXPECT_NE(err(R"([{"name":"k","type":"keywords","words":["a"],"max":-1}])").find("field \"max\": expected a number >= 0"),
+            std::string::npos);
   EXPECT_NE(err(R"({"name":"k"})").find("expected a list of rule objects"), std::string::npos);
 }
 

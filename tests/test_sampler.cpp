@@ -102,8 +102,8 @@ TEST_P(SamplerDevice, StopIdsMasksAndFinishReasons) {
   Rollout r = generate(model, {golden["tiny"][0]["prompt"].get<std::vector<int32_t>>(), {7, 8, 9}}, 1, sp);
   auto ids = row(r.completion_ids, 0), mask = row(r.completion_mask, 0);
   for (int t = 0; t < 24; ++t) {
-    EXPECT_EQ(mask[t], t <= 5 ? 1 : 0) << t;                // the stop id itself is inside the mask
-    EXPECT_EQ(ids[t], t <= 5 ? greedy[t] : 0) << t;         // pad afterwards
+    EXPECT_EQ(mask[t], t <= 5 ? 1 : 0) << t;         // the stop id itself is inside the mask
+    EXPECT_EQ(ids[t], t <= 5 ? greedy[t] : 0) << t;  // pad afterwards
   }
   EXPECT_EQ(r.finish[0], FinishReason::Stop);
   auto mask1 = row(r.completion_mask, 1);
@@ -151,8 +151,8 @@ TEST(Sampler, FilterValuesByHand) {
   for (double q : kP) z += q * q;
   EXPECT_NEAR(p[0].item<float>(), 0.16 / z, 1e-6);
   // Repetition penalty (HF): positive logits divided, negative multiplied, unseen untouched.
-  auto pen = apply_repetition_penalty(torch::tensor({2.0f, -1.0f, 3.0f}).unsqueeze(0),
-                                      torch::tensor({true, true, false}).unsqueeze(0), 2.0);
+  auto pen =
+      apply_repetition_penalty(torch::tensor({2.0f, -1.0f, 3.0f}).unsqueeze(0), torch::tensor({true, true, false}).unsqueeze(0), 2.0);
   EXPECT_TRUE(torch::equal(pen, torch::tensor({1.0f, -2.0f, 3.0f}).unsqueeze(0)));
 }
 
@@ -405,7 +405,9 @@ TEST(Sampler, GraphDecodeNeedsCuda) {
   auto model = tiny_model();
   SamplingParams sp;
   sp.decode = DecodeMode::CudaGraph;
-  EXPECT_NE(error_of([&] { generate(model, {{1, 2}}, 1, sp); }).find("decode_mode cuda_graph needs a CUDA build of grpo_train and a CUDA device (model is on cpu)"),
+  EXPECT_NE(error_of([&] {
+              generate(model, {{1, 2}}, 1, sp);
+            }).find("decode_mode cuda_graph needs a CUDA build of grpo_train and a CUDA device (model is on cpu)"),
             std::string::npos);
   EXPECT_NE(error_of([&] { parse_decode_mode("graphs"); }).find("decode_mode: expected eager, static or cuda_graph, found 'graphs'"),
             std::string::npos);
@@ -421,5 +423,6 @@ TEST(Sampler, KvBudgetFailsBeforeStarting) {
   }
   // 2 x 2 layers x 64 x 1024 x 2 KV heads x 16 x 4 B = 32 MiB
   EXPECT_NE(msg.find("rollout KV cache needs 32 MiB (64 sequences x 1024 positions x 2 layers x 2 x 2 KV heads x 16 x 4 B) but only 1 MiB"),
-            std::string::npos) << msg;
+            std::string::npos)
+      << msg;
 }

@@ -31,9 +31,9 @@ TEST(Synth, ProblemsAreDeterministicCorrectAndDisjoint) {
       ASSERT_TRUE(std::regex_match(p.answer, m, step)) << p.answer;
       int a = std::stoi(m[1]), b = std::stoi(m[3]), r = m[2] == "+" ? a + b : a - b;
       if (m[4].matched) r -= std::stoi(m[4]);
-      EXPECT_EQ(r, p.gold) << p.question;                 // the worked step is the true computation
+      EXPECT_EQ(r, p.gold) << p.question;  // the worked step is the true computation
       EXPECT_EQ(std::stoi(m[5]), p.gold);
-      EXPECT_EQ(parse_gsm8k_gold(p.answer), p.gold);      // and the GSM8K gold parses to it
+      EXPECT_EQ(parse_gsm8k_gold(p.answer), p.gold);  // and the GSM8K gold parses to it
       EXPECT_GE(p.gold, 0);
       EXPECT_LE(a, 9);
     }

@@ -32,8 +32,9 @@ std::vector<json> read_jsonl(const std::string& path) {
   return out;
 }
 
-std::vector<int32_t> ids_of(const json& j) { return j.get<std::vector<int32_t>>(); }
-
+std::vector<int32_t> ids_of(const json& j) {
+  return j.get<std::vector<int32_t>>();
+}
 
 // The corpus line whose reference was produced with Qwen3's tokenizer: it has <think> (151667) and
 // </think> (151668) as added tokens, which shared/README says were removed from this file.
@@ -70,8 +71,13 @@ TEST(Tokenizer, QwenThinkLineMatchesWithQwen3AddedTokens) {
   json j = json::parse(read_file(source_path(kQwenJson)));
   const char* extra[] = {"<tool_response>", "</tool_response>", "<think>", "</think>"};
   for (int k = 0; k < 4; ++k)
-    j["added_tokens"].push_back({{"id", 151665 + k}, {"content", extra[k]}, {"single_word", false}, {"lstrip", false},
-                                 {"rstrip", false}, {"normalized", false}, {"special", false}});
+    j["added_tokens"].push_back({{"id", 151665 + k},
+                                 {"content", extra[k]},
+                                 {"single_word", false},
+                                 {"lstrip", false},
+                                 {"rstrip", false},
+                                 {"normalized", false},
+                                 {"special", false}});
   auto qwen3 = HfTokenizer::from_json(j.dump(), "qwen3-like");
   EXPECT_EQ(qwen3->encode(text), ids_of(ref[kQwen3ThinkLine]));
 }
@@ -148,9 +154,9 @@ TEST(Tokenizer, StreamingNeverEmitsBrokenUtf8) {
 
 TEST(Tokenizer, Utf8Lossy) {
   EXPECT_EQ(utf8_lossy("ok"), "ok");
-  EXPECT_EQ(utf8_lossy("a\xF0\x9F\x98"), "a\xEF\xBF\xBD");      // cut 4-byte char: one U+FFFD
+  EXPECT_EQ(utf8_lossy("a\xF0\x9F\x98"), "a\xEF\xBF\xBD");        // cut 4-byte char: one U+FFFD
   EXPECT_EQ(utf8_lossy("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong: two
-  EXPECT_EQ(nfc("e\xCC\x81"), "\xC3\xA9");                         // e + combining acute -> é
+  EXPECT_EQ(nfc("e\xCC\x81"), "\xC3\xA9");                        // e + combining acute -> é
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -164,7 +170,11 @@ TEST(Tokenizer, TinyStoriesHandChecked) {
   // their ids are vocabulary lookups, checked here by name so the ids are justified.
   auto ids = tok->encode("Once upon a time");
   EXPECT_EQ(ids, (std::vector<int32_t>{80, 147, 201, 282, 57}));
-  const char* pieces[] = {"\xE2\x96\x81", "On", "ce\xE2\x96\x81", "upon\xE2\x96\x81" "a\xE2\x96\x81" "tim", "e"};
+  const char* pieces[] = {"\xE2\x96\x81", "On", "ce\xE2\x96\x81",
+                          "upon\xE2\x96\x81"
+                          "a\xE2\x96\x81"
+                          "tim",
+                          "e"};
   for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(tok->token_to_id(pieces[i]), ids[i]) << pieces[i];
   EXPECT_EQ(tok->encode("The cat sat."), (std::vector<int32_t>{80, 247, 411, 107, 72, 10}));
   // é and 😀 are not in the 2048-token vocabulary and there are no byte tokens: <unk> (0).
@@ -174,8 +184,7 @@ TEST(Tokenizer, TinyStoriesHandChecked) {
   // Decode strips the one leading space that Prepend added.
   EXPECT_EQ(tok->decode(tok->encode("Once upon a time")), "Once upon a time");
   EXPECT_EQ(tok->decode({1, 80, 629}, /*skip_special=*/true), "Lily");
-  for (const char* s : {"Lily and Tom went to the park.", "\"Hi!\" she said.\nThe end.", "a  b"})
-    EXPECT_EQ(tok->decode(tok->encode(s)), s);
+  for (const char* s : {"Lily and Tom went to the park.", "\"Hi!\" she said.\nThe end.", "a  b"}) EXPECT_EQ(tok->decode(tok->encode(s)), s);
 }
 
 TEST(Tokenizer, TinyStoriesSpecialIds) {
@@ -204,11 +213,20 @@ TEST(Tokenizer, QwenStyleSpecialIds) {
 TEST(Tokenizer, HandBuiltByteLevelBpe) {
   json j = {{"model",
              {{"type", "BPE"},
-              {"vocab", {{"a", 0}, {"b", 1}, {"c", 2}, {"\xC4\xA0", 3}, {"ab", 4}, {"abc", 5}, {"\xC4\xA0" "a", 6}}},
+              {"vocab",
+               {{"a", 0},
+                {"b", 1},
+                {"c", 2},
+                {"\xC4\xA0", 3},
+                {"ab", 4},
+                {"abc", 5},
+                {"\xC4\xA0"
+                 "a",
+                 6}}},
               {"merges", {"a b", "ab c", "\xC4\xA0 a"}}}},
-           {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
-           {"decoder", {{"type", "ByteLevel"}}},
-           {"added_tokens", json::array({{{"id", 7}, {"content", "<s>"}, {"special", true}, {"rstrip", true}}})}};
+            {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
+            {"decoder", {{"type", "ByteLevel"}}},
+            {"added_tokens", json::array({{{"id", 7}, {"content", "<s>"}, {"special", true}, {"rstrip", true}}})}};
   auto tok = HfTokenizer::from_json(j.dump(), "hand.json");
   // "abc abca": GPT-2 regex splits "abc" | " abca"; " " is Ġ (U+0120). "abc" -> ab+c -> abc (5);
   // "Ġabca": Ġa (rank 2) vs ab (rank 0): ab first -> Ġ ab c a; then ab c (rank 1) -> Ġ abc a.
@@ -254,7 +272,8 @@ TEST(Tokenizer, MalformedFilesGiveClearErrors) {
   EXPECT_NE(m.find("the merged token 'ab' is not in the vocabulary"), std::string::npos) << m;
   m = load(R"({"model": {"type": "BPE", "vocab": {"a": "zero"}, "merges": []}})");
   EXPECT_NE(m.find("expected a non-negative integer id"), std::string::npos) << m;
-  m = load(R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(["}, "behavior": "Isolated"}})");
+  m = load(
+      R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(["}, "behavior": "Isolated"}})");
   EXPECT_NE(m.find("does not compile"), std::string::npos) << m;
   m = load(R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "normalizer": {"type": "Precompiled"}})");
   EXPECT_NE(m.find("unsupported normalizer type \"Precompiled\""), std::string::npos) << m;

@@ -3,6 +3,7 @@
 // metrics.jsonl, resume equality (2k steps == k + resume + k, bit for bit), a crash in the middle of
 // a checkpoint write, and checkpoint round trips. Labelled `trainer`; still seconds, not minutes.
 #include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -11,13 +12,13 @@
 #include <set>
 #include <sstream>
 
-#include "grpo/common.h"
-#include "grpo/report.h"
-#include "grpo/tensorboard.h"
 #include "grpo/checkpoint.h"
+#include "grpo/common.h"
 #include "grpo/evaluation.h"
 #include "grpo/grpo_step.h"
+#include "grpo/report.h"
 #include "grpo/run.h"
+#include "grpo/tensorboard.h"
 #include "test_models.h"
 #include "test_util.h"
 
@@ -75,8 +76,8 @@ std::vector<json> read_jsonl(const std::string& path) {
 }
 
 json without_timing(json j) {
-  for (const char* k : {"time_rollout_s", "time_update_s", "time_step_s", "time_rewards_s", "rollout_tokens_per_s", "update_tokens_per_s",
-                        "peak_mem_mb"})
+  for (const char* k :
+       {"time_rollout_s", "time_update_s", "time_step_s", "time_rewards_s", "rollout_tokens_per_s", "update_tokens_per_s", "peak_mem_mb"})
     j.erase(k);
   return j;
 }
@@ -149,7 +150,7 @@ TEST(TensorBoard, Crc32cKnownVectors) {
   EXPECT_EQ(crc32c("123456789", 9), 0xE3069283u);  // the standard CRC-32C check value
   EXPECT_EQ(crc32c("", 0), 0u);
   uint8_t zeros[32] = {0};
-  EXPECT_EQ(crc32c(zeros, 32), 0x8A9136AAu);       // RFC 3720 B.4: 32 bytes of zeros
+  EXPECT_EQ(crc32c(zeros, 32), 0x8A9136AAu);  // RFC 3720 B.4: 32 bytes of zeros
 }
 
 TEST(TrainerState, RoundTripAndMalformedFieldsNamed) {
@@ -180,11 +181,35 @@ TEST(Trainer, EndToEndArtifacts) {
   // metrics.jsonl: one line per step with every key the issue lists
   auto metrics = read_jsonl(out + "/metrics.jsonl");
   ASSERT_EQ(metrics.size(), 4u);
-  for (const char* k : {"step", "epoch", "lr", "loss", "reward_mean", "reward_std", "accuracy", "reward/correctness", "reward/format",
-                        "reward/tags", "reward/digit", "reward/length", "frac_reward_zero_std", "kl", "clip_ratio_low",
-                        "clip_ratio_high", "entropy", "completion_len_mean", "completion_len_max", "truncated_frac", "grad_norm",
-                        "skipped", "time_rollout_s", "time_update_s", "time_step_s", "time_rewards_s", "rollout_tokens_per_s",
-                        "update_tokens_per_s", "peak_mem_mb"})
+  for (const char* k : {"step",
+                        "epoch",
+                        "lr",
+                        "loss",
+                        "reward_mean",
+                        "reward_std",
+                        "accuracy",
+                        "reward/correctness",
+                        "reward/format",
+                        "reward/tags",
+                        "reward/digit",
+                        "reward/length",
+                        "frac_reward_zero_std",
+                        "kl",
+                        "clip_ratio_low",
+                        "clip_ratio_high",
+                        "entropy",
+                        "completion_len_mean",
+                        "completion_len_max",
+                        "truncated_frac",
+                        "grad_norm",
+                        "skipped",
+                        "time_rollout_s",
+                        "time_update_s",
+                        "time_step_s",
+                        "time_rewards_s",
+                        "rollout_tokens_per_s",
+                        "update_tokens_per_s",
+                        "peak_mem_mb"})
     EXPECT_TRUE(metrics[0].contains(k)) << k;
   EXPECT_EQ(metrics[3]["step"], 4);
   EXPECT_LT(metrics[0]["reward_mean"].get<double>(), 0.0);  // the length penalty is active
@@ -204,9 +229,8 @@ TEST(Trainer, EndToEndArtifacts) {
   EXPECT_GT(summary["wall_s"].get<double>(), 0.0);
   // report.md: sections and SVG curves
   std::string report = read_file(out + "/report.md");
-  for (const char* sec : {"## What changed", "## Algorithm", "## Hyperparameters", "## Training log", "## Curves",
-                          "## Before / after", "**Before**", "**After**", "| step | reward | accuracy | KL |", "Wall time ",
-                          "went wrong -> right", "(gold "})
+  for (const char* sec : {"## What changed", "## Algorithm", "## Hyperparameters", "## Training log", "## Curves", "## Before / after",
+                          "**Before**", "**After**", "| step | reward | accuracy | KL |", "Wall time ", "went wrong -> right", "(gold "})
     EXPECT_NE(report.find(sec), std::string::npos) << sec;
   // The training log has rows for steps 1..4 (4 steps: every one), the answers one line per question.
   for (const char* row : {"\n| 1 | ", "\n| 2 | ", "\n| 3 | ", "\n| 4 | "}) EXPECT_NE(report.find(row), std::string::npos) << row;
@@ -224,7 +248,8 @@ TEST(Trainer, EndToEndArtifacts) {
   }
   // the final checkpoint loads back in HF layout
   const std::string ck = out + "/checkpoint-4";
-  for (const char* f : {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "trainer_state.json", "optimizer.pt"})
+  for (const char* f :
+       {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "trainer_state.json", "optimizer.pt"})
     EXPECT_TRUE(file_exists(ck + "/" + f)) << f;
   auto model = load_qwen2(ck, torch::kFloat32, torch::kCPU);
   EXPECT_EQ(json::parse(read_file(ck + "/trainer_state.json"))["step"], 4);
@@ -410,8 +435,11 @@ TEST(Trainer, ResumeRefusesOtherRunDefiningSettings) {
   RunOptions r;
   r.resume = "auto";
   std::string msg = error_of([&] { run_grpo(d, r); });
-  EXPECT_NE(msg.find("these settings differ from the run the checkpoint belongs to (checkpoint -> now):\n  seed: 42 -> 7\n  group_size: 4 -> 2\n"),
-            std::string::npos) << msg;
+  EXPECT_NE(
+      msg.find(
+          "these settings differ from the run the checkpoint belongs to (checkpoint -> now):\n  seed: 42 -> 7\n  group_size: 4 -> 2\n"),
+      std::string::npos)
+      << msg;
   EXPECT_EQ(msg.find("max_steps"), std::string::npos) << msg;
   EXPECT_EQ(read_file(out + "/config.yaml"), config_before);  // refused before anything was written
   TrainConfig e = c;
@@ -430,8 +458,8 @@ TEST(Trainer, CrashDuringCheckpointKeepsThePreviousOne) {
   ASSERT_EQ(run_grpo(c, first), 0);
   const std::string good = read_file(out + "/checkpoint-2/model.safetensors");
   // grpo_train resumes in a fresh process and is killed (abort) in the middle of writing checkpoint-4.
-  int status = run_process({GRPO_TRAIN_EXE, c.model_path, "-c", out + "/config.yaml", "--resume", "auto"},
-                           {"GRPO_FAILPOINT=checkpoint_write"});
+  int status =
+      run_process({GRPO_TRAIN_EXE, c.model_path, "-c", out + "/config.yaml", "--resume", "auto"}, {"GRPO_FAILPOINT=checkpoint_write"});
   ASSERT_TRUE(WIFSIGNALED(status)) << "the failpoint should have killed the child";
   EXPECT_FALSE(dir_exists(out + "/checkpoint-4"));
   EXPECT_EQ(find_latest_checkpoint(out), out + "/checkpoint-2");
@@ -490,7 +518,8 @@ TEST(Trainer, FileSizeLimitWhileSavingKeepsTheLastCheckpoint) {
   const std::string good = read_file(out + "/checkpoint-2/model.safetensors");
   ASSERT_GT(good.size(), 400u << 10);
   const std::string log = out + "/child.log";
-  const std::string cmd = "ulimit -f 200; exec " + std::string(GRPO_TRAIN_EXE) + " " + c.model_path + " -c " + out + "/config.yaml --resume auto";
+  const std::string cmd =
+      "ulimit -f 200; exec " + std::string(GRPO_TRAIN_EXE) + " " + c.model_path + " -c " + out + "/config.yaml --resume auto";
   int status = run_process({"/bin/bash", "-c", cmd}, {}, log);
   const std::string said = read_file(log);
   ASSERT_TRUE(WIFEXITED(status)) << said;
@@ -498,7 +527,8 @@ TEST(Trainer, FileSizeLimitWhileSavingKeepsTheLastCheckpoint) {
   EXPECT_NE(said.find("grpo_train: error: saving " + out + "/checkpoint-4 failed: "), std::string::npos) << said;
   EXPECT_NE(said.find("model.safetensors: write failed (File too large); the last complete checkpoint, " + out +
                       "/checkpoint-2, is intact: free space, then --resume auto"),
-            std::string::npos) << said;
+            std::string::npos)
+      << said;
   EXPECT_FALSE(fs::exists(out + "/checkpoint-4"));
   expect_no_half_written_checkpoint(out);
   EXPECT_TRUE(read_file(out + "/checkpoint-2/model.safetensors") == good);
@@ -515,15 +545,18 @@ TEST(Trainer, OutOfMemoryInAStepSaysWhatToLower) {
   const std::string out = temp_dir() + "/oom";
   const TrainConfig c = stopped_after_two_steps(out);
   const std::string log = out + "/child.log";
-  int status = run_process({GRPO_TRAIN_EXE, c.model_path, "-c", out + "/config.yaml", "--resume", "auto"}, {"GRPO_FAILPOINT=oom_update"}, log);
+  int status =
+      run_process({GRPO_TRAIN_EXE, c.model_path, "-c", out + "/config.yaml", "--resume", "auto"}, {"GRPO_FAILPOINT=oom_update"}, log);
   const std::string said = read_file(log);
   ASSERT_TRUE(WIFEXITED(status)) << said;
   EXPECT_EQ(WEXITSTATUS(status), 1) << said;
   EXPECT_NE(said.find("grpo_train: error: out of memory in the update of step 3 (CUDA out of memory. Tried to allocate 2.00 GiB "
                       "(failpoint)); raise grad_accum (now 2: micro-batches of 4 sequences), lower max_new_tokens (now 8), or set "
                       "gradient_checkpointing: true; "
-                      "the last complete checkpoint, " + out + "/checkpoint-2, is intact"),
-            std::string::npos) << said;
+                      "the last complete checkpoint, " +
+                      out + "/checkpoint-2, is intact"),
+            std::string::npos)
+      << said;
   EXPECT_EQ(said.find("Exception raised from"), std::string::npos) << said;  // no LibTorch trace
   EXPECT_EQ(find_latest_checkpoint(out), out + "/checkpoint-2");
   expect_no_half_written_checkpoint(out);

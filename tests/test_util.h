@@ -1,16 +1,15 @@
 // test_util.h: helpers shared by the test files.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <torch/torch.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
-#include <fcntl.h>
-#include <csignal>
-
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -33,7 +32,9 @@ std::string error_of(F&& f) {
   return "";
 }
 
-inline std::string source_path(const std::string& rel) { return std::string(GRPO_SOURCE_DIR) + "/" + rel; }
+inline std::string source_path(const std::string& rel) {
+  return std::string(GRPO_SOURCE_DIR) + "/" + rel;
+}
 
 // A fresh directory under $TMPDIR, unique per call.
 inline std::string temp_dir() {
@@ -114,13 +115,13 @@ class OnDevice : public ::testing::TestWithParam<std::string> {
   torch::Device device() const { return torch::Device(GetParam()); }
 };
 
-#define GRPO_INSTANTIATE_ON_DEVICES(Fixture) \
+#define GRPO_INSTANTIATE_ON_DEVICES(Fixture)                                                    \
   INSTANTIATE_TEST_SUITE_P(Devices, Fixture, ::testing::ValuesIn(::grpo::test::test_devices()), \
-                           [](const ::testing::TestParamInfo<std::string>& i) {          \
-                             std::string n = i.param;                                               \
-                             for (char& c : n)                                                      \
-                               if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';           \
-                             return n;                                                              \
+                           [](const ::testing::TestParamInfo<std::string>& i) {                 \
+                             std::string n = i.param;                                           \
+                             for (char& c : n)                                                  \
+                               if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';       \
+                             return n;                                                          \
                            })
 
 // The first preset written once per test process, for the tests that load a tiny model.

@@ -21,8 +21,7 @@ namespace grpo {
 
 // `record` carries the facts of the run the trainer keeps (wall_s, eval_before, ...); the counters,
 // checksums and config are filled in here.
-std::string save_checkpoint(GrpoState& st, const std::string& output_dir, const std::string& model_dir,
-                            const TrainerState& record);
+std::string save_checkpoint(GrpoState& st, const std::string& output_dir, const std::string& model_dir, const TrainerState& record);
 // Newest complete checkpoint-<step> in output_dir, or "" if none.
 std::string find_latest_checkpoint(const std::string& output_dir);
 // Restore optimizer, master weights and counters into st (the policy must already hold the

@@ -14,11 +14,11 @@
 #include "grpo/common.h"
 
 // In place of CLI11_PARSE: --help and --version exit 0, every parse error exits 1.
-#define GRPO_CLI_PARSE(app, argc, argv)              \
-  try {                                              \
-    (app).parse((argc), (argv));                     \
-  } catch (const CLI::ParseError& parse_error) {     \
-    return (app).exit(parse_error) == 0 ? 0 : 1;     \
+#define GRPO_CLI_PARSE(app, argc, argv)          \
+  try {                                          \
+    (app).parse((argc), (argv));                 \
+  } catch (const CLI::ParseError& parse_error) { \
+    return (app).exit(parse_error) == 0 ? 0 : 1; \
   }
 
 namespace grpo {
@@ -26,8 +26,8 @@ namespace grpo {
 // Integer options: "expected an integer in [lo, hi]" (or ">= lo" when hi is the type's maximum);
 // a number too large for 64 bits says "out of range", not that it is no integer.
 inline CLI::Validator integer_in(long long lo, long long hi = LLONG_MAX) {
-  const std::string want = hi == LLONG_MAX ? "an integer >= " + std::to_string(lo)
-                                           : "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+  const std::string want =
+      hi == LLONG_MAX ? "an integer >= " + std::to_string(lo) : "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
   return CLI::Validator(
       [lo, hi, want](std::string& s) -> std::string {
         char* end = nullptr;

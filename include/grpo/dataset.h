@@ -69,8 +69,7 @@ struct PromptIds {
 
 // Homework step 1: one question -> ChatML prompt ids. Specials by id, text as plain text. When longer than
 // max_prompt_tokens the question keeps its last tokens (the template always survives).
-PromptIds tokenize_prompt(const Tokenizer& tok, const std::string& system_prompt,
-                          const std::string& question, int max_prompt_tokens);
+PromptIds tokenize_prompt(const Tokenizer& tok, const std::string& system_prompt, const std::string& question, int max_prompt_tokens);
 
 struct PromptBatch {
   torch::Tensor input_ids;       // (B, Tp) int64, left-padded with pad_id

@@ -37,22 +37,22 @@ namespace grpo {
 // The buffers (and graphs) of static decoding, kept across generate() calls (a training run's rollouts).
 
 struct StaticDecodeState {
-  const void* model = nullptr;        // what the buffers and graphs were made for
-  std::vector<const void*> weights;   // data_ptr of every parameter
+  const void* model = nullptr;       // what the buffers and graphs were made for
+  std::vector<const void*> weights;  // data_ptr of every parameter
   AttentionKernel attention = AttentionKernel::Eager;
-  int64_t rows = 0, capacity = 0;     // capacity: a multiple of the decode bucket
-  KVCache cache;                      // (rows, Hkv, capacity, hd) per layer, zero-initialised
-  torch::Tensor key_mask;             // (rows, capacity) int64: 1 = a real (non-pad) key position
-  torch::Tensor tok, pos;             // (rows, 1) int64: the step's input ids and positions
-  torch::Tensor write_pos;            // (1,) int64: the cache position the step writes
-  torch::Tensor logits;               // (rows, V) float32: the step's output
+  int64_t rows = 0, capacity = 0;  // capacity: a multiple of the decode bucket
+  KVCache cache;                   // (rows, Hkv, capacity, hd) per layer, zero-initialised
+  torch::Tensor key_mask;          // (rows, capacity) int64: 1 = a real (non-pad) key position
+  torch::Tensor tok, pos;          // (rows, 1) int64: the step's input ids and positions
+  torch::Tensor write_pos;         // (1,) int64: the cache position the step writes
+  torch::Tensor logits;            // (rows, V) float32: the step's output
   struct Step {
-    KVCache view;                     // the cache's first `rows` rows
+    KVCache view;  // the cache's first `rows` rows
     CudaGraph graph;
     bool captured = false;
   };
   std::map<std::pair<int64_t, int64_t>, Step> steps;  // (rows, attend) -> its cache view and graph
-  int64_t graph_captures = 0;         // over the state's life
+  int64_t graph_captures = 0;                         // over the state's life
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -81,12 +81,12 @@ class Decoder {
 
 // Bytes the rollout's KV cache needs; throws Error with the numbers if it exceeds `budget_bytes`
 // (0 = the free memory of the device: MemAvailable on CPU).
-int64_t check_kv_budget(const ModelConfig& cfg, int64_t n_seq, int64_t capacity, torch::Dtype dtype,
-                        const torch::Device& device, int64_t budget_bytes = 0);
+int64_t check_kv_budget(const ModelConfig& cfg, int64_t n_seq, int64_t capacity, torch::Dtype dtype, const torch::Device& device,
+                        int64_t budget_bytes = 0);
 
 // The decoder for `mode`: eager, or static / cuda_graph over `state` (a fresh one when null).
 // N rows, prompts of Tp and completions of up to Tc positions; kv_cache_bytes gets what it holds.
-std::unique_ptr<Decoder> make_decoder(Qwen2ForCausalLM& model, DecodeMode mode, std::shared_ptr<StaticDecodeState> state,
-                                      int64_t B, int64_t N, int64_t Tp, int64_t Tc, int64_t decode_bucket, int64_t& kv_cache_bytes);
+std::unique_ptr<Decoder> make_decoder(Qwen2ForCausalLM& model, DecodeMode mode, std::shared_ptr<StaticDecodeState> state, int64_t B,
+                                      int64_t N, int64_t Tp, int64_t Tc, int64_t decode_bucket, int64_t& kv_cache_bytes);
 
 }  // namespace grpo

@@ -15,6 +15,8 @@
 #include <memory>
 #include <string>
 
+#include "grpo/config.h"
+
 namespace grpo {
 
 // ---------------------------------------------------------------------------------------------
@@ -36,7 +38,9 @@ namespace grpo {
 void init_runtime(int threads = 0);
 // True where LibTorch's BLAS has threads of its own (OpenBLAS); false where it is MKL running on
 // LibTorch's own OpenMP pool (pip torch), whose spinning idle workers are the next GEMM's threads.
-constexpr bool omp_passive_by_default() { return AT_MKL_ENABLED() == 0; }
+constexpr bool omp_passive_by_default() {
+  return AT_MKL_ENABLED() == 0;
+}
 // "threads T, OMP_WAIT_POLICY=..." as this process runs (for the run's header).
 std::string runtime_summary();
 // "LibTorch 2.11.0, CUDA build (GRPO_CUDA, CUDA runtime 13.0), 0 GPU(s) visible" (--version).
@@ -66,8 +70,7 @@ double median_seconds(const torch::Device& device, const std::function<void()>& 
 
 // Device memory bandwidth in GB/s, counting bytes read plus bytes written, from the median of
 // `reps` copies of a `bytes`-sized buffer (the roofline's denominator).
-double measure_copy_bandwidth_gbps(const torch::Device& device, int64_t bytes = int64_t(1) << 30,
-                                   int reps = 20);
+double measure_copy_bandwidth_gbps(const torch::Device& device, int64_t bytes = int64_t(1) << 30, int reps = 20);
 
 // ---------------------------------------------------------------------------------------------
 // CUDA graph of a fixed piece of device work (the decode step). `fn` must have static shapes,
@@ -91,8 +94,12 @@ class CudaGraph {
   std::unique_ptr<Impl> impl_;
 };
 
-// The device and dtype settings: auto|cpu|cuda|cuda:N (auto: cuda:0 when CUDA is available), and
-// auto|float32|bfloat16|float16 (auto: bf16 on CUDA, fp32 on CPU).
+// The device and dtype settings (config.h's DeviceSetting and Precision) made concrete: the one
+// place that decides them. auto: cuda:0 when CUDA is available, else the CPU; bf16 on CUDA, fp32
+// on CPU. A CUDA device without CUDA throws.
+torch::Device resolve_device(const DeviceSetting& d);
+torch::Dtype resolve_dtype(Precision p, const torch::Device& device);
+// The same from a command-line flag's text (the tools' --device / --dtype).
 torch::Device parse_device(const std::string& name);
 torch::Dtype parse_dtype(const std::string& name, const torch::Device& device);
 

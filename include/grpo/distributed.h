@@ -68,7 +68,7 @@ class Dist {
   // x (n, ...) from every rank -> (W n, ...) in rank order; n and the trailing shape must agree.
   torch::Tensor all_gather(const torch::Tensor& x);
   std::vector<std::string> all_gather(const std::string& s);  // one string per rank, any lengths
-  void broadcast(std::vector<torch::Tensor> tensors);          // rank 0's values into everyone's
+  void broadcast(std::vector<torch::Tensor> tensors);         // rank 0's values into everyone's
   void barrier();
   // Every rank holds the same values of `params` (the sum and the sum of squares of each, in
   // float64, must agree exactly); throws naming the first parameter and rank that differ.
@@ -79,9 +79,11 @@ class Dist {
 
  private:
   struct Impl;  // the store, the process group and the heartbeat (c10d types stay in the .cpp)
-  template <class F> void guarded(const char* what, F&& fn);
+  template <class F>
+  void guarded(const char* what, F&& fn);
   // Each tensor through `collective` (given its copy on the communication device), in place.
-  template <class F> void in_place(const char* what, std::vector<torch::Tensor>& tensors, F&& collective);
+  template <class F>
+  void in_place(const char* what, std::vector<torch::Tensor>& tensors, F&& collective);
   [[noreturn]] void diagnose(const char* what, const std::string& cause);
   torch::Tensor to_comm(const torch::Tensor& x) const;
 

@@ -30,8 +30,8 @@ namespace grpo {
 //   carries no signal: its advantages are exactly 0 (never NaN) and it is counted.
 
 struct Advantages {
-  torch::Tensor advantages;        // (B, G)
-  double frac_reward_zero_std = 0; // fraction of groups with identical rewards
+  torch::Tensor advantages;         // (B, G)
+  double frac_reward_zero_std = 0;  // fraction of groups with identical rewards
 };
 Advantages compute_advantages_grpo(const torch::Tensor& rewards, RewardScale scale, double eps = 1e-4);
 
@@ -53,23 +53,23 @@ Advantages compute_advantages_grpo(const torch::Tensor& rewards, RewardScale sca
 
 struct PolicyLossConfig {
   double clip_eps_low = 0.2, clip_eps_high = 0.2;
-  double delta = 0.0;            // two-sided clip (0 = off)
-  bool sequence_level = false;   // importance_sampling_level: sequence
-  double beta = 0.0;          // KL coefficient (needs ref_logp when > 0)
+  double delta = 0.0;               // two-sided clip (0 = off)
+  bool sequence_level = false;      // importance_sampling_level: sequence
+  double beta = 0.0;                // KL coefficient (needs ref_logp when > 0)
   bool bias_correction_kl = false;  // KL x ratio (use_bias_correction_kl)
-  double entropy_coef = 0.0;  // needs entropy when > 0
+  double entropy_coef = 0.0;        // needs entropy when > 0
   LossAggregation aggregation = LossAggregation::Grpo;
-  int64_t max_new_tokens = 0;     // dr_grpo's constant length
-  int64_t n_sequences_global = 0; // dr_grpo: sequences in the optimizer step (0 = this batch)
-  int64_t n_tokens_global = 0;    // dapo: completion tokens in the optimizer step (0 = this batch)
+  int64_t max_new_tokens = 0;      // dr_grpo's constant length
+  int64_t n_sequences_global = 0;  // dr_grpo: sequences in the optimizer step (0 = this batch)
+  int64_t n_tokens_global = 0;     // dapo: completion tokens in the optimizer step (0 = this batch)
 };
 
 struct PolicyLoss {
   torch::Tensor loss;  // scalar, differentiable
   // metrics (detached, over masked tokens)
-  double clip_ratio_low = 0;    // ratio < 1 - eps_low with A < 0
-  double clip_ratio_high = 0;   // ratio > 1 + eps_high with A > 0
-  double clip_ratio_region = 0; // either
+  double clip_ratio_low = 0;     // ratio < 1 - eps_low with A < 0
+  double clip_ratio_high = 0;    // ratio > 1 + eps_high with A > 0
+  double clip_ratio_region = 0;  // either
   double kl_mean = 0, ratio_mean = 0, ratio_min = 0, ratio_max = 0, entropy_mean = 0;
   int64_t n_tokens = 0;
 };
@@ -82,9 +82,8 @@ PolicyLossConfig policy_loss_config(const TrainConfig& cfg, int64_t n_sequences,
 // pg_weight (detached, broadcastable to (N, Tc)) multiplies the clipped policy term of each token
 // before the KL is added, as TRL does: the sampler correction x the high-entropy mask.
 PolicyLoss compute_policy_loss(const torch::Tensor& logp, const torch::Tensor& old_logp, const torch::Tensor& advantages,
-                               const torch::Tensor& mask, const PolicyLossConfig& cfg,
-                               const torch::Tensor& ref_logp = {}, const torch::Tensor& entropy = {},
-                               const torch::Tensor& pg_weight = {});
+                               const torch::Tensor& mask, const PolicyLossConfig& cfg, const torch::Tensor& ref_logp = {},
+                               const torch::Tensor& entropy = {}, const torch::Tensor& pg_weight = {});
 
 // Rollout/trainer mismatch correction (TRL's vllm_importance_sampling_correction; our sampler plays
 // vLLM's part). The completions were drawn from the sampler's distribution mu; the loss is of the
@@ -98,18 +97,17 @@ PolicyLoss compute_policy_loss(const torch::Tensor& logp, const torch::Tensor& o
 // weight of the unfiltered policy), and a sequence ratio shrinks geometrically with the length.
 // The trainer warns; a token mode, or the correction off, suits filtered sampling.
 struct SamplerCorrection {
-  torch::Tensor weight;              // (N, Tc) or (N, 1), detached
-  double logp_diff_sum = 0, logp_diff_max = 0;  // |logp - sampler_logp| over the masked tokens
+  torch::Tensor weight;                                // (N, Tc) or (N, 1), detached
+  double logp_diff_sum = 0, logp_diff_max = 0;         // |logp - sampler_logp| over the masked tokens
   double ratio_sum = 0, ratio_min = 0, ratio_max = 0;  // w after clipping, over tokens or sequences
   int64_t n_tokens = 0, n_ratios = 0;
 };
-SamplerCorrection compute_sampler_correction(const torch::Tensor& logp, const torch::Tensor& sampler_logp,
-                                             const torch::Tensor& mask, IsCorrectionMode mode, double clip_min, double clip_max);
+SamplerCorrection compute_sampler_correction(const torch::Tensor& logp, const torch::Tensor& sampler_logp, const torch::Tensor& mask,
+                                             IsCorrectionMode mode, double clip_min, double clip_max);
 
 // top_entropy_quantile q < 1 (Wang et al. 2025, "80/20"): 1 on the masked tokens whose entropy is
 // >= the (1 - q) quantile of the masked entropies (linear interpolation, as torch.quantile), else 0.
 torch::Tensor top_entropy_mask(const torch::Tensor& entropy, const torch::Tensor& mask, double q);  // (N, Tc)
-
 
 // ---------------------------------------------------------------------------------------------
 // Homework step 4: per-token log-probs of the completion under the model
@@ -127,31 +125,30 @@ struct TokenLogprobs {
   torch::Tensor logprobs;  // (N, Tc) float32
   torch::Tensor entropy;   // (N, Tc) float32, when asked
 };
-TokenLogprobs compute_logprobs_from_model(Qwen2ForCausalLM& model, const torch::Tensor& input_ids,
-                                          const torch::Tensor& attention_mask, int64_t completion_len,
-                                          double temperature = 1.0, bool with_entropy = false, int64_t chunk = 0);
+TokenLogprobs compute_logprobs_from_model(Qwen2ForCausalLM& model, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                          int64_t completion_len, double temperature = 1.0, bool with_entropy = false, int64_t chunk = 0);
 // The same log-probs with each prompt's forward run once for its whole group: rows n of the
 // completions (n, Tc) continue prompt group[n] of prompt_ids (U, Tp). Exact, not an estimate: a
 // prompt's hidden states do not depend on what follows it, so the G completions attend to the one
 // copy of its K/V (autograd sums their gradients into it). Work per micro-batch falls from
 // n (Tp + Tc) tokens to U Tp + n Tc; on GSM8K prompts (Tp >> Tc / G) that is most of the update.
-TokenLogprobs compute_logprobs_shared_prompt(Qwen2ForCausalLM& model, const torch::Tensor& prompt_ids,
-                                             const torch::Tensor& prompt_mask, const torch::Tensor& group,
-                                             const torch::Tensor& completion_ids, const torch::Tensor& completion_mask,
-                                             double temperature = 1.0, bool with_entropy = false, int64_t chunk = 0);
+TokenLogprobs compute_logprobs_shared_prompt(Qwen2ForCausalLM& model, const torch::Tensor& prompt_ids, const torch::Tensor& prompt_mask,
+                                             const torch::Tensor& group, const torch::Tensor& completion_ids,
+                                             const torch::Tensor& completion_mask, double temperature = 1.0, bool with_entropy = false,
+                                             int64_t chunk = 0);
 int64_t logprob_chunk_rows(int64_t n_vocab);
 // Rows [begin, begin + count) of N completions whose consecutive groups of G rows continue the
 // same prompt (a rollout's layout), through compute_logprobs_shared_prompt: each prompt it
 // touches runs once. prompt_ids/mask (N, Tp), completion_ids/mask (N, Tc).
 TokenLogprobs compute_logprobs_grouped(Qwen2ForCausalLM& model, const torch::Tensor& prompt_ids, const torch::Tensor& prompt_mask,
-                                       const torch::Tensor& completion_ids, const torch::Tensor& completion_mask, int64_t G,
-                                       int64_t begin, int64_t count, double temperature, bool with_entropy);
+                                       const torch::Tensor& completion_ids, const torch::Tensor& completion_mask, int64_t G, int64_t begin,
+                                       int64_t count, double temperature, bool with_entropy);
 // The same quantity from given hidden states h (N, Tc, D) and lm_head weight W (V, D), chunked.
-TokenLogprobs chunked_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
-                               double temperature, bool with_entropy, int64_t chunk);
+TokenLogprobs chunked_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets, double temperature,
+                               bool with_entropy, int64_t chunk);
 // The naive reference: full (N, Tc, V) logits and log_softmax.
-TokenLogprobs naive_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
-                             double temperature, bool with_entropy);
+TokenLogprobs naive_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets, double temperature,
+                             bool with_entropy);
 
 // Homework step 5, the training step, is grpo_step.h (rollout.h -> advantages -> update.h).
 

@@ -23,10 +23,10 @@ namespace grpo {
 struct GrpoState {
   TrainConfig cfg;
   Qwen2ForCausalLM policy{nullptr};
-  Qwen2ForCausalLM ref{nullptr};  // only when beta > 0 without LoRA
-  std::vector<torch::Tensor> params;      // the policy parameters that train: all, or the adapters'
-  std::vector<std::string> param_names;   // their names in the model
-  std::vector<torch::Tensor> master;  // fp32 copies of `params` (empty when they are fp32)
+  Qwen2ForCausalLM ref{nullptr};         // only when beta > 0 without LoRA
+  std::vector<torch::Tensor> params;     // the policy parameters that train: all, or the adapters'
+  std::vector<std::string> param_names;  // their names in the model
+  std::vector<torch::Tensor> master;     // fp32 copies of `params` (empty when they are fp32)
   std::unique_ptr<torch::optim::AdamW> optimizer;
   int64_t step = 0;             // optimizer updates done
   int64_t total_steps = 1;      // for the lr schedule
@@ -35,7 +35,7 @@ struct GrpoState {
   std::shared_ptr<StaticDecodeState> decoder = std::make_shared<StaticDecodeState>();
   // The rewards of cfg: built-ins, rules, and the external program (started once, here).
   std::shared_ptr<RewardSet> rewards;
-  int64_t data_position = 0;    // training prompts consumed (dynamic sampling draws more than B per step)
+  int64_t data_position = 0;  // training prompts consumed (dynamic sampling draws more than B per step)
   // The data-parallel ranks (one process: world size 1, every collective the identity). Each rank
   // holds B / W of the step's groups; update_policy makes every normaliser global.
   std::shared_ptr<Dist> dist = std::make_shared<Dist>();

@@ -21,10 +21,9 @@ torch::Tensor compute_softmax_weighted_loss(const torch::Tensor& seq_logp, const
 enum class OfflineObjective { Ppo, SoftmaxWeighted };
 // The groups become a RolloutBatch (response ids + the first EOS id, cut at max_new_tokens), then
 // Ppo: update_policy; SoftmaxWeighted: L = -sum_i softmax(r / softmax_beta)_i log p(y_i | x).
-RolloutBatch offline_batch(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
-                           const std::vector<OfflineGroup>& groups);
-StepMetrics train_offline_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
-                             const std::vector<OfflineGroup>& groups, OfflineObjective objective, double softmax_beta = 1.0);
+RolloutBatch offline_batch(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<OfflineGroup>& groups);
+StepMetrics train_offline_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<OfflineGroup>& groups,
+                               OfflineObjective objective, double softmax_beta = 1.0);
 
 // ---------------------------------------------------------------------------------------------
 // Supervised fine-tuning (grpo_sft): cross-entropy on the answer tokens only (+ the EOS id),

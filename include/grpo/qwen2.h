@@ -43,14 +43,14 @@ struct ModelConfig {
   double rope_theta = 10000.0;
   int64_t max_position_embeddings = 32768;
   bool tie_word_embeddings = false;
-  bool attention_bias = true;        // q/k/v bias (Qwen2: yes; Llama: attention_bias, default no)
-  bool o_proj_bias = false;          // o_proj bias (Qwen2: no; Llama: attention_bias covers o_proj too)
-  nlohmann::json raw;                // the file as read, written back on save
+  bool attention_bias = true;  // q/k/v bias (Qwen2: yes; Llama: attention_bias, default no)
+  bool o_proj_bias = false;    // o_proj bias (Qwen2: no; Llama: attention_bias covers o_proj too)
+  nlohmann::json raw;          // the file as read, written back on save
 
   // Parse and check; errors name `path`, the field, expected and found.
   static ModelConfig from_json(const std::string& text, const std::string& path);
   static ModelConfig from_dir(const std::string& dir);
-  int64_t n_params() const;          // parameter count
+  int64_t n_params() const;  // parameter count
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -72,6 +72,11 @@ struct KVCache {
   static int64_t bytes_needed(const ModelConfig& cfg, int64_t n_seq, int64_t capacity, torch::Dtype dtype);
   // Keep / repeat rows: row i of the result is row index[i] (e.g. share one prompt's cache across G).
   void select_rows(const torch::Tensor& index);
+  // The new positions' K/V (N, Hkv, T, hd) of `layer` written as this cache writes them, and the
+  // K/V attention then reads (N, Hkv, S, hd): preallocated, at [length, length + T) and S = length + T;
+  // static decoding (write_pos set), at write_pos and S = attend; growing, joined by torch::cat.
+  // The caller advances `length` once every layer has appended.
+  std::pair<torch::Tensor, torch::Tensor> append(int64_t layer, torch::Tensor new_k, torch::Tensor new_v);
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -80,9 +85,9 @@ struct KVCache {
 // queries and additive mask; on CUDA it picks a fused kernel (memory-efficient attention, which
 // takes a mask) that never stores the (T, S) probabilities for backward.
 
-bool sdpa_available();                                    // built against LibTorch >= 2.0
-AttentionKernel parse_attention(const std::string& s);    // eager | sdpa (throws if unavailable)
-void check_attention(AttentionKernel kernel);             // throws for sdpa on LibTorch 1.x
+bool sdpa_available();                                  // built against LibTorch >= 2.0
+AttentionKernel parse_attention(const std::string& s);  // eager | sdpa (throws if unavailable)
+void check_attention(AttentionKernel kernel);           // throws for sdpa on LibTorch 1.x
 
 // ---------------------------------------------------------------------------------------------
 // Modules
@@ -143,8 +148,8 @@ class Qwen2AttentionImpl : public torch::nn::Module {
   Qwen2AttentionImpl(const ModelConfig& cfg, torch::TensorOptions opts);
   // x (N, T, D); cos/sin (N, T, 1, hd), sin signed (-sin, +sin) per half; mask additive, (N, 1, 1, T, S) (eager) or (N, 1, g*T, S)
   // (sdpa); cache: the KV cache or null. no_graph: nothing will be differentiated (packed GEMM allowed).
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& mask, KVCache* cache, int64_t layer, bool no_graph = false);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& mask,
+                        KVCache* cache, int64_t layer, bool no_graph = false);
   PackedLinear qkv;  // q_proj, k_proj, v_proj
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t n_head, n_kv_head, head_dim;
@@ -164,8 +169,8 @@ TORCH_MODULE(Qwen2MLP);
 class Qwen2DecoderLayerImpl : public torch::nn::Module {
  public:
   Qwen2DecoderLayerImpl(const ModelConfig& cfg, torch::TensorOptions opts);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& mask, KVCache* cache, int64_t layer);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& mask,
+                        KVCache* cache, int64_t layer);
   Qwen2Attention self_attn{nullptr};
   Qwen2MLP mlp{nullptr};
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
@@ -188,16 +193,15 @@ class Qwen2ForCausalLMImpl : public torch::nn::Module {
   // Hidden states after the final norm, (N, T, D).
   //   input_ids (N, T) int64; attention_mask (N, S) with S = cache length + T (1 = real token);
   //   position_ids (N, T). With a cache, K/V of the T new tokens are written at [length, length+T).
-  torch::Tensor forward_hidden(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-                               const torch::Tensor& position_ids, KVCache* cache = nullptr);
+  torch::Tensor forward_hidden(const torch::Tensor& input_ids, const torch::Tensor& attention_mask, const torch::Tensor& position_ids,
+                               KVCache* cache = nullptr);
   // One decode step with static shapes (CUDA-graph capturable: no host values of the step inside).
   //   input_ids, position_ids (N, 1); key_mask (N, capacity), 1 = real key; write_pos (1,) int64:
   //   the cache position of the new token. Attention spans the first `attend` cache positions, of
   //   which keys after write_pos or with key_mask 0 are masked. cache.length is left to the caller.
   // Returns the hidden state (N, 1, D); equals forward_hidden on the same cache.
-  torch::Tensor forward_decode_static(const torch::Tensor& input_ids, const torch::Tensor& key_mask,
-                                      const torch::Tensor& position_ids, const torch::Tensor& write_pos,
-                                      KVCache& cache, int64_t attend);
+  torch::Tensor forward_decode_static(const torch::Tensor& input_ids, const torch::Tensor& key_mask, const torch::Tensor& position_ids,
+                                      const torch::Tensor& write_pos, KVCache& cache, int64_t attend);
   // Logits (N, T, V) from hidden states (the lm_head or the tied embedding).
   torch::Tensor logits(const torch::Tensor& hidden);
   // Full-sequence convenience: positions from the mask (left padding works), logits (N, T, V).
@@ -227,8 +231,8 @@ TORCH_MODULE(Qwen2ForCausalLM);
 // One decoder layer run so that backward recomputes it from its saved input x instead of keeping
 // its activations (reentrant checkpointing, as torch.utils.checkpoint(use_reentrant=True)). The
 // layer's parameter gradients are accumulated by the inner backward. x must require grad.
-torch::Tensor checkpointed_layer(Qwen2DecoderLayerImpl& layer, const torch::Tensor& x, const torch::Tensor& cos,
-                                 const torch::Tensor& sin, const torch::Tensor& mask);
+torch::Tensor checkpointed_layer(Qwen2DecoderLayerImpl& layer, const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                 const torch::Tensor& mask);
 
 // Positions for a (N, T) mask: cumsum(mask) - 1, clamped at 0 (left padding gets position 0).
 torch::Tensor positions_from_mask(const torch::Tensor& attention_mask);
@@ -236,17 +240,16 @@ torch::Tensor positions_from_mask(const torch::Tensor& attention_mask);
 // ---------------------------------------------------------------------------------------------
 // Loading and saving
 
-
 // The model a tool runs, loaded the one way grpo_eval, grpo_generate, grpo_sft and the benchmarks
 // load it: model_dir (+ a PEFT LoRA adapter directory), on the device and in the dtype their
-// settings name (parse_device / parse_dtype: "auto" picks), with the attention kernel set.
+// settings name (resolve_device / resolve_dtype), with the attention kernel set.
 struct Policy {
   Qwen2ForCausalLM model{nullptr};
   torch::Device device = torch::kCPU;
   torch::Dtype dtype = torch::kFloat32;
   double load_seconds = 0;
 };
-Policy load_policy(const std::string& model_dir, const std::string& device, const std::string& dtype,
+Policy load_policy(const std::string& model_dir, const DeviceSetting& device, Precision dtype,
                    AttentionKernel attention = AttentionKernel::Eager, const std::string& adapter = "");
 
 struct LoadStats {

@@ -33,7 +33,7 @@ std::vector<size_t> log_table_rows(size_t n, size_t want = 10);
 // Before/after examples that show what changed: wrong -> right first, then right -> wrong (at least
 // one when there is one), then unchanged (wrong both times, then right both times), up to max_n.
 struct ExamplePick {
-  std::vector<size_t> order;  // indices into the evaluated questions
+  std::vector<size_t> order;                                     // indices into the evaluated questions
   size_t fixed = 0, broken = 0, both_wrong = 0, both_right = 0;  // counts over all questions
 };
 ExamplePick pick_examples(const std::vector<bool>& before_ok, const std::vector<bool>& after_ok, size_t max_n = 5);

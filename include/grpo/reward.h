@@ -36,7 +36,7 @@ const char* answer_source_name(AnswerSource s);
 struct ExtractedAnswer {
   std::optional<double> value;  // the last number of the chosen span; empty = extraction failed
   AnswerSource source = AnswerSource::None;
-  std::string span;             // the chosen span's text
+  std::string span;  // the chosen span's text
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -59,15 +59,15 @@ std::optional<double> parse_gsm8k_gold(std::string_view answer);
 
 struct RewardContext {
   AnswerMode mode = AnswerMode::Strict;
-  int length_target = 1024;  // characters (code points) before the length penalty starts
+  int length_target = 1024;       // characters (code points) before the length penalty starts
   int overlong_max_len = 512;     // `overlong`: tokens at which the penalty reaches -1 (L_max)
   int overlong_buffer_len = 128;  // `overlong`: the soft zone before it (L_cache)
 };
 
 float correctness_reward(std::string_view completion, double gold, const RewardContext& ctx);  // 1 / 0
-float format_reward(std::string_view completion);  // 1 iff exactly <think>..</think> <answer>..</answer>
-float tags_reward(std::string_view completion);    // 0.25 per tag present exactly once, in order
-float digit_reward(std::string_view completion, const RewardContext& ctx);  // 1 iff span is a plain number
+float format_reward(std::string_view completion);                            // 1 iff exactly <think>..</think> <answer>..</answer>
+float tags_reward(std::string_view completion);                              // 0.25 per tag present exactly once, in order
+float digit_reward(std::string_view completion, const RewardContext& ctx);   // 1 iff span is a plain number
 float length_reward(std::string_view completion, const RewardContext& ctx);  // 0 .. -1 past target
 // DAPO's soft overlong punishment on the completion's token count n (L_max, L_cache from ctx):
 //   0 when n <= L_max - L_cache;  (L_max - L_cache - n) / L_cache up to L_max;  -1 beyond.
@@ -87,10 +87,10 @@ struct RewardResult {
 
 // One completion to score, with what rules and the external program may read.
 struct ScoreItem {
-  std::string prompt;      // the question (sent to the external program)
+  std::string prompt;  // the question (sent to the external program)
   std::string completion;
   double gold = 0;
-  int64_t n_tokens = -1;   // completion tokens (length rules with unit tokens); < 0 unknown
+  int64_t n_tokens = -1;  // completion tokens (length rules with unit tokens); < 0 unknown
 };
 
 // Scores completions with every reward: the built-in functions (weights by name), the config's

@@ -44,7 +44,7 @@ class RewardProgram {
   std::map<std::string, std::vector<float>> score(const RewardRequest& req);
 
   int restarts() const { return restarts_; }  // restarts so far in this run
-  std::string describe() const;                // the argv as a JSON array, for messages
+  std::string describe() const;               // the argv as a JSON array, for messages
 
  private:
   void start();

@@ -37,17 +37,17 @@ enum class LengthUnit { Words, Chars, Tokens };
 enum class LengthShape { Triangular, Linear };
 
 struct RewardRule {
-  std::string name;                        // reward/<name> in the logs; [a-z0-9_]+
+  std::string name;  // reward/<name> in the logs; [a-z0-9_]+
   RuleType type = RuleType::Regex;
   double weight = 1.0;                     // its weight in the total reward
   RuleTarget on = RuleTarget::Completion;  // completion | answer (the extracted answer span)
   // ---- regex, keywords
-  std::string pattern;                     // regex: the PCRE2 pattern
-  std::vector<std::string> words;          // keywords: the literal words
-  bool presence = false;                   // count 0 or 1 instead of every match
+  std::string pattern;             // regex: the PCRE2 pattern
+  std::vector<std::string> words;  // keywords: the literal words
+  bool presence = false;           // count 0 or 1 instead of every match
   bool ignore_case = false;
-  bool whole_words = false;                // keywords: no letter or digit either side
-  double per_match = 1.0;                  // value per match (negative: a penalty)
+  bool whole_words = false;                              // keywords: no letter or digit either side
+  double per_match = 1.0;                                // value per match (negative: a penalty)
   double max = std::numeric_limits<double>::infinity();  // |value| cap
   // ---- length
   LengthUnit unit = LengthUnit::Words;

@@ -19,21 +19,21 @@ namespace grpo {
 
 // Everything a rollout produced that the update needs.
 struct RolloutBatch {
-  Rollout rollout;                 // (N, ...) from the sampler
-  torch::Tensor rewards;           // (B, G) float32 total reward
+  Rollout rollout;                                    // (N, ...) from the sampler
+  torch::Tensor rewards;                              // (B, G) float32 total reward
   std::map<std::string, torch::Tensor> reward_by_fn;  // each (B, G)
-  torch::Tensor correct;           // (B, G) float32 0/1
-  std::vector<std::string> completions;  // decoded, N
-  double reward_seconds = 0;       // scoring them (built-ins, rules, the external program)
-  int64_t reward_errors = 0;       // completions a reward failed on (each scored 0)
-  std::string reward_error;        // the first such failure's reason
-  double temperature = 1.0;        // of the distribution the completions came from (data: 1)
-  std::vector<size_t> examples;    // B: which training examples the groups answer
+  torch::Tensor correct;                              // (B, G) float32 0/1
+  std::vector<std::string> completions;               // decoded, N
+  double reward_seconds = 0;                          // scoring them (built-ins, rules, the external program)
+  int64_t reward_errors = 0;                          // completions a reward failed on (each scored 0)
+  std::string reward_error;                           // the first such failure's reason
+  double temperature = 1.0;                           // of the distribution the completions came from (data: 1)
+  std::vector<size_t> examples;                       // B: which training examples the groups answer
 };
 
 // Rollout + rewards for one batch of examples (B prompts x G samples); keys: each prompt's draw key.
-RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const SpecialIds& special,
-                               const std::vector<Example>& batch, const std::vector<uint64_t>& keys);
+RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<Example>& batch,
+                               const std::vector<uint64_t>& keys);
 // Groups picked from several scored rollouts (dynamic sampling's refills) as one batch: pick
 // (part, group) in order; prompts re-left-padded and completions right-padded to the widest part.
 RolloutBatch gather_groups(const std::vector<RolloutBatch>& parts, const std::vector<std::pair<size_t, int64_t>>& picks);
@@ -43,7 +43,6 @@ RolloutBatch gather_groups(const std::vector<RolloutBatch>& parts, const std::ve
 // from the next prompts, up to dynamic_sampling_max_rollouts rollouts in all; if still short, the
 // dropped groups fill the rest (they cost compute, not correctness: their advantages are 0). The
 // counts go to m.dynamic_sampling, failed rewards to m.reward_errors.
-RolloutBatch collect_rollouts(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& train,
-                              StepMetrics& m);
+RolloutBatch collect_rollouts(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& train, StepMetrics& m);
 
 }  // namespace grpo

@@ -18,10 +18,10 @@ namespace grpo {
 
 struct RunOptions {
   bool dry_run = false;
-  std::string resume;      // "" | "auto" | a checkpoint directory
-  int64_t stop_after = 0;  // stop (checkpoint, exit 0) after this many steps of this invocation; 0 = run to the end
+  std::string resume;                // "" | "auto" | a checkpoint directory
+  int64_t stop_after = 0;            // stop (checkpoint, exit 0) after this many steps of this invocation; 0 = run to the end
   bool allow_config_change = false;  // resume although run-defining settings differ from the checkpoint's
-  std::string dump_rollouts;  // "" | a JSONL file: each step's trained prompts and completions as token ids (rank 0's share)
+  std::string dump_rollouts;         // "" | a JSONL file: each step's trained prompts and completions as token ids (rank 0's share)
 };
 
 // Returns the process exit code (0, or 130/143 after SIGINT/SIGTERM with a checkpoint written).

@@ -24,8 +24,8 @@
 #include <string>
 #include <vector>
 
-#include "grpo/device.h"
 #include "grpo/decoder.h"
+#include "grpo/device.h"
 #include "grpo/qwen2.h"
 #include "grpo/tokenizer.h"
 
@@ -43,18 +43,18 @@ void check_decode_mode(DecodeMode mode, const torch::Device& device);
 struct SamplingParams {
   double temperature = 1.0;
   double top_p = 1.0;
-  int64_t top_k = 0;               // 0 = off
-  double min_p = 0.0;              // 0 = off
-  double repetition_penalty = 1.0; // 1 = off
+  int64_t top_k = 0;                // 0 = off
+  double min_p = 0.0;               // 0 = off
+  double repetition_penalty = 1.0;  // 1 = off
   bool greedy = false;
   int64_t max_new_tokens = 256;
-  std::vector<int64_t> stop_ids;   // EOS ids (Qwen: 151645, 151643)
-  int64_t n_allowed = 0;           // ids >= n_allowed are never produced (0 = the whole vocabulary)
+  std::vector<int64_t> stop_ids;  // EOS ids (Qwen: 151645, 151643)
+  int64_t n_allowed = 0;          // ids >= n_allowed are never produced (0 = the whole vocabulary)
   uint64_t seed = 0;
-  int64_t sync_every = 8;          // host looks at the batch every this many steps
-  int64_t pad_id = 0;              // written after a sequence stopped
+  int64_t sync_every = 8;  // host looks at the batch every this many steps
+  int64_t pad_id = 0;      // written after a sequence stopped
   DecodeMode decode = DecodeMode::Eager;
-  int64_t decode_bucket = 128;     // Static / CudaGraph: attention spans a multiple of this
+  int64_t decode_bucket = 128;  // Static / CudaGraph: attention spans a multiple of this
   // Static / CudaGraph: buffers and graphs to reuse across calls (empty = a fresh one per call).
   std::shared_ptr<StaticDecodeState> decoder;
   // Streaming: called after every step with (sequence index, id) of each row still running; it
@@ -74,9 +74,9 @@ struct Rollout {
   int64_t prefill_tokens = 0, decode_tokens = 0;
   double prefill_seconds = 0, decode_seconds = 0;
   int64_t kv_cache_bytes = 0;
-  int64_t compactions = 0;        // times finished rows were dropped from the batch
-  int64_t decode_shapes = 0;      // Static / CudaGraph: (rows, attend) step shapes first met in this call
-  int64_t graph_captures = 0;     // CudaGraph: graphs captured in this call (one per new shape)
+  int64_t compactions = 0;     // times finished rows were dropped from the batch
+  int64_t decode_shapes = 0;   // Static / CudaGraph: (rows, attend) step shapes first met in this call
+  int64_t graph_captures = 0;  // CudaGraph: graphs captured in this call (one per new shape)
 };
 
 // What the model directory decides: stop at its EOS ids, pad with its pad id, never produce an id
@@ -106,7 +106,7 @@ torch::Tensor draw_from(const torch::Tensor& probs, const torch::Tensor& u);
 
 // Sample G completions for each prompt. prompt_keys (one per prompt, e.g. its dataset index) make
 // the draws reproducible per prompt; empty = 0, 1, 2, ...
-Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>>& prompts, int64_t G,
-                 const SamplingParams& params, const std::vector<uint64_t>& prompt_keys = {});
+Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>>& prompts, int64_t G, const SamplingParams& params,
+                 const std::vector<uint64_t>& prompt_keys = {});
 
 }  // namespace grpo

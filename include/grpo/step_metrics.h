@@ -31,15 +31,15 @@ struct DynamicSamplingMetrics {
 // Time and memory of a grpo_train step (the slowest rank's; tokens summed over the ranks).
 struct StepTiming {
   double rollout_s = 0, update_s = 0, rewards_s = 0;  // rewards_s is part of rollout_s
-  double rollout_tokens_per_s = 0;  // tokens generated per rollout second
-  double update_tokens_per_s = 0;   // prompt + completion tokens per update second, times num_iterations
-  double peak_mem_mb = 0;           // CUDA allocator peak of this step; CPU: process peak RSS
-  std::optional<int64_t> decode_new_shapes;  // static / CUDA-graph decoding: shapes met for the first time
+  double rollout_tokens_per_s = 0;                    // tokens generated per rollout second
+  double update_tokens_per_s = 0;                     // prompt + completion tokens per update second, times num_iterations
+  double peak_mem_mb = 0;                             // CUDA allocator peak of this step; CPU: process peak RSS
+  std::optional<int64_t> decode_new_shapes;           // static / CUDA-graph decoding: shapes met for the first time
 };
 
 struct StepMetrics {
-  int64_t step = 0;   // optimizer steps done, this one included
-  double epoch = 0;   // training prompts consumed / training set size
+  int64_t step = 0;  // optimizer steps done, this one included
+  double epoch = 0;  // training prompts consumed / training set size
   // ---- the update (every objective)
   double loss = 0, lr = 0, grad_norm = 0;
   double skipped = 0;  // 1 when the update was dropped (non-finite loss or gradient)

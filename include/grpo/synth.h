@@ -16,9 +16,9 @@ namespace grpo {
 
 struct SynthConfig {
   uint64_t seed = 1;
-  int max_number = 9;       // operands in [0, max_number]
-  int max_ops = 1;          // 1: a+b or a-b; 2: also a+b-c
-  double label_noise = 0.0; // probability of a near-miss result in the answer text
+  int max_number = 9;        // operands in [0, max_number]
+  int max_ops = 1;           // 1: a+b or a-b; 2: also a+b-c
+  double label_noise = 0.0;  // probability of a near-miss result in the answer text
 };
 
 struct SynthProblem {
@@ -31,8 +31,7 @@ struct SynthProblem {
 // Problem number `index` of the stream (pure function of config and index).
 SynthProblem synth_problem(const SynthConfig& cfg, uint64_t index);
 // n_train + n_test distinct problems; no test question text appears in train.
-void synth_split(const SynthConfig& cfg, size_t n_train, size_t n_test, std::vector<SynthProblem>* train,
-                 std::vector<SynthProblem>* test);
+void synth_split(const SynthConfig& cfg, size_t n_train, size_t n_test, std::vector<SynthProblem>* train, std::vector<SynthProblem>* test);
 std::string synth_jsonl(const std::vector<SynthProblem>& problems);  // {"question", "answer"} lines
 
 }  // namespace grpo

@@ -42,8 +42,7 @@ class Tokenizer {
   virtual bool is_special(int32_t id) const = 0;
 
   // Encode many texts on `n_threads` threads (0 = hardware concurrency); same result as a loop.
-  std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& texts,
-                                                 bool match_special = true, int n_threads = 0) const;
+  std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string>& texts, bool match_special = true, int n_threads = 0) const;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -98,8 +97,8 @@ class SentencePieceTokenizer : public Tokenizer {
 struct SpecialIds {
   std::optional<int32_t> bos;  // prepended when add_bos (Qwen: none)
   bool add_bos = false;
-  std::vector<int32_t> eos;    // generation stops at any of these (Qwen: 151645, 151643)
-  int32_t pad = 0;             // padding id (pad_token, else the first eos, else 0)
+  std::vector<int32_t> eos;  // generation stops at any of these (Qwen: 151645, 151643)
+  int32_t pad = 0;           // padding id (pad_token, else the first eos, else 0)
 };
 
 // tokenizer.json if present, else tokenizer.model. `path` may be a file or a model directory.
@@ -114,8 +113,7 @@ SpecialIds load_special_ids(const std::string& model_dir, const Tokenizer& tok);
 // Turns ids arriving one at a time into text pieces that are always whole UTF-8 characters.
 class IncrementalDecoder {
  public:
-  explicit IncrementalDecoder(const Tokenizer& tok, bool skip_special = true)
-      : tok_(tok), skip_special_(skip_special) {}
+  explicit IncrementalDecoder(const Tokenizer& tok, bool skip_special = true) : tok_(tok), skip_special_(skip_special) {}
   // Text that became final with this id ("" while a character is still incomplete).
   std::string push(int32_t id);
   // Whatever is left at the end (incomplete bytes become U+FFFD).
@@ -139,6 +137,6 @@ std::vector<std::pair<std::string, std::string>> train_bpe_merges(const std::vec
 
 // UTF-8 helpers shared by the tokenizers.
 std::string utf8_lossy(std::string_view bytes);  // invalid sequences -> U+FFFD, like Rust's from_utf8_lossy
-std::string nfc(std::string_view text);           // Unicode NFC (ASCII fast path)
+std::string nfc(std::string_view text);          // Unicode NFC (ASCII fast path)
 
 }  // namespace grpo

@@ -31,6 +31,6 @@ struct TrainerState {
 
 TrainerState parse_trainer_state(const std::string& text, const std::string& path);
 TrainerState read_trainer_state(const std::string& checkpoint_dir);  // <dir>/trainer_state.json
-std::string trainer_state_text(const TrainerState& s);                // what parse_trainer_state reads back
+std::string trainer_state_text(const TrainerState& s);               // what parse_trainer_state reads back
 
 }  // namespace grpo

@@ -11,8 +11,8 @@
 #include "grpo/common.h"
 #include "grpo/config.h"
 #include "grpo/device.h"
-#include "grpo/lora.h"
 #include "grpo/evaluation.h"
+#include "grpo/lora.h"
 #include "grpo/sampler.h"
 
 using namespace grpo;
@@ -27,7 +27,8 @@ int main(int argc, char** argv) {
   app.add_option("--adapter", adapter, "a LoRA adapter directory (PEFT's files, e.g. a LoRA run's checkpoint-N) over model_dir");
   app.add_option("--data", data, "GSM8K-style JSONL (default: eval_data, data/gsm8k/test.jsonl)");
   app.add_option("--limit", limit, "first N questions (0 = all; default: eval_limit, 200)")->check(integer_in(0, INT_MAX));
-  app.add_option("--samples", samples, "sampled draws per question at eval_temperature (default: eval_samples, 0)")->check(integer_in(0, INT_MAX));
+  app.add_option("--samples", samples, "sampled draws per question at eval_temperature (default: eval_samples, 0)")
+      ->check(integer_in(0, INT_MAX));
   app.add_option("--samples-out", samples_out, "write every greedy answer as JSONL here");
   app.add_option("-c,--config", config_path, "YAML/JSON config (system_prompt, max_new_tokens, dtype, ...)");
   app.add_option("--set", overrides, "override one config key: --set key=value");
@@ -44,18 +45,24 @@ int main(int argc, char** argv) {
     auto tok = load_tokenizer(model_dir);
     SpecialIds special = load_special_ids(model_dir, *tok);
     GSM8KDataset ds(cfg.eval_data, static_cast<size_t>(cfg.eval_limit));
-    check_decode_mode(cfg.decode_mode, parse_device(cfg.device));
+    check_decode_mode(cfg.decode_mode, resolve_device(cfg.device));
     auto model = load_policy(model_dir, cfg.device, cfg.dtype, cfg.attention, adapter).model;
     EvalResult r = evaluate(model, *tok, special, ds, cfg);
     if (!samples_out.empty()) {
       std::string s;
       for (const auto& e : r.samples)
-        s += json_text(nlohmann::json({{"question", e.question}, {"gold", e.gold}, {"completion", e.completion},
-                                       {"correct_strict", e.correct_strict}, {"correct_flexible", e.correct_flexible}})) + "\n";
+        s += json_text(nlohmann::json({{"question", e.question},
+                                       {"gold", e.gold},
+                                       {"completion", e.completion},
+                                       {"correct_strict", e.correct_strict},
+                                       {"correct_flexible", e.correct_flexible}})) +
+             "\n";
       write_file_atomic(samples_out, s);
     }
-    nlohmann::json out = {{"greedy_strict", r.greedy_strict}, {"greedy_flexible", r.greedy_flexible},
-                          {"sampled", r.sampled < 0 ? nlohmann::json(nullptr) : nlohmann::json(r.sampled)}, {"n", r.n},
+    nlohmann::json out = {{"greedy_strict", r.greedy_strict},
+                          {"greedy_flexible", r.greedy_flexible},
+                          {"sampled", r.sampled < 0 ? nlohmann::json(nullptr) : nlohmann::json(r.sampled)},
+                          {"n", r.n},
                           {"seconds", r.seconds}};
     std::printf("%s\n", json_text(out).c_str());
   } catch (const std::exception& e) {

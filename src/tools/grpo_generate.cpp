@@ -43,13 +43,15 @@ void score(Qwen2ForCausalLM& model, const torch::Device& dev, const std::string&
   auto ids = parse_ids(score_ids, "--score-ids");
   if (ids.size() < 2) throw Error("--score-ids: need at least two ids");
   for (int32_t id : ids)
-    if (id >= model->cfg.n_vocab) throw Error("--score-ids: id " + std::to_string(id) + " >= vocab_size " + std::to_string(model->cfg.n_vocab));
+    if (id >= model->cfg.n_vocab)
+      throw Error("--score-ids: id " + std::to_string(id) + " >= vocab_size " + std::to_string(model->cfg.n_vocab));
   torch::NoGradGuard ng;
   auto x = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kInt64).unsqueeze(0).to(dev);
   auto logits = model->forward(x).to(torch::kFloat32)[0].to(torch::kCPU).contiguous();  // (T, V)
   if (!logits_out.empty())
-    write_safetensors(logits_out, {{"logits", DType::F32, {logits.size(0), logits.size(1)}, logits.data_ptr(),
-                                    static_cast<size_t>(logits.numel()) * sizeof(float)}});
+    write_safetensors(
+        logits_out,
+        {{"logits", DType::F32, {logits.size(0), logits.size(1)}, logits.data_ptr(), static_cast<size_t>(logits.numel()) * sizeof(float)}});
   auto lp = torch::log_softmax(logits, -1);
   for (size_t i = 0; i + 1 < ids.size(); ++i) std::printf("%s%.6f", i ? "," : "", lp[i][ids[i + 1]].item<float>());
   std::printf("\n");
@@ -74,10 +76,14 @@ std::vector<std::vector<int32_t>> read_prompts(const std::string& model_dir, con
       ++lineno;
       if (trim(line).empty()) continue;
       auto j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_string()) texts.push_back(j.get<std::string>());
-      else if (j.is_object() && j.contains("prompt") && j["prompt"].is_string()) texts.push_back(j["prompt"]);
-      else if (j.is_object() && j.contains("question") && j["question"].is_string()) texts.push_back(j["question"]);
-      else throw Error(prompts_file + ":" + std::to_string(lineno) + ": expected a JSON string or an object with \"prompt\" or \"question\"");
+      if (j.is_string())
+        texts.push_back(j.get<std::string>());
+      else if (j.is_object() && j.contains("prompt") && j["prompt"].is_string())
+        texts.push_back(j["prompt"]);
+      else if (j.is_object() && j.contains("question") && j["question"].is_string())
+        texts.push_back(j["question"]);
+      else
+        throw Error(prompts_file + ":" + std::to_string(lineno) + ": expected a JSON string or an object with \"prompt\" or \"question\"");
     }
     if (texts.empty()) throw Error(prompts_file + ": no prompts");
     SpecialIds special = load_special_ids(model_dir, *tok);
@@ -102,15 +108,17 @@ void print_completions(const Rollout& r, const Tokenizer* tok, bool print_ids) {
       std::printf("\n");
     } else {
       std::string text = tok->decode(out, /*skip_special=*/true);
-      if (completions.size() == 1) std::printf("%s\n", text.c_str());
-      else std::printf("%s\n", json_text(nlohmann::json(text)).c_str());
+      if (completions.size() == 1)
+        std::printf("%s\n", text.c_str());
+      else
+        std::printf("%s\n", json_text(nlohmann::json(text)).c_str());
     }
   }
 }
 
 // The option combinations CLI11 cannot check alone.
-void check_options(const std::string& prompt, const std::string& prompts_file, const std::string& prompt_ids,
-                   const std::string& score_ids, const std::string& logits_out, int64_t G, const SamplingParams& sp) {
+void check_options(const std::string& prompt, const std::string& prompts_file, const std::string& prompt_ids, const std::string& score_ids,
+                   const std::string& logits_out, int64_t G, const SamplingParams& sp) {
   int sources = !prompt.empty() + !prompts_file.empty() + !prompt_ids.empty() + !score_ids.empty();
   if (!logits_out.empty() && score_ids.empty()) throw Error("--logits-out needs --score-ids");
   if (sources != 1) throw Error("give exactly one of --prompt, --prompts-file, --prompt-ids, --score-ids");
@@ -136,7 +144,7 @@ void add_sampling_options(CLI::App& app, SamplingParams& sp) {
 int main(int argc, char** argv) {
   CLI::App app{"grpo_generate: sample from or score with a Hugging Face Qwen2/Llama model"};
   std::string model_dir, prompt, prompts_file, prompt_ids, score_ids, dtype = "auto", device = "auto", decode = "eager",
-              attention = "eager";
+                                                                      attention = "eager";
   std::string system_prompt = kDefaultSystemPrompt, logits_out;
   bool raw = false, print_ids = false, ignore_eos = false, no_stream = false;
   SamplingParams sp;
@@ -166,8 +174,9 @@ int main(int argc, char** argv) {
   try {
     check_options(prompt, prompts_file, prompt_ids, score_ids, logits_out, G, sp);
     sp.decode = parse_decode_mode(decode);
-    check_decode_mode(sp.decode, parse_device(device));
-    Policy policy = load_policy(model_dir, device, dtype, parse_attention(attention), adapter);
+    const DeviceSetting device_setting = parse_device_setting(device, "--device");
+    check_decode_mode(sp.decode, resolve_device(device_setting));
+    Policy policy = load_policy(model_dir, device_setting, parse_precision(dtype, "--dtype"), parse_attention(attention), adapter);
     auto& model = policy.model;
     const torch::Device dev = policy.device;
     std::fprintf(stderr, "loaded %s: %.1f M params, %s, %s, %.2f s\n", model_dir.c_str(), model->cfg.n_params() / 1e6,
@@ -182,7 +191,8 @@ int main(int argc, char** argv) {
     auto prompts = read_prompts(model_dir, prompt, prompts_file, prompt_ids, raw, system_prompt, tok);
     for (const auto& p : prompts)
       for (int32_t id : p)
-        if (id >= model->cfg.n_vocab) throw Error("prompt id " + std::to_string(id) + " >= vocab_size " + std::to_string(model->cfg.n_vocab));
+        if (id >= model->cfg.n_vocab)
+          throw Error("prompt id " + std::to_string(id) + " >= vocab_size " + std::to_string(model->cfg.n_vocab));
     // ---- generation parameters from the model dir (stop ids, allowed vocabulary, pad)
     if (tok || file_exists(model_dir + "/tokenizer.json") || file_exists(model_dir + "/tokenizer.model")) {
       if (!tok) tok = load_tokenizer(model_dir);

@@ -56,8 +56,7 @@ int main(int argc, char** argv) {
   app.add_option("--set", overrides, "override a config key (key=value), after the file; repeatable");
   app.add_option("--mode", mode, "answer extraction mode (answer_mode)")->check(CLI::IsMember({"strict", "flexible"}));
   app.add_option("--weights", weights_arg, "reward weights as fn=w,... over the config's [" + default_weights + "]");
-  app.add_option("--length-target", length_target, "`length` reward target in characters (length_target)")
-      ->check(integer_in(1, INT_MAX));
+  app.add_option("--length-target", length_target, "`length` reward target in characters (length_target)")->check(integer_in(1, INT_MAX));
   app.add_option("--tokenizer", tokenizer_path, "tokenizer (dir or tokenizer.json): token counts for length rules in tokens");
   app.add_option("--batch", batch, "completions per reward_command request")->check(integer_in(1, INT_MAX))->capture_default_str();
   GRPO_CLI_PARSE(app, argc, argv);
@@ -96,8 +95,7 @@ int main(int argc, char** argv) {
       std::string where = "stdin:" + std::to_string(lineno);
       nlohmann::json obj = parse_json(line, where);
       if (!obj.is_object()) throw Error(where + ": expected a JSON object");
-      if (!obj.contains("completion") || !obj["completion"].is_string())
-        throw Error(where + ": missing string field \"completion\"");
+      if (!obj.contains("completion") || !obj["completion"].is_string()) throw Error(where + ": missing string field \"completion\"");
       ScoreItem it;
       it.completion = obj["completion"].get<std::string>();
       it.gold = gold_of(obj, where);

@@ -12,15 +12,15 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "grpo/checkpoint.h"
 #include "grpo/cli.h"
 #include "grpo/common.h"
 #include "grpo/config.h"
 #include "grpo/device.h"
+#include "grpo/evaluation.h"
 #include "grpo/grpo.h"
 #include "grpo/offline.h"
 #include "grpo/tokenizer.h"
-#include "grpo/checkpoint.h"
-#include "grpo/evaluation.h"
 
 using namespace grpo;
 namespace fs = std::filesystem;
@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
     set_config_value(cfg, "model_path", model_dir, "command line");
     set_config_value(cfg, "train_data", data, "--data");
     validate_config(cfg);
-    if (cfg.lora_rank > 0) throw Error("config key 'lora_rank': grpo_sft trains the whole model; expected 0, found " + std::to_string(cfg.lora_rank));
+    if (cfg.lora_rank > 0)
+      throw Error("config key 'lora_rank': grpo_sft trains the whole model; expected 0, found " + std::to_string(cfg.lora_rank));
     GSM8KDataset ds(cfg.train_data, static_cast<size_t>(cfg.train_limit));
     if (!init.empty()) {  // ---- a fresh model directory
       if (dir_exists(model_dir) && !fs::is_empty(model_dir)) throw Error("--init: " + model_dir + " exists and is not empty");

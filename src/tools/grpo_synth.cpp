@@ -23,9 +23,13 @@ int main(int argc, char** argv) {
   app.add_option("--seed", cfg.seed, "generator seed")->capture_default_str();
   app.add_option("--n-train", n_train, "training problems")->capture_default_str()->check(integer_in(1, 100000000));
   app.add_option("--n-test", n_test, "held-out problems")->capture_default_str()->check(integer_in(0, 100000000));
-  app.add_option("--max-number", cfg.max_number, "operands in [0, N]")->capture_default_str()->check(integer_in(1, 1000000000));  // a+b-c stays an int
+  app.add_option("--max-number", cfg.max_number, "operands in [0, N]")
+      ->capture_default_str()
+      ->check(integer_in(1, 1000000000));  // a+b-c stays an int
   app.add_option("--max-ops", cfg.max_ops, "1: a+b, a-b; 2: also a+b-c")->capture_default_str()->check(integer_in(1, 2));
-  app.add_option("--sft-noise", sft_noise, "probability of a near-miss answer in sft.jsonl")->capture_default_str()->check(number_in(0.0, 1.0));
+  app.add_option("--sft-noise", sft_noise, "probability of a near-miss answer in sft.jsonl")
+      ->capture_default_str()
+      ->check(number_in(0.0, 1.0));
   GRPO_CLI_PARSE(app, argc, argv);
   try {
     if (!dir_exists(out) && ::mkdir(out.c_str(), 0755) != 0) throw Error(out + ": cannot create directory");
@@ -42,8 +46,8 @@ int main(int argc, char** argv) {
     write_file_atomic(out + "/sft.jsonl", synth_jsonl(sft));
     size_t wrong = 0;
     for (size_t i = 0; i < sft.size(); ++i) wrong += sft[i].answer != train[i].answer;
-    std::printf("wrote %s/{train,test,sft}.jsonl: %zu train, %zu test; %zu of the sft answers (%.1f%%) are near misses\n",
-                out.c_str(), train.size(), test.size(), wrong, 100.0 * wrong / std::max<size_t>(1, sft.size()));
+    std::printf("wrote %s/{train,test,sft}.jsonl: %zu train, %zu test; %zu of the sft answers (%.1f%%) are near misses\n", out.c_str(),
+                train.size(), test.size(), wrong, 100.0 * wrong / std::max<size_t>(1, sft.size()));
   } catch (const std::exception& e) {
     return tool_error("grpo_synth", e);
   }

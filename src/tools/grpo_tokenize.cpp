@@ -37,8 +37,7 @@ std::vector<json> parse_inputs(bool decode, bool chat, std::string& failure) {
       failure = where + ": invalid JSON (" + e.what() + ")";
       break;
     }
-    if (chat && !(v.is_object() && v.contains("user") && v["user"].is_string() &&
-                  (!v.contains("system") || v["system"].is_string()))) {
+    if (chat && !(v.is_object() && v.contains("user") && v["user"].is_string() && (!v.contains("system") || v["system"].is_string()))) {
       failure = where + ": expected {\"user\": string, \"system\": string (optional)}, found " + json_text(v);
       break;
     }
@@ -108,8 +107,7 @@ int main(int argc, char** argv) {
         n_tokens += v.size();
         std::cout << json_text(json(v)) << "\n";
       }
-      if (bench)
-        std::fprintf(stderr, "tokens=%zu seconds=%.6f tokens_per_s=%.1f\n", n_tokens, secs, n_tokens / std::max(secs, 1e-9));
+      if (bench) std::fprintf(stderr, "tokens=%zu seconds=%.6f tokens_per_s=%.1f\n", n_tokens, secs, n_tokens / std::max(secs, 1e-9));
     }
     std::cout.flush();
     if (!failure.empty()) throw Error(failure);

@@ -17,7 +17,6 @@
 
 using namespace grpo;
 
-
 int main(int argc, char** argv) {
   CLI::App app{"grpo_train: GRPO fine-tuning of Qwen2.5 models on GSM8K (C++/LibTorch)"};
   std::string model_path, config_path, resume;

@@ -27,7 +27,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     {"name": "steps", "type": "regex", "pattern": "(?m)^Step \\d+:", "per_match": 0.1, "max": 0.5},
     {"name": "hedges", "type": "keywords", "words": ["maybe", "perhaps"], "ignore_case": true, "whole_words": true, "per_match": -0.2},
     {"name": "words50", "type": "length", "unit": "words", "target": 50, "tolerance": 25}
-  ])"), "fuzz rules");
+  ])"),
+                                  "fuzz rules");
   RewardContext ctx;
   ctx.length_target = 64;
   strict_set = std::make_unique<RewardSet>(weights, ctx, rules);
