@@ -1,7 +1,7 @@
-// Tests for trainer.h and tensorboard.h: an end-to-end grpo_train run on a tiny random Qwen2 made
-// by the test (every artifact exists and parses), the TensorBoard file decoded against
-// metrics.jsonl, resume equality (2k steps == k + resume + k, bit for bit), a crash in the middle of
-// a checkpoint write, and checkpoint round trips. Labelled `trainer`; still seconds, not minutes.
+// Tests for the run (run.h, checkpoint.h, run_logs.h, evaluation.h) and tensorboard.h: an end-to-end grpo_train run on a tiny random Qwen2
+// made by the test (every artifact exists and parses), the TensorBoard file decoded against metrics.jsonl, resume equality (2k steps == k +
+// resume + k, bit for bit), a crash in the middle of a checkpoint write, and checkpoint round trips. Labelled `trainer`; still seconds, not
+// minutes.
 #include <gtest/gtest.h>
 
 #include <cmath>
