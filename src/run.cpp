@@ -92,7 +92,8 @@ struct RunInputs {
   const GSM8KDataset& train;
   const GSM8KDataset& eval;
   int64_t total_steps;
-  torch::Device device;
+  DeviceSetting device_setting;  // cfg.device, or under torchrun the rank's local GPU
+  torch::Device device;          // device_setting resolved
   torch::ScalarType dtype;
   std::string resume_dir;  // "" for a fresh run
   std::shared_ptr<Dist> dist;
@@ -185,8 +186,9 @@ Models load_models(const RunInputs& in) {
   const std::string& resume_dir = in.resume_dir;
   const bool lora = cfg.lora_rank > 0;  // the base model (frozen) + an adapter, saved as PEFT's files
   Models m;
-  m.policy = load_qwen2(resume_dir.empty() || lora ? cfg.model_path : resume_dir, in.dtype, in.device);
-  if (lora && !resume_dir.empty()) load_lora_adapter(m.policy, resume_dir);
+  m.policy = load_policy(resume_dir.empty() || lora ? cfg.model_path : resume_dir, in.device_setting, cfg.dtype, cfg.attention,
+                         lora ? resume_dir : "")
+                 .model;
   in.dist->broadcast(m.policy->parameters());  // every rank starts from rank 0's weights
   // Resuming with a KL term: the reference is the initial model, not the resumed policy (or, with
   // sync_ref_model, the mixed reference the checkpoint saved; with LoRA, the base itself).
@@ -310,9 +312,11 @@ int run_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   const int64_t total_steps = cfg.max_steps > 0 ? cfg.max_steps : cfg.num_epochs * ((int64_t(train.size()) + B - 1) / B);
   // ---- the ranks (torchrun's environment; none: one process) and this rank's device
   const DistEnv denv = read_dist_env();
-  auto device = resolve_device(cfg.device);
-  // Under torchrun, "cuda" and "auto" mean the rank's local GPU; cuda:N means GPU N.
-  if (denv.launched && device.is_cuda() && cfg.device.index < 0) device = torch::Device(torch::kCUDA, denv.local_rank);
+  // Under torchrun, "cuda" and "auto" (on a CUDA machine) mean the rank's local GPU; cuda:N means GPU N.
+  DeviceSetting device_setting = cfg.device;
+  if (denv.launched && cfg.device.index < 0 && resolve_device(cfg.device).is_cuda())
+    device_setting = {DeviceSetting::Kind::Cuda, denv.local_rank};
+  const torch::Device device = resolve_device(device_setting);
   if (B % denv.world_size != 0)
     throw Error("prompts_per_step = " + std::to_string(B) + " is not a multiple of WORLD_SIZE = " + std::to_string(denv.world_size) +
                 ": each rank rolls out whole groups, B / WORLD_SIZE of them");
@@ -336,7 +340,7 @@ int run_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   set_current_device(device);
   auto dist = denv.launched ? Dist::connect(denv, backend, device, cfg.dist_timeout_s) : std::make_shared<Dist>();
   try {
-    return run_on_rank({cfg, opts, *tok, special, train, eval, total_steps, device, dtype, resume_dir, dist, t_start});
+    return run_on_rank({cfg, opts, *tok, special, train, eval, total_steps, device_setting, device, dtype, resume_dir, dist, t_start});
   } catch (const std::exception& e) {
     dist->report_failure(error_text(e));  // the other ranks name this rank and the reason
     throw;

@@ -240,7 +240,7 @@ torch::Tensor positions_from_mask(const torch::Tensor& attention_mask);
 // ---------------------------------------------------------------------------------------------
 // Loading and saving
 
-// The model a tool runs, loaded the one way grpo_eval, grpo_generate, grpo_sft and the benchmarks
+// The model a tool runs, loaded the one way grpo_train, grpo_eval, grpo_generate, grpo_sft and the benchmarks
 // load it: model_dir (+ a PEFT LoRA adapter directory), on the device and in the dtype their
 // settings name (resolve_device / resolve_dtype), with the attention kernel set.
 struct Policy {
