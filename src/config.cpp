@@ -98,7 +98,7 @@ std::string device_setting_name(const DeviceSetting& d) {
 
 namespace {
 
-// An enum-valued key: set from its name, printed as its name.
+// A key with a typed value (an enum, the device): set from its text, printed as its text.
 struct ChoiceMember {
   std::function<void(TrainConfig&, const std::string&, const std::string&)> set;  // (cfg, text, what)
   std::function<std::string(const TrainConfig&)> get;
@@ -113,26 +113,24 @@ struct Row {
   std::vector<std::string> choices;
 };
 
+// A key whose value is parsed from text by parse(text, what) and printed by print(value).
+template <class T, class Parse, class Print>
+Row choice_row(const char* name, T TrainConfig::*member, const char* help, Parse parse, Print print, std::vector<std::string> choices) {
+  ChoiceMember c{[member, parse](TrainConfig& cfg, const std::string& text, const std::string& what) { cfg.*member = parse(text, what); },
+                 [member, print](const TrainConfig& cfg) { return print(cfg.*member); }};
+  return {name, c, help, std::move(choices)};
+}
+
 template <class T>
 Row make_row(const char* name, T TrainConfig::*member, const char* help) {
-  if constexpr (std::is_same_v<T, DeviceSetting>) {
-    ChoiceMember c{
-        [member](TrainConfig& cfg, const std::string& text, const std::string& what) { cfg.*member = parse_device_setting(text, what); },
-        [member](const TrainConfig& cfg) { return device_setting_name(cfg.*member); }};
-    return {name, c, help, {}};
-  } else if constexpr (std::is_same_v<T, Precision>) {
-    ChoiceMember c{
-        [member](TrainConfig& cfg, const std::string& text, const std::string& what) { cfg.*member = parse_precision(text, what); },
-        [member](const TrainConfig& cfg) { return choice_name(cfg.*member); }};
-    return {name, c, help, choice_names<T>()};
-  } else if constexpr (std::is_enum_v<T>) {
-    ChoiceMember c{
-        [member](TrainConfig& cfg, const std::string& text, const std::string& what) { cfg.*member = parse_choice<T>(text, what); },
-        [member](const TrainConfig& cfg) { return choice_name(cfg.*member); }};
-    return {name, c, help, choice_names<T>()};
-  } else {
+  if constexpr (std::is_same_v<T, DeviceSetting>)
+    return choice_row(name, member, help, parse_device_setting, device_setting_name, {});
+  else if constexpr (std::is_same_v<T, Precision>)  // the enum's names, and the short fp32 / bf16 / fp16
+    return choice_row(name, member, help, parse_precision, choice_name<T>, choice_names<T>());
+  else if constexpr (std::is_enum_v<T>)
+    return choice_row(name, member, help, parse_choice<T>, choice_name<T>, choice_names<T>());
+  else
     return {name, member, help, {}};
-  }
 }
 
 const std::vector<Row>& rows() {

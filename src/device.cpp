@@ -94,6 +94,11 @@ void synchronize(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(cuda_index(device));
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t0, const torch::Device& device) {
+  synchronize(device);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 double median_seconds(const torch::Device& device, const std::function<void()>& fn, int reps, int warmup) {
   for (int i = 0; i < warmup; ++i) fn();
   synchronize(device);

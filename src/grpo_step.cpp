@@ -12,11 +12,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t0, const torch::Device& device) {
-  synchronize(device);
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
 // Runs one phase of the step; running out of memory in it (CUDA's OutOfMemoryError, or the CPU
 // allocator's failure) becomes OutOfMemory with the settings that would make it fit.
 // GRPO_FAILPOINT=oom_rollout|oom_update fakes it for the tests.

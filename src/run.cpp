@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <functional>
 #include <optional>
 
 #include "grpo/checkpoint.h"
@@ -153,9 +152,19 @@ void evaluate_during(GrpoState& st, const RunInputs& in, RunLogs& logs) {
               fmt_pct(e.greedy_flexible).c_str(), fmt_pct(e.sampled).c_str());
 }
 
+// What each checkpoint records of the run: the first invocation's before-training results (a
+// resumed run keeps them; the per-question answers stay in answers_before.jsonl) and the wall
+// time so far over every invocation (the checkpoint's plus this one's).
+struct RunRecord {
+  json eval_before;
+  double prior_wall_s = 0;
+  std::chrono::steady_clock::time_point t_start;
+  double wall_s() const { return prior_wall_s + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count(); }
+};
+
 // ---- after: evaluation, then (rank 0) answers, summary.json and report.md
 // wall_s is read after the evaluation: the report splits it into rollouts, updates and evaluations.
-void finish_run(GrpoState& st, const RunInputs& in, const json& before_json, const std::function<double()>& wall_s) {
+void finish_run(GrpoState& st, const RunInputs& in, const RunRecord& run) {
   const std::string& out = in.cfg.output_dir;
   std::printf("Evaluating after training...\n");
   std::fflush(stdout);
@@ -163,10 +172,10 @@ void finish_run(GrpoState& st, const RunInputs& in, const json& before_json, con
   std::printf("  after: greedy strict %s, flexible %s, sampled %s\n", fmt_pct(after.greedy_strict).c_str(),
               fmt_pct(after.greedy_flexible).c_str(), fmt_pct(after.sampled).c_str());
   if (!in.dist->is_main()) return;
-  json summary = {{"before", before_json},
+  json summary = {{"before", run.eval_before},
                   {"after", eval_json(after)},
                   {"steps", st.step},
-                  {"wall_s", wall_s()},
+                  {"wall_s", run.wall_s()},
                   {"skipped_updates", st.skipped_updates}};
   summary["before"].erase("samples");
   write_answers(out + "/answers_after.jsonl", after);
@@ -207,16 +216,6 @@ void prepare_output_dir(const TrainConfig& cfg) {
   write_file_atomic(out + "/config.yaml", config_to_yaml(cfg));
   std::printf("Resolved config saved to %s/config.yaml\n", out.c_str());
 }
-
-// What each checkpoint records of the run: the first invocation's before-training results (a
-// resumed run keeps them; the per-question answers stay in answers_before.jsonl) and the wall
-// time so far over every invocation (the checkpoint's plus this one's).
-struct RunRecord {
-  json eval_before;
-  double prior_wall_s = 0;
-  std::chrono::steady_clock::time_point t_start;
-  double wall_s() const { return prior_wall_s + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count(); }
-};
 
 // Rank 0 saves once the ranks agree on every weight; the others wait for it.
 void save(GrpoState& st, const RunInputs& in, const RunRecord& run) {
@@ -288,7 +287,7 @@ int run_on_rank(const RunInputs& in) {
   const LoopEnd end = train_loop(st, in, logs, run);  // the final save and evaluation run with the caller's signal handlers
   if (end.exit_code) return *end.exit_code;
   if (!end.saved_last) save(st, in, run);
-  finish_run(st, in, run.eval_before, [&] { return run.wall_s(); });
+  finish_run(st, in, run);
   return 0;
 }
 

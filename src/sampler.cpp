@@ -141,15 +141,6 @@ std::vector<std::vector<int32_t>> completion_token_ids(const Rollout& r) {
 
 namespace {
 
-double seconds_since(std::chrono::steady_clock::time_point t0, const torch::Device& device) {
-  synchronize(device);
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
-
-namespace {
-
 // The state of the N sequences as they grow. Rows are compacted as sequences finish: `active` maps
 // a live row to its sequence; the per-row tensors below hold the live rows only.
 struct DecodeRows {

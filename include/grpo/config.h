@@ -39,7 +39,6 @@ struct DeviceSetting {
   enum class Kind : uint8_t { Auto, Cpu, Cuda };
   Kind kind = Kind::Auto;
   int index = -1;  // cuda:N; -1: "cuda" (the current device, or the rank's local one under torchrun)
-  bool operator==(const DeviceSetting& o) const { return kind == o.kind && index == o.index; }
 };
 // `what` names the setting in errors, as parse_choice's.
 DeviceSetting parse_device_setting(const std::string& text, const std::string& what);

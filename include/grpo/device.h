@@ -11,6 +11,7 @@
 #include <ATen/Config.h>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -58,6 +59,8 @@ void set_current_device(const torch::Device& device);
 
 // Wait for the device's queued work (no-op on the CPU).
 void synchronize(const torch::Device& device);
+// Seconds since t0 once the device's queued work is done: a phase's own time.
+double seconds_since(std::chrono::steady_clock::time_point t0, const torch::Device& device);
 
 // Peak memory in MiB since the last reset: CUDA allocated bytes (the caching allocator's
 // high-water mark) on a GPU; the process's peak RSS on the CPU (which cannot be reset).
