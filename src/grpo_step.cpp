@@ -36,16 +36,6 @@ auto in_phase(const std::string& phase, const GrpoState& st, Phase&& run) -> dec
   }
 }
 
-// The trained batch's rewards over every rank's groups: rewards (B, G) gathered, adv over them.
-void add_reward_metrics(const GrpoState& st, const RolloutBatch& rb, const torch::Tensor& rewards, const Advantages& adv, StepMetrics& m) {
-  Dist& dist = *st.dist;
-  m.reward_mean = rewards.mean().item<double>();
-  m.reward_std = rewards.std().item<double>();
-  m.accuracy = dist.all_gather(rb.correct).mean().item<double>();
-  for (const auto& [fn, v] : rb.reward_by_fn) m.reward_by_function[fn] = dist.all_gather(v).mean().item<double>();
-  m.frac_reward_zero_std = adv.frac_reward_zero_std;
-}
-
 // Tokens summed over the ranks, times and memory of the slowest / fullest rank; throughputs are
 // tokens generated per rollout second and prompt + completion tokens per update second, times
 // num_iterations.
@@ -63,6 +53,15 @@ StepTiming step_timing(const GrpoState& st, const RolloutBatch& rb, double t_rol
 }
 
 }  // namespace
+
+void add_reward_metrics(const GrpoState& st, const RolloutBatch& rb, const torch::Tensor& rewards, const Advantages& adv, StepMetrics& m) {
+  Dist& dist = *st.dist;
+  m.reward_mean = rewards.mean().item<double>();
+  m.reward_std = rewards.std().item<double>();
+  m.accuracy = dist.all_gather(rb.correct).mean().item<double>();
+  for (const auto& [fn, v] : rb.reward_by_fn) m.reward_by_function[fn] = dist.all_gather(v).mean().item<double>();
+  m.frac_reward_zero_std = adv.frac_reward_zero_std;
+}
 
 StepResult train_grpo_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& train) {
   const TrainConfig& cfg = st.cfg;

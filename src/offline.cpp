@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "grpo/common.h"
+#include "grpo/grpo_step.h"
 
 namespace grpo {
 
@@ -97,8 +98,7 @@ StepMetrics train_offline_step(GrpoState& st, const Tokenizer& tok, const Specia
   if (objective == OfflineObjective::Ppo) {
     const Advantages adv = compute_advantages_grpo(rb.rewards, st.cfg.scale_rewards);  // (B, G)
     StepMetrics m = update_policy(st, rb, adv.advantages);
-    m.reward_mean = rb.rewards.mean().item<double>();
-    m.frac_reward_zero_std = adv.frac_reward_zero_std;
+    add_reward_metrics(st, rb, rb.rewards, adv, m);
     return m;
   }
   // Softmax-weighted: per micro-batch of whole groups, the summed completion log-prob of each response.

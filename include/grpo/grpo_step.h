@@ -12,6 +12,7 @@
 
 #include "grpo/common.h"
 #include "grpo/dataset.h"
+#include "grpo/grpo.h"
 #include "grpo/grpo_state.h"
 #include "grpo/rollout.h"
 #include "grpo/step_metrics.h"
@@ -28,6 +29,10 @@ struct StepResult {
 
 // The step: collect_rollouts -> compute_advantages_grpo -> update_policy, on every rank.
 StepResult train_grpo_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& train);
+
+// The step's reward figures: mean, std (over rewards (B, G), every rank's groups), accuracy and each
+// reward function's mean over every rank, the share of groups with zero std. Offline PPO reports them too.
+void add_reward_metrics(const GrpoState& st, const RolloutBatch& rb, const torch::Tensor& rewards, const Advantages& adv, StepMetrics& m);
 
 // Out of memory in a phase of the step ("rollout" or "update"): the message says which settings to lower.
 struct OutOfMemory : Error {
