@@ -35,10 +35,6 @@ std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string&
   return out;
 }
 
-void copy_if_exists(const std::string& from_dir, const std::string& to_dir, const char* name) {
-  if (file_exists(from_dir + "/" + name)) fs::copy_file(from_dir + "/" + name, to_dir + "/" + name, fs::copy_options::overwrite_existing);
-}
-
 }  // namespace
 
 std::string find_latest_checkpoint(const std::string& output_dir) {
@@ -57,8 +53,7 @@ void write_checkpoint_files(GrpoState& st, const std::string& tmp, const std::st
     save_lora_adapter(st.policy, tmp, lora_config(st.cfg), model_dir);  // PEFT's files, not the base
   else
     save_qwen2(st.policy, tmp, dtype);
-  for (const char* f : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "generation_config.json"})
-    copy_if_exists(model_dir, tmp, f);
+  copy_model_side_files(model_dir, tmp);
   if (!st.master.empty()) {  // exact fp32 weights for resuming a bf16/fp16 run
     std::vector<std::pair<std::string, torch::Tensor>> ts;
     for (size_t i = 0; i < st.master.size(); ++i) ts.emplace_back(st.param_names[i], st.master[i]);

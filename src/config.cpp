@@ -57,6 +57,8 @@ GRPO_CHOICES(LrSchedule, "constant", "cosine", "linear")
 GRPO_CHOICES(ImportanceSamplingLevel, "token", "sequence")
 GRPO_CHOICES(IsCorrectionMode, "token_truncate", "token_mask", "sequence_truncate", "sequence_mask")
 GRPO_CHOICES(AnswerMode, "strict", "flexible")
+GRPO_CHOICES(ChatTemplateChoice, "auto", "chatml", "qwen3", "llama3")
+GRPO_CHOICES(ThinkingSwitch, "auto", "true", "false")
 GRPO_CHOICES(DecodeMode, "eager", "static", "cuda_graph")
 GRPO_CHOICES(AttentionKernel, "eager", "sdpa")
 GRPO_CHOICES(DistBackend, "auto", "nccl", "gloo")
@@ -642,6 +644,13 @@ std::string config_help() {
   out << "  reward_rules                 [[]] rule rewards, a list of {name, type: regex | keywords | length, weight, ...}\n"
          "  reward_command               [[]] external reward program's argv, e.g. [\"python3\", \"reward.py\"] (no shell)\n";
   return out.str();
+}
+
+ChatSettings chat_settings(const TrainConfig& cfg) {
+  ChatSettings c;
+  c.choice = cfg.chat_template;
+  if (cfg.enable_thinking != ThinkingSwitch::Auto) c.enable_thinking = cfg.enable_thinking == ThinkingSwitch::On;
+  return c;
 }
 
 }  // namespace grpo

@@ -1,4 +1,4 @@
-// dataset.cpp: GSM8K JSONL loading, deterministic ordering, ChatML prompts and their tokenization.
+// dataset.cpp: GSM8K JSONL loading, deterministic ordering, chat-rendered prompts and their tokenization.
 #include "grpo/dataset.h"
 
 #include <random>
@@ -61,54 +61,58 @@ std::string gold_as_written(const std::string& answer) {
 // ---------------------------------------------------------------------------------------------
 // Prompts
 
-std::string render_chatml(const std::vector<ChatMessage>& messages, bool add_generation_prompt) {
-  std::string out;
-  for (const auto& m : messages) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
-  if (add_generation_prompt) out += "<|im_start|>assistant\n";
-  return out;
-}
-
-PromptIds tokenize_prompt(const Tokenizer& tok, const std::string& system_prompt, const std::string& question, int max_prompt_tokens) {
-  auto special = [&](const char* s) {
+PromptIds tokenize_chat(const Tokenizer& tok, const std::vector<ChatPiece>& pieces, int max_prompt_tokens, const std::string& family) {
+  auto marker = [&](const std::string& s) {
     auto id = tok.token_to_id(s);
-    if (!id) throw Error(std::string("tokenizer: no '") + s + "' token; ChatML prompts need it");
+    if (!id) throw Error("tokenizer: no '" + s + "' token; " + family + " prompts need it");
     return *id;
   };
-  const int32_t im_start = special("<|im_start|>"), im_end = special("<|im_end|>");
   auto text = [&](const std::string& s) { return tok.encode(s, /*match_special=*/false); };
-
-  // Each text span between two specials is encoded as one piece, as HF encodes the rendered
+  // Each run of text between two markers is encoded as one piece, as HF encodes the rendered
   // template (apply_chat_template): "user\n" + question together, since a question that starts
-  // with a newline merges with the role's ("\n\n" is one token).
-  std::vector<int32_t> head = {im_start};                                  // <|im_start|>system\n{system}<|im_end|>
-  for (int32_t id : text("system\n" + system_prompt)) head.push_back(id);  //   \n<|im_start|>
-  head.push_back(im_end);
-  for (int32_t id : text("\n")) head.push_back(id);
-  head.push_back(im_start);
-  std::vector<int32_t> tail = {im_end};  // <|im_end|>\n<|im_start|>assistant\n
-  for (int32_t id : text("\n")) tail.push_back(id);
-  tail.push_back(im_start);
-  for (int32_t id : text("assistant\n")) tail.push_back(id);
-
+  // with a newline merges with the role's ("\n\n" is one token). split_question: the question
+  // encoded apart from the text around it, keeping its last `room` tokens.
+  auto encode = [&](bool split_question, size_t room, bool* truncated) {
+    std::vector<int32_t> ids;
+    std::string run;
+    auto flush = [&] {
+      for (int32_t id : text(run)) ids.push_back(id);
+      run.clear();
+    };
+    for (const ChatPiece& p : pieces) {
+      if (p.kind == ChatPiece::Marker) {
+        flush();
+        ids.push_back(marker(p.text));
+      } else if (p.kind == ChatPiece::Question && split_question) {
+        flush();
+        std::vector<int32_t> q = text(p.text);
+        if (q.size() > room) *truncated = true;
+        ids.insert(ids.end(), q.end() - std::min(room, q.size()), q.end());
+      } else {
+        run += p.text;
+      }
+    }
+    flush();
+    return ids;
+  };
   PromptIds out;
-  std::vector<int32_t> user = text("user\n" + question);  // user\n{question}
-  const std::vector<int32_t> role = text("user\n");
-  const size_t fixed = head.size() + role.size() + tail.size();
+  out.ids = encode(false, 0, nullptr);
+  if (out.ids.size() <= static_cast<size_t>(max_prompt_tokens)) return out;
+  const size_t fixed = encode(true, 0, &out.truncated).size();
   if (fixed >= static_cast<size_t>(max_prompt_tokens))
     throw Error("max_prompt_tokens = " + std::to_string(max_prompt_tokens) +
                 " leaves no room for the question: the chat template alone takes " + std::to_string(fixed) + " tokens");
-  if (head.size() + user.size() + tail.size() > static_cast<size_t>(max_prompt_tokens)) {
-    // Too long: the question keeps its last tokens, encoded on its own after the role.
-    std::vector<int32_t> q = text(question);
-    const size_t room = max_prompt_tokens - fixed;
-    user = role;
-    if (q.size() > room) out.truncated = true;
-    user.insert(user.end(), q.end() - std::min(room, q.size()), q.end());
-  }
-  out.ids = std::move(head);
-  out.ids.insert(out.ids.end(), user.begin(), user.end());
-  out.ids.insert(out.ids.end(), tail.begin(), tail.end());
+  out.truncated = false;
+  out.ids = encode(true, max_prompt_tokens - fixed, &out.truncated);
   return out;
+}
+
+PromptIds tokenize_prompt(const Tokenizer& tok, const ChatTemplate& chat, const std::string& system_prompt, const std::string& question,
+                          int max_prompt_tokens) {
+  std::vector<ChatMessage> messages;
+  if (!system_prompt.empty()) messages.push_back({"system", system_prompt});
+  messages.push_back({"user", question});
+  return tokenize_chat(tok, chat.render(messages, /*add_generation_prompt=*/true), max_prompt_tokens, chat_family_name(chat.family));
 }
 
 PromptBatch collate_prompts(const std::vector<std::vector<int32_t>>& prompts, int64_t pad_id) {

@@ -4,6 +4,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <set>
 
 #include "grpo/common.h"
@@ -35,6 +36,44 @@ double num_field(const json& j, const char* key, const std::string& path, double
   return j[key].get<double>();
 }
 
+bool bool_field(const json& j, const char* key, const std::string& path, bool def) {
+  if (!j.contains(key) || j[key].is_null()) return def;
+  if (!j[key].is_boolean()) throw Error(path + ": field \"" + key + "\": expected true or false, found " + json_text(j[key]));
+  return j[key].get<bool>();
+}
+
+// The scaling object of "rope_scaling" (type or rope_type) or "rope_parameters" (rope_type).
+RopeScaling parse_rope_scaling(const json& rs, const std::string& path, const std::string& field) {
+  const std::string where = path + ": field \"" + field + "\"";
+  if (!rs.is_object()) throw Error(where + ": expected an object, found " + json_text(rs));
+  const json type = rs.contains("rope_type") ? rs["rope_type"] : rs.value("type", json("default"));
+  RopeScaling out;
+  auto number = [&](const char* key) {
+    if (!rs.contains(key) || !rs[key].is_number())
+      throw Error(where + ": \"" + key + "\": expected a number, found " + (rs.contains(key) ? json_text(rs[key]) : "nothing"));
+    return rs[key].get<double>();
+  };
+  if (type == "default") return out;
+  if (type == "linear") {
+    out.type = RopeType::Linear;
+    out.factor = number("factor");
+  } else if (type == "llama3") {
+    out.type = RopeType::Llama3;
+    out.factor = number("factor");
+    out.low_freq_factor = number("low_freq_factor");
+    out.high_freq_factor = number("high_freq_factor");
+    out.original_max_position_embeddings = int_field(rs, "original_max_position_embeddings", where);
+    if (out.high_freq_factor <= out.low_freq_factor)
+      throw Error(where + ": high_freq_factor (" + json_text(rs["high_freq_factor"]) + ") must exceed low_freq_factor (" +
+                  json_text(rs["low_freq_factor"]) + ")");
+  } else {
+    throw Error(where + ": " + (rs.contains("rope_type") ? "rope_type " : "type ") + json_text(type) +
+                " is not supported (default, linear or llama3)");
+  }
+  if (out.factor <= 0) throw Error(where + ": \"factor\" must be > 0, found " + json_text(rs["factor"]));
+  return out;
+}
+
 }  // namespace
 
 ModelConfig ModelConfig::from_json(const std::string& text, const std::string& path) {
@@ -42,9 +81,10 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& p
   if (!j.is_object()) throw Error(path + ": expected a JSON object");
   ModelConfig c;
   c.raw = j;
-  c.model_type = j.value("model_type", std::string());
-  if (c.model_type != "qwen2" && c.model_type != "llama")
-    throw Error(path + ": field \"model_type\": expected \"qwen2\" or \"llama\", found " + json_text(j.value("model_type", json())));
+  const json type = j.value("model_type", json());
+  if (type != "qwen2" && type != "qwen3" && type != "llama")
+    throw Error(path + ": field \"model_type\": expected \"qwen2\", \"qwen3\" or \"llama\", found " + json_text(type));
+  c.model_type = type.get<std::string>();
   c.n_vocab = int_field(j, "vocab_size", path);
   c.n_embd = int_field(j, "hidden_size", path);
   c.n_ff = int_field(j, "intermediate_size", path);
@@ -67,35 +107,38 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& p
   if (c.head_dim % 2 != 0) throw Error(path + ": head_dim must be even for rotary embeddings, found " + std::to_string(c.head_dim));
   c.rms_norm_eps = num_field(j, "rms_norm_eps", path, 1e-6);
   c.rope_theta = num_field(j, "rope_theta", path, 10000.0);
-  // transformers >= 5 writes RoPE settings as "rope_parameters": {"rope_theta", "rope_type"} and no
-  // top-level "rope_theta"; reading only the old key would silently fall back to 10000.
+  // transformers >= 5 writes RoPE settings as "rope_parameters": {"rope_theta", "rope_type", the
+  // scaling's fields} and no top-level "rope_theta"; reading only the old keys would silently fall
+  // back to 10000 and no scaling.
   if (j.contains("rope_parameters") && !j["rope_parameters"].is_null()) {
     const json& rp = j["rope_parameters"];
     if (!rp.is_object()) throw Error(path + ": field \"rope_parameters\": expected an object, found " + json_text(rp));
-    const json type = rp.value("rope_type", json("default"));
-    if (type != "default")
-      throw Error(path + ": field \"rope_parameters\": rope_type " + json_text(type) + " is not supported (only \"default\")");
     const double theta = num_field(rp, "rope_theta", path + " (rope_parameters)", c.rope_theta);
     if (j.contains("rope_theta") && !j["rope_theta"].is_null() && theta != c.rope_theta)
       throw Error(path + ": \"rope_theta\" (" + json_text(j["rope_theta"]) + ") and \"rope_parameters\".\"rope_theta\" (" +
                   json_text(rp["rope_theta"]) + ") disagree");
     c.rope_theta = theta;
+    c.rope_scaling = parse_rope_scaling(rp, path, "rope_parameters");
   }
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
+    c.rope_scaling = parse_rope_scaling(j["rope_scaling"], path, "rope_scaling");
   c.max_position_embeddings = int_field(j, "max_position_embeddings", path, 32768);
-  c.tie_word_embeddings = j.value("tie_word_embeddings", false);
-  c.attention_bias = c.model_type == "qwen2" ? true : j.value("attention_bias", false);
-  c.o_proj_bias = c.model_type == "llama" && c.attention_bias;  // HF LlamaAttention: o_proj(bias=attention_bias)
+  c.tie_word_embeddings = bool_field(j, "tie_word_embeddings", path, false);
+  // Qwen2: q/k/v biases always, none on o_proj; Llama and Qwen3: attention_bias on all four.
+  const bool attention_bias = bool_field(j, "attention_bias", path, false);
+  c.attention_bias = c.model_type == "qwen2" ? true : attention_bias;
+  c.o_proj_bias = c.model_type != "qwen2" && c.attention_bias;
+  c.qk_norm = c.model_type == "qwen3";
   // Features we do not implement must not be ignored silently.
-  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
-    const json& rs = j["rope_scaling"];
-    std::string type = rs.is_object() ? rs.value("rope_type", rs.value("type", std::string("?"))) : "?";
-    if (type != "default") throw Error(path + ": field \"rope_scaling\": type \"" + type + "\" is not supported (only null/default)");
-  }
-  if (j.value("use_sliding_window", false))
+  if (j.contains("layer_types") && j["layer_types"].is_array())
+    for (const json& t : j["layer_types"])
+      if (t != "full_attention")
+        throw Error(path + ": field \"layer_types\": " + json_text(t) + " is not supported (only \"full_attention\")");
+  if (bool_field(j, "use_sliding_window", path, false))
     throw Error(path + ": field \"use_sliding_window\": true is not supported (sliding-window attention)");
   if (j.contains("hidden_act") && j["hidden_act"] != "silu")
     throw Error(path + ": field \"hidden_act\": expected \"silu\", found " + json_text(j["hidden_act"]));
-  if (j.value("mlp_bias", false)) throw Error(path + ": field \"mlp_bias\": true is not supported");
+  if (bool_field(j, "mlp_bias", path, false)) throw Error(path + ": field \"mlp_bias\": true is not supported");
   return c;
 }
 
@@ -112,7 +155,7 @@ ModelConfig ModelConfig::from_dir(const std::string& dir) {
 int64_t ModelConfig::n_params() const {
   const int64_t q = n_head * head_dim, kv = n_kv_head * head_dim;
   const int64_t attn = n_embd * q + 2 * n_embd * kv + q * n_embd + (attention_bias ? q + 2 * kv : 0) + (o_proj_bias ? n_embd : 0);
-  const int64_t layer = attn + 3 * n_embd * n_ff + 2 * n_embd;
+  const int64_t layer = attn + 3 * n_embd * n_ff + 2 * n_embd + (qk_norm ? 2 * head_dim : 0);
   return n_vocab * n_embd * (tie_word_embeddings ? 1 : 2) + n_layer * layer + n_embd;
 }
 
@@ -290,6 +333,13 @@ Policy load_policy(const std::string& model_dir, const DeviceSetting& device, Pr
   p.model->set_attention(attention);
   p.load_seconds = ls.seconds;
   return p;
+}
+
+void copy_model_side_files(const std::string& from_dir, const std::string& to_dir) {
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "tokenizer.model", "special_tokens_map.json",
+                        "generation_config.json", "vocab.json", "merges.txt"})
+    if (file_exists(from_dir + "/" + f))
+      std::filesystem::copy_file(from_dir + "/" + f, to_dir + "/" + f, std::filesystem::copy_options::overwrite_existing);
 }
 
 }  // namespace grpo

@@ -62,7 +62,7 @@ RolloutBatch offline_batch(GrpoState& st, const Tokenizer& tok, const SpecialIds
   std::vector<float> rewards;
   RolloutBatch rb;
   for (const auto& g : groups) {
-    prompts.push_back(tokenize_prompt(tok, cfg.system_prompt, g.prompt, cfg.max_prompt_tokens).ids);
+    prompts.push_back(tokenize_prompt(tok, special.chat, cfg.system_prompt, g.prompt, cfg.max_prompt_tokens).ids);
     for (int64_t i = 0; i < G; ++i) {
       auto ids = tok.encode(g.responses[i], /*match_special=*/false);
       if (!special.eos.empty()) ids.push_back(special.eos.front());

@@ -194,24 +194,36 @@ Qwen2AttentionImpl::Qwen2AttentionImpl(const ModelConfig& cfg, torch::TensorOpti
   k_proj = register_module("k_proj", qkv.parts[1]);
   v_proj = register_module("v_proj", qkv.parts[2]);
   o_proj = register_module("o_proj", Linear(n_head * head_dim, cfg.n_embd, cfg.o_proj_bias, opts));
+  if (cfg.qk_norm) {
+    q_norm = register_module("q_norm", RMSNorm(head_dim, cfg.rms_norm_eps, opts));
+    k_norm = register_module("k_norm", RMSNorm(head_dim, cfg.rms_norm_eps, opts));
+  }
 }
 
 torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                                           const torch::Tensor& mask, KVCache* cache, int64_t layer, bool no_graph) {
   const int64_t N = x.size(0), T = x.size(1), g = n_head / n_kv_head;
   torch::Tensor q, k, v;
+  const int64_t n_q = n_head * head_dim, n_kv = n_kv_head * head_dim;
   if (no_graph && qkv.intact()) {
-    // One GEMM for q, k and v, and RoPE over the adjacent q and k heads of each row at once.
-    const int64_t n_qk = (n_head + n_kv_head) * head_dim;
-    auto h = qkv.forward(x);                                                                           // (N, T, (H + 2 Hkv) hd)
-    auto qk = apply_rope(h.narrow(-1, 0, n_qk).view({N, T, n_head + n_kv_head, head_dim}), cos, sin);  // (N, T, H + Hkv, hd)
-    q = qk.narrow(2, 0, n_head);                                                                       // (N, T, H, hd)
-    k = qk.narrow(2, n_head, n_kv_head);                                                               // (N, T, Hkv, hd)
-    v = h.narrow(-1, n_qk, n_kv_head * head_dim).view({N, T, n_kv_head, head_dim});                    // (N, T, Hkv, hd)
+    // One GEMM for q, k and v; without q/k norms, RoPE over the adjacent q and k heads at once.
+    auto h = qkv.forward(x);  // (N, T, (H + 2 Hkv) hd)
+    if (q_norm) {
+      q = apply_rope(q_norm(h.narrow(-1, 0, n_q).view({N, T, n_head, head_dim})), cos, sin);        // (N, T, H, hd)
+      k = apply_rope(k_norm(h.narrow(-1, n_q, n_kv).view({N, T, n_kv_head, head_dim})), cos, sin);  // (N, T, Hkv, hd)
+    } else {
+      auto qk = apply_rope(h.narrow(-1, 0, n_q + n_kv).view({N, T, n_head + n_kv_head, head_dim}), cos, sin);  // (N, T, H + Hkv, hd)
+      q = qk.narrow(2, 0, n_head);                                                                             // (N, T, H, hd)
+      k = qk.narrow(2, n_head, n_kv_head);                                                                     // (N, T, Hkv, hd)
+    }
+    v = h.narrow(-1, n_q + n_kv, n_kv).view({N, T, n_kv_head, head_dim});  // (N, T, Hkv, hd)
   } else {
-    q = apply_rope(q_proj(x).view({N, T, n_head, head_dim}), cos, sin);     // (N, T, H, hd)
-    k = apply_rope(k_proj(x).view({N, T, n_kv_head, head_dim}), cos, sin);  // (N, T, Hkv, hd)
-    v = v_proj(x).view({N, T, n_kv_head, head_dim});                        // (N, T, Hkv, hd)
+    q = q_proj(x).view({N, T, n_head, head_dim});     // (N, T, H, hd)
+    k = k_proj(x).view({N, T, n_kv_head, head_dim});  // (N, T, Hkv, hd)
+    if (q_norm) q = q_norm(q), k = k_norm(k);
+    q = apply_rope(q, cos, sin);
+    k = apply_rope(k, cos, sin);
+    v = v_proj(x).view({N, T, n_kv_head, head_dim});  // (N, T, Hkv, hd)
   }
   q = q.transpose(1, 2);                                   // (N, H, T, hd)
   k = k.transpose(1, 2);                                   // (N, Hkv, T, hd)
@@ -354,11 +366,28 @@ torch::Tensor positions_from_mask(const torch::Tensor& attention_mask) {
 
 namespace {
 
+// Inverse frequencies (hd/2,) in fp32, with the config's scaling, step for step as transformers
+// (modeling_rope_utils: _compute_default / _linear_scaling / _llama3_parameters).
+torch::Tensor rope_inv_freq(const ModelConfig& cfg, const torch::TensorOptions& opts32) {
+  auto inv_freq = 1.0 / torch::pow(cfg.rope_theta, torch::arange(0, cfg.head_dim, 2, opts32) / double(cfg.head_dim));
+  const RopeScaling& rs = cfg.rope_scaling;
+  if (rs.type == RopeType::Linear) return inv_freq / rs.factor;
+  if (rs.type != RopeType::Llama3) return inv_freq;
+  const double old_len = double(rs.original_max_position_embeddings);
+  const double low_freq_wavelen = old_len / rs.low_freq_factor, high_freq_wavelen = old_len / rs.high_freq_factor;
+  auto wavelen = 2 * M_PI / inv_freq;
+  auto scaled = torch::where(wavelen > low_freq_wavelen, inv_freq / rs.factor, inv_freq);
+  auto smooth = (old_len / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
+  auto smoothed = (1 - smooth) * scaled / rs.factor + smooth * scaled;
+  auto medium = wavelen.ge(high_freq_wavelen).logical_and(wavelen.le(low_freq_wavelen));
+  return torch::where(medium, smoothed, scaled);
+}
+
 // RoPE tables for positions (N, T), computed in fp32 like HF, then cast: cos and the signed sin
 // (-sin, +sin) over the two halves of the head dim (see apply_rope), each (N, T, 1, hd).
 std::pair<torch::Tensor, torch::Tensor> rope_tables(const ModelConfig& cfg, const torch::Tensor& position_ids, torch::ScalarType dtype) {
   auto opts32 = torch::TensorOptions().dtype(torch::kFloat32).device(position_ids.device());
-  auto inv_freq = 1.0 / torch::pow(cfg.rope_theta, torch::arange(0, cfg.head_dim, 2, opts32) / double(cfg.head_dim));
+  auto inv_freq = rope_inv_freq(cfg, opts32);                              // (hd/2,)
   auto freqs = position_ids.to(torch::kFloat32).unsqueeze(-1) * inv_freq;  // (N, T, hd/2)
   auto cos = freqs.cos(), sin = freqs.sin();                               // (N, T, hd/2)
   return {torch::cat({cos, cos}, -1).to(dtype).unsqueeze(2), torch::cat({-sin, sin}, -1).to(dtype).unsqueeze(2)};

@@ -184,6 +184,7 @@ std::optional<std::string_view> last_boxed(std::string_view s) {
 
 ExtractedAnswer extract_answer(std::string_view c, AnswerMode mode) {
   ExtractedAnswer out;
+  if (size_t think_end = c.rfind("</think>"); think_end != std::string_view::npos) c.remove_prefix(think_end + 8);
   std::string_view span;
   if (size_t open = c.rfind("<answer>"); open != std::string_view::npos) {
     size_t start = open + 8;

@@ -24,7 +24,8 @@ RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const Specia
   const TrainConfig& cfg = st.cfg;
   const int64_t B = static_cast<int64_t>(batch.size()), G = cfg.group_size;
   std::vector<std::vector<int32_t>> prompts;
-  for (const auto& ex : batch) prompts.push_back(tokenize_prompt(tok, cfg.system_prompt, ex.question, cfg.max_prompt_tokens).ids);
+  for (const auto& ex : batch)
+    prompts.push_back(tokenize_prompt(tok, special.chat, cfg.system_prompt, ex.question, cfg.max_prompt_tokens).ids);
   SamplingParams sp;
   sp.temperature = cfg.temperature;
   sp.top_p = cfg.top_p;

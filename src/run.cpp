@@ -301,7 +301,7 @@ int run_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   std::fflush(stdout);
   ModelConfig mc = ModelConfig::from_dir(cfg.model_path);
   auto tok = load_tokenizer(cfg.model_path);
-  SpecialIds special = load_special_ids(cfg.model_path, *tok);
+  SpecialIds special = load_special_ids(cfg.model_path, *tok, chat_settings(cfg));
   if (special.eos.empty()) throw Error(cfg.model_path + ": no EOS id in generation_config.json, config.json or tokenizer_config.json");
   std::printf("Loading dataset...\n");
   std::fflush(stdout);
@@ -323,7 +323,7 @@ int run_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   check_attention(cfg.attention);  // sdpa on LibTorch 1.x fails here, before anything is written
   const DistBackend backend = denv.launched ? resolve_backend(cfg.dist_backend, device) : DistBackend::Gloo;
   auto dtype = resolve_dtype(cfg.dtype, device);
-  print_run_plan(cfg, mc, *tok, train, eval, total_steps, dtype, device);
+  print_run_plan(cfg, mc, *tok, special, train, eval, total_steps, dtype, device);
   if (denv.launched)
     std::printf("Data parallel: %d rank%s (%s), %lld of the %lld prompts per step on each; rank %d on %s\n", denv.world_size,
                 denv.world_size == 1 ? "" : "s", choice_name(backend).c_str(), (long long)(B / denv.world_size), (long long)B, denv.rank,

@@ -54,19 +54,22 @@ std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch
   return b;
 }
 
-void print_run_plan(const TrainConfig& cfg, const ModelConfig& mc, const Tokenizer& tok, const GSM8KDataset& train,
-                    const GSM8KDataset& eval, int64_t total_steps, torch::ScalarType dtype, const torch::Device& device) {
+void print_run_plan(const TrainConfig& cfg, const ModelConfig& mc, const Tokenizer& tok, const SpecialIds& special,
+                    const GSM8KDataset& train, const GSM8KDataset& eval, int64_t total_steps, torch::ScalarType dtype,
+                    const torch::Device& device) {
   const int64_t B = cfg.prompts_per_step;
   size_t longest_prompt = 0, truncated = 0;
   for (size_t i = 0; i < std::min<size_t>(train.size(), 2000); ++i) {
-    auto p = tokenize_prompt(tok, cfg.system_prompt, train[i].question, cfg.max_prompt_tokens);
+    auto p = tokenize_prompt(tok, special.chat, cfg.system_prompt, train[i].question, cfg.max_prompt_tokens);
     longest_prompt = std::max(longest_prompt, p.ids.size());
     truncated += p.truncated;
   }
   std::printf("  train: %zu examples, eval: %zu examples, %lld steps of %lld prompts x %d samples\n", train.size(), eval.size(),
               (long long)total_steps, (long long)B, cfg.group_size);
-  std::printf("  prompts (first %zu): longest %zu tokens, %zu truncated to max_prompt_tokens = %d\n", std::min<size_t>(train.size(), 2000),
-              longest_prompt, truncated, cfg.max_prompt_tokens);
+  std::printf("  prompts (first %zu): longest %zu tokens, %zu truncated to max_prompt_tokens = %d; chat template %s%s (%s)\n",
+              std::min<size_t>(train.size(), 2000), longest_prompt, truncated, cfg.max_prompt_tokens, chat_family_name(special.chat.family),
+              special.chat.family == ChatFamily::Qwen3 ? (special.chat.enable_thinking ? ", thinking" : ", no thinking") : "",
+              special.chat.source.c_str());
   std::printf("  model: %s, %.1f M params, %s on %s (%s); %s\n", mc.model_type.c_str(), mc.n_params() / 1e6, c10::toString(dtype),
               device.str().c_str(), runtime_summary().c_str(), memory_estimate(mc, cfg, dtype).c_str());
   std::fflush(stdout);

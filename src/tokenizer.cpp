@@ -608,12 +608,13 @@ void add_ids(const json& cfg, const char* key, std::vector<int32_t>& out) {
 
 }  // namespace
 
-SpecialIds load_special_ids(const std::string& model_dir, const Tokenizer& tok) {
+SpecialIds load_special_ids(const std::string& model_dir, const Tokenizer& tok, const ChatSettings& chat) {
   const std::string tc_path = model_dir + "/tokenizer_config.json";
   json gen = read_json_if_exists(model_dir + "/generation_config.json");
   json cfg = read_json_if_exists(model_dir + "/config.json");
   json tc = read_json_if_exists(tc_path);
   SpecialIds s;
+  s.chat = load_chat_template(model_dir, chat);
   // EOS: generation_config first (it lists every stop id), then config.json, then the tokenizer's.
   add_ids(gen, "eos_token_id", s.eos);
   add_ids(cfg, "eos_token_id", s.eos);

@@ -145,6 +145,13 @@ check "grpo_reward rule config" 0 '"coherence":0\.3.*"words50":0\.3' "$out" "$rc
 out=$("$bin/grpo_train" "$tmp/model" --set train_data=/nonexistent/x.jsonl --set output_dir="$tmp/bad1" 2>&1); rc=$?
 check "train unreadable data" 1 "/nonexistent/x.jsonl: cannot open for reading" "$out" "$rc"
 check_that "nothing written for bad data" test ! -e "$tmp/bad1"
+out=$("$bin/grpo_train" "$tmp/model" --set enable_thinking=false --set output_dir="$tmp/bad2" 2>&1); rc=$?
+check "train enable_thinking without the switch" 1 "config key enable_thinking: built-in ChatML \\(.*: no chat template\\) has no thinking switch" "$out" "$rc"
+mkdir -p "$tmp/mistral" && cp "$tmp/model"/* "$tmp/mistral/"
+printf '{"chat_template": "{%% for m in messages %%}[INST] {{ m.content }} [/INST]{%% endfor %%}"}' > "$tmp/mistral/tokenizer_config.json"
+out=$("$bin/grpo_train" "$tmp/mistral" --set output_dir="$tmp/bad3" 2>&1); rc=$?
+check "train unknown chat template" 1 "tokenizer_config.json: field \"chat_template\": the chat template fits none of the known families" "$out" "$rc"
+check_that "nothing written for a bad template" test ! -e "$tmp/bad2" -a ! -e "$tmp/bad3"
 mkdir -p "$tmp/ro" && chmod 555 "$tmp/ro"
 if [[ $(id -u) != 0 ]]; then
   out=$("$bin/grpo_train" "$tmp/model" "${small[@]}" --set max_steps=1 --set output_dir="$tmp/ro/run" 2>&1); rc=$?

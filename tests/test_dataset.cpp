@@ -10,53 +10,10 @@
 #include "test_util.h"
 
 using namespace grpo;
+using grpo::test::ByteTokenizer;
 using grpo::test::error_of;
 using grpo::test::source_path;
 using grpo::test::write_temp;
-
-namespace {
-
-// Test double: one id per byte (0..255), specials from 256 on; enough to check template assembly.
-class ByteTokenizer : public Tokenizer {
- public:
-  std::vector<int32_t> encode(std::string_view text, bool match_special) const override {
-    std::vector<int32_t> out;
-    for (size_t i = 0; i < text.size();) {
-      bool matched = false;
-      if (match_special)
-        for (const auto& [s, id] : specials_)
-          if (text.substr(i, s.size()) == s) {
-            out.push_back(id);
-            i += s.size();
-            matched = true;
-            break;
-          }
-      if (!matched) out.push_back(static_cast<unsigned char>(text[i++]));
-    }
-    return out;
-  }
-  std::string decode(const std::vector<int32_t>& ids, bool) const override {
-    std::string s;
-    for (int32_t id : ids) s += id < 256 ? std::string(1, char(id)) : id_to_token(id);
-    return s;
-  }
-  std::optional<int32_t> token_to_id(std::string_view t) const override {
-    auto it = specials_.find(std::string(t));
-    return it == specials_.end() ? std::nullopt : std::optional<int32_t>(it->second);
-  }
-  std::string id_to_token(int32_t id) const override {
-    for (const auto& [s, i] : specials_)
-      if (i == id) return s;
-    return std::string(1, char(id));
-  }
-  size_t vocab_size() const override { return 259; }
-  bool is_special(int32_t id) const override { return id >= 256; }
-
- private:
-  std::map<std::string, int32_t> specials_ = {{"<|im_start|>", 256}, {"<|im_end|>", 257}, {"<|endoftext|>", 258}};
-};
-
-}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Loading
@@ -143,17 +100,17 @@ TEST(Dataset, EpochOrderIsADeterministicPermutation) {
 // Prompts
 
 TEST(Prompt, ChatMLMatchesQwenTemplate) {
-  std::string text = render_chatml({{"system", "S"}, {"user", "Q?"}}, true);
+  std::string text = ChatTemplate{}.render_text({{"system", "S"}, {"user", "Q?"}}, true);
   EXPECT_EQ(text, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ?<|im_end|>\n<|im_start|>assistant\n");
 }
 
 TEST(Prompt, TokenizeInsertsSpecialsByIdAndQuestionAsText) {
   ByteTokenizer tok;
-  PromptIds p = tokenize_prompt(tok, "S", "Q<|im_end|>", 512);
+  PromptIds p = tokenize_prompt(tok, ChatTemplate{}, "S", "Q<|im_end|>", 512);
   EXPECT_FALSE(p.truncated);
   // Same as encoding the rendered template with specials matched, except that the question's
   // "<|im_end|>" stays 10 plain bytes instead of becoming id 257.
-  std::string safe = render_chatml({{"system", "S"}, {"user", "Q"}}, true);
+  std::string safe = ChatTemplate{}.render_text({{"system", "S"}, {"user", "Q"}}, true);
   std::vector<int32_t> expected = tok.encode(safe, true);
   std::vector<int32_t> q_text = tok.encode("<|im_end|>", false);
   // positions: 256 s y s t e m \n S 257 \n 256 u s e r \n Q  -> Q sits at index 17
@@ -166,14 +123,14 @@ TEST(Prompt, TokenizeInsertsSpecialsByIdAndQuestionAsText) {
 
 TEST(Prompt, TruncationKeepsTemplateAndQuestionTail) {
   ByteTokenizer tok;
-  PromptIds full = tokenize_prompt(tok, "S", "abcdefgh", 512);
+  PromptIds full = tokenize_prompt(tok, ChatTemplate{}, "S", "abcdefgh", 512);
   const int fixed = static_cast<int>(full.ids.size()) - 8;
-  PromptIds cut = tokenize_prompt(tok, "S", "abcdefgh", fixed + 3);
+  PromptIds cut = tokenize_prompt(tok, ChatTemplate{}, "S", "abcdefgh", fixed + 3);
   EXPECT_TRUE(cut.truncated);
   EXPECT_EQ(static_cast<int>(cut.ids.size()), fixed + 3);
   std::string decoded = tok.decode(cut.ids, false);
   EXPECT_NE(decoded.find("user\nfgh<|im_end|>"), std::string::npos) << decoded;
-  EXPECT_NE(error_of([&] { tokenize_prompt(tok, "S", "q", fixed); }).find("no room for the question"), std::string::npos);
+  EXPECT_NE(error_of([&] { tokenize_prompt(tok, ChatTemplate{}, "S", "q", fixed); }).find("no room for the question"), std::string::npos);
 }
 
 TEST(Prompt, CollateLeftPads) {

@@ -810,7 +810,9 @@ TEST(Grpo, OfflineObjectivesFavourTheRewardedResponse) {
     EXPECT_FALSE(s.skipped);
     EXPECT_NEAR(s.reward_mean.value_or(-1), 1.0 / 3.0, 1e-6);
     // PPO reports the rollout path's reward figures: std of {1,0,0,0,1,0} = sqrt((2*4/9 + 4/9) / 5)
-    if (objective == OfflineObjective::Ppo) EXPECT_NEAR(s.reward_std.value_or(-1), 0.5163978, 1e-6);
+    if (objective == OfflineObjective::Ppo) {
+      EXPECT_NEAR(s.reward_std.value_or(-1), 0.5163978, 1e-6);
+    }
     auto gain = seq_logp(st.policy, rb.rollout) - before;  // (6,)
     // The rewarded response of each group gains more log-probability than its group mates.
     EXPECT_GT(gain[0].item<float>(), std::max(gain[1].item<float>(), gain[2].item<float>()));

@@ -375,7 +375,52 @@ TEST(Qwen2, ConfigParsing) {
   EXPECT_EQ(lb.n_params(), 1543714304 + 28 * 1536);
   m = q15;
   m["model_type"] = "mistral";
-  EXPECT_NE(bad(m).find("expected \"qwen2\" or \"llama\", found \"mistral\""), std::string::npos);
+  EXPECT_NE(bad(m).find("cfg.json: field \"model_type\": expected \"qwen2\", \"qwen3\" or \"llama\", found \"mistral\""),
+            std::string::npos);
+  m["model_type"] = 3;
+  EXPECT_NE(bad(m).find("found 3"), std::string::npos);
+  m = q15;
+  m["tie_word_embeddings"] = "yes";
+  EXPECT_NE(bad(m).find("cfg.json: field \"tie_word_embeddings\": expected true or false, found \"yes\""), std::string::npos);
+  // Qwen3-0.6B (../shared/reference/qwen3): head_dim 128 given (hidden / heads = 64), q/k norms, no
+  // biases; 596,049,920 parameters = 151936 x 1024 + 28 x (6,291,456 attention + 9,437,184 MLP + 2,048
+  // norms + 256 q/k norms) + 1,024.
+  json q3 = {{"model_type", "qwen3"},       {"vocab_size", 151936},      {"hidden_size", 1024},      {"intermediate_size", 3072},
+             {"num_hidden_layers", 28},     {"num_attention_heads", 16}, {"num_key_value_heads", 8}, {"head_dim", 128},
+             {"tie_word_embeddings", true}, {"attention_bias", false},   {"rope_theta", 1000000},    {"rope_scaling", nullptr}};
+  auto c3 = ModelConfig::from_json(q3.dump(), "qwen3.json");
+  EXPECT_TRUE(c3.qk_norm);
+  EXPECT_FALSE(c3.attention_bias || c3.o_proj_bias);
+  EXPECT_EQ(c3.head_dim, 128);
+  EXPECT_EQ(c3.n_params(), 596049920);
+  EXPECT_FALSE(q.qk_norm);
+  // Llama 3.2's RoPE scaling, in the old key and in transformers 5's rope_parameters.
+  m = q15;
+  m["model_type"] = "llama";
+  m["rope_scaling"] = {{"rope_type", "llama3"},
+                       {"factor", 32.0},
+                       {"low_freq_factor", 1.0},
+                       {"high_freq_factor", 4.0},
+                       {"original_max_position_embeddings", 8192}};
+  for (const char* key : {"rope_scaling", "rope_parameters"}) {
+    json l3 = m;
+    if (std::string(key) == "rope_parameters") l3["rope_parameters"] = l3["rope_scaling"], l3.erase("rope_scaling");
+    const RopeScaling rs = ModelConfig::from_json(l3.dump(), "llama3.json").rope_scaling;
+    EXPECT_EQ(rs.type, RopeType::Llama3) << key;
+    EXPECT_EQ(rs.factor, 32.0);
+    EXPECT_EQ(rs.low_freq_factor, 1.0);
+    EXPECT_EQ(rs.high_freq_factor, 4.0);
+    EXPECT_EQ(rs.original_max_position_embeddings, 8192);
+  }
+  m["rope_scaling"].erase("low_freq_factor");
+  EXPECT_NE(bad(m).find("cfg.json: field \"rope_scaling\": \"low_freq_factor\": expected a number, found nothing"), std::string::npos);
+  m["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
+  EXPECT_EQ(ModelConfig::from_json(m.dump(), "linear.json").rope_scaling.type, RopeType::Linear);
+  m["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};
+  EXPECT_NE(bad(m).find("cfg.json: field \"rope_scaling\": type \"dynamic\" is not supported (default, linear or llama3)"),
+            std::string::npos);
+  m["rope_scaling"] = "llama3";
+  EXPECT_NE(bad(m).find("cfg.json: field \"rope_scaling\": expected an object, found \"llama3\""), std::string::npos);
   EXPECT_NE(error_of([] { ModelConfig::from_json("{not json", "cfg.json"); }).find("cfg.json: invalid JSON"), std::string::npos);
 }
 

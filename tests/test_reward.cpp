@@ -76,6 +76,11 @@ const Case kCases[] = {
     {"", S, kFail, Src::None},
     {"It costs $1,500 in total", F, 1500, Src::Whole},
     {"version2 has 10 items", F, 10, Src::Whole},
+    // after thinking: only the text after the last </think> is read
+    {"<think>\nso \\boxed{5}? no, 6\n</think>\n\nThe total is \\boxed{6}.", S, 6, Src::Boxed},
+    {"<think><answer>5</answer></think> <answer>7</answer>", S, 7, Src::AnswerTag},
+    {"<think>#### 5</think>", S, kFail, Src::None},               // the guess inside the reasoning is not read
+    {"<think>5</think> it is 8</think> or 9", F, 9, Src::Whole},  // the last </think>
 };
 
 }  // namespace

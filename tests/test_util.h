@@ -13,13 +13,55 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "grpo/common.h"
+#include "grpo/tokenizer.h"
 #include "test_models.h"
 
 namespace grpo::test {
+
+// Test double: one id per byte (0..255), specials from 256 on; enough to check template assembly.
+class ByteTokenizer : public grpo::Tokenizer {
+ public:
+  std::vector<int32_t> encode(std::string_view text, bool match_special) const override {
+    std::vector<int32_t> out;
+    for (size_t i = 0; i < text.size();) {
+      bool matched = false;
+      if (match_special)
+        for (const auto& [s, id] : specials_)
+          if (text.substr(i, s.size()) == s) {
+            out.push_back(id);
+            i += s.size();
+            matched = true;
+            break;
+          }
+      if (!matched) out.push_back(static_cast<unsigned char>(text[i++]));
+    }
+    return out;
+  }
+  std::string decode(const std::vector<int32_t>& ids, bool) const override {
+    std::string s;
+    for (int32_t id : ids) s += id < 256 ? std::string(1, char(id)) : id_to_token(id);
+    return s;
+  }
+  std::optional<int32_t> token_to_id(std::string_view t) const override {
+    auto it = specials_.find(std::string(t));
+    return it == specials_.end() ? std::nullopt : std::optional<int32_t>(it->second);
+  }
+  std::string id_to_token(int32_t id) const override {
+    for (const auto& [s, i] : specials_)
+      if (i == id) return s;
+    return std::string(1, char(id));
+  }
+  size_t vocab_size() const override { return 259; }
+  bool is_special(int32_t id) const override { return id >= 256; }
+
+ private:
+  std::map<std::string, int32_t> specials_ = {{"<|im_start|>", 256}, {"<|im_end|>", 257}, {"<|endoftext|>", 258}};
+};
 
 // The message of the grpo::Error that f throws, or "" if it throws none.
 template <typename F>

@@ -12,6 +12,7 @@
 #include <exception>
 
 #include "grpo/common.h"
+#include "grpo/config.h"
 
 // In place of CLI11_PARSE: --help and --version exit 0, every parse error exits 1.
 #define GRPO_CLI_PARSE(app, argc, argv)          \
@@ -66,6 +67,22 @@ inline CLI::Validator above_zero() {
 }
 
 // The one error line of a tool; returns its exit status (1).
+// --chat-template and --enable-thinking: the config keys chat_template and enable_thinking for the
+// tools that render prompts without a config file (grpo_generate, grpo_tokenize).
+struct ChatOptions {
+  std::string chat_template = "auto", enable_thinking = "auto";
+  void add_to(CLI::App& app) {
+    app.add_option("--chat-template", chat_template, "auto | chatml | qwen3 | llama3 (as the config key)")->capture_default_str();
+    app.add_option("--enable-thinking", enable_thinking, "auto | true | false (qwen3 templates)")->capture_default_str();
+  }
+  ChatSettings settings() const {  // errors name the flag
+    TrainConfig keys;
+    set_config_value(keys, "chat_template", chat_template, "--chat-template");
+    set_config_value(keys, "enable_thinking", enable_thinking, "--enable-thinking");
+    return chat_settings(keys);
+  }
+};
+
 inline int tool_error(const char* tool, const std::exception& e) {
   std::fprintf(stderr, "%s: error: %s\n", tool, error_text(e).c_str());
   return 1;

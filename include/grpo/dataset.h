@@ -4,10 +4,10 @@
 // thousands separators removed) or `prompt` + `gold`. Order is a deterministic per-epoch
 // permutation of (seed, epoch), so a resumed run sees the same stream.
 //
-// Prompts are ChatML (Qwen2.5's template):
+// Prompts are rendered by the model's chat template (chat_template.h: ChatML, Qwen3, Llama 3), e.g. ChatML:
 //   <|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{question}<|im_end|>\n
 //   <|im_start|>assistant\n
-// The template's special tokens are inserted by id; the system prompt and question are encoded as
+// The template's markers are inserted by id; the system prompt and question are encoded as
 // plain text, so a question containing "<|im_end|>" cannot break out of its turn.
 #pragma once
 
@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "grpo/chat_template.h"
 #include "grpo/data_files.h"
 #include "grpo/tokenizer.h"
 
@@ -53,23 +54,20 @@ class GSM8KDataset {
 // ---------------------------------------------------------------------------------------------
 // Prompts
 
-struct ChatMessage {
-  std::string role;  // system | user | assistant
-  std::string content;
-};
-// The system message Qwen2.5's chat template inserts when the conversation has none.
-inline constexpr const char* kQwenDefaultSystemPrompt = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
-// ChatML text; add_generation_prompt appends "<|im_start|>assistant\n".
-std::string render_chatml(const std::vector<ChatMessage>& messages, bool add_generation_prompt);
-
 struct PromptIds {
   std::vector<int32_t> ids;
   bool truncated = false;  // the question's head was dropped to fit max_prompt_tokens
 };
 
-// Homework step 1: one question -> ChatML prompt ids. Specials by id, text as plain text. When longer than
-// max_prompt_tokens the question keeps its last tokens (the template always survives).
-PromptIds tokenize_prompt(const Tokenizer& tok, const std::string& system_prompt, const std::string& question, int max_prompt_tokens);
+// A rendered conversation's ids: markers by id (an error names a marker the tokenizer lacks), touching
+// text pieces encoded together as plain text. Longer than max_prompt_tokens: the question keeps its
+// last tokens, encoded on its own (the rest of the template always survives).
+PromptIds tokenize_chat(const Tokenizer& tok, const std::vector<ChatPiece>& pieces, int max_prompt_tokens, const std::string& family);
+
+// Homework step 1: one question -> prompt ids, the model's chat template over [system (when not
+// empty), user question] with the generation prompt.
+PromptIds tokenize_prompt(const Tokenizer& tok, const ChatTemplate& chat, const std::string& system_prompt, const std::string& question,
+                          int max_prompt_tokens);
 
 struct PromptBatch {
   torch::Tensor input_ids;       // (B, Tp) int64, left-padded with pad_id

@@ -30,8 +30,23 @@ namespace grpo {
 // ---------------------------------------------------------------------------------------------
 // Config (config.json)
 
+// RoPE frequency scaling (config.json "rope_scaling", or "rope_parameters" in transformers >= 5),
+// as transformers' modeling_rope_utils computes the inverse frequencies:
+//   linear  inv_freq / factor
+//   llama3  wavelengths above original_max_position_embeddings / low_freq_factor: inv_freq / factor;
+//           below original / high_freq_factor: unchanged; between: (1 - s) inv_freq / factor + s inv_freq,
+//           s = (original / wavelength - low_freq_factor) / (high_freq_factor - low_freq_factor)
+enum class RopeType { Default, Linear, Llama3 };
+struct RopeScaling {
+  RopeType type = RopeType::Default;
+  double factor = 1.0;
+  double low_freq_factor = 1.0;                     // llama3
+  double high_freq_factor = 4.0;                    // llama3
+  int64_t original_max_position_embeddings = 8192;  // llama3
+};
+
 struct ModelConfig {
-  std::string model_type = "qwen2";  // qwen2 | llama
+  std::string model_type = "qwen2";  // qwen2 | qwen3 | llama
   int64_t n_vocab = 0;               // vocab_size
   int64_t n_embd = 0;                // hidden_size
   int64_t n_ff = 0;                  // intermediate_size
@@ -41,10 +56,12 @@ struct ModelConfig {
   int64_t head_dim = 0;              // head_dim (default hidden_size / num_attention_heads)
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
   int64_t max_position_embeddings = 32768;
   bool tie_word_embeddings = false;
   bool attention_bias = true;  // q/k/v bias (Qwen2: yes; Llama: attention_bias, default no)
-  bool o_proj_bias = false;    // o_proj bias (Qwen2: no; Llama: attention_bias covers o_proj too)
+  bool o_proj_bias = false;    // o_proj bias (Qwen2: no; Llama, Qwen3: attention_bias covers o_proj too)
+  bool qk_norm = false;        // Qwen3: RMSNorm over each head's q and k before RoPE (q_norm, k_norm)
   nlohmann::json raw;          // the file as read, written back on save
 
   // Parse and check; errors name `path`, the field, expected and found.
@@ -152,6 +169,7 @@ class Qwen2AttentionImpl : public torch::nn::Module {
                         KVCache* cache, int64_t layer, bool no_graph = false);
   PackedLinear qkv;  // q_proj, k_proj, v_proj
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  RMSNorm q_norm{nullptr}, k_norm{nullptr};  // Qwen3 (ModelConfig::qk_norm), over hd; null otherwise
   int64_t n_head, n_kv_head, head_dim;
   AttentionKernel kernel = AttentionKernel::Eager;
 };
@@ -265,6 +283,10 @@ Qwen2ForCausalLM init_qwen2(const ModelConfig& cfg, uint64_t seed, double std = 
 Qwen2ForCausalLM random_qwen2(const ModelConfig& cfg, uint64_t seed, torch::TensorOptions opts, double std = 0.02);
 // Write config.json + model.safetensors (in `dtype`) into `dir` (created if needed), HF layout.
 void save_qwen2(Qwen2ForCausalLM& model, const std::string& dir, torch::Dtype dtype);
+// The files a model directory carries beside its weights (tokenizer, chat template, generation
+// config) copied from `from_dir` into `to_dir` where they exist, so a checkpoint or a merged export
+// renders and stops as its base did.
+void copy_model_side_files(const std::string& from_dir, const std::string& to_dir);
 // A LoRA adapter's parameter ("...q_proj.lora_A"): not part of the Hugging Face model (lora.h).
 bool is_lora_name(const std::string& name);
 

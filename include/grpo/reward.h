@@ -1,6 +1,8 @@
 // reward.h: rule-based rewards for GSM8K completions (DeepSeek-R1 style: accuracy + format).
 //
-// extract_answer picks ONE span in priority order and takes the LAST number in it:
+// extract_answer reads the text after the last "</think>" when there is one (a number in the
+// reasoning is never the answer: Qwen3's native thinking, R1's think block), then picks ONE span in
+// priority order and takes the LAST number in it:
 //   (1) the content of the last <answer>...</answer> (an unclosed <answer> runs to the end)
 //   (2) else the last balanced \boxed{...}
 //   (3) else the text after the last "####" to the end of that line

@@ -18,8 +18,9 @@ namespace grpo {
 // activations, lm_head chunks), as one line.
 std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch::Dtype dtype);
 
-void print_run_plan(const TrainConfig& cfg, const ModelConfig& mc, const Tokenizer& tok, const GSM8KDataset& train,
-                    const GSM8KDataset& eval, int64_t total_steps, torch::ScalarType dtype, const torch::Device& device);
+void print_run_plan(const TrainConfig& cfg, const ModelConfig& mc, const Tokenizer& tok, const SpecialIds& special,
+                    const GSM8KDataset& train, const GSM8KDataset& eval, int64_t total_steps, torch::ScalarType dtype,
+                    const torch::Device& device);
 
 // output_dir, or its nearest existing ancestor, must be a writable directory; nothing is created
 // yet, so that a run failing before training leaves the file system as it found it.

@@ -23,6 +23,8 @@
 #include <string_view>
 #include <vector>
 
+#include "grpo/chat_template.h"
+
 namespace grpo {
 
 class Tokenizer {
@@ -99,13 +101,15 @@ struct SpecialIds {
   bool add_bos = false;
   std::vector<int32_t> eos;  // generation stops at any of these (Qwen: 151645, 151643)
   int32_t pad = 0;           // padding id (pad_token, else the first eos, else 0)
+  ChatTemplate chat;         // how prompts are rendered (the model's chat_template; chat_template.h)
 };
 
 // tokenizer.json if present, else tokenizer.model. `path` may be a file or a model directory.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 // Also checks that the tokenizer belongs to the model: every id it can produce, and EOS/BOS/pad,
 // below config.json's vocab_size (an Error naming the directory otherwise).
-SpecialIds load_special_ids(const std::string& model_dir, const Tokenizer& tok);
+// The chat template is the model's (load_chat_template) under `chat`.
+SpecialIds load_special_ids(const std::string& model_dir, const Tokenizer& tok, const ChatSettings& chat = {});
 
 // ---------------------------------------------------------------------------------------------
 // Streaming

@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
     if (samples >= 0) set_config_value(cfg, "eval_samples", std::to_string(samples), "--samples");
     validate_config(cfg);
     auto tok = load_tokenizer(model_dir);
-    SpecialIds special = load_special_ids(model_dir, *tok);
+    SpecialIds special = load_special_ids(model_dir, *tok, chat_settings(cfg));
     GSM8KDataset ds(cfg.eval_data, static_cast<size_t>(cfg.eval_limit));
     check_decode_mode(cfg.decode_mode, resolve_device(cfg.device));
     auto model = load_policy(model_dir, cfg.device, cfg.dtype, cfg.attention, adapter).model;

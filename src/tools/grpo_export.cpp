@@ -40,9 +40,7 @@ int main(int argc, char** argv) {
     const std::string tmp = out + ".tmp-" + std::to_string(::getpid());
     fs::remove_all(tmp);
     save_qwen2(model, tmp, dt);
-    for (const char* f : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "generation_config.json",
-                          "vocab.json", "merges.txt"})
-      if (file_exists(base + "/" + f)) fs::copy_file(base + "/" + f, tmp + "/" + f);
+    copy_model_side_files(base, tmp);
     fs::rename(tmp, out);
     std::printf("merged %s (LoRA r=%lld, alpha %g, %zu target modules) into %s -> %s (%s)\n", adapter.c_str(), (long long)c.rank, c.alpha,
                 c.targets.size(), base.c_str(), out.c_str(), c10::toString(dt));

@@ -57,11 +57,17 @@ void score(Qwen2ForCausalLM& model, const torch::Device& dev, const std::string&
   std::printf("\n");
 }
 
+void check_ids_below(const std::vector<std::vector<int32_t>>& prompts, int64_t n_vocab) {
+  for (const auto& p : prompts)
+    for (int32_t id : p)
+      if (id >= n_vocab) throw Error("prompt id " + std::to_string(id) + " >= vocab_size " + std::to_string(n_vocab));
+}
+
 // The prompts as ids: --prompt-ids as given, text (--prompt, --prompts-file) chat-rendered unless
 // --raw; `tok` is loaded for text prompts.
 std::vector<std::vector<int32_t>> read_prompts(const std::string& model_dir, const std::string& prompt, const std::string& prompts_file,
                                                const std::string& prompt_ids, bool raw, const std::string& system_prompt,
-                                               std::unique_ptr<Tokenizer>& tok) {
+                                               const ChatSettings& chat, std::unique_ptr<Tokenizer>& tok) {
   std::vector<std::vector<int32_t>> prompts;
   if (!prompt_ids.empty()) {
     for (const auto& p : split(prompt_ids, ';')) prompts.push_back(parse_ids(p, "--prompt-ids"));
@@ -86,11 +92,11 @@ std::vector<std::vector<int32_t>> read_prompts(const std::string& model_dir, con
         throw Error(prompts_file + ":" + std::to_string(lineno) + ": expected a JSON string or an object with \"prompt\" or \"question\"");
     }
     if (texts.empty()) throw Error(prompts_file + ": no prompts");
-    SpecialIds special = load_special_ids(model_dir, *tok);
+    SpecialIds special = load_special_ids(model_dir, *tok, chat);
     for (const auto& t : texts) {
       std::vector<int32_t> ids;
       if (raw && special.add_bos) ids.push_back(*special.bos);  // what HF's tokenizer(text) gives
-      auto body = raw ? tok->encode(t) : tokenize_prompt(*tok, system_prompt, t, 1 << 20).ids;
+      auto body = raw ? tok->encode(t) : tokenize_prompt(*tok, special.chat, system_prompt, t, 1 << 20).ids;
       ids.insert(ids.end(), body.begin(), body.end());
       prompts.push_back(std::move(ids));
     }
@@ -142,7 +148,7 @@ void add_sampling_options(CLI::App& app, SamplingParams& sp) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"grpo_generate: sample from or score with a Hugging Face Qwen2/Llama model"};
+  CLI::App app{"grpo_generate: sample from or score with a Hugging Face Qwen2, Qwen3 or Llama model"};
   std::string model_dir, prompt, prompts_file, prompt_ids, score_ids, dtype = "auto", device = "auto", decode = "eager",
                                                                       attention = "eager";
   std::string system_prompt = kDefaultSystemPrompt, logits_out;
@@ -152,7 +158,9 @@ int main(int argc, char** argv) {
   app.add_option("model_dir", model_dir, "Hugging Face model directory")->required();
   std::string adapter;
   app.add_option("--adapter", adapter, "a LoRA adapter directory (PEFT's files, e.g. a LoRA run's checkpoint-N) over model_dir");
-  app.add_option("--prompt", prompt, "prompt text (chat-rendered with ChatML unless --raw)");
+  app.add_option("--prompt", prompt, "prompt text (rendered by the model's chat template unless --raw)");
+  ChatOptions chat;
+  chat.add_to(app);
   app.add_option("--prompts-file", prompts_file, "JSONL: one string or {\"prompt\"|\"question\": ...} per line");
   app.add_option("--prompt-ids", prompt_ids, "token ids: 1,2,3 or several prompts 1,2;3,4");
   app.add_option("--score-ids", score_ids, "print the log-prob of each id after the first, given its prefix");
@@ -188,15 +196,12 @@ int main(int argc, char** argv) {
     }
     // ---- prompts
     std::unique_ptr<Tokenizer> tok;
-    auto prompts = read_prompts(model_dir, prompt, prompts_file, prompt_ids, raw, system_prompt, tok);
-    for (const auto& p : prompts)
-      for (int32_t id : p)
-        if (id >= model->cfg.n_vocab)
-          throw Error("prompt id " + std::to_string(id) + " >= vocab_size " + std::to_string(model->cfg.n_vocab));
+    auto prompts = read_prompts(model_dir, prompt, prompts_file, prompt_ids, raw, system_prompt, chat.settings(), tok);
+    check_ids_below(prompts, model->cfg.n_vocab);
     // ---- generation parameters from the model dir (stop ids, allowed vocabulary, pad)
     if (tok || file_exists(model_dir + "/tokenizer.json") || file_exists(model_dir + "/tokenizer.model")) {
       if (!tok) tok = load_tokenizer(model_dir);
-      apply_model_limits(sp, *tok, load_special_ids(model_dir, *tok), model->cfg.n_vocab);
+      apply_model_limits(sp, *tok, load_special_ids(model_dir, *tok, chat.settings()), model->cfg.n_vocab);
       if (ignore_eos) sp.stop_ids.clear();
     }
     // A single text completion streams as it is generated, whole UTF-8 characters at a time.

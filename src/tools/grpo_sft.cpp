@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
                   mc.n_params() / 1e6, merges.size(), (long long)mc.n_vocab);
     }
     auto tok = load_tokenizer(model_dir);
-    SpecialIds special = load_special_ids(model_dir, *tok);
+    SpecialIds special = load_special_ids(model_dir, *tok, chat_settings(cfg));
     auto model = load_policy(model_dir, cfg.device, cfg.dtype, cfg.attention).model;
     GrpoState st(cfg, model, cfg.max_steps);
     fs::create_directories(cfg.output_dir);

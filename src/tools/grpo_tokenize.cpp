@@ -2,13 +2,16 @@
 //   encode (default): each stdin line is a JSON string -> a JSON array of ids (no BOS/EOS added;
 //                     special-token strings in the text are matched as special tokens)
 //   --decode        : each stdin line is a JSON array of ids -> a JSON string
-//   --chat          : each stdin line is {"user": ..., "system": ...} -> {"text": ..., "ids": [...]}: the
-//                     ChatML prompt of the trainer (tokenize_prompt); without "system", Qwen2.5's
-//                     default system prompt, as its chat template inserts it
+//   --chat          : each stdin line is {"user": ..., "system": ...} (the trainer's prompt, tokenize_prompt)
+//                     or {"messages": [{"role", "content"}, ...]} -> {"text": ..., "ids": [...]}, rendered
+//                     with the generation prompt by the model's chat template (chat_template.h; a
+//                     directory's tokenizer_config.json or chat_template.jinja; --chat-template and
+//                     --enable-thinking as the config keys)
 //   --bench         : stderr gets `tokens=<n> seconds=<s> tokens_per_s=<r>` for the encode loop
 // A bad line is reported with its line number; the program exits 1 after the lines before it.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -19,8 +22,35 @@
 
 using namespace grpo;
 using json = nlohmann::json;
+namespace fs = std::filesystem;
 
 namespace {
+
+bool chat_input_ok(const json& v) {
+  if (!v.is_object()) return false;
+  if (v.contains("messages")) {
+    if (!v["messages"].is_array() || v["messages"].empty()) return false;
+    for (const json& m : v["messages"])
+      if (!m.is_object() || !m.value("role", json()).is_string() || !m.value("content", json()).is_string()) return false;
+    return true;
+  }
+  return v.contains("user") && v["user"].is_string() && (!v.contains("system") || v["system"].is_string());
+}
+
+// A --chat line as the trainer renders it: {"user", "system"} through tokenize_prompt, a message list as given.
+json render_chat_line(const json& v, const Tokenizer& tok, const ChatTemplate& chat) {
+  if (!v.contains("messages")) {
+    const std::string system = v.value("system", std::string()), user = v["user"].get<std::string>();
+    std::vector<ChatMessage> messages;
+    if (!system.empty()) messages.push_back({"system", system});
+    messages.push_back({"user", user});
+    return {{"text", chat.render_text(messages, true)}, {"ids", tokenize_prompt(tok, chat, system, user, 1 << 30).ids}};
+  }
+  std::vector<ChatMessage> messages;
+  for (const json& m : v["messages"]) messages.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+  const auto pieces = chat.render(messages, /*add_generation_prompt=*/true);
+  return {{"text", chat.render_text(messages, true)}, {"ids", tokenize_chat(tok, pieces, 1 << 30, chat_family_name(chat.family)).ids}};
+}
 
 // Every line of stdin parsed first, so that a bad line is found before any work; output stops at
 // it (`failure` names it, "" when every line is good).
@@ -37,8 +67,11 @@ std::vector<json> parse_inputs(bool decode, bool chat, std::string& failure) {
       failure = where + ": invalid JSON (" + e.what() + ")";
       break;
     }
-    if (chat && !(v.is_object() && v.contains("user") && v["user"].is_string() && (!v.contains("system") || v["system"].is_string()))) {
-      failure = where + ": expected {\"user\": string, \"system\": string (optional)}, found " + json_text(v);
+    if (chat && !chat_input_ok(v)) {
+      failure = where +
+                ": expected {\"user\": string, \"system\": string (optional)} or {\"messages\": [{\"role\": string, \"content\": string}, "
+                "...]}, found " +
+                json_text(v);
       break;
     }
     if (!decode && !chat && !v.is_string()) {
@@ -63,7 +96,9 @@ int main(int argc, char** argv) {
   int threads = 1;
   app.add_option("--tokenizer", path, "tokenizer.json, tokenizer.model or a model directory")->required();
   app.add_flag("--decode", decode, "decode arrays of ids instead of encoding strings");
-  app.add_flag("--chat", chat, "render {\"user\", \"system\"} objects as the trainer's ChatML prompt");
+  app.add_flag("--chat", chat, "render {\"user\", \"system\"} or {\"messages\"} objects as the trainer renders prompts");
+  ChatOptions chat_options;
+  chat_options.add_to(app);
   app.add_flag("--skip-special", skip_special, "decode: drop special tokens");
   app.add_flag("--no-special", no_special, "encode: treat special-token strings as plain text");
   app.add_flag("--bench", bench, "print encode throughput to stderr");
@@ -75,12 +110,9 @@ int main(int argc, char** argv) {
     std::string failure;
     const std::vector<json> inputs = parse_inputs(decode, chat, failure);
     if (chat) {
-      for (const auto& v : inputs) {
-        const std::string system = v.value("system", std::string(kQwenDefaultSystemPrompt));
-        const std::string user = v["user"].get<std::string>();
-        std::string text = render_chatml({{"system", system}, {"user", user}}, /*add_generation_prompt=*/true);
-        std::cout << json_text(json({{"text", text}, {"ids", tokenize_prompt(*tok, system, user, 1 << 30).ids}})) << "\n";
-      }
+      const std::string dir = dir_exists(path) ? path : fs::path(path).parent_path().string();
+      const ChatTemplate tmpl = load_chat_template(dir.empty() ? "." : dir, chat_options.settings());
+      for (const auto& v : inputs) std::cout << json_text(render_chat_line(v, *tok, tmpl)) << "\n";
     } else if (decode) {
       for (size_t i = 0; i < inputs.size(); ++i) {
         std::vector<int32_t> ids;

@@ -59,9 +59,9 @@ def our_logits(model_dir, ids, dtype, adapter=None):
     return load_file(path)["logits"].double()
 
 
-def our_greedy(model_dir, prompt_ids, new, dtype):
+def our_greedy(model_dir, prompt_ids, new, dtype, decode="eager"):
     out = tool("grpo_generate", model_dir, "--prompt-ids", ",".join(map(str, prompt_ids)), "--greedy", "--print-ids",
-               "--ignore-eos", "--max-new-tokens", new, "--dtype", dtype, "--device", "cpu")
+               "--ignore-eos", "--max-new-tokens", new, "--dtype", dtype, "--device", "cpu", "--decode-mode", decode)
     return [int(t) for t in out.strip().split(",")]
 
 
@@ -85,3 +85,26 @@ def hf_greedy(model, prompt_ids, new):
 def read_jsonl(path):
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def tiny_qwen3(root):
+    """A random Qwen3 (q/k norms, head_dim 48 != 128 / 4, GQA 2:1) made and saved by transformers, with
+    the embedded tiny model's tokenizer and generation config, so grpo_train runs on it as on data/tiny-model."""
+    import shutil
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+    out = os.path.join(root, "tiny-qwen3")
+    cfg = Qwen3Config(vocab_size=259, hidden_size=128, intermediate_size=384, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2, head_dim=48, max_position_embeddings=512, rms_norm_eps=1e-6,
+                      bos_token_id=256, eos_token_id=258, tie_word_embeddings=True,
+                      rope_parameters={"rope_type": "default", "rope_theta": 1e6})
+    torch.manual_seed(3)
+    model = Qwen3ForCausalLM(cfg).eval()
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.endswith("norm.weight"):
+                p.add_(torch.randn_like(p) * 0.1)
+    model.save_pretrained(out)
+    for f in ("tokenizer.json", "generation_config.json"):
+        shutil.copy(os.path.join(ROOT, "data/tiny-model", f), out)
+    return out

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Interop 2: ours -> transformers. The checkpoint-N/ that grpo_train writes after 2 steps (fp32 and
-bf16 policies, on the embedded tiny Qwen2 and its tokenizer) loads unchanged with
+bf16 policies, on the embedded tiny Qwen2 and its tokenizer, and fp32 on a tiny Qwen3 that
+transformers made, loaded back as Qwen3ForCausalLM) loads unchanged with
 AutoModelForCausalLM.from_pretrained and AutoTokenizer.from_pretrained; its logits equal
 grpo_generate --score-ids on the same ids within 1e-4 x max |logit| (the bf16 policy: both sides
 in bf16, error reported; and both in fp32 from the same bf16 weights, judged); the tokenizer
@@ -13,13 +14,13 @@ import os
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from common import ROOT, check, finish, our_logits, temp_dir, tool
+from common import ROOT, check, finish, our_logits, temp_dir, tiny_qwen3, tool
 
 TEXT = "Tom has 3 apples and buys 4 more. How many apples does he have?\n3+4=7\n#### 7"
 
 
-def train(out, dtype):
-    tool("grpo_train", os.path.join(ROOT, "data/tiny-model"), "-c", os.path.join(ROOT, "configs/tiny_demo.yaml"),
+def train(out, dtype, base):
+    tool("grpo_train", base, "-c", os.path.join(ROOT, "configs/tiny_demo.yaml"),
          "--set", f"output_dir={out}", "--set", "max_steps=2", "--set", "save_steps=2", "--set", "prompts_per_step=4",
          "--set", "eval_limit=4", "--set", f"dtype={dtype}")
     ckpt = os.path.join(out, "checkpoint-2")
@@ -30,8 +31,10 @@ def train(out, dtype):
 def main():
     root = temp_dir()
     print("| policy | loaded as | files | tokenizer ids equal | max abs logit diff / max abs logit |\n|---|---|---|---|---|")
-    for dtype in ("float32", "bfloat16"):
-        ckpt = train(os.path.join(root, dtype), dtype)
+    runs = [("qwen2", os.path.join(ROOT, "data/tiny-model"), "float32"), ("qwen2", os.path.join(ROOT, "data/tiny-model"), "bfloat16"),
+            ("qwen3", tiny_qwen3(root), "float32")]
+    for family, base, dtype in runs:
+        ckpt = train(os.path.join(root, family + "-" + dtype), dtype, base)
         files = sorted(f for f in os.listdir(ckpt) if not f.startswith("."))
         tok = AutoTokenizer.from_pretrained(ckpt)
         ours_ids = json.loads(tool("grpo_tokenize", "--tokenizer", ckpt, stdin=json.dumps(TEXT) + "\n"))
@@ -42,13 +45,15 @@ def main():
         for load in ("float32", "bfloat16") if dtype == "bfloat16" else ("float32",):
             torch_dtype = getattr(torch, load)
             model = AutoModelForCausalLM.from_pretrained(ckpt, dtype=torch_dtype, attn_implementation="eager").eval()
+            want = "Qwen3ForCausalLM" if family == "qwen3" else "Qwen2ForCausalLM"
+            check(type(model).__name__ == want, f"{family} checkpoint loaded as {type(model).__name__}, not {want}")
             with torch.no_grad():
                 ref = model(torch.tensor([ids])).logits[0].double()
             mine = our_logits(ckpt, ids, load)
             rel = ((mine - ref).abs().max() / ref.abs().max()).item()
             if load == "float32":
                 check(rel <= 1e-4, f"{dtype} checkpoint loaded as {load}: logits differ by {rel:.2e} of max |logit|")
-            print(f"| {dtype} (config torch_dtype/dtype: {saved.get('dtype', saved.get('torch_dtype'))}) | {load} | "
+            print(f"| {family} {dtype} (config torch_dtype/dtype: {saved.get('dtype', saved.get('torch_dtype'))}) | {load} | "
                   f"{', '.join(files)} | {'yes' if same_tok else 'no'} | {rel:.2e}{'' if load == 'float32' else ' (reported)'} |",
                   flush=True)
     finish()

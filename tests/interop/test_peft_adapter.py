@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Interop 6: LoRA adapters, ours <-> PEFT, on the embedded tiny Qwen2 (fp32).
+"""Interop 6: LoRA adapters, ours <-> PEFT, on the embedded tiny Qwen2 and a tiny Qwen3 that transformers
+made (q/k norms, head_dim != hidden / heads), fp32.
   1. ours -> PEFT: the checkpoint-2/ of a LoRA grpo_train run loads unchanged with
      peft.PeftModel.from_pretrained(base, checkpoint); its logits equal ours (grpo_generate --adapter).
   2. PEFT -> ours: an adapter that PEFT wrote (random A and B, other targets, another rank and alpha)
@@ -15,15 +16,14 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM
 
-from common import ROOT, check, finish, our_logits, temp_dir, tool
+from common import ROOT, check, finish, our_logits, temp_dir, tiny_qwen3, tool
 
-BASE = os.path.join(ROOT, "data/tiny-model")
 IDS = [151644, 8948, 198, 50, 3582, 13, 151645, 198, 151644, 872, 198, 18, 10, 19, 28, 30, 151645][:12]
 TOL = 1e-5
 
 
-def base_model():
-    return AutoModelForCausalLM.from_pretrained(BASE, dtype=torch.float32, attn_implementation="eager").eval()
+def base_model(base):
+    return AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, attn_implementation="eager").eval()
 
 
 def hf_logits(model, ids):
@@ -41,36 +41,44 @@ def judge(name, ref, mine, base):
 
 def main():
     root = temp_dir()
-    vocab = base_model().config.vocab_size
+    print("| base | direction | adapter's change of the logits (/ max) | ours vs the referee (/ max) |\n|---|---|---|---|")
+    for family, base in (("qwen2", os.path.join(ROOT, "data/tiny-model")), ("qwen3", tiny_qwen3(root))):
+        compare(family, base, os.path.join(root, family))
+    finish()
+
+
+def compare(family, base, root):
+    vocab = base_model(base).config.vocab_size
     ids = [i % vocab for i in IDS]
-    base_logits = hf_logits(base_model(), ids)
-    print("| direction | adapter's change of the logits (/ max) | ours vs the referee (/ max) |\n|---|---|---|")
+    base_logits = hf_logits(base_model(base), ids)
 
     # 1. ours -> PEFT
     run = os.path.join(root, "run")
-    tool("grpo_train", BASE, "-c", os.path.join(ROOT, "configs/tiny_demo.yaml"), "--set", f"output_dir={run}",
+    tool("grpo_train", base, "-c", os.path.join(ROOT, "configs/tiny_demo.yaml"), "--set", f"output_dir={run}",
          "--set", "max_steps=2", "--set", "save_steps=2", "--set", "prompts_per_step=4", "--set", "eval_limit=4",
-         "--set", "lora_rank=4", "--set", "lora_alpha=8", "--set", "learning_rate=0.01")
+         "--set", "lora_rank=4", "--set", "lora_alpha=8", "--set", "learning_rate=0.01",
+         # the random Qwen3 never answers right: a length penalty gives its groups rewards that differ
+         *(["--set", "reward_weights.length=1", "--set", "length_target=4"] if family == "qwen3" else []))
     ckpt = os.path.join(run, "checkpoint-2")
-    peft_model = PeftModel.from_pretrained(base_model(), ckpt).eval()
-    judge("ours -> PeftModel.from_pretrained", hf_logits(peft_model, ids), our_logits(BASE, ids, "float32", ckpt), base_logits)
+    peft_model = PeftModel.from_pretrained(base_model(base), ckpt).eval()
+    judge(f"{family} | ours -> PeftModel.from_pretrained", hf_logits(peft_model, ids), our_logits(base, ids, "float32", ckpt),
+          base_logits)
 
     # 2. PEFT -> ours
     written = os.path.join(root, "peft_adapter")
     cfg = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "v_proj", "gate_proj", "down_proj"],
                      init_lora_weights=False, task_type="CAUSAL_LM")
     torch.manual_seed(0)
-    theirs = get_peft_model(base_model(), cfg).eval()
+    theirs = get_peft_model(base_model(base), cfg).eval()
     theirs.save_pretrained(written)
-    judge("PEFT save_pretrained -> ours", hf_logits(theirs, ids), our_logits(BASE, ids, "float32", written), base_logits)
+    judge(f"{family} | PEFT save_pretrained -> ours", hf_logits(theirs, ids), our_logits(base, ids, "float32", written), base_logits)
 
     # 3. merged export
     merged = os.path.join(root, "merged")
-    tool("grpo_export", BASE, "--adapter", ckpt, "--merge", "--out", merged)
-    ref = hf_logits(PeftModel.from_pretrained(base_model(), ckpt).merge_and_unload().eval(), ids)
+    tool("grpo_export", base, "--adapter", ckpt, "--merge", "--out", merged)
+    ref = hf_logits(PeftModel.from_pretrained(base_model(base), ckpt).merge_and_unload().eval(), ids)
     mine = hf_logits(AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32, attn_implementation="eager").eval(), ids)
-    judge("grpo_export --merge -> transformers", ref, mine, base_logits)
-    finish()
+    judge(f"{family} | grpo_export --merge -> transformers", ref, mine, base_logits)
 
 
 if __name__ == "__main__":

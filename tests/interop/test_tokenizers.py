@@ -11,11 +11,12 @@ tokenizer (tests/data/qwen2.5/tokenizer.json).
 """
 import json
 import os
+import shutil
 
 from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerFast
 
-from common import ROOT, check, finish, read_jsonl, tool
+from common import ROOT, check, finish, read_jsonl, temp_dir, tool
 
 TOKENIZER = os.path.join(ROOT, "tests/data/qwen2.5/tokenizer.json")
 
@@ -74,7 +75,12 @@ def main():
         ids = fast.apply_chat_template(msgs, chat_template=QWEN25_TEMPLATE, add_generation_prompt=True, tokenize=True,
                                        return_dict=False)
         expected.append((text, list(ids)))
-    ours = [json.loads(l) for l in tool("grpo_tokenize", "--tokenizer", TOKENIZER, "--chat",
+    # A model directory as Qwen2.5's: its tokenizer and a tokenizer_config.json holding its template,
+    # from which grpo_tokenize recognises the family (and the default system turn).
+    model_dir = temp_dir()
+    shutil.copy(TOKENIZER, model_dir)
+    json.dump({"chat_template": QWEN25_TEMPLATE}, open(os.path.join(model_dir, "tokenizer_config.json"), "w"))
+    ours = [json.loads(l) for l in tool("grpo_tokenize", "--tokenizer", model_dir, "--chat",
                                         stdin="".join(json.dumps(r) + "\n" for r in requests)).splitlines()]
     same_text = sum(o["text"] == t for o, (t, _) in zip(ours, expected))
     same_ids = sum(o["ids"] == i for o, (_, i) in zip(ours, expected))

@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""Interop 1: transformers -> ours. Random Qwen2 and Llama models made by `transformers` itself and
-saved with `save_pretrained` (tied and untied, GQA 2:1 to 7:1, head_dim other than hidden/heads,
-q/k/v bias, rope_theta 1e6, fp32 and bf16, sharded by a small max_shard_size) are loaded by our
-grpo_generate. On the same 48 ids: fp32 logits within 1e-4 x max |logit| of transformers' (eager
-attention); 32 greedy tokens identical; bf16 (ours bf16 vs transformers bf16) reported.
+"""Interop 1: transformers -> ours. Random Qwen2, Qwen3 and Llama models made by `transformers` itself
+and saved with `save_pretrained` (tied and untied, GQA 1:1 to 7:1, head_dim other than hidden/heads,
+q/k/v bias, Qwen3's q/k norms, rope_theta 1e6, Llama 3's "llama3" and "linear" RoPE scaling with
+original_max_position_embeddings below the prompt's length, fp32 and bf16, sharded by a small
+max_shard_size) are loaded by our grpo_generate. On the same 48 ids: fp32 logits within 1e-4 x
+max |logit| of transformers' (eager attention); 32 greedy tokens identical in the eager and static
+decode modes; bf16 (ours bf16 vs transformers bf16) reported.
   test_transformers_models.py BUILD_DIR
 """
 import json
 import os
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
 from common import check, finish, hf_greedy, hf_model, our_greedy, our_logits, temp_dir
 
@@ -29,15 +31,40 @@ CASES = {
     "llama-tied-mha-hd32-bf16-sharded": (LlamaForCausalLM, LlamaConfig, dict(hidden_size=48, intermediate_size=128,
                         num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, head_dim=32,
                         tie_word_embeddings=True), torch.bfloat16, "100KB"),
+    "qwen3-tied-gqa2-hd32": (Qwen3ForCausalLM, Qwen3Config, dict(hidden_size=64, intermediate_size=160, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, head_dim=32, tie_word_embeddings=True), torch.float32, None),
+    "qwen3-untied-mha-hd8": (Qwen3ForCausalLM, Qwen3Config, dict(hidden_size=48, intermediate_size=96, num_hidden_layers=2,
+                        num_attention_heads=3, num_key_value_heads=3, head_dim=8, tie_word_embeddings=False), torch.float32, None),
+    "qwen3-untied-gqa6-hd24-bf16-sharded": (Qwen3ForCausalLM, Qwen3Config, dict(hidden_size=64, intermediate_size=128,
+                        num_hidden_layers=3, num_attention_heads=6, num_key_value_heads=1, head_dim=24,
+                        tie_word_embeddings=False), torch.bfloat16, "200KB"),
+    "qwen3-tied-gqa4-bias": (Qwen3ForCausalLM, Qwen3Config, dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                        num_attention_heads=8, num_key_value_heads=2, head_dim=16, attention_bias=True,
+                        tie_word_embeddings=True), torch.float32, None),
+    # Llama 3.x: RoPE scaled past original_max_position_embeddings = 16 (the prompt has 48 tokens);
+    # theta 5e5 puts wavelengths below, between and above 16 / high and 16 / low.
+    "llama3-tied-gqa4-rope-llama3": (LlamaForCausalLM, LlamaConfig, dict(hidden_size=64, intermediate_size=176,
+                        num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=2, tie_word_embeddings=True,
+                        rope_parameters={"rope_type": "llama3", "rope_theta": 5e5, "factor": 8.0, "low_freq_factor": 1.0,
+                                         "high_freq_factor": 4.0, "original_max_position_embeddings": 16}), torch.float32, None),
+    "llama3-untied-gqa3-rope-llama3-bf16": (LlamaForCausalLM, LlamaConfig, dict(hidden_size=96, intermediate_size=192,
+                        num_hidden_layers=2, num_attention_heads=6, num_key_value_heads=2, tie_word_embeddings=False,
+                        rope_parameters={"rope_type": "llama3", "rope_theta": 5e5, "factor": 32.0, "low_freq_factor": 2.0,
+                                         "high_freq_factor": 8.0, "original_max_position_embeddings": 16}), torch.bfloat16, None),
+    "llama-tied-mha-rope-linear": (LlamaForCausalLM, LlamaConfig, dict(hidden_size=64, intermediate_size=128,
+                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4, tie_word_embeddings=True,
+                        rope_parameters={"rope_type": "linear", "rope_theta": 1e4, "factor": 4.0}), torch.float32, None),
 }
+DECODE_MODES = ("eager", "static")  # cuda_graph: the GPU session (scripts/gpu_session.sh)
 VOCAB = 1000
 STD = 0.2  # peaky logits: greedy continuations are not decided by rounding
 
 
 def make(root, name):
     cls, cfg_cls, over, dtype, shard = CASES[name]
+    over = {"rope_parameters": {"rope_type": "default", "rope_theta": 1e6}, **over}
     cfg = cfg_cls(vocab_size=VOCAB, max_position_embeddings=512, rms_norm_eps=1e-6, bos_token_id=VOCAB - 2,
-                  eos_token_id=VOCAB - 1, rope_parameters={"rope_type": "default", "rope_theta": 1e6}, **over)
+                  eos_token_id=VOCAB - 1, **over)
     cfg.initializer_range = STD
     torch.manual_seed(sum(map(ord, name)))
     model = cls(cfg).to(dtype).eval()
@@ -71,10 +98,11 @@ def main():
             ref = hf(torch.tensor([ids])).logits[0].double()
             mine = our_logits(d, ids, dtype)
             rel = ((mine - ref).abs().max() / ref.abs().max()).item()
-            same = our_greedy(d, ids[:16], 32, dtype) == hf_greedy(hf, ids[:16], 32)
+            theirs = hf_greedy(hf, ids[:16], 32)
+            same = all(our_greedy(d, ids[:16], 32, dtype, mode) == theirs for mode in DECODE_MODES)
             if dtype == "float32":
                 check(rel <= 1e-4, f"{name}: fp32 logits differ by {rel:.2e} of max |logit| (> 1e-4)")
-                check(same, f"{name}: fp32 greedy continuations differ")
+                check(same, f"{name}: fp32 greedy continuations differ (decode modes {DECODE_MODES})")
             row += [f"{rel:.2e}", "yes" if same else "no"]
         print("| " + " | ".join(row) + " |", flush=True)
     finish()

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Interop 7: chat templates, ours vs transformers' apply_chat_template. For each template family
+(Qwen2.5 ChatML with its default system turn; Qwen3 with enable_thinking true and false; Llama 3.0,
+3.1 and 3.2, written out here) and 24 message lists (with and without a system turn, multi-turn with
+earlier think blocks, non-ASCII text, contents with surrounding whitespace), our
+`grpo_tokenize --chat` text and ids equal
+  tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, ...)
+and that text's ids (tok(text, add_special_tokens=False)), and the family is recognised from the
+template text alone. Tokenizers: tests/data/qwen2.5 (Qwen2.5), the same plus Qwen3's four added tokens
+(Qwen3), the same plus Llama 3's four header tokens (a stand-in for Llama 3's own vocabulary: the
+ids test where the markers go).
+  test_chat_templates.py BUILD_DIR
+"""
+import json
+import os
+import shutil
+
+from transformers import AutoTokenizer
+
+from common import ROOT, check, finish, temp_dir, tool
+
+QWEN25_TEMPLATE = (
+    "{%- if messages[0]['role'] == 'system' %}"
+    "{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}"
+    "{%- else %}"
+    "{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{%- for message in messages %}"
+    "{%- if (message.role == 'user') or (message.role == 'system' and not loop.first) or (message.role == 'assistant') %}"
+    "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}")
+
+LLAMA30_TEMPLATE = (
+    "{% set loop_messages = messages %}{% for message in loop_messages %}"
+    "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' %}"
+    "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}")
+
+
+def llama31_template(date_rule):
+    return (
+        "{{- bos_token }}" + date_rule +
+        "{%- if messages[0]['role'] == 'system' %}{%- set system_message = messages[0]['content']|trim %}"
+        "{%- set messages = messages[1:] %}{%- else %}{%- set system_message = \"\" %}{%- endif %}"
+        "{{- \"<|start_header_id|>system<|end_header_id|>\\n\\n\" }}"
+        "{{- \"Cutting Knowledge Date: December 2023\\n\" }}"
+        "{{- \"Today Date: \" + date_string + \"\\n\\n\" }}"
+        "{{- system_message }}{{- \"<|eot_id|>\" }}"
+        "{%- for message in messages %}"
+        "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' }}"
+        "{%- endfor %}"
+        "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}")
+
+
+LLAMA31_TEMPLATE = llama31_template("{%- if not date_string is defined %}{%- set date_string = \"26 Jul 2024\" %}{%- endif %}")
+LLAMA32_TEMPLATE = llama31_template(
+    "{%- if not date_string is defined %}{%- if strftime_now is defined %}{%- set date_string = strftime_now(\"%d %b %Y\") %}"
+    "{%- else %}{%- set date_string = \"26 Jul 2024\" %}{%- endif %}{%- endif %}")
+
+SYSTEM = "You are a helpful assistant. Think in <think> tags, answer in <answer> tags."
+MESSAGE_LISTS = [
+    [{"role": "user", "content": "What is 2 + 3?"}],
+    [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "What is 2 + 3?"}],
+    [{"role": "system", "content": "S"}, {"role": "user", "content": "\nstarts with a newline"}],
+    [{"role": "user", "content": "  padded question  \n"}],
+    [{"role": "system", "content": "  padded system\n"}, {"role": "user", "content": "q"}],
+    [{"role": "user", "content": "Combien coûte un café à 2,50 € ? 答えは何ですか。 Ответ? 🙂"}],
+    [{"role": "system", "content": "Réponds en français."}, {"role": "user", "content": "Ünïcödé ñ ß 数学"}],
+    [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}],
+    [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Q1"},
+     {"role": "assistant", "content": "<think>\nreasoning one\n</think>\n\nA1"}, {"role": "user", "content": "Q2"}],
+    [{"role": "user", "content": "Q1"}, {"role": "assistant", "content": "<think>r</think>A1"},
+     {"role": "user", "content": "Q2"}, {"role": "assistant", "content": "<think>\n\nr2\n\n</think>\n\n\nA2"},
+     {"role": "user", "content": "Q3"}],
+    [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "no thinking here"}, {"role": "user", "content": "again"}],
+    [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "<think>only reasoning</think>"},
+     {"role": "user", "content": "next"}],
+    [{"role": "user", "content": "Janet’s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes "
+                                 "muffins for her friends every day with four. How much in dollars does she make every day?"}],
+    [{"role": "system", "content": ""}, {"role": "user", "content": "empty system"}],
+    [{"role": "user", "content": "tabs\tand\r\nwindows line ends\r\n"}],
+    [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}],
+    [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "<think>\nlast turn reasoning\n</think>\n\nfinal"}],
+    [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "1"}, {"role": "assistant", "content": "2"},
+     {"role": "user", "content": "3"}, {"role": "assistant", "content": "4"}, {"role": "user", "content": "5"}],
+    [{"role": "user", "content": "x" * 300}],
+    [{"role": "user", "content": "numbers 1,234,567 and 3/4 and \\frac{1}{2} and \\boxed{7}"}],
+    [{"role": "user", "content": "code:\n```python\nprint('hi')\n```\n"}],
+    [{"role": "system", "content": "multi\nline\nsystem"}, {"role": "user", "content": "multi\n\nline\n\n\nuser"}],
+    [{"role": "user", "content": "中文问题：小明有3个苹果，又买了4个，一共有几个？"}],
+    [{"role": "user", "content": " "}],
+]
+
+
+def write_dir(root, name, template, extra_tokens, bos=None):
+    """A tokenizer directory: tests/data/qwen2.5's tokenizer.json plus `extra_tokens` as added tokens
+    (special when they are Llama's markers), and a tokenizer_config.json holding `template`."""
+    d = os.path.join(root, name)
+    os.makedirs(d)
+    tj = json.load(open(os.path.join(ROOT, "tests/data/qwen2.5/tokenizer.json"), encoding="utf-8"))
+    next_id = 151665
+    for text, special in extra_tokens:
+        tj["added_tokens"].append({"id": next_id, "content": text, "single_word": False, "lstrip": False, "rstrip": False,
+                                   "normalized": False, "special": special})
+        next_id += 1
+    json.dump(tj, open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8"), ensure_ascii=False)
+    if name == "qwen3":
+        shutil.copy(os.path.join(ROOT, "tests/data/qwen3/tokenizer_config.json"), d)
+    else:
+        cfg = {"tokenizer_class": "PreTrainedTokenizerFast", "chat_template": template, "eos_token": "<|im_end|>",
+               "pad_token": "<|endoftext|>", "bos_token": bos, "add_bos_token": False}
+        json.dump(cfg, open(os.path.join(d, "tokenizer_config.json"), "w", encoding="utf-8"))
+    return d
+
+
+def main():
+    root = temp_dir()
+    qwen3_tokens = [("<tool_response>", False), ("</tool_response>", False), ("<think>", False), ("</think>", False)]
+    llama_tokens = [("<|begin_of_text|>", True), ("<|start_header_id|>", True), ("<|end_header_id|>", True), ("<|eot_id|>", True)]
+    families = [  # (name, dir, kwargs for apply_chat_template, our --enable-thinking)
+        ("qwen2.5 chatml", write_dir(root, "qwen25", QWEN25_TEMPLATE, []), {}, "auto"),
+        ("qwen3 thinking (default)", write_dir(root, "qwen3", None, qwen3_tokens), {}, "auto"),
+        ("qwen3 enable_thinking=True", os.path.join(root, "qwen3"), {"enable_thinking": True}, "true"),
+        ("qwen3 enable_thinking=False", os.path.join(root, "qwen3"), {"enable_thinking": False}, "false"),
+        ("llama 3.0", write_dir(root, "llama30", LLAMA30_TEMPLATE, llama_tokens, "<|begin_of_text|>"), {}, "auto"),
+        ("llama 3.1 (fixed date)", write_dir(root, "llama31", LLAMA31_TEMPLATE, llama_tokens, "<|begin_of_text|>"), {}, "auto"),
+        ("llama 3.2 (today's date)", write_dir(root, "llama32", LLAMA32_TEMPLATE, llama_tokens, "<|begin_of_text|>"), {}, "auto"),
+    ]
+    stdin = "".join(json.dumps({"messages": m}, ensure_ascii=False) + "\n" for m in MESSAGE_LISTS)
+    print("| template | message lists | text equal | ids equal |\n|---|---|---|---|")
+    for name, d, kwargs, thinking in families:
+        tok = AutoTokenizer.from_pretrained(d)
+        ours = [json.loads(line) for line in tool("grpo_tokenize", "--tokenizer", d, "--chat", "--enable-thinking", thinking,
+                                                  stdin=stdin).splitlines()]
+        same_text = same_ids = 0
+        for messages, mine in zip(MESSAGE_LISTS, ours):
+            text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **kwargs)
+            ids = tok(text, add_special_tokens=False)["input_ids"]
+            same_text += check(mine["text"] == text, f"{name}: text differs for {messages!r}:\n ours   {mine['text']!r}\n theirs {text!r}")
+            same_ids += check(mine["ids"] == ids, f"{name}: ids differ for {messages!r}")
+        check(len(ours) == len(MESSAGE_LISTS), f"{name}: {len(ours)} answers for {len(MESSAGE_LISTS)} lines")
+        print(f"| {name} | {len(MESSAGE_LISTS)} | {same_text} | {same_ids} |", flush=True)
+    finish()
+
+
+if __name__ == "__main__":
+    main()
