@@ -227,6 +227,11 @@ torch::Device resolve_device(const DeviceSetting& d) {
   return d.index < 0 ? torch::Device(torch::kCUDA) : torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(d.index));
 }
 
+torch::Device planned_device(const DeviceSetting& d) {
+  if (d.kind != DeviceSetting::Kind::Cuda || torch::cuda::is_available()) return resolve_device(d);
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(std::max(d.index, 0)));
+}
+
 torch::Dtype resolve_dtype(Precision p, const torch::Device& device) {
   switch (p) {
     case Precision::Float32:

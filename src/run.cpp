@@ -17,6 +17,7 @@
 #include "grpo/distributed.h"
 #include "grpo/evaluation.h"
 #include "grpo/grpo_step.h"
+#include "grpo/hub_cache.h"
 #include "grpo/lora.h"
 #include "grpo/report.h"
 #include "grpo/run_logs.h"
@@ -299,6 +300,10 @@ int run_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   // ---- inputs first: model dir, tokenizer, data; nothing is written before they all check out
   std::printf("Loading tokenizer and model...\n");
   std::fflush(stdout);
+  if (const std::string dir = resolve_model_path(cfg.model_path); dir != cfg.model_path) {
+    std::printf("Model %s: %s (Hugging Face cache)\n", cfg.model_path.c_str(), dir.c_str());
+    cfg.model_path = dir;
+  }
   ModelConfig mc = ModelConfig::from_dir(cfg.model_path);
   auto tok = load_tokenizer(cfg.model_path);
   SpecialIds special = load_special_ids(cfg.model_path, *tok, chat_settings(cfg));
@@ -315,7 +320,7 @@ int run_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   DeviceSetting device_setting = cfg.device;
   if (denv.launched && cfg.device.index < 0 && resolve_device(cfg.device).is_cuda())
     device_setting = {DeviceSetting::Kind::Cuda, denv.local_rank};
-  const torch::Device device = resolve_device(device_setting);
+  const torch::Device device = opts.dry_run ? planned_device(device_setting) : resolve_device(device_setting);
   if (B % denv.world_size != 0)
     throw Error("prompts_per_step = " + std::to_string(B) + " is not a multiple of WORLD_SIZE = " + std::to_string(denv.world_size) +
                 ": each rank rolls out whole groups, B / WORLD_SIZE of them");
@@ -329,6 +334,9 @@ int run_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
                 denv.world_size == 1 ? "" : "s", choice_name(backend).c_str(), (long long)(B / denv.world_size), (long long)B, denv.rank,
                 device.str().c_str());
   if (opts.dry_run) {
+    if (device.is_cuda() && !torch::cuda::is_available())
+      std::printf("  (planned for %s: CUDA is not available on this machine, so nothing was checked on the device)\n",
+                  device.str().c_str());
     std::printf("Dry run: config, model directory, tokenizer and data are valid; not training.\n");
     return 0;
   }

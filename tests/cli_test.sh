@@ -152,6 +152,20 @@ printf '{"chat_template": "{%% for m in messages %%}[INST] {{ m.content }} [/INS
 out=$("$bin/grpo_train" "$tmp/mistral" --set output_dir="$tmp/bad3" 2>&1); rc=$?
 check "train unknown chat template" 1 "tokenizer_config.json: field \"chat_template\": the chat template fits none of the known families" "$out" "$rc"
 check_that "nothing written for a bad template" test ! -e "$tmp/bad2" -a ! -e "$tmp/bad3"
+
+# ---- models from a (fake) Hugging Face cache: refs/main and a tag, by every tool's model argument
+hub="$tmp/hub/models--org--tiny"
+mkdir -p "$hub/refs" "$hub/snapshots/c0ffee" "$hub/snapshots/beef01"
+cp "$tmp/model"/* "$hub/snapshots/c0ffee/" && cp "$tmp/model"/* "$hub/snapshots/beef01/"
+printf c0ffee > "$hub/refs/main"; printf beef01 > "$hub/refs/v1"
+out=$(HF_HUB_CACHE="$tmp/hub" "$bin/grpo_train" org/tiny --set output_dir="$tmp/hubrun" --dry-run 2>&1); rc=$?
+check "train from the cache" 0 "Model org/tiny: .*/models--org--tiny/snapshots/c0ffee \\(Hugging Face cache\\)" "$out" "$rc"
+out=$(HF_HUB_CACHE="$tmp/hub" "$bin/grpo_generate" org/tiny@v1 --prompt-ids 1,2,3 --greedy --print-ids --max-new-tokens 3 2>&1); rc=$?
+check "generate from the cache at a tag" 0 "loaded .*/snapshots/beef01" "$out" "$rc"
+out=$("$bin/grpo_train" "$tmp/model" -c configs/gsm8k_qwen2.5_1.5b.yaml --set max_prompt_tokens=1024 --dry-run 2>&1); rc=$?
+check "dry-run of a GPU config without a GPU plans its device" 0 "BFloat16 on cuda:0.*memory estimate.*planned for cuda:0: CUDA is not available" "$(tr '\n' ' ' <<<"$out")" "$rc"
+out=$(HF_HUB_CACHE="$tmp/hub" "$bin/grpo_generate" org/missing --prompt-ids 1,2 2>&1); rc=$?
+check "generate a model not in the cache" 1 "org/missing: not a directory, and not in the Hugging Face cache \\(looked for .*models--org--missing.*hf download org/missing" "$out" "$rc"
 mkdir -p "$tmp/ro" && chmod 555 "$tmp/ro"
 if [[ $(id -u) != 0 ]]; then
   out=$("$bin/grpo_train" "$tmp/model" "${small[@]}" --set max_steps=1 --set output_dir="$tmp/ro/run" 2>&1); rc=$?

@@ -13,6 +13,7 @@
 
 #include "grpo/common.h"
 #include "grpo/config.h"
+#include "grpo/hub_cache.h"
 
 // In place of CLI11_PARSE: --help and --version exit 0, every parse error exits 1.
 #define GRPO_CLI_PARSE(app, argc, argv)          \

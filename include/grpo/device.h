@@ -101,6 +101,9 @@ class CudaGraph {
 // place that decides them. auto: cuda:0 when CUDA is available, else the CPU; bf16 on CUDA, fp32
 // on CPU. A CUDA device without CUDA throws.
 torch::Device resolve_device(const DeviceSetting& d);
+// As resolve_device, but a CUDA setting names its device even where CUDA is not available (auto stays
+// the machine's): --dry-run plans a GPU config's memory on any machine.
+torch::Device planned_device(const DeviceSetting& d);
 torch::Dtype resolve_dtype(Precision p, const torch::Device& device);
 // The same from a command-line flag's text (the tools' --device / --dtype).
 torch::Device parse_device(const std::string& name);

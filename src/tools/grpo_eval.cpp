@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   GRPO_CLI_PARSE(app, argc, argv);
   init_runtime();
   try {
+    model_dir = resolve_model_path(model_dir);
     TrainConfig cfg;
     apply_config_sources(cfg, config_path, overrides);
     set_config_value(cfg, "model_path", model_dir, "command line");

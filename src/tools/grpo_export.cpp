@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   GRPO_CLI_PARSE(app, argc, argv);
   init_runtime();
   try {
+    base = resolve_model_path(base);
     if (!merge) throw Error("--merge is required: grpo_export writes the merged model (the adapter alone is already PEFT's format)");
     if (fs::exists(out)) throw Error("--out " + out + ": already exists; choose a new directory");
     ModelConfig mc = ModelConfig::from_dir(base);

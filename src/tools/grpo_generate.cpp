@@ -180,6 +180,7 @@ int main(int argc, char** argv) {
   init_runtime();
 
   try {
+    model_dir = resolve_model_path(model_dir);
     check_options(prompt, prompts_file, prompt_ids, score_ids, logits_out, G, sp);
     sp.decode = parse_decode_mode(decode);
     const DeviceSetting device_setting = parse_device_setting(device, "--device");

@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
     if (!weights_arg.empty())
       for (const auto& kv : split(weights_arg, ',')) apply_override(cfg, "reward_weights." + kv);
     std::unique_ptr<Tokenizer> tok;
-    if (!tokenizer_path.empty()) tok = load_tokenizer(tokenizer_path);
+    if (!tokenizer_path.empty()) tok = load_tokenizer(resolve_model_path(tokenizer_path));
     RewardSet rewards = make_reward_set(cfg);
     if (cfg.reward_command.empty()) batch = 1;  // nothing to batch for: each line out as it comes
 

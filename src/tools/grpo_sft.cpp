@@ -25,14 +25,28 @@
 using namespace grpo;
 namespace fs = std::filesystem;
 
+namespace {
+
+// grpo_sft's own defaults under the config file and --set: a fresh small model learns fast.
+TrainConfig sft_defaults() {
+  TrainConfig cfg;
+  cfg.output_dir = "runs/sft";
+  cfg.learning_rate = 1e-3;
+  cfg.prompts_per_step = 32;
+  cfg.max_steps = 300;
+  return cfg;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"grpo_sft: supervised fine-tuning (answer tokens only) of a Qwen2 model directory"};
   std::string model_dir, data, init, config_path;
   std::vector<std::string> overrides;
+  int n_merges = 0;
   app.add_option("model_dir", model_dir, "Hugging Face model directory (created with --init)")->required();
   app.add_option("--data", data, "GSM8K-style JSONL: question -> answer")->required();
   app.add_option("--init", init, "model config.json: create model_dir with random weights and a byte-level tokenizer");
-  int n_merges = 0;
   app.add_option("--merges", n_merges, "with --init: BPE merges learned from --data for the tokenizer (0 = bytes only)")
       ->check(integer_in(0, 1000000));
   app.add_option("-c,--config", config_path, "YAML/JSON config");
@@ -40,11 +54,8 @@ int main(int argc, char** argv) {
   GRPO_CLI_PARSE(app, argc, argv);
   init_runtime();
   try {
-    TrainConfig cfg;
-    cfg.output_dir = "runs/sft";
-    cfg.learning_rate = 1e-3;
-    cfg.prompts_per_step = 32;
-    cfg.max_steps = 300;
+    if (init.empty()) model_dir = resolve_model_path(model_dir);  // --init creates the directory
+    TrainConfig cfg = sft_defaults();
     apply_config_sources(cfg, config_path, overrides);
     set_config_value(cfg, "model_path", model_dir, "command line");
     set_config_value(cfg, "train_data", data, "--data");

@@ -106,6 +106,7 @@ int main(int argc, char** argv) {
   GRPO_CLI_PARSE(app, argc, argv);
 
   try {
+    path = resolve_model_path(path);
     auto tok = load_tokenizer(path);
     std::string failure;
     const std::vector<json> inputs = parse_inputs(decode, chat, failure);

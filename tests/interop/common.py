@@ -87,6 +87,27 @@ def read_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def tiny_llama3(root):
+    """A random Llama 3.2-style model (tied, GQA 4:1, "llama3" RoPE scaling with
+    original_max_position_embeddings 16, below the prompts' length) made and saved by transformers,
+    with the embedded tiny model's tokenizer and generation config."""
+    import shutil
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+    out = os.path.join(root, "tiny-llama3")
+    cfg = LlamaConfig(vocab_size=259, hidden_size=128, intermediate_size=384, num_hidden_layers=2, num_attention_heads=8,
+                      num_key_value_heads=2, max_position_embeddings=512, rms_norm_eps=1e-5, bos_token_id=256,
+                      eos_token_id=258, tie_word_embeddings=True,
+                      rope_parameters={"rope_type": "llama3", "rope_theta": 5e5, "factor": 8.0, "low_freq_factor": 1.0,
+                                       "high_freq_factor": 4.0, "original_max_position_embeddings": 16})
+    torch.manual_seed(4)
+    model = LlamaForCausalLM(cfg).eval()
+    model.save_pretrained(out)
+    for f in ("tokenizer.json", "generation_config.json"):
+        shutil.copy(os.path.join(ROOT, "data/tiny-model", f), out)
+    return out
+
+
 def tiny_qwen3(root):
     """A random Qwen3 (q/k norms, head_dim 48 != 128 / 4, GQA 2:1) made and saved by transformers, with
     the embedded tiny model's tokenizer and generation config, so grpo_train runs on it as on data/tiny-model."""
