@@ -53,6 +53,10 @@ PY
     parity)
       run python3 scripts/hf_reference.py make "$models" 2>&1 | tail -3
       run python3 scripts/hf_reference.py parity "$models" --bin "$build" 2>&1 | tee "$out/parity.md"
+      # Qwen2, Qwen3 and Llama 3 (llama3 RoPE scaling) models made by transformers: ours on the GPU in
+      # every decode mode against transformers' fp32 on the CPU (issue 33).
+      GRPO_INTEROP_DEVICE=cuda GRPO_INTEROP_DECODE_MODES=eager,static,cuda_graph \
+        run python3 tests/interop/test_transformers_models.py "$build" 2>&1 | grep -v "^Loading\|^Writing" | tee -a "$out/parity.md"
       ;;
     bench)
       [[ -d "$m15" ]] || run python3 scripts/hf_reference.py make "$models" | tail -1

@@ -1,6 +1,7 @@
 // data_files.cpp: the user's JSONL data files, parsed from text (definitions in data_files.h).
 #include "grpo/data_files.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -20,6 +21,111 @@ std::string field_string(const nlohmann::json& obj, const char* name, const std:
   return v.get<std::string>();
 }
 
+std::string field_names(const nlohmann::json& obj) {
+  std::string out;
+  for (const auto& [k, v] : obj.items()) out += (out.empty() ? "" : ", ") + json_text(k);
+  return out.empty() ? "none" : out;
+}
+
+// The fields of `obj` not in `used`, as a JSON object's text ("" when there are none).
+std::string other_columns(const nlohmann::json& obj, std::initializer_list<const char*> used) {
+  nlohmann::json rest = nlohmann::json::object();
+  for (const auto& [k, v] : obj.items())
+    if (std::none_of(used.begin(), used.end(), [&](const char* u) { return k == u; })) rest[k] = v;
+  return rest.empty() ? "" : json_text(rest);
+}
+
+// GSM8K: question + answer, the gold after the last "####".
+Example gsm8k_example(const nlohmann::json& obj, const std::string& where) {
+  Example ex;
+  ex.question = field_string(obj, "question", where);
+  if (!obj.contains("answer")) throw Error(where + ": missing field \"answer\" (GSM8K format: question + answer)");
+  ex.answer = field_string(obj, "answer", where);
+  if (ex.answer.find("####") == std::string::npos)
+    throw Error(where + ": field \"answer\": expected the gold after \"####\", found no \"####\"");
+  auto gold = parse_gsm8k_gold(ex.answer);
+  if (!gold) throw Error(where + ": field \"answer\": no number after the last \"####\"");
+  ex.gold = *gold;
+  ex.columns = other_columns(obj, {"question", "answer"});
+  return ex;
+}
+
+// A TRL conversational prompt: [{role, content}, ...] with known roles; the question is the last user turn.
+std::vector<ChatMessage> parse_messages(const nlohmann::json& list, const std::string& where) {
+  std::vector<ChatMessage> out;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const auto& m = list[i];
+    const std::string at = where + ": field \"prompt\", message " + std::to_string(i + 1);
+    if (!m.is_object() || !m.value("role", nlohmann::json()).is_string() || !m.value("content", nlohmann::json()).is_string())
+      throw Error(at + ": expected {\"role\": string, \"content\": string}, found " + json_text(m));
+    const std::string role = m["role"];
+    if (role != "system" && role != "user" && role != "assistant")
+      throw Error(at + ": unknown role " + json_text(role) + " (expected system, user or assistant)");
+    out.push_back({role, m["content"]});
+  }
+  if (out.empty() || out.back().role != "user")
+    throw Error(where + ": field \"prompt\": a conversational prompt must end with a user message");
+  return out;
+}
+
+// The gold of a TRL line: "gold" (number, or text holding one number), else "answer" ("####" or its
+// last \boxed{}), else "solution" (its last \boxed{}).
+double trl_gold(const nlohmann::json& obj, const std::string& where, const char** used) {
+  auto one_number = [&](const std::string& text, const std::string& field) {
+    std::string s;
+    for (char ch : text)
+      if (ch != ',') s += ch;
+    std::vector<double> nums = find_numbers(s);
+    if (nums.size() != 1) throw Error(where + ": field " + json_text(field) + ": expected one number, found " + quote(text));
+    return nums[0];
+  };
+  if (obj.contains("gold")) {
+    *used = "gold";
+    const auto& g = obj["gold"];
+    if (g.is_number()) return g.get<double>();
+    if (g.is_string()) return one_number(g.get<std::string>(), "gold");
+    throw Error(where + ": field \"gold\": expected a number or string, found " + g.type_name());
+  }
+  for (const char* field : {"answer", "solution"}) {
+    if (!obj.contains(field)) continue;
+    *used = field;
+    const std::string text = field_string(obj, field, where);
+    if (std::string(field) == "answer" && text.find("####") != std::string::npos) {
+      if (auto g = parse_gsm8k_gold(text)) return *g;
+      throw Error(where + ": field \"answer\": no number after the last \"####\"");
+    }
+    const ExtractedAnswer boxed = extract_answer(text, AnswerMode::Strict);
+    if (boxed.source != AnswerSource::Boxed) throw Error(where + ": field " + json_text(field) + ": no closed \\boxed{...} holding the gold");
+    return one_number(boxed.span, field);
+  }
+  throw Error(where + ": missing field \"gold\" (format: prompt + gold, or an \"answer\" / \"solution\" holding it); fields found: " +
+              field_names(obj));
+}
+
+// TRL: prompt (text or messages) + a gold; anything else is an error naming the fields found.
+Example trl_example(const nlohmann::json& obj, const std::string& where) {
+  if (!obj.contains("prompt"))
+    throw Error(
+        where +
+        ": missing field \"question\" (or \"prompt\"): expected GSM8K's question + answer or TRL's prompt + a gold; fields found: " +
+        field_names(obj));
+  Example ex;
+  const auto& p = obj["prompt"];
+  if (p.is_array()) {
+    ex.messages = parse_messages(p, where);
+    ex.question = ex.messages.back().content;
+  } else {
+    ex.question = field_string(obj, "prompt", where);
+  }
+  const char* used = "gold";
+  ex.gold = trl_gold(obj, where, &used);
+  ex.answer = obj.contains("answer") && obj["answer"].is_string() ? obj["answer"].get<std::string>()
+              : std::string(used) == "solution"                   ? obj["solution"].get<std::string>()
+                                                                  : "#### " + json_text(obj["gold"]);
+  ex.columns = other_columns(obj, {"prompt", used});
+  return ex;
+}
+
 }  // namespace
 
 std::vector<Example> parse_gsm8k_examples(const std::string& text, const std::string& path, size_t limit) {
@@ -34,37 +140,8 @@ std::vector<Example> parse_gsm8k_examples(const std::string& text, const std::st
     std::string where = path + ":" + std::to_string(lineno);
     nlohmann::json obj = parse_json(line, where);
     if (!obj.is_object()) throw Error(where + ": expected a JSON object, found " + obj.type_name());
-    Example ex;
+    Example ex = obj.contains("question") ? gsm8k_example(obj, where) : trl_example(obj, where);
     ex.line = lineno;
-    if (obj.contains("question")) {
-      ex.question = field_string(obj, "question", where);
-      if (!obj.contains("answer")) throw Error(where + ": missing field \"answer\" (GSM8K format: question + answer)");
-      ex.answer = field_string(obj, "answer", where);
-      if (ex.answer.find("####") == std::string::npos)
-        throw Error(where + ": field \"answer\": expected the gold after \"####\", found no \"####\"");
-      auto gold = parse_gsm8k_gold(ex.answer);
-      if (!gold) throw Error(where + ": field \"answer\": no number after the last \"####\"");
-      ex.gold = *gold;
-    } else if (obj.contains("prompt")) {
-      ex.question = field_string(obj, "prompt", where);
-      if (!obj.contains("gold")) throw Error(where + ": missing field \"gold\" (format: prompt + gold)");
-      const auto& g = obj["gold"];
-      if (g.is_number()) {
-        ex.gold = g.get<double>();
-      } else if (g.is_string()) {
-        std::string s;
-        for (char ch : g.get<std::string>())
-          if (ch != ',') s += ch;
-        std::vector<double> nums = find_numbers(s);
-        if (nums.size() != 1) throw Error(where + ": field \"gold\": expected one number, found " + quote(g.get<std::string>()));
-        ex.gold = nums[0];
-      } else {
-        throw Error(where + ": field \"gold\": expected a number or string, found " + g.type_name());
-      }
-      ex.answer = obj.contains("answer") && obj["answer"].is_string() ? obj["answer"].get<std::string>() : "#### " + json_text(g);
-    } else {
-      throw Error(where + ": missing field \"question\" (or \"prompt\")");
-    }
     if (trim(ex.question).empty()) throw Error(where + ": the question is empty");
     examples.push_back(std::move(ex));
   }

@@ -115,6 +115,12 @@ PromptIds tokenize_prompt(const Tokenizer& tok, const ChatTemplate& chat, const 
   return tokenize_chat(tok, chat.render(messages, /*add_generation_prompt=*/true), max_prompt_tokens, chat_family_name(chat.family));
 }
 
+PromptIds tokenize_example(const Tokenizer& tok, const ChatTemplate& chat, const std::string& system_prompt, const Example& ex,
+                           int max_prompt_tokens) {
+  if (ex.messages.empty()) return tokenize_prompt(tok, chat, system_prompt, ex.question, max_prompt_tokens);
+  return tokenize_chat(tok, chat.render(ex.messages, /*add_generation_prompt=*/true), max_prompt_tokens, chat_family_name(chat.family));
+}
+
 PromptBatch collate_prompts(const std::vector<std::vector<int32_t>>& prompts, int64_t pad_id) {
   TORCH_CHECK(!prompts.empty(), "collate_prompts: empty batch");
   const int64_t B = static_cast<int64_t>(prompts.size());

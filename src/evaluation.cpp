@@ -47,7 +47,7 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
     std::vector<std::vector<int32_t>> prompts;
     std::vector<uint64_t> keys;
     for (int64_t i = s; i < s + b; ++i) {
-      prompts.push_back(tokenize_prompt(tok, special.chat, cfg.system_prompt, data[i].question, cfg.max_prompt_tokens).ids);
+      prompts.push_back(tokenize_example(tok, special.chat, cfg.system_prompt, data[i], cfg.max_prompt_tokens).ids);
       keys.push_back(static_cast<uint64_t>(i));
     }
     Rollout g = generate(model, prompts, 1, greedy, keys);

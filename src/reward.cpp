@@ -373,7 +373,10 @@ std::vector<RewardResult> RewardSet::score_batch(const std::vector<ScoreItem>& i
   if (!program_ || items.empty()) return out;
   RewardRequest req;
   req.step = step;
-  for (const auto& it : items) req.prompts.push_back(it.prompt), req.completions.push_back(it.completion), req.golds.push_back(it.gold);
+  for (const auto& it : items) {
+    req.prompts.push_back(it.prompt), req.completions.push_back(it.completion), req.golds.push_back(it.gold);
+    req.columns.push_back(it.columns);
+  }
   for (const auto& [name, values] : program_->score(req)) {
     if (out[0].by_fn.count(name))
       throw Error("reward_command " + program_->describe() + ": component '" + name +

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -212,6 +213,11 @@ std::map<std::string, std::vector<float>> RewardProgram::score(const RewardReque
   j["prompts"] = req.prompts;
   j["completions"] = req.completions;
   j["golds"] = req.golds;
+  // The examples' other columns (as TRL passes dataset columns to reward functions), only when a line had any.
+  if (std::any_of(req.columns.begin(), req.columns.end(), [](const std::string& c) { return !c.empty(); })) {
+    j["columns"] = nlohmann::json::array();
+    for (const auto& c : req.columns) j["columns"].push_back(c.empty() ? nlohmann::json::object() : nlohmann::json::parse(c));
+  }
   j["step"] = req.step;
   const std::string request = json_text(j) + "\n";
   for (;;) {

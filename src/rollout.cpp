@@ -24,8 +24,7 @@ RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const Specia
   const TrainConfig& cfg = st.cfg;
   const int64_t B = static_cast<int64_t>(batch.size()), G = cfg.group_size;
   std::vector<std::vector<int32_t>> prompts;
-  for (const auto& ex : batch)
-    prompts.push_back(tokenize_prompt(tok, special.chat, cfg.system_prompt, ex.question, cfg.max_prompt_tokens).ids);
+  for (const auto& ex : batch) prompts.push_back(tokenize_example(tok, special.chat, cfg.system_prompt, ex, cfg.max_prompt_tokens).ids);
   SamplingParams sp;
   sp.temperature = cfg.temperature;
   sp.top_p = cfg.top_p;
@@ -44,7 +43,8 @@ RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const Specia
   std::vector<ScoreItem> items;
   for (int64_t n = 0; n < B * G; ++n) {
     rb.completions.push_back(tok.decode(completion_ids[n], /*skip_special=*/true));
-    items.push_back({batch[n / G].question, rb.completions.back(), batch[n / G].gold, static_cast<int64_t>(completion_ids[n].size())});
+    const Example& ex = batch[n / G];
+    items.push_back({ex.question, rb.completions.back(), ex.gold, static_cast<int64_t>(completion_ids[n].size()), ex.columns});
   }
   std::vector<float> total, correct;
   std::map<std::string, std::vector<float>> by_fn;

@@ -110,6 +110,7 @@ void RunLogs::log_samples(int64_t step, const RolloutBatch& rb, const torch::Ten
   for (int64_t b = 0; b < std::min<int64_t>(2, rb.rewards.size(0)); ++b) {
     const Example& ex = train[rb.examples[b]];
     json j = {{"step", step}, {"question", ex.question}, {"gold", ex.gold}, {"completions", json::array()}};
+    if (!ex.columns.empty()) j["columns"] = json::parse(ex.columns);  // the line's other fields, as given
     for (int64_t g = 0; g < G; ++g)
       j["completions"].push_back({{"text", rb.completions[b * G + g]},
                                   {"reward", rb.rewards[b][g].item<float>()},

@@ -60,7 +60,7 @@ void print_run_plan(const TrainConfig& cfg, const ModelConfig& mc, const Tokeniz
   const int64_t B = cfg.prompts_per_step;
   size_t longest_prompt = 0, truncated = 0;
   for (size_t i = 0; i < std::min<size_t>(train.size(), 2000); ++i) {
-    auto p = tokenize_prompt(tok, special.chat, cfg.system_prompt, train[i].question, cfg.max_prompt_tokens);
+    auto p = tokenize_example(tok, special.chat, cfg.system_prompt, train[i], cfg.max_prompt_tokens);
     longest_prompt = std::max(longest_prompt, p.ids.size());
     truncated += p.truncated;
   }

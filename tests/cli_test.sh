@@ -110,6 +110,36 @@ PY
 )
 check "train --dump-rollouts writes every step" 0 "^1 ok 2 ok$" "$(echo $out)" 0
 
+# ---- TRL's dataset formats: conversational prompts, string golds and extra columns of any JSON type
+# reach the reward program, each completion with its own example's columns, and samples.jsonl.
+python3 - "$tmp/conv.jsonl" <<'PY'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(6):
+        prompt = [{"role": "system", "content": "Answer with a number."}, {"role": "user", "content": f"Q{i}: what is {i} + 1?"}]
+        if i % 2:
+            prompt[1:1] = [{"role": "user", "content": "warm-up"}, {"role": "assistant", "content": "ok"}]
+        f.write(json.dumps({"prompt": prompt, "gold": f"{i + 1:,}" if i % 3 else i + 1, "uid": i,
+                            "meta": {"tags": ["a", str(i)], "nested": {"w": i / 2}}, "flag": i % 2 == 0, "none": None}) + "\n")
+PY
+cat > "$tmp/columns.py" <<'PY'
+import json, sys
+log = open(sys.argv[1], "a")
+for line in sys.stdin:
+    q = json.loads(line)
+    ok = len(q["columns"]) == len(q["completions"]) and all(
+        f"Q{c['uid']}:" in p and c["meta"] == {"tags": ["a", str(c["uid"])], "nested": {"w": c["uid"] / 2}}
+        and c["flag"] == (c["uid"] % 2 == 0) and c["none"] is None and set(c) == {"uid", "meta", "flag", "none"}
+        for p, c in zip(q["prompts"], q["columns"]))
+    log.write(f"{q['step']} {'ok' if ok else 'bad'}\n"); log.flush()
+    print(json.dumps({"rewards": {"seen": [1.0] * len(q["completions"])}}), flush=True)
+PY
+out=$("$bin/grpo_train" "$tmp/model" "${small[@]}" --set max_steps=2 --set train_data="$tmp/conv.jsonl" --set eval_data="$tmp/conv.jsonl" \
+      --set output_dir="$tmp/conv" --set log_samples_every=1 --set "reward_command=[\"python3\", \"$tmp/columns.py\", \"$tmp/columns.log\"]" 2>&1); rc=$?
+check "train on conversational prompts with columns" 0 "Training completed" "$out" "$rc"
+check "the reward program saw each completion's own columns" 0 "^1 ok 2 ok$" "$(echo $(cat "$tmp/columns.log" 2>/dev/null))" 0
+check "samples.jsonl keeps the columns" 0 '"columns":\{"flag":(true|false),"meta":\{' "$(head -1 "$tmp/conv/samples.jsonl" 2>/dev/null)" 0
+
 # ---- grpo_train: an external reward program that dies for good at step 3 (every restart too):
 # one clear error, exit 1, the checkpoint of step 2 intact, and the run resumes from it.
 cat > "$tmp/reward.py" <<'PY'

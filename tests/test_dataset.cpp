@@ -77,6 +77,53 @@ TEST(Dataset, BadLinesNameFileAndLine) {
   EXPECT_NE(error_of([] { GSM8KDataset ds("/nonexistent.jsonl"); }).find("/nonexistent.jsonl"), std::string::npos);
 }
 
+TEST(Dataset, TrlFormatsGoldsAndColumns) {
+  const std::vector<Example> ex = parse_gsm8k_examples(
+      R"({"prompt": "How many?", "gold": "1,080", "level": 3, "tags": ["x", {"y": null}]})"
+      "\n"
+      R"({"prompt": [{"role": "system", "content": "S"}, {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},)"
+      R"( {"role": "user", "content": "last?"}], "solution": "so $\\boxed{\\frac{1}{2}}$", "id": "m-1"})"
+      "\n"
+      R"({"prompt": "p", "answer": "work\n#### 7", "extra": 1.5})"
+      "\n"
+      R"({"prompt": "p", "answer": "it is \\boxed{12}"})"
+      "\n"
+      R"({"question": "q", "answer": "#### 4"})",
+      "d.jsonl");
+  ASSERT_EQ(ex.size(), 5u);
+  EXPECT_EQ(ex[0].gold, 1080);
+  EXPECT_EQ(ex[0].columns, R"({"level":3,"tags":["x",{"y":null}]})");
+  EXPECT_TRUE(ex[0].messages.empty());
+  ASSERT_EQ(ex[1].messages.size(), 4u);
+  EXPECT_EQ(ex[1].messages[2].role, "assistant");
+  EXPECT_EQ(ex[1].question, "last?");
+  EXPECT_EQ(ex[1].gold, 0.5);
+  EXPECT_EQ(ex[1].columns, R"({"id":"m-1"})");
+  EXPECT_EQ(ex[2].gold, 7);
+  EXPECT_EQ(ex[2].columns, R"({"extra":1.5})");
+  EXPECT_EQ(ex[3].gold, 12);
+  EXPECT_EQ(ex[3].columns, "");
+  EXPECT_EQ(ex[4].columns, "");  // GSM8K lines carry nothing extra: the reward program's request is unchanged
+}
+
+TEST(Dataset, TrlLinesThatFitNoFormatAreErrors) {
+  auto err = [](const std::string& line) { return error_of([&] { parse_gsm8k_examples(line, "d.jsonl"); }); };
+  EXPECT_EQ(err(R"({"prompt": [{"role": "robot", "content": "x"}], "gold": 1})"),
+            R"(d.jsonl:1: field "prompt", message 1: unknown role "robot" (expected system, user or assistant))");
+  EXPECT_EQ(
+      err(R"({"text": "q", "label": 3})"),
+      R"(d.jsonl:1: missing field "question" (or "prompt"): expected GSM8K's question + answer or TRL's prompt + a gold; fields found: "label", "text")");
+  EXPECT_EQ(err(R"({"prompt": "q", "gold": [1]})"), R"(d.jsonl:1: field "gold": expected a number or string, found array)");
+  EXPECT_EQ(err(R"({"prompt": "q", "solution": "\boxed{3"})"), R"(d.jsonl:1: field "solution": no closed \boxed{...} holding the gold)");
+  EXPECT_EQ(err(R"({"prompt": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "gold": 1})"),
+            R"(d.jsonl:1: field "prompt": a conversational prompt must end with a user message)");
+  EXPECT_NE(
+      err(R"({"prompt": "q", "level": 2})")
+          .find(
+              R"(d.jsonl:1: missing field "gold" (format: prompt + gold, or an "answer" / "solution" holding it); fields found: "level", "prompt")"),
+      std::string::npos);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Ordering
 

@@ -491,7 +491,7 @@ TEST_P(GrpoDevice, WholeStepIsDeterministic) {
   SpecialIds special;
   special.eos = {258};
   special.pad = 256;
-  GSM8KDataset data({{"What is 1+1?", "#### 2", 2, 1}, {"What is 2+3?", "#### 5", 5, 2}}, "two questions");
+  GSM8KDataset data({{"What is 1+1?", "#### 2", 2, 1, {}, ""}, {"What is 2+3?", "#### 5", 5, 2, {}, ""}}, "two questions");
   std::vector<std::vector<torch::Tensor>> finals;
   std::vector<double> losses;
   for (int run = 0; run < 2; ++run) {

@@ -74,7 +74,7 @@ TEST(RewardProgram, RewardSetAddsWeightedComponents) {
   auto prog = std::make_shared<RewardProgram>(
       std::vector<std::string>{script(R"(while IFS= read -r line; do echo '{"rewards": {"judge": [1, 0.25]}}'; done)")}, 10, 0);
   RewardSet set({{"correctness", 1.0}}, RewardContext{}, {}, prog, 2.0);
-  auto out = set.score_batch({{"Q", "#### 3", 3, -1}, {"Q", "#### 4", 3, -1}}, 1);
+  auto out = set.score_batch({{"Q", "#### 3", 3, -1, ""}, {"Q", "#### 4", 3, -1, ""}}, 1);
   EXPECT_FLOAT_EQ(out[0].by_fn.at("judge"), 1.0f);
   EXPECT_FLOAT_EQ(out[0].total, 1.0f + 2.0f * 1.0f);
   EXPECT_FLOAT_EQ(out[1].total, 0.0f + 2.0f * 0.25f);
@@ -83,7 +83,7 @@ TEST(RewardProgram, RewardSetAddsWeightedComponents) {
       std::vector<std::string>{script(R"(while IFS= read -r line; do echo '{"rewards": {"format": [1]}}'; done)")}, 10, 0);
   RewardSet bad({{"correctness", 1.0}}, RewardContext{}, {}, clash);
   EXPECT_NE(error_of([&] {
-              bad.score_batch({{"Q", "x", 1, -1}}, 1);
+              bad.score_batch({{"Q", "x", 1, -1, ""}}, 1);
             }).find("component 'format' has the name of a built-in"),
             std::string::npos);
 }
@@ -94,7 +94,7 @@ TEST(RewardProgram, NullScoresThatCompletionZero) {
   auto prog = std::make_shared<RewardProgram>(
       std::vector<std::string>{script(R"(while IFS= read -r line; do echo '{"rewards": {"judge": [0.5, null]}}'; done)")}, 10, 0);
   RewardSet set({{"correctness", 1.0}}, RewardContext{}, {}, prog, 2.0);
-  auto out = set.score_batch({{"Q", "#### 3", 3, -1}, {"Q", "#### 3", 3, -1}}, 1);
+  auto out = set.score_batch({{"Q", "#### 3", 3, -1, ""}, {"Q", "#### 3", 3, -1, ""}}, 1);
   EXPECT_TRUE(out[0].error.empty());
   EXPECT_FLOAT_EQ(out[0].total, 1.0f + 2.0f * 0.5f);
   EXPECT_NE(out[1].error.find("component 'judge' is null for this completion"), std::string::npos) << out[1].error;

@@ -75,7 +75,7 @@ TEST(Synth, SftStepLowersTheLossOnItsBatch) {
   c.max_new_tokens = 32;
   c.grad_accum = 2;
   GrpoState st(c, load_qwen2(dir, torch::kFloat32, torch::kCPU), 20);
-  std::vector<Example> batch = {{"What is 2+2?", "2+2=4\n#### 4", 4, 1}, {"What is 3+1?", "3+1=4\n#### 4", 4, 2}};
+  std::vector<Example> batch = {{"What is 2+2?", "2+2=4\n#### 4", 4, 1, {}, ""}, {"What is 3+1?", "3+1=4\n#### 4", 4, 2, {}, ""}};
   double first = sft_step(st, *tok, special, batch).loss, last = first;
   for (int i = 0; i < 10; ++i) last = sft_step(st, *tok, special, batch).loss;
   EXPECT_LT(last, 0.5 * first);

@@ -1,7 +1,11 @@
 // data_files.h: the JSONL files a user gives the trainer, parsed from their text (the fuzz targets
 // call these directly; GSM8KDataset and the offline trainer read the file and call them).
-//   - GSM8K examples: `question` + `answer` (gold = the number after the last "####", thousands
-//     separators removed) or `prompt` + `gold` (a number, or a string holding one number);
+//   - examples, in TRL's dataset formats too: GSM8K `question` + `answer` (gold = the number after the
+//     last "####", thousands separators removed); TRL standard `prompt` (text) or conversational
+//     `prompt` (a list of {role, content} messages: system, user, assistant, rendered by the model's chat
+//     template), with the gold from `gold` (a number, or a string holding one number), else `answer`
+//     (after "####", or its last \boxed{...}), else `solution` (its last \boxed{...}). Every other
+//     field of the line (any JSON value) stays with the example as `columns`, for the reward program;
 //   - offline scored groups: {"prompt": str, "responses": [str], "rewards": [number]}, the same
 //     number of responses (>= 2) on every line.
 // Every bad line is an Error naming path:line, the field, expected vs found; nothing else is thrown.
@@ -11,13 +15,17 @@
 #include <string>
 #include <vector>
 
+#include "grpo/chat_template.h"
+
 namespace grpo {
 
 struct Example {
-  std::string question;
-  std::string answer;  // full reference answer text (may be just the gold number)
-  double gold = 0;     // numeric gold answer
-  size_t line = 0;     // 1-based line in the source file
+  std::string question;               // the prompt text; for a conversational prompt, its last user turn
+  std::string answer;                 // full reference answer text (may be just the gold number)
+  double gold = 0;                    // numeric gold answer
+  size_t line = 0;                    // 1-based line in the source file
+  std::vector<ChatMessage> messages;  // a conversational prompt, rendered as given (empty: question alone)
+  std::string columns;                // the line's other fields as a JSON object ("" = none)
 };
 // limit 0 = every line; throws on an empty file.
 std::vector<Example> parse_gsm8k_examples(const std::string& text, const std::string& path, size_t limit = 0);

@@ -69,6 +69,11 @@ PromptIds tokenize_chat(const Tokenizer& tok, const std::vector<ChatPiece>& piec
 PromptIds tokenize_prompt(const Tokenizer& tok, const ChatTemplate& chat, const std::string& system_prompt, const std::string& question,
                           int max_prompt_tokens);
 
+// An example's prompt ids: its conversational messages as given (TRL's format; system_prompt is not
+// added), else tokenize_prompt over system_prompt and the question.
+PromptIds tokenize_example(const Tokenizer& tok, const ChatTemplate& chat, const std::string& system_prompt, const Example& ex,
+                           int max_prompt_tokens);
+
 struct PromptBatch {
   torch::Tensor input_ids;       // (B, Tp) int64, left-padded with pad_id
   torch::Tensor attention_mask;  // (B, Tp) int64, 1 on real tokens

@@ -93,6 +93,7 @@ struct ScoreItem {
   std::string completion;
   double gold = 0;
   int64_t n_tokens = -1;  // completion tokens (length rules with unit tokens); < 0 unknown
+  std::string columns;    // the example's other fields, a JSON object's text ("" = none): the program's "columns"
 };
 
 // Scores completions with every reward: the built-in functions (weights by name), the config's

@@ -30,6 +30,7 @@ struct RewardRequest {
   std::vector<std::string> prompts;      // N, the question of each completion's prompt
   std::vector<std::string> completions;  // N
   std::vector<double> golds;             // N
+  std::vector<std::string> columns;      // N JSON objects' text, "" = {}; the request has "columns" when any is set
   int64_t step = 0;
 };
 

@@ -13,6 +13,21 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FAILS = []
 
+# Qwen2.5's chat template, the branches without tools (those are not part of a GSM8K prompt).
+QWEN25_TEMPLATE = (
+    "{%- if messages[0]['role'] == 'system' %}"
+    "{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}"
+    "{%- else %}"
+    "{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{%- for message in messages %}"
+    "{%- if (message.role == 'user') or (message.role == 'system' and not loop.first) or (message.role == 'assistant') %}"
+    "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
 
 def bin_dir():
     """The build directory holding our executables: argv[1] (ctest passes it)."""
@@ -49,19 +64,23 @@ def temp_dir():
     return tempfile.mkdtemp(prefix="grpo_interop_")
 
 
+# Where our side runs: the CPU in CI; the GPU session sets GRPO_INTEROP_DEVICE=cuda (transformers stays on the CPU).
+DEVICE = os.environ.get("GRPO_INTEROP_DEVICE", "cpu")
+
+
 def our_logits(model_dir, ids, dtype, adapter=None):
     """(T, V) float64 logits of our forward pass over `ids` (grpo_generate --score-ids --logits-out),
     with a LoRA adapter directory over model_dir when given."""
     from safetensors.torch import load_file
     path = os.path.join(temp_dir(), "logits.safetensors")
     tool("grpo_generate", model_dir, "--score-ids", ",".join(map(str, ids)), "--logits-out", path, "--dtype", dtype,
-         "--device", "cpu", *(["--adapter", adapter] if adapter else []))
+         "--device", DEVICE, *(["--adapter", adapter] if adapter else []))
     return load_file(path)["logits"].double()
 
 
 def our_greedy(model_dir, prompt_ids, new, dtype, decode="eager"):
     out = tool("grpo_generate", model_dir, "--prompt-ids", ",".join(map(str, prompt_ids)), "--greedy", "--print-ids",
-               "--ignore-eos", "--max-new-tokens", new, "--dtype", dtype, "--device", "cpu", "--decode-mode", decode)
+               "--ignore-eos", "--max-new-tokens", new, "--dtype", dtype, "--device", DEVICE, "--decode-mode", decode)
     return [int(t) for t in out.strip().split(",")]
 
 

@@ -16,25 +16,9 @@ import shutil
 from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerFast
 
-from common import ROOT, check, finish, read_jsonl, temp_dir, tool
+from common import QWEN25_TEMPLATE, ROOT, check, finish, read_jsonl, temp_dir, tool
 
 TOKENIZER = os.path.join(ROOT, "tests/data/qwen2.5/tokenizer.json")
-
-# Qwen2.5's chat template, the branches without tools (those are not part of a GSM8K prompt).
-QWEN25_TEMPLATE = (
-    "{%- if messages[0]['role'] == 'system' %}"
-    "{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}"
-    "{%- else %}"
-    "{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}"
-    "{%- endif %}"
-    "{%- for message in messages %}"
-    "{%- if (message.role == 'user') or (message.role == 'system' and not loop.first) or (message.role == 'assistant') %}"
-    "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}"
-    "{%- endif %}"
-    "{%- endfor %}"
-    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
-)
-
 
 def compare_ids(name, texts, hf):
     ours = [json.loads(l) for l in tool("grpo_tokenize", "--tokenizer", TOKENIZER, "--threads", 0,

@@ -55,7 +55,8 @@ CASES = {
                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4, tie_word_embeddings=True,
                         rope_parameters={"rope_type": "linear", "rope_theta": 1e4, "factor": 4.0}), torch.float32, None),
 }
-DECODE_MODES = ("eager", "static")  # cuda_graph: the GPU session (scripts/gpu_session.sh)
+# cuda_graph needs a GPU: scripts/gpu_session.sh runs this file with GRPO_INTEROP_DEVICE=cuda and all three modes.
+DECODE_MODES = tuple(os.environ.get("GRPO_INTEROP_DECODE_MODES", "eager,static").split(","))
 VOCAB = 1000
 STD = 0.2  # peaky logits: greedy continuations are not decided by rounding
 
