@@ -95,7 +95,8 @@ double trl_gold(const nlohmann::json& obj, const std::string& where, const char*
       throw Error(where + ": field \"answer\": no number after the last \"####\"");
     }
     const ExtractedAnswer boxed = extract_answer(text, AnswerMode::Strict);
-    if (boxed.source != AnswerSource::Boxed) throw Error(where + ": field " + json_text(field) + ": no closed \\boxed{...} holding the gold");
+    if (boxed.source != AnswerSource::Boxed)
+      throw Error(where + ": field " + json_text(field) + ": no closed \\boxed{...} holding the gold");
     return one_number(boxed.span, field);
   }
   throw Error(where + ": missing field \"gold\" (format: prompt + gold, or an \"answer\" / \"solution\" holding it); fields found: " +
