@@ -61,10 +61,18 @@ std::string gold_as_written(const std::string& answer) {
 // ---------------------------------------------------------------------------------------------
 // Prompts
 
-PromptIds tokenize_chat(const Tokenizer& tok, const std::vector<ChatPiece>& pieces, int max_prompt_tokens, const std::string& family) {
+std::vector<ChatMessage> prompt_messages(const std::string& system_prompt, const std::string& question) {
+  std::vector<ChatMessage> messages;
+  if (!system_prompt.empty()) messages.push_back({"system", system_prompt});
+  messages.push_back({"user", question});
+  return messages;
+}
+
+PromptIds tokenize_chat(const Tokenizer& tok, const ChatTemplate& chat, const std::vector<ChatMessage>& messages, int max_prompt_tokens) {
+  const std::vector<ChatPiece> pieces = chat.render(messages, /*add_generation_prompt=*/true);
   auto marker = [&](const std::string& s) {
     auto id = tok.token_to_id(s);
-    if (!id) throw Error("tokenizer: no '" + s + "' token; " + family + " prompts need it");
+    if (!id) throw Error("tokenizer: no '" + s + "' token; " + chat_family_name(chat.family) + " prompts need it");
     return *id;
   };
   auto text = [&](const std::string& s) { return tok.encode(s, /*match_special=*/false); };
@@ -109,16 +117,13 @@ PromptIds tokenize_chat(const Tokenizer& tok, const std::vector<ChatPiece>& piec
 
 PromptIds tokenize_prompt(const Tokenizer& tok, const ChatTemplate& chat, const std::string& system_prompt, const std::string& question,
                           int max_prompt_tokens) {
-  std::vector<ChatMessage> messages;
-  if (!system_prompt.empty()) messages.push_back({"system", system_prompt});
-  messages.push_back({"user", question});
-  return tokenize_chat(tok, chat.render(messages, /*add_generation_prompt=*/true), max_prompt_tokens, chat_family_name(chat.family));
+  return tokenize_chat(tok, chat, prompt_messages(system_prompt, question), max_prompt_tokens);
 }
 
 PromptIds tokenize_example(const Tokenizer& tok, const ChatTemplate& chat, const std::string& system_prompt, const Example& ex,
                            int max_prompt_tokens) {
   if (ex.messages.empty()) return tokenize_prompt(tok, chat, system_prompt, ex.question, max_prompt_tokens);
-  return tokenize_chat(tok, chat.render(ex.messages, /*add_generation_prompt=*/true), max_prompt_tokens, chat_family_name(chat.family));
+  return tokenize_chat(tok, chat, ex.messages, max_prompt_tokens);
 }
 
 PromptBatch collate_prompts(const std::vector<std::vector<int32_t>>& prompts, int64_t pad_id) {

@@ -30,8 +30,11 @@ int64_t int_field(const json& j, const char* key, const std::string& path, std::
   return j[key].get<int64_t>();
 }
 
-double num_field(const json& j, const char* key, const std::string& path, double def) {
-  if (!j.contains(key) || j[key].is_null()) return def;
+double num_field(const json& j, const char* key, const std::string& path, std::optional<double> def = {}) {
+  if (!j.contains(key) || j[key].is_null()) {
+    if (def) return *def;
+    throw Error(path + ": missing field \"" + key + "\"");
+  }
   if (!j[key].is_number()) throw Error(path + ": field \"" + key + "\": expected a number, found " + json_text(j[key]));
   return j[key].get<double>();
 }
@@ -48,20 +51,15 @@ RopeScaling parse_rope_scaling(const json& rs, const std::string& path, const st
   if (!rs.is_object()) throw Error(where + ": expected an object, found " + json_text(rs));
   const json type = rs.contains("rope_type") ? rs["rope_type"] : rs.value("type", json("default"));
   RopeScaling out;
-  auto number = [&](const char* key) {
-    if (!rs.contains(key) || !rs[key].is_number())
-      throw Error(where + ": \"" + key + "\": expected a number, found " + (rs.contains(key) ? json_text(rs[key]) : "nothing"));
-    return rs[key].get<double>();
-  };
   if (type == "default") return out;
   if (type == "linear") {
     out.type = RopeType::Linear;
-    out.factor = number("factor");
+    out.factor = num_field(rs, "factor", where);
   } else if (type == "llama3") {
     out.type = RopeType::Llama3;
-    out.factor = number("factor");
-    out.low_freq_factor = number("low_freq_factor");
-    out.high_freq_factor = number("high_freq_factor");
+    out.factor = num_field(rs, "factor", where);
+    out.low_freq_factor = num_field(rs, "low_freq_factor", where);
+    out.high_freq_factor = num_field(rs, "high_freq_factor", where);
     out.original_max_position_embeddings = int_field(rs, "original_max_position_embeddings", where);
     if (out.high_freq_factor <= out.low_freq_factor)
       throw Error(where + ": high_freq_factor (" + json_text(rs["high_freq_factor"]) + ") must exceed low_freq_factor (" +

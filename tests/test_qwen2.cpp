@@ -413,7 +413,9 @@ TEST(Qwen2, ConfigParsing) {
     EXPECT_EQ(rs.original_max_position_embeddings, 8192);
   }
   m["rope_scaling"].erase("low_freq_factor");
-  EXPECT_NE(bad(m).find("cfg.json: field \"rope_scaling\": \"low_freq_factor\": expected a number, found nothing"), std::string::npos);
+  EXPECT_NE(bad(m).find("cfg.json: field \"rope_scaling\": missing field \"low_freq_factor\""), std::string::npos);
+  m["rope_scaling"]["low_freq_factor"] = "1";
+  EXPECT_NE(bad(m).find("cfg.json: field \"rope_scaling\": field \"low_freq_factor\": expected a number, found \"1\""), std::string::npos);
   m["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
   EXPECT_EQ(ModelConfig::from_json(m.dump(), "linear.json").rope_scaling.type, RopeType::Linear);
   m["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};

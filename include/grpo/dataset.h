@@ -59,13 +59,16 @@ struct PromptIds {
   bool truncated = false;  // the question's head was dropped to fit max_prompt_tokens
 };
 
-// A rendered conversation's ids: markers by id (an error names a marker the tokenizer lacks), touching
-// text pieces encoded together as plain text. Longer than max_prompt_tokens: the question keeps its
-// last tokens, encoded on its own (the rest of the template always survives).
-PromptIds tokenize_chat(const Tokenizer& tok, const std::vector<ChatPiece>& pieces, int max_prompt_tokens, const std::string& family);
+// The conversation a question becomes: [system (when system_prompt is not empty), user question].
+std::vector<ChatMessage> prompt_messages(const std::string& system_prompt, const std::string& question);
 
-// Homework step 1: one question -> prompt ids, the model's chat template over [system (when not
-// empty), user question] with the generation prompt.
+// A conversation's prompt ids, rendered by `chat` with the generation prompt: markers by id (an error
+// names a marker the tokenizer lacks), touching text pieces encoded together as plain text. Longer
+// than max_prompt_tokens: the question keeps its last tokens, encoded on its own (the rest of the
+// template always survives).
+PromptIds tokenize_chat(const Tokenizer& tok, const ChatTemplate& chat, const std::vector<ChatMessage>& messages, int max_prompt_tokens);
+
+// Homework step 1: one question -> prompt ids, the model's chat template over prompt_messages.
 PromptIds tokenize_prompt(const Tokenizer& tok, const ChatTemplate& chat, const std::string& system_prompt, const std::string& question,
                           int max_prompt_tokens);
 

@@ -37,19 +37,15 @@ bool chat_input_ok(const json& v) {
   return v.contains("user") && v["user"].is_string() && (!v.contains("system") || v["system"].is_string());
 }
 
-// A --chat line as the trainer renders it: {"user", "system"} through tokenize_prompt, a message list as given.
+// A --chat line as the trainer renders it: {"user", "system"} as tokenize_prompt makes it a
+// conversation (prompt_messages), a message list as given.
 json render_chat_line(const json& v, const Tokenizer& tok, const ChatTemplate& chat) {
-  if (!v.contains("messages")) {
-    const std::string system = v.value("system", std::string()), user = v["user"].get<std::string>();
-    std::vector<ChatMessage> messages;
-    if (!system.empty()) messages.push_back({"system", system});
-    messages.push_back({"user", user});
-    return {{"text", chat.render_text(messages, true)}, {"ids", tokenize_prompt(tok, chat, system, user, 1 << 30).ids}};
-  }
   std::vector<ChatMessage> messages;
-  for (const json& m : v["messages"]) messages.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
-  const auto pieces = chat.render(messages, /*add_generation_prompt=*/true);
-  return {{"text", chat.render_text(messages, true)}, {"ids", tokenize_chat(tok, pieces, 1 << 30, chat_family_name(chat.family)).ids}};
+  if (v.contains("messages"))
+    for (const json& m : v["messages"]) messages.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+  else
+    messages = prompt_messages(v.value("system", std::string()), v["user"].get<std::string>());
+  return {{"text", chat.render_text(messages, /*add_generation_prompt=*/true)}, {"ids", tokenize_chat(tok, chat, messages, 1 << 30).ids}};
 }
 
 // Every line of stdin parsed first, so that a bad line is found before any work; output stops at
