@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make (or reuse) the project-local virtual environment `.venv` with the pinned Python packages of
 # scripts/requirements-pip.txt: torch 2.11 (its CUDA 13 build, whose LibTorch the `pip` build leg
-# compiles against), transformers, tokenizers, safetensors, tensorboard, trl, peft. They are
+# compiles against), transformers, tokenizers, safetensors, tensorboard, trl, peft, math-verify. They are
 # references for the interop tests and benchmarks only; nothing in training needs Python.
 # Reused while the requirements file is unchanged (a hash stamp); ~5 GB, ~2 min cold with PyPI.
 #   scripts/venv.sh            prints the venv's python on its last line

@@ -35,6 +35,15 @@ std::string other_columns(const nlohmann::json& obj, std::initializer_list<const
   return rest.empty() ? "" : json_text(rest);
 }
 
+// The number after an answer's last "####", with its text as written ("1,080").
+Gold hashes_gold(const std::string& answer, const std::string& where) {
+  auto value = parse_gsm8k_gold(answer);
+  if (!value) throw Error(where + ": field \"answer\": no number after the last \"####\"");
+  Gold g(*value);
+  g.text = std::string(trim(std::string_view(answer).substr(answer.rfind("####") + 4)));
+  return g;
+}
+
 // GSM8K: question + answer, the gold after the last "####".
 Example gsm8k_example(const nlohmann::json& obj, const std::string& where) {
   Example ex;
@@ -43,9 +52,7 @@ Example gsm8k_example(const nlohmann::json& obj, const std::string& where) {
   ex.answer = field_string(obj, "answer", where);
   if (ex.answer.find("####") == std::string::npos)
     throw Error(where + ": field \"answer\": expected the gold after \"####\", found no \"####\"");
-  auto gold = parse_gsm8k_gold(ex.answer);
-  if (!gold) throw Error(where + ": field \"answer\": no number after the last \"####\"");
-  ex.gold = *gold;
+  ex.gold = hashes_gold(ex.answer, where);
   ex.columns = other_columns(obj, {"question", "answer"});
   return ex;
 }
@@ -68,36 +75,34 @@ std::vector<ChatMessage> parse_messages(const nlohmann::json& list, const std::s
   return out;
 }
 
-// The gold of a TRL line: "gold" (number, or text holding one number), else "answer" ("####" or its
-// last \boxed{}), else "solution" (its last \boxed{}).
-double trl_gold(const nlohmann::json& obj, const std::string& where, const char** used) {
-  auto one_number = [&](const std::string& text, const std::string& field) {
-    std::string s;
-    for (char ch : text)
-      if (ch != ',') s += ch;
-    std::vector<double> nums = find_numbers(s);
-    if (nums.size() != 1) throw Error(where + ": field " + json_text(field) + ": expected one number, found " + quote(text));
-    return nums[0];
+// The gold of a TRL line: "gold" (a number, or any text: a string gold, compared by answer_mode), else
+// "answer" (after "####", or its last \boxed{}), else "solution" (its last \boxed{}). A boxed gold is
+// a string gold (MATH's "\frac{1}{2}"); whether it must be a number is the answer mode's to say.
+Gold trl_gold(const nlohmann::json& obj, const std::string& where, const char** used) {
+  auto text_gold = [&](std::string text, const std::string& field) {
+    if (trim(text).empty()) throw Error(where + ": field " + json_text(field) + ": the gold is empty");
+    return Gold::from_text(std::string(trim(text)));
   };
   if (obj.contains("gold")) {
     *used = "gold";
     const auto& g = obj["gold"];
-    if (g.is_number()) return g.get<double>();
-    if (g.is_string()) return one_number(g.get<std::string>(), "gold");
+    if (g.is_number()) {
+      Gold out(g.get<double>());
+      out.text = json_text(g);
+      return out;
+    }
+    if (g.is_string()) return text_gold(g.get<std::string>(), "gold");
     throw Error(where + ": field \"gold\": expected a number or string, found " + g.type_name());
   }
   for (const char* field : {"answer", "solution"}) {
     if (!obj.contains(field)) continue;
     *used = field;
     const std::string text = field_string(obj, field, where);
-    if (std::string(field) == "answer" && text.find("####") != std::string::npos) {
-      if (auto g = parse_gsm8k_gold(text)) return *g;
-      throw Error(where + ": field \"answer\": no number after the last \"####\"");
-    }
-    const ExtractedAnswer boxed = extract_answer(text, AnswerMode::Strict);
+    if (std::string(field) == "answer" && text.find("####") != std::string::npos) return hashes_gold(text, where);
+    const ExtractedAnswer boxed = extract_answer(text, AnswerMode::Math, /*last_number=*/false);
     if (boxed.source != AnswerSource::Boxed)
       throw Error(where + ": field " + json_text(field) + ": no closed \\boxed{...} holding the gold");
-    return one_number(boxed.span, field);
+    return text_gold(boxed.span, field);
   }
   throw Error(where + ": missing field \"gold\" (format: prompt + gold, or an \"answer\" / \"solution\" holding it); fields found: " +
               field_names(obj));
@@ -122,7 +127,7 @@ Example trl_example(const nlohmann::json& obj, const std::string& where) {
   ex.gold = trl_gold(obj, where, &used);
   ex.answer = obj.contains("answer") && obj["answer"].is_string() ? obj["answer"].get<std::string>()
               : std::string(used) == "solution"                   ? obj["solution"].get<std::string>()
-                                                                  : "#### " + json_text(obj["gold"]);
+                                                                  : "#### " + ex.gold.text;
   ex.columns = other_columns(obj, {"prompt", used});
   return ex;
 }
@@ -148,6 +153,14 @@ std::vector<Example> parse_gsm8k_examples(const std::string& text, const std::st
   }
   if (examples.empty()) throw Error(path + ": no examples (the file is empty)");
   return examples;
+}
+
+void require_numeric_golds(const std::vector<Example>& examples, const std::string& path, AnswerMode mode) {
+  if (mode == AnswerMode::Math) return;
+  for (const auto& ex : examples)
+    if (!ex.gold.number)
+      throw Error(path + ":" + std::to_string(ex.line) + ": the gold " + quote(ex.gold.text) + " is not one number, and answer_mode " +
+                  choice_name(mode) + " compares numbers (answer_mode: math compares answers like this one)");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -53,11 +53,6 @@ std::vector<size_t> GSM8KDataset::indices_at(uint64_t seed, int64_t position, si
   return out;
 }
 
-std::string gold_as_written(const std::string& answer) {
-  const size_t at = answer.rfind("####");
-  return std::string(trim(at == std::string::npos ? std::string_view(answer) : std::string_view(answer).substr(at + 4)));
-}
-
 // ---------------------------------------------------------------------------------------------
 // Prompts
 

@@ -41,6 +41,10 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
   sampled.temperature = cfg.eval_temperature;
   greedy.decoder = sampled.decoder = std::make_shared<StaticDecodeState>();  // one set of buffers/graphs for every batch
   const AnswerMode mode = cfg.answer_mode;
+  const bool math = mode == AnswerMode::Math;
+  RewardContext strict{math ? AnswerMode::Math : AnswerMode::Strict, cfg.length_target};
+  strict.math_last_number = false;
+  const RewardContext flexible{math ? AnswerMode::Math : AnswerMode::Flexible, cfg.length_target};
   int64_t ok_strict = 0, ok_flex = 0, ok_sampled = 0;
   for (int64_t s = lo; s < hi; s += batch_size) {
     const int64_t b = std::min(batch_size, hi - s);
@@ -56,10 +60,9 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
       EvalSample e;
       e.question = data[s + i].question;
       e.gold = data[s + i].gold;
-      e.gold_text = gold_as_written(data[s + i].answer);
       e.completion = tok.decode(greedy_ids[i], /*skip_special=*/true);
-      e.correct_strict = correctness_reward(e.completion, e.gold, {AnswerMode::Strict, cfg.length_target}) > 0;
-      e.correct_flexible = correctness_reward(e.completion, e.gold, {AnswerMode::Flexible, cfg.length_target}) > 0;
+      e.correct_strict = correctness_reward(e.completion, e.gold, strict) > 0;
+      e.correct_flexible = correctness_reward(e.completion, e.gold, flexible) > 0;
       ok_strict += e.correct_strict, ok_flex += e.correct_flexible;
       res.samples.push_back(std::move(e));
     }
@@ -75,12 +78,17 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
     auto counts = dist->all_reduce({double(ok_strict), double(ok_flex), double(ok_sampled)});
     ok_strict = int64_t(counts[0]), ok_flex = int64_t(counts[1]), ok_sampled = int64_t(counts[2]);
     json mine = json::array();
-    for (const auto& e : res.samples) mine.push_back({e.question, e.gold, e.gold_text, e.completion, e.correct_strict, e.correct_flexible});
+    for (const auto& e : res.samples)
+      mine.push_back({e.question, e.gold.text, e.gold.number ? json(*e.gold.number) : json(nullptr), e.gold.is_string, e.completion,
+                      e.correct_strict, e.correct_flexible});
     res.samples.clear();
     for (const auto& text : dist->all_gather(json_text(mine)))
-      for (const auto& j : json::parse(text))
-        res.samples.push_back({j[0].get<std::string>(), j[1].get<double>(), j[2].get<std::string>(), j[3].get<std::string>(),
-                               j[4].get<bool>(), j[5].get<bool>()});
+      for (const auto& j : json::parse(text)) {
+        EvalSample e{j[0].get<std::string>(), Gold{}, j[4].get<std::string>(), j[5].get<bool>(), j[6].get<bool>()};
+        e.gold.text = j[1].get<std::string>(), e.gold.is_string = j[3].get<bool>();
+        if (!j[2].is_null()) e.gold.number = j[2].get<double>();
+        res.samples.push_back(std::move(e));
+      }
   }
   res.greedy_strict = double(ok_strict) / std::max<int64_t>(1, n);
   res.greedy_flexible = double(ok_flex) / std::max<int64_t>(1, n);
@@ -105,7 +113,7 @@ void write_answers(const std::string& path, const EvalResult& e) {
   std::string s;
   for (const auto& a : e.samples)
     s += json_text(json({{"question", a.question},
-                         {"gold", a.gold_text},
+                         {"gold", a.gold.text},
                          {"completion", a.completion},
                          {"correct", a.correct_strict},
                          {"correct_flexible", a.correct_flexible}})) +

@@ -24,6 +24,8 @@ const char* answer_source_name(AnswerSource s) {
       return "hashes";
     case AnswerSource::Whole:
       return "whole";
+    case AnswerSource::LastNumber:
+      return "last_number";
     default:
       return "none";
   }
@@ -131,18 +133,35 @@ std::optional<Scan> scan_value(std::string_view s, size_t i) {
 
 }  // namespace
 
-std::vector<double> find_numbers(std::string_view text) {
-  std::vector<double> out;
+namespace {
+
+// Calls fn(start, scan) for every number in `text`, left to right.
+template <class Fn>
+void for_each_number(std::string_view text, Fn fn) {
   size_t i = 0;
   while (i < text.size()) {
     if (auto v = scan_value(text, i)) {
-      out.push_back(v->value);
+      fn(i, *v);
       i = v->end;
     } else {
       ++i;
     }
   }
+}
+
+}  // namespace
+
+std::vector<double> find_numbers(std::string_view text) {
+  std::vector<double> out;
+  for_each_number(text, [&](size_t, const Scan& v) { out.push_back(v.value); });
   return out;
+}
+
+std::optional<double> whole_number(std::string_view text) {
+  std::string_view t = trim(text);
+  auto v = scan_value(t, 0);
+  if (!v || v->end != t.size()) return std::nullopt;
+  return v->value;
 }
 
 bool is_plain_number(std::string_view text) {
@@ -180,23 +199,67 @@ std::optional<std::string_view> last_boxed(std::string_view s) {
   return std::nullopt;
 }
 
+// The content of the last <answer> (an unclosed one runs to the end).
+std::optional<std::string_view> last_answer_tag(std::string_view c) {
+  size_t open = c.rfind("<answer>");
+  if (open == std::string_view::npos) return std::nullopt;
+  size_t start = open + 8;
+  size_t close = c.find("</answer>", start);
+  return c.substr(start, close == std::string_view::npos ? std::string_view::npos : close - start);
+}
+
+// The text after the last "####" to the end of its line.
+std::optional<std::string_view> last_hashes(std::string_view c) {
+  size_t h = c.rfind("####");
+  if (h == std::string_view::npos) return std::nullopt;
+  size_t eol = c.find('\n', h);
+  return c.substr(h + 4, eol == std::string_view::npos ? std::string_view::npos : eol - h - 4);
+}
+
+// The last number's text; a leading "." joins it (".5") when no digit stands before the dot.
+std::optional<std::string_view> last_number_text(std::string_view c) {
+  std::optional<std::string_view> last;
+  for_each_number(c, [&](size_t start, const Scan& v) {
+    if (start > 0 && c[start - 1] == '.' && (start == 1 || !is_digit(c[start - 2]))) --start;
+    last = c.substr(start, v.end - start);
+  });
+  return last;
+}
+
+// Math mode's span: boxed first (MATH's convention), then the tag, "####", the last number.
+ExtractedAnswer extract_math_answer(std::string_view c, bool last_number) {
+  ExtractedAnswer out;
+  std::optional<std::string_view> span;
+  if ((span = last_boxed(c)))
+    out.source = AnswerSource::Boxed;
+  else if ((span = last_answer_tag(c)))
+    out.source = AnswerSource::AnswerTag;
+  else if ((span = last_hashes(c)))
+    out.source = AnswerSource::Hashes;
+  else if (last_number && (span = last_number_text(c)))
+    out.source = AnswerSource::LastNumber;
+  else
+    return out;
+  out.span = std::string(*span);
+  out.value = whole_number(*span);  // a value only when the answer is one number (the rules' "found" is the span)
+  return out;
+}
+
 }  // namespace
 
-ExtractedAnswer extract_answer(std::string_view c, AnswerMode mode) {
+ExtractedAnswer extract_answer(std::string_view c, AnswerMode mode, bool last_number) {
   ExtractedAnswer out;
   if (size_t think_end = c.rfind("</think>"); think_end != std::string_view::npos) c.remove_prefix(think_end + 8);
+  if (mode == AnswerMode::Math) return extract_math_answer(c, last_number);
   std::string_view span;
-  if (size_t open = c.rfind("<answer>"); open != std::string_view::npos) {
-    size_t start = open + 8;
-    size_t close = c.find("</answer>", start);
-    span = c.substr(start, close == std::string_view::npos ? std::string_view::npos : close - start);
+  if (auto tag = last_answer_tag(c)) {
+    span = *tag;
     out.source = AnswerSource::AnswerTag;
   } else if (auto boxed = last_boxed(c)) {
     span = *boxed;
     out.source = AnswerSource::Boxed;
-  } else if (size_t h = c.rfind("####"); h != std::string_view::npos) {
-    size_t eol = c.find('\n', h);
-    span = c.substr(h + 4, eol == std::string_view::npos ? std::string_view::npos : eol - h - 4);
+  } else if (auto hashes = last_hashes(c)) {
+    span = *hashes;
     out.source = AnswerSource::Hashes;
   } else if (mode == AnswerMode::Flexible) {
     span = c;
@@ -227,8 +290,9 @@ std::optional<double> parse_gsm8k_gold(std::string_view answer) {
 namespace {
 
 // The two rewards that judge the extracted answer, shared by the free functions and RewardSet.
-float correct_from(const ExtractedAnswer& a, double gold) {
-  return a.value && answers_equal(*a.value, gold) ? 1.0f : 0.0f;
+float correct_from(const ExtractedAnswer& a, const Gold& gold, AnswerMode mode) {
+  if (mode == AnswerMode::Math) return a.source != AnswerSource::None && math_answers_equal(a.span, gold.text) ? 1.0f : 0.0f;
+  return a.value && gold.number && answers_equal(*a.value, *gold.number) ? 1.0f : 0.0f;
 }
 float digit_from(const ExtractedAnswer& a) {
   return a.source != AnswerSource::None && is_plain_number(a.span) ? 1.0f : 0.0f;
@@ -248,8 +312,8 @@ constexpr std::string_view kTags[4] = {"<think>", "</think>", "<answer>", "</ans
 
 }  // namespace
 
-float correctness_reward(std::string_view completion, double gold, const RewardContext& ctx) {
-  return correct_from(extract_answer(completion, ctx.mode), gold);
+float correctness_reward(std::string_view completion, const Gold& gold, const RewardContext& ctx) {
+  return correct_from(extract_answer(completion, ctx.mode, ctx.math_last_number), gold, ctx.mode);
 }
 
 float format_reward(std::string_view completion) {
@@ -279,7 +343,7 @@ float tags_reward(std::string_view completion) {
 }
 
 float digit_reward(std::string_view completion, const RewardContext& ctx) {
-  return digit_from(extract_answer(completion, ctx.mode));
+  return digit_from(extract_answer(completion, ctx.mode, ctx.math_last_number));
 }
 
 float length_reward(std::string_view completion, const RewardContext& ctx) {
@@ -331,7 +395,7 @@ void zero_failed(RewardResult& r, std::string why) {
 
 }  // namespace
 
-RewardResult RewardSet::score(std::string_view completion, double gold, int64_t n_tokens) const {
+RewardResult RewardSet::score(std::string_view completion, const Gold& gold, int64_t n_tokens) const {
   RewardResult r;
   try {
     r = score_unguarded(completion, gold, n_tokens);
@@ -343,10 +407,10 @@ RewardResult RewardSet::score(std::string_view completion, double gold, int64_t 
   return r;
 }
 
-RewardResult RewardSet::score_unguarded(std::string_view completion, double gold, int64_t n_tokens) const {
+RewardResult RewardSet::score_unguarded(std::string_view completion, const Gold& gold, int64_t n_tokens) const {
   RewardResult r;
-  r.extracted = extract_answer(completion, ctx_.mode);
-  r.by_fn["correctness"] = correct_from(r.extracted, gold);
+  r.extracted = extract_answer(completion, ctx_.mode, ctx_.math_last_number);
+  r.by_fn["correctness"] = correct_from(r.extracted, gold, ctx_.mode);
   r.correct = r.by_fn["correctness"] == 1.0f;
   r.by_fn["format"] = format_reward(completion);
   r.by_fn["tags"] = tags_reward(completion);
@@ -359,7 +423,8 @@ RewardResult RewardSet::score_unguarded(std::string_view completion, double gold
     if (it != weights_.end()) total += it->second * v;
   }
   for (const auto& rule : rules_) {
-    const float v = rule.value(completion, r.extracted.value ? r.extracted.span : std::string_view(), n_tokens);
+    const bool found = ctx_.mode == AnswerMode::Math ? r.extracted.source != AnswerSource::None : r.extracted.value.has_value();
+    const float v = rule.value(completion, found ? r.extracted.span : std::string_view(), n_tokens);
     r.by_fn[rule.rule().name] = v;
     total += rule.rule().weight * v;
   }

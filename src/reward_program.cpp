@@ -212,7 +212,8 @@ std::map<std::string, std::vector<float>> RewardProgram::score(const RewardReque
   nlohmann::json j;
   j["prompts"] = req.prompts;
   j["completions"] = req.completions;
-  j["golds"] = req.golds;
+  j["golds"] = nlohmann::json::array();
+  for (const auto& g : req.golds) j["golds"].push_back(gold_json(g));
   // The examples' other columns (as TRL passes dataset columns to reward functions), only when a line had any.
   if (std::any_of(req.columns.begin(), req.columns.end(), [](const std::string& c) { return !c.empty(); })) {
     j["columns"] = nlohmann::json::array();

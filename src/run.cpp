@@ -312,6 +312,8 @@ int run_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   std::fflush(stdout);
   GSM8KDataset train(cfg.train_data, static_cast<size_t>(cfg.train_limit));
   GSM8KDataset eval(cfg.eval_data, static_cast<size_t>(cfg.eval_limit));
+  train.require_numeric_golds(cfg.answer_mode);
+  eval.require_numeric_golds(cfg.answer_mode);
   const int64_t B = cfg.prompts_per_step;
   const int64_t total_steps = cfg.max_steps > 0 ? cfg.max_steps : cfg.num_epochs * ((int64_t(train.size()) + B - 1) / B);
   // ---- the ranks (torchrun's environment; none: one process) and this rank's device

@@ -109,7 +109,7 @@ void RunLogs::log_samples(int64_t step, const RolloutBatch& rb, const torch::Ten
   const int64_t G = rb.rewards.size(1);
   for (int64_t b = 0; b < std::min<int64_t>(2, rb.rewards.size(0)); ++b) {
     const Example& ex = train[rb.examples[b]];
-    json j = {{"step", step}, {"question", ex.question}, {"gold", ex.gold}, {"completions", json::array()}};
+    json j = {{"step", step}, {"question", ex.question}, {"gold", gold_json(ex.gold)}, {"completions", json::array()}};
     if (!ex.columns.empty()) j["columns"] = json::parse(ex.columns);  // the line's other fields, as given
     for (int64_t g = 0; g < G; ++g)
       j["completions"].push_back({{"text", rb.completions[b * G + g]},

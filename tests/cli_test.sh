@@ -127,10 +127,12 @@ import json, sys
 log = open(sys.argv[1], "a")
 for line in sys.stdin:
     q = json.loads(line)
+    # golds arrive as given: the string ones as strings, the numbers as numbers
     ok = len(q["columns"]) == len(q["completions"]) and all(
         f"Q{c['uid']}:" in p and c["meta"] == {"tags": ["a", str(c["uid"])], "nested": {"w": c["uid"] / 2}}
         and c["flag"] == (c["uid"] % 2 == 0) and c["none"] is None and set(c) == {"uid", "meta", "flag", "none"}
-        for p, c in zip(q["prompts"], q["columns"]))
+        and g == (f"{c['uid'] + 1:,}" if c["uid"] % 3 else c["uid"] + 1) and isinstance(g, str) == (c["uid"] % 3 != 0)
+        for p, c, g in zip(q["prompts"], q["columns"], q["golds"]))
     log.write(f"{q['step']} {'ok' if ok else 'bad'}\n"); log.flush()
     print(json.dumps({"rewards": {"seen": [1.0] * len(q["completions"])}}), flush=True)
 PY
@@ -139,6 +141,19 @@ out=$("$bin/grpo_train" "$tmp/model" "${small[@]}" --set max_steps=2 --set train
 check "train on conversational prompts with columns" 0 "Training completed" "$out" "$rc"
 check "the reward program saw each completion's own columns" 0 "^1 ok 2 ok$" "$(echo $(cat "$tmp/columns.log" 2>/dev/null))" 0
 check "samples.jsonl keeps the columns" 0 '"columns":\{"flag":(true|false),"meta":\{' "$(head -1 "$tmp/conv/samples.jsonl" 2>/dev/null)" 0
+
+# ---- answer_mode math: MATH-style string golds train; strict mode refuses them before any step.
+printf '%s\n' '{"prompt": "half?", "solution": "It is $\\boxed{\\dfrac{1}{2}}$."}' '{"prompt": "point?", "gold": "(1, -2)"}' \
+  '{"prompt": "roots?", "gold": "\\frac{\\pi}{2}"}' > "$tmp/math.jsonl"
+out=$("$bin/grpo_train" "$tmp/model" "${small[@]}" --set max_steps=1 --set train_data="$tmp/math.jsonl" --set eval_data="$tmp/math.jsonl" \
+      --set output_dir="$tmp/math_strict" 2>&1); rc=$?
+check "strict mode refuses a gold that is not a number" 1 "math.jsonl:2: the gold '\(1, -2\)' is not one number, and answer_mode strict" "$out" "$rc"
+out=$("$bin/grpo_train" "$tmp/model" "${small[@]}" --set max_steps=1 --set train_data="$tmp/math.jsonl" --set eval_data="$tmp/math.jsonl" \
+      --set output_dir="$tmp/math_run" --set answer_mode=math 2>&1); rc=$?
+check "answer_mode math trains on string golds" 0 "Training completed" "$out" "$rc"
+out=$(printf '%s\n' '{"completion": "so $\\boxed{\\dfrac{\\sqrt{2}}{2}}$", "gold": "\\frac{1}{\\sqrt2}"}' \
+      '{"completion": "so $\\boxed{(2, 1)}$", "gold": "(1, 2)"}' | "$bin/grpo_reward" --mode math 2>&1); rc=$?
+check "grpo_reward --mode math compares as math-verify" 0 '"correct":true,"extracted":null,.*"span":"\\\\dfrac\{\\\\sqrt\{2\}\}\{2\}"\} \{"correct":false,.*"span":"\(2, 1\)"\}$' "$(echo $out)" "$rc"
 
 # ---- grpo_train: an external reward program that dies for good at step 3 (every restart too):
 # one clear error, exit 1, the checkpoint of step 2 intact, and the run resumes from it.
@@ -222,7 +237,7 @@ check "eval missing data" 1 "nope.jsonl: cannot open for reading" "$out" "$rc"
 # ---- grpo_reward
 out=$(printf '%s\n' '{"completion": "<think>48/2=24</think><answer>72</answer>", "answer": "x\n#### 72"}' \
                     '{"completion": "The answer is 1,080", "gold": 1080}' | "$bin/grpo_reward" 2>&1); rc=$?
-check "reward line 1" 0 '^\{"correct":true,"extracted":72.0,"reward":1.100000023841858,"rewards":\{"correctness":1.0,"digit":1.0,"format":1.0,"length":0.0,"overlong":0.0,"tags":1.0\}\}$' "$out" "$rc"
+check "reward line 1" 0 '^\{"correct":true,"extracted":72.0,"reward":1.100000023841858,"rewards":\{"correctness":1.0,"digit":1.0,"format":1.0,"length":0.0,"overlong":0.0,"tags":1.0\},"span":"72"\}$' "$out" "$rc"
 check "reward line 2 strict" 0 '"correct":false,"extracted":null' "$out" "$rc"
 out=$(echo '{"completion": "The answer is 1,080", "gold": 1080}' | "$bin/grpo_reward" --mode flexible --weights format=0,tags=1 2>&1); rc=$?
 check "reward flexible + weights" 0 '"correct":true,"extracted":1080.0,"reward":1.0,' "$out" "$rc"

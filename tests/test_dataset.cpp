@@ -23,8 +23,8 @@ TEST(Dataset, EveryShippedGoldParses) {
   GSM8KDataset test(source_path("data/gsm8k/test.jsonl"));
   EXPECT_EQ(train.size(), 7473u);
   EXPECT_EQ(test.size(), 1319u);
-  EXPECT_EQ(train[0].gold, 72);  // Natalia's clips
-  EXPECT_EQ(train[1].gold, 10);
+  EXPECT_EQ(train[0].gold.number, 72);  // Natalia's clips
+  EXPECT_EQ(train[1].gold.number, 10);
   // Thousands separators: 79 train golds carry one; each must parse to the comma-free integer.
   size_t with_comma = 0;
   for (const auto* ds : {&train, &test})
@@ -34,7 +34,7 @@ TEST(Dataset, EveryShippedGoldParses) {
       for (char ch : tail)
         if (ch != ',' && ch != ' ') digits += ch;
       if (tail.find(',') != std::string::npos) ++with_comma;
-      EXPECT_EQ(ex.gold, std::stod(digits)) << ds->path() << ":" << ex.line;
+      EXPECT_EQ(ex.gold.number, std::stod(digits)) << ds->path() << ":" << ex.line;
     }
   EXPECT_EQ(with_comma, 79u + 14u);
 }
@@ -48,8 +48,8 @@ TEST(Dataset, PromptGoldFormatAndLimit) {
   GSM8KDataset ds(path);
   ASSERT_EQ(ds.size(), 3u);
   EXPECT_EQ(ds[0].question, "What is 2+3?");
-  EXPECT_EQ(ds[0].gold, 5);
-  EXPECT_EQ(ds[1].gold, 1000);
+  EXPECT_EQ(ds[0].gold.number, 5);
+  EXPECT_EQ(ds[1].gold.number, 1000);
   EXPECT_EQ(ds[1].line, 3u);  // blank line skipped, numbering kept
   EXPECT_EQ(GSM8KDataset(path, 2).size(), 2u);
 }
@@ -91,19 +91,37 @@ TEST(Dataset, TrlFormatsGoldsAndColumns) {
       R"({"question": "q", "answer": "#### 4"})",
       "d.jsonl");
   ASSERT_EQ(ex.size(), 5u);
-  EXPECT_EQ(ex[0].gold, 1080);
+  EXPECT_EQ(ex[0].gold.number, 1080);
+  EXPECT_EQ(ex[0].gold.text, "1,080");
+  EXPECT_TRUE(ex[0].gold.is_string);  // the reward program gets "1,080", as written
   EXPECT_EQ(ex[0].columns, R"({"level":3,"tags":["x",{"y":null}]})");
   EXPECT_TRUE(ex[0].messages.empty());
   ASSERT_EQ(ex[1].messages.size(), 4u);
   EXPECT_EQ(ex[1].messages[2].role, "assistant");
   EXPECT_EQ(ex[1].question, "last?");
-  EXPECT_EQ(ex[1].gold, 0.5);
+  EXPECT_EQ(ex[1].gold.text, "\\frac{1}{2}");  // a boxed gold is a string gold, as given
+  EXPECT_TRUE(ex[1].gold.is_string);
+  EXPECT_EQ(ex[1].gold.number, 0.5);  // all of it one number: strict and flexible modes can use it
   EXPECT_EQ(ex[1].columns, R"({"id":"m-1"})");
-  EXPECT_EQ(ex[2].gold, 7);
+  EXPECT_EQ(ex[2].gold.number, 7);
+  EXPECT_FALSE(ex[2].gold.is_string);  // after "####": a number, as GSM8K's
   EXPECT_EQ(ex[2].columns, R"({"extra":1.5})");
-  EXPECT_EQ(ex[3].gold, 12);
+  EXPECT_EQ(ex[3].gold.number, 12);
   EXPECT_EQ(ex[3].columns, "");
   EXPECT_EQ(ex[4].columns, "");  // GSM8K lines carry nothing extra: the reward program's request is unchanged
+  EXPECT_EQ(gold_json(ex[4].gold), nlohmann::json(4.0));
+  EXPECT_EQ(gold_json(ex[0].gold), nlohmann::json("1,080"));
+}
+
+TEST(Dataset, RefusesGoldsThatAreNotNumbersUnlessMath) {
+  const std::vector<Example> ex =
+      parse_gsm8k_examples("{\"prompt\": \"a\", \"gold\": 3}\n{\"prompt\": \"b\", \"gold\": \"\\\\frac{\\\\pi}{2}\"}\n", "d.jsonl");
+  EXPECT_NO_THROW(require_numeric_golds(ex, "d.jsonl", AnswerMode::Math));
+  EXPECT_EQ(error_of([&] { require_numeric_golds(ex, "d.jsonl", AnswerMode::Flexible); }),
+            "d.jsonl:2: the gold '\\frac{\\pi}{2}' is not one number, and answer_mode flexible compares numbers (answer_mode: math "
+            "compares answers like this one)");
+  EXPECT_EQ(error_of([] { parse_gsm8k_examples(R"({"prompt": "q", "gold": " "})", "d.jsonl"); }),
+            "d.jsonl:1: field \"gold\": the gold is empty");
 }
 
 TEST(Dataset, TrlLinesThatFitNoFormatAreErrors) {

@@ -29,7 +29,7 @@ RewardRequest request(std::vector<std::string> completions, std::vector<double> 
   RewardRequest r;
   r.prompts.assign(completions.size(), "Q?");
   r.completions = std::move(completions);
-  r.golds = std::move(golds);
+  r.golds.assign(golds.begin(), golds.end());
   r.step = step;
   return r;
 }

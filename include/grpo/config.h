@@ -28,7 +28,7 @@ enum class RewardScale : uint8_t { Group, Batch, None };
 enum class LrSchedule : uint8_t { Constant, Cosine, Linear };
 enum class ImportanceSamplingLevel : uint8_t { Token, Sequence };
 enum class IsCorrectionMode : uint8_t { TokenTruncate, TokenMask, SequenceTruncate, SequenceMask };
-enum class AnswerMode : uint8_t { Strict, Flexible };
+enum class AnswerMode : uint8_t { Strict, Flexible, Math };
 enum class DecodeMode : uint8_t { Eager = 0, Static = 1, CudaGraph = 2 };
 // `enable_thinking`: Qwen3's switch (auto = the template's default, true).
 enum class ThinkingSwitch : uint8_t { Auto, On, Off };
@@ -64,97 +64,97 @@ E parse_choice(const std::string& text, const std::string& what);
 // table (parsing, printing), --help and the resolved config.yaml are all generated from this list,
 // so a knob's help is written here once.
 
-#define GRPO_CONFIG_KEYS(K)                                                                                                        \
-  /* ---- model and data */                                                                                                        \
-  K(std::string, model_path, "", "HF model dir (grpo_train's positional argument)")                                                \
-  K(std::string, train_data, "data/gsm8k/train.jsonl", "GSM8K-style JSONL for training")                                           \
-  K(std::string, eval_data, "data/gsm8k/test.jsonl", "held-out JSONL for evaluation")                                              \
-  K(int, train_limit, 0, "use only the first N training examples (0 = all)")                                                       \
-  K(int, seed, 42, "seeds data order, sampling and init")                                                                          \
-  K(std::string, output_dir, "runs/grpo", "metrics, checkpoints, report")                                                          \
-  K(std::string, system_prompt, kDefaultSystemPrompt, "system message of every prompt (\"\": none, the template's default)")       \
-  K(ChatTemplateChoice, chat_template, ChatTemplateChoice::Auto, "prompt renderer: auto (the model's chat_template), or a family") \
-  K(ThinkingSwitch, enable_thinking, ThinkingSwitch::Auto, "qwen3 templates: think before answering (auto: the template's, true)") \
-  K(int, max_prompt_tokens, 512, "longer prompts keep their last tokens")                                                          \
-  K(int, max_new_tokens, 512, "completion length cap")                                                                             \
-  /* ---- rollout (sampling) */                                                                                                    \
-  K(int, group_size, 8, "G: completions sampled per prompt")                                                                       \
-  K(int, prompts_per_step, 8, "B: prompts per step (N = B*G sequences)")                                                           \
-  K(double, temperature, 1.0, "sampling temperature (> 0); the loss uses the same one")                                            \
-  K(double, top_p, 1.0, "nucleus sampling mass in (0, 1]")                                                                         \
-  K(int, top_k, 0, "keep the k most likely ids (0 = off)")                                                                         \
-  K(double, min_p, 0.0, "drop ids with p < min_p * p_max (0 = off)")                                                               \
-  K(double, repetition_penalty, 1.0, "CTRL-style penalty on seen ids (1 = off)")                                                   \
-  K(bool, dynamic_sampling, false, "DAPO: drop groups whose rewards are all equal, refill from the next prompts")                  \
-  K(int, dynamic_sampling_max_rollouts, 4, "rollouts per step at most with dynamic_sampling (then the step goes on)")              \
-  /* ---- optimisation */                                                                                                          \
-  K(double, learning_rate, 1e-6, "AdamW peak learning rate")                                                                       \
-  K(int, warmup_steps, 0, "linear warmup from 0 to learning_rate")                                                                 \
-  K(LrSchedule, lr_schedule, LrSchedule::Constant, "after warmup")                                                                 \
-  K(double, weight_decay, 0.0, "AdamW decoupled weight decay")                                                                     \
-  K(double, adam_beta1, 0.9, "AdamW beta1")                                                                                        \
-  K(double, adam_beta2, 0.99, "AdamW beta2")                                                                                       \
-  K(double, adam_eps, 1e-8, "AdamW epsilon")                                                                                       \
-  K(double, max_grad_norm, 1.0, "clip the global gradient norm (0 = off)")                                                         \
-  K(int, grad_accum, 1, "micro-batches per optimizer step (N must divide evenly)")                                                 \
-  K(int, num_iterations, 1, "mu: policy updates per rollout batch")                                                                \
-  /* ---- the loss (names as in TRL's GRPOConfig where it has one) */                                                              \
-  K(double, clip_eps_low, 0.2, "PPO clip: ratio >= 1 - clip_eps_low")                                                              \
-  K(double, clip_eps_high, 0.2, "PPO clip: ratio <= 1 + clip_eps_high (DAPO: 0.28)")                                               \
-  K(double, delta, 0.0, "two-sided clip: cap the unclipped ratio at delta too (0 = off; > 1 + clip_eps_high)")                     \
-  K(ImportanceSamplingLevel, importance_sampling_level, ImportanceSamplingLevel::Token,                                            \
-    "ratio per token, or one per completion: exp(masked mean log-ratio) (GSPO)")                                                   \
-  K(double, beta, 0.0, "KL(k3) coefficient to a frozen reference (0 = no reference)")                                              \
-  K(bool, use_bias_correction_kl, true,                                                                                            \
-    "multiply the KL term by the ratio: the unbiased reverse-KL gradient (DeepSeek-V3.2, TRL's default)")                          \
-  K(bool, sync_ref_model, false, "mix the policy into the reference every ref_model_sync_steps (TR-DPO)")                          \
-  K(double, ref_model_mixup_alpha, 0.6, "sync_ref_model: ref = alpha * policy + (1 - alpha) * ref")                                \
-  K(int, ref_model_sync_steps, 512, "sync_ref_model: steps between two mixes")                                                     \
-  /* dapo (TRL's default loss_type): one token one vote over the step, no per-sequence length bias */                              \
-  K(LossAggregation, loss_aggregation, LossAggregation::Dapo, "token loss aggregation (TRL's loss_type)")                          \
-  K(RewardScale, scale_rewards, RewardScale::Group, "advantage scale")                                                             \
-  K(bool, mask_truncated_completions, false, "exclude completions cut at max_new_tokens from the loss")                            \
-  K(double, top_entropy_quantile, 1.0, "train only on the tokens in this top fraction of entropy (1 = all)")                       \
-  K(double, entropy_coef, 0.0, "entropy bonus coefficient")                                                                        \
-  K(bool, vllm_importance_sampling_correction, true,                                                                               \
-    "weight the loss by the truncated ratio trainer/sampler probability (TRL's name; our sampler plays vLLM)")                     \
-  K(IsCorrectionMode, vllm_importance_sampling_mode, IsCorrectionMode::SequenceMask,                                               \
-    "per token or per completion; clip the ratio to [min, max] (truncate) or drop it outside (mask)")                              \
-  K(double, vllm_importance_sampling_clip_max, 3.0, "upper bound C_max of the sampler correction ratio")                           \
-  K(double, vllm_importance_sampling_clip_min, 0.0, "lower bound C_min of the sampler correction ratio (0 = none)")                \
-  /* ---- LoRA (PEFT's names): only A and B train; the base, frozen, is also the KL's reference */                                 \
-  K(int, lora_rank, 0, "LoRA rank r (0 = full fine-tuning)")                                                                       \
-  K(double, lora_alpha, 16.0, "LoRA scaling = lora_alpha / lora_rank")                                                             \
-  K(double, lora_dropout, 0.0, "dropout on the adapters' input, in training")                                                      \
-  K(std::string, lora_target_modules, "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",                                   \
-    "projections that get an adapter (comma-separated)")                                                                           \
-  K(bool, gradient_checkpointing, false, "recompute each decoder layer in backward (less memory, ~1/3 more compute)")              \
-  /* ---- rewards (and reward_weights, reward_rules, reward_command below) */                                                      \
-  K(AnswerMode, answer_mode, AnswerMode::Strict, "answer extraction")                                                              \
-  K(int, length_target, 1024, "`length` reward: penalty past this many characters")                                                \
-  K(int, overlong_max_len, 0, "`overlong` reward (DAPO): -1 past this many tokens (0 = max_new_tokens)")                           \
-  K(int, overlong_buffer_len, 0, "`overlong` reward: linear from 0 to -1 over this many tokens before it (0 = 1/4)")               \
-  K(double, reward_command_weight, 1.0, "weight of each component reward_command returns")                                         \
-  K(double, reward_timeout, 60, "seconds reward_command may take per batch before a restart")                                      \
-  K(int, reward_restarts, 2, "restarts of a crashed or hung reward_command per run, then an error")                                \
-  /* ---- schedule, evaluation, checkpoints, logging */                                                                            \
-  K(int, max_steps, 0, "optimizer steps (0 = num_epochs over train_data)")                                                         \
-  K(int, num_epochs, 1, "passes over train_data when max_steps = 0")                                                               \
-  K(int, eval_every, 50, "evaluate every N steps (0 = only before/after)")                                                         \
-  K(int, eval_limit, 200, "evaluate on the first N eval_data questions (0 = all)")                                                 \
-  K(int, eval_samples, 0, "sampled draws per eval question (0 = greedy only)")                                                     \
-  K(double, eval_temperature, 1.0, "temperature of the sampled evaluation")                                                        \
-  K(int, save_steps, 50, "checkpoint every N steps (0 = only at the end)")                                                         \
-  K(int, save_total_limit, 2, "keep the newest N checkpoints (0 = keep all)")                                                      \
-  K(int, log_samples_every, 10, "write prompts+completions to samples.jsonl every N steps (0 = off)")                              \
-  /* ---- system */                                                                                                                \
-  K(Precision, dtype, Precision::Auto, "weights and activations (auto: bf16 on CUDA, fp32 on CPU)")                                \
-  K(DeviceSetting, device, DeviceSetting{}, "auto | cpu | cuda | cuda:N (auto: cuda:0 when CUDA is available)")                    \
-  K(DecodeMode, decode_mode, DecodeMode::Eager, "decode step: eager, static shapes, or static captured as CUDA graphs")            \
-  K(AttentionKernel, attention, AttentionKernel::Eager,                                                                            \
-    "attention kernel: eager formula, or scaled_dot_product_attention (LibTorch >= 2.0)")                                          \
-  /* ---- several processes (torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) */                              \
-  K(DistBackend, dist_backend, DistBackend::Auto, "collectives between ranks: auto (nccl on CUDA, gloo on CPU), nccl, gloo")       \
+#define GRPO_CONFIG_KEYS(K)                                                                                                            \
+  /* ---- model and data */                                                                                                            \
+  K(std::string, model_path, "", "HF model dir (grpo_train's positional argument)")                                                    \
+  K(std::string, train_data, "data/gsm8k/train.jsonl", "GSM8K-style JSONL for training")                                               \
+  K(std::string, eval_data, "data/gsm8k/test.jsonl", "held-out JSONL for evaluation")                                                  \
+  K(int, train_limit, 0, "use only the first N training examples (0 = all)")                                                           \
+  K(int, seed, 42, "seeds data order, sampling and init")                                                                              \
+  K(std::string, output_dir, "runs/grpo", "metrics, checkpoints, report")                                                              \
+  K(std::string, system_prompt, kDefaultSystemPrompt, "system message of every prompt (\"\": none, the template's default)")           \
+  K(ChatTemplateChoice, chat_template, ChatTemplateChoice::Auto, "prompt renderer: auto (the model's chat_template), or a family")     \
+  K(ThinkingSwitch, enable_thinking, ThinkingSwitch::Auto, "qwen3 templates: think before answering (auto: the template's, true)")     \
+  K(int, max_prompt_tokens, 512, "longer prompts keep their last tokens")                                                              \
+  K(int, max_new_tokens, 512, "completion length cap")                                                                                 \
+  /* ---- rollout (sampling) */                                                                                                        \
+  K(int, group_size, 8, "G: completions sampled per prompt")                                                                           \
+  K(int, prompts_per_step, 8, "B: prompts per step (N = B*G sequences)")                                                               \
+  K(double, temperature, 1.0, "sampling temperature (> 0); the loss uses the same one")                                                \
+  K(double, top_p, 1.0, "nucleus sampling mass in (0, 1]")                                                                             \
+  K(int, top_k, 0, "keep the k most likely ids (0 = off)")                                                                             \
+  K(double, min_p, 0.0, "drop ids with p < min_p * p_max (0 = off)")                                                                   \
+  K(double, repetition_penalty, 1.0, "CTRL-style penalty on seen ids (1 = off)")                                                       \
+  K(bool, dynamic_sampling, false, "DAPO: drop groups whose rewards are all equal, refill from the next prompts")                      \
+  K(int, dynamic_sampling_max_rollouts, 4, "rollouts per step at most with dynamic_sampling (then the step goes on)")                  \
+  /* ---- optimisation */                                                                                                              \
+  K(double, learning_rate, 1e-6, "AdamW peak learning rate")                                                                           \
+  K(int, warmup_steps, 0, "linear warmup from 0 to learning_rate")                                                                     \
+  K(LrSchedule, lr_schedule, LrSchedule::Constant, "after warmup")                                                                     \
+  K(double, weight_decay, 0.0, "AdamW decoupled weight decay")                                                                         \
+  K(double, adam_beta1, 0.9, "AdamW beta1")                                                                                            \
+  K(double, adam_beta2, 0.99, "AdamW beta2")                                                                                           \
+  K(double, adam_eps, 1e-8, "AdamW epsilon")                                                                                           \
+  K(double, max_grad_norm, 1.0, "clip the global gradient norm (0 = off)")                                                             \
+  K(int, grad_accum, 1, "micro-batches per optimizer step (N must divide evenly)")                                                     \
+  K(int, num_iterations, 1, "mu: policy updates per rollout batch")                                                                    \
+  /* ---- the loss (names as in TRL's GRPOConfig where it has one) */                                                                  \
+  K(double, clip_eps_low, 0.2, "PPO clip: ratio >= 1 - clip_eps_low")                                                                  \
+  K(double, clip_eps_high, 0.2, "PPO clip: ratio <= 1 + clip_eps_high (DAPO: 0.28)")                                                   \
+  K(double, delta, 0.0, "two-sided clip: cap the unclipped ratio at delta too (0 = off; > 1 + clip_eps_high)")                         \
+  K(ImportanceSamplingLevel, importance_sampling_level, ImportanceSamplingLevel::Token,                                                \
+    "ratio per token, or one per completion: exp(masked mean log-ratio) (GSPO)")                                                       \
+  K(double, beta, 0.0, "KL(k3) coefficient to a frozen reference (0 = no reference)")                                                  \
+  K(bool, use_bias_correction_kl, true,                                                                                                \
+    "multiply the KL term by the ratio: the unbiased reverse-KL gradient (DeepSeek-V3.2, TRL's default)")                              \
+  K(bool, sync_ref_model, false, "mix the policy into the reference every ref_model_sync_steps (TR-DPO)")                              \
+  K(double, ref_model_mixup_alpha, 0.6, "sync_ref_model: ref = alpha * policy + (1 - alpha) * ref")                                    \
+  K(int, ref_model_sync_steps, 512, "sync_ref_model: steps between two mixes")                                                         \
+  /* dapo (TRL's default loss_type): one token one vote over the step, no per-sequence length bias */                                  \
+  K(LossAggregation, loss_aggregation, LossAggregation::Dapo, "token loss aggregation (TRL's loss_type)")                              \
+  K(RewardScale, scale_rewards, RewardScale::Group, "advantage scale")                                                                 \
+  K(bool, mask_truncated_completions, false, "exclude completions cut at max_new_tokens from the loss")                                \
+  K(double, top_entropy_quantile, 1.0, "train only on the tokens in this top fraction of entropy (1 = all)")                           \
+  K(double, entropy_coef, 0.0, "entropy bonus coefficient")                                                                            \
+  K(bool, vllm_importance_sampling_correction, true,                                                                                   \
+    "weight the loss by the truncated ratio trainer/sampler probability (TRL's name; our sampler plays vLLM)")                         \
+  K(IsCorrectionMode, vllm_importance_sampling_mode, IsCorrectionMode::SequenceMask,                                                   \
+    "per token or per completion; clip the ratio to [min, max] (truncate) or drop it outside (mask)")                                  \
+  K(double, vllm_importance_sampling_clip_max, 3.0, "upper bound C_max of the sampler correction ratio")                               \
+  K(double, vllm_importance_sampling_clip_min, 0.0, "lower bound C_min of the sampler correction ratio (0 = none)")                    \
+  /* ---- LoRA (PEFT's names): only A and B train; the base, frozen, is also the KL's reference */                                     \
+  K(int, lora_rank, 0, "LoRA rank r (0 = full fine-tuning)")                                                                           \
+  K(double, lora_alpha, 16.0, "LoRA scaling = lora_alpha / lora_rank")                                                                 \
+  K(double, lora_dropout, 0.0, "dropout on the adapters' input, in training")                                                          \
+  K(std::string, lora_target_modules, "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",                                       \
+    "projections that get an adapter (comma-separated)")                                                                               \
+  K(bool, gradient_checkpointing, false, "recompute each decoder layer in backward (less memory, ~1/3 more compute)")                  \
+  /* ---- rewards (and reward_weights, reward_rules, reward_command below) */                                                          \
+  K(AnswerMode, answer_mode, AnswerMode::Strict, "answer extraction and comparison (strict, flexible: numbers; math: as math-verify)") \
+  K(int, length_target, 1024, "`length` reward: penalty past this many characters")                                                    \
+  K(int, overlong_max_len, 0, "`overlong` reward (DAPO): -1 past this many tokens (0 = max_new_tokens)")                               \
+  K(int, overlong_buffer_len, 0, "`overlong` reward: linear from 0 to -1 over this many tokens before it (0 = 1/4)")                   \
+  K(double, reward_command_weight, 1.0, "weight of each component reward_command returns")                                             \
+  K(double, reward_timeout, 60, "seconds reward_command may take per batch before a restart")                                          \
+  K(int, reward_restarts, 2, "restarts of a crashed or hung reward_command per run, then an error")                                    \
+  /* ---- schedule, evaluation, checkpoints, logging */                                                                                \
+  K(int, max_steps, 0, "optimizer steps (0 = num_epochs over train_data)")                                                             \
+  K(int, num_epochs, 1, "passes over train_data when max_steps = 0")                                                                   \
+  K(int, eval_every, 50, "evaluate every N steps (0 = only before/after)")                                                             \
+  K(int, eval_limit, 200, "evaluate on the first N eval_data questions (0 = all)")                                                     \
+  K(int, eval_samples, 0, "sampled draws per eval question (0 = greedy only)")                                                         \
+  K(double, eval_temperature, 1.0, "temperature of the sampled evaluation")                                                            \
+  K(int, save_steps, 50, "checkpoint every N steps (0 = only at the end)")                                                             \
+  K(int, save_total_limit, 2, "keep the newest N checkpoints (0 = keep all)")                                                          \
+  K(int, log_samples_every, 10, "write prompts+completions to samples.jsonl every N steps (0 = off)")                                  \
+  /* ---- system */                                                                                                                    \
+  K(Precision, dtype, Precision::Auto, "weights and activations (auto: bf16 on CUDA, fp32 on CPU)")                                    \
+  K(DeviceSetting, device, DeviceSetting{}, "auto | cpu | cuda | cuda:N (auto: cuda:0 when CUDA is available)")                        \
+  K(DecodeMode, decode_mode, DecodeMode::Eager, "decode step: eager, static shapes, or static captured as CUDA graphs")                \
+  K(AttentionKernel, attention, AttentionKernel::Eager,                                                                                \
+    "attention kernel: eager formula, or scaled_dot_product_attention (LibTorch >= 2.0)")                                              \
+  /* ---- several processes (torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) */                                  \
+  K(DistBackend, dist_backend, DistBackend::Auto, "collectives between ranks: auto (nccl on CUDA, gloo on CPU), nccl, gloo")           \
   K(int, dist_timeout_s, 600, "a collective waiting longer (a rank died or hangs) ends the run with an error")
 
 struct TrainConfig {

@@ -3,8 +3,8 @@
 //   - examples, in TRL's dataset formats too: GSM8K `question` + `answer` (gold = the number after the
 //     last "####", thousands separators removed); TRL standard `prompt` (text) or conversational
 //     `prompt` (a list of {role, content} messages: system, user, assistant, rendered by the model's chat
-//     template), with the gold from `gold` (a number, or a string holding one number), else `answer`
-//     (after "####", or its last \boxed{...}), else `solution` (its last \boxed{...}). Every other
+//     template), with the gold from `gold` (a number or a string), else `answer` (after "####", or
+//     its last \boxed{...}, a string gold), else `solution` (its last \boxed{...}). Every other
 //     field of the line (any JSON value) stays with the example as `columns`, for the reward program;
 //   - offline scored groups: {"prompt": str, "responses": [str], "rewards": [number]}, the same
 //     number of responses (>= 2) on every line.
@@ -16,19 +16,23 @@
 #include <vector>
 
 #include "grpo/chat_template.h"
+#include "grpo/config.h"
+#include "grpo/math_answer.h"
 
 namespace grpo {
 
 struct Example {
   std::string question;               // the prompt text; for a conversational prompt, its last user turn
   std::string answer;                 // full reference answer text (may be just the gold number)
-  double gold = 0;                    // numeric gold answer
+  Gold gold;                          // the reference answer: a number, or a string (answer_mode math)
   size_t line = 0;                    // 1-based line in the source file
   std::vector<ChatMessage> messages;  // a conversational prompt, rendered as given (empty: question alone)
   std::string columns;                // the line's other fields as a JSON object ("" = none)
 };
 // limit 0 = every line; throws on an empty file.
 std::vector<Example> parse_gsm8k_examples(const std::string& text, const std::string& path, size_t limit = 0);
+// answer_mode strict and flexible compare numbers: an Error names the first line whose gold is not one.
+void require_numeric_golds(const std::vector<Example>& examples, const std::string& path, AnswerMode mode);
 
 struct OfflineGroup {
   std::string prompt;

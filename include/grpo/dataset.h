@@ -27,9 +27,6 @@ namespace grpo {
 //   B prompts per step, G completions per prompt (group), N = B*G sequences, T time,
 //   Tp prompt length, Tc completion length, V vocab, D model width, H heads.
 
-// The gold answer as the dataset writes it: the trimmed text after the last "####" ("1,080").
-std::string gold_as_written(const std::string& answer);
-
 class GSM8KDataset {
  public:
   // Loads and validates every line; throws Error naming file:line on a bad line. limit 0 = all.
@@ -40,6 +37,8 @@ class GSM8KDataset {
   size_t size() const { return examples_.size(); }
   const Example& operator[](size_t i) const { return examples_.at(i); }
   const std::string& path() const { return path_; }
+  // answer_mode strict and flexible compare numbers: an Error names the first gold that is not one.
+  void require_numeric_golds(AnswerMode mode) const { grpo::require_numeric_golds(examples_, path_, mode); }
 
   // Permutation of [0, size) for `epoch`, a pure function of (seed, epoch).
   std::vector<size_t> epoch_order(uint64_t seed, int64_t epoch) const;

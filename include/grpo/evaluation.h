@@ -1,5 +1,6 @@
 // evaluation.h: how well the policy answers held-out questions, before, during and after training
-// (and in grpo_eval): greedy pass@1 with strict and flexible answer extraction, and optionally the
+// (and in grpo_eval): greedy pass@1 with strict and flexible answer extraction (answer_mode math:
+// math-verify's equivalence, strict without the last-number fallback), and optionally the
 // accuracy of sampled completions at eval_temperature. The draws are keyed by (seed, question), so
 // every evaluation of a run sees the same ones and several ranks give one process's result.
 #pragma once
@@ -21,8 +22,7 @@ namespace grpo {
 
 struct EvalSample {
   std::string question;
-  double gold = 0;
-  std::string gold_text;  // as the dataset writes it ("1,080", not 1080.0)
+  Gold gold;  // its text as the dataset writes it ("1,080", not 1080.0)
   std::string completion;
   bool correct_strict = false, correct_flexible = false;
 };

@@ -14,6 +14,10 @@
 // with optional thousands groups (a comma followed by exactly three digits), optional decimals,
 // fractions a/b and \frac{a}{b} / \dfrac / \tfrac; a leading $ and a trailing % are ignored.
 // Equality with the gold is numeric: |x - gold| <= 1e-6 * max(1, |gold|).
+//
+// answer_mode math (MATH-style string golds): the span is the last balanced \boxed{...} after any
+// "</think>", else the last <answer>...</answer>, else the text after the last "####", else the last
+// number; it equals the gold as math-verify judges (math_answer.h), not by the number it holds.
 #pragma once
 
 #include <map>
@@ -24,19 +28,20 @@
 #include <vector>
 
 #include "grpo/config.h"
+#include "grpo/math_answer.h"
 #include "grpo/reward_rules.h"
 
 namespace grpo {
 
 class RewardProgram;
 
-AnswerMode parse_answer_mode(const std::string& s);  // "strict" | "flexible"
+AnswerMode parse_answer_mode(const std::string& s);  // "strict" | "flexible" | "math"
 
-enum class AnswerSource { None, AnswerTag, Boxed, Hashes, Whole };
+enum class AnswerSource { None, AnswerTag, Boxed, Hashes, Whole, LastNumber };
 const char* answer_source_name(AnswerSource s);
 
 struct ExtractedAnswer {
-  std::optional<double> value;  // the last number of the chosen span; empty = extraction failed
+  std::optional<double> value;  // the last number of the chosen span; empty = extraction failed (strict, flexible)
   AnswerSource source = AnswerSource::None;
   std::string span;  // the chosen span's text
 };
@@ -45,13 +50,17 @@ struct ExtractedAnswer {
 // Numbers
 // All numbers in `text`, left to right, with fractions folded into one value.
 std::vector<double> find_numbers(std::string_view text);
+// The value of `text` (trimmed) when all of it is one number as find_numbers reads them ("1,080",
+// "$18", "-\frac{1}{2}", "3/4", "25%" = 25); empty otherwise ("\frac{\pi}{2}", "(1, 2)", "18 apples").
+std::optional<double> whole_number(std::string_view text);
 // True if `text` (trimmed) is exactly one plain number: sign, digits, thousands groups, decimals.
 bool is_plain_number(std::string_view text);
 bool answers_equal(double x, double gold);
 
 // ---------------------------------------------------------------------------------------------
 // Extraction
-ExtractedAnswer extract_answer(std::string_view completion, AnswerMode mode);
+// `last_number`: math mode's last fallback (evaluation's strict column turns it off).
+ExtractedAnswer extract_answer(std::string_view completion, AnswerMode mode, bool last_number = true);
 // Gold of a GSM8K answer: the number after the last "####" (thousands separators removed).
 // Empty when there is no "####" or no number after it.
 std::optional<double> parse_gsm8k_gold(std::string_view answer);
@@ -64,9 +73,10 @@ struct RewardContext {
   int length_target = 1024;       // characters (code points) before the length penalty starts
   int overlong_max_len = 512;     // `overlong`: tokens at which the penalty reaches -1 (L_max)
   int overlong_buffer_len = 128;  // `overlong`: the soft zone before it (L_cache)
+  bool math_last_number = true;   // math mode: fall back to the completion's last number
 };
 
-float correctness_reward(std::string_view completion, double gold, const RewardContext& ctx);  // 1 / 0
+float correctness_reward(std::string_view completion, const Gold& gold, const RewardContext& ctx);  // 1 / 0
 float format_reward(std::string_view completion);                            // 1 iff exactly <think>..</think> <answer>..</answer>
 float tags_reward(std::string_view completion);                              // 0.25 per tag present exactly once, in order
 float digit_reward(std::string_view completion, const RewardContext& ctx);   // 1 iff span is a plain number
@@ -91,7 +101,7 @@ struct RewardResult {
 struct ScoreItem {
   std::string prompt;  // the question (sent to the external program)
   std::string completion;
-  double gold = 0;
+  Gold gold;
   int64_t n_tokens = -1;  // completion tokens (length rules with unit tokens); < 0 unknown
   std::string columns;    // the example's other fields, a JSON object's text ("" = none): the program's "columns"
 };
@@ -107,14 +117,14 @@ class RewardSet {
   RewardSet(std::map<std::string, double> weights, RewardContext ctx, std::vector<RewardRule> rules = {},
             std::shared_ptr<RewardProgram> program = nullptr, double program_weight = 1.0);
   // Built-ins and rules only (no program call): one completion.
-  RewardResult score(std::string_view completion, double gold, int64_t n_tokens = -1) const;
+  RewardResult score(std::string_view completion, const Gold& gold, int64_t n_tokens = -1) const;
   // Everything, the program called once for the whole batch; `step` goes into its request.
   std::vector<RewardResult> score_batch(const std::vector<ScoreItem>& items, int64_t step) const;
   const std::map<std::string, double>& weights() const { return weights_; }
   const RewardContext& context() const { return ctx_; }
 
  private:
-  RewardResult score_unguarded(std::string_view completion, double gold, int64_t n_tokens) const;
+  RewardResult score_unguarded(std::string_view completion, const Gold& gold, int64_t n_tokens) const;
 
   std::map<std::string, double> weights_;
   RewardContext ctx_;

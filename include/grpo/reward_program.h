@@ -24,12 +24,14 @@
 #include <string>
 #include <vector>
 
+#include "grpo/math_answer.h"
+
 namespace grpo {
 
 struct RewardRequest {
   std::vector<std::string> prompts;      // N, the question of each completion's prompt
   std::vector<std::string> completions;  // N
-  std::vector<double> golds;             // N
+  std::vector<Gold> golds;               // N, sent as given: a number, or a string gold's text
   std::vector<std::string> columns;      // N JSON objects' text, "" = {}; the request has "columns" when any is set
   int64_t step = 0;
 };

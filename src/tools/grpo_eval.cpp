@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
     auto tok = load_tokenizer(model_dir);
     SpecialIds special = load_special_ids(model_dir, *tok, chat_settings(cfg));
     GSM8KDataset ds(cfg.eval_data, static_cast<size_t>(cfg.eval_limit));
+    ds.require_numeric_golds(cfg.answer_mode);
     check_decode_mode(cfg.decode_mode, resolve_device(cfg.device));
     auto model = load_policy(model_dir, cfg.device, cfg.dtype, cfg.attention, adapter).model;
     EvalResult r = evaluate(model, *tok, special, ds, cfg);
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
       std::string s;
       for (const auto& e : r.samples)
         s += json_text(nlohmann::json({{"question", e.question},
-                                       {"gold", e.gold},
+                                       {"gold", gold_json(e.gold)},
                                        {"completion", e.completion},
                                        {"correct_strict", e.correct_strict},
                                        {"correct_flexible", e.correct_flexible}})) +

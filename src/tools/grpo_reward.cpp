@@ -1,9 +1,10 @@
 // grpo_reward: score completions from stdin with the trainer's rewards, as a run configures them
 // (-c FILE and --set, the same keys as grpo_train: reward_weights, reward_rules, reward_command,
 // answer_mode, ...), so a reward can be tried on a JSONL of completions before training.
-//   in : JSONL, {"completion": "...", "answer": "... #### 42"} or {"completion": "...", "gold": 42},
+//   in : JSONL, {"completion": "...", "answer": "... #### 42"} or {"completion": "...", "gold": 42}
+//        (--mode math: any answer, {"gold": "\\frac{1}{2}"}),
 //        optionally "question" (sent to reward_command as the prompt)
-//   out: JSONL, same order: {"extracted": <number|null>, "correct": <bool>,
+//   out: JSONL, same order: {"extracted": <number|null>, "span": <the answer's text|null>, "correct": <bool>,
 //        "rewards": {<component>: <value>}, "reward": <weighted total>}
 // With reward_command, lines are scored in batches of --batch (one request per batch); otherwise
 // one at a time. A bad line is
@@ -22,21 +23,24 @@ using namespace grpo;
 
 namespace {
 
-double gold_of(const nlohmann::json& obj, const std::string& where) {
+// The line's gold: "gold" (a number, or a string: a number's text, or any answer for --mode math), or
+// a GSM8K "answer" (after "####").
+Gold gold_of(const nlohmann::json& obj, const std::string& where, AnswerMode mode) {
   if (obj.contains("gold")) {
     const auto& g = obj["gold"];
-    if (g.is_number()) return g.get<double>();
+    if (g.is_number()) return Gold(g.get<double>());
     if (g.is_string()) {
-      auto v = parse_gsm8k_gold("#### " + g.get<std::string>());
-      if (v) return *v;
+      Gold out = Gold::from_text(g.get<std::string>());
+      if (mode == AnswerMode::Math || out.number) return out;
     }
-    throw Error(where + ": field \"gold\": expected a number, found " + json_text(g));
+    throw Error(where + ": field \"gold\": expected a number" + std::string(mode == AnswerMode::Math ? " or string" : "") + ", found " +
+                json_text(g) + (g.is_string() ? " (--mode math compares answers that are not numbers)" : ""));
   }
   if (obj.contains("answer")) {
     if (!obj["answer"].is_string()) throw Error(where + ": field \"answer\": expected a string");
     auto v = parse_gsm8k_gold(obj["answer"].get<std::string>());
     if (!v) throw Error(where + ": field \"answer\": no number after \"####\"");
-    return *v;
+    return Gold(*v);
   }
   throw Error(where + ": missing field \"answer\" or \"gold\"");
 }
@@ -54,7 +58,7 @@ int main(int argc, char** argv) {
     default_weights += (default_weights.empty() ? "" : ",") + fn + "=" + get_config_value(defaults, "reward_weights." + fn);
   app.add_option("-c,--config", config_path, "a grpo_train config (YAML/JSON): its reward keys are used");
   app.add_option("--set", overrides, "override a config key (key=value), after the file; repeatable");
-  app.add_option("--mode", mode, "answer extraction mode (answer_mode)")->check(CLI::IsMember({"strict", "flexible"}));
+  app.add_option("--mode", mode, "answer extraction mode (answer_mode)")->check(CLI::IsMember(choice_names<AnswerMode>()));
   app.add_option("--weights", weights_arg, "reward weights as fn=w,... over the config's [" + default_weights + "]");
   app.add_option("--length-target", length_target, "`length` reward target in characters (length_target)")->check(integer_in(1, INT_MAX));
   app.add_option("--tokenizer", tokenizer_path, "tokenizer (dir or tokenizer.json): token counts for length rules in tokens");
@@ -78,6 +82,7 @@ int main(int argc, char** argv) {
       for (const RewardResult& r : rewards.score_batch(items, 0)) {
         nlohmann::json out;
         out["extracted"] = r.extracted.value ? nlohmann::json(*r.extracted.value) : nlohmann::json(nullptr);
+        out["span"] = r.extracted.source == AnswerSource::None ? nlohmann::json(nullptr) : nlohmann::json(r.extracted.span);
         out["correct"] = r.correct;
         out["rewards"] = r.by_fn;
         out["reward"] = r.total;
@@ -98,7 +103,7 @@ int main(int argc, char** argv) {
       if (!obj.contains("completion") || !obj["completion"].is_string()) throw Error(where + ": missing string field \"completion\"");
       ScoreItem it;
       it.completion = obj["completion"].get<std::string>();
-      it.gold = gold_of(obj, where);
+      it.gold = gold_of(obj, where, cfg.answer_mode);
       if (obj.contains("question") && obj["question"].is_string()) it.prompt = obj["question"].get<std::string>();
       if (tok) it.n_tokens = static_cast<int64_t>(tok->encode(it.completion, /*match_special=*/false).size());
       items.push_back(std::move(it));

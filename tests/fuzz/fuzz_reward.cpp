@@ -1,6 +1,7 @@
 // libFuzzer target for answer extraction and the reward functions: a completion (the input's bytes
 // after the first, made valid UTF-8) scored against a gold by every built-in function and three
-// rules (a regex, keywords, a word-length rule), strict and flexible. Every value is finite, the
+// rules (a regex, keywords, a word-length rule), strict, flexible and math (math also against a
+// string gold: the parser on both sides). Every value is finite, the
 // total is the weighted sum, an extracted answer is finite; never a crash or a stray exception.
 // Run: scripts/fuzz.sh reward [seconds]
 #include <cmath>
@@ -17,7 +18,7 @@
 using namespace grpo;
 
 namespace {
-std::unique_ptr<RewardSet> strict_set, flexible_set;
+std::unique_ptr<RewardSet> strict_set, flexible_set, math_set;
 }
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -34,6 +35,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   strict_set = std::make_unique<RewardSet>(weights, ctx, rules);
   ctx.mode = AnswerMode::Flexible;
   flexible_set = std::make_unique<RewardSet>(weights, ctx, rules);
+  ctx.mode = AnswerMode::Math;
+  math_set = std::make_unique<RewardSet>(weights, ctx, rules);
   return 0;
 }
 
@@ -41,8 +44,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const double gold = static_cast<double>(static_cast<int8_t>(data[0])) * 1.5;
   const std::string text = utf8_lossy(std::string_view(reinterpret_cast<const char*>(data + 1), size - 1));
-  for (const RewardSet* set : {strict_set.get(), flexible_set.get()}) {
-    RewardResult r = set->score(text, gold, static_cast<int64_t>(size));
+  // Math mode also against a string gold: the input's first 24 bytes (the parser on both sides).
+  const Gold text_gold = Gold::from_text(text.substr(0, 24));
+  const std::pair<const RewardSet*, Gold> runs[] = {
+      {strict_set.get(), gold}, {flexible_set.get(), gold}, {math_set.get(), gold}, {math_set.get(), text_gold}};
+  for (const auto& [set, g] : runs) {
+    RewardResult r = set->score(text, g, static_cast<int64_t>(size));
     double total = 0;
     for (const auto& [name, v] : r.by_fn) {
       if (!std::isfinite(v)) std::abort();
