@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "grpo/common.h"
 #include "grpo/lora.h"
@@ -44,8 +45,14 @@ std::string find_latest_checkpoint(const std::string& output_dir) {
 
 namespace {
 
+// Where the ranks write their optimizer shards before rank 0 moves them into the checkpoint.
+std::string optimizer_staging(const std::string& checkpoint_dir) {
+  return checkpoint_dir + ".optimizer-staging";
+}
+
 // Every file of a checkpoint into the directory `tmp`; trainer_state.json last.
-void write_checkpoint_files(GrpoState& st, const std::string& tmp, const std::string& model_dir, TrainerState state) {
+void write_checkpoint_files(GrpoState& st, const std::string& tmp, const std::string& model_dir, TrainerState state,
+                            const std::vector<std::string>& shard_sums) {
   fs::create_directories(tmp);
   torch::NoGradGuard ng;
   auto dtype = st.policy->output_weight().scalar_type();
@@ -60,10 +67,15 @@ void write_checkpoint_files(GrpoState& st, const std::string& tmp, const std::st
     write_tensors(tmp + "/master.safetensors", ts, torch::kFloat32);
   }
   if (failpoint("checkpoint_write")) std::abort();
-  torch::save(*st.optimizer, tmp + "/optimizer.pt");
+  if (st.zero) {  // every rank's shard is in the staging directory already: moved in, indexed
+    fs::rename(optimizer_staging(tmp.substr(0, tmp.rfind(".tmp-"))), tmp + "/optimizer");
+    save_optimizer_index(*st.zero, tmp, shard_sums);
+  } else {
+    torch::save(*st.optimizer, tmp + "/optimizer.pt");
+  }
   if (st.cfg.sync_ref_model && st.ref) save_qwen2(st.ref, tmp + "/reference", dtype);  // no longer the initial model
-  for (const char* f :
-       {"model.safetensors", "adapter_model.safetensors", "optimizer.pt", "master.safetensors", "reference/model.safetensors"})
+  for (const char* f : {"model.safetensors", "adapter_model.safetensors", "optimizer.pt", "optimizer/index.json", "master.safetensors",
+                        "reference/model.safetensors"})
     if (file_exists(tmp + "/" + f)) state.checksums[f] = file_checksum(tmp + "/" + f);  // verify_checkpoint checks them
   for (const auto& key : config_key_names())  // the run-defining settings a resume is compared with
     if (!resumable_change(key) && key != "reward_weights") state.config[key] = get_config_value(st.cfg, key);
@@ -76,12 +88,22 @@ void write_checkpoint_files(GrpoState& st, const std::string& tmp, const std::st
 
 }  // namespace
 
-std::string save_checkpoint(GrpoState& st, const std::string& output_dir, const std::string& model_dir, const TrainerState& record) {
+std::vector<std::string> save_optimizer_shards(GrpoState& st, const std::string& output_dir) {
+  Dist& dist = *st.dist;
+  const std::string staging = optimizer_staging(output_dir + "/checkpoint-" + std::to_string(st.step));
+  if (dist.is_main()) fs::remove_all(staging);
+  dist.barrier();
+  const std::string sum = save_optimizer_shard(*st.zero, staging, dist.rank());
+  return dist.all_gather(sum);  // every rank's file written before rank 0 moves the directory
+}
+
+std::string save_checkpoint(GrpoState& st, const std::string& output_dir, const std::string& model_dir, const TrainerState& record,
+                            const std::vector<std::string>& shard_sums) {
   const std::string final_dir = output_dir + "/checkpoint-" + std::to_string(st.step);
   const std::string tmp = final_dir + ".tmp-" + std::to_string(::getpid());
   fs::remove_all(tmp);
   try {
-    write_checkpoint_files(st, tmp, model_dir, record);
+    write_checkpoint_files(st, tmp, model_dir, record, shard_sums);
   } catch (const std::exception& e) {  // disk full, a file-size limit, a permission: the last good checkpoint stays
     std::error_code ec;
     fs::remove_all(tmp, ec);
@@ -112,7 +134,7 @@ bool resumable_change(const std::string& key) {
   static const std::set<std::string> free = {"max_steps", "num_epochs", "eval_every", "eval_limit", "eval_samples", "eval_temperature",
                                              "save_steps", "save_total_limit", "log_samples_every", "output_dir", "device", "decode_mode",
                                              "attention", "reward_timeout", "reward_restarts", "eval_data", "dist_backend",
-                                             "dist_timeout_s",
+                                             "dist_timeout_s", "zero_stage",
                                              // how a step is split into micro-batches: memory, not the step's
                                              // math (except bnpo's and top_entropy_quantile's per-micro-batch
                                              // statistics), and it changes with the world size
@@ -141,17 +163,101 @@ void verify_checkpoint(const std::string& dir) {
   }
 }
 
+namespace {
+
+void load_optimizer_pt(torch::optim::AdamW& opt, const std::string& dir) {
+  if (!file_exists(dir + "/optimizer.pt")) throw Error(dir + ": missing optimizer.pt");
+  try {
+    torch::load(opt, dir + "/optimizer.pt");
+  } catch (const std::exception& e) {  // truncated or not ours (a checkpoint without checksums)
+    throw Error(dir + "/optimizer.pt: cannot be read as this run's optimizer state (" + error_text(e) + ")");
+  }
+}
+
+// AdamW's per-tensor state key: the TensorImpl's address, as text in LibTorch 1.x, the pointer in 2.x.
+template <class Map>
+typename Map::key_type adam_key(const Map&, const torch::Tensor& p) {
+  if constexpr (std::is_same_v<typename Map::key_type, std::string>) {
+    std::ostringstream o;
+    o << p.unsafeGetTensorImpl();
+    return o.str();
+  } else {
+    return p.unsafeGetTensorImpl();
+  }
+}
+
+// A zero_stage 0 checkpoint (optimizer.pt, master.safetensors or the fp32 weights) as the flat range [lo, hi).
+FlatState flat_from_optimizer_pt(GrpoState& st, const std::string& dir, int64_t lo, int64_t hi) {
+  std::vector<torch::Tensor> shapes;
+  for (const auto& p : st.params) shapes.push_back(torch::zeros(p.sizes(), torch::kFloat32));
+  torch::optim::AdamW opt(shapes, torch::optim::AdamWOptions(st.cfg.learning_rate));
+  load_optimizer_pt(opt, dir);
+  std::vector<torch::Tensor> m, v, w;
+  FlatState out;
+  std::unique_ptr<SafetensorsFile> masters =
+      file_exists(dir + "/master.safetensors") ? SafetensorsFile::open(dir + "/master.safetensors") : nullptr;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    auto it = opt.state().find(adam_key(opt.state(), shapes[i]));
+    if (it != opt.state().end()) {
+      auto& s = static_cast<torch::optim::AdamWParamState&>(*it->second);
+      m.push_back(s.exp_avg().reshape({-1})), v.push_back(s.exp_avg_sq().reshape({-1}));
+      out.step = s.step();
+    } else {  // no step taken yet
+      m.push_back(shapes[i].reshape({-1})), v.push_back(shapes[i].reshape({-1}));
+    }
+    const TensorInfo* t = masters ? masters->find(st.param_names[i]) : nullptr;
+    if (masters && (!t || t->dtype != DType::F32 || t->numel() != shapes[i].numel()))
+      throw Error(masters->path() + ": tensor '" + st.param_names[i] + "' missing or of the wrong shape/dtype");
+    w.push_back(t ? tensor_in_file(*masters, *t, {t->numel()}).clone()
+                  : st.params[i].detach().reshape({-1}).to(torch::kCPU, torch::kFloat32));
+  }
+  auto slice = [&](const std::vector<torch::Tensor>& parts) { return torch::cat(parts).narrow(0, lo, hi - lo).clone(); };
+  out.master = slice(w), out.exp_avg = slice(m), out.exp_avg_sq = slice(v);
+  return out;
+}
+
+// The whole flat state into zero_stage 0's AdamW (and the fp32 masters, when the model has them).
+void optimizer_from_flat(GrpoState& st, const FlatState& fs) {
+  torch::NoGradGuard ng;
+  auto trainable = st.trainable();
+  auto& state = st.optimizer->state();
+  int64_t off = 0;
+  for (size_t i = 0; i < trainable.size(); ++i) {
+    const auto& p = trainable[i];
+    auto piece = [&](const torch::Tensor& flat) { return flat.narrow(0, off, p.numel()).view(p.sizes()).to(p.device()).clone(); };
+    auto s = std::make_unique<torch::optim::AdamWParamState>();
+    s->step(fs.step);
+    s->exp_avg(piece(fs.exp_avg));
+    s->exp_avg_sq(piece(fs.exp_avg_sq));
+    state[adam_key(state, p)] = std::move(s);
+    if (!st.master.empty()) st.master[i].copy_(piece(fs.master));
+    off += p.numel();
+  }
+}
+
+}  // namespace
+
 TrainerState load_checkpoint_state(GrpoState& st, const std::string& dir) {
   TrainerState state = read_trainer_state(dir);
   st.step = state.step;
   st.skipped_updates = state.skipped_updates;
   st.data_position = state.data_position >= 0 ? state.data_position : st.step * int64_t(st.cfg.prompts_per_step);
-  if (!file_exists(dir + "/optimizer.pt")) throw Error(dir + ": missing optimizer.pt");
-  try {
-    torch::load(*st.optimizer, dir + "/optimizer.pt");
-  } catch (const std::exception& e) {  // truncated or not ours (a checkpoint without checksums)
-    throw Error(dir + "/optimizer.pt: cannot be read as this run's optimizer state (" + error_text(e) + ")");
+  if (st.zero) {  // this rank's share, from the shards (any world size) or a whole optimizer.pt
+    const FlatLayout& L = st.zero->layout();
+    const int64_t lo = L.lo(st.dist->rank()), hi = L.hi(st.dist->rank());
+    FlatState fs =
+        has_sharded_optimizer(dir) ? load_optimizer_range(dir, st.param_names, L.numels, lo, hi) : flat_from_optimizer_pt(st, dir, lo, hi);
+    auto& mine = st.zero->state();
+    const auto dev = mine.master.device();
+    mine = {fs.master.to(dev), fs.exp_avg.to(dev), fs.exp_avg_sq.to(dev), fs.step};
+    return state;
   }
+  if (has_sharded_optimizer(dir)) {  // a sharded checkpoint resumed with zero_stage 0: the whole state
+    const FlatLayout L(st.params, 1);
+    optimizer_from_flat(st, load_optimizer_range(dir, st.param_names, L.numels, 0, L.total));
+    return state;
+  }
+  load_optimizer_pt(*st.optimizer, dir);
   if (!st.master.empty()) {
     if (!file_exists(dir + "/master.safetensors")) throw Error(dir + ": missing master.safetensors for a non-fp32 model");
     auto f = SafetensorsFile::open(dir + "/master.safetensors");

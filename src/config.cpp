@@ -582,6 +582,7 @@ void validate_config(const TrainConfig& c) {
   v.at_least("reward_restarts", 0);
   if (!(c.reward_timeout > 0)) v.fail("reward_timeout", "> 0");
   if (c.dist_timeout_s < 1) v.fail("dist_timeout_s", ">= 1");
+  if (c.zero_stage < 0 || c.zero_stage > 2) v.fail("zero_stage", "0, 1 or 2");
   v.at_least("lora_rank", 0);
   if (!(c.lora_alpha > 0)) v.fail("lora_alpha", "> 0");
   if (!(c.lora_dropout >= 0 && c.lora_dropout < 1)) v.fail("lora_dropout", "a value in [0, 1)");

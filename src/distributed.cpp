@@ -356,6 +356,21 @@ void Dist::all_reduce_grads(const std::vector<torch::Tensor>& params, int64_t bu
   }
 }
 
+torch::Tensor Dist::reduce(const torch::Tensor& x, int root) {
+  if (!impl_) return x;
+  torch::NoGradGuard ng;
+  torch::Tensor out;
+  guarded("reduce", [&] {
+    std::vector<torch::Tensor> c{to_comm(x).clone()};
+    c10d::ReduceOptions o;
+    o.rootRank = root;
+    o.reduceOp = c10d::ReduceOp::SUM;
+    impl_->pg->reduce(c, o)->wait();
+    if (rank_ == root) out = c[0].to(x.device());
+  });
+  return out;
+}
+
 torch::Tensor Dist::all_gather(const torch::Tensor& x) {
   if (!impl_) return x;
   torch::Tensor out;

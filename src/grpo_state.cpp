@@ -5,8 +5,9 @@
 
 namespace grpo {
 
-GrpoState::GrpoState(TrainConfig c, Qwen2ForCausalLM p, int64_t total, Qwen2ForCausalLM reference)
+GrpoState::GrpoState(TrainConfig c, Qwen2ForCausalLM p, int64_t total, Qwen2ForCausalLM reference, std::shared_ptr<Dist> ranks)
     : cfg(std::move(c)), policy(std::move(p)), total_steps(total), rewards(std::make_shared<RewardSet>(make_reward_set(cfg))) {
+  if (ranks) dist = std::move(ranks);
   torch::NoGradGuard ng;
   policy->gradient_checkpointing = cfg.gradient_checkpointing;
   check_attention(cfg.attention);
@@ -14,7 +15,7 @@ GrpoState::GrpoState(TrainConfig c, Qwen2ForCausalLM p, int64_t total, Qwen2ForC
   if (cfg.lora_rank > 0 && !has_lora(policy)) add_lora(policy, lora_config(cfg), static_cast<uint64_t>(cfg.seed));
   for (auto& item : policy->named_parameters())
     if (cfg.lora_rank == 0 || is_lora_name(item.key())) params.push_back(item.value()), param_names.push_back(item.key());
-  if (!params.empty() && params[0].scalar_type() != torch::kFloat32)
+  if (!params.empty() && params[0].scalar_type() != torch::kFloat32 && cfg.zero_stage == 0)
     for (auto& q : params) master.push_back(q.detach().to(torch::kFloat32).clone());
   if (cfg.beta > 0 && cfg.lora_rank == 0) {  // frozen: the given reference, else a copy of the initial policy
     if (reference) {
@@ -28,6 +29,11 @@ GrpoState::GrpoState(TrainConfig c, Qwen2ForCausalLM p, int64_t total, Qwen2ForC
     for (auto& q : ref->parameters()) q.set_requires_grad(false);
     ref->eval();
     ref->set_attention(policy->attention);
+  }
+  if (cfg.zero_stage > 0) {
+    zero = std::make_unique<ShardedAdamW>(
+        params, param_names, AdamWSettings{cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay}, dist, cfg.zero_stage);
+    return;
   }
   auto opt = torch::optim::AdamWOptions(cfg.learning_rate)
                  .betas({cfg.adam_beta1, cfg.adam_beta2})

@@ -35,7 +35,7 @@ StepMetrics logprob_objective_step(GrpoState& st, const Rollout& r, int64_t K,
   auto ids = torch::cat({r.prompt_ids, r.completion_ids}, 1), attn = torch::cat({r.prompt_mask, r.completion_mask}, 1);
   auto cmask = r.completion_mask.to(torch::kFloat32);
   st.policy->train();
-  st.policy->zero_grad();
+  clear_grads(st);
   double loss_total = 0;
   for (int64_t k = 0; k < K; ++k) {
     auto rows = [&](const torch::Tensor& x) { return x.narrow(0, k * mb, mb); };

@@ -224,7 +224,8 @@ void save(GrpoState& st, const RunInputs& in, const RunRecord& run) {
   dist.check_same(st.trainable(), st.param_names, "at step " + std::to_string(st.step));
   TrainerState record;
   record.wall_s = run.wall_s(), record.eval_before = run.eval_before, record.model_path = in.cfg.model_path, record.seed = in.cfg.seed;
-  std::string dir = dist.is_main() ? save_checkpoint(st, in.cfg.output_dir, in.cfg.model_path, record) : "";
+  const std::vector<std::string> shard_sums = st.zero ? save_optimizer_shards(st, in.cfg.output_dir) : std::vector<std::string>{};
+  std::string dir = dist.is_main() ? save_checkpoint(st, in.cfg.output_dir, in.cfg.model_path, record, shard_sums) : "";
   dist.barrier();
   if (dist.is_main()) std::printf("  saved %s\n", dir.c_str());
 }
@@ -273,8 +274,12 @@ int run_on_rank(const RunInputs& in) {
   if (in.dist->is_main()) prepare_output_dir(cfg);
   std::printf("Setting up optimizer...\n");
   std::fflush(stdout);
-  GrpoState st(cfg, models.policy, in.total_steps, models.reference);
-  st.dist = in.dist;
+  GrpoState st(cfg, models.policy, in.total_steps, models.reference, in.dist);
+  if (st.zero && in.dist->is_main()) {
+    const double mib = 1024.0 * 1024.0, whole = 12.0 * double(st.zero->layout().total);  // masters + 2 moments, fp32
+    std::printf("ZeRO-%d: AdamW's fp32 masters and moments sharded over %d rank%s: %.2f MiB on each (%.2f MiB whole)\n", cfg.zero_stage,
+                in.dist->world_size(), in.dist->world_size() == 1 ? "" : "s", double(st.zero->state_bytes()) / mib, whole / mib);
+  }
   RunRecord run;
   run.t_start = in.t_start;
   if (!in.resume_dir.empty()) {

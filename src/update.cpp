@@ -154,8 +154,7 @@ torch::Tensor policy_weight(const GrpoState& st, const UpdateBatch& u, const tor
 void update_pass(GrpoState& st, const UpdateBatch& u, const Rollout& r, const FixedLogprobs& f, int64_t it, LossSums& sums) {
   const TrainConfig& cfg = st.cfg;
   const double n_tok_all = std::max<double>(1.0, double(u.n_tokens_global)) * cfg.num_iterations;
-  st.policy->zero_grad();
-  st.optimizer->zero_grad();
+  clear_grads(st);
   double loss_it = 0;
   for (int64_t k = 0; k < u.K; ++k) {
     auto rows = [&](const torch::Tensor& x) { return rows_of(u, x, k); };
@@ -211,8 +210,15 @@ StepMetrics update_metrics(const GrpoState& st, const UpdateBatch& u, const Roll
 
 }  // namespace
 
+void clear_grads(GrpoState& st) {
+  st.policy->zero_grad();
+  if (st.optimizer) st.optimizer->zero_grad();
+  if (st.zero) st.zero->zero_grad();
+}
+
 void backward_micro(GrpoState& st, const torch::Tensor& loss) {
   loss.backward();
+  if (st.zero) return st.zero->accumulate();  // into its flat fp32 gradient
   if (st.master.empty()) return;
   torch::NoGradGuard ng;
   auto& params = st.params;
@@ -242,23 +248,37 @@ StepMetrics update_policy(GrpoState& st, const RolloutBatch& rb, const torch::Te
   return update_metrics(st, u, r, sums);
 }
 
+namespace {
+
+// zero_stage 1 / 2: the sharded optimizer reduces, clips by the global norm and updates its share.
+UpdateResult apply_sharded_update(GrpoState& st, double loss_value, double lr, double max_norm) {
+  UpdateResult u;
+  u.lr = lr;
+  const bool finite = std::isfinite(loss_value);  // the same on every rank: they all take the same branch
+  ShardedAdamW::Outcome o = finite ? st.zero->step(lr, max_norm, true) : ShardedAdamW::Outcome{};
+  u.grad_norm = o.grad_norm;
+  u.applied = o.applied;
+  if (!u.applied) ++st.skipped_updates;
+  clear_grads(st);
+  return u;
+}
+
+}  // namespace
+
 UpdateResult apply_update(GrpoState& st, double loss_value, int64_t update, int64_t total_updates) {
+  const double max_norm = st.cfg.max_grad_norm > 0 ? st.cfg.max_grad_norm : std::numeric_limits<double>::infinity();
+  if (st.zero) return apply_sharded_update(st, loss_value, lr_at(update, total_updates, st.cfg), max_norm);
   UpdateResult u;
   auto& params = st.params;
   auto trainable = st.trainable();  // the gradients live here (fp32 masters: accumulated by backward_micro)
-  const double max_norm = st.cfg.max_grad_norm > 0 ? st.cfg.max_grad_norm : std::numeric_limits<double>::infinity();
   // loss_value is the same on every rank, so they all take the same branch; after the sum every
   // rank holds the same gradient, norm and skip decision.
   if (std::isfinite(loss_value)) st.dist->all_reduce_grads(trainable);
   u.grad_norm = std::isfinite(loss_value) ? torch::nn::utils::clip_grad_norm_(trainable, max_norm) : NAN;
   u.lr = lr_at(update, total_updates, st.cfg);
-  auto clear = [&] {
-    st.policy->zero_grad();
-    st.optimizer->zero_grad();
-  };
   if (!std::isfinite(loss_value) || !std::isfinite(u.grad_norm)) {  // never applied; logged and counted
     ++st.skipped_updates;
-    clear();
+    clear_grads(st);
     return u;
   }
   for (auto& g : st.optimizer->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(u.lr);
@@ -267,7 +287,7 @@ UpdateResult apply_update(GrpoState& st, double loss_value, int64_t update, int6
     torch::NoGradGuard ng;
     for (size_t i = 0; i < params.size(); ++i) params[i].copy_(st.master[i]);
   }
-  clear();
+  clear_grads(st);
   u.applied = true;
   return u;
 }

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -293,14 +294,74 @@ TEST(DataParallelResume, CheckpointOfTwoRanksResumesInOneProcess) {
   expect_same_weights(dir + "/ref/checkpoint-4", dir + "/run/checkpoint-4");
 }
 
+// ---------------------------------------------------------------------------------------------
+// ZeRO (zero.h): the optimizer state sharded over the ranks changes nothing but where it lives.
+
+// Settings under which every part of the update matters: two passes (old log-probs, the clipped
+// second pass), a KL term, and a max_grad_norm below every step's norm (~0.1-0.4), so each update
+// is clipped by the global norm: a rank that clipped by its own share's norm would differ.
+const std::vector<std::string> kZeroSets = {"max_steps=4", "num_iterations=2", "beta=0.04", "max_grad_norm=0.05"};
+
+std::vector<std::string> with(std::vector<std::string> sets, const std::vector<std::string>& more) {
+  sets.insert(sets.end(), more.begin(), more.end());
+  return sets;
+}
+
+class Zero : public ::testing::TestWithParam<std::tuple<int, int>> {};
+
+// W ranks sharding AdamW (stage 1) or it and the gradients (stage 2) = one process with W micro-batches.
+TEST_P(Zero, ShardedRanksEqualOneProcess) {
+  const auto [W, stage] = GetParam();
+  const std::string dir = temp_dir(), z = "zero_stage=" + std::to_string(stage);
+  run_ranks(0, dir + "/one", with(kZeroSets, {"grad_accum=" + std::to_string(W)}));
+  auto logs = run_ranks(W, dir + "/many", with(kZeroSets, {"grad_accum=1", z}));
+  expect_same_metrics(dir + "/one", dir + "/many");
+  expect_same_weights(dir + "/one/checkpoint-4", dir + "/many/checkpoint-4");
+  for (auto m : metrics_of(dir + "/one")) EXPECT_GT(m["grad_norm"].get<double>(), 0.05);  // every update clipped
+  // The state per rank: 1/W of the 12 bytes a parameter (the tiny model: 821,760 parameters, 9.40 MiB).
+  char line[160];
+  std::snprintf(line, sizeof line, "ZeRO-%d: AdamW's fp32 masters and moments sharded over %d ranks: %.2f MiB on each (9.40 MiB whole)",
+                stage, W, 12.0 * double((821760 + W - 1) / W) / (1024.0 * 1024.0));
+  EXPECT_NE(read_file(logs[0]).find(line), std::string::npos) << read_file(logs[0]);
+  // One shard a rank, each with its range; the index checks them.
+  const std::string opt = dir + "/many/checkpoint-4/optimizer";
+  for (int r = 0; r < W; ++r) EXPECT_TRUE(file_exists(opt + "/shard-" + std::to_string(r) + "-of-" + std::to_string(W) + ".safetensors"));
+  EXPECT_FALSE(file_exists(dir + "/many/checkpoint-4/optimizer.pt"));
+  EXPECT_NO_THROW(verify_checkpoint(dir + "/many/checkpoint-4"));
+}
+
+INSTANTIATE_TEST_SUITE_P(RanksAndStages, Zero,
+                         ::testing::Values(std::make_tuple(2, 1), std::make_tuple(2, 2), std::make_tuple(4, 1), std::make_tuple(4, 2)));
+
+// A zero_stage 2 checkpoint of 4 ranks goes on at 2 ranks (stage 2) and in 1 process (stage 0):
+// the shards are re-cut on load, and both continuations equal the uninterrupted run.
+TEST(ZeroResume, FourRankShardsResumeAtTwoRanksAndInOneProcess) {
+  const std::string dir = temp_dir();
+  run_ranks(4, dir + "/a", with(kZeroSets, {"grad_accum=1", "zero_stage=2", "--stop-after=2"}));
+  ASSERT_TRUE(file_exists(dir + "/a/checkpoint-2/optimizer/shard-3-of-4.safetensors"));
+  std::filesystem::copy(dir + "/a", dir + "/b", std::filesystem::copy_options::recursive);
+  run_ranks(2, dir + "/a", with(kZeroSets, {"grad_accum=2", "zero_stage=2", "--resume=auto"}));
+  run_ranks(0, dir + "/b", with(kZeroSets, {"grad_accum=4", "zero_stage=0", "--resume=auto"}));
+  run_ranks(0, dir + "/ref", with(kZeroSets, {"grad_accum=4"}));
+  for (const char* run : {"/a", "/b"}) {
+    expect_same_metrics(dir + "/ref", dir + run);
+    expect_same_weights(dir + "/ref/checkpoint-4", dir + run + "/checkpoint-4");
+  }
+  EXPECT_TRUE(file_exists(dir + "/a/checkpoint-4/optimizer/shard-1-of-2.safetensors"));
+  EXPECT_TRUE(file_exists(dir + "/b/checkpoint-4/optimizer.pt"));
+}
+
+class DataParallelFaults : public ::testing::TestWithParam<int> {};
+
 // Killing rank 1 mid-run ends rank 0 with an error that names it, well within dist_timeout_s;
-// the checkpoints written so far stay loadable.
-TEST(DataParallelFaults, AKilledRankEndsTheOtherWithItsName) {
+// the checkpoints written so far stay loadable. With each zero_stage.
+TEST_P(DataParallelFaults, AKilledRankEndsTheOtherWithItsName) {
   const std::string dir = temp_dir(), out = dir + "/run";
   const int port = free_port();
   std::vector<pid_t> pids;
   for (int r = 0; r < 2; ++r)
-    pids.push_back(spawn_process(train_argv(out, {"max_steps=1000", "save_steps=1", "save_total_limit=0", "dist_timeout_s=60"}),
+    pids.push_back(spawn_process(train_argv(out, {"max_steps=1000", "save_steps=1", "save_total_limit=0", "dist_timeout_s=60",
+                                                  "zero_stage=" + std::to_string(GetParam())}),
                                  rank_env(r, 2, port), out + ".rank" + std::to_string(r) + ".log"));
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
   while (!file_exists(out + "/checkpoint-2/trainer_state.json") && std::chrono::steady_clock::now() < deadline)
@@ -322,3 +383,5 @@ TEST(DataParallelFaults, AKilledRankEndsTheOtherWithItsName) {
   ASSERT_FALSE(last.empty());
   EXPECT_NO_THROW(verify_checkpoint(last));
 }
+
+INSTANTIATE_TEST_SUITE_P(ZeroStages, DataParallelFaults, ::testing::Values(0, 1, 2));

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "grpo/config.h"
 #include "grpo/grpo_state.h"
@@ -14,14 +15,18 @@ namespace grpo {
 // ---------------------------------------------------------------------------------------------
 // Checkpoints: <output_dir>/checkpoint-<step>/ = config.json, model.safetensors (model dtype),
 // generation_config.json, the tokenizer files, trainer_state.json, optimizer.pt and, when the
-// model is not fp32, master.safetensors. With LoRA the weights are the adapter alone, as PEFT
-// writes it (adapter_config.json, adapter_model.safetensors; lora.h) over the base at model_path.
-// Written as checkpoint-<step>.tmp-<pid> and renamed.
-// Failpoint for tests: GRPO_FAILPOINT=checkpoint_write aborts the process halfway through a save.
+// model is not fp32, master.safetensors; with zero_stage > 0 optimizer/ (zero.h: a shard per rank
+// holding its masters and moments, and index.json) instead of optimizer.pt and master.safetensors. With LoRA the weights are the adapter
+// alone, as PEFT writes it (adapter_config.json, adapter_model.safetensors; lora.h) over the base at model_path. Written as
+// checkpoint-<step>.tmp-<pid> and renamed. Failpoint for tests: GRPO_FAILPOINT=checkpoint_write aborts the process halfway through a save.
 
 // `record` carries the facts of the run the trainer keeps (wall_s, eval_before, ...); the counters,
 // checksums and config are filled in here.
-std::string save_checkpoint(GrpoState& st, const std::string& output_dir, const std::string& model_dir, const TrainerState& record);
+// zero_stage > 0: every rank first calls save_optimizer_shards (a collective), and rank 0 passes the
+// checksums it returns; the shards become <checkpoint>/optimizer/ with its index.json.
+std::string save_checkpoint(GrpoState& st, const std::string& output_dir, const std::string& model_dir, const TrainerState& record,
+                            const std::vector<std::string>& shard_sums = {});
+std::vector<std::string> save_optimizer_shards(GrpoState& st, const std::string& output_dir);
 // Newest complete checkpoint-<step> in output_dir, or "" if none.
 std::string find_latest_checkpoint(const std::string& output_dir);
 // Restore optimizer, master weights and counters into st (the policy must already hold the

@@ -155,7 +155,8 @@ E parse_choice(const std::string& text, const std::string& what);
     "attention kernel: eager formula, or scaled_dot_product_attention (LibTorch >= 2.0)")                                              \
   /* ---- several processes (torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) */                                  \
   K(DistBackend, dist_backend, DistBackend::Auto, "collectives between ranks: auto (nccl on CUDA, gloo on CPU), nccl, gloo")           \
-  K(int, dist_timeout_s, 600, "a collective waiting longer (a rank died or hangs) ends the run with an error")
+  K(int, dist_timeout_s, 600, "a collective waiting longer (a rank died or hangs) ends the run with an error")                         \
+  K(int, zero_stage, 0, "optimizer state over the ranks: 0 replicas, 1 sharded AdamW (ZeRO-1), 2 sharded gradients too (ZeRO-2)")
 
 struct TrainConfig {
 #define GRPO_CONFIG_FIELD(type, name, init, help) type name = init;

@@ -65,6 +65,8 @@ class Dist {
   // Sum of every parameter's .grad over the ranks, in buckets of <= bucket_elems; a missing
   // gradient counts as zeros.
   void all_reduce_grads(const std::vector<torch::Tensor>& params, int64_t bucket_elems = int64_t(1) << 24);
+  // x summed over the ranks, arriving at rank `root` only (the others get an undefined tensor).
+  torch::Tensor reduce(const torch::Tensor& x, int root);
   // x (n, ...) from every rank -> (W n, ...) in rank order; n and the trailing shape must agree.
   torch::Tensor all_gather(const torch::Tensor& x);
   std::vector<std::string> all_gather(const std::string& s);  // one string per rank, any lengths

@@ -14,6 +14,7 @@
 #include "grpo/qwen2.h"
 #include "grpo/reward.h"
 #include "grpo/sampler.h"
+#include "grpo/zero.h"
 
 namespace grpo {
 
@@ -23,14 +24,15 @@ namespace grpo {
 struct GrpoState {
   TrainConfig cfg;
   Qwen2ForCausalLM policy{nullptr};
-  Qwen2ForCausalLM ref{nullptr};         // only when beta > 0 without LoRA
-  std::vector<torch::Tensor> params;     // the policy parameters that train: all, or the adapters'
-  std::vector<std::string> param_names;  // their names in the model
-  std::vector<torch::Tensor> master;     // fp32 copies of `params` (empty when they are fp32)
-  std::unique_ptr<torch::optim::AdamW> optimizer;
-  int64_t step = 0;             // optimizer updates done
-  int64_t total_steps = 1;      // for the lr schedule
-  int64_t skipped_updates = 0;  // non-finite loss or gradient
+  Qwen2ForCausalLM ref{nullptr};                   // only when beta > 0 without LoRA
+  std::vector<torch::Tensor> params;               // the policy parameters that train: all, or the adapters'
+  std::vector<std::string> param_names;            // their names in the model
+  std::vector<torch::Tensor> master;               // fp32 copies of `params` (empty when they are fp32, or with zero_stage > 0)
+  std::unique_ptr<torch::optim::AdamW> optimizer;  // zero_stage 0: every rank the whole state
+  std::unique_ptr<ShardedAdamW> zero;              // zero_stage 1 / 2: this rank's share (masters included)
+  int64_t step = 0;                                // optimizer updates done
+  int64_t total_steps = 1;                         // for the lr schedule
+  int64_t skipped_updates = 0;                     // non-finite loss or gradient
   // Rollout decode buffers and CUDA graphs, kept from step to step (decode_mode static / cuda_graph).
   std::shared_ptr<StaticDecodeState> decoder = std::make_shared<StaticDecodeState>();
   // The rewards of cfg: built-ins, rules, and the external program (started once, here).
@@ -42,7 +44,9 @@ struct GrpoState {
   // beta > 0: `reference` becomes the frozen reference (e.g. the initial model when resuming);
   // without one, the reference is a copy of `policy` (with LoRA: none, the adapters are switched off).
   // lora_rank > 0 adds the adapters to `policy` unless it has them (a resumed adapter).
-  GrpoState(TrainConfig cfg, Qwen2ForCausalLM policy, int64_t total_steps, Qwen2ForCausalLM reference = nullptr);
+  // `ranks` (default: one process) are needed here when zero_stage > 0: the shard is the rank's.
+  GrpoState(TrainConfig cfg, Qwen2ForCausalLM policy, int64_t total_steps, Qwen2ForCausalLM reference = nullptr,
+            std::shared_ptr<Dist> ranks = nullptr);
   std::vector<torch::Tensor> trainable();  // what the optimizer updates
 };
 

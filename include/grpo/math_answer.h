@@ -20,7 +20,7 @@
 //   - percentages: x% is x/100; an integer x% also equals the integer x (math-verify's 9% = 9);
 //   - words: text answers ("Monday", a unit after a number is dropped: "5 \text{ cm}" = 5) compare
 //     case-free; anything that does not parse compares as its normalised text.
-// Deliberate departures (docs/rewards.md lists the measured disagreements): ° counts as degrees
+// Deliberate departures (the README's Rewards section lists the measured disagreements): ° counts as degrees
 // (math-verify leaves "30°" unparsed), "1\,000" is 1000 (math-verify reads 1*0), and a bare list
 // "1, 2" never equals the interval (1, 2) (math-verify's set/interval comparison says it does).
 #pragma once

@@ -35,7 +35,10 @@ UpdateResult apply_update(GrpoState& st, double loss_value, int64_t update, int6
 // Mix the policy into the reference (sync_ref_model, TR-DPO): ref <- alpha * policy + (1 - alpha) * ref.
 void sync_reference(GrpoState& st, double alpha);
 // Backpropagate one micro-batch's loss; with fp32 master weights the gradients are then added into
-// the masters' fp32 .grad (and the model's bf16 .grad cleared), so K micro-batches accumulate in fp32.
+// the masters' fp32 .grad (and the model's bf16 .grad cleared), so K micro-batches accumulate in fp32;
+// with zero_stage > 0 into the sharded optimizer's flat fp32 gradient.
 void backward_micro(GrpoState& st, const torch::Tensor& loss);
+// Drop every accumulated gradient (the model's, the masters', the sharded optimizer's).
+void clear_grads(GrpoState& st);
 
 }  // namespace grpo
