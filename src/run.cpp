@@ -335,7 +335,8 @@ int run_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   check_attention(cfg.attention);  // sdpa on LibTorch 1.x fails here, before anything is written
   const DistBackend backend = denv.launched ? resolve_backend(cfg.dist_backend, device) : DistBackend::Gloo;
   auto dtype = resolve_dtype(cfg.dtype, device);
-  print_run_plan(cfg, mc, *tok, special, train, eval, total_steps, dtype, device);
+  print_run_plan(cfg, mc, *tok, special, train, eval, total_steps, dtype, device,
+                 opts.plan_world_size > 0 ? opts.plan_world_size : denv.world_size);
   if (denv.launched)
     std::printf("Data parallel: %d rank%s (%s), %lld of the %lld prompts per step on each; rank %d on %s\n", denv.world_size,
                 denv.world_size == 1 ? "" : "s", choice_name(backend).c_str(), (long long)(B / denv.world_size), (long long)B, denv.rank,

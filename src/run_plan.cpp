@@ -18,22 +18,32 @@ namespace fs = std::filesystem;
 
 namespace grpo {
 
-std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch::Dtype dtype) {
-  const double P = double(mc.n_params()), es = double(torch::elementSize(dtype));
-  const int64_t N = int64_t(cfg.prompts_per_step) * cfg.group_size, T = cfg.max_prompt_tokens + cfg.max_new_tokens;
+std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch::Dtype dtype, int world_size) {
+  const double P = double(mc.n_params()), es = double(torch::elementSize(dtype)), W = std::max(1, world_size);
+  // Each rank rolls out and trains B / W prompts' groups.
+  const int64_t N = int64_t(cfg.prompts_per_step) * cfg.group_size / int64_t(W), T = cfg.max_prompt_tokens + cfg.max_new_tokens;
   // LoRA: the base stays frozen (no gradient, master or AdamW state, and it is its own reference);
   // the adapters' Lp parameters are fp32 with fp32 gradients and AdamW moments.
   const bool lora = cfg.lora_rank > 0;
-  const double Lp = double(lora_param_count(mc, lora_config(cfg))), trained = lora ? Lp : P;
-  const double weights = P * es + Lp * 4, grads = lora ? Lp * 4 : P * es, adam = 2 * trained * 4;
-  const double master = lora || dtype == torch::kFloat32 ? 0 : P * 4;
+  const double Lp = double(lora_param_count(mc, lora_config(cfg))), trained = lora ? Lp : P, ges = lora ? 4 : es;
+  const double weights = P * es + Lp * 4;
+  // Backward's gradient in the model's dtype, plus the fp32 sum the optimizer reads: zero_stage 0 the
+  // masters' .grad (a non-fp32 model), 1 the whole flat buffer, 2 the rank's share and one bucket.
+  const double fp32_sum = cfg.zero_stage == 2                ? trained * 4 / W + std::min(trained, 16777216.0) * 4
+                          : cfg.zero_stage == 1              ? trained * 4
+                          : lora || dtype == torch::kFloat32 ? 0
+                                                             : P * 4;
+  const double grads = trained * ges + fp32_sum;
+  // AdamW's two moments, and the fp32 masters (zero_stage 0: only for a non-fp32 model), 1/W each with ZeRO.
+  const double adam = 2 * trained * 4 / (cfg.zero_stage > 0 ? W : 1.0);
+  const double master = cfg.zero_stage > 0 ? trained * 4 / W : lora || dtype == torch::kFloat32 ? 0 : P * 4;
   const double ref = cfg.beta > 0 && !lora ? P * es : 0;
   const double kv = double(KVCache::bytes_needed(mc, N, T, dtype));
   // Saved for backward per token and layer (eager attention): ~16 D + 3 F values plus the (H, S)
   // scores and probabilities (model dtype) and the fp32 softmax. Checkpointing keeps only each
   // layer's input (D values) and one layer's worth during its recompute.
   // Without checkpointing a micro-batch runs each prompt once for its group (update_policy).
-  const int64_t mb = N / std::max(1, cfg.grad_accum);
+  const int64_t mb = std::max<int64_t>(1, N / std::max(1, cfg.grad_accum));
   const double prompt_rows = cfg.gradient_checkpointing ? double(mb) : std::ceil(double(mb) / cfg.group_size);
   const double tokens = prompt_rows * cfg.max_prompt_tokens + double(mb) * cfg.max_new_tokens;
   const double per_layer = (16.0 * mc.n_embd + 3.0 * mc.n_ff) * es + double(mc.n_head) * T * (2 * es + 4);
@@ -43,11 +53,14 @@ std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch
   const double head = double(mc.n_vocab) * mc.n_embd * 4;
   const double logits =
       double(logprob_chunk_rows(mc.n_vocab)) * mc.n_vocab * 4 * 3 + head * ((dtype == torch::kFloat32 ? 1 : 2) - (lora ? 1 : 0));
-  char b[640];
+  const std::string per_rank =
+      world_size > 1 ? " per rank of " + std::to_string(world_size) + " (zero_stage " + std::to_string(cfg.zero_stage) + ")" : "";
+  char b[768];
   std::snprintf(
       b, sizeof b,
-      "memory estimate%s: weights %.2f GB + grads %.2f GB + AdamW %.2f GB + master %.2f GB + reference %.2f GB + "
+      "memory estimate%s%s: weights %.2f GB + grads %.2f GB + AdamW %.2f GB + master %.2f GB + reference %.2f GB + "
       "KV cache %.2f GB + activations%s ~%.2f GB + lm_head chunks %.2f GB = ~%.2f GB",
+      per_rank.c_str(),
       lora ? (" (LoRA r=" + std::to_string(cfg.lora_rank) + ", " + std::to_string(int64_t(Lp)) + " trained parameters)").c_str() : "",
       weights / 1e9, grads / 1e9, adam / 1e9, master / 1e9, ref / 1e9, kv / 1e9, cfg.gradient_checkpointing ? " (checkpointed)" : "",
       act / 1e9, logits / 1e9, (weights + grads + adam + master + ref + kv + act + logits) / 1e9);
@@ -56,7 +69,7 @@ std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch
 
 void print_run_plan(const TrainConfig& cfg, const ModelConfig& mc, const Tokenizer& tok, const SpecialIds& special,
                     const GSM8KDataset& train, const GSM8KDataset& eval, int64_t total_steps, torch::ScalarType dtype,
-                    const torch::Device& device) {
+                    const torch::Device& device, int world_size) {
   const int64_t B = cfg.prompts_per_step;
   size_t longest_prompt = 0, truncated = 0;
   for (size_t i = 0; i < std::min<size_t>(train.size(), 2000); ++i) {
@@ -71,7 +84,7 @@ void print_run_plan(const TrainConfig& cfg, const ModelConfig& mc, const Tokeniz
               special.chat.family == ChatFamily::Qwen3 ? (special.chat.enable_thinking ? ", thinking" : ", no thinking") : "",
               special.chat.source.c_str());
   std::printf("  model: %s, %.1f M params, %s on %s (%s); %s\n", mc.model_type.c_str(), mc.n_params() / 1e6, c10::toString(dtype),
-              device.str().c_str(), runtime_summary().c_str(), memory_estimate(mc, cfg, dtype).c_str());
+              device.str().c_str(), runtime_summary().c_str(), memory_estimate(mc, cfg, dtype, world_size).c_str());
   std::fflush(stdout);
   if (cfg.vllm_importance_sampling_correction && (cfg.top_p < 1 || cfg.top_k > 0 || cfg.min_p > 0 || cfg.repetition_penalty != 1))
     std::printf(

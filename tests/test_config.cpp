@@ -157,6 +157,8 @@ TEST(Config, RangeErrors) {
       << msg;
   EXPECT_NE(range_error("dynamic_sampling_max_rollouts=0").find("dynamic_sampling_max_rollouts"), std::string::npos);
   EXPECT_NE(range_error("ref_model_mixup_alpha=1.5").find("ref_model_mixup_alpha"), std::string::npos);
+  EXPECT_EQ(range_error("zero_stage=3"), "config key 'zero_stage' (--set): expected 0, 1 or 2, found 3");
+  EXPECT_EQ(range_error("zero_stage=-1"), "config key 'zero_stage' (--set): expected 0, 1 or 2, found -1");
   TrainConfig no_model;
   EXPECT_NE(error_of([&] { validate_config(no_model); }).find("no model path"), std::string::npos);
 }

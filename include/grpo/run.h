@@ -18,6 +18,7 @@ namespace grpo {
 
 struct RunOptions {
   bool dry_run = false;
+  int plan_world_size = 0;           // --world-size: the ranks --dry-run plans for (0 = the launcher's WORLD_SIZE)
   std::string resume;                // "" | "auto" | a checkpoint directory
   int64_t stop_after = 0;            // stop (checkpoint, exit 0) after this many steps of this invocation; 0 = run to the end
   bool allow_config_change = false;  // resume although run-defining settings differ from the checkpoint's

@@ -15,12 +15,13 @@
 namespace grpo {
 
 // Memory the run will need, by part (weights, gradients, AdamW, masters, reference, KV cache,
-// activations, lm_head chunks), as one line.
-std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch::Dtype dtype);
+// activations, lm_head chunks), as one line; with world_size > 1, on each rank (its B / W prompts,
+// and with zero_stage > 0 its share of the optimizer state).
+std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch::Dtype dtype, int world_size = 1);
 
 void print_run_plan(const TrainConfig& cfg, const ModelConfig& mc, const Tokenizer& tok, const SpecialIds& special,
                     const GSM8KDataset& train, const GSM8KDataset& eval, int64_t total_steps, torch::ScalarType dtype,
-                    const torch::Device& device);
+                    const torch::Device& device, int world_size = 1);
 
 // output_dir, or its nearest existing ancestor, must be a writable directory; nothing is created
 // yet, so that a run failing before training leaves the file system as it found it.

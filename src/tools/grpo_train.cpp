@@ -27,6 +27,9 @@ int main(int argc, char** argv) {
   app.add_option("--set", overrides, "override one config key: --set key=value (repeatable)");
   app.add_flag("--dry-run", dry_run, "validate config, model dir and data, print statistics, exit");
   app.add_flag("--print-config", print_config, "print the resolved config as YAML and exit");
+  int plan_world_size = 0;
+  app.add_option("--world-size", plan_world_size, "with --dry-run: plan the memory of each of N ranks (default: WORLD_SIZE, else 1)")
+      ->check(integer_in(1, 65536));
   int64_t stop_after = 0;
   app.add_option("--stop-after", stop_after, "stop after N steps of this invocation (checkpoint saved; continue with --resume auto)")
       ->check(integer_in(0));
@@ -69,6 +72,7 @@ int main(int argc, char** argv) {
     std::cout << "Resolved config:\n" << config_to_yaml(cfg) << std::flush;
     RunOptions ro;
     ro.dry_run = dry_run;
+    ro.plan_world_size = plan_world_size;
     ro.resume = resume;
     ro.stop_after = stop_after;
     ro.allow_config_change = allow_config_change;
