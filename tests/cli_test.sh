@@ -155,6 +155,17 @@ out=$(printf '%s\n' '{"completion": "so $\\boxed{\\dfrac{\\sqrt{2}}{2}}$", "gold
       '{"completion": "so $\\boxed{(2, 1)}$", "gold": "(1, 2)"}' | "$bin/grpo_reward" --mode math 2>&1); rc=$?
 check "grpo_reward --mode math compares as math-verify" 0 '"correct":true,"extracted":null,.*"span":"\\\\dfrac\{\\\\sqrt\{2\}\}\{2\}"\} \{"correct":false,.*"span":"\(2, 1\)"\}$' "$(echo $out)" "$rc"
 
+# ---- zero_stage 2 in one process: the shards are checked as they load; a truncated one is named
+# before any step and the checkpoint it came from stays.
+out=$("$bin/grpo_train" "$tmp/model" "${small[@]}" --set max_steps=2 --set zero_stage=2 --set output_dir="$tmp/zero" --stop-after=1 2>&1); rc=$?
+check "train with zero_stage 2 writes optimizer shards" 0 "ZeRO-2: AdamW's fp32 masters and moments sharded over 1 rank" "$out" "$rc"
+truncate -s -8 "$tmp/zero/checkpoint-1/optimizer/shard-0-of-1.safetensors"
+out=$("$bin/grpo_train" "$tmp/model" "${small[@]}" --set max_steps=2 --set zero_stage=1 --set output_dir="$tmp/zero" --resume auto 2>&1); rc=$?
+check "a truncated optimizer shard is named before any step" 1 "shard-0-of-1.safetensors: checksum [0-9a-f]+ differs from the [0-9a-f]+ recorded in optimizer/index.json" "$out" "$rc"
+check_that "no step ran and the checkpoint stays" bash -c "! grep -q 'step 2/2' <<<\"\$1\" && test -f \"\$2\"" _ "$out" "$tmp/zero/checkpoint-1/optimizer/index.json"
+out=$("$bin/grpo_train" "$tmp/model" "${small[@]}" --set zero_stage=3 --set output_dir="$tmp/zero3" 2>&1); rc=$?
+check "zero_stage outside 0-2" 1 "config key 'zero_stage' \(--set\): expected 0, 1 or 2, found 3" "$out" "$rc"
+
 # ---- grpo_train: an external reward program that dies for good at step 3 (every restart too):
 # one clear error, exit 1, the checkpoint of step 2 intact, and the run resumes from it.
 cat > "$tmp/reward.py" <<'PY'
