@@ -299,8 +299,12 @@ TEST(DataParallelResume, CheckpointOfTwoRanksResumesInOneProcess) {
 
 // Settings under which every part of the update matters: two passes (old log-probs, the clipped
 // second pass), a KL term, and a max_grad_norm below every step's norm (~0.1-0.4), so each update
-// is clipped by the global norm: a rank that clipped by its own share's norm would differ.
-const std::vector<std::string> kZeroSets = {"max_steps=4", "num_iterations=2", "beta=0.04", "max_grad_norm=0.05"};
+// is clipped by the global norm: a rank that clipped by its own share's norm would differ. The
+// sampler correction is off: its extrema (the min over tokens of exp(trainer - sampler log-prob))
+// measure the float noise of recomputing a log-prob, ~1e-5 after four steps on LibTorch 2.11,
+// which says nothing of where the optimizer state lives.
+const std::vector<std::string> kZeroSets = {"max_steps=4", "num_iterations=2", "beta=0.04", "max_grad_norm=0.05",
+                                            "vllm_importance_sampling_correction=false"};
 
 std::vector<std::string> with(std::vector<std::string> sets, const std::vector<std::string>& more) {
   sets.insert(sets.end(), more.begin(), more.end());
