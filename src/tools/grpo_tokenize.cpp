@@ -6,7 +6,10 @@
 //                     or {"messages": [{"role", "content"}, ...]} -> {"text": ..., "ids": [...]}, rendered
 //                     with the generation prompt by the model's chat template (chat_template.h; a
 //                     directory's tokenizer_config.json or chat_template.jinja; --chat-template and
-//                     --enable-thinking as the config keys)
+//                     --enable-thinking as the config keys); with "tools" (a list as the config's
+//                     `tools`), the conversation as the Qwen templates render it with tools
+//                     (tool_calls.h: assistant messages may carry "tool_calls", role "tool" holds results),
+//                     its ids the text encoded with special tokens matched (as transformers does)
 //   --bench         : stderr gets `tokens=<n> seconds=<s> tokens_per_s=<r>` for the encode loop
 // A bad line is reported with its line number; the program exits 1 after the lines before it.
 #include <chrono>
@@ -19,6 +22,7 @@
 #include "grpo/common.h"
 #include "grpo/dataset.h"
 #include "grpo/tokenizer.h"
+#include "grpo/tool_calls.h"
 
 using namespace grpo;
 using json = nlohmann::json;
@@ -39,7 +43,21 @@ bool chat_input_ok(const json& v) {
 
 // A --chat line as the trainer renders it: {"user", "system"} as tokenize_prompt makes it a
 // conversation (prompt_messages), a message list as given.
-json render_chat_line(const json& v, const Tokenizer& tok, const ChatTemplate& chat) {
+json render_chat_line(const json& v, const std::string& raw, const Tokenizer& tok, const ChatTemplate& chat) {
+  if (v.contains("tools")) {
+    const ordered_json line = ordered_json::parse(raw);  // the schemas' keys in their given order, as tojson writes them
+    std::vector<ToolChatMessage> messages;
+    for (const auto& m : line["messages"]) {
+      ToolChatMessage tm{m["role"].get<std::string>(), m["content"].get<std::string>(), {}};
+      for (const auto& c : m.value("tool_calls", ordered_json::array())) {
+        const ordered_json& f = c.contains("function") ? c["function"] : c;
+        tm.tool_calls.push_back({f["name"].get<std::string>(), f.value("arguments", ordered_json::object()), ""});
+      }
+      messages.push_back(std::move(tm));
+    }
+    const std::string text = render_tool_conversation(chat, messages, parse_tools(line["tools"], "tools"), /*add_generation_prompt=*/true);
+    return {{"text", text}, {"ids", tok.encode(text, /*match_special=*/true)}};
+  }
   std::vector<ChatMessage> messages;
   if (v.contains("messages"))
     for (const json& m : v["messages"]) messages.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
@@ -50,7 +68,7 @@ json render_chat_line(const json& v, const Tokenizer& tok, const ChatTemplate& c
 
 // Every line of stdin parsed first, so that a bad line is found before any work; output stops at
 // it (`failure` names it, "" when every line is good).
-std::vector<json> parse_inputs(bool decode, bool chat, std::string& failure) {
+std::vector<json> parse_inputs(bool decode, bool chat, std::string& failure, std::vector<std::string>& raw) {
   std::vector<std::string> lines;
   for (std::string line; std::getline(std::cin, line);) lines.push_back(std::move(line));
   std::vector<json> inputs;
@@ -79,6 +97,7 @@ std::vector<json> parse_inputs(bool decode, bool chat, std::string& failure) {
       break;
     }
     inputs.push_back(std::move(v));
+    raw.push_back(lines[i]);
   }
   return inputs;
 }
@@ -105,11 +124,12 @@ int main(int argc, char** argv) {
     path = resolve_model_path(path);
     auto tok = load_tokenizer(path);
     std::string failure;
-    const std::vector<json> inputs = parse_inputs(decode, chat, failure);
+    std::vector<std::string> raw;
+    const std::vector<json> inputs = parse_inputs(decode, chat, failure, raw);
     if (chat) {
       const std::string dir = dir_exists(path) ? path : fs::path(path).parent_path().string();
       const ChatTemplate tmpl = load_chat_template(dir.empty() ? "." : dir, chat_options.settings());
-      for (const auto& v : inputs) std::cout << json_text(render_chat_line(v, *tok, tmpl)) << "\n";
+      for (size_t i = 0; i < inputs.size(); ++i) std::cout << json_text(render_chat_line(inputs[i], raw[i], *tok, tmpl)) << "\n";
     } else if (decode) {
       for (size_t i = 0; i < inputs.size(); ++i) {
         std::vector<int32_t> ids;

@@ -81,6 +81,71 @@ MESSAGE_LISTS = [
 ]
 
 
+# Qwen2.5-Instruct's whole chat template, the tool branches included (common.py's QWEN25_TEMPLATE is
+# the part without tools).
+QWEN25_TOOLS_TEMPLATE = (
+    "{%- if tools %}{{- '<|im_start|>system\\n' }}{%- if messages[0]['role'] == 'system' %}{{- messages[0]['content'] }}"
+    "{%- else %}{{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}{%- endif %}"
+    "{{- \"\\n\\n# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\nYou are provided with "
+    "function signatures within <tools></tools> XML tags:\\n<tools>\" }}"
+    "{%- for tool in tools %}{{- \"\\n\" }}{{- tool | tojson }}{%- endfor %}"
+    "{{- \"\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments within "
+    "<tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\\"name\\\": <function-name>, \\\"arguments\\\": "
+    "<args-json-object>}\\n</tool_call><|im_end|>\\n\" }}"
+    "{%- else %}{%- if messages[0]['role'] == 'system' %}"
+    "{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}"
+    "{%- else %}{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}"
+    "{%- endif %}{%- endif %}"
+    "{%- for message in messages %}"
+    "{%- if (message.role == \"user\") or (message.role == \"system\" and not loop.first) or "
+    "(message.role == \"assistant\" and not message.tool_calls) %}"
+    "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}"
+    "{%- elif message.role == \"assistant\" %}{{- '<|im_start|>' + message.role }}"
+    "{%- if message.content %}{{- '\\n' + message.content }}{%- endif %}"
+    "{%- for tool_call in message.tool_calls %}{%- if tool_call.function is defined %}{%- set tool_call = tool_call.function %}"
+    "{%- endif %}{{- '\\n<tool_call>\\n{\"name\": \"' }}{{- tool_call.name }}{{- '\", \"arguments\": ' }}"
+    "{{- tool_call.arguments | tojson }}{{- '}\\n</tool_call>' }}{%- endfor %}{{- '<|im_end|>\\n' }}"
+    "{%- elif message.role == \"tool\" %}"
+    "{%- if (loop.index0 == 0) or (messages[loop.index0 - 1].role != \"tool\") %}{{- '<|im_start|>user' }}{%- endif %}"
+    "{{- '\\n<tool_response>\\n' }}{{- message.content }}{{- '\\n</tool_response>' }}"
+    "{%- if loop.last or (messages[loop.index0 + 1].role != \"tool\") %}{{- '<|im_end|>\\n' }}{%- endif %}"
+    "{%- endif %}{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}")
+
+CALCULATOR = {"type": "function", "function": {"name": "calculator", "description": "Evaluate an arithmetic expression.",
+                                               "parameters": {"type": "object", "properties": {"expression": {"type": "string"}},
+                                                              "required": ["expression"]}}}
+LOOKUP = {"type": "function", "function": {"name": "lookup", "description": "Find a fact (units: \u00b0C).",
+                                           "parameters": {"type": "object", "properties": {"q": {"type": "string"},
+                                                                                            "k": {"type": "integer", "minimum": 1}},
+                                                          "required": ["q"]}}}
+
+
+def call(name, **arguments):
+    return {"type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+# Transcripts of a rollout with tools: (tools, messages); the last ones end where decoding resumes.
+TOOL_TRANSCRIPTS = [
+    ([CALCULATOR], [{"role": "user", "content": "What is 12 * 34?"},
+                    {"role": "assistant", "content": "", "tool_calls": [call("calculator", expression="12*34")]},
+                    {"role": "tool", "content": "408"},
+                    {"role": "assistant", "content": "12 * 34 = 408.\n#### 408"}]),
+    ([CALCULATOR], [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "What is 12 * 34?"},
+                    {"role": "assistant", "content": "Let me use the calculator.", "tool_calls": [call("calculator", expression="12*34")]},
+                    {"role": "tool", "content": "408"}]),
+    ([CALCULATOR, LOOKUP], [{"role": "user", "content": "Two at once: 7/4 and 1/0, then the boiling point."},
+                            {"role": "assistant", "content": "", "tool_calls": [call("calculator", expression="7/4"),
+                                                                               call("calculator", expression="1/0")]},
+                            {"role": "tool", "content": "1.75"}, {"role": "tool", "content": "error: division by zero"},
+                            {"role": "assistant", "content": "", "tool_calls": [call("lookup", q="水の沸点", k=1)]},
+                            {"role": "tool", "content": "{\"answer\": \"100 \u00b0C\"}"},
+                            {"role": "assistant", "content": "1.75, undefined, and 100 °C."}]),
+    ([LOOKUP], [{"role": "user", "content": "q"}, {"role": "assistant", "content": "", "tool_calls": [call("lookup", q="x")]},
+                {"role": "tool", "content": "{\"error\": \"unknown tool 'search'\"}"}]),
+]
+
+
 def write_dir(root, name, template, extra_tokens, bos=None):
     """A tokenizer directory: tests/data/qwen2.5's tokenizer.json plus `extra_tokens` as added tokens
     (special when they are Llama's markers), and a tokenizer_config.json holding `template`."""
@@ -129,6 +194,24 @@ def main():
             same_ids += check(mine["ids"] == ids, f"{name}: ids differ for {messages!r}")
         check(len(ours) == len(MESSAGE_LISTS), f"{name}: {len(ours)} answers for {len(MESSAGE_LISTS)} lines")
         print(f"| {name} | {len(MESSAGE_LISTS)} | {same_text} | {same_ids} |", flush=True)
+    # Tools (issue 34): the transcript of a rollout that called tools, rendered by our tool text
+    # (grpo_tokenize --chat with "tools"), against apply_chat_template(messages, tools=...).
+    tool_families = [("qwen2.5 with tools", write_dir(root, "qwen25tools", QWEN25_TOOLS_TEMPLATE, []), {}, "auto"),
+                     ("qwen3 with tools", os.path.join(root, "qwen3"), {}, "auto"),
+                     ("qwen3 with tools, enable_thinking=False", os.path.join(root, "qwen3"), {"enable_thinking": False}, "false")]
+    stdin = "".join(json.dumps({"tools": t, "messages": m}, ensure_ascii=False) + "\n" for t, m in TOOL_TRANSCRIPTS)
+    for name, d, kwargs, thinking in tool_families:
+        tok = AutoTokenizer.from_pretrained(d)
+        ours = [json.loads(line) for line in tool("grpo_tokenize", "--tokenizer", d, "--chat", "--enable-thinking", thinking,
+                                                  stdin=stdin).splitlines()]
+        same_text = same_ids = 0
+        for (tools, messages), mine in zip(TOOL_TRANSCRIPTS, ours):
+            text = tok.apply_chat_template(messages, tools=tools, add_generation_prompt=True, tokenize=False, **kwargs)
+            ids = tok(text, add_special_tokens=False)["input_ids"]
+            same_text += check(mine["text"] == text, f"{name}: text differs for {messages!r}:\n ours   {mine['text']!r}\n theirs {text!r}")
+            same_ids += check(mine["ids"] == ids, f"{name}: ids differ for {messages!r}")
+        check(len(ours) == len(TOOL_TRANSCRIPTS), f"{name}: {len(ours)} answers for {len(TOOL_TRANSCRIPTS)} lines")
+        print(f"| {name} | {len(TOOL_TRANSCRIPTS)} transcripts | {same_text} | {same_ids} |", flush=True)
     finish()
 
 

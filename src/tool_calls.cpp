@@ -1,0 +1,422 @@
+// tool_calls.cpp: tool schemas, the calculator, tool-call parsing and Qwen's tool text; see tool_calls.h.
+#include "grpo/tool_calls.h"
+
+#include <cstdint>
+#include <numeric>
+#include <set>
+
+#include "grpo/common.h"
+
+namespace grpo {
+
+// ---------------------------------------------------------------------------------------------
+// Schemas
+
+ToolSpec calculator_tool() {
+  ordered_json fn = ordered_json::object();
+  fn["name"] = "calculator";
+  fn["description"] = "Evaluate an arithmetic expression.";
+  ordered_json params = ordered_json::object();
+  params["type"] = "object";
+  params["properties"] = ordered_json::object();
+  params["properties"]["expression"] = ordered_json::object({{"type", "string"}});
+  params["required"] = ordered_json::array({"expression"});
+  fn["parameters"] = params;
+  ordered_json schema = ordered_json::object();
+  schema["type"] = "function";
+  schema["function"] = fn;
+  return {"calculator", schema};
+}
+
+std::vector<ToolSpec> parse_tools(const ordered_json& list, const std::string& where) {
+  if (!list.is_array()) throw Error(where + ": expected a list of tools, found " + std::string(list.type_name()));
+  std::vector<ToolSpec> out;
+  std::set<std::string> seen;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const auto& t = list[i];
+    const std::string at = where + "[" + std::to_string(i) + "]";
+    ToolSpec spec;
+    if (t.is_string()) {
+      if (t.get<std::string>() != "calculator")
+        throw Error(at + ": unknown built-in tool " + json_text(nlohmann::json(t.get<std::string>())) + " (built-in: calculator)");
+      spec = calculator_tool();
+    } else if (t.is_object() && t.contains("function") && t["function"].is_object() && t["function"].contains("name") &&
+               t["function"]["name"].is_string()) {
+      spec = {t["function"]["name"].get<std::string>(), t};
+    } else {
+      throw Error(at + ": expected a built-in tool's name or {\"type\": \"function\", \"function\": {\"name\", ...}}");
+    }
+    if (!seen.insert(spec.name).second) throw Error(at + ": tool " + json_text(nlohmann::json(spec.name)) + " is given twice");
+    out.push_back(std::move(spec));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The calculator: recursive descent over exact rationals
+
+namespace calc {
+
+struct CalcError {
+  std::string what;
+};
+
+struct Rational {
+  int64_t p = 0, q = 1;  // q > 0, gcd(p, q) = 1
+};
+
+Rational make_rational(__int128 p, __int128 q) {
+  if (q == 0) throw CalcError{"division by zero"};
+  if (q < 0) p = -p, q = -q;
+  __int128 a = p < 0 ? -p : p, b = q;
+  while (b) {
+    __int128 t = a % b;
+    a = b, b = t;
+  }
+  if (a > 1) p /= a, q /= a;
+  if (p > INT64_MAX || p < -INT64_MAX || q > INT64_MAX) throw CalcError{"the result is too large"};
+  return {static_cast<int64_t>(p), static_cast<int64_t>(q)};
+}
+
+Rational add(Rational a, Rational b, int sign) {
+  return make_rational(__int128(a.p) * b.q + sign * __int128(b.p) * a.q, __int128(a.q) * b.q);
+}
+Rational mul(Rational a, Rational b) {
+  return make_rational(__int128(a.p) * b.p, __int128(a.q) * b.q);
+}
+Rational div(Rational a, Rational b) {
+  return make_rational(__int128(a.p) * b.q, __int128(a.q) * b.p);
+}
+Rational power(Rational a, Rational e) {
+  if (e.q != 1 || e.p > 64 || e.p < -64) throw CalcError{"exponents must be integers from -64 to 64"};
+  Rational r{1, 1};
+  for (int64_t i = 0; i < (e.p < 0 ? -e.p : e.p); ++i) r = mul(r, a);
+  return e.p < 0 ? div({1, 1}, r) : r;
+}
+
+class Calc {
+ public:
+  explicit Calc(std::string_view s) : s_(s) {}
+  Rational run() {
+    Rational v = expr();
+    skip();
+    if (i_ < s_.size()) fail("unexpected '" + std::string(1, s_[i_]) + "'");
+    return v;
+  }
+
+ private:
+  void skip() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n')) ++i_;
+  }
+  bool eat(std::string_view op) {
+    skip();
+    if (s_.substr(i_, op.size()) != op) return false;
+    i_ += op.size();
+    return true;
+  }
+  [[noreturn]] void fail(const std::string& why) const { throw CalcError{why + " at position " + std::to_string(i_ + 1)}; }
+  Rational expr() {
+    Rational v = term();
+    while (true) {
+      if (eat("+"))
+        v = add(v, term(), 1);
+      else if (eat("-") || eat("\xE2\x88\x92"))
+        v = add(v, term(), -1);
+      else
+        return v;
+    }
+  }
+  Rational term() {
+    Rational v = unary();
+    while (true) {
+      if (s_.substr(i_, 2) != "**" && (eat("*") || eat("\xC3\x97")))  // * or ×
+        v = mul(v, unary());
+      else if (eat("/") || eat("\xC3\xB7"))  // / or ÷
+        v = div(v, unary());
+      else
+        return v;
+    }
+  }
+  Rational unary() {
+    if (++depth_ > 200) fail("too deeply nested");
+    Rational v;
+    if (eat("-") || eat("\xE2\x88\x92"))
+      v = mul({-1, 1}, unary());
+    else if (eat("+"))
+      v = unary();
+    else
+      v = pow_expr();
+    --depth_;
+    return v;
+  }
+  Rational pow_expr() {
+    Rational base = atom();
+    if (eat("**") || eat("^")) return power(base, unary());
+    return base;
+  }
+  Rational atom() {
+    skip();
+    if (eat("(")) {
+      Rational v = expr();
+      if (!eat(")")) fail("expected ')'");
+      return v;
+    }
+    return number();
+  }
+  Rational number() {
+    size_t j = i_;
+    __int128 p = 0, q = 1;
+    bool digits = false, dot = false;
+    for (; j < s_.size() && ((s_[j] >= '0' && s_[j] <= '9') || (s_[j] == '.' && !dot)); ++j) {
+      if (s_[j] == '.') {
+        dot = true;
+        continue;
+      }
+      digits = true;
+      p = p * 10 + (s_[j] - '0');
+      if (dot) q *= 10;
+      if (p > INT64_MAX || q > INT64_MAX) fail("a number too long");
+    }
+    if (!digits) fail(i_ < s_.size() ? "unexpected '" + std::string(1, s_[i_]) + "'" : "expected a number");
+    i_ = j;
+    return make_rational(p, q);
+  }
+
+  std::string_view s_;
+  size_t i_ = 0;
+  int depth_ = 0;
+};
+
+// An integer, a terminating decimal (q has only the factors 2 and 5), else p/q.
+std::string format_rational(Rational r) {
+  if (r.q == 1) return std::to_string(r.p);
+  int64_t q = r.q, twos = 0, fives = 0;
+  while (q % 2 == 0) q /= 2, ++twos;
+  while (q % 5 == 0) q /= 5, ++fives;
+  if (q != 1 || std::max(twos, fives) > 18) return std::to_string(r.p) + "/" + std::to_string(r.q);
+  const int64_t places = std::max(twos, fives);
+  __int128 scale = 1;
+  for (int64_t i = 0; i < places; ++i) scale *= 10;
+  const __int128 scaled = __int128(r.p) * (scale / r.q);  // exact: q divides 10^places
+  const __int128 mag = scaled < 0 ? -scaled : scaled;
+  std::string digits;
+  for (__int128 m = mag; m > 0 || digits.size() <= size_t(places); m /= 10) digits.insert(digits.begin(), char('0' + int(m % 10)));
+  digits.insert(digits.end() - places, '.');
+  return (scaled < 0 ? "-" : "") + digits;
+}
+
+}  // namespace calc
+
+std::string calculate(std::string_view expression) {
+  if (trim(expression).empty()) return "error: empty expression";
+  try {
+    return calc::format_rational(calc::Calc(expression).run());
+  } catch (const calc::CalcError& e) {
+    return "error: " + e.what;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tool calls
+
+std::vector<ToolCall> parse_tool_calls(std::string_view text) {
+  constexpr std::string_view kOpen = "<tool_call>", kClose = "</tool_call>";
+  std::vector<ToolCall> out;
+  for (size_t at = text.find(kOpen); at != std::string_view::npos; at = text.find(kOpen, at)) {
+    const size_t start = at + kOpen.size(), end = text.find(kClose, start);
+    if (end == std::string_view::npos) break;  // an unclosed call is not a call (the turn was cut)
+    ToolCall call;
+    const std::string body(trim(text.substr(start, end - start)));
+    at = end + kClose.size();
+    ordered_json j = ordered_json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object()) {
+      call.error = "the tool call is not a JSON object: " + quote(body, 200);
+    } else if (!j.contains("name") || !j["name"].is_string()) {
+      call.error = "the tool call has no \"name\"";
+    } else {
+      call.name = j["name"].get<std::string>();
+      ordered_json args = j.contains("arguments") ? j["arguments"] : ordered_json::object();
+      if (args.is_string()) args = ordered_json::parse(args.get<std::string>(), nullptr, false);  // arguments given as JSON text
+      if (args.is_discarded() || !args.is_object())
+        call.error = "the arguments of " + call.name + " are not a JSON object";
+      else
+        call.arguments = std::move(args);
+    }
+    out.push_back(std::move(call));
+  }
+  return out;
+}
+
+std::string run_builtin_tool(const ToolCall& call, const std::vector<ToolSpec>& tools) {
+  auto error = [](const std::string& why) { return python_json(ordered_json::object({{"error", why}})); };
+  if (!call.error.empty()) return error(call.error);
+  bool known = false;
+  for (const auto& t : tools) known = known || t.name == call.name;
+  if (!known) return error("unknown tool " + quote(call.name, 80));
+  if (call.name == "calculator") {
+    if (!call.arguments.contains("expression") || !call.arguments["expression"].is_string())
+      return error("calculator expects {\"expression\": string}");
+    return calculate(call.arguments["expression"].get<std::string>());
+  }
+  return error("tool " + quote(call.name, 80) + " is not built in (a tool_command serves it)");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text as the Qwen templates render it
+
+namespace {
+
+void python_string(const std::string& s, std::string& out) {
+  out += '"';
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      default:
+        if (c < 0x20) {
+          char b[8];
+          std::snprintf(b, sizeof b, "\\u%04x", c);
+          out += b;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+}
+
+void python_json_into(const ordered_json& j, std::string& out) {
+  if (j.is_object()) {
+    out += '{';
+    bool first = true;
+    for (const auto& [k, v] : j.items()) {
+      if (!first) out += ", ";
+      first = false;
+      python_string(k, out);
+      out += ": ";
+      python_json_into(v, out);
+    }
+    out += '}';
+  } else if (j.is_array()) {
+    out += '[';
+    for (size_t i = 0; i < j.size(); ++i) {
+      if (i) out += ", ";
+      python_json_into(j[i], out);
+    }
+    out += ']';
+  } else if (j.is_string()) {
+    python_string(j.get<std::string>(), out);
+  } else {
+    out += j.dump();  // numbers, true, false, null: the same text as Python's
+  }
+}
+
+}  // namespace
+
+std::string python_json(const ordered_json& j) {
+  std::string out;
+  python_json_into(j, out);
+  return out;
+}
+
+std::string tools_system_text(const ChatTemplate& chat, const std::string& system, const std::vector<ToolSpec>& tools) {
+  if (chat.family == ChatFamily::Llama3) throw Error(chat.source + ": tools are rendered for the Qwen templates (chatml, qwen3) only");
+  std::string s = "<|im_start|>system\n";
+  if (chat.family == ChatFamily::ChatML)
+    s += (system.empty() ? std::string(kQwenDefaultSystemPrompt) : system) + "\n\n";
+  else if (!system.empty())
+    s += system + "\n\n";
+  s += "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+       "You are provided with function signatures within <tools></tools> XML tags:\n<tools>";
+  for (const auto& t : tools) s += "\n" + python_json(t.schema);
+  s += "\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> "
+       "XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n";
+  return s;
+}
+
+std::string tool_call_text(const ToolCall& call) {
+  return "<tool_call>\n{\"name\": \"" + call.name + "\", \"arguments\": " + python_json(call.arguments) + "}\n</tool_call>";
+}
+
+namespace {
+
+// Qwen3's assistant content: after the last user query its think block is re-written canonically
+// (and the last turn gets an empty one); before it the think block is dropped.
+std::string qwen3_assistant_content(const std::string& content, bool after_last_query, bool last) {
+  const size_t close = content.find("</think>");
+  std::string reasoning, rest = content;
+  if (close != std::string::npos) {
+    const size_t open = content.rfind("<think>", close);
+    reasoning = content.substr(open == std::string::npos ? 0 : open + 7, close - (open == std::string::npos ? 0 : open + 7));
+    rest = content.substr(content.rfind("</think>") + 8);
+    while (!reasoning.empty() && reasoning.front() == '\n') reasoning.erase(reasoning.begin());
+    while (!reasoning.empty() && reasoning.back() == '\n') reasoning.pop_back();
+    while (!rest.empty() && rest.front() == '\n') rest.erase(rest.begin());
+  }
+  if (after_last_query && (last || !reasoning.empty())) return "<think>\n" + reasoning + "\n</think>\n\n" + rest;
+  return rest;
+}
+
+}  // namespace
+
+std::string render_tool_conversation(const ChatTemplate& chat, const std::vector<ToolChatMessage>& messages,
+                                     const std::vector<ToolSpec>& tools, bool add_generation_prompt) {
+  const bool has_system = !messages.empty() && messages[0].role == "system";
+  std::string s = tools_system_text(chat, has_system ? messages[0].content : "", tools);
+  size_t last_query = messages.size();
+  for (size_t i = messages.size(); i-- > 0;)
+    if (messages[i].role == "user") {
+      last_query = i;
+      break;
+    }
+  for (size_t i = has_system ? 1 : 0; i < messages.size(); ++i) {
+    const ToolChatMessage& m = messages[i];
+    if (m.role == "user" || m.role == "system") {
+      s += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
+    } else if (m.role == "assistant") {
+      const std::string content =
+          chat.family == ChatFamily::Qwen3 ? qwen3_assistant_content(m.content, i > last_query, i + 1 == messages.size()) : m.content;
+      s += "<|im_start|>assistant\n" + content;
+      for (size_t k = 0; k < m.tool_calls.size(); ++k) s += (k > 0 || !content.empty() ? "\n" : "") + tool_call_text(m.tool_calls[k]);
+      s += "<|im_end|>\n";
+    } else if (m.role == "tool") {
+      if (i == 0 || messages[i - 1].role != "tool") s += "<|im_start|>user";
+      s += "\n<tool_response>\n" + m.content + "\n</tool_response>";
+      if (i + 1 == messages.size() || messages[i + 1].role != "tool") s += "<|im_end|>\n";
+    } else {
+      throw Error("message " + std::to_string(i + 1) + ": unknown role " + quote(m.role) + " (expected system, user, assistant or tool)");
+    }
+  }
+  if (add_generation_prompt) {
+    s += "<|im_start|>assistant\n";
+    if (chat.family == ChatFamily::Qwen3 && !chat.enable_thinking) s += "<think>\n\n</think>\n\n";
+  }
+  return s;
+}
+
+std::string tool_responses_text(const std::vector<std::string>& results) {
+  std::string s = "\n<|im_start|>user";
+  for (const auto& r : results) s += "\n<tool_response>\n" + r + "\n</tool_response>";
+  return s + "<|im_end|>\n<|im_start|>assistant\n";
+}
+
+}  // namespace grpo
