@@ -6,7 +6,9 @@ earlier think blocks, non-ASCII text, contents with surrounding whitespace), our
 `grpo_tokenize --chat` text and ids equal
   tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, ...)
 and that text's ids (tok(text, add_special_tokens=False)), and the family is recognised from the
-template text alone. Tokenizers: tests/data/qwen2.5 (Qwen2.5), the same plus Qwen3's four added tokens
+template text alone. With tools (issue 34): 4 transcripts of a rollout that called tools (calls,
+results, errors, two tools) rendered by `grpo_tokenize --chat` from {"tools", "messages"} against
+apply_chat_template(messages, tools=...) with Qwen2.5's tool template (written here) and Qwen3's. Tokenizers: tests/data/qwen2.5 (Qwen2.5), the same plus Qwen3's four added tokens
 (Qwen3), the same plus Llama 3's four header tokens (a stand-in for Llama 3's own vocabulary: the
 ids test where the markers go).
   test_chat_templates.py BUILD_DIR
@@ -167,6 +169,23 @@ def write_dir(root, name, template, extra_tokens, bos=None):
     return d
 
 
+def compare(name, d, kwargs, thinking, cases, line_of):
+    """Our grpo_tokenize --chat against apply_chat_template for each (messages, extra kwargs) case:
+    the text, and its ids as the Hugging Face tokenizer encodes it."""
+    tok = AutoTokenizer.from_pretrained(d)
+    stdin = "".join(json.dumps(line_of(m, extra), ensure_ascii=False) + "\n" for m, extra in cases)
+    ours = [json.loads(line) for line in tool("grpo_tokenize", "--tokenizer", d, "--chat", "--enable-thinking", thinking,
+                                              stdin=stdin).splitlines()]
+    same_text = same_ids = 0
+    for (messages, extra), mine in zip(cases, ours):
+        text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **extra, **kwargs)
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        same_text += check(mine["text"] == text, f"{name}: text differs for {messages!r}:\n ours   {mine['text']!r}\n theirs {text!r}")
+        same_ids += check(mine["ids"] == ids, f"{name}: ids differ for {messages!r}")
+    check(len(ours) == len(cases), f"{name}: {len(ours)} answers for {len(cases)} lines")
+    print(f"| {name} | {len(cases)} | {same_text} | {same_ids} |", flush=True)
+
+
 def main():
     root = temp_dir()
     qwen3_tokens = [("<tool_response>", False), ("</tool_response>", False), ("<think>", False), ("</think>", False)]
@@ -180,38 +199,18 @@ def main():
         ("llama 3.1 (fixed date)", write_dir(root, "llama31", LLAMA31_TEMPLATE, llama_tokens, "<|begin_of_text|>"), {}, "auto"),
         ("llama 3.2 (today's date)", write_dir(root, "llama32", LLAMA32_TEMPLATE, llama_tokens, "<|begin_of_text|>"), {}, "auto"),
     ]
-    stdin = "".join(json.dumps({"messages": m}, ensure_ascii=False) + "\n" for m in MESSAGE_LISTS)
-    print("| template | message lists | text equal | ids equal |\n|---|---|---|---|")
+    print("| template | cases | text equal | ids equal |\n|---|---|---|---|")
+    cases = [(m, {}) for m in MESSAGE_LISTS]
     for name, d, kwargs, thinking in families:
-        tok = AutoTokenizer.from_pretrained(d)
-        ours = [json.loads(line) for line in tool("grpo_tokenize", "--tokenizer", d, "--chat", "--enable-thinking", thinking,
-                                                  stdin=stdin).splitlines()]
-        same_text = same_ids = 0
-        for messages, mine in zip(MESSAGE_LISTS, ours):
-            text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **kwargs)
-            ids = tok(text, add_special_tokens=False)["input_ids"]
-            same_text += check(mine["text"] == text, f"{name}: text differs for {messages!r}:\n ours   {mine['text']!r}\n theirs {text!r}")
-            same_ids += check(mine["ids"] == ids, f"{name}: ids differ for {messages!r}")
-        check(len(ours) == len(MESSAGE_LISTS), f"{name}: {len(ours)} answers for {len(MESSAGE_LISTS)} lines")
-        print(f"| {name} | {len(MESSAGE_LISTS)} | {same_text} | {same_ids} |", flush=True)
+        compare(name, d, kwargs, thinking, cases, lambda m, extra: {"messages": m})
     # Tools (issue 34): the transcript of a rollout that called tools, rendered by our tool text
     # (grpo_tokenize --chat with "tools"), against apply_chat_template(messages, tools=...).
     tool_families = [("qwen2.5 with tools", write_dir(root, "qwen25tools", QWEN25_TOOLS_TEMPLATE, []), {}, "auto"),
                      ("qwen3 with tools", os.path.join(root, "qwen3"), {}, "auto"),
                      ("qwen3 with tools, enable_thinking=False", os.path.join(root, "qwen3"), {"enable_thinking": False}, "false")]
-    stdin = "".join(json.dumps({"tools": t, "messages": m}, ensure_ascii=False) + "\n" for t, m in TOOL_TRANSCRIPTS)
+    cases = [(m, {"tools": t}) for t, m in TOOL_TRANSCRIPTS]
     for name, d, kwargs, thinking in tool_families:
-        tok = AutoTokenizer.from_pretrained(d)
-        ours = [json.loads(line) for line in tool("grpo_tokenize", "--tokenizer", d, "--chat", "--enable-thinking", thinking,
-                                                  stdin=stdin).splitlines()]
-        same_text = same_ids = 0
-        for (tools, messages), mine in zip(TOOL_TRANSCRIPTS, ours):
-            text = tok.apply_chat_template(messages, tools=tools, add_generation_prompt=True, tokenize=False, **kwargs)
-            ids = tok(text, add_special_tokens=False)["input_ids"]
-            same_text += check(mine["text"] == text, f"{name}: text differs for {messages!r}:\n ours   {mine['text']!r}\n theirs {text!r}")
-            same_ids += check(mine["ids"] == ids, f"{name}: ids differ for {messages!r}")
-        check(len(ours) == len(TOOL_TRANSCRIPTS), f"{name}: {len(ours)} answers for {len(TOOL_TRANSCRIPTS)} lines")
-        print(f"| {name} | {len(TOOL_TRANSCRIPTS)} transcripts | {same_text} | {same_ids} |", flush=True)
+        compare(name, d, kwargs, thinking, cases, lambda m, extra: {**extra, "messages": m})
     finish()
 
 
