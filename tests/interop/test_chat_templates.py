@@ -8,8 +8,8 @@ earlier think blocks, non-ASCII text, contents with surrounding whitespace), our
 and that text's ids (tok(text, add_special_tokens=False)), and the family is recognised from the
 template text alone. With tools (issue 34): 4 transcripts of a rollout that called tools (calls,
 results, errors, two tools) rendered by `grpo_tokenize --chat` from {"tools", "messages"} against
-apply_chat_template(messages, tools=...) with Qwen2.5's tool template (written here) and Qwen3's. Tokenizers: tests/data/qwen2.5 (Qwen2.5), the same plus Qwen3's four added tokens
-(Qwen3), the same plus Llama 3's four header tokens (a stand-in for Llama 3's own vocabulary: the
+apply_chat_template(messages, tools=...) with Qwen2.5's tool template (written here) and Qwen3's.
+Tokenizers: tests/data/qwen2.5 (Qwen2.5), the same plus Qwen3's four added tokens (Qwen3), the same plus Llama 3's four header tokens (a stand-in for Llama 3's own vocabulary: the
 ids test where the markers go).
   test_chat_templates.py BUILD_DIR
 """
