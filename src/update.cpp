@@ -66,7 +66,8 @@ UpdateBatch prepare_update(const GrpoState& st, const RolloutBatch& rb, const to
   std::vector<float> trunc_v;
   for (auto f : r.finish) trunc_v.push_back(f == FinishReason::Length ? 1.0f : 0.0f);
   u.truncated = torch::tensor(trunc_v, torch::kFloat32).to(device);  // (N,)
-  u.cmask = u.comp_mask.to(torch::kFloat32);                         // (N, Tc)
+  // (N, Tc): the tokens the loss sees, the model's own (a tool's result is attended, never trained)
+  u.cmask = (r.loss_mask.defined() ? r.loss_mask.narrow(1, 0, u.Tc) * u.comp_mask : u.comp_mask).to(torch::kFloat32);
   if (cfg.mask_truncated_completions) u.cmask = u.cmask * (1.0 - u.truncated).unsqueeze(1);
   if (cfg.vllm_importance_sampling_correction && r.logprobs.defined()) u.sampler_logp = r.logprobs.narrow(1, 0, u.Tc);
   // dapo and dr_grpo divide by the step's global counts, so the ranks' losses add up to the

@@ -639,6 +639,43 @@ TEST_P(GrpoDevice, MaskTruncatedCompletionsRemovesThemFromTheLoss) {
   }
 }
 
+// Tool results inside a completion (loss_mask 0) are attended but never trained: the update's loss,
+// gradient norm and entropy equal the same batch computed by hand with those tokens masked out of
+// the loss (and not of the attention).
+TEST_P(GrpoDevice, ToolResultTokensAreContextNeverTrained) {
+  TrainConfig c = step_config();
+  c.vllm_importance_sampling_correction = false;
+  c.grad_accum = 1;
+  auto model = tiny_model(torch::kFloat32, device());
+  RolloutBatch rb = make_rollout(model, {1, 0, 0, 0, 0, 0, 1, 0}, 2, 4);
+  Rollout& r = rb.rollout;
+  auto tool = torch::zeros_like(r.completion_mask);
+  tool.narrow(1, 1, 2).fill_(1);  // positions 1-2 of every completion: a tool's result
+  r.loss_mask = r.completion_mask * (1 - tool);
+  const auto A = compute_advantages_grpo(rb.rewards, c.scale_rewards).advantages.flatten();
+  // By hand: full attention, the loss over the model's own tokens only.
+  auto ids = torch::cat({r.prompt_ids, r.completion_ids}, 1), attn = torch::cat({r.prompt_mask, r.completion_mask}, 1);
+  const int64_t Tc = r.completion_mask.sum(1).max().item<int64_t>();
+  auto mask = r.loss_mask.narrow(1, 0, Tc).to(torch::kFloat32);
+  auto lp = compute_logprobs_from_model(model, ids.narrow(1, 0, r.prompt_ids.size(1) + Tc), attn.narrow(1, 0, r.prompt_ids.size(1) + Tc),
+                                        Tc, 1.0, /*with_entropy=*/true);
+  PolicyLoss want = compute_policy_loss(lp.logprobs, lp.logprobs.detach(), A, mask,
+                                        policy_loss_config(c, A.size(0), static_cast<int64_t>(mask.sum().item<double>())),
+                                        lp.logprobs.detach(), lp.entropy);
+  model->zero_grad();
+  want.loss.backward();
+  double sq = 0;
+  for (auto& p : model->parameters())
+    if (p.grad().defined()) sq += p.grad().to(torch::kFloat64).square().sum().item<double>();
+  GrpoState st(c, model, 10);
+  StepMetrics s = update(st, rb);
+  EXPECT_NEAR(s.loss, want.loss.item<double>(), 1e-6 * std::max(1.0, std::abs(s.loss)));
+  EXPECT_NEAR(s.grad_norm, std::sqrt(sq), 1e-5 * std::sqrt(sq));
+  EXPECT_NEAR(s.entropy.value(), want.entropy_mean, 1e-5);
+  EXPECT_GT(mask.sum().item<double>(), 0.0);
+  EXPECT_LT(mask.sum().item<double>(), r.completion_mask.narrow(1, 0, Tc).sum().item<double>());  // the tool tokens counted in neither
+}
+
 TEST_P(GrpoDevice, UpdateUsesTheRolloutTemperature) {
   // The entropy update_policy reports is that of softmax(z / T) for the batch's temperature.
   auto model = tiny_model(torch::kFloat32, device());

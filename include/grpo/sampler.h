@@ -68,8 +68,12 @@ struct Rollout {
   torch::Tensor prompt_ids;       // (N, Tp) int64, left-padded
   torch::Tensor prompt_mask;      // (N, Tp) int64
   torch::Tensor completion_ids;   // (N, Tc) int64, pad after the stop token
-  torch::Tensor completion_mask;  // (N, Tc) int64, 1 up to and including the stop token
-  torch::Tensor logprobs;         // (N, Tc) float32, log-prob under the distribution sampled from
+  torch::Tensor completion_mask;  // (N, Tc) int64, 1 up to and including the stop token (what is attended)
+  // (N, Tc), 1 on the tokens the model chose (what trains); undefined = completion_mask. Tool results
+  // appended into a completion (issue 34) are attended context but 0 here: outside the loss, every
+  // normaliser, the KL, the entropy and the sampler correction.
+  torch::Tensor loss_mask;
+  torch::Tensor logprobs;  // (N, Tc) float32, log-prob under the distribution sampled from
   std::vector<FinishReason> finish;
   int64_t prefill_tokens = 0, decode_tokens = 0;
   double prefill_seconds = 0, decode_seconds = 0;
