@@ -70,6 +70,20 @@ void render_chatml(const ChatTemplate& t, const std::vector<ChatMessage>& messag
   for (size_t i = 0; i < messages.size(); ++i) turn(messages[i].role, messages[i].content, i == question);
 }
 
+}  // namespace
+
+Qwen3Turn split_qwen3_turn(const std::string& content) {
+  const size_t close = content.find("</think>");
+  if (close == std::string::npos) return {"", content};
+  // content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n'), content.split('</think>')[-1].lstrip('\n')
+  std::string before = strip_chars(std::string_view(content).substr(0, close), "\n", false, true);
+  const size_t open = before.rfind("<think>");
+  return {strip_chars(open == std::string::npos ? before : before.substr(open + 7), "\n", true, false),
+          strip_chars(std::string_view(content).substr(content.rfind("</think>") + 8), "\n", true, false)};
+}
+
+namespace {
+
 // Qwen3: as ChatML without a default system turn; an assistant turn's "<think>..</think>" is split off
 // its content and kept only for turns after the last user query.
 void render_qwen3(const std::vector<ChatMessage>& messages, size_t question, Pieces& p) {
@@ -81,15 +95,7 @@ void render_qwen3(const std::vector<ChatMessage>& messages, size_t question, Pie
     if (m.role != "assistant") {
       p.content(m.content, i == question);
     } else {
-      std::string content = m.content, reasoning;
-      const size_t close = content.find("</think>");
-      if (close != std::string::npos) {
-        // content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n'), content.split('</think>')[-1].lstrip('\n')
-        std::string before = strip_chars(std::string_view(content).substr(0, close), "\n", false, true);
-        const size_t open = before.rfind("<think>");
-        reasoning = strip_chars(open == std::string::npos ? before : before.substr(open + 7), "\n", true, false);
-        content = strip_chars(std::string_view(content).substr(content.rfind("</think>") + 8), "\n", true, false);
-      }
+      const auto [reasoning, content] = split_qwen3_turn(m.content);
       if (i > last_query && (i + 1 == messages.size() || !reasoning.empty())) {
         p.marker("<think>");
         p.text("\n" + strip_chars(reasoning, "\n", true, true) + "\n");

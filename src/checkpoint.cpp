@@ -51,8 +51,8 @@ std::string optimizer_staging(const std::string& checkpoint_dir) {
 }
 
 // Every file of a checkpoint into the directory `tmp`; trainer_state.json last.
-void write_checkpoint_files(GrpoState& st, const std::string& tmp, const std::string& model_dir, TrainerState state,
-                            const std::vector<std::string>& shard_sums) {
+void write_checkpoint_files(GrpoState& st, const std::string& tmp, const std::string& staging, const std::string& model_dir,
+                            TrainerState state, const std::vector<std::string>& shard_sums) {
   fs::create_directories(tmp);
   torch::NoGradGuard ng;
   auto dtype = st.policy->output_weight().scalar_type();
@@ -68,7 +68,7 @@ void write_checkpoint_files(GrpoState& st, const std::string& tmp, const std::st
   }
   if (failpoint("checkpoint_write")) std::abort();
   if (st.zero) {  // every rank's shard is in the staging directory already: moved in, indexed
-    fs::rename(optimizer_staging(tmp.substr(0, tmp.rfind(".tmp-"))), tmp + "/optimizer");
+    fs::rename(staging, tmp + "/optimizer");
     save_optimizer_index(*st.zero, tmp, shard_sums);
   } else {
     torch::save(*st.optimizer, tmp + "/optimizer.pt");
@@ -103,7 +103,7 @@ std::string save_checkpoint(GrpoState& st, const std::string& output_dir, const 
   const std::string tmp = final_dir + ".tmp-" + std::to_string(::getpid());
   fs::remove_all(tmp);
   try {
-    write_checkpoint_files(st, tmp, model_dir, record, shard_sums);
+    write_checkpoint_files(st, tmp, optimizer_staging(final_dir), model_dir, record, shard_sums);
   } catch (const std::exception& e) {  // disk full, a file-size limit, a permission: the last good checkpoint stays
     std::error_code ec;
     fs::remove_all(tmp, ec);
@@ -186,6 +186,14 @@ typename Map::key_type adam_key(const Map&, const torch::Tensor& p) {
   }
 }
 
+// Tensor `name` of a checkpoint's master.safetensors, checked to be `numel` fp32 values.
+const TensorInfo& master_tensor(const SafetensorsFile& f, const std::string& name, int64_t numel) {
+  const TensorInfo* t = f.find(name);
+  if (!t || t->dtype != DType::F32 || t->numel() != numel)
+    throw Error(f.path() + ": tensor '" + name + "' missing or of the wrong shape/dtype");
+  return *t;
+}
+
 // A zero_stage 0 checkpoint (optimizer.pt, master.safetensors or the fp32 weights) as the flat range [lo, hi).
 FlatState flat_from_optimizer_pt(GrpoState& st, const std::string& dir, int64_t lo, int64_t hi) {
   std::vector<torch::Tensor> shapes;
@@ -205,11 +213,9 @@ FlatState flat_from_optimizer_pt(GrpoState& st, const std::string& dir, int64_t 
     } else {  // no step taken yet
       m.push_back(shapes[i].reshape({-1})), v.push_back(shapes[i].reshape({-1}));
     }
-    const TensorInfo* t = masters ? masters->find(st.param_names[i]) : nullptr;
-    if (masters && (!t || t->dtype != DType::F32 || t->numel() != shapes[i].numel()))
-      throw Error(masters->path() + ": tensor '" + st.param_names[i] + "' missing or of the wrong shape/dtype");
-    w.push_back(t ? tensor_in_file(*masters, *t, {t->numel()}).clone()
-                  : st.params[i].detach().reshape({-1}).to(torch::kCPU, torch::kFloat32));
+    w.push_back(masters
+                    ? tensor_in_file(*masters, master_tensor(*masters, st.param_names[i], shapes[i].numel()), {shapes[i].numel()}).clone()
+                    : st.params[i].detach().reshape({-1}).to(torch::kCPU, torch::kFloat32));
   }
   auto slice = [&](const std::vector<torch::Tensor>& parts) { return torch::cat(parts).narrow(0, lo, hi - lo).clone(); };
   out.master = slice(w), out.exp_avg = slice(m), out.exp_avg_sq = slice(v);
@@ -261,14 +267,9 @@ TrainerState load_checkpoint_state(GrpoState& st, const std::string& dir) {
   if (!st.master.empty()) {
     if (!file_exists(dir + "/master.safetensors")) throw Error(dir + ": missing master.safetensors for a non-fp32 model");
     auto f = SafetensorsFile::open(dir + "/master.safetensors");
-    const auto& names = st.param_names;
     torch::NoGradGuard ng;
-    for (size_t i = 0; i < st.master.size(); ++i) {
-      const TensorInfo* t = f->find(names[i]);
-      if (!t || t->dtype != DType::F32 || t->numel() != st.master[i].numel())
-        throw Error(f->path() + ": tensor '" + names[i] + "' missing or of the wrong shape/dtype");
-      st.master[i].copy_(tensor_in_file(*f, *t, st.master[i].sizes()));
-    }
+    for (size_t i = 0; i < st.master.size(); ++i)
+      st.master[i].copy_(tensor_in_file(*f, master_tensor(*f, st.param_names[i], st.master[i].numel()), st.master[i].sizes()));
   }
   return state;
 }

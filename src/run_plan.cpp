@@ -13,6 +13,7 @@
 #include "grpo/grpo.h"
 #include "grpo/lora.h"
 #include "grpo/sampler.h"
+#include "grpo/zero.h"
 
 namespace fs = std::filesystem;
 
@@ -29,7 +30,7 @@ std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch
   const double weights = P * es + Lp * 4;
   // Backward's gradient in the model's dtype, plus the fp32 sum the optimizer reads: zero_stage 0 the
   // masters' .grad (a non-fp32 model), 1 the whole flat buffer, 2 the rank's share and one bucket.
-  const double fp32_sum = cfg.zero_stage == 2                ? trained * 4 / W + std::min(trained, 16777216.0) * 4
+  const double fp32_sum = cfg.zero_stage == 2                ? trained * 4 / W + std::min(trained, double(kZeroBucket)) * 4
                           : cfg.zero_stage == 1              ? trained * 4
                           : lora || dtype == torch::kFloat32 ? 0
                                                              : P * 4;

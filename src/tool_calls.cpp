@@ -266,44 +266,6 @@ std::string run_builtin_tool(const ToolCall& call, const std::vector<ToolSpec>& 
 
 namespace {
 
-void python_string(const std::string& s, std::string& out) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (c < 0x20) {
-          char b[8];
-          std::snprintf(b, sizeof b, "\\u%04x", c);
-          out += b;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-}
-
 void python_json_into(const ordered_json& j, std::string& out) {
   if (j.is_object()) {
     out += '{';
@@ -311,7 +273,7 @@ void python_json_into(const ordered_json& j, std::string& out) {
     for (const auto& [k, v] : j.items()) {
       if (!first) out += ", ";
       first = false;
-      python_string(k, out);
+      out += json_text(k);  // nlohmann escapes strings exactly as json.dumps(ensure_ascii=False)
       out += ": ";
       python_json_into(v, out);
     }
@@ -323,10 +285,8 @@ void python_json_into(const ordered_json& j, std::string& out) {
       python_json_into(j[i], out);
     }
     out += ']';
-  } else if (j.is_string()) {
-    python_string(j.get<std::string>(), out);
   } else {
-    out += j.dump();  // numbers, true, false, null: the same text as Python's
+    out += j.dump();  // strings (escaped as json.dumps(ensure_ascii=False) does), numbers, true, false, null
   }
 }
 
@@ -362,18 +322,9 @@ namespace {
 // Qwen3's assistant content: after the last user query its think block is re-written canonically
 // (and the last turn gets an empty one); before it the think block is dropped.
 std::string qwen3_assistant_content(const std::string& content, bool after_last_query, bool last) {
-  const size_t close = content.find("</think>");
-  std::string reasoning, rest = content;
-  if (close != std::string::npos) {
-    const size_t open = content.rfind("<think>", close);
-    reasoning = content.substr(open == std::string::npos ? 0 : open + 7, close - (open == std::string::npos ? 0 : open + 7));
-    rest = content.substr(content.rfind("</think>") + 8);
-    while (!reasoning.empty() && reasoning.front() == '\n') reasoning.erase(reasoning.begin());
-    while (!reasoning.empty() && reasoning.back() == '\n') reasoning.pop_back();
-    while (!rest.empty() && rest.front() == '\n') rest.erase(rest.begin());
-  }
-  if (after_last_query && (last || !reasoning.empty())) return "<think>\n" + reasoning + "\n</think>\n\n" + rest;
-  return rest;
+  const Qwen3Turn t = split_qwen3_turn(content);
+  if (after_last_query && (last || !t.reasoning.empty())) return "<think>\n" + t.reasoning + "\n</think>\n\n" + t.content;
+  return t.content;
 }
 
 }  // namespace

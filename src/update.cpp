@@ -256,7 +256,7 @@ UpdateResult apply_sharded_update(GrpoState& st, double loss_value, double lr, d
   UpdateResult u;
   u.lr = lr;
   const bool finite = std::isfinite(loss_value);  // the same on every rank: they all take the same branch
-  ShardedAdamW::Outcome o = finite ? st.zero->step(lr, max_norm, true) : ShardedAdamW::Outcome{};
+  ShardedAdamW::Outcome o = finite ? st.zero->step(lr, max_norm) : ShardedAdamW::Outcome{};
   u.grad_norm = o.grad_norm;
   u.applied = o.applied;
   if (!u.applied) ++st.skipped_updates;

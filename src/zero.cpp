@@ -45,9 +45,8 @@ int64_t ShardedAdamW::state_bytes() const {
 
 void ShardedAdamW::accumulate() {
   torch::NoGradGuard ng;
-  const auto fp32 = params_[0].options().dtype(torch::kFloat32);
   if (stage_ >= 2) return reduce_into_share();
-  if (!grad_.defined()) grad_ = torch::zeros({layout_.total}, fp32);
+  if (!grad_.defined()) grad_ = torch::zeros({layout_.total}, params_[0].options().dtype(torch::kFloat32));
   for (size_t i = 0; i < params_.size(); ++i) {
     auto& g = params_[i].mutable_grad();
     if (!g.defined()) continue;
@@ -56,18 +55,17 @@ void ShardedAdamW::accumulate() {
   }
 }
 
-// Stage 2, after each micro-batch: the gradients in buckets of <= kBucket elements of the flat
+// Stage 2, after each micro-batch: the gradients in buckets of <= kZeroBucket elements of the flat
 // vector; each bucket's part in rank r's range is summed onto rank r alone (a reduce per owner),
 // which adds it to its share. No rank holds more than one fp32 bucket beyond its share.
 void ShardedAdamW::reduce_into_share() {
-  constexpr int64_t kBucket = int64_t(1) << 24;
   const int r = dist_->rank();
   const int64_t lo = layout_.lo(r), n = layout_.hi(r) - lo;
   if (!grad_.defined()) grad_ = torch::zeros({n}, params_[0].options().dtype(torch::kFloat32));  // (S_r,)
   for (size_t i = 0; i < params_.size();) {
     size_t j = i;
     int64_t len = 0;
-    while (j < params_.size() && (j == i || len + layout_.numels[j] <= kBucket)) len += layout_.numels[j++];
+    while (j < params_.size() && (j == i || len + layout_.numels[j] <= kZeroBucket)) len += layout_.numels[j++];
     std::vector<torch::Tensor> parts;
     for (size_t k = i; k < j; ++k) {
       auto& g = params_[k].mutable_grad();
@@ -86,7 +84,7 @@ void ShardedAdamW::reduce_into_share() {
   }
 }
 
-ShardedAdamW::Outcome ShardedAdamW::step(double lr, double max_norm, bool apply) {
+ShardedAdamW::Outcome ShardedAdamW::step(double lr, double max_norm) {
   torch::NoGradGuard ng;
   Outcome out;
   if (!grad_.defined()) accumulate();  // a step without micro-batches: zeros
@@ -100,7 +98,6 @@ ShardedAdamW::Outcome ShardedAdamW::step(double lr, double max_norm, bool apply)
     g = grad_.narrow(0, lo, n).clone();
   }
   grad_ = torch::Tensor();  // the full buffer (stage 1) goes now
-  if (!apply) return out;
   // ---- 3. the global norm: every share's squared norm, summed over the ranks
   const double sq = dist_->all_reduce(g.to(torch::kFloat64).square().sum().item<double>());
   out.grad_norm = std::sqrt(sq);
@@ -140,7 +137,7 @@ std::string shard_name(int rank, int world) {
 std::string save_optimizer_shard(const ShardedAdamW& opt, const std::string& dir, int rank) {
   std::filesystem::create_directories(dir);
   const std::string path = dir + "/" + shard_name(rank, opt.layout().world);
-  auto& s = const_cast<ShardedAdamW&>(opt).state();
+  const FlatState& s = opt.state();
   write_tensors(path, {{"master", s.master}, {"exp_avg", s.exp_avg}, {"exp_avg_sq", s.exp_avg_sq}}, torch::kFloat32);
   return file_checksum(path);
 }
@@ -151,7 +148,7 @@ void save_optimizer_index(const ShardedAdamW& opt, const std::string& dir, const
                       {"numel", L.total},
                       {"world_size", L.world},
                       {"zero_stage", opt.stage()},
-                      {"step", const_cast<ShardedAdamW&>(opt).state().step}};
+                      {"step", opt.state().step}};
   j["tensors"] = nlohmann::json::array();
   for (size_t i = 0; i < opt.names().size(); ++i) j["tensors"].push_back({opt.names()[i], L.numels[i]});
   j["shards"] = nlohmann::json::array();

@@ -48,7 +48,7 @@ void expect_matches_torch(int stage, torch::Dtype dtype) {
     const double want_norm = torch::nn::utils::clip_grad_norm_(ref, max_norm);
     for (auto& g : adam.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     adam.step();
-    ShardedAdamW::Outcome o = zero.step(lr, max_norm, true);
+    ShardedAdamW::Outcome o = zero.step(lr, max_norm);
     ASSERT_TRUE(o.applied);
     if (dtype == torch::kFloat32) {
       EXPECT_NEAR(o.grad_norm, want_norm, 1e-5 * want_norm) << "step " << step;
@@ -97,7 +97,7 @@ TEST(Zero, NonFiniteGradientIsNotApplied) {
   for (auto& p : ps) p.mutable_grad() = torch::ones_like(p);
   ps[1].mutable_grad()[0] = NAN;
   zero.accumulate();
-  ShardedAdamW::Outcome o = zero.step(1e-2, 1.0, true);
+  ShardedAdamW::Outcome o = zero.step(1e-2, 1.0);
   EXPECT_FALSE(o.applied);
   EXPECT_TRUE(std::isnan(o.grad_norm));
   EXPECT_TRUE(torch::equal(ps[1].detach(), before));

@@ -57,6 +57,14 @@ struct ChatTemplate {
   std::string render_text(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
 };
 
+// Qwen3's reading of an assistant turn: the reasoning between the last "<think>" before the first
+// "</think>" and it, '\n'-stripped, and the content after the last "</think>", left '\n'-stripped.
+// Without "</think>": no reasoning, the content as given.
+struct Qwen3Turn {
+  std::string reasoning, content;
+};
+Qwen3Turn split_qwen3_turn(const std::string& content);
+
 // How a tool's settings pick the template (config keys chat_template, enable_thinking).
 struct ChatSettings {
   ChatTemplateChoice choice = ChatTemplateChoice::Auto;

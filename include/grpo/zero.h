@@ -35,6 +35,9 @@
 
 namespace grpo {
 
+// Stage 2 reduces the gradients in buckets of at most this many fp32 values (run_plan.cpp counts one).
+inline constexpr int64_t kZeroBucket = int64_t(1) << 24;
+
 struct AdamWSettings {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.01;
 };
@@ -64,18 +67,19 @@ class ShardedAdamW {
   // Adds each parameter's .grad to the flat fp32 gradient and clears it (after each micro-batch).
   void accumulate();
   // Reduce, clip by the global norm, AdamW with lr on this rank's share, all-gather into the
-  // parameters. Nothing changes when `apply` is false or the norm is not finite; returns the norm.
+  // parameters. Nothing changes when the norm is not finite; returns the norm.
   struct Outcome {
     double grad_norm = NAN;
     bool applied = false;
   };
-  Outcome step(double lr, double max_norm, bool apply);
+  Outcome step(double lr, double max_norm);
   void zero_grad() { grad_ = torch::Tensor(); }
 
   int stage() const { return stage_; }
   const FlatLayout& layout() const { return layout_; }
   int64_t state_bytes() const;  // this rank's masters and moments
   FlatState& state() { return state_; }
+  const FlatState& state() const { return state_; }
   const std::vector<std::string>& names() const { return names_; }
   // The whole flat vector of the current parameters (fp32, CPU): a fresh run's masters.
   torch::Tensor flat_params() const;
