@@ -130,7 +130,8 @@ class EagerDecoder : public Decoder {
     const int64_t N = prompt_mask.size(0);
     full_mask_ = torch::cat({prompt_mask, torch::ones({N, Tc_}, prompt_mask.options())}, 1);  // (n, Tp + Tc)
   }
-  torch::Tensor step(const torch::Tensor& tok, const torch::Tensor& pos, DecodeCounters&) override {
+  torch::Tensor step(const torch::Tensor& tok, const torch::Tensor& pos, const torch::Tensor& valid, DecodeCounters&) override {
+    if (valid.defined()) full_mask_.select(1, cache_.length).copy_(valid);
     auto h = model_->forward_hidden(tok.unsqueeze(1), full_mask_.narrow(1, 0, cache_.length + 1), pos.unsqueeze(1), &cache_);
     return model_->logits(h.squeeze(1)).to(torch::kFloat32);  // (n, V)
   }
@@ -166,9 +167,10 @@ class StaticDecoder : public Decoder {
     key_mask.narrow(1, 0, Tp).copy_(prompt_mask);
     prompt_cache = KVCache();
   }
-  torch::Tensor step(const torch::Tensor& tok, const torch::Tensor& pos, DecodeCounters& c) override {
+  torch::Tensor step(const torch::Tensor& tok, const torch::Tensor& pos, const torch::Tensor& valid, DecodeCounters& c) override {
     StaticDecodeState& d = *d_;
     const int64_t n = tok.size(0);
+    if (valid.defined()) d.key_mask.narrow(0, 0, n).select(1, d.cache.length).copy_(valid);
     const int64_t attend = std::min(d.capacity, (d.cache.length / bucket_ + 1) * bucket_);
     d.tok.narrow(0, 0, n).copy_(tok.unsqueeze(1));
     d.pos.narrow(0, 0, n).copy_(pos.unsqueeze(1));

@@ -76,7 +76,7 @@ RolloutBatch gather_groups(const std::vector<RolloutBatch>& parts, const std::ve
     auto z = torch::zeros({x.size(0), extra}, x.options());
     return left ? torch::cat({z, x}, 1) : torch::cat({x, z}, 1);
   };
-  std::vector<torch::Tensor> pid, pm, cid, cm, lp, rew, cor;
+  std::vector<torch::Tensor> pid, pm, cid, cm, lm, lp, rew, cor;
   std::map<std::string, std::vector<torch::Tensor>> by_fn;
   RolloutBatch out;
   out.temperature = parts[0].temperature;
@@ -87,6 +87,8 @@ RolloutBatch gather_groups(const std::vector<RolloutBatch>& parts, const std::ve
     pid.push_back(pad(rows(r.prompt_ids), Tp, true)), pm.push_back(pad(rows(r.prompt_mask), Tp, true));
     cid.push_back(pad(rows(r.completion_ids), Tc, false)), cm.push_back(pad(rows(r.completion_mask), Tc, false));
     if (r.logprobs.defined()) lp.push_back(pad(rows(r.logprobs), Tc, false));
+    if (r.loss_mask.defined()) lm.push_back(pad(rows(r.loss_mask), Tc, false));
+    for (int64_t i = 0; i < G && !r.tool_turns.empty(); ++i) out.rollout.tool_turns.push_back(r.tool_turns[g * G + i]);
     rew.push_back(p.rewards.narrow(0, g, 1)), cor.push_back(p.correct.narrow(0, g, 1));
     for (const auto& [fn, v] : p.reward_by_fn) by_fn[fn].push_back(v.narrow(0, g, 1));
     for (int64_t i = 0; i < G; ++i) out.rollout.finish.push_back(r.finish[g * G + i]), out.completions.push_back(p.completions[g * G + i]);
@@ -95,13 +97,14 @@ RolloutBatch gather_groups(const std::vector<RolloutBatch>& parts, const std::ve
   out.rollout.prompt_ids = torch::cat(pid), out.rollout.prompt_mask = torch::cat(pm);          // (N, Tp)
   out.rollout.completion_ids = torch::cat(cid), out.rollout.completion_mask = torch::cat(cm);  // (N, Tc)
   if (lp.size() == picks.size()) out.rollout.logprobs = torch::cat(lp);
+  if (lm.size() == picks.size()) out.rollout.loss_mask = torch::cat(lm);
   out.rewards = torch::cat(rew), out.correct = torch::cat(cor);  // (B, G)
   for (auto& [fn, v] : by_fn) out.reward_by_fn[fn] = torch::cat(v);
   for (const auto& p : parts) {  // the work of every rollout, kept or not
     out.reward_seconds += p.reward_seconds;
     out.rollout.prefill_tokens += p.rollout.prefill_tokens, out.rollout.decode_tokens += p.rollout.decode_tokens;
     out.rollout.prefill_seconds += p.rollout.prefill_seconds, out.rollout.decode_seconds += p.rollout.decode_seconds;
-    out.rollout.decode_shapes += p.rollout.decode_shapes;
+    out.rollout.decode_shapes += p.rollout.decode_shapes, out.rollout.tool_seconds += p.rollout.tool_seconds;
   }
   return out;
 }

@@ -18,6 +18,10 @@ namespace {
 
 constexpr int64_t kMask32 = 0xFFFFFFFFll;
 
+bool has_tools(const SamplingParams& p) {
+  return static_cast<bool>(p.tools.run);
+}
+
 // Shifts as exact integer arithmetic (LibTorch 1.13's C++ API has no tensor shift operators);
 // floor division is an arithmetic right shift, also for negative keys.
 torch::Tensor shr(const torch::Tensor& x, int k) {
@@ -126,6 +130,11 @@ void apply_model_limits(SamplingParams& sp, const Tokenizer& tok, const SpecialI
   sp.n_allowed = static_cast<int64_t>(std::min<size_t>(tok.vocab_size(), static_cast<size_t>(n_vocab)));
 }
 
+int64_t completion_width(const SamplingParams& p) {
+  if (!has_tools(p)) return p.max_new_tokens;
+  return p.max_new_tokens + p.tools.max_turns * (p.tools.max_reply_ids + p.sync_every);
+}
+
 std::vector<std::vector<int32_t>> completion_token_ids(const Rollout& r) {
   auto ids = r.completion_ids.to(torch::kCPU).contiguous(), mask = r.completion_mask.to(torch::kCPU).contiguous();
   auto ia = ids.accessor<int64_t, 2>(), ma = mask.accessor<int64_t, 2>();
@@ -150,6 +159,11 @@ struct DecodeRows {
   torch::Tensor tok;       // (n,) the last id
   torch::Tensor seen;      // (n, V) bool, repetition penalty only
   torch::Tensor uniforms;  // (N, Tc) the counter-based draws (sampling only)
+  torch::Tensor valid;     // (n,) bool, with tools: the last id is not a hole (see sampler.h)
+  // With tools: (N, Tc) the ids to force (-1 = sample); (n,) the model's ids so far, and whether
+  // the current turn wrote the call-end id; per sequence, the column its current turn began at.
+  torch::Tensor forced, n_model, call_open;
+  std::vector<int64_t> turn_start;
 };
 
 DecodeRows start_rows(const Rollout& r, const SamplingParams& p, const std::vector<uint64_t>& prompt_keys, int64_t B, int64_t G,
@@ -168,6 +182,12 @@ DecodeRows start_rows(const Rollout& r, const SamplingParams& p, const std::vect
   s.done = torch::zeros({N}, i64.dtype(torch::kBool));
   if (p.repetition_penalty != 1.0)
     s.seen = torch::zeros({N, V}, i64.dtype(torch::kBool)).scatter(1, r.prompt_ids, r.prompt_mask.to(torch::kBool));
+  if (has_tools(p)) {
+    s.forced = torch::full({N, completion_width(p)}, -1, i64);
+    s.n_model = torch::zeros({N}, i64);
+    s.call_open = torch::zeros({N}, i64.dtype(torch::kBool));
+    s.turn_start.assign(static_cast<size_t>(N), 0);
+  }
   return s;
 }
 
@@ -182,10 +202,31 @@ void choose_tokens(torch::Tensor logits, int64_t t, const SamplingParams& p, con
     lp = torch::log_softmax(logits / p.temperature, -1).gather(1, tok.unsqueeze(1)).squeeze(1);
   } else {
     auto probs = sampling_probs(logits, p);
-    tok = draw_from(probs, s.uniforms.select(1, t).index_select(0, s.active));
+    // The k-th draw of a sequence is its k-th model id, wherever tool answers and holes put it.
+    auto u = s.n_model.defined()
+                 ? s.uniforms.index_select(0, s.active).gather(1, s.n_model.clamp_max(p.max_new_tokens - 1).unsqueeze(1)).squeeze(1)
+                 : s.uniforms.select(1, t).index_select(0, s.active);
+    tok = draw_from(probs, u);
     lp = probs.gather(1, tok.unsqueeze(1)).squeeze(1).log();
   }
   auto live = s.done.logical_not();
+  auto stops = torch::zeros_like(live);  // (n,) the model chose a stop id
+  if (has_tools(p)) {
+    auto f = s.forced.index({s.active, t});  // (n,)
+    auto model = live.logical_and(f < 0);    // the model's own ids (forced ids are a tool's)
+    tok = torch::where(f >= 0, f, tok);
+    lp = torch::where(model, lp, torch::zeros_like(lp));
+    r.loss_mask.index_put_({s.active, t}, model.to(torch::kInt64));
+    s.n_model = s.n_model + model.to(torch::kInt64);
+    auto id_stop = model.logical_and((tok.unsqueeze(1) == stop.unsqueeze(0)).any(1));
+    auto out_of_budget = live.logical_and(s.n_model >= p.max_new_tokens).logical_and(id_stop.logical_not());
+    // A turn cut by the model's budget ends the sequence, call or not.
+    s.call_open = s.call_open.logical_or(model.logical_and(tok == p.tools.call_end_id)).logical_and(out_of_budget.logical_not());
+    stops = id_stop.logical_or(out_of_budget);
+    s.valid = live;
+  } else {
+    stops = live.logical_and((tok.unsqueeze(1) == stop.unsqueeze(0)).any(1));
+  }
   tok = torch::where(live, tok, torch::full_like(tok, p.pad_id));
   r.completion_ids.index_put_({s.active, t}, tok);
   r.completion_mask.index_put_({s.active, t}, live.to(torch::kInt64));
@@ -195,14 +236,58 @@ void choose_tokens(torch::Tensor logits, int64_t t, const SamplingParams& p, con
     for (int64_t i = 0; i < a.size(0); ++i)
       if (l[i].item<bool>()) p.on_token(a[i].item<int64_t>(), k[i].item<int64_t>());
   }
-  s.done = s.done.logical_or(live.logical_and((tok.unsqueeze(1) == stop.unsqueeze(0)).any(1)));
+  s.done = s.done.logical_or(stops);
   s.tok = tok;
+}
+
+// With tools, at a host look after column t: the sequences that stopped right after a call get
+// their turns to the hook together; those it answers are resumed with the answer forced from
+// column t + 1 (see sampler.h).
+void serve_tool_calls(int64_t t, const SamplingParams& p, DecodeRows& s, Rollout& r) {
+  auto waiting = s.done.logical_and(s.call_open).nonzero().squeeze(1);  // (k,) live rows
+  if (waiting.size(0) == 0) return;
+  s.call_open.index_put_({waiting}, false);
+  auto seqs_dev = s.active.index_select(0, waiting);
+  auto seqs = seqs_dev.to(torch::kCPU), rows = waiting.to(torch::kCPU);
+  auto ids = r.completion_ids.index_select(0, seqs_dev).narrow(1, 0, t + 1).to(torch::kCPU).contiguous();
+  auto own = r.loss_mask.index_select(0, seqs_dev).narrow(1, 0, t + 1).to(torch::kCPU).contiguous();
+  auto ia = ids.accessor<int64_t, 2>(), oa = own.accessor<int64_t, 2>();
+  std::vector<int64_t> asked, asked_rows;
+  std::vector<std::vector<int32_t>> turns;
+  for (int64_t i = 0; i < seqs.size(0); ++i) {
+    const int64_t n = seqs[i].item<int64_t>();
+    if (r.tool_turns[n] >= p.tools.max_turns) continue;  // a call past the limit ends the sequence
+    std::vector<int32_t> turn;
+    for (int64_t c = s.turn_start[n]; c <= t; ++c)
+      if (oa[i][c]) turn.push_back(static_cast<int32_t>(ia[i][c]));
+    asked.push_back(n), asked_rows.push_back(rows[i].item<int64_t>()), turns.push_back(std::move(turn));
+  }
+  if (asked.empty()) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto answers = p.tools.run(asked, turns);
+  r.tool_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  TORCH_CHECK(answers.size() == asked.size(), "tools.run: one answer per sequence");
+  const int64_t width = s.forced.size(1);
+  std::vector<int64_t> resumed;
+  for (size_t i = 0; i < asked.size(); ++i) {
+    const auto& a = answers[i];
+    const int64_t n = asked[i], len = static_cast<int64_t>(a.size());
+    TORCH_CHECK(len <= p.tools.max_reply_ids, "tools.run: an answer of ", len, " ids, above max_reply_ids = ", p.tools.max_reply_ids);
+    if (len == 0 || t + 1 + len >= width) continue;  // (the width reserves room, so only an empty answer ends it)
+    std::vector<int64_t> a64(a.begin(), a.end());
+    s.forced[n].narrow(0, t + 1, len).copy_(torch::tensor(a64, torch::kInt64));
+    s.turn_start[n] = t + 1 + len;
+    ++r.tool_turns[n];
+    resumed.push_back(asked_rows[i]);
+  }
+  if (!resumed.empty()) s.done.index_put_({torch::tensor(resumed, torch::kInt64).to(s.done.device())}, false);
 }
 
 // Every sync_every steps the host looks: false when every row is done; drops finished rows when
 // the decoder wants it.
 bool keep_going(int64_t t, const SamplingParams& p, Decoder& dec, DecodeRows& s, Rollout& r) {
   if ((t + 1) % p.sync_every != 0) return true;
+  if (has_tools(p)) serve_tool_calls(t, p, s, r);
   const int64_t n = s.active.size(0), n_done = s.done.sum().item<int64_t>();
   if (n_done == n) return false;
   if (!dec.wants_compaction(n, n_done)) return true;
@@ -210,15 +295,18 @@ bool keep_going(int64_t t, const SamplingParams& p, Decoder& dec, DecodeRows& s,
   ++r.compactions;
   dec.compact(keep);
   for (torch::Tensor* x : {&s.active, &s.pos, &s.done, &s.tok}) *x = x->index_select(0, keep);
-  if (s.seen.defined()) s.seen = s.seen.index_select(0, keep);
+  for (torch::Tensor* x : {&s.seen, &s.valid, &s.n_model, &s.call_open})
+    if (x->defined()) *x = x->index_select(0, keep);
   return true;
 }
 
-// A sequence stopped if a stop id is inside its mask.
+// A sequence stopped if its last id is a stop id the model chose (a tool answer's <|im_end|> is not).
 void set_finish_reasons(Rollout& r, const torch::Tensor& stop) {
-  auto stopped = ((r.completion_ids.unsqueeze(2) == stop.view({1, 1, -1})).any(2).logical_and(r.completion_mask.to(torch::kBool)))
-                     .any(1)
-                     .to(torch::kCPU);
+  const auto& own = r.loss_mask.defined() ? r.loss_mask : r.completion_mask;  // (N, Tc)
+  auto col = torch::arange(1, own.size(1) + 1, own.options());
+  auto last = (r.completion_mask * col).argmax(1, /*keepdim=*/true);  // (N, 1) the last attended column
+  auto last_id = r.completion_ids.gather(1, last), last_own = own.gather(1, last).to(torch::kBool);
+  auto stopped = (last_id == stop.view({1, -1})).any(1).logical_and(last_own.squeeze(1)).to(torch::kCPU);
   auto acc = stopped.accessor<bool, 1>();
   for (int64_t n = 0; n < stopped.size(0); ++n) r.finish.push_back(acc[n] ? FinishReason::Stop : FinishReason::Length);
 }
@@ -236,7 +324,7 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
   const auto device = w.device();
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(device);
   const ModelConfig& cfg = model->cfg;
-  const int64_t B = static_cast<int64_t>(prompts.size()), N = B * G, Tc = p.max_new_tokens;
+  const int64_t B = static_cast<int64_t>(prompts.size()), N = B * G, Tc = completion_width(p);
   Rollout r;
   PromptBatch pb = collate_prompts(prompts, p.pad_id);
   const int64_t Tp = pb.input_ids.size(1);
@@ -262,6 +350,7 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
   r.completion_ids = torch::full({N, Tc}, p.pad_id, i64);
   r.completion_mask = torch::zeros({N, Tc}, i64);
   r.logprobs = torch::zeros({N, Tc}, i64.dtype(torch::kFloat32));
+  if (has_tools(p)) r.loss_mask = torch::zeros({N, Tc}, i64), r.tool_turns.assign(static_cast<size_t>(N), 0);
   auto stop = torch::tensor(p.stop_ids.empty() ? std::vector<int64_t>{-1} : p.stop_ids, torch::kInt64).to(device);
   DecodeCounters counters;
   for (int64_t t = 0; t < Tc; ++t) {
@@ -269,12 +358,12 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
     if (t + 1 == Tc) break;
     if (s.seen.defined()) s.seen.scatter_(1, s.tok.unsqueeze(1), true);
     if (!keep_going(t, p, *dec, s, r)) break;
-    logits = dec->step(s.tok, s.pos, counters);  // (n, V)
-    s.pos = s.pos + 1;
+    logits = dec->step(s.tok, s.pos, s.valid, counters);  // (n, V)
+    s.pos = s.valid.defined() ? s.pos + s.valid.to(torch::kInt64) : s.pos + 1;
   }
   r.decode_shapes = counters.decode_shapes, r.graph_captures = counters.graph_captures;
   r.decode_seconds = seconds_since(t0, device);
-  r.decode_tokens = r.completion_mask.sum().item<int64_t>();
+  r.decode_tokens = (r.loss_mask.defined() ? r.loss_mask : r.completion_mask).sum().item<int64_t>();
   set_finish_reasons(r, stop);
   return r;
 }

@@ -52,8 +52,10 @@ UpdateBatch prepare_update(const GrpoState& st, const RolloutBatch& rb, const to
   u.N = r.completion_ids.size(0), u.K = cfg.grad_accum, u.mb = u.N / u.K, u.G = rb.rewards.size(1);
   TORCH_CHECK(u.N % u.K == 0, "grad_accum must divide N = ", u.N);
   u.temperature = rb.temperature;
-  // The sampler's width is max_new_tokens; the update spans only what was generated.
-  u.Tc = std::max<int64_t>(1, r.completion_mask.sum(1).max().item<int64_t>());
+  // The sampler's width is max_new_tokens (and the tools' room); the update spans only what was
+  // generated: up to the last attended column (a tool call's holes are inside the mask's span).
+  auto col = torch::arange(1, r.completion_mask.size(1) + 1, r.completion_mask.options());
+  u.Tc = std::max<int64_t>(1, (r.completion_mask * col).max().item<int64_t>());
   u.comp_ids = r.completion_ids.narrow(1, 0, u.Tc);    // (N, Tc)
   u.comp_mask = r.completion_mask.narrow(1, 0, u.Tc);  // (N, Tc)
   // Gradient checkpointing recomputes whole rows, so it keeps the full-row forward.

@@ -426,3 +426,129 @@ TEST(Sampler, KvBudgetFailsBeforeStarting) {
             std::string::npos)
       << msg;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Tool calls: answers forced through the decode step (sampler.h)
+
+namespace {
+
+// A rollout whose sequences "call a tool" whenever a turn wrote `call_end` before its stop id; the
+// hook answers sequence n with ids that include a stop id (an answer's <|im_end|> must not end it).
+struct ToolRun {
+  Rollout r;
+  std::vector<std::vector<int32_t>> turns;  // what the hook was given, in order
+  std::vector<std::vector<int32_t>> answers;
+};
+
+ToolRun run_with_tools(Qwen2ForCausalLM& model, SamplingParams sp, const std::vector<std::vector<int32_t>>& prompts, int64_t G) {
+  ToolRun out;
+  sp.tools.max_turns = 2;
+  sp.tools.max_reply_ids = 6;
+  sp.tools.run = [&](const std::vector<int64_t>& seqs, const std::vector<std::vector<int32_t>>& turns) {
+    std::vector<std::vector<int32_t>> answers;
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      std::vector<int32_t> a = {250, static_cast<int32_t>(sp.stop_ids[0]), 251};
+      for (int64_t k = 0; k < seqs[i] % 3; ++k) a.push_back(static_cast<int32_t>(260 + k));
+      answers.push_back(a);
+      out.turns.push_back(turns[i]), out.answers.push_back(a);
+    }
+    return answers;
+  };
+  out.r = generate(model, prompts, G, sp);
+  return out;
+}
+
+}  // namespace
+
+TEST_P(SamplerDevice, ToolAnswersAreForcedThroughTheCache) {
+  auto model = tiny_model("odd", device());
+  SamplingParams sp;
+  sp.temperature = 0.3;
+  sp.max_new_tokens = 24;
+  sp.seed = 4;
+  sp.sync_every = 3;
+  sp.decode_bucket = 8;
+  const std::vector<std::vector<int32_t>> prompts = {{1, 2, 3, 4, 5, 6, 7}, {9, 8}, {40, 41, 42}};
+  // The call-end id and the stop ids: the ids this model writes most often (at a low temperature a
+  // random model repeats itself), so that calls are frequent.
+  Rollout plain = generate(model, prompts, 4, sp);
+  auto counts = torch::bincount(plain.completion_ids.flatten().to(torch::kCPU), {}, 300);
+  counts[0] = 0;  // the pad id
+  auto order = std::get<1>(counts.sort(0, /*descending=*/true));
+  sp.tools.call_end_id = order[0].item<int64_t>();
+  for (int64_t k = 1; k < 4; ++k) sp.stop_ids.push_back(order[k].item<int64_t>());
+  ToolRun eager = run_with_tools(model, sp, prompts, 4);
+  const Rollout& r = eager.r;
+  const int64_t N = 12, Tc = r.completion_ids.size(1);
+  ASSERT_EQ(Tc, 24 + 2 * (6 + 3));
+  int64_t answered = 0, holes = 0;
+  for (int64_t n = 0; n < N; ++n) answered += r.tool_turns[n];
+  ASSERT_GE(answered, 4) << "too few calls to test anything";
+  // Each answer sits right where the hook's turn ended (after holes at most sync_every - 1 long),
+  // attended (completion_mask 1) and never trained (loss_mask 0), log-prob 0.
+  auto ids = r.completion_ids.to(torch::kCPU), cm = r.completion_mask.to(torch::kCPU), lm = r.loss_mask.to(torch::kCPU);
+  auto lps = r.logprobs.to(torch::kCPU);
+  for (int64_t n = 0; n < N; ++n) {
+    int64_t model_ids = 0;
+    for (int64_t t = 0; t < Tc; ++t) {
+      const bool attended = cm[n][t].item<int64_t>(), own = lm[n][t].item<int64_t>();
+      model_ids += own;
+      EXPECT_TRUE(attended || !own);
+      if (attended && !own) {
+        EXPECT_EQ(lps[n][t].item<float>(), 0.0f);
+        EXPECT_TRUE(ids[n][t].item<int64_t>() == 250 || ids[n][t].item<int64_t>() == 251 || ids[n][t].item<int64_t>() >= 260 ||
+                    ids[n][t].item<int64_t>() == sp.stop_ids[0]);
+      }
+      if (!attended && t > 0 && t + 1 < Tc && cm[n].narrow(0, t + 1, Tc - t - 1).sum().item<int64_t>() > 0) ++holes;
+    }
+    EXPECT_LE(model_ids, 24);  // max_new_tokens counts the model's ids only
+    EXPECT_LE(r.tool_turns[n], 2);
+  }
+  EXPECT_GT(holes, 0) << "sync_every 3 should leave some sequence waiting";
+  // What the hook saw: each turn ends with a stop id right after... the call-end id somewhere in it.
+  for (const auto& turn : eager.turns) {
+    ASSERT_FALSE(turn.empty());
+    EXPECT_NE(std::find(sp.stop_ids.begin(), sp.stop_ids.end(), turn.back()), sp.stop_ids.end());
+    EXPECT_NE(std::find(turn.begin(), turn.end(), sp.tools.call_end_id), turn.end());
+  }
+  // Exactness: the sampled log-probs of the model's ids (after tool answers too) equal one full
+  // forward over the whole transcript, holes masked and skipped by the positions. In fp32 within
+  // 1e-5 on the logits' scale (x T: the sampled distribution divides them by T = 0.3, and the
+  // plain rollout's own rounding is 2e-5 at this T); a position off by one, or a hole attended,
+  // is off by 0.1 or more.
+  auto full_forward_error = [&](Qwen2ForCausalLM& m, const Rollout& x) {
+    torch::NoGradGuard ng;
+    auto all = torch::cat({x.prompt_ids, x.completion_ids}, 1);
+    auto mask = torch::cat({x.prompt_mask, x.completion_mask}, 1);
+    auto lp = torch::log_softmax(m->forward(all, mask).to(torch::kFloat64) / sp.temperature, -1);  // (N, T, V)
+    const int64_t Tp = x.prompt_ids.size(1);
+    auto full = lp.narrow(1, Tp - 1, Tc).gather(-1, all.narrow(1, Tp, Tc).unsqueeze(-1)).squeeze(-1);
+    return ((full - x.logprobs.to(torch::kFloat64)) * x.loss_mask).abs().max().item<double>();
+  };
+  EXPECT_LT(full_forward_error(model, r) * sp.temperature, 1e-5);
+  // Every other decode schedule gives the same transcripts: no holes (a look every step), static
+  // shapes across buckets with compaction.
+  for (auto [mode, sync] :
+       std::vector<std::pair<DecodeMode, int64_t>>{{DecodeMode::Eager, 1}, {DecodeMode::Static, 3}, {DecodeMode::Static, 1}}) {
+    SCOPED_TRACE(std::to_string(int(mode)) + " sync " + std::to_string(sync));
+    SamplingParams other = sp;
+    other.decode = mode;
+    other.sync_every = sync;
+    ToolRun o = run_with_tools(model, other, prompts, 4);
+    // Same model ids and answers; only the holes move.
+    auto own_ids = [](const Rollout& x, int64_t n) {
+      std::vector<int64_t> v;
+      auto i = x.completion_ids[n].to(torch::kCPU), m = x.completion_mask[n].to(torch::kCPU);
+      for (int64_t t = 0; t < i.size(0); ++t)
+        if (m[t].item<int64_t>()) v.push_back(i[t].item<int64_t>());
+      return v;
+    };
+    for (int64_t n = 0; n < N; ++n) EXPECT_EQ(own_ids(o.r, n), own_ids(r, n)) << n;
+    EXPECT_EQ(o.r.tool_turns, r.tool_turns);
+    EXPECT_EQ(o.r.finish, r.finish);
+    if (mode == DecodeMode::Static && sync == 3) {
+      EXPECT_TRUE(torch::equal(o.r.completion_mask, r.completion_mask));
+      EXPECT_GE(o.r.compactions, 1);
+    }
+  }
+}

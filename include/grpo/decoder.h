@@ -16,8 +16,8 @@
 // The static buffers stay allocated between calls (KV cache: rows x capacity); they are made again,
 // and every graph dropped, when a call needs more rows or positions, or when the model, its
 // weights' storage or its attention kernel changed (in-place weight updates keep the graphs valid:
-// they read the weights at replay). Left room for tool calls: a decoder only sees ids and
-// positions, so a caller may append ids of its own between steps.
+// they read the weights at replay). Tool answers are ids like any other (sampler.h); the holes
+// before them are masked through `valid`.
 #pragma once
 
 #include <torch/torch.h>
@@ -72,7 +72,9 @@ class Decoder {
   // prompt_mask (N, Tp) marks the real prompt positions.
   virtual void start(KVCache& prompt_cache, const torch::Tensor& expand, const torch::Tensor& prompt_mask) = 0;
   // The next logits (n, V) float32 of the n live rows, given their new ids and positions (n,).
-  virtual torch::Tensor step(const torch::Tensor& tok, const torch::Tensor& pos, DecodeCounters& c) = 0;
+  // valid (n,) bool, when defined: false = the id is a hole (a sequence waiting for a tool), whose
+  // cache entry later steps must not attend.
+  virtual torch::Tensor step(const torch::Tensor& tok, const torch::Tensor& pos, const torch::Tensor& valid, DecodeCounters& c) = 0;
   // Whether to drop the finished rows now, with n_done of the n live rows finished.
   virtual bool wants_compaction(int64_t n, int64_t n_done) const = 0;
   // Keep rows `keep` (ascending indices into the live rows).

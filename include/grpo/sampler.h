@@ -13,6 +13,20 @@
 //
 // Filters (HF order): repetition penalty -> temperature -> top-k -> top-p -> min-p. Ids >= the
 // tokenizer's size (the embedding has 151936 rows, the tokenizer 151665 ids) are never sampled.
+//
+// Tool calls (issue 34, SamplingParams::tools). A sequence whose turn ends (a stop id) after it wrote
+// the call-end id (Qwen's </tool_call>) pauses instead of finishing. At the next host look (every
+// sync_every steps) the paused sequences' turns go to the hook together; its answer for each (the
+// tool responses up to the next generation prompt, as ids) is then FORCED through the decode step,
+// one id per step, like a sampled id that was not drawn: it enters the KV cache (only the new ids
+// are computed), has completion_mask 1 and loss_mask 0, and decoding resumes after it. The other
+// sequences keep decoding meanwhile, and every decode mode (compaction, static shapes, CUDA graphs)
+// runs unchanged, since a forced id is just the step's input. The steps a paused sequence spends
+// waiting for the host's look leave holes in its completion: completion_mask 0, masked out of
+// attention, and its position does not advance, so one full forward over the transcript with
+// positions_from_mask sees exactly what decoding saw.
+// Departure from a multi-token prefill of the response (verl, SkyRL): one id per step costs a
+// decode step per response id, but the decoders' fixed shapes and graphs stay as they are.
 #pragma once
 
 #include <torch/torch.h>
@@ -57,6 +71,16 @@ struct SamplingParams {
   int64_t decode_bucket = 128;  // Static / CudaGraph: attention spans a multiple of this
   // Static / CudaGraph: buffers and graphs to reuse across calls (empty = a fresh one per call).
   std::shared_ptr<StaticDecodeState> decoder;
+  // Tool calls (see the top of the file); empty `run` = off.
+  struct Tools {
+    int64_t call_end_id = -1;     // the id that closes a call (Qwen: </tool_call>)
+    int64_t max_turns = 4;        // answered tool turns per sequence; a call past them ends it (not run)
+    int64_t max_reply_ids = 256;  // the hook's answers are at most this long (the width reserves room)
+    // seqs: the paused sequences (n = b*G + g); turns: each one's ids since its last tool answer
+    // (the turn that ended with the call and the stop id). Returns one answer per sequence: the ids
+    // to append, or none to end the sequence there.
+    std::function<std::vector<std::vector<int32_t>>(const std::vector<int64_t>& seqs, const std::vector<std::vector<int32_t>>& turns)> run;
+  } tools;
   // Streaming: called after every step with (sequence index, id) of each row still running; it
   // forces a host sync per step, so it is meant for interactive use, not for rollouts.
   std::function<void(int64_t seq, int64_t id)> on_token;
@@ -78,9 +102,11 @@ struct Rollout {
   int64_t prefill_tokens = 0, decode_tokens = 0;
   double prefill_seconds = 0, decode_seconds = 0;
   int64_t kv_cache_bytes = 0;
-  int64_t compactions = 0;     // times finished rows were dropped from the batch
-  int64_t decode_shapes = 0;   // Static / CudaGraph: (rows, attend) step shapes first met in this call
-  int64_t graph_captures = 0;  // CudaGraph: graphs captured in this call (one per new shape)
+  int64_t compactions = 0;          // times finished rows were dropped from the batch
+  int64_t decode_shapes = 0;        // Static / CudaGraph: (rows, attend) step shapes first met in this call
+  int64_t graph_captures = 0;       // CudaGraph: graphs captured in this call (one per new shape)
+  std::vector<int64_t> tool_turns;  // N with tools: the turns of each sequence that got a tool answer
+  double tool_seconds = 0;          // with tools: time in the hook
 };
 
 // What the model directory decides: stop at its EOS ids, pad with its pad id, never produce an id
@@ -107,6 +133,10 @@ torch::Tensor apply_repetition_penalty(const torch::Tensor& logits, const torch:
 torch::Tensor sampling_probs(const torch::Tensor& logits, const SamplingParams& p);
 // Draw one id per row from probs (N, V) with uniforms u (N,), by inverse CDF.
 torch::Tensor draw_from(const torch::Tensor& probs, const torch::Tensor& u);
+
+// The completion width generate() allocates: max_new_tokens, plus with tools room for max_calls
+// answers and the holes before them.
+int64_t completion_width(const SamplingParams& p);
 
 // Sample G completions for each prompt. prompt_keys (one per prompt, e.g. its dataset index) make
 // the draws reproducible per prompt; empty = 0, 1, 2, ...
