@@ -229,23 +229,28 @@ std::vector<std::string> config_key_names() {
   std::vector<std::string> names;
   for (const auto& k : config_keys()) names.push_back(k.name);
   names.push_back("reward_weights");
-  names.push_back("reward_rules");
-  names.push_back("reward_command");
+  for (const char* k : {"reward_rules", "reward_command", "tools", "tool_command"}) names.push_back(k);
   return names;
+}
+
+bool is_list_key(const std::string& key) {
+  return key == "reward_rules" || key == "reward_command" || key == "tools" || key == "tool_command";
 }
 
 // ---------------------------------------------------------------------------------------------
 // Get / set one key
 
 void set_config_value(TrainConfig& cfg, const std::string& key, const std::string& value, const std::string& origin) {
-  if (key == "reward_rules" || key == "reward_command") {
-    nlohmann::json j;
+  if (is_list_key(key)) {
+    ordered_json j;  // a tool schema's keys stay in their given order (the template writes them so)
     try {
-      j = nlohmann::json::parse(value);
+      j = ordered_json::parse(value);
     } catch (const nlohmann::json::exception&) {
-      type_error(key, origin,
-                 key == "reward_rules" ? "a JSON list of rule objects" : "a JSON list of strings such as [\"python3\", \"reward.py\"]",
-                 value);
+      const std::string expected = key == "reward_rules" ? "a JSON list of rule objects"
+                                   : key == "tools"
+                                       ? "a JSON list of tools such as [\"calculator\"]"
+                                       : "a JSON list of strings such as [\"python3\", \"" + key.substr(0, key.find('_')) + ".py\"]";
+      type_error(key, origin, expected.c_str(), value);
     }
     set_config_list(cfg, key, j, origin);
     return;
@@ -281,18 +286,21 @@ void set_config_value(TrainConfig& cfg, const std::string& key, const std::strin
   cfg.origin[key] = origin;
 }
 
-void set_config_list(TrainConfig& cfg, const std::string& key, const nlohmann::json& value, const std::string& origin) {
+void set_config_list(TrainConfig& cfg, const std::string& key, const ordered_json& value, const std::string& origin) {
+  auto text = [](const ordered_json& v) { return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); };
   if (key == "reward_rules") {
-    cfg.reward_rules = parse_reward_rules(value, origin);
-  } else if (key == "reward_command") {
-    if (!value.is_array()) type_error(key, origin, "a list of strings (the program and its arguments; no shell)", json_text(value));
+    cfg.reward_rules = parse_reward_rules(nlohmann::json::parse(text(value)), origin);
+  } else if (key == "reward_command" || key == "tool_command") {
+    if (!value.is_array()) type_error(key, origin, "a list of strings (the program and its arguments; no shell)", text(value));
     std::vector<std::string> argv;
     for (const auto& a : value) {
-      if (!a.is_string()) type_error(key, origin, "a list of strings (the program and its arguments; no shell)", json_text(value));
+      if (!a.is_string()) type_error(key, origin, "a list of strings (the program and its arguments; no shell)", text(value));
       argv.push_back(a.get<std::string>());
     }
-    if (!argv.empty() && argv[0].empty()) type_error(key, origin, "a program name first", json_text(value));
-    cfg.reward_command = std::move(argv);
+    if (!argv.empty() && argv[0].empty()) type_error(key, origin, "a program name first", text(value));
+    (key == "reward_command" ? cfg.reward_command : cfg.tool_command) = std::move(argv);
+  } else if (key == "tools") {
+    cfg.tools = parse_tools(value, "config key 'tools' (" + origin + ")");
   } else {
     unknown_key(key, origin);
   }
@@ -306,6 +314,12 @@ std::string get_config_value(const TrainConfig& cfg, const std::string& key) {
     return json_text(j);
   }
   if (key == "reward_command") return json_text(nlohmann::json(cfg.reward_command));
+  if (key == "tool_command") return json_text(nlohmann::json(cfg.tool_command));
+  if (key == "tools") {
+    ordered_json j = ordered_json::array();
+    for (const auto& t : cfg.tools) j.push_back(t.builtin ? ordered_json(t.name) : t.schema);
+    return python_json(j);
+  }
   if (starts_with(key, "reward_weights.")) {
     auto it = cfg.reward_weights.find(key.substr(std::string("reward_weights.").size()));
     if (it == cfg.reward_weights.end()) throw Error("unknown config key '" + key + "'");
@@ -348,19 +362,25 @@ std::string yaml_key(const YAML::Node& k, const std::string& path) {
   return k.Scalar();
 }
 
-// A YAML list or mapping as JSON; scalars stay text (the rule parser reads numbers from text).
-nlohmann::json yaml_to_json(const YAML::Node& n, const std::string& path) {
+// A YAML list or mapping as JSON, mappings in file order; scalars stay text (the rule parser reads
+// numbers from text) unless `typed`: then a plain (unquoted) scalar that is a JSON number, true or
+// false is one (a tool schema's "minimum: 0" is the number the template writes).
+ordered_json yaml_to_json(const YAML::Node& n, const std::string& path, bool typed = false) {
   if (n.IsMap()) {
-    nlohmann::json j = nlohmann::json::object();
-    for (const auto& kv : n) j[yaml_key(kv.first, path)] = yaml_to_json(kv.second, path);
+    ordered_json j = ordered_json::object();
+    for (const auto& kv : n) j[yaml_key(kv.first, path)] = yaml_to_json(kv.second, path, typed);
     return j;
   }
   if (n.IsSequence()) {
-    nlohmann::json j = nlohmann::json::array();
-    for (const auto& x : n) j.push_back(yaml_to_json(x, path));
+    ordered_json j = ordered_json::array();
+    for (const auto& x : n) j.push_back(yaml_to_json(x, path, typed));
     return j;
   }
   if (n.IsNull()) return nullptr;
+  if (typed && n.Tag() == "?") {
+    ordered_json v = ordered_json::parse(n.Scalar(), nullptr, /*allow_exceptions=*/false);
+    if (v.is_number() || v.is_boolean()) return v;
+  }
   return n.Scalar();
 }
 
@@ -399,8 +419,8 @@ void load_yaml(TrainConfig& cfg, const std::string& path, const std::string& tex
       }
       continue;
     }
-    if (key == "reward_rules" || key == "reward_command") {
-      set_config_list(cfg, key, yaml_to_json(v, path), where);
+    if (is_list_key(key)) {
+      set_config_list(cfg, key, yaml_to_json(v, path, /*typed=*/key == "tools"), where);
       continue;
     }
     if (!find_row(key) && !starts_with(key, "reward_weights.")) unknown_key(key, where);
@@ -460,8 +480,8 @@ void load_json(TrainConfig& cfg, const std::string& path, const std::string& tex
         set_config_value(cfg, "reward_weights." + fn, json_scalar_text("reward_weights." + fn, w, where), path);
       continue;
     }
-    if (key == "reward_rules" || key == "reward_command") {
-      set_config_list(cfg, key, v, where);
+    if (is_list_key(key)) {
+      set_config_list(cfg, key, ordered_json::parse(text)[key], where);  // in the file's key order
       continue;
     }
     if (!find_row(key) && !starts_with(key, "reward_weights.")) unknown_key(key, path);
@@ -596,6 +616,21 @@ void validate_config(const TrainConfig& c) {
   }
   if (c.lora_rank > 0 && c.sync_ref_model) v.fail("sync_ref_model", "false with lora_rank > 0 (the reference is the frozen base)");
   if (!std::isfinite(c.reward_command_weight)) v.fail("reward_command_weight", "a finite number");
+  v.at_least("max_tool_calls", 1);
+  v.at_least("max_tool_tokens", 16);
+  if (!(c.tool_timeout > 0)) v.fail("tool_timeout", "> 0");
+  v.at_least("tool_restarts", 0);
+  {
+    std::string served;  // the schema tools: tool_command answers them
+    for (const auto& t : c.tools)
+      if (!t.builtin) served += (served.empty() ? "" : ", ") + t.name;
+    if (!served.empty() && c.tool_command.empty())
+      throw Error("config key 'tools': " + served + " " + (served.find(',') == std::string::npos ? "is" : "are") +
+                  " not built in, so tool_command must name the program that serves " +
+                  (served.find(',') == std::string::npos ? "it" : "them"));
+    if (served.empty() && !c.tool_command.empty())
+      v.fail("tool_command", "[] while no tool is a function schema for it to serve (tools: " + get_config_value(c, "tools") + ")");
+  }
   double total = 0;
   for (const auto& [fn, w] : c.reward_weights) total += std::abs(w);
   for (const auto& r : c.reward_rules) total += std::abs(r.weight);
@@ -621,6 +656,8 @@ std::string config_to_yaml(const TrainConfig& cfg) {
   out << "reward_rules:" << (cfg.reward_rules.empty() ? " []" : "") << "  # rule rewards: regex | keywords | length\n";
   for (const auto& r : cfg.reward_rules) out << "  - " << json_text(reward_rule_to_json(r)) << "\n";
   out << "reward_command: " << get_config_value(cfg, "reward_command") << "  # external reward program's argv, no shell\n";
+  out << "tools: " << get_config_value(cfg, "tools") << "  # built-in names (calculator) or function schemas\n";
+  out << "tool_command: " << get_config_value(cfg, "tool_command") << "  # the program serving the schema tools, argv, no shell\n";
   return out.str();
 }
 
@@ -643,7 +680,9 @@ std::string config_help() {
     out << line;
   }
   out << "  reward_rules                 [[]] rule rewards, a list of {name, type: regex | keywords | length, weight, ...}\n"
-         "  reward_command               [[]] external reward program's argv, e.g. [\"python3\", \"reward.py\"] (no shell)\n";
+         "  reward_command               [[]] external reward program's argv, e.g. [\"python3\", \"reward.py\"] (no shell)\n"
+         "  tools                        [[]] what the model may call: \"calculator\" or {\"type\": \"function\", \"function\": {...}}\n"
+         "  tool_command                 [[]] the program serving the schema tools' calls, e.g. [\"python3\", \"tools.py\"]\n";
   return out.str();
 }
 

@@ -1,6 +1,7 @@
 // dataset.cpp: GSM8K JSONL loading, deterministic ordering, chat-rendered prompts and their tokenization.
 #include "grpo/dataset.h"
 
+#include <algorithm>
 #include <random>
 
 #include "grpo/common.h"
@@ -115,8 +116,37 @@ PromptIds tokenize_prompt(const Tokenizer& tok, const ChatTemplate& chat, const 
   return tokenize_chat(tok, chat, prompt_messages(system_prompt, question), max_prompt_tokens);
 }
 
+namespace {
+
+PromptIds tokenize_tool_prompt(const Tokenizer& tok, const ChatTemplate& chat, const std::vector<ChatMessage>& messages,
+                               const std::vector<ToolSpec>& tools, int max_prompt_tokens) {
+  std::vector<ToolChatMessage> tm;
+  for (const auto& m : messages) tm.push_back({m.role, m.content, {}});
+  PromptIds out;
+  for (;;) {
+    out.ids = tok.encode(render_tool_conversation(chat, tm, tools, /*add_generation_prompt=*/true), /*match_special=*/true);
+    const int64_t excess = static_cast<int64_t>(out.ids.size()) - max_prompt_tokens;
+    auto user = std::find_if(tm.rbegin(), tm.rend(), [](const ToolChatMessage& m) { return m.role == "user"; });
+    if (excess <= 0) return out;
+    if (user == tm.rend() || user->content.empty())
+      throw Error("max_prompt_tokens = " + std::to_string(max_prompt_tokens) +
+                  " leaves no room for the question after the tools' system turn (" + std::to_string(out.ids.size()) +
+                  " tokens without it); raise it");
+    // Drop the question's first tokens (at least one per round), then render again.
+    auto q = tok.encode(user->content, /*match_special=*/false);
+    const size_t drop = std::min(q.size(), static_cast<size_t>(std::max<int64_t>(1, excess)));
+    user->content = tok.decode(std::vector<int32_t>(q.begin() + static_cast<int64_t>(drop), q.end()));
+    out.truncated = true;
+  }
+}
+
+}  // namespace
+
 PromptIds tokenize_example(const Tokenizer& tok, const ChatTemplate& chat, const std::string& system_prompt, const Example& ex,
-                           int max_prompt_tokens) {
+                           int max_prompt_tokens, const std::vector<ToolSpec>& tools) {
+  if (!tools.empty())
+    return tokenize_tool_prompt(tok, chat, ex.messages.empty() ? prompt_messages(system_prompt, ex.question) : ex.messages, tools,
+                                max_prompt_tokens);
   if (ex.messages.empty()) return tokenize_prompt(tok, chat, system_prompt, ex.question, max_prompt_tokens);
   return tokenize_chat(tok, chat, ex.messages, max_prompt_tokens);
 }

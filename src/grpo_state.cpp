@@ -7,6 +7,7 @@ namespace grpo {
 
 GrpoState::GrpoState(TrainConfig c, Qwen2ForCausalLM p, int64_t total, Qwen2ForCausalLM reference, std::shared_ptr<Dist> ranks)
     : cfg(std::move(c)), policy(std::move(p)), total_steps(total), rewards(std::make_shared<RewardSet>(make_reward_set(cfg))) {
+  if (!cfg.tools.empty()) tools = std::make_shared<ToolServer>(cfg);
   if (ranks) dist = std::move(ranks);
   torch::NoGradGuard ng;
   policy->gradient_checkpointing = cfg.gradient_checkpointing;

@@ -52,6 +52,18 @@ StepTiming step_timing(const GrpoState& st, const RolloutBatch& rb, double t_rol
   return t;
 }
 
+// Tool calls of every rank's completions.
+ToolMetrics tool_metrics(const GrpoState& st, const RolloutBatch& rb) {
+  double calls = 0, errors = 0, useful = 0;
+  for (size_t n = 0; n < rb.tool_calls.size(); ++n)
+    calls += double(rb.tool_calls[n]), errors += double(rb.tool_errors[n]), useful += rb.tool_useful[n];
+  const auto sums = st.dist->all_reduce({calls, errors, useful, double(rb.tool_calls.size())});
+  ToolMetrics t;
+  t.calls_mean = sums[0] / std::max(1.0, sums[3]), t.errors = sums[1], t.useful_frac = sums[2] / std::max(1.0, sums[3]);
+  t.time_s = st.dist->all_reduce(rb.rollout.tool_seconds, Dist::Op::Max);
+  return t;
+}
+
 }  // namespace
 
 void add_reward_metrics(const GrpoState& st, const RolloutBatch& rb, const torch::Tensor& rewards, const Advantages& adv, StepMetrics& m) {
@@ -94,6 +106,7 @@ StepResult train_grpo_step(GrpoState& st, const Tokenizer& tok, const SpecialIds
   m.reward_errors = rollout_counts.reward_errors;
   m.dynamic_sampling = rollout_counts.dynamic_sampling;
   add_reward_metrics(st, out.batch, rewards, adv, m);
+  if (st.tools) m.tools = tool_metrics(st, out.batch);
   m.timing = step_timing(st, out.batch, t_roll, t_upd, device);
   return out;
 }

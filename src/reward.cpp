@@ -440,17 +440,16 @@ std::vector<RewardResult> RewardSet::score_batch(const std::vector<ScoreItem>& i
   req.step = step;
   for (const auto& it : items) {
     req.prompts.push_back(it.prompt), req.completions.push_back(it.completion), req.golds.push_back(it.gold);
-    req.columns.push_back(it.columns);
+    req.columns.push_back(it.columns), req.messages.push_back(it.messages);
   }
   for (const auto& [name, values] : program_->score(req)) {
     if (out[0].by_fn.count(name))
-      throw Error("reward_command " + program_->describe() + ": component '" + name +
+      throw Error(program_->describe() + ": component '" + name +
                   "' has the name of a built-in reward or a rule; rename it in the program");
     for (size_t i = 0; i < out.size(); ++i) {
       const bool failed = std::isnan(values[i]);  // the program answered null for this completion
       out[i].by_fn[name] = failed ? 0.0f : values[i];
-      if (failed && out[i].error.empty())
-        out[i].error = "reward_command " + program_->describe() + ": component '" + name + "' is null for this completion";
+      if (failed && out[i].error.empty()) out[i].error = program_->describe() + ": component '" + name + "' is null for this completion";
       out[i].total += failed ? 0.0f : static_cast<float>(program_weight_ * values[i]);
     }
   }

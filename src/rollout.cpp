@@ -17,14 +17,29 @@ torch::Tensor as_float(const std::vector<float>& v, int64_t B, int64_t G) {
   return torch::tensor(v, torch::kFloat32).view({B, G});
 }
 
+// A completion with tool turns: what the rewards read (the final turn, the messages), the
+// transcript, and the tool counts.
+void read_tool_turns(const Tokenizer& tok, const std::vector<int32_t>& ids, const std::vector<int32_t>& own,
+                     const std::vector<ToolTurn>& turns, const Gold& gold, RolloutBatch& rb) {
+  Transcript t = read_transcript(tok, ids, own, turns);
+  const ToolUse use = tool_use(turns, gold);
+  rb.completions.push_back(std::move(t.final_text));
+  rb.transcripts.push_back(std::move(t.text));
+  rb.messages.push_back(python_json(t.messages));
+  rb.tool_calls.push_back(use.calls), rb.tool_errors.push_back(use.errors), rb.tool_useful.push_back(use.useful);
+}
+
 }  // namespace
 
 RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<Example>& batch,
                                const std::vector<uint64_t>& keys) {
   const TrainConfig& cfg = st.cfg;
   const int64_t B = static_cast<int64_t>(batch.size()), G = cfg.group_size;
+  static const std::vector<ToolSpec> no_tools;
+  const std::vector<ToolSpec>& tools = st.tools ? st.tools->tools() : no_tools;
   std::vector<std::vector<int32_t>> prompts;
-  for (const auto& ex : batch) prompts.push_back(tokenize_example(tok, special.chat, cfg.system_prompt, ex, cfg.max_prompt_tokens).ids);
+  for (const auto& ex : batch)
+    prompts.push_back(tokenize_example(tok, special.chat, cfg.system_prompt, ex, cfg.max_prompt_tokens, tools).ids);
   SamplingParams sp;
   sp.temperature = cfg.temperature;
   sp.top_p = cfg.top_p;
@@ -36,15 +51,23 @@ RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const Specia
   sp.decoder = st.decoder;
   apply_model_limits(sp, tok, special, st.policy->cfg.n_vocab);
   sp.seed = static_cast<uint64_t>(cfg.seed) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(st.step);
+  if (st.tools) st.tools->attach(sp, tok, special.chat, B * G, st.step + 1);
   RolloutBatch rb;
   rb.rollout = generate(st.policy, prompts, G, sp, keys);
 
   const auto completion_ids = completion_token_ids(rb.rollout);
+  const auto own = completion_own_flags(rb.rollout);
   std::vector<ScoreItem> items;
   for (int64_t n = 0; n < B * G; ++n) {
-    rb.completions.push_back(tok.decode(completion_ids[n], /*skip_special=*/true));
     const Example& ex = batch[n / G];
-    items.push_back({ex.question, rb.completions.back(), ex.gold, static_cast<int64_t>(completion_ids[n].size()), ex.columns});
+    int64_t n_own = 0;
+    for (int32_t o : own[n]) n_own += o;
+    if (st.tools) {
+      read_tool_turns(tok, completion_ids[n], own[n], st.tools->turns()[n], ex.gold, rb);
+    } else {
+      rb.completions.push_back(tok.decode(completion_ids[n], /*skip_special=*/true));
+    }
+    items.push_back({ex.question, rb.completions.back(), ex.gold, n_own, ex.columns, st.tools ? rb.messages.back() : ""});
   }
   std::vector<float> total, correct;
   std::map<std::string, std::vector<float>> by_fn;
@@ -91,7 +114,13 @@ RolloutBatch gather_groups(const std::vector<RolloutBatch>& parts, const std::ve
     for (int64_t i = 0; i < G && !r.tool_turns.empty(); ++i) out.rollout.tool_turns.push_back(r.tool_turns[g * G + i]);
     rew.push_back(p.rewards.narrow(0, g, 1)), cor.push_back(p.correct.narrow(0, g, 1));
     for (const auto& [fn, v] : p.reward_by_fn) by_fn[fn].push_back(v.narrow(0, g, 1));
-    for (int64_t i = 0; i < G; ++i) out.rollout.finish.push_back(r.finish[g * G + i]), out.completions.push_back(p.completions[g * G + i]);
+    for (int64_t i = 0; i < G; ++i) {
+      const size_t n = static_cast<size_t>(g * G + i);
+      out.rollout.finish.push_back(r.finish[n]), out.completions.push_back(p.completions[n]);
+      if (p.transcripts.empty()) continue;
+      out.transcripts.push_back(p.transcripts[n]), out.messages.push_back(p.messages[n]);
+      out.tool_calls.push_back(p.tool_calls[n]), out.tool_errors.push_back(p.tool_errors[n]), out.tool_useful.push_back(p.tool_useful[n]);
+    }
     if (!p.examples.empty()) out.examples.push_back(p.examples[g]);
   }
   out.rollout.prompt_ids = torch::cat(pid), out.rollout.prompt_mask = torch::cat(pm);          // (N, Tp)

@@ -132,20 +132,27 @@ void step_and_log(GrpoState& st, const RunInputs& in, RunLogs& logs, Progress& p
 }
 
 // ---- evaluation before training (a resumed run keeps the first invocation's) and every eval_every steps
+void print_tool_use(const EvalResult& e) {
+  if (e.tool_calls_mean >= 0)
+    std::printf("          tools: %.2f calls per answer, %s of answers with a call that gave the gold\n", e.tool_calls_mean,
+                fmt_pct(e.tool_useful_frac).c_str());
+}
+
 json evaluate_before(GrpoState& st, const RunInputs& in) {
   const TrainConfig& cfg = in.cfg;
   std::printf("Evaluating before training (%lld questions)...\n",
               (long long)std::min<int64_t>(in.eval.size(), cfg.eval_limit ? cfg.eval_limit : in.eval.size()));
   std::fflush(stdout);
-  EvalResult before = evaluate(st.policy, in.tok, in.special, in.eval, cfg, 16, in.dist.get());
+  EvalResult before = evaluate(st.policy, in.tok, in.special, in.eval, cfg, 16, in.dist.get(), st.tools.get());
   if (in.dist->is_main()) write_answers(cfg.output_dir + "/answers_before.jsonl", before);
   std::printf("  before: greedy strict %s, flexible %s, sampled %s (%.1f s)\n", fmt_pct(before.greedy_strict).c_str(),
               fmt_pct(before.greedy_flexible).c_str(), fmt_pct(before.sampled).c_str(), before.seconds);
+  print_tool_use(before);
   return eval_json(before);
 }
 
 void evaluate_during(GrpoState& st, const RunInputs& in, RunLogs& logs) {
-  EvalResult e = evaluate(st.policy, in.tok, in.special, in.eval, in.cfg, 16, in.dist.get());
+  EvalResult e = evaluate(st.policy, in.tok, in.special, in.eval, in.cfg, 16, in.dist.get(), st.tools.get());
   json ej = eval_json(e);
   ej["step"] = st.step;
   logs.log_eval(ej);
@@ -169,9 +176,10 @@ void finish_run(GrpoState& st, const RunInputs& in, const RunRecord& run) {
   const std::string& out = in.cfg.output_dir;
   std::printf("Evaluating after training...\n");
   std::fflush(stdout);
-  EvalResult after = evaluate(st.policy, in.tok, in.special, in.eval, in.cfg, 16, in.dist.get());
+  EvalResult after = evaluate(st.policy, in.tok, in.special, in.eval, in.cfg, 16, in.dist.get(), st.tools.get());
   std::printf("  after: greedy strict %s, flexible %s, sampled %s\n", fmt_pct(after.greedy_strict).c_str(),
               fmt_pct(after.greedy_flexible).c_str(), fmt_pct(after.sampled).c_str());
+  print_tool_use(after);
   if (!in.dist->is_main()) return;
   json summary = {{"before", run.eval_before},
                   {"after", eval_json(after)},

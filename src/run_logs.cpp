@@ -97,6 +97,7 @@ void RunLogs::log_rollouts(int64_t step, const RolloutBatch& rb, double lr, cons
             {"rewards", std::vector<float>(rewards.data_ptr<float>(), rewards.data_ptr<float>() + rewards.numel())},
             {"lr", lr},
             {"stop_ids", stop_ids}};
+  if (r.loss_mask.defined()) j["completion_own"] = completion_own_flags(r);  // tools: 0 on a tool's answer (never trained)
   for (int64_t b = 0; b < rb.rewards.size(0); ++b) {
     auto ids = prompt[b * G].masked_select(pmask[b * G].to(torch::kBool));
     j["prompt_ids"].push_back(std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel()));
@@ -111,11 +112,19 @@ void RunLogs::log_samples(int64_t step, const RolloutBatch& rb, const torch::Ten
     const Example& ex = train[rb.examples[b]];
     json j = {{"step", step}, {"question", ex.question}, {"gold", gold_json(ex.gold)}, {"completions", json::array()}};
     if (!ex.columns.empty()) j["columns"] = json::parse(ex.columns);  // the line's other fields, as given
-    for (int64_t g = 0; g < G; ++g)
-      j["completions"].push_back({{"text", rb.completions[b * G + g]},
-                                  {"reward", rb.rewards[b][g].item<float>()},
-                                  {"advantage", advantages[b][g].item<float>()},
-                                  {"correct", rb.correct[b][g].item<float>() > 0}});
+    for (int64_t g = 0; g < G; ++g) {
+      const size_t n = static_cast<size_t>(b * G + g);
+      json c = {{"text", rb.completions[n]},
+                {"reward", rb.rewards[b][g].item<float>()},
+                {"advantage", advantages[b][g].item<float>()},
+                {"correct", rb.correct[b][g].item<float>() > 0}};
+      if (!rb.transcripts.empty()) {  // with tools: the whole exchange, as the model saw it and as messages
+        c["transcript"] = rb.transcripts[n];
+        c["messages"] = json::parse(rb.messages[n]);
+        c["tool_calls"] = rb.tool_calls[n], c["tool_errors"] = rb.tool_errors[n];
+      }
+      j["completions"].push_back(std::move(c));
+    }
     samples_ << json_text(j) << "\n";
   }
   samples_.flush();

@@ -135,14 +135,27 @@ int64_t completion_width(const SamplingParams& p) {
   return p.max_new_tokens + p.tools.max_turns * (p.tools.max_reply_ids + p.sync_every);
 }
 
-std::vector<std::vector<int32_t>> completion_token_ids(const Rollout& r) {
-  auto ids = r.completion_ids.to(torch::kCPU).contiguous(), mask = r.completion_mask.to(torch::kCPU).contiguous();
+namespace {
+
+// The values of `x` (N, Tc) inside each sequence's completion mask.
+std::vector<std::vector<int32_t>> inside_mask(const Rollout& r, const torch::Tensor& x) {
+  auto ids = x.to(torch::kCPU).contiguous(), mask = r.completion_mask.to(torch::kCPU).contiguous();
   auto ia = ids.accessor<int64_t, 2>(), ma = mask.accessor<int64_t, 2>();
   std::vector<std::vector<int32_t>> out(static_cast<size_t>(ids.size(0)));
   for (int64_t n = 0; n < ids.size(0); ++n)
     for (int64_t t = 0; t < ids.size(1); ++t)
       if (ma[n][t]) out[n].push_back(static_cast<int32_t>(ia[n][t]));
   return out;
+}
+
+}  // namespace
+
+std::vector<std::vector<int32_t>> completion_token_ids(const Rollout& r) {
+  return inside_mask(r, r.completion_ids);
+}
+
+std::vector<std::vector<int32_t>> completion_own_flags(const Rollout& r) {
+  return inside_mask(r, r.loss_mask.defined() ? r.loss_mask : r.completion_mask);
 }
 
 // ---------------------------------------------------------------------------------------------

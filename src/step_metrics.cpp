@@ -51,6 +51,12 @@ json to_json(const StepMetrics& m) {
     j["dynamic_sampling/accuracy_all"] = number(d->accuracy_all);
     j["dynamic_sampling/reward_mean_all"] = number(d->reward_mean_all);
   }
+  if (const auto& t = m.tools) {
+    j["tool_calls_mean"] = number(t->calls_mean);
+    j["tool_errors"] = number(t->errors);
+    j["tool_time_s"] = number(t->time_s);
+    j["tool_useful_frac"] = number(t->useful_frac);
+  }
   put(j, "tokens", m.tokens);
   if (const auto& t = m.timing) {
     j["time_rollout_s"] = number(t->rollout_s);

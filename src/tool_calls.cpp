@@ -25,7 +25,7 @@ ToolSpec calculator_tool() {
   ordered_json schema = ordered_json::object();
   schema["type"] = "function";
   schema["function"] = fn;
-  return {"calculator", schema};
+  return {"calculator", schema, /*builtin=*/true};
 }
 
 std::vector<ToolSpec> parse_tools(const ordered_json& list, const std::string& where) {
@@ -250,10 +250,11 @@ std::vector<ToolCall> parse_tool_calls(std::string_view text) {
 std::string run_builtin_tool(const ToolCall& call, const std::vector<ToolSpec>& tools) {
   auto error = [](const std::string& why) { return python_json(ordered_json::object({{"error", why}})); };
   if (!call.error.empty()) return error(call.error);
-  bool known = false;
-  for (const auto& t : tools) known = known || t.name == call.name;
-  if (!known) return error("unknown tool " + quote(call.name, 80));
-  if (call.name == "calculator") {
+  const ToolSpec* spec = nullptr;
+  for (const auto& t : tools)
+    if (t.name == call.name) spec = &t;
+  if (!spec) return error("unknown tool " + quote(call.name, 80));
+  if (spec->builtin && call.name == "calculator") {
     if (!call.arguments.contains("expression") || !call.arguments["expression"].is_string())
       return error("calculator expects {\"expression\": string}");
     return calculate(call.arguments["expression"].get<std::string>());

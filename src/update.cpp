@@ -199,7 +199,8 @@ StepMetrics update_metrics(const GrpoState& st, const UpdateBatch& u, const Roll
   StepMetrics m;
   m.loss = s.loss, m.lr = s.lr, m.grad_norm = s.grad_norm, m.skipped = double(s.skipped);
   m.kl = s.kl, m.clip_ratio_low = s.clip_lo, m.clip_ratio_high = s.clip_hi, m.clip_ratio_region = s.clip_reg, m.entropy = s.ent;
-  auto lens = dist.all_gather(r.completion_mask.sum(1).to(torch::kFloat32));  // (N_global,)
+  // (N_global,) the model's own tokens (a tool's answers are not the model's length)
+  auto lens = dist.all_gather((r.loss_mask.defined() ? r.loss_mask * r.completion_mask : r.completion_mask).sum(1).to(torch::kFloat32));
   m.completion_len_mean = lens.mean().item<double>();
   m.completion_len_max = lens.max().item<double>();
   m.truncated_frac = dist.all_gather(u.truncated).mean().item<double>();

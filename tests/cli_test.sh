@@ -179,7 +179,7 @@ PY
 rp=("${small[@]}" --set max_steps=4 --set save_steps=1 --set save_total_limit=0 --set output_dir="$tmp/rp" --set reward_restarts=1)
 out=$("$bin/grpo_train" "$tmp/model" "${rp[@]}" --set "reward_command=[\"python3\", \"$tmp/reward.py\", \"3\"]" 2>&1); rc=$?
 check "reward program dies: one clear error" 1 'error: reward_command \["python3",".*reward.py","3"\]: it closed its stdout before replying \(it exited with status 1\); gave up after 1 restart\(s\)' "$out" "$rc"
-check "reward program restarted once" 1 "restarting it \(1 of 1\) and sending step 3's batch again" "$out" "$rc"
+check "reward program restarted once" 1 "restarting it \(1 of 1\) and sending step 3's request again" "$out" "$rc"
 check_that "reward program: checkpoint-2 intact" test -f "$tmp/rp/checkpoint-2/model.safetensors"
 check_that "reward program: no checkpoint-3" test ! -e "$tmp/rp/checkpoint-3"
 out=$(grep -c '"reward/short":' "$tmp/rp/metrics.jsonl" 2>&1); rc=$?

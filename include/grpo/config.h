@@ -1,8 +1,8 @@
 // config.h: TrainConfig, the one plain struct holding every knob of a run, and how it is resolved:
 // defaults, then a YAML/JSON file, then `--set key=value` overrides, then validation (before any
 // model is loaded). Keys are one flat namespace; the map `reward_weights` is addressed as
-// `reward_weights.<fn>`, and the two lists `reward_rules` and `reward_command` take a YAML/JSON list
-// in a file or JSON text with --set. Unknown keys are errors that suggest the closest key.
+// `reward_weights.<fn>`, and the lists `reward_rules`, `reward_command`, `tools` and `tool_command`
+// take a YAML/JSON list in a file or JSON text with --set. Unknown keys are errors that suggest the closest key.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +13,7 @@
 
 #include "grpo/chat_template.h"
 #include "grpo/reward_rules.h"
+#include "grpo/tool_calls.h"
 
 namespace grpo {
 
@@ -137,6 +138,11 @@ E parse_choice(const std::string& text, const std::string& what);
   K(double, reward_command_weight, 1.0, "weight of each component reward_command returns")                                             \
   K(double, reward_timeout, 60, "seconds reward_command may take per batch before a restart")                                          \
   K(int, reward_restarts, 2, "restarts of a crashed or hung reward_command per run, then an error")                                    \
+  /* ---- tools (and the lists tools, tool_command below): multi-turn rollouts, tool results never trained */                          \
+  K(int, max_tool_calls, 4, "tool turns per completion (a call past them ends it unanswered)")                                         \
+  K(int, max_tool_tokens, 256, "tokens of one tool turn's rendered results at most (longer results are cut)")                          \
+  K(double, tool_timeout, 30, "seconds tool_command may take per batch of calls before a restart")                                     \
+  K(int, tool_restarts, 2, "restarts of a crashed or hung tool_command per run, then an error")                                        \
   /* ---- schedule, evaluation, checkpoints, logging */                                                                                \
   K(int, max_steps, 0, "optimizer steps (0 = num_epochs over train_data)")                                                             \
   K(int, num_epochs, 1, "passes over train_data when max_steps = 0")                                                                   \
@@ -167,6 +173,8 @@ struct TrainConfig {
                                                   {"digit", 0.0},       {"length", 0.0}, {"overlong", 0.0}};  // per reward function
   std::vector<RewardRule> reward_rules;     // rule rewards in the config: regex | keywords | length (reward_rules.h)
   std::vector<std::string> reward_command;  // external reward program's argv, no shell (reward_program.h); [] = none
+  std::vector<ToolSpec> tools;              // what the model may call: built-in names or function schemas (tool_calls.h); [] = none
+  std::vector<std::string> tool_command;    // the program serving the schema tools' calls, argv, no shell (tool_server.h)
 
   // Where each non-default value came from ("file.yaml:12", "--set"); not a knob.
   std::map<std::string, std::string> origin;
@@ -189,8 +197,10 @@ std::vector<std::string> lora_target_list(const std::string& text);
 
 // Set one key from its text form; `origin` names where it came from for error messages.
 void set_config_value(TrainConfig& cfg, const std::string& key, const std::string& value, const std::string& origin);
-// Set one of the list keys (reward_rules, reward_command) from its JSON form.
-void set_config_list(TrainConfig& cfg, const std::string& key, const nlohmann::json& value, const std::string& origin);
+// The keys whose value is a list: reward_rules, reward_command, tools, tool_command.
+bool is_list_key(const std::string& key);
+// Set one of the list keys from its JSON form.
+void set_config_list(TrainConfig& cfg, const std::string& key, const ordered_json& value, const std::string& origin);
 // The value of one key as text (the form set_config_value accepts).
 std::string get_config_value(const TrainConfig& cfg, const std::string& key);
 

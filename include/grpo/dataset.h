@@ -20,6 +20,7 @@
 #include "grpo/chat_template.h"
 #include "grpo/data_files.h"
 #include "grpo/tokenizer.h"
+#include "grpo/tool_calls.h"
 
 namespace grpo {
 
@@ -72,9 +73,12 @@ PromptIds tokenize_prompt(const Tokenizer& tok, const ChatTemplate& chat, const 
                           int max_prompt_tokens);
 
 // An example's prompt ids: its conversational messages as given (TRL's format; system_prompt is not
-// added), else tokenize_prompt over system_prompt and the question.
+// added), else tokenize_prompt over system_prompt and the question. With tools, the system turn
+// lists them as the template renders `tools` (render_tool_conversation), and the rendered text is
+// encoded as Hugging Face encodes apply_chat_template's text; too long, the last user message
+// keeps its end.
 PromptIds tokenize_example(const Tokenizer& tok, const ChatTemplate& chat, const std::string& system_prompt, const Example& ex,
-                           int max_prompt_tokens);
+                           int max_prompt_tokens, const std::vector<ToolSpec>& tools = {});
 
 struct PromptBatch {
   torch::Tensor input_ids;       // (B, Tp) int64, left-padded with pad_id

@@ -14,6 +14,7 @@
 #include "grpo/distributed.h"
 #include "grpo/qwen2.h"
 #include "grpo/tokenizer.h"
+#include "grpo/tool_server.h"
 
 namespace grpo {
 
@@ -25,11 +26,17 @@ struct EvalSample {
   Gold gold;  // its text as the dataset writes it ("1,080", not 1080.0)
   std::string completion;
   bool correct_strict = false, correct_flexible = false;
+  std::string transcript;  // with tools: the whole exchange (completion is its final turn)
+  int64_t tool_calls = 0;
+  bool tool_useful = false;
 };
 
 struct EvalResult {
   double greedy_strict = 0, greedy_flexible = 0;
   double sampled = -1;  // -1: not measured (eval_samples = 0)
+  // With tools, of the greedy answers: calls per answer, and the share with a call whose result
+  // was the gold (tool_use); -1 without tools.
+  double tool_calls_mean = -1, tool_useful_frac = -1;
   int64_t n = 0;
   double seconds = 0;
   std::vector<EvalSample> samples;  // the greedy answers, in dataset order
@@ -37,8 +44,9 @@ struct EvalResult {
 
 // With several ranks (dist), each evaluates a contiguous share of the questions and every rank
 // gets the gathered result (the same draws as one process: keyed by question index).
+// With `tools`, the answers may call them (the tools' system turn in every prompt).
 EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& data,
-                    const TrainConfig& cfg, int64_t batch_size = 16, Dist* dist = nullptr);
+                    const TrainConfig& cfg, int64_t batch_size = 16, Dist* dist = nullptr, ToolServer* tools = nullptr);
 
 // ---------------------------------------------------------------------------------------------
 // Results on disk (summary.json's before/after, answers_*.jsonl; report.h reads them back)

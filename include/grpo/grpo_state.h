@@ -14,6 +14,7 @@
 #include "grpo/qwen2.h"
 #include "grpo/reward.h"
 #include "grpo/sampler.h"
+#include "grpo/tool_server.h"
 #include "grpo/zero.h"
 
 namespace grpo {
@@ -37,6 +38,8 @@ struct GrpoState {
   std::shared_ptr<StaticDecodeState> decoder = std::make_shared<StaticDecodeState>();
   // The rewards of cfg: built-ins, rules, and the external program (started once, here).
   std::shared_ptr<RewardSet> rewards;
+  // The tools of cfg (tool_command started once, here); null without tools.
+  std::shared_ptr<ToolServer> tools;
   int64_t data_position = 0;  // training prompts consumed (dynamic sampling draws more than B per step)
   // The data-parallel ranks (one process: world size 1, every collective the identity). Each rank
   // holds B / W of the step's groups; update_policy makes every normaliser global.

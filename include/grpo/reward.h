@@ -104,6 +104,7 @@ struct ScoreItem {
   Gold gold;
   int64_t n_tokens = -1;  // completion tokens (length rules with unit tokens); < 0 unknown
   std::string columns;    // the example's other fields, a JSON object's text ("" = none): the program's "columns"
+  std::string messages;   // with tools: the transcript's messages, a JSON list's text: the program's "messages"
 };
 
 // Scores completions with every reward: the built-in functions (weights by name), the config's

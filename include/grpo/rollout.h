@@ -23,12 +23,17 @@ struct RolloutBatch {
   torch::Tensor rewards;                              // (B, G) float32 total reward
   std::map<std::string, torch::Tensor> reward_by_fn;  // each (B, G)
   torch::Tensor correct;                              // (B, G) float32 0/1
-  std::vector<std::string> completions;               // decoded, N
-  double reward_seconds = 0;                          // scoring them (built-ins, rules, the external program)
-  int64_t reward_errors = 0;                          // completions a reward failed on (each scored 0)
-  std::string reward_error;                           // the first such failure's reason
-  double temperature = 1.0;                           // of the distribution the completions came from (data: 1)
-  std::vector<size_t> examples;                       // B: which training examples the groups answer
+  std::vector<std::string> completions;               // decoded, N (with tools: the final assistant turn)
+  // With tools, N each: the whole transcript (special ids written), its messages (JSON text), the
+  // model's tool calls, those answered with an error, and whether one call's result was the gold.
+  std::vector<std::string> transcripts, messages;
+  std::vector<int64_t> tool_calls, tool_errors;
+  std::vector<uint8_t> tool_useful;
+  double reward_seconds = 0;     // scoring them (built-ins, rules, the external program)
+  int64_t reward_errors = 0;     // completions a reward failed on (each scored 0)
+  std::string reward_error;      // the first such failure's reason
+  double temperature = 1.0;      // of the distribution the completions came from (data: 1)
+  std::vector<size_t> examples;  // B: which training examples the groups answer
 };
 
 // Rollout + rewards for one batch of examples (B prompts x G samples); keys: each prompt's draw key.

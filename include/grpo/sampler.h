@@ -115,6 +115,8 @@ void apply_model_limits(SamplingParams& sp, const Tokenizer& tok, const SpecialI
 
 // The ids inside each sequence's completion mask (the stop id included), one host transfer.
 std::vector<std::vector<int32_t>> completion_token_ids(const Rollout& r);
+// Beside them, 1 where the model chose the id (loss_mask), 0 on a tool's answer.
+std::vector<std::vector<int32_t>> completion_own_flags(const Rollout& r);
 
 // One seed per sequence (host side): a pure function of (seed, prompt key, sample index).
 uint64_t sequence_seed(uint64_t seed, uint64_t prompt_key, int64_t sample);

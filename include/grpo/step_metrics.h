@@ -28,6 +28,14 @@ struct DynamicSamplingMetrics {
   double reward_mean_all = 0;
 };
 
+// Tool calls in the rollout (tools set), over every rank's completions.
+struct ToolMetrics {
+  double calls_mean = 0;   // calls per completion
+  double errors = 0;       // calls answered with an error (unreadable, unknown tool, the tool's own error)
+  double time_s = 0;       // in the tools (the slowest rank's)
+  double useful_frac = 0;  // completions with a call whose result is the gold answer
+};
+
 // Time and memory of a grpo_train step (the slowest rank's; tokens summed over the ranks).
 struct StepTiming {
   double rollout_s = 0, update_s = 0, rewards_s = 0;  // rewards_s is part of rollout_s
@@ -53,6 +61,7 @@ struct StepMetrics {
   std::optional<double> reward_errors;               // completions a reward failed on (scored 0)
   std::optional<double> completion_len_mean, completion_len_max, truncated_frac;
   std::optional<DynamicSamplingMetrics> dynamic_sampling;
+  std::optional<ToolMetrics> tools;
   // ---- others
   std::optional<double> tokens;  // grpo_sft: completion tokens of the step
   std::optional<StepTiming> timing;

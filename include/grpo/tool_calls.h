@@ -26,6 +26,7 @@ using ordered_json = nlohmann::ordered_json;
 struct ToolSpec {
   std::string name;
   ordered_json schema;
+  bool builtin = false;  // answered in-process (the calculator); else by tool_command
 };
 
 // The built-in calculator: {"expression": string} -> the exact rational value, or an error text.

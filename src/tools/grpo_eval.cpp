@@ -49,24 +49,22 @@ int main(int argc, char** argv) {
     ds.require_numeric_golds(cfg.answer_mode);
     check_decode_mode(cfg.decode_mode, resolve_device(cfg.device));
     auto model = load_policy(model_dir, cfg.device, cfg.dtype, cfg.attention, adapter).model;
-    EvalResult r = evaluate(model, *tok, special, ds, cfg);
+    std::unique_ptr<ToolServer> tools = cfg.tools.empty() ? nullptr : std::make_unique<ToolServer>(cfg);
+    EvalResult r = evaluate(model, *tok, special, ds, cfg, 16, nullptr, tools.get());
     if (!samples_out.empty()) {
       std::string s;
-      for (const auto& e : r.samples)
-        s += json_text(nlohmann::json({{"question", e.question},
-                                       {"gold", gold_json(e.gold)},
-                                       {"completion", e.completion},
-                                       {"correct_strict", e.correct_strict},
-                                       {"correct_flexible", e.correct_flexible}})) +
-             "\n";
+      for (const auto& e : r.samples) {
+        nlohmann::json j = {{"question", e.question},
+                            {"gold", gold_json(e.gold)},
+                            {"completion", e.completion},
+                            {"correct_strict", e.correct_strict},
+                            {"correct_flexible", e.correct_flexible}};
+        if (!e.transcript.empty()) j["transcript"] = e.transcript, j["tool_calls"] = e.tool_calls;
+        s += json_text(j) + "\n";
+      }
       write_file_atomic(samples_out, s);
     }
-    nlohmann::json out = {{"greedy_strict", r.greedy_strict},
-                          {"greedy_flexible", r.greedy_flexible},
-                          {"sampled", r.sampled < 0 ? nlohmann::json(nullptr) : nlohmann::json(r.sampled)},
-                          {"n", r.n},
-                          {"seconds", r.seconds}};
-    std::printf("%s\n", json_text(out).c_str());
+    std::printf("%s\n", json_text(eval_json(r)).c_str());
   } catch (const std::exception& e) {
     return tool_error("grpo_eval", e);
   }

@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
     }
     if (file_exists(cfg.eval_data)) {
       GSM8KDataset ev(cfg.eval_data, static_cast<size_t>(cfg.eval_limit));
-      EvalResult r = evaluate(st.policy, *tok, special, ev, cfg);
+      EvalResult r = evaluate(st.policy, *tok, special, ev, cfg, 16, nullptr, st.tools.get());
       std::printf("eval on %lld: greedy strict %.1f%%, sampled %s\n", (long long)r.n, 100 * r.greedy_strict,
                   r.sampled < 0 ? "n/a" : (std::to_string(100 * r.sampled).substr(0, 5) + "%").c_str());
     }

@@ -1,0 +1,190 @@
+// tool_server.cpp: answering tool calls in a rollout; see tool_server.h.
+#include "grpo/tool_server.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "grpo/common.h"
+#include "grpo/reward.h"
+
+namespace grpo {
+
+// ---------------------------------------------------------------------------------------------
+// tool_command
+
+std::vector<std::string> parse_tool_reply(const std::string& line, const std::vector<ProgramCall>& calls, const std::string& who) {
+  auto bad = [&](const std::string& what) { return Error(who + ": bad reply (" + what + "): " + quote_reply(line)); };
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::exception&) {
+    throw bad("not JSON");
+  }
+  if (!j.is_object() || !j.contains("results") || !j["results"].is_array()) throw bad("expected an object with a \"results\" array");
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < calls.size(); ++i) index[calls[i].id] = i;
+  std::vector<std::string> out(calls.size());
+  std::vector<bool> seen(calls.size(), false);
+  for (const auto& r : j["results"]) {
+    if (!r.is_object() || !r.contains("id") || !r["id"].is_string()) throw bad("each result needs a string \"id\"");
+    const std::string id = r["id"].get<std::string>();
+    auto it = index.find(id);
+    if (it == index.end()) throw bad("result for unknown call id " + quote(id, 40));
+    if (seen[it->second]) throw bad("two results for call id " + quote(id, 40));
+    if (!r.contains("content") || !r["content"].is_string()) throw bad("result " + quote(id, 40) + ": \"content\" must be a string");
+    out[it->second] = r["content"].get<std::string>();
+    seen[it->second] = true;
+  }
+  for (size_t i = 0; i < calls.size(); ++i)
+    if (!seen[i]) throw bad("no result for call id " + quote(calls[i].id, 40));
+  return out;
+}
+
+ToolProgram::ToolProgram(std::vector<std::string> argv, double timeout_s, int max_restarts)
+    : program_("tool_command", "tool_timeout", "tool_restarts", std::move(argv), timeout_s, max_restarts) {}
+
+std::vector<std::string> ToolProgram::call(const std::vector<ProgramCall>& calls, int64_t step) {
+  ordered_json j = ordered_json::object();
+  j["calls"] = ordered_json::array();
+  for (const auto& c : calls) j["calls"].push_back(ordered_json::object({{"id", c.id}, {"name", c.name}, {"arguments", c.arguments}}));
+  j["step"] = step;
+  return parse_tool_reply(program_.ask(j.dump(), step), calls, program_.describe());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server
+
+bool is_tool_error(const std::string& result) {
+  return starts_with(result, "{\"error\": ") || starts_with(result, "error: ");
+}
+
+ToolServer::ToolServer(const TrainConfig& cfg) : tools_(cfg.tools), max_calls_(cfg.max_tool_calls), max_tokens_(cfg.max_tool_tokens) {
+  if (!cfg.tool_command.empty()) program_ = std::make_unique<ToolProgram>(cfg.tool_command, cfg.tool_timeout, cfg.tool_restarts);
+}
+
+void ToolServer::attach(SamplingParams& sp, const Tokenizer& tok, const ChatTemplate& chat, int64_t n_seqs, int64_t step) {
+  if (chat.family != ChatFamily::ChatML && chat.family != ChatFamily::Qwen3)
+    throw Error("tools: the chat template (" + chat.source + ") is not a Qwen one (chatml or qwen3); only those render tool calls here");
+  const auto end = tok.token_to_id("</tool_call>");
+  if (!end) throw Error("tools: the tokenizer has no </tool_call> token, so a call's end cannot be seen while decoding");
+  tok_ = &tok;
+  step_ = step;
+  turns_.assign(static_cast<size_t>(n_seqs), {});
+  sp.tools.call_end_id = *end;
+  sp.tools.max_turns = max_calls_;
+  sp.tools.max_reply_ids = max_tokens_;
+  sp.tools.run = [this](const std::vector<int64_t>& seqs, const std::vector<std::vector<int32_t>>& turns) { return answer(seqs, turns); };
+}
+
+namespace tool_impl {
+
+// Cut `s` to at most `bytes` bytes at a UTF-8 character boundary.
+std::string cut_utf8(const std::string& s, size_t bytes) {
+  if (s.size() <= bytes) return s;
+  while (bytes > 0 && (static_cast<unsigned char>(s[bytes]) & 0xC0) == 0x80) --bytes;
+  return s.substr(0, bytes);
+}
+
+// The turn's results rendered and tokenized, cut to `max_tokens` (longest result first).
+std::vector<int32_t> rendered_ids(const Tokenizer& tok, std::vector<std::string> results, int max_tokens) {
+  const std::string mark = "...[cut]";
+  for (;;) {
+    auto ids = tok.encode(tool_responses_text(results));
+    if (static_cast<int>(ids.size()) <= max_tokens) return ids;
+    auto longest = std::max_element(results.begin(), results.end(), [](const auto& a, const auto& b) { return a.size() < b.size(); });
+    if (longest->empty()) return {};  // even empty results do not fit: the sequence ends
+    const size_t keep = longest->size() > mark.size() ? (longest->size() - mark.size()) * 3 / 4 : 0;
+    *longest = keep == 0 ? "" : cut_utf8(*longest, keep) + mark;
+  }
+}
+
+}  // namespace tool_impl
+
+std::vector<std::vector<int32_t>> ToolServer::answer(const std::vector<int64_t>& seqs, const std::vector<std::vector<int32_t>>& turns) {
+  // Parse every turn; the built-in and unreadable calls are answered here, the rest batched.
+  std::vector<ToolTurn> out(seqs.size());
+  std::vector<ProgramCall> batch;
+  std::vector<std::pair<size_t, size_t>> where;  // (turn, call) of each batched call
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    out[i].calls = parse_tool_calls(tok_->decode(turns[i], /*skip_special=*/false));
+    out[i].results.resize(out[i].calls.size());
+    for (size_t k = 0; k < out[i].calls.size(); ++k) {
+      const ToolCall& c = out[i].calls[k];
+      auto spec = std::find_if(tools_.begin(), tools_.end(), [&](const ToolSpec& t) { return t.name == c.name; });
+      if (c.error.empty() && spec != tools_.end() && !spec->builtin) {
+        batch.push_back({std::to_string(seqs[i]) + "." + std::to_string(k), c.name, c.arguments});
+        where.emplace_back(i, k);
+      } else {
+        out[i].results[k] = run_builtin_tool(c, tools_);
+      }
+    }
+  }
+  if (!batch.empty()) {
+    auto results = program_->call(batch, step_);
+    for (size_t b = 0; b < batch.size(); ++b) out[where[b].first].results[where[b].second] = std::move(results[b]);
+  }
+  std::vector<std::vector<int32_t>> answers;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    // A turn that closed a call it never opened has nothing to answer: the sequence ends there.
+    answers.push_back(out[i].calls.empty() ? std::vector<int32_t>{} : tool_impl::rendered_ids(*tok_, out[i].results, max_tokens_));
+    if (!answers.back().empty()) turns_.at(static_cast<size_t>(seqs[i])).push_back(std::move(out[i]));
+  }
+  return answers;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A completion with tool turns, read back
+
+ToolUse tool_use(const std::vector<ToolTurn>& turns, const Gold& gold) {
+  ToolUse u;
+  for (const ToolTurn& turn : turns)
+    for (const std::string& result : turn.results) {
+      ++u.calls;
+      if (is_tool_error(result)) {
+        ++u.errors;
+        continue;
+      }
+      const auto v = whole_number(result);
+      u.useful = u.useful || (v && gold.number ? std::abs(*v - *gold.number) <= 1e-9 * std::max(1.0, std::abs(*gold.number))
+                                               : math_answers_equal(result, gold.text));
+    }
+  return u;
+}
+
+Transcript read_transcript(const Tokenizer& tok, const std::vector<int32_t>& ids, const std::vector<int32_t>& own,
+                           const std::vector<ToolTurn>& turns) {
+  Transcript t;
+  t.text = tok.decode(ids, /*skip_special=*/false);
+  t.messages = ordered_json::array();
+  size_t tool_turn = 0;
+  for (size_t a = 0; a < ids.size();) {
+    size_t b = a;
+    while (b < ids.size() && own[b] == own[a]) ++b;
+    const std::vector<int32_t> seg(ids.begin() + a, ids.begin() + b);
+    if (own[a]) {
+      const std::string text = tok.decode(seg, /*skip_special=*/true);
+      ordered_json m = ordered_json::object({{"role", "assistant"}, {"content", text}});
+      if (b < ids.size() && tool_turn < turns.size()) {  // a turn answered by tools: content, then its calls
+        const size_t open = text.find("<tool_call>");
+        std::string content = text.substr(0, open);
+        while (!content.empty() && (content.back() == '\n' || content.back() == ' ')) content.pop_back();
+        m["content"] = content;
+        m["tool_calls"] = ordered_json::array();
+        for (const auto& c : turns[tool_turn].calls)
+          m["tool_calls"].push_back(ordered_json::object(
+              {{"type", "function"}, {"function", ordered_json::object({{"name", c.name}, {"arguments", c.arguments}})}}));
+      } else {
+        t.final_text = text;
+      }
+      t.messages.push_back(std::move(m));
+    } else if (tool_turn < turns.size()) {
+      for (const auto& r : turns[tool_turn].results) t.messages.push_back(ordered_json::object({{"role", "tool"}, {"content", r}}));
+      ++tool_turn;
+    }
+    a = b;
+  }
+  return t;
+}
+
+}  // namespace grpo
