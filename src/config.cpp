@@ -533,6 +533,23 @@ struct Validator {
   }
 };
 
+// The tool keys: limits, and tool_command exactly when some tool is a schema it serves.
+void validate_tools(const TrainConfig& c, const Validator& v) {
+  v.at_least("max_tool_calls", 1);
+  v.at_least("max_tool_tokens", 16);
+  if (!(c.tool_timeout > 0)) v.fail("tool_timeout", "> 0");
+  v.at_least("tool_restarts", 0);
+  std::string served;  // the schema tools: tool_command answers them
+  for (const auto& t : c.tools)
+    if (!t.builtin) served += (served.empty() ? "" : ", ") + t.name;
+  if (!served.empty() && c.tool_command.empty())
+    throw Error("config key 'tools': " + served + " " + (served.find(',') == std::string::npos ? "is" : "are") +
+                " not built in, so tool_command must name the program that serves " +
+                (served.find(',') == std::string::npos ? "it" : "them"));
+  if (served.empty() && !c.tool_command.empty())
+    v.fail("tool_command", "[] while no tool is a function schema for it to serve (tools: " + get_config_value(c, "tools") + ")");
+}
+
 }  // namespace
 
 const std::vector<std::string>& lora_target_names() {
@@ -616,21 +633,7 @@ void validate_config(const TrainConfig& c) {
   }
   if (c.lora_rank > 0 && c.sync_ref_model) v.fail("sync_ref_model", "false with lora_rank > 0 (the reference is the frozen base)");
   if (!std::isfinite(c.reward_command_weight)) v.fail("reward_command_weight", "a finite number");
-  v.at_least("max_tool_calls", 1);
-  v.at_least("max_tool_tokens", 16);
-  if (!(c.tool_timeout > 0)) v.fail("tool_timeout", "> 0");
-  v.at_least("tool_restarts", 0);
-  {
-    std::string served;  // the schema tools: tool_command answers them
-    for (const auto& t : c.tools)
-      if (!t.builtin) served += (served.empty() ? "" : ", ") + t.name;
-    if (!served.empty() && c.tool_command.empty())
-      throw Error("config key 'tools': " + served + " " + (served.find(',') == std::string::npos ? "is" : "are") +
-                  " not built in, so tool_command must name the program that serves " +
-                  (served.find(',') == std::string::npos ? "it" : "them"));
-    if (served.empty() && !c.tool_command.empty())
-      v.fail("tool_command", "[] while no tool is a function schema for it to serve (tools: " + get_config_value(c, "tools") + ")");
-  }
+  validate_tools(c, v);
   double total = 0;
   for (const auto& [fn, w] : c.reward_weights) total += std::abs(w);
   for (const auto& r : c.reward_rules) total += std::abs(r.weight);

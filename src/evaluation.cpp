@@ -25,6 +25,23 @@ SamplingParams eval_params(const TrainConfig& cfg, const Tokenizer& tok, const S
   return sp;
 }
 
+// Every rank's greedy answers, in question order.
+void gather_samples(Dist& dist, std::vector<EvalSample>& samples) {
+  json mine = json::array();
+  for (const auto& e : samples)
+    mine.push_back({e.question, e.gold.text, e.gold.number ? json(*e.gold.number) : json(nullptr), e.gold.is_string, e.completion,
+                    e.correct_strict, e.correct_flexible, e.transcript, e.tool_calls, e.tool_useful});
+  samples.clear();
+  for (const auto& text : dist.all_gather(json_text(mine)))
+    for (const auto& j : json::parse(text)) {
+      EvalSample e{j[0].get<std::string>(), Gold{}, j[4].get<std::string>(), j[5].get<bool>(), j[6].get<bool>()};
+      e.gold.text = j[1].get<std::string>(), e.gold.is_string = j[3].get<bool>();
+      if (!j[2].is_null()) e.gold.number = j[2].get<double>();
+      e.transcript = j[7].get<std::string>(), e.tool_calls = j[8].get<int64_t>(), e.tool_useful = j[9].get<bool>();
+      samples.push_back(std::move(e));
+    }
+}
+
 }  // namespace
 
 EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& data,
@@ -93,19 +110,7 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
     auto counts = dist->all_reduce({double(ok_strict), double(ok_flex), double(ok_sampled), double(tool_calls), double(tool_useful)});
     ok_strict = int64_t(counts[0]), ok_flex = int64_t(counts[1]), ok_sampled = int64_t(counts[2]);
     tool_calls = int64_t(counts[3]), tool_useful = int64_t(counts[4]);
-    json mine = json::array();
-    for (const auto& e : res.samples)
-      mine.push_back({e.question, e.gold.text, e.gold.number ? json(*e.gold.number) : json(nullptr), e.gold.is_string, e.completion,
-                      e.correct_strict, e.correct_flexible, e.transcript, e.tool_calls, e.tool_useful});
-    res.samples.clear();
-    for (const auto& text : dist->all_gather(json_text(mine)))
-      for (const auto& j : json::parse(text)) {
-        EvalSample e{j[0].get<std::string>(), Gold{}, j[4].get<std::string>(), j[5].get<bool>(), j[6].get<bool>()};
-        e.gold.text = j[1].get<std::string>(), e.gold.is_string = j[3].get<bool>();
-        if (!j[2].is_null()) e.gold.number = j[2].get<double>();
-        e.transcript = j[7].get<std::string>(), e.tool_calls = j[8].get<int64_t>(), e.tool_useful = j[9].get<bool>();
-        res.samples.push_back(std::move(e));
-      }
+    gather_samples(*dist, res.samples);
   }
   res.greedy_strict = double(ok_strict) / std::max<int64_t>(1, n);
   res.greedy_flexible = double(ok_flex) / std::max<int64_t>(1, n);
