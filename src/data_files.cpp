@@ -13,6 +13,8 @@ namespace grpo {
 // ---------------------------------------------------------------------------------------------
 // GSM8K examples
 
+Gold trl_gold(const nlohmann::json&, const std::string&, const char**);
+
 namespace {
 
 std::string field_string(const nlohmann::json& obj, const char* name, const std::string& where) {
@@ -75,10 +77,38 @@ std::vector<ChatMessage> parse_messages(const nlohmann::json& list, const std::s
   return out;
 }
 
-// The gold of a TRL line: "gold" (a number, or any text: a string gold, compared by answer_mode), else
+// TRL: prompt (text or messages) + a gold; anything else is an error naming the fields found.
+Example trl_example(const nlohmann::json& obj, const std::string& where) {
+  if (!obj.contains("prompt"))
+    throw Error(
+        where +
+        ": missing field \"question\" (or \"prompt\"): expected GSM8K's question + answer or TRL's prompt + a gold; fields found: " +
+        field_names(obj));
+  Example ex;
+  const auto& p = obj["prompt"];
+  if (p.is_array()) {
+    ex.messages = parse_messages(p, where);
+    ex.question = ex.messages.back().content;
+  } else {
+    ex.question = field_string(obj, "prompt", where);
+  }
+  const char* used = "gold";
+  ex.gold = trl_gold(obj, where, &used);
+  ex.answer = obj.contains("answer") && obj["answer"].is_string() ? obj["answer"].get<std::string>()
+              : std::string(used) == "solution"                   ? obj["solution"].get<std::string>()
+                                                                  : "#### " + ex.gold.text;
+  ex.columns = other_columns(obj, {"prompt", used});
+  return ex;
+}
+
+}  // namespace
+
+// The gold of a TRL line (see data_files.h): "gold" (a number, or any text: a string gold, compared by answer_mode), else
 // "answer" (after "####", or its last \boxed{}), else "solution" (its last \boxed{}). A boxed gold is
 // a string gold (MATH's "\frac{1}{2}"); whether it must be a number is the answer mode's to say.
 Gold trl_gold(const nlohmann::json& obj, const std::string& where, const char** used) {
+  const char* ignored = nullptr;
+  if (!used) used = &ignored;
   auto text_gold = [&](std::string text, const std::string& field) {
     if (trim(text).empty()) throw Error(where + ": field " + json_text(field) + ": the gold is empty");
     return Gold::from_text(std::string(trim(text)));
@@ -107,32 +137,6 @@ Gold trl_gold(const nlohmann::json& obj, const std::string& where, const char** 
   throw Error(where + ": missing field \"gold\" (format: prompt + gold, or an \"answer\" / \"solution\" holding it); fields found: " +
               field_names(obj));
 }
-
-// TRL: prompt (text or messages) + a gold; anything else is an error naming the fields found.
-Example trl_example(const nlohmann::json& obj, const std::string& where) {
-  if (!obj.contains("prompt"))
-    throw Error(
-        where +
-        ": missing field \"question\" (or \"prompt\"): expected GSM8K's question + answer or TRL's prompt + a gold; fields found: " +
-        field_names(obj));
-  Example ex;
-  const auto& p = obj["prompt"];
-  if (p.is_array()) {
-    ex.messages = parse_messages(p, where);
-    ex.question = ex.messages.back().content;
-  } else {
-    ex.question = field_string(obj, "prompt", where);
-  }
-  const char* used = "gold";
-  ex.gold = trl_gold(obj, where, &used);
-  ex.answer = obj.contains("answer") && obj["answer"].is_string() ? obj["answer"].get<std::string>()
-              : std::string(used) == "solution"                   ? obj["solution"].get<std::string>()
-                                                                  : "#### " + ex.gold.text;
-  ex.columns = other_columns(obj, {"prompt", used});
-  return ex;
-}
-
-}  // namespace
 
 std::vector<Example> parse_gsm8k_examples(const std::string& text, const std::string& path, size_t limit) {
   std::vector<Example> examples;

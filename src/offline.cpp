@@ -33,7 +33,7 @@ StepMetrics logprob_objective_step(GrpoState& st, const Rollout& r, int64_t K,
                                    const std::function<torch::Tensor(int64_t, const torch::Tensor&, const torch::Tensor&)>& micro_loss) {
   const int64_t N = r.completion_ids.size(0), Tc = r.completion_ids.size(1), mb = N / K;
   auto ids = torch::cat({r.prompt_ids, r.completion_ids}, 1), attn = torch::cat({r.prompt_mask, r.completion_mask}, 1);
-  auto cmask = r.completion_mask.to(torch::kFloat32);
+  auto cmask = (r.loss_mask.defined() ? r.loss_mask * r.completion_mask : r.completion_mask).to(torch::kFloat32);  // the model's own tokens
   st.policy->train();
   clear_grads(st);
   double loss_total = 0;
@@ -52,24 +52,54 @@ StepMetrics logprob_objective_step(GrpoState& st, const Rollout& r, int64_t K,
   return stats;
 }
 
+// A given response's ids, and 1 on those the model is trained to write. Without tools, all of it
+// (text only: special-token strings stay text). With tools, a transcript as a rollout makes it: the
+// model's pieces (their <|im_end|> and <tool_call> markers as ids) train, and each tool turn, from
+// "\n<|im_start|>user\n<tool_response>" to the next "<|im_start|>assistant\n" (tool_responses_text),
+// is context, never trained.
+void encode_response(const Tokenizer& tok, const std::string& text, bool tools, std::vector<int32_t>& ids, std::vector<int32_t>& own) {
+  auto add = [&](std::string_view piece, int32_t mine) {
+    for (int32_t id : tok.encode(piece, /*match_special=*/tools)) ids.push_back(id), own.push_back(mine);
+  };
+  if (!tools) return add(text, 1);
+  const std::string open = "\n<|im_start|>user\n<tool_response>", resume = "<|im_start|>assistant\n";
+  size_t at = 0;
+  for (size_t p = text.find(open); p != std::string::npos; p = text.find(open, at)) {
+    const size_t q = text.find(resume, p);
+    if (q == std::string::npos) break;  // an unfinished tool turn stays the model's text
+    add(std::string_view(text).substr(at, p - at), 1);
+    add(std::string_view(text).substr(p, q + resume.size() - p), 0);
+    at = q + resume.size();
+  }
+  add(std::string_view(text).substr(at), 1);
+}
+
 }  // namespace
 
 RolloutBatch offline_batch(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<OfflineGroup>& groups) {
   const TrainConfig& cfg = st.cfg;
   const int64_t B = static_cast<int64_t>(groups.size()), G = static_cast<int64_t>(groups.front().responses.size());
   std::vector<std::vector<int32_t>> prompts;
-  std::vector<std::vector<int32_t>> responses;
+  std::vector<std::vector<int32_t>> responses, owns;
   std::vector<float> rewards;
   RolloutBatch rb;
+  const bool tools = st.tools != nullptr;
   for (const auto& g : groups) {
-    prompts.push_back(tokenize_prompt(tok, special.chat, cfg.system_prompt, g.prompt, cfg.max_prompt_tokens).ids);
+    Example ex;
+    ex.question = g.prompt;
+    prompts.push_back(tokenize_example(tok, special.chat, cfg.system_prompt, ex, cfg.max_prompt_tokens, cfg.tools).ids);
     for (int64_t i = 0; i < G; ++i) {
-      auto ids = tok.encode(g.responses[i], /*match_special=*/false);
-      if (!special.eos.empty()) ids.push_back(special.eos.front());
-      const bool cut = static_cast<int64_t>(ids.size()) > cfg.max_new_tokens;
-      if (cut) ids.resize(cfg.max_new_tokens);
+      std::vector<int32_t> ids, own;
+      encode_response(tok, g.responses[i], tools, ids, own);
+      if (!special.eos.empty()) ids.push_back(special.eos.front()), own.push_back(1);
+      // max_new_tokens counts the model's tokens, as in a rollout.
+      int64_t mine = 0;
+      size_t keep = 0;
+      while (keep < ids.size() && (mine += own[keep]) <= cfg.max_new_tokens) ++keep;
+      const bool cut = keep < ids.size();
+      ids.resize(keep), own.resize(keep);
       rb.rollout.finish.push_back(cut ? FinishReason::Length : FinishReason::Stop);
-      responses.push_back(std::move(ids));
+      responses.push_back(std::move(ids)), owns.push_back(std::move(own));
       rewards.push_back(g.rewards[i]);
       rb.completions.push_back(g.responses[i]);
     }
@@ -82,11 +112,13 @@ RolloutBatch offline_batch(GrpoState& st, const Tokenizer& tok, const SpecialIds
   int64_t Tc = 1;
   for (const auto& r : responses) Tc = std::max<int64_t>(Tc, static_cast<int64_t>(r.size()));
   auto ids = torch::full({B * G, Tc}, int64_t(special.pad), torch::kInt64), mask = torch::zeros({B * G, Tc}, torch::kInt64);
-  auto ia = ids.accessor<int64_t, 2>(), ma = mask.accessor<int64_t, 2>();  // host writes, no per-element tensor ops
+  auto own = torch::zeros({B * G, Tc}, torch::kInt64);
+  auto ia = ids.accessor<int64_t, 2>(), ma = mask.accessor<int64_t, 2>(), oa = own.accessor<int64_t, 2>();  // host writes
   for (int64_t n = 0; n < B * G; ++n)
-    for (size_t t = 0; t < responses[n].size(); ++t) ia[n][t] = responses[n][t], ma[n][t] = 1;
+    for (size_t t = 0; t < responses[n].size(); ++t) ia[n][t] = responses[n][t], ma[n][t] = 1, oa[n][t] = owns[n][t];
   rb.rollout.completion_ids = ids.to(device);
   rb.rollout.completion_mask = mask.to(device);
+  if (tools) rb.rollout.loss_mask = own.to(device);
   rb.rewards = torch::tensor(rewards, torch::kFloat32).view({B, G});
   rb.correct = torch::zeros({B, G});
   return rb;
@@ -123,7 +155,8 @@ StepMetrics sft_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& spec
   RolloutBatch rb = offline_batch(st, tok, special, groups);  // one "response" per prompt: the reference answer
   const int64_t N = rb.rollout.completion_ids.size(0), K = std::min<int64_t>(st.cfg.grad_accum, N);
   TORCH_CHECK(N % K == 0, "sft: grad_accum must divide the batch size");
-  const double n_tokens = std::max(1.0, rb.rollout.completion_mask.sum().item<double>());
+  const auto& trained = rb.rollout.loss_mask.defined() ? rb.rollout.loss_mask : rb.rollout.completion_mask;
+  const double n_tokens = std::max(1.0, trained.sum().item<double>());
   StepMetrics stats = logprob_objective_step(
       st, rb.rollout, K, [&](int64_t, const torch::Tensor& lp, const torch::Tensor& m) { return -(lp * m).sum() / n_tokens; });
   stats.tokens = n_tokens;

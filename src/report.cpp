@@ -315,6 +315,11 @@ void write_what_changed(std::ostream& md, const RunFiles& f) {
        << " |\n";
     md << "| after | " << pct(after["greedy_strict"]) << " | " << pct(after["greedy_flexible"]) << " | " << pct(after["sampled"])
        << " |\n\n";
+    if (before.contains("tool_calls_mean") && after.contains("tool_calls_mean"))
+      md << "Tools (" << get_config_value(cfg, "tools") << "), greedy answers: " << num(before["tool_calls_mean"], "%.2f") << " -> **"
+         << num(after["tool_calls_mean"], "%.2f")
+         << "** calls per answer; answers with a call whose result was the gold: " << pct(before["tool_useful_frac"]) << " -> **"
+         << pct(after["tool_useful_frac"]) << "**.\n\n";
   } else {
     md << "The run has not finished (no summary.json): no after-training evaluation yet.\n\n";
   }
@@ -412,8 +417,10 @@ void write_examples(std::ostream& md, const RunFiles& f) {
       md << "### Question " << i + 1 << ": " << (bo ? "right" : "wrong") << " -> " << (ao ? "right" : "wrong") << " (gold "
          << b.value("gold", std::string("?")) << ")\n\n"
          << md_quote(b.value("question", std::string())) << "\n\n";
-      md << "**Before** (" << (bo ? "correct" : "wrong") << "):\n\n```\n" << b.value("completion", std::string()) << "\n```\n\n";
-      md << "**After** (" << (ao ? "correct" : "wrong") << "):\n\n```\n" << a.value("completion", std::string()) << "\n```\n\n";
+      // With tools, the whole exchange: the model's calls, the tool's answers, its final turn.
+      auto shown = [](const json& x) { return x.value("transcript", x.value("completion", std::string())); };
+      md << "**Before** (" << (bo ? "correct" : "wrong") << "):\n\n```\n" << shown(b) << "\n```\n\n";
+      md << "**After** (" << (ao ? "correct" : "wrong") << "):\n\n```\n" << shown(a) << "\n```\n\n";
     }
   }
 }

@@ -22,7 +22,11 @@ namespace grpo {
 std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch::Dtype dtype, int world_size) {
   const double P = double(mc.n_params()), es = double(torch::elementSize(dtype)), W = std::max(1, world_size);
   // Each rank rolls out and trains B / W prompts' groups.
-  const int64_t N = int64_t(cfg.prompts_per_step) * cfg.group_size / int64_t(W), T = cfg.max_prompt_tokens + cfg.max_new_tokens;
+  // A completion's columns: the model's max_new_tokens, with tools also their answers and the
+  // steps spent waiting for them (sampler.h's completion_width).
+  const int64_t Tc =
+      cfg.max_new_tokens + (cfg.tools.empty() ? 0 : int64_t(cfg.max_tool_calls) * (cfg.max_tool_tokens + SamplingParams{}.sync_every));
+  const int64_t N = int64_t(cfg.prompts_per_step) * cfg.group_size / int64_t(W), T = cfg.max_prompt_tokens + Tc;
   // LoRA: the base stays frozen (no gradient, master or AdamW state, and it is its own reference);
   // the adapters' Lp parameters are fp32 with fp32 gradients and AdamW moments.
   const bool lora = cfg.lora_rank > 0;
@@ -46,7 +50,7 @@ std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch
   // Without checkpointing a micro-batch runs each prompt once for its group (update_policy).
   const int64_t mb = std::max<int64_t>(1, N / std::max(1, cfg.grad_accum));
   const double prompt_rows = cfg.gradient_checkpointing ? double(mb) : std::ceil(double(mb) / cfg.group_size);
-  const double tokens = prompt_rows * cfg.max_prompt_tokens + double(mb) * cfg.max_new_tokens;
+  const double tokens = prompt_rows * cfg.max_prompt_tokens + double(mb) * double(Tc);
   const double per_layer = (16.0 * mc.n_embd + 3.0 * mc.n_ff) * es + double(mc.n_head) * T * (2 * es + 4);
   const double act = cfg.gradient_checkpointing ? tokens * (mc.n_embd * es * mc.n_layer + per_layer) : tokens * per_layer * mc.n_layer;
   // The chunked lm_head: a few (rows, V) fp32 blocks, the fp32 (V, D) gradient, and for a bf16/fp16

@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "grpo/common.h"
+#include "grpo/tool_calls.h"
 
 namespace grpo {
 
@@ -28,8 +29,46 @@ const char* const kObjects[] = {"apples", "pens", "cards", "books", "shells", "c
 
 }  // namespace
 
+namespace {
+
+const char* const kMultiplyForms[] = {"What is {a} * {b}?", "{name} packs {b} {obj} into each of {a} boxes. How many {obj} is that?"};
+
+SynthProblem multiply_problem(Draw& d, uint64_t index) {
+  SynthProblem p;
+  p.index = index;
+  p.a = 10 + static_cast<int>(d.below(90)), p.b = 10 + static_cast<int>(d.below(90));
+  std::string q = kMultiplyForms[d.below(2)];
+  auto put = [&](const std::string& key, const std::string& v) {
+    for (size_t at = q.find(key); at != std::string::npos; at = q.find(key)) q.replace(at, key.size(), v);
+  };
+  put("{a}", std::to_string(p.a)), put("{b}", std::to_string(p.b));
+  put("{name}", kNames[d.below(12)]), put("{obj}", kObjects[d.below(10)]);
+  p.question = q;
+  p.gold = p.a * p.b;
+  p.answer = std::to_string(p.a) + "*" + std::to_string(p.b) + "=" + std::to_string(p.gold) + "\n#### " + std::to_string(p.gold);
+  return p;
+}
+
+}  // namespace
+
+std::string synth_tool_transcript(const SynthProblem& p, uint64_t seed, double good, double bad) {
+  Draw d{splitmix64(seed) ^ splitmix64(p.index + 0x7001)};
+  const double u = d.unit();
+  if (u < good + bad) {
+    int a = p.a, b = p.b;
+    if (u >= good) (d.below(2) ? a : b) += (d.below(2) ? 1 : -1) * static_cast<int>(1 + d.below(9));
+    ToolCall call{"calculator", ordered_json::object({{"expression", std::to_string(a) + " * " + std::to_string(b)}}), ""};
+    const std::string result = std::to_string(a * b);
+    return tool_call_text(call) + "<|im_end|>" + tool_responses_text({result}) + "#### " + result;
+  }
+  int guess = p.gold;
+  if (d.below(10) != 0) guess += (d.below(2) ? 1 : -1) * static_cast<int>(1 + d.below(99));
+  return std::to_string(p.a) + "*" + std::to_string(p.b) + "=" + std::to_string(guess) + "\n#### " + std::to_string(guess);
+}
+
 SynthProblem synth_problem(const SynthConfig& cfg, uint64_t index) {
   Draw d{splitmix64(cfg.seed) ^ splitmix64(index + 0x51ED)};
+  if (cfg.multiply) return multiply_problem(d, index);
   const int who = static_cast<int>(d.below(12));
   const std::string name = kNames[who], obj = kObjects[d.below(10)];
   const std::string pron = kShe[who] ? "She" : "He";

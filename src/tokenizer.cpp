@@ -485,7 +485,8 @@ const char* const kQwenSplit =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 }  // namespace
 
-std::string byte_level_tokenizer_json(const std::vector<std::pair<std::string, std::string>>& merges) {
+std::string byte_level_tokenizer_json(const std::vector<std::pair<std::string, std::string>>& merges,
+                                      const std::vector<std::string>& extra) {
   json vocab = json::object();
   for (int b = 0; b < 256; ++b) vocab[byte_level().byte_to_utf8[b]] = b;
   json added = json::array();
@@ -498,8 +499,16 @@ std::string byte_level_tokenizer_json(const std::vector<std::pair<std::string, s
                      {"lstrip", false},
                      {"rstrip", false},
                      {"single_word", false}});
-  json merge_list = json::array();
   int next = 259;
+  for (const auto& t : extra)
+    added.push_back({{"id", next++},
+                     {"content", t},
+                     {"special", false},
+                     {"normalized", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"single_word", false}});
+  json merge_list = json::array();
   for (const auto& [a, b] : merges) {
     if (!vocab.contains(a + b)) vocab[a + b] = next++;
     merge_list.push_back(a + " " + b);

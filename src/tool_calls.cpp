@@ -287,7 +287,9 @@ void python_json_into(const ordered_json& j, std::string& out) {
     }
     out += ']';
   } else {
-    out += j.dump();  // strings (escaped as json.dumps(ensure_ascii=False) does), numbers, true, false, null
+    // Strings (escaped as json.dumps(ensure_ascii=False) does), numbers, true, false, null; bytes
+    // that are not UTF-8 (a byte-level model can write half a character) become U+FFFD.
+    out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
 }
 

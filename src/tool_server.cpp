@@ -49,7 +49,7 @@ std::vector<std::string> ToolProgram::call(const std::vector<ProgramCall>& calls
   j["calls"] = ordered_json::array();
   for (const auto& c : calls) j["calls"].push_back(ordered_json::object({{"id", c.id}, {"name", c.name}, {"arguments", c.arguments}}));
   j["step"] = step;
-  return parse_tool_reply(program_.ask(j.dump(), step), calls, program_.describe());
+  return parse_tool_reply(program_.ask(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), step), calls, program_.describe());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -257,7 +257,7 @@ check "reward bad line named" 1 "stdin:2: invalid JSON" "$out" "$rc"
 check "reward earlier lines kept" 1 '^\{"correct":true' "$out" "$rc"
 [[ $(grep -c '^{' <<<"$out") == 1 ]] || { echo "FAIL reward wrote output past the bad line"; fails=$((fails+1)); }
 out=$(echo '{"completion": "x"}' | "$bin/grpo_reward" 2>&1); rc=$?
-check "reward missing gold" 1 'stdin:1: missing field "answer" or "gold"' "$out" "$rc"
+check "reward missing gold" 1 'stdin:1: missing field "gold" \(format: prompt \+ gold, or an "answer" / "solution" holding it\); fields found: "completion"' "$out" "$rc"
 out=$(echo '{"completion": "x", "gold": 1}' | "$bin/grpo_reward" --weights corectness=1 2>&1); rc=$?
 check "reward weight typo" 1 "did you mean 'reward_weights.correctness'" "$out" "$rc"
 
@@ -380,6 +380,14 @@ check "launch.sh 2 ranks" 0 "Data parallel: 2 ranks \(gloo\), 2 of the 4 prompts
 check_that "launch.sh metrics: 2 steps" test "$(wc -l < "$tmp/launch/metrics.jsonl")" = 2
 out=$(scripts/launch.sh -n 2 --port $((20000 + RANDOM % 20000)) -- "$bin/grpo_train" data/tiny-model --set prompts_per_step=3 --dry-run 2>&1); rc=$?
 check "launch.sh: a rank's failure is the exit status" 1 "prompts_per_step = 3 is not a multiple of WORLD_SIZE = 2" "$out" "$rc"
+# Tools (issue 34): two ranks with the calculator; tool metrics, transcripts, the report's exchanges
+out=$(scripts/launch.sh -n 2 --port $((20000 + RANDOM % 20000)) -- "$bin/grpo_train" data/tiny-tools-model -c configs/tiny_tools_demo.yaml \
+      --set max_steps=2 --set eval_limit=8 --set eval_samples=0 --set prompts_per_step=4 --set group_size=4 --set log_samples_every=1 \
+      --set output_dir="$tmp/tools" 2>&1); rc=$?
+check "tools: 2 ranks train and evaluate with the calculator" 0 "tools: [0-9.]+ calls per answer" "$out" "$rc"
+check_that "tools: tool metrics logged" grep -q '"tool_calls_mean":' "$tmp/tools/metrics.jsonl"
+check_that "tools: samples show transcripts" grep -q '<tool_response>' "$tmp/tools/samples.jsonl"
+check_that "tools: the report shows the exchanges" grep -q '<tool_response>' "$tmp/tools/report.md"
 
 echo "$passes passed, $fails failed"
 [[ $fails == 0 ]]

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "grpo/common.h"
@@ -111,6 +112,19 @@ TEST(Dataset, TrlFormatsGoldsAndColumns) {
   EXPECT_EQ(ex[4].columns, "");  // GSM8K lines carry nothing extra: the reward program's request is unchanged
   EXPECT_EQ(gold_json(ex[4].gold), nlohmann::json(4.0));
   EXPECT_EQ(gold_json(ex[0].gold), nlohmann::json("1,080"));
+}
+
+// One reading of a line's gold for the data files and grpo_reward: a number keeps the text the
+// line wrote (42, not 42.0: math mode compares that text).
+TEST(Dataset, LineGoldKeepsTheWrittenNumber) {
+  EXPECT_EQ(trl_gold(nlohmann::json::parse(R"({"gold": 42})"), "x").text, "42");
+  EXPECT_EQ(trl_gold(nlohmann::json::parse(R"({"gold": 0.5})"), "x").text, "0.5");
+  const Gold g = trl_gold(nlohmann::json::parse(R"({"answer": "so #### 1,080"})"), "x");
+  EXPECT_EQ(g.text, "1,080");
+  EXPECT_EQ(*g.number, 1080.0);
+  const char* used = nullptr;
+  EXPECT_EQ(trl_gold(nlohmann::json::parse(R"({"solution": "is \\boxed{\\frac{1}{2}}"})"), "x", &used).text, "\\frac{1}{2}");
+  EXPECT_STREQ(used, "solution");
 }
 
 TEST(Dataset, RefusesGoldsThatAreNotNumbersUnlessMath) {

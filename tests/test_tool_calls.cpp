@@ -56,6 +56,10 @@ TEST(ToolCalls, ToolCallsAndTheirFaults) {
   EXPECT_EQ(run_builtin_tool(calls[4], tools), "{\"error\": \"unknown tool 'search'\"}");
   EXPECT_EQ(run_builtin_tool(calls[5], tools), "{\"error\": \"calculator expects {\\\"expression\\\": string}\"}");
   EXPECT_EQ(tool_call_text(calls[0]), "<tool_call>\n{\"name\": \"calculator\", \"arguments\": {\"expression\": \"12*34\"}}\n</tool_call>");
+  // Half a character (a byte-level model writes bytes) in a bad call: an error result, U+FFFD in place.
+  const auto torn = parse_tool_calls("<tool_call>{\"name\": \xC3</tool_call>");
+  ASSERT_EQ(torn.size(), 1u);
+  EXPECT_EQ(run_builtin_tool(torn[0], tools), "{\"error\": \"the tool call is not a JSON object: '{\\\"name\\\": \xEF\xBF\xBD'\"}");
 }
 
 TEST(ToolCalls, PythonJsonKeepsOrderAndSeparators) {

@@ -31,6 +31,10 @@ struct Example {
 };
 // limit 0 = every line; throws on an empty file.
 std::vector<Example> parse_gsm8k_examples(const std::string& text, const std::string& path, size_t limit = 0);
+// A line's gold, by TRL's rules: "gold" (a number, its text as written: 42, not 42.0; or any text, a
+// string gold), else "answer" (after "####", or its last \boxed{}), else "solution" (its last
+// \boxed{}). `used` gets the field it came from. grpo_reward reads its lines' golds with it too.
+Gold trl_gold(const nlohmann::json& obj, const std::string& where, const char** used = nullptr);
 // answer_mode strict and flexible compare numbers: an Error names the first line whose gold is not one.
 void require_numeric_golds(const std::vector<Example>& examples, const std::string& path, AnswerMode mode);
 

@@ -131,10 +131,12 @@ class IncrementalDecoder {
 };
 
 // A byte-level BPE tokenizer.json: the 256 GPT-2 byte characters (ids 0..255), the ChatML specials
-// <|endoftext|> 256, <|im_start|> 257, <|im_end|> 258, then one id per merge (259, 260, ...).
+// <|endoftext|> 256, <|im_start|> 257, <|im_end|> 258, then `extra` added tokens (not special, as
+// Qwen's <tool_call> and </tool_call>: 259, ...), then one id per merge.
 // With no merges it uses GPT-2's ByteLevel splitting; with merges, Qwen2.5's exact pipeline (Split
 // on the Qwen regex, so every digit stays its own token, then ByteLevel without regex).
-std::string byte_level_tokenizer_json(const std::vector<std::pair<std::string, std::string>>& merges = {});
+std::string byte_level_tokenizer_json(const std::vector<std::pair<std::string, std::string>>& merges = {},
+                                      const std::vector<std::string>& extra = {});
 // Learn `n_merges` BPE merges from texts (pre-tokenized with the Qwen regex, byte-level mapped):
 // repeatedly merge the most frequent adjacent pair (ties: the smaller pair of strings).
 std::vector<std::pair<std::string, std::string>> train_bpe_merges(const std::vector<std::string>& texts, int n_merges);

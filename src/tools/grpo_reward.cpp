@@ -16,6 +16,7 @@
 #include "grpo/cli.h"
 #include "grpo/common.h"
 #include "grpo/config.h"
+#include "grpo/data_files.h"
 #include "grpo/reward.h"
 #include "grpo/tokenizer.h"
 
@@ -23,26 +24,13 @@ using namespace grpo;
 
 namespace {
 
-// The line's gold: "gold" (a number, or a string: a number's text, or any answer for --mode math), or
-// a GSM8K "answer" (after "####").
+// The line's gold, read as a data file's line (trl_gold); strict and flexible need a number.
 Gold gold_of(const nlohmann::json& obj, const std::string& where, AnswerMode mode) {
-  if (obj.contains("gold")) {
-    const auto& g = obj["gold"];
-    if (g.is_number()) return Gold(g.get<double>());
-    if (g.is_string()) {
-      Gold out = Gold::from_text(g.get<std::string>());
-      if (mode == AnswerMode::Math || out.number) return out;
-    }
-    throw Error(where + ": field \"gold\": expected a number" + std::string(mode == AnswerMode::Math ? " or string" : "") + ", found " +
-                json_text(g) + (g.is_string() ? " (--mode math compares answers that are not numbers)" : ""));
-  }
-  if (obj.contains("answer")) {
-    if (!obj["answer"].is_string()) throw Error(where + ": field \"answer\": expected a string");
-    auto v = parse_gsm8k_gold(obj["answer"].get<std::string>());
-    if (!v) throw Error(where + ": field \"answer\": no number after \"####\"");
-    return Gold(*v);
-  }
-  throw Error(where + ": missing field \"answer\" or \"gold\"");
+  Gold g = trl_gold(obj, where);
+  if (mode != AnswerMode::Math && !g.number)
+    throw Error(where + ": the gold " + quote(g.text) + " is not one number, and --mode " + choice_name(mode) +
+                " compares numbers (--mode math compares answers like this one)");
+  return g;
 }
 
 }  // namespace

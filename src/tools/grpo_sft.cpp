@@ -37,6 +37,32 @@ TrainConfig sft_defaults() {
   return cfg;
 }
 
+// --init: a fresh model directory, random weights from the config.json `init` and a byte-level
+// tokenizer (BPE merges learned on the data when n_merges > 0).
+void init_model_dir(const std::string& model_dir, const std::string& init, int n_merges, const TrainConfig& cfg, const GSM8KDataset& ds) {
+  if (dir_exists(model_dir) && !fs::is_empty(model_dir)) throw Error("--init: " + model_dir + " exists and is not empty");
+  nlohmann::json mj = nlohmann::json::parse(read_file(init));
+  // The tokenizer comes first: its size decides the embedding's rows.
+  std::vector<std::string> texts = {cfg.system_prompt, "system\n", "user\n", "assistant\n"};
+  for (size_t i = 0; i < ds.size(); ++i) texts.push_back(ds[i].question), texts.push_back(ds[i].answer);
+  // With tools every prompt carries their system turn: merges learned on it keep prompts short.
+  if (!cfg.tools.empty()) texts.insert(texts.end(), 64, tools_system_text(ChatTemplate{}, cfg.system_prompt, cfg.tools));
+  auto merges = train_bpe_merges(texts, n_merges);
+  // With tools the model must write Qwen's call markers as single tokens (the sampler watches </tool_call>).
+  const std::vector<std::string> extra =
+      cfg.tools.empty() ? std::vector<std::string>{} : std::vector<std::string>{"<tool_call>", "</tool_call>"};
+  mj["vocab_size"] = 259 + static_cast<int64_t>(extra.size() + merges.size());
+  ModelConfig mc = ModelConfig::from_json(json_text(mj), init);
+  fs::create_directories(model_dir);
+  auto fresh = init_qwen2(mc, static_cast<uint64_t>(cfg.seed), 0.02);
+  save_qwen2(fresh, model_dir, torch::kFloat32);
+  write_file_atomic(model_dir + "/tokenizer.json", byte_level_tokenizer_json(merges, extra));
+  write_file_atomic(model_dir + "/generation_config.json",
+                    R"({"eos_token_id": [258, 256], "pad_token_id": 256, "do_sample": true, "temperature": 1.0})");
+  std::printf("initialised %s: %.2f M params, byte-level tokenizer with %zu merges (vocab %lld)\n", model_dir.c_str(), mc.n_params() / 1e6,
+              merges.size(), (long long)mc.n_vocab);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -63,24 +89,7 @@ int main(int argc, char** argv) {
     if (cfg.lora_rank > 0)
       throw Error("config key 'lora_rank': grpo_sft trains the whole model; expected 0, found " + std::to_string(cfg.lora_rank));
     GSM8KDataset ds(cfg.train_data, static_cast<size_t>(cfg.train_limit));
-    if (!init.empty()) {  // ---- a fresh model directory
-      if (dir_exists(model_dir) && !fs::is_empty(model_dir)) throw Error("--init: " + model_dir + " exists and is not empty");
-      nlohmann::json mj = nlohmann::json::parse(read_file(init));
-      // The tokenizer comes first: its size decides the embedding's rows.
-      std::vector<std::string> texts = {cfg.system_prompt, "system\n", "user\n", "assistant\n"};
-      for (size_t i = 0; i < ds.size(); ++i) texts.push_back(ds[i].question), texts.push_back(ds[i].answer);
-      auto merges = train_bpe_merges(texts, n_merges);
-      mj["vocab_size"] = 259 + static_cast<int64_t>(merges.size());
-      ModelConfig mc = ModelConfig::from_json(json_text(mj), init);
-      fs::create_directories(model_dir);
-      auto fresh = init_qwen2(mc, static_cast<uint64_t>(cfg.seed), 0.02);
-      save_qwen2(fresh, model_dir, torch::kFloat32);
-      write_file_atomic(model_dir + "/tokenizer.json", byte_level_tokenizer_json(merges));
-      write_file_atomic(model_dir + "/generation_config.json",
-                        R"({"eos_token_id": [258, 256], "pad_token_id": 256, "do_sample": true, "temperature": 1.0})");
-      std::printf("initialised %s: %.2f M params, byte-level tokenizer with %zu merges (vocab %lld)\n", model_dir.c_str(),
-                  mc.n_params() / 1e6, merges.size(), (long long)mc.n_vocab);
-    }
+    if (!init.empty()) init_model_dir(model_dir, init, n_merges, cfg, ds);
     auto tok = load_tokenizer(model_dir);
     SpecialIds special = load_special_ids(model_dir, *tok, chat_settings(cfg));
     auto model = load_policy(model_dir, cfg.device, cfg.dtype, cfg.attention).model;
