@@ -63,6 +63,28 @@ for line in sys.stdin:
   EXPECT_EQ(p.restarts(), 0);
 }
 
+// With tools the program also gets each completion's transcript as messages (absent otherwise).
+TEST(RewardProgram, ToolTranscriptsArriveAsMessages) {
+  const std::string py = script(R"(import json, sys
+for line in sys.stdin:
+    q = json.loads(line)
+    ms = q.get("messages", [[]] * len(q["completions"]))
+    print(json.dumps({"rewards": {"turns": [len(m) for m in ms],
+                                  "tool": [sum(x["role"] == "tool" for x in m) for m in ms],
+                                  "called": [float(any("tool_calls" in x for x in m)) for m in ms]}}), flush=True))",
+                                "#!/usr/bin/env python3");
+  RewardProgram p({py}, 10, 0);
+  RewardRequest req = request({"#### 408", "#### 7"}, {408, 7});
+  req.messages = {
+      R"([{"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "calculator", "arguments": {"expression": "12*34"}}}]}, {"role": "tool", "content": "408"}, {"role": "assistant", "content": "#### 408"}])",
+      R"([{"role": "assistant", "content": "#### 7"}])"};
+  auto out = p.score(req);
+  EXPECT_EQ(out.at("turns"), (std::vector<float>{3, 1}));
+  EXPECT_EQ(out.at("tool"), (std::vector<float>{1, 0}));
+  EXPECT_EQ(out.at("called"), (std::vector<float>{1, 0}));
+  EXPECT_EQ(p.score(request({"x"}, {1})).at("turns"), (std::vector<float>{0}));  // no tools: no "messages"
+}
+
 TEST(RewardProgram, PlainListIsTheExternalComponent) {
   RewardProgram p({script(R"(while IFS= read -r line; do echo '{"rewards": [1, 0.5]}'; done)")}, 10, 0);
   auto out = p.score(request({"a", "b"}, {1, 2}));
