@@ -13,6 +13,7 @@
 #include "grpo/grpo.h"
 #include "grpo/lora.h"
 #include "grpo/sampler.h"
+#include "grpo/tool_server.h"
 #include "grpo/zero.h"
 
 namespace fs = std::filesystem;
@@ -76,9 +77,10 @@ void print_run_plan(const TrainConfig& cfg, const ModelConfig& mc, const Tokeniz
                     const GSM8KDataset& train, const GSM8KDataset& eval, int64_t total_steps, torch::ScalarType dtype,
                     const torch::Device& device, int world_size) {
   const int64_t B = cfg.prompts_per_step;
+  if (!cfg.tools.empty()) check_tool_support(tok, special.chat);  // before the run, not at its first call
   size_t longest_prompt = 0, truncated = 0;
   for (size_t i = 0; i < std::min<size_t>(train.size(), 2000); ++i) {
-    auto p = tokenize_example(tok, special.chat, cfg.system_prompt, train[i], cfg.max_prompt_tokens);
+    auto p = tokenize_example(tok, special.chat, cfg.system_prompt, train[i], cfg.max_prompt_tokens, cfg.tools);
     longest_prompt = std::max(longest_prompt, p.ids.size());
     truncated += p.truncated;
   }

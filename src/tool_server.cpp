@@ -63,11 +63,17 @@ ToolServer::ToolServer(const TrainConfig& cfg) : tools_(cfg.tools), max_calls_(c
   if (!cfg.tool_command.empty()) program_ = std::make_unique<ToolProgram>(cfg.tool_command, cfg.tool_timeout, cfg.tool_restarts);
 }
 
-void ToolServer::attach(SamplingParams& sp, const Tokenizer& tok, const ChatTemplate& chat, int64_t n_seqs, int64_t step) {
+void check_tool_support(const Tokenizer& tok, const ChatTemplate& chat) {
   if (chat.family != ChatFamily::ChatML && chat.family != ChatFamily::Qwen3)
-    throw Error("tools: the chat template (" + chat.source + ") is not a Qwen one (chatml or qwen3); only those render tool calls here");
+    throw Error("config key 'tools': the chat template (" + chat.source +
+                ") is not a Qwen one (chatml or qwen3); only those render tool calls here");
+  if (!tok.token_to_id("</tool_call>"))
+    throw Error("config key 'tools': the tokenizer has no </tool_call> token, so a call's end cannot be seen while decoding");
+}
+
+void ToolServer::attach(SamplingParams& sp, const Tokenizer& tok, const ChatTemplate& chat, int64_t n_seqs, int64_t step) {
+  check_tool_support(tok, chat);
   const auto end = tok.token_to_id("</tool_call>");
-  if (!end) throw Error("tools: the tokenizer has no </tool_call> token, so a call's end cannot be seen while decoding");
   tok_ = &tok;
   step_ = step;
   turns_.assign(static_cast<size_t>(n_seqs), {});

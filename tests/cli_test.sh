@@ -388,6 +388,10 @@ check "tools: 2 ranks train and evaluate with the calculator" 0 "tools: [0-9.]+ 
 check_that "tools: tool metrics logged" grep -q '"tool_calls_mean":' "$tmp/tools/metrics.jsonl"
 check_that "tools: samples show transcripts" grep -q '<tool_response>' "$tmp/tools/samples.jsonl"
 check_that "tools: the report shows the exchanges" grep -q '<tool_response>' "$tmp/tools/report.md"
+out=$("$bin/grpo_train" data/tiny-model -c configs/tiny_demo.yaml --set 'tools=["calculator"]' --dry-run 2>&1); rc=$?
+check "tools: a tokenizer without </tool_call> fails the dry run" 1 "config key 'tools': the tokenizer has no </tool_call> token" "$out" "$rc"
+out=$("$bin/grpo_train" data/tiny-tools-model -c configs/tiny_tools_demo.yaml --dry-run 2>&1); rc=$?
+check "tools: the dry run measures prompts with the tools' system turn" 0 "longest 1[0-9][0-9] tokens" "$out" "$rc"
 
 echo "$passes passed, $fails failed"
 [[ $fails == 0 ]]

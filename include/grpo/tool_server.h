@@ -66,6 +66,10 @@ struct ToolTurn {
   std::vector<std::string> results;
 };
 
+// Throws Error unless `chat` renders tools (chatml, qwen3) and `tok` has </tool_call> (the id the
+// sampler watches); the trainer checks this before its first step.
+void check_tool_support(const Tokenizer& tok, const ChatTemplate& chat);
+
 // A result that reports a failure: our {"error": ...} or the calculator's "error: ...".
 bool is_tool_error(const std::string& result);
 
