@@ -25,6 +25,20 @@ SamplingParams eval_params(const TrainConfig& cfg, const Tokenizer& tok, const S
   return sp;
 }
 
+// Each completion of a rollout, one host transfer: the text its answer is read from (final_text:
+// the decoded ids; with tools, the final turn) and, with tools, the whole transcript.
+std::vector<Transcript> read_answers(const Rollout& r, const Tokenizer& tok, const ToolServer* tools) {
+  const auto ids = completion_token_ids(r);
+  const auto own = tools ? completion_own_flags(r) : std::vector<std::vector<int32_t>>{};
+  std::vector<Transcript> out(ids.size());
+  for (size_t k = 0; k < ids.size(); ++k)
+    if (tools)
+      out[k] = read_transcript(tok, ids[k], own[k], tools->turns()[k]);
+    else
+      out[k].final_text = tok.decode(ids[k], /*skip_special=*/true);
+  return out;
+}
+
 // Every rank's greedy answers, in question order.
 void gather_samples(Dist& dist, std::vector<EvalSample>& samples) {
   json mine = json::array();
@@ -65,18 +79,6 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
   int64_t ok_strict = 0, ok_flex = 0, ok_sampled = 0, tool_calls = 0, tool_useful = 0;
   static const std::vector<ToolSpec> no_tools;
   const std::vector<ToolSpec>& specs = tools ? tools->tools() : no_tools;
-  // The completions' text the answers are read from; with tools, the final turn (and the transcript).
-  auto read = [&](const Rollout& r, int64_t k, const Gold& gold, EvalSample* e) {
-    const auto ids = completion_token_ids(r);
-    if (!tools) return tok.decode(ids[k], /*skip_special=*/true);
-    Transcript t = read_transcript(tok, ids[k], completion_own_flags(r)[k], tools->turns()[k]);
-    if (e) {
-      const ToolUse use = tool_use(tools->turns()[k], gold);
-      e->transcript = t.text, e->tool_calls = use.calls, e->tool_useful = use.useful;
-      tool_calls += use.calls, tool_useful += use.useful;
-    }
-    return t.final_text;
-  };
   for (int64_t s = lo; s < hi; s += batch_size) {
     const int64_t b = std::min(batch_size, hi - s);
     std::vector<std::vector<int32_t>> prompts;
@@ -86,12 +88,17 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
       keys.push_back(static_cast<uint64_t>(i));
     }
     if (tools) tools->attach(greedy, tok, special.chat, b, 0);
-    Rollout g = generate(model, prompts, 1, greedy, keys);
+    const std::vector<Transcript> answers = read_answers(generate(model, prompts, 1, greedy, keys), tok, tools);
     for (int64_t i = 0; i < b; ++i) {
       EvalSample e;
       e.question = data[s + i].question;
       e.gold = data[s + i].gold;
-      e.completion = read(g, i, e.gold, &e);
+      e.completion = answers[i].final_text;
+      if (tools) {
+        const ToolUse use = tool_use(tools->turns()[i], e.gold);
+        e.transcript = answers[i].text, e.tool_calls = use.calls, e.tool_useful = use.useful;
+        tool_calls += use.calls, tool_useful += use.useful;
+      }
       e.correct_strict = correctness_reward(e.completion, e.gold, strict) > 0;
       e.correct_flexible = correctness_reward(e.completion, e.gold, flexible) > 0;
       ok_strict += e.correct_strict, ok_flex += e.correct_flexible;
@@ -99,11 +106,9 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
     }
     if (cfg.eval_samples > 0) {
       if (tools) tools->attach(sampled, tok, special.chat, b * cfg.eval_samples, 0);
-      Rollout r = generate(model, prompts, cfg.eval_samples, sampled, keys);
-      for (int64_t k = 0; k < b * cfg.eval_samples; ++k) {
-        const Gold& gold = data[s + k / cfg.eval_samples].gold;
-        ok_sampled += correctness_reward(read(r, k, gold, nullptr), gold, {mode, cfg.length_target}) > 0;
-      }
+      const std::vector<Transcript> draws = read_answers(generate(model, prompts, cfg.eval_samples, sampled, keys), tok, tools);
+      for (int64_t k = 0; k < b * cfg.eval_samples; ++k)
+        ok_sampled += correctness_reward(draws[k].final_text, data[s + k / cfg.eval_samples].gold, {mode, cfg.length_target}) > 0;
     }
   }
   if (dist && dist->active()) {  // every rank's counts and answers, in question order

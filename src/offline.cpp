@@ -33,7 +33,7 @@ StepMetrics logprob_objective_step(GrpoState& st, const Rollout& r, int64_t K,
                                    const std::function<torch::Tensor(int64_t, const torch::Tensor&, const torch::Tensor&)>& micro_loss) {
   const int64_t N = r.completion_ids.size(0), Tc = r.completion_ids.size(1), mb = N / K;
   auto ids = torch::cat({r.prompt_ids, r.completion_ids}, 1), attn = torch::cat({r.prompt_mask, r.completion_mask}, 1);
-  auto cmask = (r.loss_mask.defined() ? r.loss_mask * r.completion_mask : r.completion_mask).to(torch::kFloat32);  // the model's own tokens
+  auto cmask = r.own_mask().to(torch::kFloat32);  // the model's own tokens
   st.policy->train();
   clear_grads(st);
   double loss_total = 0;
@@ -155,8 +155,7 @@ StepMetrics sft_step(GrpoState& st, const Tokenizer& tok, const SpecialIds& spec
   RolloutBatch rb = offline_batch(st, tok, special, groups);  // one "response" per prompt: the reference answer
   const int64_t N = rb.rollout.completion_ids.size(0), K = std::min<int64_t>(st.cfg.grad_accum, N);
   TORCH_CHECK(N % K == 0, "sft: grad_accum must divide the batch size");
-  const auto& trained = rb.rollout.loss_mask.defined() ? rb.rollout.loss_mask : rb.rollout.completion_mask;
-  const double n_tokens = std::max(1.0, trained.sum().item<double>());
+  const double n_tokens = std::max(1.0, rb.rollout.own_mask().sum().item<double>());
   StepMetrics stats = logprob_objective_step(
       st, rb.rollout, K, [&](int64_t, const torch::Tensor& lp, const torch::Tensor& m) { return -(lp * m).sum() / n_tokens; });
   stats.tokens = n_tokens;

@@ -130,9 +130,12 @@ void apply_model_limits(SamplingParams& sp, const Tokenizer& tok, const SpecialI
   sp.n_allowed = static_cast<int64_t>(std::min<size_t>(tok.vocab_size(), static_cast<size_t>(n_vocab)));
 }
 
+int64_t completion_width(int64_t max_new_tokens, int64_t tool_turns, int64_t max_reply_ids, int64_t sync_every) {
+  return max_new_tokens + tool_turns * (max_reply_ids + sync_every);
+}
+
 int64_t completion_width(const SamplingParams& p) {
-  if (!has_tools(p)) return p.max_new_tokens;
-  return p.max_new_tokens + p.tools.max_turns * (p.tools.max_reply_ids + p.sync_every);
+  return completion_width(p.max_new_tokens, has_tools(p) ? p.tools.max_turns : 0, p.tools.max_reply_ids, p.sync_every);
 }
 
 namespace {
@@ -155,7 +158,7 @@ std::vector<std::vector<int32_t>> completion_token_ids(const Rollout& r) {
 }
 
 std::vector<std::vector<int32_t>> completion_own_flags(const Rollout& r) {
-  return inside_mask(r, r.loss_mask.defined() ? r.loss_mask : r.completion_mask);
+  return inside_mask(r, r.own_mask());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -223,22 +226,22 @@ void choose_tokens(torch::Tensor logits, int64_t t, const SamplingParams& p, con
     lp = probs.gather(1, tok.unsqueeze(1)).squeeze(1).log();
   }
   auto live = s.done.logical_not();
-  auto stops = torch::zeros_like(live);  // (n,) the model chose a stop id
+  auto own = live;  // (n,) the model's own ids (with tools, not a forced tool answer)
   if (has_tools(p)) {
     auto f = s.forced.index({s.active, t});  // (n,)
-    auto model = live.logical_and(f < 0);    // the model's own ids (forced ids are a tool's)
+    own = live.logical_and(f < 0);
     tok = torch::where(f >= 0, f, tok);
-    lp = torch::where(model, lp, torch::zeros_like(lp));
-    r.loss_mask.index_put_({s.active, t}, model.to(torch::kInt64));
-    s.n_model = s.n_model + model.to(torch::kInt64);
-    auto id_stop = model.logical_and((tok.unsqueeze(1) == stop.unsqueeze(0)).any(1));
-    auto out_of_budget = live.logical_and(s.n_model >= p.max_new_tokens).logical_and(id_stop.logical_not());
-    // A turn cut by the model's budget ends the sequence, call or not.
-    s.call_open = s.call_open.logical_or(model.logical_and(tok == p.tools.call_end_id)).logical_and(out_of_budget.logical_not());
-    stops = id_stop.logical_or(out_of_budget);
+    lp = torch::where(own, lp, torch::zeros_like(lp));
+    r.loss_mask.index_put_({s.active, t}, own.to(torch::kInt64));
+    s.n_model = s.n_model + own.to(torch::kInt64);
     s.valid = live;
-  } else {
-    stops = live.logical_and((tok.unsqueeze(1) == stop.unsqueeze(0)).any(1));
+  }
+  auto stops = own.logical_and((tok.unsqueeze(1) == stop.unsqueeze(0)).any(1));  // (n,) the model chose a stop id
+  if (has_tools(p)) {
+    // A turn cut by the model's budget ends the sequence, call or not.
+    auto out_of_budget = live.logical_and(s.n_model >= p.max_new_tokens).logical_and(stops.logical_not());
+    s.call_open = s.call_open.logical_or(own.logical_and(tok == p.tools.call_end_id)).logical_and(out_of_budget.logical_not());
+    stops = stops.logical_or(out_of_budget);
   }
   tok = torch::where(live, tok, torch::full_like(tok, p.pad_id));
   r.completion_ids.index_put_({s.active, t}, tok);
@@ -315,7 +318,7 @@ bool keep_going(int64_t t, const SamplingParams& p, Decoder& dec, DecodeRows& s,
 
 // A sequence stopped if its last id is a stop id the model chose (a tool answer's <|im_end|> is not).
 void set_finish_reasons(Rollout& r, const torch::Tensor& stop) {
-  const auto& own = r.loss_mask.defined() ? r.loss_mask : r.completion_mask;  // (N, Tc)
+  const auto& own = r.own_mask();  // (N, Tc)
   auto col = torch::arange(1, own.size(1) + 1, own.options());
   auto last = (r.completion_mask * col).argmax(1, /*keepdim=*/true);  // (N, 1) the last attended column
   auto last_id = r.completion_ids.gather(1, last), last_own = own.gather(1, last).to(torch::kBool);
@@ -376,7 +379,7 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
   }
   r.decode_shapes = counters.decode_shapes, r.graph_captures = counters.graph_captures;
   r.decode_seconds = seconds_since(t0, device);
-  r.decode_tokens = (r.loss_mask.defined() ? r.loss_mask : r.completion_mask).sum().item<int64_t>();
+  r.decode_tokens = r.own_mask().sum().item<int64_t>();
   set_finish_reasons(r, stop);
   return r;
 }

@@ -69,7 +69,7 @@ UpdateBatch prepare_update(const GrpoState& st, const RolloutBatch& rb, const to
   for (auto f : r.finish) trunc_v.push_back(f == FinishReason::Length ? 1.0f : 0.0f);
   u.truncated = torch::tensor(trunc_v, torch::kFloat32).to(device);  // (N,)
   // (N, Tc): the tokens the loss sees, the model's own (a tool's result is attended, never trained)
-  u.cmask = (r.loss_mask.defined() ? r.loss_mask.narrow(1, 0, u.Tc) * u.comp_mask : u.comp_mask).to(torch::kFloat32);
+  u.cmask = r.own_mask().narrow(1, 0, u.Tc).to(torch::kFloat32);
   if (cfg.mask_truncated_completions) u.cmask = u.cmask * (1.0 - u.truncated).unsqueeze(1);
   if (cfg.vllm_importance_sampling_correction && r.logprobs.defined()) u.sampler_logp = r.logprobs.narrow(1, 0, u.Tc);
   // dapo and dr_grpo divide by the step's global counts, so the ranks' losses add up to the
@@ -200,7 +200,7 @@ StepMetrics update_metrics(const GrpoState& st, const UpdateBatch& u, const Roll
   m.loss = s.loss, m.lr = s.lr, m.grad_norm = s.grad_norm, m.skipped = double(s.skipped);
   m.kl = s.kl, m.clip_ratio_low = s.clip_lo, m.clip_ratio_high = s.clip_hi, m.clip_ratio_region = s.clip_reg, m.entropy = s.ent;
   // (N_global,) the model's own tokens (a tool's answers are not the model's length)
-  auto lens = dist.all_gather((r.loss_mask.defined() ? r.loss_mask * r.completion_mask : r.completion_mask).sum(1).to(torch::kFloat32));
+  auto lens = dist.all_gather(r.own_mask().sum(1).to(torch::kFloat32));
   m.completion_len_mean = lens.mean().item<double>();
   m.completion_len_max = lens.max().item<double>();
   m.truncated_frac = dist.all_gather(u.truncated).mean().item<double>();

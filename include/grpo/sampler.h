@@ -95,7 +95,7 @@ struct Rollout {
   torch::Tensor completion_mask;  // (N, Tc) int64, 1 up to and including the stop token (what is attended)
   // (N, Tc), 1 on the tokens the model chose (what trains); undefined = completion_mask. Tool results
   // appended into a completion (issue 34) are attended context but 0 here: outside the loss, every
-  // normaliser, the KL, the entropy and the sampler correction.
+  // normaliser, the KL, the entropy and the sampler correction. 0 wherever completion_mask is 0.
   torch::Tensor loss_mask;
   torch::Tensor logprobs;  // (N, Tc) float32, log-prob under the distribution sampled from
   std::vector<FinishReason> finish;
@@ -107,6 +107,9 @@ struct Rollout {
   int64_t graph_captures = 0;       // CudaGraph: graphs captured in this call (one per new shape)
   std::vector<int64_t> tool_turns;  // N with tools: the turns of each sequence that got a tool answer
   double tool_seconds = 0;          // with tools: time in the hook
+
+  // The tokens the model chose, (N, Tc): what trains, what counts as its length.
+  const torch::Tensor& own_mask() const { return loss_mask.defined() ? loss_mask : completion_mask; }
 };
 
 // What the model directory decides: stop at its EOS ids, pad with its pad id, never produce an id
@@ -136,8 +139,9 @@ torch::Tensor sampling_probs(const torch::Tensor& logits, const SamplingParams& 
 // Draw one id per row from probs (N, V) with uniforms u (N,), by inverse CDF.
 torch::Tensor draw_from(const torch::Tensor& probs, const torch::Tensor& u);
 
-// The completion width generate() allocates: max_new_tokens, plus with tools room for max_calls
-// answers and the holes before them.
+// The completion width generate() allocates: max_new_tokens, plus with tools room for each tool
+// turn's answer and the steps a sequence may wait for the host's look before it (tool_turns 0: none).
+int64_t completion_width(int64_t max_new_tokens, int64_t tool_turns, int64_t max_reply_ids, int64_t sync_every);
 int64_t completion_width(const SamplingParams& p);
 
 // Sample G completions for each prompt. prompt_keys (one per prompt, e.g. its dataset index) make
