@@ -25,20 +25,6 @@ SamplingParams eval_params(const TrainConfig& cfg, const Tokenizer& tok, const S
   return sp;
 }
 
-// Each completion of a rollout, one host transfer: the text its answer is read from (final_text:
-// the decoded ids; with tools, the final turn) and, with tools, the whole transcript.
-std::vector<Transcript> read_answers(const Rollout& r, const Tokenizer& tok, const ToolServer* tools) {
-  const auto ids = completion_token_ids(r);
-  const auto own = tools ? completion_own_flags(r) : std::vector<std::vector<int32_t>>{};
-  std::vector<Transcript> out(ids.size());
-  for (size_t k = 0; k < ids.size(); ++k)
-    if (tools)
-      out[k] = read_transcript(tok, ids[k], own[k], tools->turns()[k]);
-    else
-      out[k].final_text = tok.decode(ids[k], /*skip_special=*/true);
-  return out;
-}
-
 // Every rank's greedy answers, in question order.
 void gather_samples(Dist& dist, std::vector<EvalSample>& samples) {
   json mine = json::array();

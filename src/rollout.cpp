@@ -19,9 +19,7 @@ torch::Tensor as_float(const std::vector<float>& v, int64_t B, int64_t G) {
 
 // A completion with tool turns: what the rewards read (the final turn, the messages), the
 // transcript, and the tool counts.
-void read_tool_turns(const Tokenizer& tok, const std::vector<int32_t>& ids, const std::vector<int32_t>& own,
-                     const std::vector<ToolTurn>& turns, const Gold& gold, RolloutBatch& rb) {
-  Transcript t = read_transcript(tok, ids, own, turns);
+void record_tool_turns(Transcript t, const std::vector<ToolTurn>& turns, const Gold& gold, RolloutBatch& rb) {
   const ToolUse use = tool_use(turns, gold);
   rb.completions.push_back(std::move(t.final_text));
   rb.transcripts.push_back(std::move(t.text));
@@ -55,19 +53,17 @@ RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const Specia
   RolloutBatch rb;
   rb.rollout = generate(st.policy, prompts, G, sp, keys);
 
-  const auto completion_ids = completion_token_ids(rb.rollout);
-  const auto own = completion_own_flags(rb.rollout);
+  std::vector<Transcript> answers = read_answers(rb.rollout, tok, st.tools.get());
+  const auto n_own = rb.rollout.own_mask().sum(1).to(torch::kCPU, torch::kInt64);  // (N,) the model's own tokens
   std::vector<ScoreItem> items;
   for (int64_t n = 0; n < B * G; ++n) {
     const Example& ex = batch[n / G];
-    int64_t n_own = 0;
-    for (int32_t o : own[n]) n_own += o;
-    if (st.tools) {
-      read_tool_turns(tok, completion_ids[n], own[n], st.tools->turns()[n], ex.gold, rb);
-    } else {
-      rb.completions.push_back(tok.decode(completion_ids[n], /*skip_special=*/true));
-    }
-    items.push_back({ex.question, rb.completions.back(), ex.gold, n_own, ex.columns, st.tools ? rb.messages.back() : ""});
+    if (st.tools)
+      record_tool_turns(std::move(answers[n]), st.tools->turns()[n], ex.gold, rb);
+    else
+      rb.completions.push_back(std::move(answers[n].final_text));
+    items.push_back(
+        {ex.question, rb.completions.back(), ex.gold, n_own[n].item<int64_t>(), ex.columns, st.tools ? rb.messages.back() : ""});
   }
   std::vector<float> total, correct;
   std::map<std::string, std::vector<float>> by_fn;

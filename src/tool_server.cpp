@@ -152,8 +152,8 @@ ToolUse tool_use(const std::vector<ToolTurn>& turns, const Gold& gold) {
         continue;
       }
       const auto v = whole_number(result);
-      u.useful = u.useful || (v && gold.number ? std::abs(*v - *gold.number) <= 1e-9 * std::max(1.0, std::abs(*gold.number))
-                                               : math_answers_equal(result, gold.text));
+      // "The result is the gold" is the correctness reward's own test (answers_equal, 1e-6 relative)
+      u.useful = u.useful || (v && gold.number ? answers_equal(*v, *gold.number) : math_answers_equal(result, gold.text));
     }
   return u;
 }
@@ -191,6 +191,18 @@ Transcript read_transcript(const Tokenizer& tok, const std::vector<int32_t>& ids
     a = b;
   }
   return t;
+}
+
+std::vector<Transcript> read_answers(const Rollout& r, const Tokenizer& tok, const ToolServer* tools) {
+  const auto ids = completion_token_ids(r);
+  const auto own = tools ? completion_own_flags(r) : std::vector<std::vector<int32_t>>{};
+  std::vector<Transcript> out(ids.size());
+  for (size_t k = 0; k < ids.size(); ++k)
+    if (tools)
+      out[k] = read_transcript(tok, ids[k], own[k], tools->turns()[k]);
+    else
+      out[k].final_text = tok.decode(ids[k], /*skip_special=*/true);
+  return out;
 }
 
 }  // namespace grpo

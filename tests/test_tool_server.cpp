@@ -11,6 +11,7 @@
 
 #include "grpo/common.h"
 #include "grpo/dataset.h"
+#include "grpo/reward.h"
 #include "grpo/tool_server.h"
 #include "test_util.h"
 
@@ -131,6 +132,9 @@ TEST(ToolServer, ModelFaultsGetErrorResults) {
   EXPECT_EQ(use.errors, 0);
   EXPECT_TRUE(use.useful);
   EXPECT_FALSE(tool_use(server.turns()[0], Gold(407.0)).useful);
+  // Useful means what the correctness reward means by equal: 408 is within 1e-6 of 408.0004.
+  EXPECT_EQ(tool_use(server.turns()[0], Gold(408.0004)).useful, answers_equal(408.0, 408.0004));
+  EXPECT_TRUE(tool_use(server.turns()[0], Gold(408.0004)).useful);
   // A call-end without a call: nothing to answer, the sequence ends.
   SamplingParams sp;
   server.attach(sp, qwen(), ChatTemplate{}, 1, 1);

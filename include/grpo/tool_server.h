@@ -118,5 +118,8 @@ struct Transcript {
 // sequence's tool turns (ToolServer::turns).
 Transcript read_transcript(const Tokenizer& tok, const std::vector<int32_t>& ids, const std::vector<int32_t>& own,
                            const std::vector<ToolTurn>& turns);
+// Each completion of a rollout, one host transfer: the text its answer is read from (final_text:
+// the decoded ids; with tools, the final turn) and, with tools (null: none), the whole transcript.
+std::vector<Transcript> read_answers(const Rollout& r, const Tokenizer& tok, const ToolServer* tools);
 
 }  // namespace grpo
