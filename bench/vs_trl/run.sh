@@ -13,7 +13,10 @@
 #           ours / TRL, medians over the steps after the first; median and range over the runs.
 #           Workloads: the embedded tiny model (demo config) at grad_accum 1 and 4; a random Qwen2
 #           with the real 151,936-id vocabulary (bench/vs_trl/mid.yaml); with REALISTIC=1 a
-#           Qwen2.5-0.5B-shaped random model (bench/vs_trl/realistic.yaml, 128 new tokens).
+#           Qwen2.5-0.5B-shaped random model (bench/vs_trl/realistic.yaml, 128 new tokens). On 2
+#           cores a step takes ~25 s / ~95 s (ours / TRL) on mid and ~2 / ~3.3 minutes on the 0.5B
+#           shape: WORKLOADS="mid 1" RUNS=3 STEPS_MID=11 takes ~70 minutes, WORKLOADS="real 1"
+#           RUNS=1 STEPS_REAL=4 ~25 (docs/benchmarks.md, 2026-12-07).
 #   learn   the demo task (configs/tiny_demo.yaml, LEARN_STEPS steps) from the same initial model,
 #           for each seed: ours writes its prompt order (--dump-rollouts), TRL trains on the same
 #           prompts in the same order (asserted token for token, and the stop ids); every final
