@@ -5,8 +5,10 @@
 // worst case of a real step at that length.
 //   bench_grpo_step (--model DIR | --config JSON) [--device auto] [--dtype auto] [--prompts 16]
 //                   [--group 8] [--new 256] [--micro 16] [--checkpointing 1] [--decode-mode eager]
-//                   [--attention eager] [--beta 0] [--steps 3] [--tokenizer tests/data/qwen2.5]
-//                   [--data data/gsm8k/train.jsonl]
+//                   [--attention eager] [--beta 0] [--lora-rank 0] [--steps 3]
+//                   [--tokenizer tests/data/qwen2.5] [--data data/gsm8k/train.jsonl]
+// --lora-rank r > 0 trains adapters on every projection (alpha 2r) over the frozen base, as
+// grpo_train with lora_rank: the peak memory of LoRA on a model whose full fine-tuning does not fit.
 #include <chrono>
 #include <cstdio>
 
@@ -33,15 +35,18 @@ int main(int argc, char** argv) {
     cfg.attention = parse_attention(a.str("attention", "eager"));
     cfg.beta = a.real("beta", 0.0);
     cfg.learning_rate = 1e-6;
+    cfg.lora_rank = static_cast<int>(a.num("lora-rank", 0));
+    cfg.lora_alpha = 2.0 * cfg.lora_rank;
     cfg.seed = 7;  // the data order
     const int64_t steps = a.num("steps", 3);
     GrpoState st(cfg, b.model, steps);
     print_model_line(b);
     std::printf(
         "%d prompts x %d samples, %d new tokens, micro-batch %lld (grad_accum %d), checkpointing "
-        "%s, decode %s, attention %s, beta %g\n\n",
+        "%s, decode %s, attention %s, beta %g, %s\n\n",
         cfg.prompts_per_step, cfg.group_size, cfg.max_new_tokens, (long long)a.num("micro", 16), cfg.grad_accum,
-        cfg.gradient_checkpointing ? "on" : "off", choice_name(cfg.decode_mode).c_str(), choice_name(cfg.attention).c_str(), cfg.beta);
+        cfg.gradient_checkpointing ? "on" : "off", choice_name(cfg.decode_mode).c_str(), choice_name(cfg.attention).c_str(), cfg.beta,
+        cfg.lora_rank > 0 ? ("LoRA r=" + std::to_string(cfg.lora_rank)).c_str() : "full fine-tuning");
     std::printf(
         "| step | rollout s | update s | total s | rollout share | new tokens | rollout tok/s | "
         "update tok/s | peak MiB |\n"

@@ -4,7 +4,8 @@ the GPU host (PyTorch + transformers in its python3), never part of training.
 
   hf_reference.py make DIR                 random Qwen2 models written by transformers' save_pretrained:
                                            DIR/tiny-f32, DIR/odd-f32 (head_dim 24, 5:1 GQA, untied),
-                                           DIR/qwen2.5-1.5b-bf16 (configs/models/qwen2.5-1.5b.json)
+                                           DIR/qwen2.5-1.5b-bf16 (configs/models/qwen2.5-1.5b.json, or
+                                           --big CONFIG: a small shape for a rehearsal on the CPU)
   hf_reference.py parity DIR --bin BUILD   our loader vs transformers on each of them: full logits
                                            (grpo_generate --score-ids --logits-out) in fp32 and bf16
                                            against transformers fp32/bf16 and an fp64 transformers
@@ -56,7 +57,7 @@ def hf_generate(model, x, new):
 
 def cmd_make(a):
     from transformers import Qwen2Config, Qwen2ForCausalLM
-    base = json.load(open(os.path.join(ROOT, "configs/models/qwen2.5-1.5b.json")))
+    base = json.load(open(a.big))
     for name, (over, dtype, std) in MODELS.items():
         out = os.path.join(a.dir, name)
         if os.path.exists(os.path.join(out, "config.json")):
@@ -177,6 +178,8 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("make")
     m.add_argument("dir")
+    m.add_argument("--big", default=os.path.join(ROOT, "configs/models/qwen2.5-1.5b.json"),
+                   help="config.json of the bf16 model (the small ones take its other fields too)")
     p = sub.add_parser("parity")
     p.add_argument("dir")
     p.add_argument("--bin", required=True, help="build directory holding grpo_generate")

@@ -115,6 +115,25 @@ def correctness(completions, gold, **_):
     return [correct(text, g) for text, g in zip(completions, gold)]
 
 
+def on_cuda(cfg):
+    """our `device` key: cpu (the CPU comparisons) or cuda (scripts/gpu_session.sh); auto is refused,
+    so that both sides are known to run where the table says"""
+    device = cfg.get("device", "cpu")
+    if device not in ("cpu", "cuda"):
+        raise SystemExit(f"trl_side: device {device!r} is not mapped (cpu or cuda)")
+    return device == "cuda"
+
+
+def model_dtype(cfg):
+    """our `dtype` key -> the dtype TRL loads the model in. bfloat16 is TRL's own default on a GPU
+    (the checkpoint's dtype, bf16 AdamW state, no fp32 masters); ours keeps fp32 master weights."""
+    import torch
+    dtype = cfg.get("dtype", "float32")
+    if dtype not in ("float32", "bfloat16"):
+        raise SystemExit(f"trl_side: dtype {dtype!r} is not mapped (float32 or bfloat16)")
+    return getattr(torch, dtype)
+
+
 def grpo_config(cfg, out):
     from trl import GRPOConfig
     weights = {k: v for k, v in cfg.get("reward_weights", {}).items() if v}
@@ -128,8 +147,9 @@ def grpo_config(cfg, out):
     warm = cfg.get("warmup_steps", 0)
     sched = {"constant": "constant_with_warmup" if warm else "constant", "cosine": "cosine", "linear": "linear"}[cfg.get("lr_schedule", "constant")]
     save = cfg.get("_save", False)
+    on_gpu, bf16 = on_cuda(cfg), cfg.get("dtype", "float32") == "bfloat16"
     return GRPOConfig(
-        output_dir=out, use_cpu=True, bf16=False, fp16=False, report_to="none", seed=cfg.get("seed", 42),
+        output_dir=out, use_cpu=not on_gpu, bf16=bf16, fp16=False, report_to="none", seed=cfg.get("seed", 42),
         data_seed=cfg.get("seed", 42), dataloader_num_workers=0, disable_tqdm=True, logging_steps=1,
         per_device_train_batch_size=B * G // K, gradient_accumulation_steps=K, num_generations=G,
         max_completion_length=cfg["max_new_tokens"], temperature=cfg.get("temperature", 1.0),
@@ -210,7 +230,7 @@ def cmd_train(a):
         rows = [rows[i] for r in ours[:cfg["max_steps"]] for i in r["examples"]]
         cfg["_shuffle"] = False
     tok = AutoTokenizer.from_pretrained(a.model)
-    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32, attn_implementation="sdpa")
+    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=model_dtype(cfg), attn_implementation="sdpa")
     steps = []
 
     generation = [0]  # train-mode generation calls so far: our dump's step index
@@ -265,15 +285,22 @@ def cmd_train(a):
     class StepClock(TrainerCallback):
         def on_step_begin(self, args, state, control, **kw):
             trainer._gen_sum, trainer._gen_tok, trainer._upd_tok = 0.0, 0, 0
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
             self.t0 = time.perf_counter()
 
         def on_pre_optimizer_step(self, args, state, control, optimizer=None, **kw):
             self.lr = optimizer.param_groups[0]["lr"]  # the lr this step's update uses
 
         def on_step_end(self, args, state, control, **kw):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
             total = time.perf_counter() - self.t0
             steps.append({"gen_s": trainer._gen_sum, "update_s": total - trainer._gen_sum, "gen_tokens": trainer._gen_tok,
                           "update_tokens": trainer._upd_tok * cfg.get("num_iterations", 1), "lr": self.lr})
+            if torch.cuda.is_available():  # the allocator's peak of this step, as ours logs peak_mem_mb on CUDA
+                steps[-1]["gpu_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
 
         def on_log(self, args, state, control, logs=None, **kw):
             if "loss" not in (logs or {}):
@@ -367,43 +394,52 @@ def run_figures(res, m, K, side, r):
     base = os.path.join(res, f"speed_{m}_k{K}_{side}_{r}")
     if side == "ours":
         rows = [json.loads(l) for l in open(base + ".metrics.jsonl")][1:]
+        # peak_mem_mb is the CUDA allocator's step peak on a GPU, the process's RSS on a CPU (the rehearsal)
+        gpu = m == "gpu" and re.search(r"(?m)^device: cuda", open(base + ".json.log", errors="replace").read()) is not None
         rows = [{"gen_s": x["time_rollout_s"], "update_s": x["time_update_s"],
                  "gen_tokens": x["rollout_tokens_per_s"] * x["time_rollout_s"],
-                 "update_tokens": x["update_tokens_per_s"] * x["time_update_s"]} for x in rows]
+                 "update_tokens": x["update_tokens_per_s"] * x["time_update_s"],
+                 **({"gpu_peak_mib": x["peak_mem_mb"]} if gpu else {})} for x in rows]
     else:
         rows = [json.loads(l) for l in open(base + ".steps.jsonl")][1:]
     med = lambda k: statistics.median(x[k] for x in rows)
     meas = json.load(open(base + ".json"))
     return {"step": statistics.median(x["gen_s"] + x["update_s"] for x in rows), "gen": med("gen_s"), "upd": med("update_s"),
             "gen_tps": med("gen_tokens") / med("gen_s"), "upd_tps": med("update_tokens") / med("update_s"),
-            "rss": meas["peak_rss_mib"], "rss0": meas["first_step_rss_mib"], "startup": meas["startup_s"], "n": len(rows)}
+            "rss": meas["peak_rss_mib"], "rss0": meas["first_step_rss_mib"], "startup": meas["startup_s"], "n": len(rows),
+            "gpu": max((x["gpu_peak_mib"] for x in rows if "gpu_peak_mib" in x), default=None)}
 
 
 def cmd_speed_table(a):
     import statistics
     names = {"tiny": "tiny (0.82 M, vocab 259, demo config)", "mid": "random Qwen2 (41.8 M, vocab 151,936, mid.yaml)",
-             "real": "random Qwen2.5-0.5B shape (494 M, realistic.yaml)"}
+             "real": "random Qwen2.5-0.5B shape (494 M, realistic.yaml)",
+             "gpu": "random Qwen2.5-1.5B shape (1.54 B, bf16, on the GPU, gpu.yaml)"}
     fmt = lambda xs, f: f"{f % statistics.median(xs)} [{f % min(xs)}-{f % max(xs)}]"
-    print("| workload | trainer | s/step | generation s | update s | gen tok/s | update tok/s | peak RSS MiB | RSS at step 1 MiB | start-up s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| workload | trainer | s/step | generation s | update s | gen tok/s | update tok/s | peak RSS MiB | RSS at step 1 MiB | "
+          "peak GPU MiB | start-up s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     ratios = []
     for w in a.workloads:
         m, K = w.split()
         fig = {side: [run_figures(a.res, m, K, side, r) for r in range(1, a.runs + 1)] for side in ("ours", "trl")}
         for side, label in (("ours", "grpo_train"), ("trl", "TRL GRPOTrainer")):
             f = fig[side]
-            col = lambda k, p: fmt([x[k] for x in f], p)
+            col = lambda k, p: fmt([x[k] for x in f], p) if all(x[k] is not None for x in f) else "-"
             print(f"| {names[m] + (f', grad_accum {K}' if K != '1' else '') if side == 'ours' else ''} | {label} | "
                   f"{col('step', '%.2f')} | {col('gen', '%.2f')} | {col('upd', '%.2f')} | {col('gen_tps', '%.0f')} | "
-                  f"{col('upd_tps', '%.0f')} | {col('rss', '%.0f')} | {col('rss0', '%.0f')} | {col('startup', '%.2f')} |")
+                  f"{col('upd_tps', '%.0f')} | {col('rss', '%.0f')} | {col('rss0', '%.0f')} | {col('gpu', '%.0f')} | "
+                  f"{col('startup', '%.2f')} |")
         o, t = fig["ours"], fig["trl"]
         step = [x["step"] for x in t], [x["step"] for x in o]
-        rss = [x["rss"] for x in t], [x["rss"] for x in o]
+        mem = "gpu" if all(x["gpu"] is not None for x in o + t) else "rss"  # the memory that runs out first
+        rss = [x[mem] for x in t], [x[mem] for x in o]
         ratios.append((names[m] + (f", grad_accum {K}" if K != "1" else ""),
                        statistics.median(step[0]) / statistics.median(step[1]), min(step[0]) / max(step[1]),
                        statistics.median(rss[0]) / statistics.median(rss[1]), min(rss[0]) / max(rss[1]), o[0]["n"]))
     print()
-    print("| workload | TRL / ours, step time: median (lowest: TRL's fastest run / our slowest) | peak RSS: median (lowest) | timed steps per run |")
+    print("| workload | TRL / ours, step time: median (lowest: TRL's fastest run / our slowest) | peak memory (RSS; the GPU "
+          "allocator's on a GPU): median (lowest) | timed steps per run |")
     print("|---|---|---|---|")
     for n, s_med, s_lo, r_med, r_lo, steps in ratios:
         print(f"| {n} | **{s_med:.1f}x** ({s_lo:.1f}x) | **{r_med:.2f}x** ({r_lo:.2f}x) | {steps} |")
