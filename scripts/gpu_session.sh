@@ -36,7 +36,8 @@
 #                                      and then the phases named (default: all)
 #   REHEARSAL=1 scripts/gpu_session.sh the same phases here on the CPU with small shapes and
 #                                      build-pip/: every command, parser and table exercised
-# Env: BUDGET_S (540: the script's own wall clock, summary included), OUT.
+# Env: BUDGET_S (540: the script's own wall clock, summary included), OUT, SESSION_DEVICE (cuda; cpu
+# tries the carried programs' setup on a CPU host, e.g. `SESSION_DEVICE=cpu scripts/gpu_session.sh e2e`).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -92,11 +93,12 @@ EOF
   export step="--prompts 2 --group 4 --micro 4" new1=16 new2=24 trl_sets="prompts_per_step=2 group_size=4 max_new_tokens=16 grad_accum=2"
   export ctest_args="-R ^(Devices|Sampler)" soak_steps=60 modes=eager,static
 else
-  export dev=cuda dt=bfloat16 bin=build-cuda py=python3
+  export dev="${SESSION_DEVICE:-cuda}" dt=bfloat16 bin=build-cuda py=python3  # SESSION_DEVICE=cpu: a dry run of setup
   export big="$root/configs/models/qwen2.5-1.5b.json" big7="$root/configs/models/qwen2.5-7b.json"
   export dec_n=64,128 gen_n="64 128" prompt=128 new=256 upd="--n 16 --prompt 128 --completion 384 --micro 8"
   export step="--prompts 16 --group 8 --micro 16" new1=256 new2=512 trl_sets=""
   export ctest_args="" soak_steps=100 modes=eager,cuda_graph
+  [[ "$dev" == cpu ]] && modes=eager,static
 fi
 export HF_HUB_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 TRANSFORMERS_VERBOSITY=error PYTHONUNBUFFERED=1
 export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
