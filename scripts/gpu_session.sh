@@ -87,7 +87,7 @@ if [[ "$rehearsal" == 1 ]]; then
  "rms_norm_eps": 1e-06, "tie_word_embeddings": true, "bos_token_id": 151643, "eos_token_id": 151645,
  "torch_dtype": "bfloat16"}
 EOF
-  export big="$work/small.json" big7="$work/small.json" models="$work/models"
+  export big="$work/small.json" big7="$work/small.json" models=/tmp/grpo-hf-models-rehearsal
   export m15="$models/qwen2.5-1.5b-bf16" m15t="$models/qwen2.5-1.5b-bf16-tok"
   export dec_n=4,8 gen_n="4 8" prompt=16 new=16 upd="--n 4 --prompt 16 --completion 32 --micro 2"
   export step="--prompts 2 --group 4 --micro 4" new1=16 new2=24 trl_sets="prompts_per_step=2 group_size=4 max_new_tokens=16 grad_accum=2"
@@ -185,7 +185,7 @@ ph_checks() {
   (cd "$bin" && timeout 180 ctest -LE 'slow|interop' --timeout 150 -j 8 $ctest_args > "$work/logs/ctest.log" 2>&1) &
   local ctest_pid=$!
   (cd tests/interop && GRPO_INTEROP_DEVICE=$dev GRPO_INTEROP_DECODE_MODES=eager,static$([[ $dev == cuda ]] && echo ,cuda_graph) \
-    "$py" test_transformers_models.py "$root/$bin" > "$work/logs/interop_models.log" 2>&1) &
+    timeout 200 "$py" test_transformers_models.py "$root/$bin" > "$work/logs/interop_models.log" 2>&1) &
   local interop_pid=$!
   GRPO_TEST_DEVICES=$dev "$bin/tests/grpo_tests" --gtest_filter='Devices/*' > "$work/logs/device_tests.log" 2>&1
   grep -E "^\[  (PASSED|FAILED)|tests ran|SKIPPED \]" "$work/logs/device_tests.log" | tail -8
@@ -217,7 +217,7 @@ ph_trl() {
   "$py" "$side" measure "$res/speed_gpu_k8_trl_1.json" -- "$py" "$side" train "$m15t" bench/vs_trl/gpu.yaml "$work/trl_trl" \
     --order "$work/trl_ours.rollouts.jsonl" "${sets[@]}"
   cp "$work/trl_trl/trl_steps.jsonl" "$res/speed_gpu_k8_trl_1.steps.jsonl"
-  table trl "one GRPO step, 16 x 8 x 256, ours vs TRL (bench/vs_trl/gpu.yaml; 1 run a side, steps 2-3 timed)" \
+  table trl "one GRPO step, ours vs TRL (bench/vs_trl/gpu.yaml${trl_sets:+ with $trl_sets}; 1 run a side, steps 2-3 timed)" \
     "$py" "$side" speed-table "$res" 1 "gpu 8"
 }
 
@@ -233,7 +233,7 @@ ph_steps() {
       "$bin/bench_grpo_step" --model "$m15" --device "$dev" $step --new "$new1" --checkpointing 1 --steps 2
     table steps "GRPO step, $new1 new tokens, checkpointing off" \
       "$bin/bench_grpo_step" --model "$m15" --device "$dev" $step --new "$new1" --checkpointing 0 --steps 2
-    table steps "GRPO step, $new2 new tokens, CUDA-graph decode, sdpa" \
+    table steps "GRPO step, $new2 new tokens, ${modes##*,} decode, sdpa" \
       "$bin/bench_grpo_step" --model "$m15" --device "$dev" $step --new "$new2" --checkpointing 1 --steps 2 \
       --decode-mode "${modes##*,}" --attention sdpa
     table steps "GRPO step, Qwen2.5-7B shape, LoRA r=16, $new1 new tokens, checkpointing on" \
@@ -277,6 +277,8 @@ export -f ph_setup ph_models ph_checks ph_decode ph_trl ph_update ph_steps ph_e2
 declare -A need=([models]=40 [checks]=120 [decode]=90 [trl]=120 [update]=40 [steps]=90 [e2e]=30 [soak]=60)
 order=(models checks decode trl update steps e2e soak)
 want=" ${*:-${order[*]}} "
+# the phases that read the models make them first (kept from an earlier call on a warm machine)
+[[ "$want" =~ \ (checks|decode|trl|update|steps)\  ]] && want=" models$want"
 for p in $want; do [[ -n "${need[$p]:-}" ]] || { echo "unknown phase '$p' (${order[*]}, or pack)"; exit 2; }; done
 phase setup 30
 for p in "${order[@]}"; do [[ "$want" == *" $p "* ]] && phase "$p" "${need[$p]}"; done
