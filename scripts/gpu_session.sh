@@ -113,15 +113,17 @@ deadline=$((SECONDS + budget))
 echo "| phase | status | seconds |" > "$work/phases.md"; echo "|---|---|---|" >> "$work/phases.md"
 
 # phase NAME NEED_S: runs ph_NAME with the time left (less the summary's reserve) as its limit, its
-# output in logs/NAME.log; skipped when less than NEED_S is left
+# output in logs/NAME.log; skipped when less than NEED_S is left. A phase goes on past a failed
+# command (the next benchmark still runs) and is marked failed when any command of it failed.
 phase() {
   local name=$1 need=$2 left=$((deadline - SECONDS - reserve)) t0=$SECONDS rc
   if ((left < need)); then
     echo "| $name | skipped: $left s left, needs ~$need | 0 |" >> "$work/phases.md"; echo "== $name: skipped ($left s left)"; return
   fi
   echo "== $name (limit $left s)"
-  timeout -k 10 "$left" bash -c "ph_$name" > "$work/logs/$name.log" 2>&1; rc=$?
-  local status=ok; ((rc == 124 || rc == 137)) && status="cut at its limit" || { ((rc)) && status="exit $rc"; }
+  timeout -k 10 "$left" bash -c "set -E -o pipefail; fails=0; trap 'fails=\$((fails + 1))' ERR; ph_$name; exit \$((fails > 0))" \
+    > "$work/logs/$name.log" 2>&1; rc=$?
+  local status=ok; ((rc == 124 || rc == 137)) && status="cut at its limit" || { ((rc)) && status="a command failed"; }
   echo "| $name | $status | $((SECONDS - t0)) |" >> "$work/phases.md"
   echo "   $status in $((SECONDS - t0)) s"
 }
