@@ -171,12 +171,8 @@ ph_models() {
   mkdir -p "$m15t"
   for f in "$m15"/*; do ln -sfn "$f" "$m15t/"; done
   cp tests/data/qwen2.5/tokenizer.json "$m15t/"
-  "$py" - "$m15t" <<'PY'
-import json, os, sys
-# AutoTokenizer needs the special tokens named; ours reads the same file (trl_side.py's tokenizer_config)
-json.dump({"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "add_bos_token": False, "model_max_length": 32768},
-          open(os.path.join(sys.argv[1], "tokenizer_config.json"), "w"), indent=1)
-PY
+  # AutoTokenizer needs the special tokens named: the tokenizer_config.json trl_side.py writes for its models
+  (cd bench/vs_trl && "$py" -c 'import sys, trl_side; trl_side.write_tokenizer_config(sys.argv[1], "<|im_end|>", "<|endoftext|>")' "$m15t")
   ls -la "$m15t"
 }
 
