@@ -1,265 +1,239 @@
-// chat_template.cpp: the chat template families of chat_template.h, each rendered as its Jinja
-// template renders it (Qwen2.5's and Qwen3's tokenizer_config.json, Meta's Llama 3.0 / 3.1 / 3.2),
-// and the family recognised from a model's template text. Tools and tool calls are not rendered yet.
+// chat_template.cpp: the model's chat template found, parsed once and run for every prompt
+// (chat_template.h): the variables transformers gives a template, the provenance labels of message
+// text, the tool-result text a rollout forces after a tool call, and the built-in ChatML template.
 #include "grpo/chat_template.h"
-
-#include <ctime>
-#include <nlohmann/json.hpp>
 
 #include "grpo/common.h"
 
 namespace grpo {
 
-using json = nlohmann::json;
+using ordered_json = nlohmann::ordered_json;
 
-const char* chat_family_name(ChatFamily f) {
-  switch (f) {
-    case ChatFamily::ChatML:
-      return "chatml";
-    case ChatFamily::Qwen3:
-      return "qwen3";
-    case ChatFamily::Llama3:
-      return "llama3";
-  }
-  return "?";
+// Qwen2.5-Instruct's template (tools included) without the default system turn it adds to a
+// conversation that has none; with tools it still opens with Qwen's default system text.
+const char* const kBuiltinChatML = R"JINJA({%- if tools %}
+    {{- '<|im_start|>system\n' }}
+    {%- if messages and messages[0]['role'] == 'system' %}
+        {{- messages[0]['content'] }}
+    {%- else %}
+        {{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}
+    {%- endif %}
+    {{- "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>" }}
+    {%- for tool in tools %}
+        {{- "\n" }}
+        {{- tool | tojson }}
+    {%- endfor %}
+    {{- "\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n" }}
+{%- elif messages and messages[0]['role'] == 'system' %}
+    {{- '<|im_start|>system\n' + messages[0]['content'] + '<|im_end|>\n' }}
+{%- endif %}
+{%- for message in messages %}
+    {%- if (message.role == "user") or (message.role == "system" and not loop.first) or (message.role == "assistant" and not message.tool_calls) %}
+        {{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + '\n' }}
+    {%- elif message.role == "assistant" %}
+        {{- '<|im_start|>' + message.role }}
+        {%- if message.content %}
+            {{- '\n' + message.content }}
+        {%- endif %}
+        {%- for tool_call in message.tool_calls %}
+            {%- if tool_call.function is defined %}
+                {%- set tool_call = tool_call.function %}
+            {%- endif %}
+            {{- '\n<tool_call>\n{"name": "' }}
+            {{- tool_call.name }}
+            {{- '", "arguments": ' }}
+            {{- tool_call.arguments | tojson }}
+            {{- '}\n</tool_call>' }}
+        {%- endfor %}
+        {{- '<|im_end|>\n' }}
+    {%- elif message.role == "tool" %}
+        {%- if (loop.index0 == 0) or (messages[loop.index0 - 1].role != "tool") %}
+            {{- '<|im_start|>user' }}
+        {%- endif %}
+        {{- '\n<tool_response>\n' }}
+        {{- message.content }}
+        {{- '\n</tool_response>' }}
+        {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}
+            {{- '<|im_end|>\n' }}
+        {%- endif %}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\n' }}
+{%- endif %}
+)JINJA";
+
+ChatTemplate::ChatTemplate() : ChatTemplate(kBuiltinChatML, "", "built-in ChatML", ordered_json::object(), ordered_json::object()) {}
+
+ChatTemplate::ChatTemplate(const std::string& text, const std::string& tool_text, const std::string& source, ordered_json special_tokens,
+                           ordered_json kwargs)
+    : tmpl_(std::make_shared<const jinja::Template>(text, source)),
+      text_(text + tool_text),
+      source_(source),
+      special_tokens_(std::move(special_tokens)),
+      kwargs_(std::move(kwargs)) {
+  if (!tool_text.empty()) tool_tmpl_ = std::make_shared<const jinja::Template>(tool_text, source + " (tool_use)");
 }
-
-// ---------------------------------------------------------------------------------------------
-// Rendering
 
 namespace {
 
-// Python's str.strip(chars) family over ASCII whitespace (Jinja's |trim) or one character.
-std::string strip_chars(std::string_view s, std::string_view chars, bool left, bool right) {
-  size_t b = 0, e = s.size();
-  while (left && b < e && chars.find(s[b]) != std::string_view::npos) ++b;
-  while (right && e > b && chars.find(s[e - 1]) != std::string_view::npos) --e;
-  return std::string(s.substr(b, e - b));
-}
-constexpr std::string_view kWhitespace = " \t\n\r\v\f";
-
-struct Pieces {
-  std::vector<ChatPiece> out;
-  void marker(const char* token) { out.push_back({ChatPiece::Marker, token}); }
-  void text(std::string s) {
-    if (!s.empty()) out.push_back({ChatPiece::Text, std::move(s)});
+// A message as the template sees it: keys in order, null values dropped (as transformers drops them),
+// the role unlabelled, everything else labelled.
+jinja::Value message_value(const ordered_json& m, bool is_question, const std::string& where) {
+  if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
+    throw Error(where + ": expected a message object with a string \"role\", found " + json_text(m));
+  auto d = std::make_shared<jinja::Dict>();
+  for (auto it = m.begin(); it != m.end(); ++it) {
+    if (it.value().is_null()) continue;
+    const int label = it.key() == "role" ? 0 : (is_question && it.key() == "content") ? kQuestionLabel : kDataLabel;
+    d->items.emplace_back(it.key(), jinja::from_json(it.value(), label));
   }
-  void content(std::string s, bool is_question) {
-    if (s.empty()) return;
-    out.push_back({is_question ? ChatPiece::Question : ChatPiece::Text, std::move(s)});
-  }
-};
-
-size_t last_user_index(const std::vector<ChatMessage>& messages) {
-  for (size_t i = messages.size(); i-- > 0;)
-    if (messages[i].role == "user") return i;
-  return messages.size();
-}
-
-// Qwen2.5: every turn <|im_start|>{role}\n{content}<|im_end|>\n, its default system turn first when the
-// conversation opens with another role.
-void render_chatml(const ChatTemplate& t, const std::vector<ChatMessage>& messages, size_t question, Pieces& p) {
-  auto turn = [&](const std::string& role, const std::string& content, bool is_question) {
-    p.marker("<|im_start|>");
-    p.text(role + "\n");
-    p.content(content, is_question);
-    p.marker("<|im_end|>");
-    p.text("\n");
-  };
-  if (!t.default_system.empty() && (messages.empty() || messages[0].role != "system")) turn("system", t.default_system, false);
-  for (size_t i = 0; i < messages.size(); ++i) turn(messages[i].role, messages[i].content, i == question);
+  return jinja::Value::make_dict(std::move(d));
 }
 
 }  // namespace
 
-Qwen3Turn split_qwen3_turn(const std::string& content) {
-  const size_t close = content.find("</think>");
-  if (close == std::string::npos) return {"", content};
-  // content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n'), content.split('</think>')[-1].lstrip('\n')
-  std::string before = strip_chars(std::string_view(content).substr(0, close), "\n", false, true);
-  const size_t open = before.rfind("<think>");
-  return {strip_chars(open == std::string::npos ? before : before.substr(open + 7), "\n", true, false),
-          strip_chars(std::string_view(content).substr(content.rfind("</think>") + 8), "\n", true, false)};
+jinja::Text ChatTemplate::render(const ordered_json& messages, const ordered_json& tools, bool add_generation_prompt, size_t question) const {
+  std::vector<jinja::Value> list;
+  for (size_t i = 0; i < messages.size(); ++i) list.push_back(message_value(messages[i], i == question, source_ + ": message " + std::to_string(i + 1)));
+  const bool has_tools = tools.is_array() && !tools.empty();
+  jinja::Vars vars;
+  vars.emplace_back("messages", jinja::Value::make_list(std::move(list)));
+  vars.emplace_back("tools", has_tools ? jinja::from_json(tools, kDataLabel) : jinja::Value::none());
+  vars.emplace_back("documents", jinja::Value::none());
+  vars.emplace_back("add_generation_prompt", jinja::Value::boolean(add_generation_prompt));
+  for (auto it = special_tokens_.begin(); it != special_tokens_.end(); ++it) vars.emplace_back(it.key(), jinja::from_json(it.value()));
+  for (auto it = kwargs_.begin(); it != kwargs_.end(); ++it) vars.emplace_back(it.key(), jinja::from_json(it.value()));
+  return (has_tools && tool_tmpl_ ? *tool_tmpl_ : *tmpl_).render(vars);
 }
 
-namespace {
-
-// Qwen3: as ChatML without a default system turn; an assistant turn's "<think>..</think>" is split off
-// its content and kept only for turns after the last user query.
-void render_qwen3(const std::vector<ChatMessage>& messages, size_t question, Pieces& p) {
-  const size_t last_query = question < messages.size() ? question : messages.size() - 1;
+jinja::Text ChatTemplate::render(const std::vector<ChatMessage>& messages, bool add_generation_prompt, const ordered_json& tools) const {
+  ordered_json list = ordered_json::array();
+  size_t question = std::string::npos;
   for (size_t i = 0; i < messages.size(); ++i) {
-    const ChatMessage& m = messages[i];
-    p.marker("<|im_start|>");
-    p.text(m.role + "\n");
-    if (m.role != "assistant") {
-      p.content(m.content, i == question);
-    } else {
-      const auto [reasoning, content] = split_qwen3_turn(m.content);
-      if (i > last_query && (i + 1 == messages.size() || !reasoning.empty())) {
-        p.marker("<think>");
-        p.text("\n" + strip_chars(reasoning, "\n", true, true) + "\n");
-        p.marker("</think>");
-        p.text("\n\n" + strip_chars(content, "\n", true, false));
-      } else {
-        p.text(content);
-      }
-    }
-    p.marker("<|im_end|>");
-    p.text("\n");
+    list.push_back(ordered_json::object({{"role", messages[i].role}, {"content", messages[i].content}}));
+    if (messages[i].role == "user") question = i;
   }
-}
-
-// Llama 3: <|begin_of_text|>, then <|start_header_id|>{role}<|end_header_id|>\n\n{content|trim}<|eot_id|> per
-// turn; 3.1+ templates always open with the dated system turn.
-void render_llama3(const ChatTemplate& t, const std::vector<ChatMessage>& messages, size_t question, Pieces& p) {
-  auto turn = [&](const std::string& role, const std::string& content, bool is_question) {
-    p.marker("<|start_header_id|>");
-    p.text(role);
-    p.marker("<|end_header_id|>");
-    p.text("\n\n");
-    p.content(content, is_question);
-    p.marker("<|eot_id|>");
-  };
-  p.marker("<|begin_of_text|>");
-  size_t first = 0;
-  if (!t.llama_date.empty()) {
-    std::string system;
-    if (!messages.empty() && messages[0].role == "system") system = strip_chars(messages[0].content, kWhitespace, true, true), first = 1;
-    turn("system", "Cutting Knowledge Date: December 2023\nToday Date: " + t.llama_date + "\n\n" + system, false);
-  }
-  for (size_t i = first; i < messages.size(); ++i)
-    turn(messages[i].role, strip_chars(messages[i].content, kWhitespace, true, true), i == question);
-}
-
-}  // namespace
-
-std::vector<ChatPiece> ChatTemplate::render(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const {
-  const size_t question = last_user_index(messages);
-  Pieces p;
-  switch (family) {
-    case ChatFamily::ChatML:
-      render_chatml(*this, messages, question, p);
-      break;
-    case ChatFamily::Qwen3:
-      render_qwen3(messages, question, p);
-      break;
-    case ChatFamily::Llama3:
-      render_llama3(*this, messages, question, p);
-      break;
-  }
-  if (add_generation_prompt) {
-    if (family == ChatFamily::Llama3) {
-      p.marker("<|start_header_id|>");
-      p.text("assistant");
-      p.marker("<|end_header_id|>");
-      p.text("\n\n");
-    } else {
-      p.marker("<|im_start|>");
-      p.text("assistant\n");
-      if (family == ChatFamily::Qwen3 && !enable_thinking) {
-        p.marker("<think>");
-        p.text("\n\n");
-        p.marker("</think>");
-        p.text("\n\n");
-      }
-    }
-  }
-  return p.out;
+  return render(list, tools, add_generation_prompt, question);
 }
 
 std::string ChatTemplate::render_text(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const {
-  std::string out;
-  for (const ChatPiece& piece : render(messages, add_generation_prompt)) out += piece.text;
+  return render(messages, add_generation_prompt).s;
+}
+
+jinja::Text ChatTemplate::tool_response_text(const std::vector<std::string>& results, const ordered_json& tools,
+                                             const std::string& end_token) const {
+  // A conversation whose last turn called one tool per result; the names are the tools', in order
+  // (templates that print them, as Hermes's, get a real one).
+  std::string name = "tool";
+  if (tools.is_array() && !tools.empty() && tools[0].contains("function")) name = tools[0]["function"].value("name", name);
+  ordered_json calls = ordered_json::array(), msgs = ordered_json::array();
+  msgs.push_back({{"role", "user"}, {"content", "?"}});
+  for (size_t k = 0; k < results.size(); ++k)
+    calls.push_back({{"type", "function"}, {"id", "call" + std::string(5 - std::to_string(k).size(), '0') + std::to_string(k)},
+                     {"function", {{"name", name}, {"arguments", ordered_json::object()}}}});
+  msgs.push_back({{"role", "assistant"}, {"content", ""}, {"tool_calls", calls}});
+  const jinja::Text before = render(msgs, tools, false, std::string::npos);
+  for (size_t k = 0; k < results.size(); ++k)
+    msgs.push_back({{"role", "tool"}, {"content", results[k]}, {"name", name}, {"tool_call_id", calls[k]["id"]}});
+  const jinja::Text after = render(msgs, tools, true, std::string::npos);
+  size_t count = 0;
+  for (size_t p = before.s.find(end_token); !end_token.empty() && p != std::string::npos; p = before.s.find(end_token, p + end_token.size()))
+    ++count;
+  size_t at = std::string::npos;
+  for (size_t p = after.s.find(end_token), seen = 1; count > 0 && p != std::string::npos; p = after.s.find(end_token, p + end_token.size()), ++seen)
+    if (seen == count) {
+      at = p + end_token.size();
+      break;
+    }
+  if (at == std::string::npos)
+    throw Error(source_ + ": the chat template's tool-call turn does not end with " + quote(end_token) +
+                ", the token that ended the model's turn; cannot tell where the tool results begin");
+  return after.slice(at, after.s.size());
+}
+
+bool ChatTemplate::mentions(const std::string& variable) const {
+  return text_.find(variable) != std::string::npos;
+}
+
+std::string ChatTemplate::describe() const {
+  std::string out = source_;
+  if (!kwargs_.empty()) out += " with " + json_text(kwargs_);
   return out;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Recognising a template
+// Finding a model's template
 
 namespace {
 
-bool contains(const std::string& s, const char* part) {
-  return s.find(part) != std::string::npos;
+// tokenizer_config.json's named special tokens, each a string or {"content": ...}.
+ordered_json special_tokens_of(const nlohmann::json& config) {
+  ordered_json out = ordered_json::object();
+  for (const char* key : {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"}) {
+    if (!config.contains(key)) continue;
+    const auto& v = config[key];
+    if (v.is_string()) out[key] = v.get<std::string>();
+    if (v.is_object() && v.contains("content") && v["content"].is_string()) out[key] = v["content"].get<std::string>();
+  }
+  return out;
 }
 
-// Python's strftime("%d %b %Y") in the C locale, today.
-std::string today() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%d %b %Y", &tm);
-  return buf;
+struct Found {
+  std::string text, tool_text, source;
+  bool found = false;
+};
+
+Found template_in_config(const nlohmann::json& j, const std::string& config_path) {
+  Found f;
+  if (!j.is_object() || !j.contains("chat_template") || j["chat_template"].is_null()) return f;
+  const auto& ct = j["chat_template"];
+  f.source = config_path + ": field \"chat_template\"";
+  f.found = true;
+  if (ct.is_string()) {
+    f.text = ct.get<std::string>();
+    return f;
+  }
+  if (!ct.is_array()) throw Error(f.source + ": expected a string or a list of named templates, found " + json_text(ct));
+  bool has_default = false;
+  for (const auto& named : ct) {
+    if (!named.is_object() || !named.value("template", nlohmann::json()).is_string()) continue;
+    if (named.value("name", nlohmann::json()) == "default") {
+      f.text = named["template"].get<std::string>();
+      has_default = true;
+    } else if (named.value("name", nlohmann::json()) == "tool_use") {
+      f.tool_text = named["template"].get<std::string>();
+    }
+  }
+  if (!has_default) throw Error(f.source + ": a list of named templates without a \"default\" one");
+  return f;
 }
 
 }  // namespace
 
-ChatTemplate chat_template_from_text(const std::optional<std::string>& text, const std::string& source, const ChatSettings& settings) {
-  ChatTemplate t;
-  t.source = text ? source : "built-in ChatML (" + source + ")";
-  ChatTemplateChoice family = settings.choice;
-  if (family == ChatTemplateChoice::Auto) {
-    if (!text) {
-      family = ChatTemplateChoice::ChatML;
-    } else if (contains(*text, "<|start_header_id|>")) {
-      family = ChatTemplateChoice::Llama3;
-    } else if (contains(*text, "<|im_start|>") && contains(*text, "<think>")) {
-      family = ChatTemplateChoice::Qwen3;
-    } else if (contains(*text, "<|im_start|>")) {
-      family = ChatTemplateChoice::ChatML;
-    } else {
-      throw Error(source +
-                  ": the chat template fits none of the known families (chatml: Qwen2.5, qwen3, llama3); "
-                  "set config key chat_template (auto|chatml|qwen3|llama3) to the family that renders this model's prompts");
-    }
-  }
-  switch (family) {
-    case ChatTemplateChoice::Llama3:
-      t.family = ChatFamily::Llama3;
-      // 3.1 fixes the date unless the caller passes date_string; 3.2+ asks transformers for today's.
-      if (text && contains(*text, "Cutting Knowledge Date")) t.llama_date = contains(*text, "strftime_now") ? today() : "26 Jul 2024";
-      break;
-    case ChatTemplateChoice::Qwen3:
-      t.family = ChatFamily::Qwen3;
-      break;
-    default:
-      t.family = ChatFamily::ChatML;
-      if (text && contains(*text, kQwenDefaultSystemPrompt)) t.default_system = kQwenDefaultSystemPrompt;
-  }
-  if (settings.enable_thinking) {
-    const bool has_switch = t.family == ChatFamily::Qwen3 && (!text || contains(*text, "enable_thinking"));
-    if (!has_switch)
-      throw Error("config key enable_thinking: " + t.source + " has no thinking switch (its family is " + chat_family_name(t.family) +
-                  "; only qwen3 templates read enable_thinking)");
-    t.enable_thinking = *settings.enable_thinking;
-  }
-  return t;
-}
-
 ChatTemplate load_chat_template(const std::string& model_dir, const ChatSettings& settings) {
   const std::string config_path = model_dir + "/tokenizer_config.json", jinja_path = model_dir + "/chat_template.jinja";
-  std::optional<std::string> text;
-  std::string source = model_dir + ": no chat template";
-  if (file_exists(config_path)) {
-    const json j = parse_json(read_file(config_path), config_path);
-    if (j.is_object() && j.contains("chat_template") && !j["chat_template"].is_null()) {
-      const json& ct = j["chat_template"];
-      source = config_path + ": field \"chat_template\"";
-      if (ct.is_string()) {
-        text = ct.get<std::string>();
-      } else if (ct.is_array()) {  // named templates: [{"name": "default", "template": "..."}, ...]
-        for (const json& named : ct)
-          if (named.is_object() && named.value("name", json()) == "default" && named.value("template", json()).is_string())
-            text = named["template"].get<std::string>();
-        if (!text) throw Error(source + ": a list of named templates without a \"default\" one");
-      } else {
-        throw Error(source + ": expected a string or a list of named templates, found " + json_text(ct));
-      }
-    }
+  nlohmann::json config = nlohmann::json::object();
+  if (file_exists(config_path)) config = parse_json(read_file(config_path), config_path);
+  if (!settings.kwargs.is_object()) throw Error("config key chat_template_kwargs: expected a map such as {enable_thinking: false}, found " + json_text(settings.kwargs));
+  Found f;
+  if (settings.chat_template != "auto" && settings.chat_template != "chatml") {
+    if (!file_exists(settings.chat_template))
+      throw Error("config key chat_template: " + quote(settings.chat_template) +
+                  " is neither auto, chatml nor an existing .jinja file (the model's own template is run with auto)");
+    f = {read_file(settings.chat_template), "", settings.chat_template, true};
+  } else if (settings.chat_template == "auto") {
+    f = template_in_config(config, config_path);
+    if (!f.found && file_exists(jinja_path)) f = {read_file(jinja_path), "", jinja_path, true};
   }
-  if (!text && file_exists(jinja_path)) text = read_file(jinja_path), source = jinja_path;
-  return chat_template_from_text(text, source, settings);
+  ChatTemplate t = f.found ? ChatTemplate(f.text, f.tool_text, f.source, special_tokens_of(config), settings.kwargs)
+                           : ChatTemplate(kBuiltinChatML, "", "built-in ChatML (" + model_dir + " has no chat template)", special_tokens_of(config),
+                                          settings.kwargs);
+  for (auto it = settings.kwargs.begin(); it != settings.kwargs.end(); ++it)
+    if (!t.mentions(it.key()))
+      throw Error("config key chat_template_kwargs: " + quote(it.key()) + " is not a variable of the chat template " + t.source() +
+                  " (its text never names it)");
+  return t;
 }
 
 }  // namespace grpo

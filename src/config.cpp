@@ -57,7 +57,6 @@ GRPO_CHOICES(LrSchedule, "constant", "cosine", "linear")
 GRPO_CHOICES(ImportanceSamplingLevel, "token", "sequence")
 GRPO_CHOICES(IsCorrectionMode, "token_truncate", "token_mask", "sequence_truncate", "sequence_mask")
 GRPO_CHOICES(AnswerMode, "strict", "flexible", "math")
-GRPO_CHOICES(ChatTemplateChoice, "auto", "chatml", "qwen3", "llama3")
 GRPO_CHOICES(ThinkingSwitch, "auto", "true", "false")
 GRPO_CHOICES(DecodeMode, "eager", "static", "cuda_graph")
 GRPO_CHOICES(AttentionKernel, "eager", "sdpa")
@@ -229,12 +228,12 @@ std::vector<std::string> config_key_names() {
   std::vector<std::string> names;
   for (const auto& k : config_keys()) names.push_back(k.name);
   names.push_back("reward_weights");
-  for (const char* k : {"reward_rules", "reward_command", "tools", "tool_command"}) names.push_back(k);
+  for (const char* k : {"reward_rules", "reward_command", "tools", "tool_command", "chat_template_kwargs"}) names.push_back(k);
   return names;
 }
 
 bool is_list_key(const std::string& key) {
-  return key == "reward_rules" || key == "reward_command" || key == "tools" || key == "tool_command";
+  return key == "reward_rules" || key == "reward_command" || key == "tools" || key == "tool_command" || key == "chat_template_kwargs";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -247,8 +246,8 @@ void set_config_value(TrainConfig& cfg, const std::string& key, const std::strin
       j = ordered_json::parse(value);
     } catch (const nlohmann::json::exception&) {
       const std::string expected = key == "reward_rules" ? "a JSON list of rule objects"
-                                   : key == "tools"
-                                       ? "a JSON list of tools such as [\"calculator\"]"
+                                   : key == "tools"                ? "a JSON list of tools such as [\"calculator\"]"
+                                   : key == "chat_template_kwargs" ? "a JSON map such as {\"enable_thinking\": false}"
                                        : "a JSON list of strings such as [\"python3\", \"" + key.substr(0, key.find('_')) + ".py\"]";
       type_error(key, origin, expected.c_str(), value);
     }
@@ -301,6 +300,9 @@ void set_config_list(TrainConfig& cfg, const std::string& key, const ordered_jso
     (key == "reward_command" ? cfg.reward_command : cfg.tool_command) = std::move(argv);
   } else if (key == "tools") {
     cfg.tools = parse_tools(value, "config key 'tools' (" + origin + ")");
+  } else if (key == "chat_template_kwargs") {
+    if (!value.is_object()) type_error(key, origin, "a map such as {enable_thinking: false}", text(value));
+    cfg.chat_template_kwargs = value;
   } else {
     unknown_key(key, origin);
   }
@@ -315,6 +317,7 @@ std::string get_config_value(const TrainConfig& cfg, const std::string& key) {
   }
   if (key == "reward_command") return json_text(nlohmann::json(cfg.reward_command));
   if (key == "tool_command") return json_text(nlohmann::json(cfg.tool_command));
+  if (key == "chat_template_kwargs") return python_json(cfg.chat_template_kwargs);
   if (key == "tools") {
     ordered_json j = ordered_json::array();
     for (const auto& t : cfg.tools) j.push_back(t.builtin ? ordered_json(t.name) : t.schema);
@@ -420,7 +423,7 @@ void load_yaml(TrainConfig& cfg, const std::string& path, const std::string& tex
       continue;
     }
     if (is_list_key(key)) {
-      set_config_list(cfg, key, yaml_to_json(v, path, /*typed=*/key == "tools"), where);
+      set_config_list(cfg, key, yaml_to_json(v, path, /*typed=*/key == "tools" || key == "chat_template_kwargs"), where);
       continue;
     }
     if (!find_row(key) && !starts_with(key, "reward_weights.")) unknown_key(key, where);
@@ -564,8 +567,18 @@ std::vector<std::string> lora_target_list(const std::string& text) {
   return out;
 }
 
+void validate_chat_settings(const TrainConfig& c) {
+  if (c.chat_template != "auto" && c.chat_template != "chatml") {
+    if (!file_exists(c.chat_template))
+      Validator{c}.fail("chat_template", "auto, chatml or the path of an existing .jinja file (there is no such file)");
+    jinja::Template(read_file(c.chat_template), c.chat_template);  // one that does not parse fails here, before anything loads
+  }
+  chat_settings(c);  // enable_thinking against chat_template_kwargs
+}
+
 void validate_config(const TrainConfig& c) {
   Validator v{c};
+  validate_chat_settings(c);
   v.at_least("group_size", 2);
   v.at_least("prompts_per_step", 1);
   v.at_least("max_prompt_tokens", 1);
@@ -661,6 +674,7 @@ std::string config_to_yaml(const TrainConfig& cfg) {
   out << "reward_command: " << get_config_value(cfg, "reward_command") << "  # external reward program's argv, no shell\n";
   out << "tools: " << get_config_value(cfg, "tools") << "  # built-in names (calculator) or function schemas\n";
   out << "tool_command: " << get_config_value(cfg, "tool_command") << "  # the program serving the schema tools, argv, no shell\n";
+  out << "chat_template_kwargs: " << get_config_value(cfg, "chat_template_kwargs") << "  # variables for the chat template\n";
   return out.str();
 }
 
@@ -685,14 +699,21 @@ std::string config_help() {
   out << "  reward_rules                 [[]] rule rewards, a list of {name, type: regex | keywords | length, weight, ...}\n"
          "  reward_command               [[]] external reward program's argv, e.g. [\"python3\", \"reward.py\"] (no shell)\n"
          "  tools                        [[]] what the model may call: \"calculator\" or {\"type\": \"function\", \"function\": {...}}\n"
-         "  tool_command                 [[]] the program serving the schema tools' calls, e.g. [\"python3\", \"tools.py\"]\n";
+         "  tool_command                 [[]] the program serving the schema tools' calls, e.g. [\"python3\", \"tools.py\"]\n"
+         "  chat_template_kwargs         [{}] variables for the chat template, e.g. {\"enable_thinking\": false}\n";
   return out.str();
 }
 
 ChatSettings chat_settings(const TrainConfig& cfg) {
   ChatSettings c;
-  c.choice = cfg.chat_template;
-  if (cfg.enable_thinking != ThinkingSwitch::Auto) c.enable_thinking = cfg.enable_thinking == ThinkingSwitch::On;
+  c.chat_template = cfg.chat_template;
+  c.kwargs = cfg.chat_template_kwargs;
+  if (cfg.enable_thinking == ThinkingSwitch::Auto) return c;
+  const bool on = cfg.enable_thinking == ThinkingSwitch::On;
+  if (c.kwargs.contains("enable_thinking") && c.kwargs["enable_thinking"] != ordered_json(on))
+    throw Error("config keys enable_thinking (" + choice_name(cfg.enable_thinking) + ") and chat_template_kwargs.enable_thinking (" +
+                json_text(c.kwargs["enable_thinking"]) + ") disagree; give one");
+  c.kwargs["enable_thinking"] = on;
   return c;
 }
 

@@ -64,51 +64,51 @@ std::vector<ChatMessage> prompt_messages(const std::string& system_prompt, const
   return messages;
 }
 
-PromptIds tokenize_chat(const Tokenizer& tok, const ChatTemplate& chat, const std::vector<ChatMessage>& messages, int max_prompt_tokens) {
-  const std::vector<ChatPiece> pieces = chat.render(messages, /*add_generation_prompt=*/true);
-  auto marker = [&](const std::string& s) {
-    auto id = tok.token_to_id(s);
-    if (!id) throw Error("tokenizer: no '" + s + "' token; " + chat_family_name(chat.family) + " prompts need it");
-    return *id;
-  };
-  auto text = [&](const std::string& s) { return tok.encode(s, /*match_special=*/false); };
-  // Each run of text between two markers is encoded as one piece, as HF encodes the rendered
-  // template (apply_chat_template): "user\n" + question together, since a question that starts
-  // with a newline merges with the role's ("\n\n" is one token). split_question: the question
-  // encoded apart from the text around it, keeping its last `room` tokens.
-  auto encode = [&](bool split_question, size_t room, bool* truncated) {
-    std::vector<int32_t> ids;
-    std::string run;
-    auto flush = [&] {
-      for (int32_t id : text(run)) ids.push_back(id);
-      run.clear();
-    };
-    for (const ChatPiece& p : pieces) {
-      if (p.kind == ChatPiece::Marker) {
-        flush();
-        ids.push_back(marker(p.text));
-      } else if (p.kind == ChatPiece::Question && split_question) {
-        flush();
-        std::vector<int32_t> q = text(p.text);
-        if (q.size() > room) *truncated = true;
-        ids.insert(ids.end(), q.end() - std::min(room, q.size()), q.end());
-      } else {
-        run += p.text;
-      }
-    }
-    flush();
-    return ids;
-  };
+namespace {
+
+// The labelled (message) byte ranges of a rendered prompt, where special tokens do not match.
+std::vector<std::pair<size_t, size_t>> plain_ranges(const jinja::Text& t, size_t offset = 0) {
+  std::vector<std::pair<size_t, size_t>> out;
+  for (const jinja::Span& sp : t.spans) out.emplace_back(sp.begin - offset, sp.end - offset);
+  return out;
+}
+
+std::vector<int32_t> encode_piece(const Tokenizer& tok, const jinja::Text& t) {
+  return tok.encode_guarded(t.s, plain_ranges(t));
+}
+
+}  // namespace
+
+PromptIds tokenize_rendered(const Tokenizer& tok, const jinja::Text& text, int max_prompt_tokens) {
   PromptIds out;
-  out.ids = encode(false, 0, nullptr);
+  out.ids = encode_piece(tok, text);
   if (out.ids.size() <= static_cast<size_t>(max_prompt_tokens)) return out;
-  const size_t fixed = encode(true, 0, &out.truncated).size();
+  // The question, encoded on its own, keeps its last tokens; the text around it is encoded as two
+  // pieces (the template itself always survives).
+  std::vector<jinja::Span> question;
+  for (const jinja::Span& sp : text.spans)
+    if (sp.label == kQuestionLabel) question.push_back(sp);
+  if (question.size() != 1)
+    throw Error("max_prompt_tokens = " + std::to_string(max_prompt_tokens) + ": the prompt takes " + std::to_string(out.ids.size()) +
+                " tokens and " + (question.empty() ? "has no question to shorten" : "its template writes the question more than once") +
+                "; raise max_prompt_tokens");
+  const jinja::Text before = text.slice(0, question[0].begin), after = text.slice(question[0].end, text.s.size());
+  std::vector<int32_t> head = encode_piece(tok, before), tail = encode_piece(tok, after);
+  const size_t fixed = head.size() + tail.size();
   if (fixed >= static_cast<size_t>(max_prompt_tokens))
     throw Error("max_prompt_tokens = " + std::to_string(max_prompt_tokens) +
                 " leaves no room for the question: the chat template alone takes " + std::to_string(fixed) + " tokens");
-  out.truncated = false;
-  out.ids = encode(true, max_prompt_tokens - fixed, &out.truncated);
+  const std::vector<int32_t> q = tok.encode(std::string_view(text.s).substr(question[0].begin, question[0].end - question[0].begin), false);
+  const size_t room = static_cast<size_t>(max_prompt_tokens) - fixed;
+  out.truncated = q.size() > room;
+  out.ids = std::move(head);
+  out.ids.insert(out.ids.end(), q.end() - static_cast<int64_t>(std::min(room, q.size())), q.end());
+  out.ids.insert(out.ids.end(), tail.begin(), tail.end());
   return out;
+}
+
+PromptIds tokenize_chat(const Tokenizer& tok, const ChatTemplate& chat, const std::vector<ChatMessage>& messages, int max_prompt_tokens) {
+  return tokenize_rendered(tok, chat.render(messages, /*add_generation_prompt=*/true), max_prompt_tokens);
 }
 
 PromptIds tokenize_prompt(const Tokenizer& tok, const ChatTemplate& chat, const std::string& system_prompt, const std::string& question,
@@ -116,39 +116,10 @@ PromptIds tokenize_prompt(const Tokenizer& tok, const ChatTemplate& chat, const 
   return tokenize_chat(tok, chat, prompt_messages(system_prompt, question), max_prompt_tokens);
 }
 
-namespace {
-
-PromptIds tokenize_tool_prompt(const Tokenizer& tok, const ChatTemplate& chat, const std::vector<ChatMessage>& messages,
-                               const std::vector<ToolSpec>& tools, int max_prompt_tokens) {
-  std::vector<ToolChatMessage> tm;
-  for (const auto& m : messages) tm.push_back({m.role, m.content, {}});
-  PromptIds out;
-  for (;;) {
-    out.ids = tok.encode(render_tool_conversation(chat, tm, tools, /*add_generation_prompt=*/true), /*match_special=*/true);
-    const int64_t excess = static_cast<int64_t>(out.ids.size()) - max_prompt_tokens;
-    auto user = std::find_if(tm.rbegin(), tm.rend(), [](const ToolChatMessage& m) { return m.role == "user"; });
-    if (excess <= 0) return out;
-    if (user == tm.rend() || user->content.empty())
-      throw Error("max_prompt_tokens = " + std::to_string(max_prompt_tokens) +
-                  " leaves no room for the question after the tools' system turn (" + std::to_string(out.ids.size()) +
-                  " tokens without it); raise it");
-    // Drop the question's first tokens (at least one per round), then render again.
-    auto q = tok.encode(user->content, /*match_special=*/false);
-    const size_t drop = std::min(q.size(), static_cast<size_t>(std::max<int64_t>(1, excess)));
-    user->content = tok.decode(std::vector<int32_t>(q.begin() + static_cast<int64_t>(drop), q.end()));
-    out.truncated = true;
-  }
-}
-
-}  // namespace
-
 PromptIds tokenize_example(const Tokenizer& tok, const ChatTemplate& chat, const std::string& system_prompt, const Example& ex,
                            int max_prompt_tokens, const std::vector<ToolSpec>& tools) {
-  if (!tools.empty())
-    return tokenize_tool_prompt(tok, chat, ex.messages.empty() ? prompt_messages(system_prompt, ex.question) : ex.messages, tools,
-                                max_prompt_tokens);
-  if (ex.messages.empty()) return tokenize_prompt(tok, chat, system_prompt, ex.question, max_prompt_tokens);
-  return tokenize_chat(tok, chat, ex.messages, max_prompt_tokens);
+  const std::vector<ChatMessage> messages = ex.messages.empty() ? prompt_messages(system_prompt, ex.question) : ex.messages;
+  return tokenize_rendered(tok, chat.render(messages, /*add_generation_prompt=*/true, tools_json(tools)), max_prompt_tokens);
 }
 
 PromptBatch collate_prompts(const std::vector<std::vector<int32_t>>& prompts, int64_t pad_id) {

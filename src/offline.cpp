@@ -55,7 +55,7 @@ StepMetrics logprob_objective_step(GrpoState& st, const Rollout& r, int64_t K,
 // A given response's ids, and 1 on those the model is trained to write. Without tools, all of it
 // (text only: special-token strings stay text). With tools, a transcript as a rollout makes it: the
 // model's pieces (their <|im_end|> and <tool_call> markers as ids) train, and each tool turn, from
-// "\n<|im_start|>user\n<tool_response>" to the next "<|im_start|>assistant\n" (tool_responses_text),
+// "\n<|im_start|>user\n<tool_response>" to the next "<|im_start|>assistant\n" (the built-in template's tool_response_text),
 // is context, never trained.
 void encode_response(const Tokenizer& tok, const std::string& text, bool tools, std::vector<int32_t>& ids, std::vector<int32_t>& own) {
   auto add = [&](std::string_view piece, int32_t mine) {

@@ -353,6 +353,10 @@ int run_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
     if (device.is_cuda() && !torch::cuda::is_available())
       std::printf("  (planned for %s: CUDA is not available on this machine, so nothing was checked on the device)\n",
                   device.str().c_str());
+    const PromptIds first = tokenize_example(*tok, special.chat, cfg.system_prompt, train[0], cfg.max_prompt_tokens, cfg.tools);
+    std::printf("First training prompt, as the model reads it (%zu tokens%s; chat template %s):\n----\n%s\n----\n", first.ids.size(),
+                first.truncated ? ", its question shortened to max_prompt_tokens" : "", special.chat.describe().c_str(),
+                tok->decode(first.ids, /*skip_special=*/false).c_str());
     std::printf("Dry run: config, model directory, tokenizer and data are valid; not training.\n");
     return 0;
   }

@@ -77,7 +77,7 @@ void print_run_plan(const TrainConfig& cfg, const ModelConfig& mc, const Tokeniz
                     const GSM8KDataset& train, const GSM8KDataset& eval, int64_t total_steps, torch::ScalarType dtype,
                     const torch::Device& device, int world_size) {
   const int64_t B = cfg.prompts_per_step;
-  if (!cfg.tools.empty()) check_tool_support(tok, special.chat);  // before the run, not at its first call
+  if (!cfg.tools.empty()) check_tool_support(tok, special.chat, cfg.tools);  // before the run, not at its first call
   size_t longest_prompt = 0, truncated = 0;
   for (size_t i = 0; i < std::min<size_t>(train.size(), 2000); ++i) {
     auto p = tokenize_example(tok, special.chat, cfg.system_prompt, train[i], cfg.max_prompt_tokens, cfg.tools);
@@ -86,10 +86,8 @@ void print_run_plan(const TrainConfig& cfg, const ModelConfig& mc, const Tokeniz
   }
   std::printf("  train: %zu examples, eval: %zu examples, %lld steps of %lld prompts x %d samples\n", train.size(), eval.size(),
               (long long)total_steps, (long long)B, cfg.group_size);
-  std::printf("  prompts (first %zu): longest %zu tokens, %zu truncated to max_prompt_tokens = %d; chat template %s%s (%s)\n",
-              std::min<size_t>(train.size(), 2000), longest_prompt, truncated, cfg.max_prompt_tokens, chat_family_name(special.chat.family),
-              special.chat.family == ChatFamily::Qwen3 ? (special.chat.enable_thinking ? ", thinking" : ", no thinking") : "",
-              special.chat.source.c_str());
+  std::printf("  prompts (first %zu): longest %zu tokens, %zu truncated to max_prompt_tokens = %d; chat template %s\n",
+              std::min<size_t>(train.size(), 2000), longest_prompt, truncated, cfg.max_prompt_tokens, special.chat.describe().c_str());
   std::printf("  model: %s, %.1f M params, %s on %s (%s); %s\n", mc.model_type.c_str(), mc.n_params() / 1e6, c10::toString(dtype),
               device.str().c_str(), runtime_summary().c_str(), memory_estimate(mc, cfg, dtype, world_size).c_str());
   std::fflush(stdout);

@@ -59,7 +59,8 @@ std::string synth_tool_transcript(const SynthProblem& p, uint64_t seed, double g
     if (u >= good) (d.below(2) ? a : b) += (d.below(2) ? 1 : -1) * static_cast<int>(1 + d.below(9));
     ToolCall call{"calculator", ordered_json::object({{"expression", std::to_string(a) + " * " + std::to_string(b)}}), ""};
     const std::string result = std::to_string(a * b);
-    return tool_call_text(call) + "<|im_end|>" + tool_responses_text({result}) + "#### " + result;
+    const std::string results = ChatTemplate().tool_response_text({result}, tools_json({calculator_tool()}), "<|im_end|>").s;
+    return tool_call_text(call) + "<|im_end|>" + results + "#### " + result;
   }
   int guess = p.gold;
   if (d.below(10) != 0) guess += (d.below(2) ? 1 : -1) * static_cast<int>(1 + d.below(99));

@@ -171,11 +171,16 @@ struct HfTokenizer::Impl {
 
   // ---- added tokens: leftmost-longest match
   // Returns the next match at or after `from`: (begin, end, index); begin == npos if none.
-  std::tuple<size_t, size_t, size_t> next_added(std::string_view text, size_t from, bool match_special) const {
+  // `plain`: byte ranges where special tokens do not match (encode_guarded).
+  std::tuple<size_t, size_t, size_t> next_added(std::string_view text, size_t from, bool match_special,
+                                                const std::vector<std::pair<size_t, size_t>>* plain = nullptr) const {
+    size_t r = 0;  // the first plain range that may still hold position i
     for (size_t i = from; i < text.size(); ++i) {
+      while (plain && r < plain->size() && (*plain)[r].second <= i) ++r;
       for (size_t k : added_by_first_byte[static_cast<unsigned char>(text[i])]) {
         const AddedToken& a = added[k];
         if (a.special && !match_special) continue;
+        if (a.special && plain && r < plain->size() && (*plain)[r].first < i + a.content.size()) continue;
         if (text.compare(i, a.content.size(), a.content) != 0) continue;
         size_t b = i, e = i + a.content.size();
         if (a.single_word) {
@@ -190,6 +195,24 @@ struct HfTokenizer::Impl {
       }
     }
     return {std::string_view::npos, 0, 0};
+  }
+
+  // The text between added-token matches is encoded as one segment each (HF's split on added tokens).
+  std::vector<int32_t> encode_all(std::string_view text, bool match_special, const std::vector<std::pair<size_t, size_t>>* plain) const {
+    std::vector<int32_t> out;
+    out.reserve(text.size() / 3 + 4);
+    size_t pos = 0;
+    bool first = true;
+    while (pos <= text.size()) {
+      auto [b, e, k] = next_added(text, pos, match_special, plain);
+      size_t seg_end = b == std::string_view::npos ? text.size() : b;
+      if (seg_end > pos) encode_text(text.substr(pos, seg_end - pos), first, out);
+      first = false;
+      if (b == std::string_view::npos) break;
+      out.push_back(added[k].id);
+      pos = e;
+    }
+    return out;
   }
 
   void encode_text(std::string_view segment, bool first_segment, std::vector<int32_t>& out) const {
@@ -362,20 +385,11 @@ HfTokenizer::~HfTokenizer() = default;
 // Encode / decode
 
 std::vector<int32_t> HfTokenizer::encode(std::string_view text, bool match_special) const {
-  std::vector<int32_t> out;
-  out.reserve(text.size() / 3 + 4);
-  size_t pos = 0;
-  bool first = true;
-  while (pos <= text.size()) {
-    auto [b, e, k] = impl_->next_added(text, pos, match_special);
-    size_t seg_end = b == std::string_view::npos ? text.size() : b;
-    if (seg_end > pos) impl_->encode_text(text.substr(pos, seg_end - pos), first, out);
-    first = false;
-    if (b == std::string_view::npos) break;
-    out.push_back(impl_->added[k].id);
-    pos = e;
-  }
-  return out;
+  return impl_->encode_all(text, match_special, nullptr);
+}
+
+std::vector<int32_t> HfTokenizer::encode_guarded(std::string_view text, const std::vector<std::pair<size_t, size_t>>& plain) const {
+  return impl_->encode_all(text, /*match_special=*/true, &plain);
 }
 
 std::string HfTokenizer::decode(const std::vector<int32_t>& ids, bool skip_special) const {
@@ -420,6 +434,18 @@ bool HfTokenizer::is_special(int32_t id) const {
 
 // ---------------------------------------------------------------------------------------------
 // Batch encoding
+
+std::vector<int32_t> Tokenizer::encode_guarded(std::string_view text, const std::vector<std::pair<size_t, size_t>>& plain) const {
+  std::vector<int32_t> out;
+  size_t pos = 0;
+  for (const auto& [b, e] : plain) {
+    for (int32_t id : encode(text.substr(pos, b - pos), /*match_special=*/true)) out.push_back(id);
+    for (int32_t id : encode(text.substr(b, e - b), /*match_special=*/false)) out.push_back(id);
+    pos = e;
+  }
+  for (int32_t id : encode(text.substr(pos), /*match_special=*/true)) out.push_back(id);
+  return out;
+}
 
 std::vector<std::vector<int32_t>> Tokenizer::encode_batch(const std::vector<std::string>& texts, bool match_special, int n_threads) const {
   std::vector<std::vector<int32_t>> out(texts.size());

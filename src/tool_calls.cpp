@@ -263,114 +263,27 @@ std::string run_builtin_tool(const ToolCall& call, const std::vector<ToolSpec>& 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Text as the Qwen templates render it
-
-namespace {
-
-void python_json_into(const ordered_json& j, std::string& out) {
-  if (j.is_object()) {
-    out += '{';
-    bool first = true;
-    for (const auto& [k, v] : j.items()) {
-      if (!first) out += ", ";
-      first = false;
-      out += json_text(k);  // nlohmann escapes strings exactly as json.dumps(ensure_ascii=False)
-      out += ": ";
-      python_json_into(v, out);
-    }
-    out += '}';
-  } else if (j.is_array()) {
-    out += '[';
-    for (size_t i = 0; i < j.size(); ++i) {
-      if (i) out += ", ";
-      python_json_into(j[i], out);
-    }
-    out += ']';
-  } else {
-    // Strings (escaped as json.dumps(ensure_ascii=False) does), numbers, true, false, null; bytes
-    // that are not UTF-8 (a byte-level model can write half a character) become U+FFFD.
-    out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  }
-}
-
-}  // namespace
+// Tools in prompts (the chat template renders them) and calls in completions (Hermes/Qwen format)
 
 std::string python_json(const ordered_json& j) {
-  std::string out;
-  python_json_into(j, out);
+  return jinja::python_json_dumps(j);
+}
+
+ordered_json tools_json(const std::vector<ToolSpec>& tools) {
+  if (tools.empty()) return nullptr;
+  ordered_json out = ordered_json::array();
+  for (const ToolSpec& t : tools) out.push_back(t.schema);
   return out;
 }
 
 std::string tools_system_text(const ChatTemplate& chat, const std::string& system, const std::vector<ToolSpec>& tools) {
-  if (chat.family == ChatFamily::Llama3) throw Error(chat.source + ": tools are rendered for the Qwen templates (chatml, qwen3) only");
-  std::string s = "<|im_start|>system\n";
-  if (chat.family == ChatFamily::ChatML)
-    s += (system.empty() ? std::string(kQwenDefaultSystemPrompt) : system) + "\n\n";
-  else if (!system.empty())
-    s += system + "\n\n";
-  s += "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
-       "You are provided with function signatures within <tools></tools> XML tags:\n<tools>";
-  for (const auto& t : tools) s += "\n" + python_json(t.schema);
-  s += "\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> "
-       "XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n";
-  return s;
+  std::vector<ChatMessage> messages;
+  if (!system.empty()) messages.push_back({"system", system});
+  return chat.render(messages, /*add_generation_prompt=*/false, tools_json(tools)).s;
 }
 
 std::string tool_call_text(const ToolCall& call) {
   return "<tool_call>\n{\"name\": \"" + call.name + "\", \"arguments\": " + python_json(call.arguments) + "}\n</tool_call>";
-}
-
-namespace {
-
-// Qwen3's assistant content: after the last user query its think block is re-written canonically
-// (and the last turn gets an empty one); before it the think block is dropped.
-std::string qwen3_assistant_content(const std::string& content, bool after_last_query, bool last) {
-  const Qwen3Turn t = split_qwen3_turn(content);
-  if (after_last_query && (last || !t.reasoning.empty())) return "<think>\n" + t.reasoning + "\n</think>\n\n" + t.content;
-  return t.content;
-}
-
-}  // namespace
-
-std::string render_tool_conversation(const ChatTemplate& chat, const std::vector<ToolChatMessage>& messages,
-                                     const std::vector<ToolSpec>& tools, bool add_generation_prompt) {
-  const bool has_system = !messages.empty() && messages[0].role == "system";
-  std::string s = tools_system_text(chat, has_system ? messages[0].content : "", tools);
-  size_t last_query = messages.size();
-  for (size_t i = messages.size(); i-- > 0;)
-    if (messages[i].role == "user") {
-      last_query = i;
-      break;
-    }
-  for (size_t i = has_system ? 1 : 0; i < messages.size(); ++i) {
-    const ToolChatMessage& m = messages[i];
-    if (m.role == "user" || m.role == "system") {
-      s += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
-    } else if (m.role == "assistant") {
-      const std::string content =
-          chat.family == ChatFamily::Qwen3 ? qwen3_assistant_content(m.content, i > last_query, i + 1 == messages.size()) : m.content;
-      s += "<|im_start|>assistant\n" + content;
-      for (size_t k = 0; k < m.tool_calls.size(); ++k) s += (k > 0 || !content.empty() ? "\n" : "") + tool_call_text(m.tool_calls[k]);
-      s += "<|im_end|>\n";
-    } else if (m.role == "tool") {
-      if (i == 0 || messages[i - 1].role != "tool") s += "<|im_start|>user";
-      s += "\n<tool_response>\n" + m.content + "\n</tool_response>";
-      if (i + 1 == messages.size() || messages[i + 1].role != "tool") s += "<|im_end|>\n";
-    } else {
-      throw Error("message " + std::to_string(i + 1) + ": unknown role " + quote(m.role) + " (expected system, user, assistant or tool)");
-    }
-  }
-  if (add_generation_prompt) {
-    s += "<|im_start|>assistant\n";
-    if (chat.family == ChatFamily::Qwen3 && !chat.enable_thinking) s += "<think>\n\n</think>\n\n";
-  }
-  return s;
-}
-
-std::string tool_responses_text(const std::vector<std::string>& results) {
-  std::string s = "\n<|im_start|>user";
-  for (const auto& r : results) s += "\n<tool_response>\n" + r + "\n</tool_response>";
-  return s + "<|im_end|>\n<|im_start|>assistant\n";
 }
 
 }  // namespace grpo

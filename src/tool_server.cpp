@@ -63,18 +63,21 @@ ToolServer::ToolServer(const TrainConfig& cfg) : tools_(cfg.tools), max_calls_(c
   if (!cfg.tool_command.empty()) program_ = std::make_unique<ToolProgram>(cfg.tool_command, cfg.tool_timeout, cfg.tool_restarts);
 }
 
-void check_tool_support(const Tokenizer& tok, const ChatTemplate& chat) {
-  if (chat.family != ChatFamily::ChatML && chat.family != ChatFamily::Qwen3)
-    throw Error("config key 'tools': the chat template (" + chat.source +
-                ") is not a Qwen one (chatml or qwen3); only those render tool calls here");
+void check_tool_support(const Tokenizer& tok, const ChatTemplate& chat, const std::vector<ToolSpec>& tools) {
   if (!tok.token_to_id("</tool_call>"))
     throw Error("config key 'tools': the tokenizer has no </tool_call> token, so a call's end cannot be seen while decoding");
+  const std::string shown = chat.render({{"user", "?"}}, /*add_generation_prompt=*/true, tools_json(tools)).s;
+  for (const ToolSpec& t : tools)
+    if (shown.find(t.name) == std::string::npos)
+      throw Error("config key 'tools': the chat template (" + chat.source() + ") does not show the tools to the model (" + quote(t.name) +
+                  " is not in its rendering); tool calling needs a template that renders `tools`");
 }
 
 void ToolServer::attach(SamplingParams& sp, const Tokenizer& tok, const ChatTemplate& chat, int64_t n_seqs, int64_t step) {
-  check_tool_support(tok, chat);
+  check_tool_support(tok, chat, tools_);
   const auto end = tok.token_to_id("</tool_call>");
   tok_ = &tok;
+  chat_ = &chat;
   step_ = step;
   turns_.assign(static_cast<size_t>(n_seqs), {});
   sp.tools.call_end_id = *end;
@@ -92,11 +95,16 @@ std::string cut_utf8(const std::string& s, size_t bytes) {
   return s.substr(0, bytes);
 }
 
-// The turn's results rendered and tokenized, cut to `max_tokens` (longest result first).
-std::vector<int32_t> rendered_ids(const Tokenizer& tok, std::vector<std::string> results, int max_tokens) {
+// The turn's results rendered by the chat template after the turn's end token, tokenized (the
+// results as text: special tokens inside them stay text), cut to `max_tokens` (longest result first).
+std::vector<int32_t> rendered_ids(const Tokenizer& tok, const ChatTemplate& chat, std::vector<std::string> results, const ordered_json& tools,
+                                  const std::string& end_token, int max_tokens) {
   const std::string mark = "...[cut]";
   for (;;) {
-    auto ids = tok.encode(tool_responses_text(results));
+    const jinja::Text text = chat.tool_response_text(results, tools, end_token);
+    std::vector<std::pair<size_t, size_t>> plain;
+    for (const jinja::Span& sp : text.spans) plain.emplace_back(sp.begin, sp.end);
+    auto ids = tok.encode_guarded(text.s, plain);
     if (static_cast<int>(ids.size()) <= max_tokens) return ids;
     auto longest = std::max_element(results.begin(), results.end(), [](const auto& a, const auto& b) { return a.size() < b.size(); });
     if (longest->empty()) return {};  // even empty results do not fit: the sequence ends
@@ -133,7 +141,9 @@ std::vector<std::vector<int32_t>> ToolServer::answer(const std::vector<int64_t>&
   std::vector<std::vector<int32_t>> answers;
   for (size_t i = 0; i < seqs.size(); ++i) {
     // A turn that closed a call it never opened has nothing to answer: the sequence ends there.
-    answers.push_back(out[i].calls.empty() ? std::vector<int32_t>{} : tool_impl::rendered_ids(*tok_, out[i].results, max_tokens_));
+    answers.push_back(out[i].calls.empty() ? std::vector<int32_t>{}
+                                           : tool_impl::rendered_ids(*tok_, *chat_, out[i].results, tools_json(tools_),
+                                                                     tok_->id_to_token(turns[i].back()), max_tokens_));
     if (!answers.back().empty()) turns_.at(static_cast<size_t>(seqs[i])).push_back(std::move(out[i]));
   }
   return answers;

@@ -1,8 +1,13 @@
-// test_chat_template.cpp: the chat template families (chat_template.h) against the text each model's
-// own Jinja template renders (expected strings written out by hand from Qwen2.5's, Qwen3's and Meta's
-// templates; tests/interop/test_chat_templates.py compares with transformers' apply_chat_template),
-// recognising a family from a template's text, and the errors.
+// test_chat_template.cpp: prompts rendered by the models' own chat templates (chat_template.h), run
+// by the Jinja engine: the 13 real templates of tests/data/chat_templates (copied from ../shared, each
+// with its source) against the text transformers' apply_chat_template renders (written out here;
+// tests/interop/test_chat_templates.py compares every template with transformers on many
+// conversations), the cases the hand-written renderers had, the tokenization of a rendered prompt
+// (special tokens in the template's text only; the question shortened alone) and the errors.
 #include <gtest/gtest.h>
+
+#include <ctime>
+#include <fstream>
 
 #include "grpo/chat_template.h"
 #include "grpo/common.h"
@@ -14,107 +19,129 @@
 using namespace grpo;
 using grpo::test::ByteTokenizer;
 using grpo::test::error_of;
+using ordered_json = nlohmann::ordered_json;
 
 namespace {
 
-const std::string kQwen3Template = R"({%- if messages[0].role == 'system' %}...{%- set reasoning_content = content.split('</think>')[0] %}
-{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\n\n</think>\n\n' }}{%- endif %}<|im_start|>)";
-const std::string kQwen25Template =
-    R"({%- else %}{{- '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n' }})";
-const std::string kLlama30Template =
-    R"({% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %})";
-
-ChatTemplate from(const std::string& text, ChatSettings s = {}) {
-  return chat_template_from_text(text, "tokenizer_config.json", s);
+// A real template: tests/data/chat_templates/<name>.json with its bos/eos tokens and render kwargs.
+ChatTemplate real(const std::string& name, ordered_json kwargs = ordered_json::object()) {
+  const std::string path = std::string(GRPO_SOURCE_DIR) + "/tests/data/chat_templates/" + name + ".json";
+  const ordered_json j = ordered_json::parse(read_file(path));
+  ordered_json special = ordered_json::object();
+  for (const char* k : {"bos_token", "eos_token"})
+    if (j[k].is_string()) special[k] = j[k];
+  for (auto it = j["render_kwargs"].begin(); it != j["render_kwargs"].end(); ++it)
+    if (it.key() != "tools" && !kwargs.contains(it.key())) kwargs[it.key()] = it.value();
+  return ChatTemplate(j["template"].get<std::string>(), "", name, special, kwargs);
 }
+
+std::string today(const char* fmt) {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, fmt, &tm);
+  return buf;
+}
+
+const std::vector<ChatMessage> kSystemUser = {{"system", "S"}, {"user", "Q"}};
+const std::vector<ChatMessage> kMultiTurn = {{"user", "Q1"}, {"assistant", "<think>r</think>A1"}, {"user", "Q2"}};
 
 }  // namespace
 
-TEST(ChatTemplate, RecognisesTheFamilyFromTheTemplateText) {
-  EXPECT_EQ(from(kQwen3Template).family, ChatFamily::Qwen3);
-  EXPECT_EQ(from(kQwen25Template).family, ChatFamily::ChatML);
-  EXPECT_EQ(from(kQwen25Template).default_system, kQwenDefaultSystemPrompt);
-  EXPECT_EQ(from(kLlama30Template).family, ChatFamily::Llama3);
-  EXPECT_EQ(from(kLlama30Template).llama_date, "");
-  EXPECT_EQ(from(kLlama30Template + "Cutting Knowledge Date").llama_date, "26 Jul 2024");  // 3.1: a fixed date
-  // No template: plain ChatML without a default system turn (the embedded tiny model).
-  const ChatTemplate none = chat_template_from_text(std::nullopt, "dir: no chat template");
-  EXPECT_EQ(none.family, ChatFamily::ChatML);
-  EXPECT_EQ(none.default_system, "");
-  // The key picks a family whatever the text says.
-  EXPECT_EQ(from(kQwen25Template, {ChatTemplateChoice::Llama3, {}}).family, ChatFamily::Llama3);
+// The templates the last renderers refused or rendered wrong, as transformers renders them.
+TEST(ChatTemplate, RealTemplatesRenderAsTransformersDoes) {
+  EXPECT_EQ(real("deepseek-r1-distill-qwen").render_text(kMultiTurn, true),
+            "<｜begin▁of▁sentence｜><｜User｜>Q1<｜Assistant｜>A1<｜end▁of▁sentence｜><｜User｜>Q2<｜Assistant｜><think>\n");
+  EXPECT_EQ(real("gemma-3-it").render_text(kSystemUser, true), "<bos><start_of_turn>user\nS\n\nQ<end_of_turn>\n<start_of_turn>model\n");
+  EXPECT_EQ(real("mistral-7b-instruct-v0.3").render_text(kMultiTurn, true), "<s>[INST] Q1[/INST] <think>r</think>A1</s>[INST] Q2[/INST]");
+  EXPECT_EQ(real("mistral-7b-instruct-v0.3").render_text(kSystemUser, true), "<s>[INST] S\n\nQ[/INST]");
+  EXPECT_EQ(real("phi-4").render_text(kSystemUser, true),
+            "<|im_start|>system<|im_sep|>S<|im_end|><|im_start|>user<|im_sep|>Q<|im_end|><|im_start|>assistant<|im_sep|>");
+  EXPECT_EQ(real("phi-4-mini-instruct").render_text(kSystemUser, true), "<|system|>S<|end|><|user|>Q<|end|><|assistant|>");
+  EXPECT_EQ(real("olmo-2-1124-7b-instruct").render_text(kSystemUser, true), "<|endoftext|><|system|>\nS\n<|user|>\nQ\n<|assistant|>\n");
+  EXPECT_EQ(real("glm-5.1").render_text(kMultiTurn, true), "[gMASK]<sop><|user|>Q1<|assistant|></think>A1<|user|>Q2<|assistant|><think>");
+  EXPECT_EQ(real("smollm3-3b").render_text(kSystemUser, true),
+            "<|im_start|>system\n## Metadata\n\nKnowledge Cutoff Date: June 2025\nToday Date: " + today("%d %B %Y") +
+                "\nReasoning Mode: /think\n\n## Custom Instructions\n\nS\n\n<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(real("llama-3.2-1b-instruct").render_text(kSystemUser, true),
+            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: " +
+                today("%d %b %Y") +
+                "\n\nS<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nQ<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+  // Gemma raises for roles that do not alternate, with its own message.
+  const std::string err = error_of([] { real("gemma-3-it").render_text({{"user", "a"}, {"user", "b"}}, true); });
+  EXPECT_NE(err.find("gemma-3-it:"), std::string::npos) << err;
+  EXPECT_NE(err.find("the template raised: Conversation roles must alternate user/assistant/user/assistant/..."), std::string::npos) << err;
 }
 
-TEST(ChatTemplate, UnknownTemplatesAndMisplacedThinkingSwitchesAreErrors) {
-  const std::string err = error_of([] { from("{{ bos_token }}{% for m in messages %}[INST] {{ m.content }} [/INST]{% endfor %}"); });
-  EXPECT_NE(err.find("tokenizer_config.json: the chat template fits none of the known families (chatml: Qwen2.5, qwen3, llama3)"),
-            std::string::npos)
-      << err;
-  EXPECT_NE(err.find("chat_template (auto|chatml|qwen3|llama3)"), std::string::npos) << err;
-  const std::string think = error_of([] { from(kQwen25Template, {ChatTemplateChoice::Auto, false}); });
-  EXPECT_NE(think.find("config key enable_thinking: tokenizer_config.json has no thinking switch (its family is chatml"), std::string::npos)
-      << think;
-  EXPECT_EQ(from(kQwen3Template, {ChatTemplateChoice::Auto, false}).enable_thinking, false);
-}
-
-TEST(ChatTemplate, ChatMLInsertsQwen25sDefaultSystemTurn) {
-  const ChatTemplate t = from(kQwen25Template);
-  EXPECT_EQ(t.render_text({{"user", "2+2?"}}, true),
+// The hand-written renderers' cases, now the templates': Qwen2.5's default system turn, Qwen3's
+// thinking switch and earlier think blocks, Llama 3's trimmed contents and dated system turn.
+TEST(ChatTemplate, QwenAndLlamaCasesOfTheOldRenderers) {
+  EXPECT_EQ(real("qwen2.5-7b-instruct").render_text({{"user", "2+2?"}}, true),
             "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
             "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n");
-  EXPECT_EQ(t.render_text({{"system", "S"}, {"user", "Q"}}, false), "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n");
-}
-
-TEST(ChatTemplate, Qwen3ThinkingSwitchAndEarlierThinkBlocks) {
-  ChatTemplate t = from(kQwen3Template);
-  const std::vector<ChatMessage> one = {{"user", "2+2?"}};
-  EXPECT_EQ(t.render_text(one, true), "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n");
-  t.enable_thinking = false;
-  EXPECT_EQ(t.render_text(one, true), "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
-  // An earlier assistant turn loses its reasoning; one after the last user turn keeps it.
+  EXPECT_EQ(real("qwen3-0.6b").render_text({{"user", "2+2?"}}, true), "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(real("qwen3-0.6b", {{"enable_thinking", false}}).render_text({{"user", "2+2?"}}, true),
+            "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
   const std::vector<ChatMessage> multi = {
       {"system", "S"}, {"user", "a"}, {"assistant", "<think>\nr1\n</think>\n\nA1"}, {"user", "b"}, {"assistant", "<think>r2</think>A2"}};
-  EXPECT_EQ(t.render_text(multi, false),
+  EXPECT_EQ(real("qwen3-0.6b").render_text(multi, false),
             "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\nA1<|im_end|>\n"
             "<|im_start|>user\nb<|im_end|>\n<|im_start|>assistant\n<think>\nr2\n</think>\n\nA2<|im_end|>\n");
+  EXPECT_EQ(real("llama-3.1-8b-instruct").render_text({{"system", " S \n"}, {"user", " Q "}}, true),
+            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
+            "S<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nQ<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+  // No template: the built-in ChatML, no default system turn (the embedded tiny model).
+  EXPECT_EQ(ChatTemplate().render_text({{"user", "Q"}}, true), "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(ChatTemplate().render_text({{"system", "S"}, {"user", "Q"}}, false), "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n");
 }
 
-TEST(ChatTemplate, Llama3TrimsContentsAndDatesTheSystemTurnFrom31On) {
-  ChatTemplate t = from(kLlama30Template);
-  EXPECT_EQ(t.render_text({{"system", " S \n"}, {"user", "Q"}}, true),
-            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|>"
-            "<|start_header_id|>user<|end_header_id|>\n\nQ<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
-  t.llama_date = "26 Jul 2024";
-  EXPECT_EQ(t.render_text({{"user", "Q"}}, true),
-            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
-            "Today Date: 26 Jul 2024\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nQ<|eot_id|>"
-            "<|start_header_id|>assistant<|end_header_id|>\n\n");
-}
-
-TEST(ChatTemplate, MarkersAreIdsAndTheQuestionIsShortenedAlone) {
-  ByteTokenizer tok;  // bytes and <|im_start|>, <|im_end|>, <|endoftext|>: no <think>
-  ChatTemplate qwen3 = from(kQwen3Template);
-  qwen3.enable_thinking = false;
-  const std::string err = error_of([&] { tokenize_prompt(tok, qwen3, "", "Q", 512); });
-  EXPECT_NE(err.find("tokenizer: no '<think>' token; qwen3 prompts need it"), std::string::npos) << err;
-  // ChatML ids: 2 markers a turn, the question's tail kept when too long.
+TEST(ChatTemplate, MarkersAreTheTemplatesAndTheQuestionIsShortenedAlone) {
+  ByteTokenizer tok;  // bytes and <|im_start|>, <|im_end|>, <|endoftext|>
   const ChatTemplate chatml;
   PromptIds p = tokenize_prompt(tok, chatml, "", "abcdef", 512);
   EXPECT_EQ(tok.decode(p.ids, false), "<|im_start|>user\nabcdef<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(p.ids[0], *tok.token_to_id("<|im_start|>"));
   PromptIds cut = tokenize_prompt(tok, chatml, "", "abcdef", static_cast<int>(p.ids.size()) - 4);
   EXPECT_TRUE(cut.truncated);
   EXPECT_EQ(tok.decode(cut.ids, false), "<|im_start|>user\nef<|im_end|>\n<|im_start|>assistant\n");
+  // A question holding a marker keeps it as text, inside its turn.
+  PromptIds q = tokenize_prompt(tok, chatml, "", "x<|im_end|>", 512);
+  EXPECT_EQ(std::count(q.ids.begin(), q.ids.end(), *tok.token_to_id("<|im_end|>")), 1);
+}
+
+TEST(ChatTemplate, TemplatesAreFoundAndBadSettingsAreErrors) {
+  const std::string qwen3_dir = std::string(GRPO_SOURCE_DIR) + "/tests/data/qwen3";
+  const ChatTemplate t = load_chat_template(qwen3_dir, {"auto", {{"enable_thinking", false}}});
+  EXPECT_NE(t.source().find("tokenizer_config.json: field \"chat_template\""), std::string::npos) << t.source();
+  EXPECT_TRUE(ends_with(t.render_text({{"user", "q"}}, true), "<think>\n\n</think>\n\n"));
+  EXPECT_TRUE(load_chat_template("/nonexistent-dir").builtin());
+  EXPECT_NE(error_of([&] { load_chat_template(qwen3_dir, {"auto", {{"enable_thinkin", false}}}); })
+                .find("config key chat_template_kwargs: \"enable_thinkin\" is not a variable of the chat template"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { load_chat_template(qwen3_dir, {"no/such/file.jinja", {}}); })
+                .find("config key chat_template: \"no/such/file.jinja\" is neither auto, chatml nor an existing .jinja file"),
+            std::string::npos);
+  EXPECT_EQ(error_of([] { ChatTemplate("{% if x %}", "", "my.jinja", {}, {}); }),
+            "my.jinja:1:11: the template ends inside a block: expected {% endif %}");
+  // Thinking switch on a template without one (the built-in ChatML) names the variable.
+  EXPECT_NE(error_of([] { load_chat_template("/nonexistent-dir", {"chatml", {{"enable_thinking", true}}}); }).find("\"enable_thinking\""),
+            std::string::npos);
 }
 
 TEST(ChatTemplate, ConfigKeysReachTheSettings) {
   TrainConfig cfg;
-  set_config_value(cfg, "chat_template", "qwen3", "test");
+  set_config_value(cfg, "chat_template_kwargs", R"({"date_string": "01 Jan 2026"})", "test");
   set_config_value(cfg, "enable_thinking", "false", "test");
   const ChatSettings s = chat_settings(cfg);
-  EXPECT_EQ(s.choice, ChatTemplateChoice::Qwen3);
-  ASSERT_TRUE(s.enable_thinking.has_value());
-  EXPECT_FALSE(*s.enable_thinking);
-  const std::string err = error_of([&] { set_config_value(cfg, "chat_template", "mistral", "run.yaml:3"); });
-  EXPECT_NE(err.find("chat_template"), std::string::npos) << err;
-  EXPECT_NE(err.find("llama3"), std::string::npos) << err;
+  EXPECT_EQ(s.chat_template, "auto");
+  EXPECT_EQ(s.kwargs, ordered_json::parse(R"({"date_string": "01 Jan 2026", "enable_thinking": false})"));
+  const std::string not_map = error_of([&] { set_config_value(cfg, "chat_template_kwargs", "[1]", "run.yaml:3"); });
+  EXPECT_NE(not_map.find("chat_template_kwargs"), std::string::npos) << not_map;
+  EXPECT_NE(not_map.find("a map such as {enable_thinking: false}"), std::string::npos) << not_map;
+  set_config_value(cfg, "chat_template_kwargs", R"({"enable_thinking": true})", "test");
+  EXPECT_NE(error_of([&] { chat_settings(cfg); }).find("disagree"), std::string::npos);
+  set_config_value(cfg, "chat_template", "qwen3", "run.yaml:4");
+  EXPECT_NE(error_of([&] { validate_config(cfg); }).find("config key 'chat_template' (run.yaml:4): expected auto, chatml or the path"),
+            std::string::npos);
 }

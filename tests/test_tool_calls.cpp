@@ -83,20 +83,21 @@ TEST(ToolCalls, ConfigToolsAreNamesOrSchemas) {
             std::string::npos);
 }
 
-TEST(ToolCalls, QwenToolTextAroundACall) {
-  ChatTemplate qwen25;
-  qwen25.default_system = kQwenDefaultSystemPrompt;
-  const std::string sys = tools_system_text(qwen25, "", {calculator_tool()});
+TEST(ToolCalls, ToolTextAroundACallIsTheTemplates) {
+  const ChatTemplate builtin;
+  const std::string sys = tools_system_text(builtin, "", {calculator_tool()});
   EXPECT_EQ(sys.rfind("<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.\n\n# Tools\n\n", 0), 0u);
   EXPECT_NE(sys.find("<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"calculator\""), std::string::npos);
   EXPECT_TRUE(ends_with(sys, "\n</tool_call><|im_end|>\n"));
-  ChatTemplate qwen3;
-  qwen3.family = ChatFamily::Qwen3;
-  EXPECT_EQ(tools_system_text(qwen3, "", {}).rfind("<|im_start|>system\n# Tools\n\n", 0), 0u);  // Qwen3: no default system text
-  EXPECT_EQ(tool_responses_text({"408", "error: division by zero"}),
+  const ChatTemplate qwen3 = load_chat_template(std::string(GRPO_SOURCE_DIR) + "/tests/data/qwen3");
+  EXPECT_EQ(tools_system_text(qwen3, "S", {calculator_tool()}).rfind("<|im_start|>system\nS\n\n# Tools\n\n", 0), 0u);
+  // After the model's <|im_end|>: the results as the template renders tool messages, then the generation prompt.
+  const jinja::Text after = builtin.tool_response_text({"408", "error: division by zero"}, tools_json({calculator_tool()}), "<|im_end|>");
+  EXPECT_EQ(after.s,
             "\n<|im_start|>user\n<tool_response>\n408\n</tool_response>\n<tool_response>\nerror: division by zero\n</tool_response>"
             "<|im_end|>\n<|im_start|>assistant\n");
-  ChatTemplate llama;
-  llama.family = ChatFamily::Llama3;
-  EXPECT_NE(error_of([&] { tools_system_text(llama, "", {}); }).find("tools are rendered for the Qwen templates"), std::string::npos);
+  ASSERT_EQ(after.spans.size(), 2u);  // the results are data
+  EXPECT_EQ(after.s.substr(after.spans[0].begin, after.spans[0].end - after.spans[0].begin), "408");
+  EXPECT_NE(error_of([&] { builtin.tool_response_text({"1"}, nullptr, "<|eot_id|>"); }).find("does not end with \"<|eot_id|>\""),
+            std::string::npos);
 }

@@ -64,11 +64,9 @@ const std::string kCall = "<tool_call>\n{\"name\": \"calculator\", \"arguments\"
 // server forces, the final turn) are the template's ids for the whole conversation; the template's
 // text is transformers' (interop_chat_templates), so these are apply_chat_template's ids.
 TEST(ToolServer, RolloutPiecesAreTheTemplatesIds) {
-  for (ChatFamily family : {ChatFamily::ChatML, ChatFamily::Qwen3}) {
-    SCOPED_TRACE(int(family));
-    ChatTemplate chat;
-    chat.family = family;
-    if (family == ChatFamily::ChatML) chat.default_system = kQwenDefaultSystemPrompt;
+  const std::vector<ChatTemplate> templates = {ChatTemplate(), load_chat_template(std::string(GRPO_SOURCE_DIR) + "/tests/data/qwen3")};
+  for (const ChatTemplate& chat : templates) {
+    SCOPED_TRACE(chat.source());
     TrainConfig cfg = tool_config();
     ToolServer server(cfg);
     Example ex;
@@ -76,13 +74,13 @@ TEST(ToolServer, RolloutPiecesAreTheTemplatesIds) {
     const std::string system = "Use the calculator.";
     const std::vector<int32_t> prompt = tokenize_example(qwen(), chat, system, ex, 4096, server.tools()).ids;
     // The whole conversation as the template renders it; the model's turns are its slices.
-    ToolCall call{"calculator", ordered_json::parse(R"({"expression": "12*34"})"), ""};
-    std::vector<ToolChatMessage> m = {{"system", system, {}}, {"user", ex.question, {}}};
-    const std::string prompt_text = render_tool_conversation(chat, m, server.tools(), true);
-    m.push_back({"assistant", "", {call}});
-    m.push_back({"tool", "408", {}});
-    m.push_back({"assistant", "12 * 34 = 408.\n#### 408", {}});
-    const std::string full = render_tool_conversation(chat, m, server.tools(), false);
+    const ordered_json call = ordered_json::parse(R"({"type": "function", "function": {"name": "calculator", "arguments": {"expression": "12*34"}}})");
+    ordered_json m = ordered_json::array({{{"role", "system"}, {"content", system}}, {{"role", "user"}, {"content", ex.question}}});
+    const std::string prompt_text = chat.render(m, tools_json(server.tools()), true, 1).s;
+    m.push_back({{"role", "assistant"}, {"content", ""}, {"tool_calls", {call}}});
+    m.push_back({{"role", "tool"}, {"content", "408"}});
+    m.push_back({{"role", "assistant"}, {"content", "12 * 34 = 408.\n#### 408"}});
+    const std::string full = chat.render(m, tools_json(server.tools()), false, 1).s;
     ASSERT_EQ(full.rfind(prompt_text, 0), 0u);
     const std::string rest = full.substr(prompt_text.size());  // "<tool_call>...<|im_end|>\n<|im_start|>user..."
     const size_t end1 = rest.find("<|im_end|>") + std::string("<|im_end|>").size();

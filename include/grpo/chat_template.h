@@ -1,81 +1,94 @@
-// chat_template.h: prompts rendered the way the model's own chat_template renders them, for the
-// template families users meet (transformers' apply_chat_template is the referee):
+// chat_template.h: prompts rendered by the model's own chat template, run by the Jinja engine
+// (jinja.h) as transformers' apply_chat_template runs it: tokenizer_config.json's `chat_template`
+// (a string, or named templates with `default` and `tool_use`), else chat_template.jinja, with the
+// model's special tokens (bos_token, eos_token, ...) and `chat_template_kwargs` (enable_thinking,
+// date_string, ...) as variables, `tools` as the tools' JSON schemas and `add_generation_prompt`.
+// A model without a template gets the built-in ChatML one (kBuiltinChatML: Qwen2.5's template,
+// tools included, without its default system turn). The config key `chat_template` may name a
+// .jinja file instead, or `chatml` for the built-in one.
 //
-//   chatml  Qwen2.5:  <|im_start|>{role}\n{content}<|im_end|>\n ... <|im_start|>assistant\n
-//           (Qwen2.5's template inserts its default system message when the conversation has none)
-//   qwen3   Qwen3:    ChatML; earlier assistant turns lose their <think> blocks; the generation
-//           prompt ends "<think>\n\n</think>\n\n" when enable_thinking is false (default true)
-//   llama3  Llama 3:  <|begin_of_text|><|start_header_id|>{role}<|end_header_id|>\n\n{content|trim}<|eot_id|>
-//           ... <|start_header_id|>assistant<|end_header_id|>\n\n; Llama 3.1+ templates open with a
-//           system turn "Cutting Knowledge Date: December 2023\nToday Date: {date}\n\n{system}"
-//
-// The family is recognised from the template text (tokenizer_config.json "chat_template", or
-// chat_template.jinja); a model without one gets plain ChatML. A template that fits no family is an
-// error naming the families and the key that picks one, never a silently different prompt.
-//
-// Departure, on purpose: the template's markers (<|im_start|>, <think>, ...) are inserted by id and
-// message contents are encoded as plain text, so a question holding "<|im_end|>" cannot leave its
-// turn (transformers would parse it as the special token).
+// Departure, on purpose (transformers' apply_chat_template(..., sanitize_control_tokens=True) makes
+// the same choice): a message's text is data, not markup. The engine labels every character that
+// came from a message or a tool, and the tokenizer matches special tokens only in the template's own
+// text, so a question holding "<|im_end|>" cannot leave its turn.
 #pragma once
 
-#include <optional>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "grpo/jinja.h"
 
 namespace grpo {
 
 struct ChatMessage {
-  std::string role;  // system | user | assistant
+  std::string role;  // system | user | assistant | tool
   std::string content;
 };
 
-// The system message Qwen2.5's chat template inserts when the conversation has none.
+// The system message Qwen2.5's chat template inserts when the conversation has none (and the
+// built-in template when tools are shown).
 inline constexpr const char* kQwenDefaultSystemPrompt = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
+// The built-in ChatML template (models with no template of their own).
+extern const char* const kBuiltinChatML;
 
-enum class ChatFamily { ChatML, Qwen3, Llama3 };
-// Config key `chat_template`: auto (recognised from the model's template) or a family by name.
-enum class ChatTemplateChoice { Auto, ChatML, Qwen3, Llama3 };
-const char* chat_family_name(ChatFamily f);
+// Provenance labels of rendered text (jinja::Span::label): message and tool text, and the last user
+// turn's content (the question, the part a too-long prompt shortens).
+inline constexpr int kDataLabel = 1;
+inline constexpr int kQuestionLabel = 2;
 
-// A rendered prompt: template markers (special tokens, inserted by id) and text, in order. Text pieces
-// that touch are encoded together, as transformers encodes the rendered string between its added
-// tokens. `question` marks the last user turn's content, the part a too-long prompt shortens.
-struct ChatPiece {
-  enum Kind { Marker, Text, Question } kind;
-  std::string text;
-};
-
-struct ChatTemplate {
-  ChatFamily family = ChatFamily::ChatML;
-  std::string default_system;              // chatml: inserted when there is no system message ("" = none)
-  bool enable_thinking = true;             // qwen3's switch
-  std::string llama_date;                  // llama3.1+: the "Today Date" line ("" = a Llama 3.0 template)
-  std::string source = "built-in ChatML";  // where it came from, for messages
-
-  std::vector<ChatPiece> render(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
-  // The rendered text, as apply_chat_template(tokenize=False) writes it.
-  std::string render_text(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
-};
-
-// Qwen3's reading of an assistant turn: the reasoning between the last "<think>" before the first
-// "</think>" and it, '\n'-stripped, and the content after the last "</think>", left '\n'-stripped.
-// Without "</think>": no reasoning, the content as given.
-struct Qwen3Turn {
-  std::string reasoning, content;
-};
-Qwen3Turn split_qwen3_turn(const std::string& content);
-
-// How a tool's settings pick the template (config keys chat_template, enable_thinking).
+// How a run's settings pick and feed the template (config keys chat_template, chat_template_kwargs,
+// enable_thinking).
 struct ChatSettings {
-  ChatTemplateChoice choice = ChatTemplateChoice::Auto;
-  std::optional<bool> enable_thinking;  // unset: the template's default
+  std::string chat_template = "auto";                                      // auto | chatml | path to a .jinja file
+  nlohmann::ordered_json kwargs = nlohmann::ordered_json::object();       // variables for the template
 };
 
-// The template of `model_dir` (tokenizer_config.json's chat_template, else chat_template.jinja)
-// under `settings`. Errors name the file and the key: an unrecognised template, a malformed
-// tokenizer_config.json, enable_thinking for a family without the switch.
+class ChatTemplate {
+ public:
+  // The built-in ChatML template.
+  ChatTemplate();
+  // `text` (and a `tool_use` variant, "" for none) from `source` (named in errors), with the model's
+  // special tokens ({"bos_token": "<s>", ...}) and the run's kwargs. Parses now: a template that
+  // does not parse is an error here, before anything loads.
+  ChatTemplate(const std::string& text, const std::string& tool_text, const std::string& source, nlohmann::ordered_json special_tokens,
+               nlohmann::ordered_json kwargs);
+
+  // The conversation rendered (messages: {"role", "content", "tool_calls"?} objects; tools: their
+  // schemas, null or [] for none). Message text is labelled kDataLabel, the content of message
+  // `question` (npos: none) kQuestionLabel.
+  jinja::Text render(const nlohmann::ordered_json& messages, const nlohmann::ordered_json& tools, bool add_generation_prompt,
+                     size_t question) const;
+  // Plain messages, the last user turn the question; `tools` as above.
+  jinja::Text render(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
+                     const nlohmann::ordered_json& tools = nullptr) const;
+  std::string render_text(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
+
+  // What a rollout forces after a model turn that called tools and ended with the token `end_token`:
+  // the template's rendering of the tools' results up to the next generation prompt (found by
+  // rendering a conversation without and with the results and taking what follows the turn's end).
+  jinja::Text tool_response_text(const std::vector<std::string>& results, const nlohmann::ordered_json& tools,
+                                 const std::string& end_token) const;
+
+  const std::string& source() const { return source_; }
+  bool builtin() const { return source_.rfind("built-in", 0) == 0; }
+  const nlohmann::ordered_json& kwargs() const { return kwargs_; }
+  // Whether the template's text names `variable` (a kwarg it never reads is a mistake to report).
+  bool mentions(const std::string& variable) const;
+  // "tokenizer_config.json: field chat_template (enable_thinking=false)": for plans and reports.
+  std::string describe() const;
+
+ private:
+  std::shared_ptr<const jinja::Template> tmpl_, tool_tmpl_;
+  std::string text_, source_;
+  nlohmann::ordered_json special_tokens_, kwargs_;
+};
+
+// The template of `model_dir` under `settings`: settings.chat_template as a .jinja path, or
+// tokenizer_config.json's chat_template, else chat_template.jinja, else the built-in one. Errors name
+// the file and key: a template that does not parse, a malformed tokenizer_config.json, a kwarg the
+// template never reads, a .jinja path that does not exist.
 ChatTemplate load_chat_template(const std::string& model_dir, const ChatSettings& settings = {});
-// The same from a template's text; `source` names it in errors.
-ChatTemplate chat_template_from_text(const std::optional<std::string>& text, const std::string& source, const ChatSettings& settings = {});
 
 }  // namespace grpo

@@ -68,18 +68,22 @@ inline CLI::Validator above_zero() {
 }
 
 // The one error line of a tool; returns its exit status (1).
-// --chat-template and --enable-thinking: the config keys chat_template and enable_thinking for the
-// tools that render prompts without a config file (grpo_generate, grpo_tokenize).
+// --chat-template, --chat-template-kwargs and --enable-thinking: the config keys of the same names for
+// the tools that render prompts without a config file (grpo_generate, grpo_tokenize).
 struct ChatOptions {
-  std::string chat_template = "auto", enable_thinking = "auto";
+  std::string chat_template = "auto", kwargs = "{}", enable_thinking = "auto";
   void add_to(CLI::App& app) {
-    app.add_option("--chat-template", chat_template, "auto | chatml | qwen3 | llama3 (as the config key)")->capture_default_str();
-    app.add_option("--enable-thinking", enable_thinking, "auto | true | false (qwen3 templates)")->capture_default_str();
+    app.add_option("--chat-template", chat_template, "auto | chatml | FILE.jinja (as the config key)")->capture_default_str();
+    app.add_option("--chat-template-kwargs", kwargs, "JSON map of template variables, e.g. '{\"enable_thinking\": false}'")
+        ->capture_default_str();
+    app.add_option("--enable-thinking", enable_thinking, "auto | true | false (chat_template_kwargs.enable_thinking)")->capture_default_str();
   }
   ChatSettings settings() const {  // errors name the flag
     TrainConfig keys;
     set_config_value(keys, "chat_template", chat_template, "--chat-template");
+    set_config_value(keys, "chat_template_kwargs", kwargs, "--chat-template-kwargs");
     set_config_value(keys, "enable_thinking", enable_thinking, "--enable-thinking");
+    validate_chat_settings(keys);
     return chat_settings(keys);
   }
 };

@@ -74,8 +74,8 @@ E parse_choice(const std::string& text, const std::string& what);
   K(int, seed, 42, "seeds data order, sampling and init")                                                                              \
   K(std::string, output_dir, "runs/grpo", "metrics, checkpoints, report")                                                              \
   K(std::string, system_prompt, kDefaultSystemPrompt, "system message of every prompt (\"\": none, the template's default)")           \
-  K(ChatTemplateChoice, chat_template, ChatTemplateChoice::Auto, "prompt renderer: auto (the model's chat_template), or a family")     \
-  K(ThinkingSwitch, enable_thinking, ThinkingSwitch::Auto, "qwen3 templates: think before answering (auto: the template's, true)")     \
+  K(std::string, chat_template, "auto", "prompt template: auto (the model's own chat_template), chatml (built-in) or a .jinja file")         \
+  K(ThinkingSwitch, enable_thinking, ThinkingSwitch::Auto, "shortcut for chat_template_kwargs.enable_thinking (auto: not passed)")        \
   K(int, max_prompt_tokens, 512, "longer prompts keep their last tokens")                                                              \
   K(int, max_new_tokens, 512, "completion length cap")                                                                                 \
   /* ---- rollout (sampling) */                                                                                                        \
@@ -175,6 +175,7 @@ struct TrainConfig {
   std::vector<std::string> reward_command;  // external reward program's argv, no shell (reward_program.h); [] = none
   std::vector<ToolSpec> tools;              // what the model may call: built-in names or function schemas (tool_calls.h); [] = none
   std::vector<std::string> tool_command;    // the program serving the schema tools' calls, argv, no shell (tool_server.h)
+  ordered_json chat_template_kwargs = ordered_json::object();  // variables for the chat template (chat_template.h), as TRL/vLLM's
 
   // Where each non-default value came from ("file.yaml:12", "--set"); not a knob.
   std::map<std::string, std::string> origin;
@@ -197,7 +198,8 @@ std::vector<std::string> lora_target_list(const std::string& text);
 
 // Set one key from its text form; `origin` names where it came from for error messages.
 void set_config_value(TrainConfig& cfg, const std::string& key, const std::string& value, const std::string& origin);
-// The keys whose value is a list: reward_rules, reward_command, tools, tool_command.
+// The keys whose value is JSON (a list, or chat_template_kwargs' map): reward_rules, reward_command,
+// tools, tool_command, chat_template_kwargs.
 bool is_list_key(const std::string& key);
 // Set one of the list keys from its JSON form.
 void set_config_list(TrainConfig& cfg, const std::string& key, const ordered_json& value, const std::string& origin);
@@ -215,7 +217,11 @@ void apply_override(TrainConfig& cfg, const std::string& assignment);
 void apply_config_sources(TrainConfig& cfg, const std::string& path, const std::vector<std::string>& overrides);
 // Range and consistency checks; throws Error naming the key, its origin, expected and found.
 void validate_config(const TrainConfig& cfg);
-// The keys chat_template and enable_thinking, as load_chat_template takes them.
+// The part of it about the chat template: a chat_template file exists and parses, enable_thinking
+// agrees with chat_template_kwargs (the tools that render prompts without a full config).
+void validate_chat_settings(const TrainConfig& cfg);
+// The keys chat_template, chat_template_kwargs and enable_thinking (its shortcut), as load_chat_template
+// takes them; enable_thinking and a different chat_template_kwargs.enable_thinking are an error.
 ChatSettings chat_settings(const TrainConfig& cfg);
 // The resolved config as YAML with one comment per key; loads back to the same config.
 std::string config_to_yaml(const TrainConfig& cfg);

@@ -62,10 +62,12 @@ struct PromptIds {
 // The conversation a question becomes: [system (when system_prompt is not empty), user question].
 std::vector<ChatMessage> prompt_messages(const std::string& system_prompt, const std::string& question);
 
-// A conversation's prompt ids, rendered by `chat` with the generation prompt: markers by id (an error
-// names a marker the tokenizer lacks), touching text pieces encoded together as plain text. Longer
-// than max_prompt_tokens: the question keeps its last tokens, encoded on its own (the rest of the
-// template always survives).
+// A rendered prompt's ids: special tokens matched in the template's own text only (message text is
+// encoded as text). Longer than max_prompt_tokens: the question (the one kQuestionLabel span) keeps
+// its last tokens, encoded on its own; the template around it always survives.
+PromptIds tokenize_rendered(const Tokenizer& tok, const jinja::Text& text, int max_prompt_tokens);
+
+// A conversation's prompt ids, rendered by `chat` with the generation prompt (tokenize_rendered).
 PromptIds tokenize_chat(const Tokenizer& tok, const ChatTemplate& chat, const std::vector<ChatMessage>& messages, int max_prompt_tokens);
 
 // Homework step 1: one question -> prompt ids, the model's chat template over prompt_messages.
@@ -73,10 +75,8 @@ PromptIds tokenize_prompt(const Tokenizer& tok, const ChatTemplate& chat, const 
                           int max_prompt_tokens);
 
 // An example's prompt ids: its conversational messages as given (TRL's format; system_prompt is not
-// added), else tokenize_prompt over system_prompt and the question. With tools, the system turn
-// lists them as the template renders `tools` (render_tool_conversation), and the rendered text is
-// encoded as Hugging Face encodes apply_chat_template's text; too long, the last user message
-// keeps its end.
+// added), else tokenize_prompt over system_prompt and the question; with tools, the template renders
+// them too (its `tools` variable).
 PromptIds tokenize_example(const Tokenizer& tok, const ChatTemplate& chat, const std::string& system_prompt, const Example& ex,
                            int max_prompt_tokens, const std::vector<ToolSpec>& tools = {});
 

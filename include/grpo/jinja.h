@@ -98,6 +98,14 @@ struct Value {
   bool is(Kind k) const { return kind == k; }
 };
 
+// A dict's items in insertion order (string keys); a namespace() object is one whose attributes may be set.
+struct Dict {
+  std::vector<std::pair<std::string, Value>> items;
+  bool is_namespace = false;
+  const Value* find(std::string_view key) const;
+  void set(const std::string& key, Value v);
+};
+
 // A context value built from JSON: objects become dicts (key order kept), arrays lists, strings
 // labelled `label`. The variables of one render are name -> value pairs.
 Value from_json(const nlohmann::ordered_json& j, int label = 0);

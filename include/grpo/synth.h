@@ -37,7 +37,7 @@ struct SynthProblem {
 // The multiply task's SFT answer: with probability `good` a calculator call with the right
 // expression then "#### <result>", with probability `bad` a call with one factor off by 1..9
 // (the answer then follows the wrong result), otherwise a guess without a call (off by 1..99,
-// or right with probability 1/10). The text after each call is tool_responses_text, as a rollout
+// or right with probability 1/10). The text after each call is the built-in template's tool_response_text, as a rollout
 // appends it.
 std::string synth_tool_transcript(const SynthProblem& p, uint64_t seed, double good, double bad);
 

@@ -34,6 +34,10 @@ class Tokenizer {
   // become their ids (HF's encode(add_special_tokens=False)); false treats them as plain text,
   // for untrusted input such as dataset questions.
   virtual std::vector<int32_t> encode(std::string_view text, bool match_special = true) const = 0;
+  // Ids of `text` where special tokens match only outside the byte ranges `plain` (sorted, disjoint),
+  // the rest as encode(text): a rendered chat template's markup matches, the messages inside it do not.
+  // This default encodes the pieces apart; HfTokenizer encodes the text between matches as one.
+  virtual std::vector<int32_t> encode_guarded(std::string_view text, const std::vector<std::pair<size_t, size_t>>& plain) const;
   // Text of `ids`; invalid UTF-8 (a cut multi-byte sequence) becomes U+FFFD, like HF.
   virtual std::string decode(const std::vector<int32_t>& ids, bool skip_special = false) const = 0;
   // Id of a token given as its vocabulary string (e.g. "<|im_start|>"), if present.
@@ -58,6 +62,7 @@ class HfTokenizer : public Tokenizer {
   ~HfTokenizer() override;
 
   std::vector<int32_t> encode(std::string_view text, bool match_special = true) const override;
+  std::vector<int32_t> encode_guarded(std::string_view text, const std::vector<std::pair<size_t, size_t>>& plain) const override;
   std::string decode(const std::vector<int32_t>& ids, bool skip_special = false) const override;
   std::optional<int32_t> token_to_id(std::string_view token) const override;
   std::string id_to_token(int32_t id) const override;

@@ -53,29 +53,16 @@ std::vector<ToolCall> parse_tool_calls(std::string_view assistant_text);
 std::string run_builtin_tool(const ToolCall& call, const std::vector<ToolSpec>& tools);
 
 // ---------------------------------------------------------------------------------------------
-// Text as the Qwen templates render it (families chatml and qwen3; llama3 is an Error).
+// Tools in prompts (the chat template renders them) and calls in completions (Hermes/Qwen format)
 
 // json.dumps(j, ensure_ascii=False): the templates' `tojson`.
 std::string python_json(const ordered_json& j);
-// The system turn with tools: "<|im_start|>system\n{system}\n\n# Tools ... </tool_call><|im_end|>\n".
-// chatml writes Qwen2.5's default system message when `system` is empty; qwen3 writes none.
+// The tools' schemas, as a chat template's `tools` variable (null for none).
+ordered_json tools_json(const std::vector<ToolSpec>& tools);
+// The text before the first user turn: the template's rendering of [system] with the tools.
 std::string tools_system_text(const ChatTemplate& chat, const std::string& system, const std::vector<ToolSpec>& tools);
-// One assistant tool call as the template re-renders it: "<tool_call>\n{\"name\": ..., \"arguments\": ...}\n</tool_call>".
+// One tool call as a model writes it in a completion (Hermes/Qwen):
+// "<tool_call>\n{\"name\": ..., \"arguments\": ...}\n</tool_call>".
 std::string tool_call_text(const ToolCall& call);
-// A conversation with tools, as the templates render it: the tools' system turn, then user turns,
-// assistant turns with their calls (Qwen3: the think blocks of the turns after the last user query
-// kept, the last turn's empty one written), runs of tool results as one user turn of
-// <tool_response> blocks. The text a rollout's transcript must equal.
-struct ToolChatMessage {
-  std::string role;  // system (first only) | user | assistant | tool
-  std::string content;
-  std::vector<ToolCall> tool_calls;  // assistant
-};
-std::string render_tool_conversation(const ChatTemplate& chat, const std::vector<ToolChatMessage>& messages,
-                                     const std::vector<ToolSpec>& tools, bool add_generation_prompt);
-// What follows an assistant turn that called tools, up to the next generation prompt:
-// "\n<|im_start|>user\n<tool_response>\n{r1}\n</tool_response>\n<tool_response>\n{r2}\n</tool_response><|im_end|>\n<|im_start|>assistant\n"
-// (the turn's own <|im_end|> is the model's last token; the newline after it is the template's).
-std::string tool_responses_text(const std::vector<std::string>& results);
 
 }  // namespace grpo

@@ -68,7 +68,7 @@ struct ToolTurn {
 
 // Throws Error unless `chat` renders tools (chatml, qwen3) and `tok` has </tool_call> (the id the
 // sampler watches); the trainer checks this before its first step.
-void check_tool_support(const Tokenizer& tok, const ChatTemplate& chat);
+void check_tool_support(const Tokenizer& tok, const ChatTemplate& chat, const std::vector<ToolSpec>& tools);
 
 // A result that reports a failure: our {"error": ...} or the calculator's "error: ...".
 bool is_tool_error(const std::string& result);
@@ -94,6 +94,7 @@ class ToolServer {
   std::unique_ptr<ToolProgram> program_;
   int max_calls_, max_tokens_;
   const Tokenizer* tok_ = nullptr;
+  const ChatTemplate* chat_ = nullptr;
   int64_t step_ = 0;
   std::vector<std::vector<ToolTurn>> turns_;
 };

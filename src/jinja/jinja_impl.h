@@ -14,13 +14,6 @@ namespace grpo::jinja {
 
 using Kind = Value::Kind;
 
-struct Dict {
-  std::vector<std::pair<std::string, Value>> items;
-  bool is_namespace = false;
-  const Value* find(std::string_view key) const;
-  void set(const std::string& key, Value v);
-};
-
 // Positional and keyword arguments of a call, filter or test.
 struct Args {
   std::vector<Value> pos;

@@ -244,6 +244,16 @@ bool printable(uint32_t cp) {
   }
 }
 
+// The bytes [start, pos) of one decoded code point; an invalid sequence (decoded as U+FFFD) becomes
+// a real U+FFFD, as Python's decoding with errors="replace" gives it.
+void append_cp_bytes(std::string& out, const std::string& s, size_t start, size_t pos, uint32_t cp) {
+  if (cp == 0xFFFD && s.compare(start, pos - start, "\xEF\xBF\xBD") != 0) {
+    out += "\xEF\xBF\xBD";
+  } else {
+    out.append(s, start, pos - start);
+  }
+}
+
 std::string hex(uint32_t v, int width) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%0*x", width, v);
@@ -267,7 +277,7 @@ std::string str_repr(const std::string& s) {
     } else if (cp == '\t') {
       out += "\\t";
     } else if (printable(cp)) {
-      out.append(s, start, pos - start);
+      append_cp_bytes(out, s, start, pos, cp);
     } else {
       out += cp < 0x100 ? "\\x" + hex(cp, 2) : cp < 0x10000 ? "\\u" + hex(cp, 4) : "\\U" + hex(cp, 8);
     }
@@ -564,7 +574,7 @@ void json_string(const std::string& s, bool ensure_ascii, std::string& out) {
             out += "\\u" + hex(cp, 4);
           }
         } else {
-          out.append(s, start, pos - start);
+          append_cp_bytes(out, s, start, pos, cp);
         }
     }
   }

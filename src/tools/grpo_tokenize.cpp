@@ -6,10 +6,10 @@
 //                     or {"messages": [{"role", "content"}, ...]} -> {"text": ..., "ids": [...]}, rendered
 //                     with the generation prompt by the model's chat template (chat_template.h; a
 //                     directory's tokenizer_config.json or chat_template.jinja; --chat-template and
-//                     --enable-thinking as the config keys); with "tools" (a list as the config's
-//                     `tools`), the conversation as the Qwen templates render it with tools
-//                     (tool_calls.h: assistant messages may carry "tool_calls", role "tool" holds results),
-//                     its ids the text encoded with special tokens matched (as transformers does)
+//                     --chat-template-kwargs, --enable-thinking as the config keys); messages pass
+//                     every key to the template (assistant "tool_calls", role "tool" results, ...);
+//                     "tools" (a list as the config's `tools`) becomes the template's `tools`; ids:
+//                     special tokens matched in the template's text, never in a message's
 //   --bench         : stderr gets `tokens=<n> seconds=<s> tokens_per_s=<r>` for the encode loop
 // A bad line is reported with its line number; the program exits 1 after the lines before it.
 #include <chrono>
@@ -35,35 +35,30 @@ bool chat_input_ok(const json& v) {
   if (v.contains("messages")) {
     if (!v["messages"].is_array() || v["messages"].empty()) return false;
     for (const json& m : v["messages"])
-      if (!m.is_object() || !m.value("role", json()).is_string() || !m.value("content", json()).is_string()) return false;
+      if (!m.is_object() || !m.value("role", json()).is_string()) return false;
     return true;
   }
   return v.contains("user") && v["user"].is_string() && (!v.contains("system") || v["system"].is_string());
 }
 
 // A --chat line as the trainer renders it: {"user", "system"} as tokenize_prompt makes it a
-// conversation (prompt_messages), a message list as given.
+// conversation (prompt_messages); a message list as given, every key passed to the template
+// (tool_calls, tool_call_id, name, ...), with "tools" as the template's `tools`.
 json render_chat_line(const json& v, const std::string& raw, const Tokenizer& tok, const ChatTemplate& chat) {
-  if (v.contains("tools")) {
-    const ordered_json line = ordered_json::parse(raw);  // the schemas' keys in their given order, as tojson writes them
-    std::vector<ToolChatMessage> messages;
-    for (const auto& m : line["messages"]) {
-      ToolChatMessage tm{m["role"].get<std::string>(), m["content"].get<std::string>(), {}};
-      for (const auto& c : m.value("tool_calls", ordered_json::array())) {
-        const ordered_json& f = c.contains("function") ? c["function"] : c;
-        tm.tool_calls.push_back({f["name"].get<std::string>(), f.value("arguments", ordered_json::object()), ""});
-      }
-      messages.push_back(std::move(tm));
-    }
-    const std::string text = render_tool_conversation(chat, messages, parse_tools(line["tools"], "tools"), /*add_generation_prompt=*/true);
-    return {{"text", text}, {"ids", tok.encode(text, /*match_special=*/true)}};
+  const ordered_json line = ordered_json::parse(raw);  // keys in their given order, as tojson writes them
+  ordered_json messages = ordered_json::array();
+  if (line.contains("messages")) {
+    messages = line["messages"];
+  } else {
+    for (const ChatMessage& m : prompt_messages(v.value("system", std::string()), v["user"].get<std::string>()))
+      messages.push_back(ordered_json::object({{"role", m.role}, {"content", m.content}}));
   }
-  std::vector<ChatMessage> messages;
-  if (v.contains("messages"))
-    for (const json& m : v["messages"]) messages.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
-  else
-    messages = prompt_messages(v.value("system", std::string()), v["user"].get<std::string>());
-  return {{"text", chat.render_text(messages, /*add_generation_prompt=*/true)}, {"ids", tokenize_chat(tok, chat, messages, 1 << 30).ids}};
+  size_t question = std::string::npos;
+  for (size_t i = 0; i < messages.size(); ++i)
+    if (messages[i]["role"] == "user") question = i;
+  const ordered_json tools = line.contains("tools") ? tools_json(parse_tools(line["tools"], "tools")) : ordered_json();
+  const jinja::Text text = chat.render(messages, tools, /*add_generation_prompt=*/true, question);
+  return {{"text", text.s}, {"ids", tokenize_rendered(tok, text, 1 << 30).ids}};
 }
 
 // Every line of stdin parsed first, so that a bad line is found before any work; output stops at

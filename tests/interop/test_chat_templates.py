@@ -1,5 +1,10 @@
 #!/usr/bin/env python3
-"""Interop 7: chat templates, ours vs transformers' apply_chat_template. For each template family
+"""Interop 7: chat templates, ours (the Jinja engine running the template) vs transformers'
+apply_chat_template. Part 1, the 13 real templates of tests/data/chat_templates (DeepSeek-R1-Distill,
+Qwen2.5 with tools, Qwen3, Llama 3.1/3.2, Gemma 3, Mistral v0.3, Phi-4, Phi-4-mini, SmolLM3, OLMo 2,
+Hermes 2 Pro, GLM-5.1), each with the model's special tokens added to the Qwen2.5 tokenizer: every
+message list below (and the tool transcripts for templates that render tools) rendered by both; text
+and ids equal, or both raise (ours with the template's own message). Part 2, for each template family
 (Qwen2.5 ChatML with its default system turn; Qwen3 with enable_thinking true and false; Llama 3.0,
 3.1 and 3.2, written out here) and 24 message lists (with and without a system turn, multi-turn with
 earlier think blocks, non-ASCII text, contents with surrounding whitespace), our
@@ -13,13 +18,16 @@ Tokenizers: tests/data/qwen2.5 (Qwen2.5), the same plus Qwen3's four added token
 ids test where the markers go).
   test_chat_templates.py BUILD_DIR
 """
+import glob
 import json
 import os
+import re
 import shutil
+import subprocess
 
 from transformers import AutoTokenizer
 
-from common import QWEN25_TEMPLATE, ROOT, check, finish, temp_dir, tool
+from common import QWEN25_TEMPLATE, ROOT, bin_dir, check, finish, temp_dir, tool
 
 LLAMA30_TEMPLATE = (
     "{% set loop_messages = messages %}{% for message in loop_messages %}"
@@ -186,8 +194,83 @@ def compare(name, d, kwargs, thinking, cases, line_of):
     print(f"| {name} | {len(cases)} | {same_text} | {same_ids} |", flush=True)
 
 
+MARKER = re.compile(r"<\|[^|\s]+\|>|<｜[^｜]+｜>|\[/?[A-Z_]+\]|\[gMASK\]|<sop>|<(?:start|end)_of_turn>|<bos>|<eos>|</?s>")
+
+
+def write_real_dir(root, name, spec):
+    """A tokenizer directory for one real template: Qwen2.5's tokenizer.json plus the template's markers
+    (and its bos/eos) as special added tokens, and a tokenizer_config.json holding the template."""
+    d = os.path.join(root, "real-" + name)
+    os.makedirs(d)
+    tj = json.load(open(os.path.join(ROOT, "tests/data/qwen2.5/tokenizer.json"), encoding="utf-8"))
+    have = {t["content"] for t in tj["added_tokens"]}
+    markers = sorted(set(MARKER.findall(spec["template"])) | {t for t in (spec["bos_token"], spec["eos_token"]) if t})
+    next_id = 151665
+    vocab = tj["model"]["vocab"]
+    for text in markers:
+        if text in have:
+            continue
+        # A marker that is already a vocabulary entry ("<s>" is one of Qwen's) keeps its id, as transformers keeps it.
+        tj["added_tokens"].append({"id": vocab.get(text, next_id), "content": text, "single_word": False, "lstrip": False, "rstrip": False,
+                                   "normalized": False, "special": True})
+        next_id += text not in vocab
+    json.dump(tj, open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8"), ensure_ascii=False)
+    cfg = {"tokenizer_class": "PreTrainedTokenizerFast", "chat_template": spec["template"], "add_bos_token": False}
+    for k in ("bos_token", "eos_token"):
+        if spec[k]:
+            cfg[k] = spec[k]
+    json.dump(cfg, open(os.path.join(d, "tokenizer_config.json"), "w", encoding="utf-8"), ensure_ascii=False)
+    return d
+
+
+def ours(d, kwargs, lines):
+    """grpo_tokenize --chat over `lines`: a list of {"text", "ids"} (one per line), or (None, stderr) when it failed."""
+    r = subprocess.run([os.path.join(bin_dir(), "grpo_tokenize"), "--tokenizer", d, "--chat", "--chat-template-kwargs", json.dumps(kwargs)],
+                       input="".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), capture_output=True, text=True,
+                       timeout=300, cwd=ROOT)
+    if r.returncode != 0:
+        return None, r.stderr
+    return [json.loads(x) for x in r.stdout.splitlines()], None
+
+
+def compare_real(root):
+    """Part 1: every real template on every message list (plus tools where it renders them). The cases
+    transformers renders go through one grpo_tokenize run; each one it raises for, through its own run."""
+    print("| real template | cases | equal text and ids | both raise |\n|---|---|---|---|")
+    for path in sorted(glob.glob(os.path.join(ROOT, "tests/data/chat_templates/*.json"))):
+        spec = json.load(open(path, encoding="utf-8"))
+        name = os.path.basename(path)[:-5]
+        d = write_real_dir(root, name, spec)
+        tok = AutoTokenizer.from_pretrained(d)
+        kwargs = {k: v for k, v in spec["render_kwargs"].items() if k != "tools"}
+        fixed_tools = spec["render_kwargs"].get("tools")
+        cases = [(m, fixed_tools) for m in MESSAGE_LISTS]
+        if "tools" in spec["template"]:
+            cases += [(m, t if fixed_tools is None else fixed_tools) for t, m in TOOL_TRANSCRIPTS]
+        rendered, raised_cases = [], []
+        for messages, tools in cases:
+            line = {"messages": messages, **({"tools": tools} if tools is not None else {})}
+            try:
+                text = tok.apply_chat_template(messages, tools=tools, add_generation_prompt=True, tokenize=False, **kwargs)
+                rendered.append((line, text, tok(text, add_special_tokens=False)["input_ids"]))
+            except Exception as e:  # noqa: BLE001 - the template's own error is an expected answer
+                raised_cases.append((line, str(e)))
+        same = raised = 0
+        got, err = ours(d, kwargs, [line for line, _, _ in rendered])
+        if check(err is None, f"{name}: ours failed where transformers rendered every line:\n {err}"):
+            for (line, text, ids), mine in zip(rendered, got):
+                ok = check(mine["text"] == text, f"{name}: text differs for {line['messages']!r}:\n ours   {mine['text']!r}\n theirs {text!r}")
+                same += ok and check(mine["ids"] == ids, f"{name}: ids differ for {line['messages']!r}")
+        for line, error in raised_cases:
+            _, our_error = ours(d, kwargs, [line])
+            raised += check(our_error is not None and error in our_error,
+                            f"{name}: transformers raised {error!r}; ours {'raised ' + repr(our_error[-300:]) if our_error else 'rendered'}")
+        print(f"| {name} | {len(cases)} | {same} | {raised} |", flush=True)
+
+
 def main():
     root = temp_dir()
+    compare_real(root)
     qwen3_tokens = [("<tool_response>", False), ("</tool_response>", False), ("<think>", False), ("</think>", False)]
     llama_tokens = [("<|begin_of_text|>", True), ("<|start_header_id|>", True), ("<|end_header_id|>", True), ("<|eot_id|>", True)]
     families = [  # (name, dir, kwargs for apply_chat_template, our --enable-thinking)
