@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build and run a libFuzzer target with clang (Debian clang + libclang-rt-14-dev), ASan + UBSan.
 #   scripts/fuzz.sh TARGET [seconds=180] [jobs=1]
-#   TARGET: tokenizer safetensors gsm8k offline reward config trainer_state
+#   TARGET: tokenizer safetensors gsm8k offline reward config trainer_state jinja
 # The targets reach only torch-free sources (compiled once into build-fuzz/core.a), so a build takes
 # a minute, not a LibTorch build. Corpus: build-fuzz/corpus-TARGET, seeded from the committed
 # tests/fuzz/corpus/TARGET; at the end the inputs that found new coverage are merged back into
@@ -10,17 +10,18 @@
 # (one prefix per target, so that one target's crash is not counted against the next) and exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-targets="tokenizer safetensors gsm8k offline reward config trainer_state"
+targets="tokenizer safetensors gsm8k offline reward config trainer_state jinja"
 target="${1:?usage: scripts/fuzz.sh TARGET [seconds] [jobs]; TARGET one of: $targets}"
 [[ " $targets " == *" $target "* ]] || { echo "fuzz.sh: unknown target '$target'; expected one of: $targets" >&2; exit 2; }
 secs="${2:-180}"; jobs="${3:-1}"
 out=build-fuzz; mkdir -p "$out/obj"
 flags=(-std=c++17 -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -Iinclude)
-core=(common config data_files reward reward_program reward_rules safetensors sentencepiece tokenizer tokenizer_decoder tokenizer_normalizer tokenizer_pre_tokenizer tokenizer_util trainer_state)
+core=(common config data_files reward reward_program reward_rules safetensors sentencepiece tokenizer tokenizer_decoder tokenizer_normalizer tokenizer_pre_tokenizer tokenizer_util trainer_state
+      chat_template tool_calls jinja/builtins jinja/eval jinja/lexer jinja/methods jinja/parser jinja/tests_globals jinja/value)
 objs=()
 for s in "${core[@]}"; do
-  o="$out/obj/$s.o"; objs+=("$o")
-  if [[ ! -f "$o" || "src/$s.cpp" -nt "$o" || -n "$(find include -newer "$o" -name '*.h' -print -quit)" ]]; then
+  o="$out/obj/${s//\//_}.o"; objs+=("$o")
+  if [[ ! -f "$o" || "src/$s.cpp" -nt "$o" || -n "$(find include src -newer "$o" -name '*.h' -print -quit)" ]]; then
     echo "fuzz.sh: compiling src/$s.cpp"
     clang++ "${flags[@]}" -c "src/$s.cpp" -o "$o"
   fi

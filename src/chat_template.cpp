@@ -3,6 +3,8 @@
 // text, the tool-result text a rollout forces after a tool call, and the built-in ChatML template.
 #include "grpo/chat_template.h"
 
+#include <cctype>
+
 #include "grpo/common.h"
 
 namespace grpo {
@@ -153,7 +155,10 @@ jinja::Text ChatTemplate::tool_response_text(const std::vector<std::string>& res
 }
 
 bool ChatTemplate::mentions(const std::string& variable) const {
-  return text_.find(variable) != std::string::npos;
+  auto ident = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  for (size_t p = text_.find(variable); p != std::string::npos; p = text_.find(variable, p + 1))
+    if ((p == 0 || !ident(text_[p - 1])) && (p + variable.size() == text_.size() || !ident(text_[p + variable.size()]))) return true;
+  return false;
 }
 
 std::string ChatTemplate::describe() const {

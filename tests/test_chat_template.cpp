@@ -116,16 +116,16 @@ TEST(ChatTemplate, TemplatesAreFoundAndBadSettingsAreErrors) {
   EXPECT_NE(t.source().find("tokenizer_config.json: field \"chat_template\""), std::string::npos) << t.source();
   EXPECT_TRUE(ends_with(t.render_text({{"user", "q"}}, true), "<think>\n\n</think>\n\n"));
   EXPECT_TRUE(load_chat_template("/nonexistent-dir").builtin());
-  EXPECT_NE(error_of([&] { load_chat_template(qwen3_dir, {"auto", {{"enable_thinkin", false}}}); })
-                .find("config key chat_template_kwargs: \"enable_thinkin\" is not a variable of the chat template"),
-            std::string::npos);
-  EXPECT_NE(error_of([&] { load_chat_template(qwen3_dir, {"no/such/file.jinja", {}}); })
-                .find("config key chat_template: \"no/such/file.jinja\" is neither auto, chatml nor an existing .jinja file"),
-            std::string::npos);
+  const std::string typo = error_of([&] { load_chat_template(qwen3_dir, {"auto", ordered_json::parse(R"({"enable_thinkin": false})")}); });
+  EXPECT_NE(typo.find("config key chat_template_kwargs: 'enable_thinkin' is not a variable of the chat template"), std::string::npos) << typo;
+  const std::string missing = error_of([&] { load_chat_template(qwen3_dir, {"no/such/file.jinja", ordered_json::object()}); });
+  EXPECT_NE(missing.find("config key chat_template: 'no/such/file.jinja' is neither auto, chatml nor an existing .jinja file"),
+            std::string::npos)
+      << missing;
   EXPECT_EQ(error_of([] { ChatTemplate("{% if x %}", "", "my.jinja", {}, {}); }),
             "my.jinja:1:11: the template ends inside a block: expected {% endif %}");
   // Thinking switch on a template without one (the built-in ChatML) names the variable.
-  EXPECT_NE(error_of([] { load_chat_template("/nonexistent-dir", {"chatml", {{"enable_thinking", true}}}); }).find("\"enable_thinking\""),
+  EXPECT_NE(error_of([] { load_chat_template("/nonexistent-dir", {"chatml", {{"enable_thinking", true}}}); }).find("'enable_thinking' is not a variable of the chat template built-in ChatML"),
             std::string::npos);
 }
 

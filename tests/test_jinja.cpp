@@ -65,7 +65,7 @@ TEST(Jinja, ErrorsNameTheTemplateLineColumnAndConstruct) {
   EXPECT_EQ(error_of([] { render("{% if x %}\n  {% frob %}{% endif %}"); }),
             "t.jinja:2:6: unknown tag 'frob' (this engine knows if, for, set, macro, filter, generation, break, continue, raw)");
   EXPECT_EQ(error_of([] { render("{{ 1 is nosuch }}"); }), "t.jinja:1:6: unknown test 'nosuch'");
-  EXPECT_EQ(error_of([] { render("ab\n{{ 'x'.nosuch() }}"); }), "t.jinja:2:4: 'str object' has no attribute 'nosuch', so it cannot be called");
+  EXPECT_EQ(error_of([] { render("ab\n{{ 'x'.nosuch() }}"); }), "t.jinja:2:7: 'str object' has no attribute 'nosuch', so it cannot be called");
   EXPECT_EQ(error_of([] { render("{% for x in y %}"); }), "t.jinja:1:17: the template ends inside a block: expected {% endfor %}");
 }
 
@@ -103,12 +103,18 @@ TEST(Jinja, LimitsEndInOneClearError) {
   std::string blocks;
   for (int k = 0; k < 10000; ++k) blocks += "{% if true %}";
   EXPECT_NE(error_of([&] { render(blocks); }).find("nests deeper than 256 levels"), std::string::npos);
-  EXPECT_NE(error_of([] { render("{% macro f(k) %}{{ f(k + 1) }}{% endmacro %}{{ f(0) }}"); }).find("macro 'f' recursed deeper than 200 calls"),
+  EXPECT_NE(error_of([] { render("{% macro f(k) %}{{ f(k + 1) }}{% endmacro %}{{ f(0) }}"); }).find("macro 'f' recursed deeper than 100 calls"),
             std::string::npos);
-  EXPECT_NE(error_of([] { render("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"); })
-                .find("evaluation steps without finishing"),
-            std::string::npos);
-  EXPECT_NE(error_of([] { render("{{ 'x' * 100000000 }}"); }).find("repetition larger than 64 MiB"), std::string::npos);
+  jinja::Limits small;
+  small.max_steps = 100000;
+  small.max_output = 1 << 20;
+  const jinja::Template loops("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}", "t.jinja");
+  EXPECT_EQ(error_of([&] { loops.render({}, small); }), "t.jinja:1:32: the template ran 100000 evaluation steps without finishing");
+  EXPECT_NE(error_of([] { render("{{ 'x' * 100000000 }}"); }).find("repetition larger than 67108864 bytes"), std::string::npos);
+  const jinja::Template grow("{% for a in range(100000) %}{{ 'abcdefghijklmnopqrstuvwxyz' }}{% endfor %}", "t.jinja");
+  jinja::Limits small_output;
+  small_output.max_output = 1 << 20;
+  EXPECT_NE(error_of([&] { grow.render({}, small_output); }).find("the output grew past 1048576 bytes"), std::string::npos);
 }
 
 TEST(Jinja, PythonJsonAndFloatsAsPythonWritesThem) {

@@ -98,6 +98,6 @@ TEST(ToolCalls, ToolTextAroundACallIsTheTemplates) {
             "<|im_end|>\n<|im_start|>assistant\n");
   ASSERT_EQ(after.spans.size(), 2u);  // the results are data
   EXPECT_EQ(after.s.substr(after.spans[0].begin, after.spans[0].end - after.spans[0].begin), "408");
-  EXPECT_NE(error_of([&] { builtin.tool_response_text({"1"}, nullptr, "<|eot_id|>"); }).find("does not end with \"<|eot_id|>\""),
+  EXPECT_NE(error_of([&] { builtin.tool_response_text({"1"}, nullptr, "<|eot_id|>"); }).find("does not end with '<|eot_id|>'"),
             std::string::npos);
 }

@@ -74,7 +74,7 @@ class ChatTemplate {
   const std::string& source() const { return source_; }
   bool builtin() const { return source_.rfind("built-in", 0) == 0; }
   const nlohmann::ordered_json& kwargs() const { return kwargs_; }
-  // Whether the template's text names `variable` (a kwarg it never reads is a mistake to report).
+  // Whether the template's text names `variable` as a whole word (a kwarg it never reads is a mistake to report).
   bool mentions(const std::string& variable) const;
   // "tokenizer_config.json: field chat_template (enable_thinking=false)": for plans and reports.
   std::string describe() const;

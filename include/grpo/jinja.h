@@ -12,8 +12,9 @@
 // special tokens only in the template's own text.
 //
 // Limits, so a template cannot hang or exhaust the process: nesting 256 deep when parsing, macro
-// recursion 200 deep, 20 million evaluation steps, 64 MiB of output, ranges of 100,000 items (the
-// sandbox's). Every error names the template's source, line and column and the construct.
+// recursion 100 deep, and per render (Limits) 20 million evaluation steps, 64 MiB of output and
+// 1,000 nested evaluations; ranges of 100,000 items (the sandbox's). Every error names the template's
+// source, line and column and the construct.
 #pragma once
 
 #include <cstdint>
@@ -111,6 +112,13 @@ struct Dict {
 Value from_json(const nlohmann::ordered_json& j, int label = 0);
 using Vars = std::vector<std::pair<std::string, Value>>;
 
+// How much one render may do before it ends in an error (a fuzzer or a service sets them lower).
+struct Limits {
+  int64_t max_steps = 20'000'000;  // expression and statement evaluations, loop iterations
+  size_t max_output = 64u << 20;   // bytes of output (and of any one string made by repetition)
+  int max_depth = 1000;            // nested evaluations (expressions inside macro calls inside loops ...)
+};
+
 class Template {
  public:
   // Parses `source_text`; `name` (a file, "file: field chat_template") prefixes every error.
@@ -121,7 +129,7 @@ class Template {
   Template(const Template&) = delete;
   Template& operator=(const Template&) = delete;
 
-  Text render(const Vars& vars) const;
+  Text render(const Vars& vars, const Limits& limits = {}) const;
   const std::string& name() const { return name_; }
 
  private:

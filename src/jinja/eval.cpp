@@ -17,7 +17,7 @@ void Interp::fail(const std::string& what) const {
 }
 
 void Interp::step() {
-  if (++steps > kMaxSteps) fail("the template ran " + std::to_string(kMaxSteps) + " evaluation steps without finishing");
+  if (++steps > limits.max_steps) fail("the template ran " + std::to_string(limits.max_steps) + " evaluation steps without finishing");
 }
 
 Value Interp::call(const Value& fn, const Args& args) {
@@ -40,8 +40,13 @@ struct At {
   At(Interp& interp, const Node& n) : in(interp), saved(interp.at) {
     in.at = &n;
     in.step();
+    if (++in.eval_depth > in.limits.max_depth)
+      in.fail("the template nests its evaluation deeper than " + std::to_string(in.limits.max_depth) + " levels");
   }
-  ~At() { in.at = saved; }
+  ~At() {
+    in.at = saved;
+    --in.eval_depth;
+  }
 };
 
 struct Evaluator {
@@ -219,7 +224,7 @@ struct Evaluator {
   void define_macro(const Node& n, const ScopePtr& sc);
   void write(const Text& t) {
     out->append(t);
-    if (out->s.size() > kMaxOutput) in.fail("the output grew past " + std::to_string(kMaxOutput >> 20) + " MiB");
+    if (out->s.size() > in.limits.max_output) in.fail("the output grew past " + std::to_string(in.limits.max_output) + " bytes");
   }
 };
 
@@ -289,8 +294,8 @@ Value Evaluator::binary(int op, const Value& a, const Value& b) {
     return binary(Mul, b, a);
   if (op == Mul && (a.is(Kind::Int) || a.is(Kind::Bool)) && (b.is(Kind::Str) || b.is(Kind::List))) {
     const int64_t times = std::max<int64_t>(0, whole(a));
-    if (static_cast<double>(times) * static_cast<double>(b.is(Kind::Str) ? b.str->s.size() : b.list->size()) > kMaxOutput)
-      in.fail("a repetition larger than " + std::to_string(kMaxOutput >> 20) + " MiB");
+    if (static_cast<double>(times) * static_cast<double>(b.is(Kind::Str) ? b.str->s.size() : b.list->size()) > in.limits.max_output)
+      in.fail("a repetition larger than " + std::to_string(in.limits.max_output) + " bytes");
     if (b.is(Kind::Str)) {
       Text t;
       for (int64_t k = 0; k < times; ++k) t.append(*b.str);
@@ -549,9 +554,10 @@ Template::~Template() = default;
 Template::Template(Template&&) noexcept = default;
 Template& Template::operator=(Template&&) noexcept = default;
 
-Text Template::render(const Vars& vars) const {
+Text Template::render(const Vars& vars, const Limits& limits) const {
   Interp in;
   in.source = name_;
+  in.limits = limits;
   auto top = std::make_shared<Scope>();
   top->vars = vars;
   Text out;

@@ -95,15 +95,15 @@ struct Scope {
 
 // Limits of jinja.h.
 constexpr int kMaxParseDepth = 256;
-constexpr int kMaxCallDepth = 200;
-constexpr int64_t kMaxSteps = 20'000'000;
-constexpr size_t kMaxOutput = 64u << 20;
+constexpr int kMaxCallDepth = 100;
 constexpr int64_t kMaxRange = 100'000;
 
 struct Interp {
   std::string source;  // the template's name, for errors
   const Node* at = nullptr;  // the node being evaluated, for errors
-  int depth = 0;
+  Limits limits;
+  int depth = 0;       // macro calls
+  int eval_depth = 0;  // nested evaluations
   int64_t steps = 0;
   [[noreturn]] void fail(const std::string& what) const;
   void step();
