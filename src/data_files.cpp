@@ -32,8 +32,8 @@ std::string field_names(const nlohmann::json& obj) {
 // The fields of `obj` not in `used`, as a JSON object's text ("" when there are none).
 std::string other_columns(const nlohmann::json& obj, std::initializer_list<const char*> used) {
   nlohmann::json rest = nlohmann::json::object();
-  for (const auto& [k, v] : obj.items())
-    if (std::none_of(used.begin(), used.end(), [&](const char* u) { return k == u; })) rest[k] = v;
+  for (auto it = obj.begin(); it != obj.end(); ++it)
+    if (std::none_of(used.begin(), used.end(), [&](const char* u) { return it.key() == u; })) rest[it.key()] = it.value();
   return rest.empty() ? "" : json_text(rest);
 }
 

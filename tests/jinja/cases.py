@@ -39,6 +39,7 @@ CASES = [
     ("int", "{{ 42 }}", {}),
     ("negative int", "{{ -7 }}", {}),
     ("float repr", "{{ 2.5 }} {{ 1.0 }} {{ 0.1 + 0.2 }} {{ 1e-5 }} {{ 1e16 }} {{ 123456789012345.6 }}", {}),
+    ("float repr boundaries", "{{ 1e15 }} {{ 1e16 }} {{ 123456789012345678.0 }} {{ 0.0001 }} {{ 0.00001 }} {{ -2.5e-7 }} {{ 1.5e300 * 10 }}", {}),
     ("float division", "{{ 7 / 2 }} {{ 6 / 3 }} {{ 1 / 3 }}", {}),
     ("string escapes", "{{ 'a\\nb\\tc\\\\d\\'e' }}|{{ \"q\\\"q\" }}|{{ '\\u00e9\\x41' }}", {}),
     ("adjacent strings", "{{ 'a' 'b' \"c\" }}", {}),
@@ -209,6 +210,7 @@ CASES = [
     # ---- string methods
     ("strip methods", "[{{ s.strip() }}][{{ s.lstrip() }}][{{ s.rstrip() }}][{{ 'xxaxx'.strip('x') }}][{{ '\\n\\nA\\n'.lstrip('\\n') }}]", V),
     ("split", "{{ 'a,b,,c'.split(',') }} {{ '  a  b c '.split() }} {{ 'a b c'.split(' ', 1) }} {{ 'a,b,c'.rsplit(',', 1) }} {{ ''.split(',') }}", {}),
+    ("split on any whitespace", "{{ 'a\\tb\\nc  d\\r\\ne\\u3000f'.split() }} {{ 'x\\ty z'.split(none, 1) }}", {}),
     ("split think", "{% set c = '<think>\\nr\\n</think>\\n\\nans' %}{{ c.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') }}|{{ c.split('</think>')[-1].lstrip('\\n') }}", {}),
     ("startswith endswith", "{{ 'hello'.startswith('he') }} {{ 'hello'.endswith('lo') }} {{ 'hello'.startswith(('x', 'h')) }} {{ 'hello'.endswith('x') }}", {}),
     ("replace method", "{{ 'a/think b/think'.replace('/think', '') }} {{ 'aaa'.replace('a', 'b', 1) }}", {}),
