@@ -19,7 +19,8 @@ using namespace grpo;
 using Clock = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
-  std::string tmpl = "tests/data/qwen3/tokenizer_config.json", data = "data/gsm8k/test.jsonl", tok_path = "tests/data/qwen2.5/tokenizer.json";
+  std::string tmpl = "tests/data/qwen3/tokenizer_config.json", data = "data/gsm8k/test.jsonl",
+              tok_path = "tests/data/qwen2.5/tokenizer.json";
   int passes = 5;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
@@ -29,8 +30,8 @@ int main(int argc, char** argv) {
     if (a == "--passes") passes = std::stoi(argv[i + 1]);
   }
   try {
-    const ChatTemplate chat = ends_with(tmpl, ".jinja") ? ChatTemplate(read_file(tmpl), "", tmpl, {}, {})
-                                                        : load_chat_template(tmpl.substr(0, tmpl.rfind('/')));
+    const ChatTemplate chat =
+        ends_with(tmpl, ".jinja") ? ChatTemplate(read_file(tmpl), "", tmpl, {}, {}) : load_chat_template(tmpl.substr(0, tmpl.rfind('/')));
     std::vector<std::string> questions;
     std::ifstream in(data);
     for (std::string line; std::getline(in, line);) questions.push_back(nlohmann::json::parse(line)["question"].get<std::string>());

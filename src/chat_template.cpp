@@ -95,9 +95,11 @@ jinja::Value message_value(const ordered_json& m, bool is_question, const std::s
 
 }  // namespace
 
-jinja::Text ChatTemplate::render(const ordered_json& messages, const ordered_json& tools, bool add_generation_prompt, size_t question) const {
+jinja::Text ChatTemplate::render(const ordered_json& messages, const ordered_json& tools, bool add_generation_prompt,
+                                 size_t question) const {
   std::vector<jinja::Value> list;
-  for (size_t i = 0; i < messages.size(); ++i) list.push_back(message_value(messages[i], i == question, source_ + ": message " + std::to_string(i + 1)));
+  for (size_t i = 0; i < messages.size(); ++i)
+    list.push_back(message_value(messages[i], i == question, source_ + ": message " + std::to_string(i + 1)));
   const bool has_tools = tools.is_array() && !tools.empty();
   jinja::Vars vars;
   vars.emplace_back("messages", jinja::Value::make_list(std::move(list)));
@@ -132,7 +134,8 @@ jinja::Text ChatTemplate::tool_response_text(const std::vector<std::string>& res
   ordered_json calls = ordered_json::array(), msgs = ordered_json::array();
   msgs.push_back({{"role", "user"}, {"content", "?"}});
   for (size_t k = 0; k < results.size(); ++k)
-    calls.push_back({{"type", "function"}, {"id", "call" + std::string(5 - std::to_string(k).size(), '0') + std::to_string(k)},
+    calls.push_back({{"type", "function"},
+                     {"id", "call" + std::string(5 - std::to_string(k).size(), '0') + std::to_string(k)},
                      {"function", {{"name", name}, {"arguments", ordered_json::object()}}}});
   msgs.push_back({{"role", "assistant"}, {"content", ""}, {"tool_calls", calls}});
   const jinja::Text before = render(msgs, tools, false, std::string::npos);
@@ -140,10 +143,12 @@ jinja::Text ChatTemplate::tool_response_text(const std::vector<std::string>& res
     msgs.push_back({{"role", "tool"}, {"content", results[k]}, {"name", name}, {"tool_call_id", calls[k]["id"]}});
   const jinja::Text after = render(msgs, tools, true, std::string::npos);
   size_t count = 0;
-  for (size_t p = before.s.find(end_token); !end_token.empty() && p != std::string::npos; p = before.s.find(end_token, p + end_token.size()))
+  for (size_t p = before.s.find(end_token); !end_token.empty() && p != std::string::npos;
+       p = before.s.find(end_token, p + end_token.size()))
     ++count;
   size_t at = std::string::npos;
-  for (size_t p = after.s.find(end_token), seen = 1; count > 0 && p != std::string::npos; p = after.s.find(end_token, p + end_token.size()), ++seen)
+  for (size_t p = after.s.find(end_token), seen = 1; count > 0 && p != std::string::npos;
+       p = after.s.find(end_token, p + end_token.size()), ++seen)
     if (seen == count) {
       at = p + end_token.size();
       break;
@@ -220,7 +225,8 @@ ChatTemplate load_chat_template(const std::string& model_dir, const ChatSettings
   const std::string config_path = model_dir + "/tokenizer_config.json", jinja_path = model_dir + "/chat_template.jinja";
   nlohmann::json config = nlohmann::json::object();
   if (file_exists(config_path)) config = parse_json(read_file(config_path), config_path);
-  if (!settings.kwargs.is_object()) throw Error("config key chat_template_kwargs: expected a map such as {enable_thinking: false}, found " + json_text(settings.kwargs));
+  if (!settings.kwargs.is_object())
+    throw Error("config key chat_template_kwargs: expected a map such as {enable_thinking: false}, found " + json_text(settings.kwargs));
   Found f;
   if (settings.chat_template != "auto" && settings.chat_template != "chatml") {
     if (!file_exists(settings.chat_template))
@@ -232,8 +238,8 @@ ChatTemplate load_chat_template(const std::string& model_dir, const ChatSettings
     if (!f.found && file_exists(jinja_path)) f = {read_file(jinja_path), "", jinja_path, true};
   }
   ChatTemplate t = f.found ? ChatTemplate(f.text, f.tool_text, f.source, special_tokens_of(config), settings.kwargs)
-                           : ChatTemplate(kBuiltinChatML, "", "built-in ChatML (" + model_dir + " has no chat template)", special_tokens_of(config),
-                                          settings.kwargs);
+                           : ChatTemplate(kBuiltinChatML, "", "built-in ChatML (" + model_dir + " has no chat template)",
+                                          special_tokens_of(config), settings.kwargs);
   for (auto it = settings.kwargs.begin(); it != settings.kwargs.end(); ++it)
     if (!t.mentions(it.key()))
       throw Error("config key chat_template_kwargs: " + quote(it.key()) + " is not a variable of the chat template " + t.source() +

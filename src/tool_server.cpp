@@ -77,7 +77,7 @@ void ToolServer::attach(SamplingParams& sp, const Tokenizer& tok, const ChatTemp
   check_tool_support(tok, chat, tools_);
   const auto end = tok.token_to_id("</tool_call>");
   tok_ = &tok;
-  chat_ = &chat;
+  chat_ = chat;
   step_ = step;
   turns_.assign(static_cast<size_t>(n_seqs), {});
   sp.tools.call_end_id = *end;
@@ -97,8 +97,8 @@ std::string cut_utf8(const std::string& s, size_t bytes) {
 
 // The turn's results rendered by the chat template after the turn's end token, tokenized (the
 // results as text: special tokens inside them stay text), cut to `max_tokens` (longest result first).
-std::vector<int32_t> rendered_ids(const Tokenizer& tok, const ChatTemplate& chat, std::vector<std::string> results, const ordered_json& tools,
-                                  const std::string& end_token, int max_tokens) {
+std::vector<int32_t> rendered_ids(const Tokenizer& tok, const ChatTemplate& chat, std::vector<std::string> results,
+                                  const ordered_json& tools, const std::string& end_token, int max_tokens) {
   const std::string mark = "...[cut]";
   for (;;) {
     const jinja::Text text = chat.tool_response_text(results, tools, end_token);
@@ -142,7 +142,7 @@ std::vector<std::vector<int32_t>> ToolServer::answer(const std::vector<int64_t>&
   for (size_t i = 0; i < seqs.size(); ++i) {
     // A turn that closed a call it never opened has nothing to answer: the sequence ends there.
     answers.push_back(out[i].calls.empty() ? std::vector<int32_t>{}
-                                           : tool_impl::rendered_ids(*tok_, *chat_, out[i].results, tools_json(tools_),
+                                           : tool_impl::rendered_ids(*tok_, chat_, out[i].results, tools_json(tools_),
                                                                      tok_->id_to_token(turns[i].back()), max_tokens_));
     if (!answers.back().empty()) turns_.at(static_cast<size_t>(seqs[i])).push_back(std::move(out[i]));
   }

@@ -88,12 +88,14 @@ TEST(ChatTemplate, QwenAndLlamaCasesOfTheOldRenderers) {
   EXPECT_EQ(real("qwen3-0.6b").render_text(multi, false),
             "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\nA1<|im_end|>\n"
             "<|im_start|>user\nb<|im_end|>\n<|im_start|>assistant\n<think>\nr2\n</think>\n\nA2<|im_end|>\n");
-  EXPECT_EQ(real("llama-3.1-8b-instruct").render_text({{"system", " S \n"}, {"user", " Q "}}, true),
-            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
-            "S<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nQ<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+  EXPECT_EQ(
+      real("llama-3.1-8b-instruct").render_text({{"system", " S \n"}, {"user", " Q "}}, true),
+      "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
+      "S<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nQ<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
   // No template: the built-in ChatML, no default system turn (the embedded tiny model).
   EXPECT_EQ(ChatTemplate().render_text({{"user", "Q"}}, true), "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n");
-  EXPECT_EQ(ChatTemplate().render_text({{"system", "S"}, {"user", "Q"}}, false), "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n");
+  EXPECT_EQ(ChatTemplate().render_text({{"system", "S"}, {"user", "Q"}}, false),
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n");
 }
 
 TEST(ChatTemplate, MarkersAreTheTemplatesAndTheQuestionIsShortenedAlone) {
@@ -117,7 +119,8 @@ TEST(ChatTemplate, TemplatesAreFoundAndBadSettingsAreErrors) {
   EXPECT_TRUE(ends_with(t.render_text({{"user", "q"}}, true), "<think>\n\n</think>\n\n"));
   EXPECT_TRUE(load_chat_template("/nonexistent-dir").builtin());
   const std::string typo = error_of([&] { load_chat_template(qwen3_dir, {"auto", ordered_json::parse(R"({"enable_thinkin": false})")}); });
-  EXPECT_NE(typo.find("config key chat_template_kwargs: 'enable_thinkin' is not a variable of the chat template"), std::string::npos) << typo;
+  EXPECT_NE(typo.find("config key chat_template_kwargs: 'enable_thinkin' is not a variable of the chat template"), std::string::npos)
+      << typo;
   const std::string missing = error_of([&] { load_chat_template(qwen3_dir, {"no/such/file.jinja", ordered_json::object()}); });
   EXPECT_NE(missing.find("config key chat_template: 'no/such/file.jinja' is neither auto, chatml nor an existing .jinja file"),
             std::string::npos)
@@ -125,7 +128,9 @@ TEST(ChatTemplate, TemplatesAreFoundAndBadSettingsAreErrors) {
   EXPECT_EQ(error_of([] { ChatTemplate("{% if x %}", "", "my.jinja", {}, {}); }),
             "my.jinja:1:11: the template ends inside a block: expected {% endif %}");
   // Thinking switch on a template without one (the built-in ChatML) names the variable.
-  EXPECT_NE(error_of([] { load_chat_template("/nonexistent-dir", {"chatml", {{"enable_thinking", true}}}); }).find("'enable_thinking' is not a variable of the chat template built-in ChatML"),
+  EXPECT_NE(error_of([] {
+              load_chat_template("/nonexistent-dir", {"chatml", {{"enable_thinking", true}}});
+            }).find("'enable_thinking' is not a variable of the chat template built-in ChatML"),
             std::string::npos);
 }
 

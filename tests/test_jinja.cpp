@@ -53,7 +53,8 @@ TEST(Jinja, EveryReferenceCaseRendersAsJinja2Does) {
     } else if (!want_error && err.empty() && ours == c["text"].get<std::string>()) {
       ++same;
     } else {
-      report += "\n  " + name + ": jinja2 " + (want_error ? "raised " + c["error"].get<std::string>() : "rendered " + quote(c["text"].get<std::string>(), 300)) +
+      report += "\n  " + name + ": jinja2 " +
+                (want_error ? "raised " + c["error"].get<std::string>() : "rendered " + quote(c["text"].get<std::string>(), 300)) +
                 "\n    ours " + (err.empty() ? "rendered " + quote(ours, 300) : "raised " + err);
     }
   }
@@ -65,7 +66,8 @@ TEST(Jinja, ErrorsNameTheTemplateLineColumnAndConstruct) {
   EXPECT_EQ(error_of([] { render("{% if x %}\n  {% frob %}{% endif %}"); }),
             "t.jinja:2:6: unknown tag 'frob' (this engine knows if, for, set, macro, filter, generation, break, continue, raw)");
   EXPECT_EQ(error_of([] { render("{{ 1 is nosuch }}"); }), "t.jinja:1:6: unknown test 'nosuch'");
-  EXPECT_EQ(error_of([] { render("ab\n{{ 'x'.nosuch() }}"); }), "t.jinja:2:7: 'str object' has no attribute 'nosuch', so it cannot be called");
+  EXPECT_EQ(error_of([] { render("ab\n{{ 'x'.nosuch() }}"); }),
+            "t.jinja:2:7: 'str object' has no attribute 'nosuch', so it cannot be called");
   EXPECT_EQ(error_of([] { render("{% for x in y %}"); }), "t.jinja:1:17: the template ends inside a block: expected {% endfor %}");
 }
 
@@ -103,8 +105,9 @@ TEST(Jinja, LimitsEndInOneClearError) {
   std::string blocks;
   for (int k = 0; k < 10000; ++k) blocks += "{% if true %}";
   EXPECT_NE(error_of([&] { render(blocks); }).find("nests deeper than 256 levels"), std::string::npos);
-  EXPECT_NE(error_of([] { render("{% macro f(k) %}{{ f(k + 1) }}{% endmacro %}{{ f(0) }}"); }).find("macro 'f' recursed deeper than 100 calls"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([] { render("{% macro f(k) %}{{ f(k + 1) }}{% endmacro %}{{ f(0) }}"); }).find("macro 'f' recursed deeper than 100 calls"),
+      std::string::npos);
   jinja::Limits small;
   small.max_steps = 100000;
   small.max_output = 1 << 20;
@@ -121,5 +124,6 @@ TEST(Jinja, PythonJsonAndFloatsAsPythonWritesThem) {
   EXPECT_EQ(jinja::python_json_dumps(ordered_json::parse(R"({"b": [1, 2.5, null, true], "a": "é\n"})")),
             "{\"b\": [1, 2.5, null, true], \"a\": \"é\\n\"}");
   EXPECT_EQ(jinja::python_json_dumps(ordered_json::parse(R"({"a": "é"})"), true), "{\"a\": \"\\u00e9\"}");
-  EXPECT_EQ(render("{{ 1e-05 }} {{ 1e16 }} {{ 1e15 }} {{ 0.0001 }} {{ -0.0 }} {{ 3.14159 }}"), "1e-05 1e+16 1000000000000000.0 0.0001 -0.0 3.14159");
+  EXPECT_EQ(render("{{ 1e-05 }} {{ 1e16 }} {{ 1e15 }} {{ 0.0001 }} {{ -0.0 }} {{ 3.14159 }}"),
+            "1e-05 1e+16 1000000000000000.0 0.0001 -0.0 3.14159");
 }

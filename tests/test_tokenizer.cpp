@@ -209,6 +209,17 @@ TEST(Tokenizer, QwenStyleSpecialIds) {
   EXPECT_EQ(s.pad, 151643);
 }
 
+// The chat template's end of an assistant turn stops generation even when no file lists it.
+TEST(Tokenizer, TheTemplatesEndOfTurnIsAStopId) {
+  std::string dir = grpo::test::temp_dir();
+  std::ofstream(dir + "/tokenizer.json") << read_file(source_path(kQwenJson));
+  std::ofstream(dir + "/generation_config.json") << R"({"eos_token_id": [151645]})";
+  std::ofstream(dir + "/tokenizer_config.json")
+      << R"({"chat_template": "{% for m in messages %}<|im_start|>{{ m.content }}\n<|endoftext|>\n{% endfor %}"})";
+  auto tok = load_tokenizer(dir);
+  EXPECT_EQ(load_special_ids(dir, *tok).eos, (std::vector<int32_t>{151645, 151643}));
+}
+
 // A byte-level tokenizer built by hand: every id is justified by the merge list.
 TEST(Tokenizer, HandBuiltByteLevelBpe) {
   json j = {{"model",

@@ -74,7 +74,8 @@ TEST(ToolServer, RolloutPiecesAreTheTemplatesIds) {
     const std::string system = "Use the calculator.";
     const std::vector<int32_t> prompt = tokenize_example(qwen(), chat, system, ex, 4096, server.tools()).ids;
     // The whole conversation as the template renders it; the model's turns are its slices.
-    const ordered_json call = ordered_json::parse(R"({"type": "function", "function": {"name": "calculator", "arguments": {"expression": "12*34"}}})");
+    const ordered_json call =
+        ordered_json::parse(R"({"type": "function", "function": {"name": "calculator", "arguments": {"expression": "12*34"}}})");
     ordered_json m = ordered_json::array({{{"role", "system"}, {"content", system}}, {{"role", "user"}, {"content", ex.question}}});
     const std::string prompt_text = chat.render(m, tools_json(server.tools()), true, 1).s;
     m.push_back({{"role", "assistant"}, {"content", ""}, {"tool_calls", {call}}});

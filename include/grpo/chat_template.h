@@ -41,8 +41,8 @@ inline constexpr int kQuestionLabel = 2;
 // How a run's settings pick and feed the template (config keys chat_template, chat_template_kwargs,
 // enable_thinking).
 struct ChatSettings {
-  std::string chat_template = "auto";                                      // auto | chatml | path to a .jinja file
-  nlohmann::ordered_json kwargs = nlohmann::ordered_json::object();       // variables for the template
+  std::string chat_template = "auto";                                // auto | chatml | path to a .jinja file
+  nlohmann::ordered_json kwargs = nlohmann::ordered_json::object();  // variables for the template
 };
 
 class ChatTemplate {

@@ -76,7 +76,8 @@ struct ChatOptions {
     app.add_option("--chat-template", chat_template, "auto | chatml | FILE.jinja (as the config key)")->capture_default_str();
     app.add_option("--chat-template-kwargs", kwargs, "JSON map of template variables, e.g. '{\"enable_thinking\": false}'")
         ->capture_default_str();
-    app.add_option("--enable-thinking", enable_thinking, "auto | true | false (chat_template_kwargs.enable_thinking)")->capture_default_str();
+    app.add_option("--enable-thinking", enable_thinking, "auto | true | false (chat_template_kwargs.enable_thinking)")
+        ->capture_default_str();
   }
   ChatSettings settings() const {  // errors name the flag
     TrainConfig keys;

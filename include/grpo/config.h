@@ -74,8 +74,8 @@ E parse_choice(const std::string& text, const std::string& what);
   K(int, seed, 42, "seeds data order, sampling and init")                                                                              \
   K(std::string, output_dir, "runs/grpo", "metrics, checkpoints, report")                                                              \
   K(std::string, system_prompt, kDefaultSystemPrompt, "system message of every prompt (\"\": none, the template's default)")           \
-  K(std::string, chat_template, "auto", "prompt template: auto (the model's own chat_template), chatml (built-in) or a .jinja file")         \
-  K(ThinkingSwitch, enable_thinking, ThinkingSwitch::Auto, "shortcut for chat_template_kwargs.enable_thinking (auto: not passed)")        \
+  K(std::string, chat_template, "auto", "prompt template: auto (the model's own chat_template), chatml (built-in) or a .jinja file")   \
+  K(ThinkingSwitch, enable_thinking, ThinkingSwitch::Auto, "shortcut for chat_template_kwargs.enable_thinking (auto: not passed)")     \
   K(int, max_prompt_tokens, 512, "longer prompts keep their last tokens")                                                              \
   K(int, max_new_tokens, 512, "completion length cap")                                                                                 \
   /* ---- rollout (sampling) */                                                                                                        \
@@ -203,6 +203,8 @@ void set_config_value(TrainConfig& cfg, const std::string& key, const std::strin
 bool is_list_key(const std::string& key);
 // Set one of the list keys from its JSON form.
 void set_config_list(TrainConfig& cfg, const std::string& key, const ordered_json& value, const std::string& origin);
+// A float key's value as the config prints it (the shortest text that reads back the same).
+std::string format_double(double v);
 // The value of one key as text (the form set_config_value accepts).
 std::string get_config_value(const TrainConfig& cfg, const std::string& key);
 

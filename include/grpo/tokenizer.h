@@ -100,7 +100,8 @@ class SentencePieceTokenizer : public Tokenizer {
 // ---------------------------------------------------------------------------------------------
 // Model directories
 
-// BOS/EOS/PAD of a model, from tokenizer_config.json, config.json and generation_config.json.
+// BOS/EOS/PAD of a model, from tokenizer_config.json, config.json and generation_config.json; EOS also
+// holds the chat template's end-of-turn token (the special token after a rendered assistant turn).
 struct SpecialIds {
   std::optional<int32_t> bos;  // prepended when add_bos (Qwen: none)
   bool add_bos = false;

@@ -94,7 +94,7 @@ class ToolServer {
   std::unique_ptr<ToolProgram> program_;
   int max_calls_, max_tokens_;
   const Tokenizer* tok_ = nullptr;
-  const ChatTemplate* chat_ = nullptr;
+  ChatTemplate chat_;  // a copy (it shares the parsed template): attach may be given a temporary
   int64_t step_ = 0;
   std::vector<std::vector<ToolTurn>> turns_;
 };

@@ -2,12 +2,13 @@
 // tojson filter as transformers defines it (json.dumps(x, ensure_ascii=False, indent=None,
 // separators=None, sort_keys=False)), and the globals of transformers' environment: range,
 // namespace, dict, raise_exception, strftime_now.
+#include <utf8proc.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <map>
-#include <utf8proc.h>
 
 #include "jinja_impl.h"
 
@@ -30,7 +31,10 @@ double as_num(const Value& v) {
 
 // jinja2's attribute getter for filters: "a.b" reads item a then b (items before attributes).
 Value attr_path(Interp& in, const Value& v, const Value& attribute) {
-  if (attribute.is(Kind::Int)) return v.is(Kind::List) && attribute.i >= 0 && static_cast<size_t>(attribute.i) < v.list->size() ? (*v.list)[static_cast<size_t>(attribute.i)] : Value();
+  if (attribute.is(Kind::Int))
+    return v.is(Kind::List) && attribute.i >= 0 && static_cast<size_t>(attribute.i) < v.list->size()
+               ? (*v.list)[static_cast<size_t>(attribute.i)]
+               : Value();
   if (!attribute.is(Kind::Str)) in.fail("attribute must be a string, found '" + type_name(attribute) + "'");
   Value cur = v;
   for (const std::string& part : split(attribute.str->s, '.')) {
@@ -161,8 +165,10 @@ Value f_default(Interp&, const Value& v, const Args& a) {
 }
 Value f_tojson(Interp& in, const Value& v, const Args& a) {
   const Value indent = a.get(1, "indent", Value::none()), seps = a.get(2, "separators", Value::none());
-  const bool ensure_ascii = truthy(a.get(0, "ensure_ascii", Value::boolean(false))), sort_keys = truthy(a.get(3, "sort_keys", Value::boolean(false)));
-  if (!indent.is(Kind::None) && !indent.is(Kind::Int)) in.fail("tojson: indent must be an integer or None, found '" + type_name(indent) + "'");
+  const bool ensure_ascii = truthy(a.get(0, "ensure_ascii", Value::boolean(false))),
+             sort_keys = truthy(a.get(3, "sort_keys", Value::boolean(false)));
+  if (!indent.is(Kind::None) && !indent.is(Kind::Int))
+    in.fail("tojson: indent must be an integer or None, found '" + type_name(indent) + "'");
   const int width = indent.is(Kind::Int) ? static_cast<int>(std::max<int64_t>(0, indent.i)) : -1;
   std::string item_sep = width >= 0 ? "," : ", ", key_sep = ": ";
   if (!seps.is(Kind::None)) {
@@ -233,18 +239,19 @@ Value f_unique(Interp& in, const Value& v, const Args& a) {
 }
 Value sorted(Interp& in, std::vector<Value> items, bool reverse, bool cs, const Value& attribute) {
   auto key = [&](const Value& x) { return fold(attribute.is(Kind::None) ? x : attr_path(in, x, attribute), cs); };
-  std::stable_sort(items.begin(), items.end(), [&](const Value& x, const Value& y) { return reverse ? less(in, key(y), key(x)) : less(in, key(x), key(y)); });
+  std::stable_sort(items.begin(), items.end(),
+                   [&](const Value& x, const Value& y) { return reverse ? less(in, key(y), key(x)) : less(in, key(x), key(y)); });
   return Value::make_list(std::move(items));
 }
 Value f_sort(Interp& in, const Value& v, const Args& a) {
-  return sorted(in, items_of(in, v), truthy(a.get(0, "reverse", Value::boolean(false))), truthy(a.get(1, "case_sensitive", Value::boolean(false))),
-                a.get(2, "attribute", Value::none()));
+  return sorted(in, items_of(in, v), truthy(a.get(0, "reverse", Value::boolean(false))),
+                truthy(a.get(1, "case_sensitive", Value::boolean(false))), a.get(2, "attribute", Value::none()));
 }
 Value f_dictsort(Interp& in, const Value& v, const Args& a) {
   const Value pairs = f_items(in, v, {});
   const bool by_value = a.get(1, "by", Value::string("key")).is(Kind::Str) && a.get(1, "by", Value::string("key")).str->s == "value";
-  return sorted(in, *pairs.list, truthy(a.get(2, "reverse", Value::boolean(false))), truthy(a.get(0, "case_sensitive", Value::boolean(false))),
-                Value::integer(by_value ? 1 : 0));
+  return sorted(in, *pairs.list, truthy(a.get(2, "reverse", Value::boolean(false))),
+                truthy(a.get(0, "case_sensitive", Value::boolean(false))), Value::integer(by_value ? 1 : 0));
 }
 Value f_reverse(Interp& in, const Value& v, const Args&) {
   std::vector<Value> items = items_of(in, v);
@@ -255,7 +262,8 @@ Value f_reverse(Interp& in, const Value& v, const Args&) {
   return Value::string(std::move(t));
 }
 Value min_max(Interp& in, const Value& v, const Args& a, bool want_max) {
-  const Value s = sorted(in, items_of(in, v), false, truthy(a.get(0, "case_sensitive", Value::boolean(false))), a.get(1, "attribute", Value::none()));
+  const Value s =
+      sorted(in, items_of(in, v), false, truthy(a.get(0, "case_sensitive", Value::boolean(false))), a.get(1, "attribute", Value::none()));
   if (s.list->empty()) return Value::undefined("No aggregated item, sequence was empty.");
   return want_max ? s.list->back() : s.list->front();
 }
@@ -314,7 +322,9 @@ Value f_sum(Interp& in, const Value& v, const Args& a) {
   for (const Value& item : items_of(in, v)) {
     const Value x = attribute.is(Kind::None) ? item : attr_path(in, item, attribute);
     if (!is_num(x) || !is_num(total)) in.fail("sum: unsupported operand types '" + type_name(total) + "' and '" + type_name(x) + "'");
-    total = total.is(Kind::Float) || x.is(Kind::Float) ? Value::number(as_num(total) + as_num(x)) : Value::integer(static_cast<int64_t>(as_num(total)) + static_cast<int64_t>(as_num(x)));
+    total = total.is(Kind::Float) || x.is(Kind::Float)
+                ? Value::number(as_num(total) + as_num(x))
+                : Value::integer(static_cast<int64_t>(as_num(total)) + static_cast<int64_t>(as_num(x)));
   }
   return total;
 }
@@ -325,7 +335,8 @@ Value f_wordcount(Interp&, const Value& v, const Args&) {
   for (size_t pos = 0; pos < s.size();) {
     const uint32_t cp = decode_utf8(s, pos);
     const auto c = utf8proc_category(static_cast<utf8proc_int32_t>(cp));
-    const bool word = cp == '_' || (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO) || (c >= UTF8PROC_CATEGORY_ND && c <= UTF8PROC_CATEGORY_NO);
+    const bool word =
+        cp == '_' || (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO) || (c >= UTF8PROC_CATEGORY_ND && c <= UTF8PROC_CATEGORY_NO);
     if (word && !in_word) ++n;
     in_word = word;
   }
@@ -342,15 +353,43 @@ Value f_attr(Interp& in, const Value& v, const Args& a) {
 }
 
 const std::map<std::string, FilterFn>& filters() {
-  static const std::map<std::string, FilterFn> table = {
-      {"trim", f_trim},       {"length", f_length},   {"count", f_length},    {"items", f_items},       {"join", f_join},
-      {"list", f_list},       {"first", f_first},     {"last", f_last},       {"lower", f_lower},       {"upper", f_upper},
-      {"capitalize", f_capitalize}, {"title", f_title}, {"replace", f_replace}, {"string", f_string}, {"int", f_int},
-      {"float", f_float},     {"default", f_default}, {"d", f_default},       {"tojson", f_tojson},     {"selectattr", f_selectattr},
-      {"rejectattr", f_rejectattr}, {"select", f_select}, {"reject", f_reject}, {"map", f_map},     {"unique", f_unique},
-      {"dictsort", f_dictsort}, {"indent", f_indent}, {"safe", f_safe},       {"abs", f_abs},           {"round", f_round},
-      {"sum", f_sum},         {"wordcount", f_wordcount}, {"reverse", f_reverse}, {"sort", f_sort},    {"max", f_max},
-      {"min", f_min},         {"attr", f_attr}};
+  static const std::map<std::string, FilterFn> table = {{"trim", f_trim},
+                                                        {"length", f_length},
+                                                        {"count", f_length},
+                                                        {"items", f_items},
+                                                        {"join", f_join},
+                                                        {"list", f_list},
+                                                        {"first", f_first},
+                                                        {"last", f_last},
+                                                        {"lower", f_lower},
+                                                        {"upper", f_upper},
+                                                        {"capitalize", f_capitalize},
+                                                        {"title", f_title},
+                                                        {"replace", f_replace},
+                                                        {"string", f_string},
+                                                        {"int", f_int},
+                                                        {"float", f_float},
+                                                        {"default", f_default},
+                                                        {"d", f_default},
+                                                        {"tojson", f_tojson},
+                                                        {"selectattr", f_selectattr},
+                                                        {"rejectattr", f_rejectattr},
+                                                        {"select", f_select},
+                                                        {"reject", f_reject},
+                                                        {"map", f_map},
+                                                        {"unique", f_unique},
+                                                        {"dictsort", f_dictsort},
+                                                        {"indent", f_indent},
+                                                        {"safe", f_safe},
+                                                        {"abs", f_abs},
+                                                        {"round", f_round},
+                                                        {"sum", f_sum},
+                                                        {"wordcount", f_wordcount},
+                                                        {"reverse", f_reverse},
+                                                        {"sort", f_sort},
+                                                        {"max", f_max},
+                                                        {"min", f_min},
+                                                        {"attr", f_attr}};
   return table;
 }
 

@@ -200,7 +200,8 @@ struct Evaluator {
 
   Value unary(int op, const Value& v) {
     if (op == '!') return Value::boolean(!truthy(v));
-    if (v.is(Kind::Int) || v.is(Kind::Bool)) return Value::integer(op == '-' ? -(v.is(Kind::Int) ? v.i : v.b) : (v.is(Kind::Int) ? v.i : v.b));
+    if (v.is(Kind::Int) || v.is(Kind::Bool))
+      return Value::integer(op == '-' ? -(v.is(Kind::Int) ? v.i : v.b) : (v.is(Kind::Int) ? v.i : v.b));
     if (v.is(Kind::Float)) return Value::number(op == '-' ? -v.f : v.f);
     if (v.is(Kind::Undefined)) undefined_error(v);
     in.fail(std::string("bad operand type for unary ") + static_cast<char>(op) + ": '" + type_name(v) + "'");
@@ -290,8 +291,7 @@ Value Evaluator::binary(int op, const Value& a, const Value& b) {
     items.insert(items.end(), b.list->begin(), b.list->end());
     return Value::make_list(std::move(items), a.tuple);
   }
-  if (op == Mul && (a.is(Kind::Str) || a.is(Kind::List)) && (b.is(Kind::Int) || b.is(Kind::Bool)))
-    return binary(Mul, b, a);
+  if (op == Mul && (a.is(Kind::Str) || a.is(Kind::List)) && (b.is(Kind::Int) || b.is(Kind::Bool))) return binary(Mul, b, a);
   if (op == Mul && (a.is(Kind::Int) || a.is(Kind::Bool)) && (b.is(Kind::Str) || b.is(Kind::List))) {
     const int64_t times = std::max<int64_t>(0, whole(a));
     if (static_cast<double>(times) * static_cast<double>(b.is(Kind::Str) ? b.str->s.size() : b.list->size()) > in.limits.max_output)
@@ -509,7 +509,9 @@ void Evaluator::define_macro(const Node& n, const ScopePtr& sc) {
     if (in.depth >= kMaxCallDepth) in.fail("macro '" + node->name + "' recursed deeper than " + std::to_string(kMaxCallDepth) + " calls");
     auto frame = std::make_shared<Scope>();
     frame->parent = defined_in.lock();
-    if (args.pos.size() > node->names.size()) in.fail("macro '" + node->name + "' takes " + std::to_string(node->names.size()) + " arguments, " + std::to_string(args.pos.size()) + " given");
+    if (args.pos.size() > node->names.size())
+      in.fail("macro '" + node->name + "' takes " + std::to_string(node->names.size()) + " arguments, " + std::to_string(args.pos.size()) +
+              " given");
     for (const auto& kw : args.kw)
       if (std::find(node->names.begin(), node->names.end(), kw.first) == node->names.end())
         in.fail("macro '" + node->name + "' takes no keyword argument '" + kw.first + "'");
@@ -517,7 +519,8 @@ void Evaluator::define_macro(const Node& n, const ScopePtr& sc) {
     Evaluator ev{in, &out};
     for (size_t k = 0; k < node->names.size(); ++k) {
       const std::string& name = node->names[k];
-      const bool given = k < args.pos.size() || std::any_of(args.kw.begin(), args.kw.end(), [&](const auto& kw) { return kw.first == name; });
+      const bool given =
+          k < args.pos.size() || std::any_of(args.kw.begin(), args.kw.end(), [&](const auto& kw) { return kw.first == name; });
       Value v = Value::undefined("'" + name + "' is undefined");
       if (given) {
         v = args.get(k, name.c_str());

@@ -36,16 +36,16 @@ using NodePtr = std::shared_ptr<Node>;
 struct Node {
   enum class K : uint8_t {
     // statements
-    Template,   // body
-    Data,       // value (a literal string)
-    Print,      // kids[0]
-    If,         // kids: conditions; bodies: one per condition, else_body
-    For,        // names: targets; kids[0] iterable, kids[1] filter (or null); body, else_body
-    Set,        // names: targets (or name + attr for ns.attr); kids[0] value
-    SetBlock,   // name; body; kids: filters (Filter nodes with a null operand)
-    Macro,      // name; names: parameters; kids: defaults (null where none); body
-    Break,      //
-    Continue,   //
+    Template,     // body
+    Data,         // value (a literal string)
+    Print,        // kids[0]
+    If,           // kids: conditions; bodies: one per condition, else_body
+    For,          // names: targets; kids[0] iterable, kids[1] filter (or null); body, else_body
+    Set,          // names: targets (or name + attr for ns.attr); kids[0] value
+    SetBlock,     // name; body; kids: filters (Filter nodes with a null operand)
+    Macro,        // name; names: parameters; kids: defaults (null where none); body
+    Break,        //
+    Continue,     //
     FilterBlock,  // kids[0]: the Filter chain over a null operand; body
     // expressions
     Literal,  // value
@@ -61,9 +61,9 @@ struct Node {
     Compare,  // kids[0], then (ops[i], kids[i + 1])
     And,
     Or,
-    Cond,   // kids: then, condition, else (null: undefined)
-    List,   // kids
-    Tuple,  // kids
+    Cond,     // kids: then, condition, else (null: undefined)
+    List,     // kids
+    Tuple,    // kids
     DictLit,  // kids: key, value, key, value...
     Concat,   // kids joined with ~
   };
@@ -99,7 +99,7 @@ constexpr int kMaxCallDepth = 100;
 constexpr int64_t kMaxRange = 100'000;
 
 struct Interp {
-  std::string source;  // the template's name, for errors
+  std::string source;        // the template's name, for errors
   const Node* at = nullptr;  // the node being evaluated, for errors
   Limits limits;
   int depth = 0;       // macro calls

@@ -3,9 +3,9 @@
 // `{%-`/`-%}` strip the whitespace beside them, `{%+`/`+%}` keep it; trim_blocks drops the first
 // newline after a block or comment tag; lstrip_blocks drops the spaces and tabs before a block or
 // comment tag that starts its line. Strings take Python's escapes, as jinja2's unicode-escape does.
-#include "jinja_lexer.h"
-
 #include <cctype>
+
+#include "jinja_lexer.h"
 
 namespace grpo::jinja {
 
@@ -205,8 +205,8 @@ class Lexer {
     }
     if (std::isdigit(static_cast<unsigned char>(c))) return number();
     if (c == '\'' || c == '"') return string_literal();
-    static const char* ops[] = {"//", "**", "==", "!=", ">=", "<=", "+", "-", "*", "/", "%", "~", "[", "]",
-                                "(",  ")",  "{",  "}",  "<",  ">",  "=", ".", ":", "|", ",", ";"};
+    static const char* ops[] = {"//", "**", "==", "!=", ">=", "<=", "+", "-", "*", "/", "%", "~", "[",
+                                "]",  "(",  ")",  "{",  "}",  "<",  ">", "=", ".", ":", "|", ",", ";"};
     for (const char* op : ops) {
       const size_t n = std::char_traits<char>::length(op);
       if (src_.compare(pos_, n, op) == 0) {
@@ -286,7 +286,8 @@ class Lexer {
     if (width) {
       uint32_t cp = 0;
       for (int k = 0; k < width; ++k, ++pos_) {
-        if (pos_ >= src_.size() || !std::isxdigit(static_cast<unsigned char>(src_[pos_]))) fail(pos_, "a truncated \\" + std::string(1, e) + " escape");
+        if (pos_ >= src_.size() || !std::isxdigit(static_cast<unsigned char>(src_[pos_])))
+          fail(pos_, "a truncated \\" + std::string(1, e) + " escape");
         cp = cp * 16 + static_cast<uint32_t>(std::stoi(std::string(1, src_[pos_]), nullptr, 16));
       }
       append_utf8(out, cp);
@@ -294,7 +295,8 @@ class Lexer {
     }
     if (e >= '0' && e <= '7') {
       uint32_t cp = static_cast<uint32_t>(e - '0');
-      for (int k = 0; k < 2 && pos_ < src_.size() && src_[pos_] >= '0' && src_[pos_] <= '7'; ++k) cp = cp * 8 + static_cast<uint32_t>(src_[pos_++] - '0');
+      for (int k = 0; k < 2 && pos_ < src_.size() && src_[pos_] >= '0' && src_[pos_] <= '7'; ++k)
+        cp = cp * 8 + static_cast<uint32_t>(src_[pos_++] - '0');
       append_utf8(out, cp);
       return;
     }

@@ -76,8 +76,9 @@ std::vector<Value> py_split(Interp& in, const Text& t, const std::string* sep, i
     pos = end;
   }
   if (maxsplit >= 0 && static_cast<int64_t>(words.size()) > maxsplit + 1) {
-    const Text rest = from_right ? py_strip(t.slice(0, words[words.size() - static_cast<size_t>(maxsplit) - 1].second), nullptr, true, false)
-                                 : py_strip(t.slice(words[static_cast<size_t>(maxsplit)].first, t.s.size()), nullptr, false, true);
+    const Text rest = from_right
+                          ? py_strip(t.slice(0, words[words.size() - static_cast<size_t>(maxsplit) - 1].second), nullptr, true, false)
+                          : py_strip(t.slice(words[static_cast<size_t>(maxsplit)].first, t.s.size()), nullptr, false, true);
     if (from_right) {
       parts.push_back(Value::string(rest));
       for (size_t k = words.size() - static_cast<size_t>(maxsplit); k < words.size(); ++k)
@@ -293,11 +294,12 @@ Value str_method(Interp& in, const Text& s, const std::string& name, const Args&
   in.fail("'str' object has no method '" + name + "'");
 }
 
-const char* const kStrMethods[] = {"strip",      "lstrip", "rstrip",  "split",   "rsplit", "startswith",   "endswith",    "replace",
-                                   "upper",      "lower",  "title",   "capitalize", "format", "join",        "find",        "rfind",
-                                   "count",      "index",  "splitlines", "isdigit", "isalpha", "isalnum",    "isspace",     "islower",
-                                   "isupper",    "removeprefix", "removesuffix"};
-const char* const kUnsafe[] = {"append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "update", "setdefault", "popitem"};
+const char* const kStrMethods[] = {"strip",   "lstrip",  "rstrip",  "split",   "rsplit",       "startswith",  "endswith",
+                                   "replace", "upper",   "lower",   "title",   "capitalize",   "format",      "join",
+                                   "find",    "rfind",   "count",   "index",   "splitlines",   "isdigit",     "isalpha",
+                                   "isalnum", "isspace", "islower", "isupper", "removeprefix", "removesuffix"};
+const char* const kUnsafe[] = {"append", "extend",  "insert", "pop",        "remove", "clear",
+                               "sort",   "reverse", "update", "setdefault", "popitem"};
 
 Value dict_method(Interp& in, const Value& self, const std::string& name, const Args& a) {
   const Dict& d = *self.dict;
@@ -350,9 +352,9 @@ Value unsafe(Interp& in, const Value& self, const std::string& name, const Args&
 Value method_of(Interp&, const Value& obj, const std::string& name) {
   if (obj.is(Kind::Str)) {
     for (const char* m : kStrMethods)
-      if (name == m) return bound(obj, name, [](Interp& in, const Value& self, const std::string& n, const Args& a) {
-          return str_method(in, *self.str, n, a);
-        });
+      if (name == m)
+        return bound(obj, name,
+                     [](Interp& in, const Value& self, const std::string& n, const Args& a) { return str_method(in, *self.str, n, a); });
     return {};
   }
   if (!obj.is(Kind::Dict) && !obj.is(Kind::List)) return {};

@@ -47,9 +47,10 @@ const std::map<std::string, TestFn>& tests() {
       {"true", [](Interp&, const Value& v, const Args&) { return v.is(Kind::Bool) && v.b; }},
       {"false", [](Interp&, const Value& v, const Args&) { return v.is(Kind::Bool) && !v.b; }},
       {"mapping", [](Interp&, const Value& v, const Args&) { return v.is(Kind::Dict) && !v.dict->is_namespace; }},
-      {"iterable",
-       [](Interp&, const Value& v, const Args&) { return v.is(Kind::Str) || v.is(Kind::List) || v.is(Kind::Dict) || v.is(Kind::Undefined); }},
-      {"sequence", [](Interp&, const Value& v, const Args&) { return v.is(Kind::Str) || v.is(Kind::List) || v.is(Kind::Dict) || v.is(Kind::Undefined); }},
+      {"iterable", [](Interp&, const Value& v,
+                      const Args&) { return v.is(Kind::Str) || v.is(Kind::List) || v.is(Kind::Dict) || v.is(Kind::Undefined); }},
+      {"sequence", [](Interp&, const Value& v,
+                      const Args&) { return v.is(Kind::Str) || v.is(Kind::List) || v.is(Kind::Dict) || v.is(Kind::Undefined); }},
       {"callable", [](Interp&, const Value& v, const Args&) { return v.is(Kind::Func); }},
       {"equalto", [](Interp&, const Value& v, const Args& a) { return equal(v, arg0(a)); }},
       {"eq", [](Interp&, const Value& v, const Args& a) { return equal(v, arg0(a)); }},
@@ -123,7 +124,8 @@ Value g_range(Interp& in, const Args& a) {
     if (a.pos.size() == 3) step = int_arg(in, a.pos[2]);
   }
   if (step == 0) in.fail("range() arg 3 must not be zero");
-  const int64_t n = step > 0 ? (stop > start ? (stop - start + step - 1) / step : 0) : (start > stop ? (start - stop - step - 1) / -step : 0);
+  const int64_t n =
+      step > 0 ? (stop > start ? (stop - start + step - 1) / step : 0) : (start > stop ? (start - stop - step - 1) / -step : 0);
   if (n > kMaxRange) in.fail("range too big: " + std::to_string(n) + " items, the sandbox allows " + std::to_string(kMaxRange));
   std::vector<Value> items;
   items.reserve(static_cast<size_t>(n));
@@ -142,7 +144,8 @@ Value make_mapping(Interp& in, const Args& a, bool ns, const char* what) {
       d->items = src.dict->items;
     } else {
       for (const Value& pair : items_of(in, src)) {
-        if (!pair.is(Kind::List) || pair.list->size() != 2 || !(*pair.list)[0].is(Kind::Str)) in.fail(std::string(what) + ": expected (key, value) pairs");
+        if (!pair.is(Kind::List) || pair.list->size() != 2 || !(*pair.list)[0].is(Kind::Str))
+          in.fail(std::string(what) + ": expected (key, value) pairs");
         d->set((*pair.list)[0].str->s, (*pair.list)[1]);
       }
     }
