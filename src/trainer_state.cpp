@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "grpo/common.h"
+#include "grpo/config.h"
 
 namespace grpo {
 
@@ -85,6 +86,28 @@ std::string trainer_state_text(const TrainerState& s) {
             {"eval_before", s.eval_before}};
   if (s.data_position >= 0) j["data_position"] = s.data_position;
   return json_text(j, 2) + "\n";
+}
+
+// ---------------------------------------------------------------------------------------------
+// A checkpoint's training config as a tool's defaults
+
+std::string apply_checkpoint_config(TrainConfig& cfg, const std::string& model_dir) {
+  const std::string state = model_dir + "/trainer_state.json";
+  if (!file_exists(state)) return "";
+  const std::string model_path = cfg.model_path, output_dir = cfg.output_dir;
+  const std::string run_config = model_dir + "/../config.yaml";
+  std::string from;
+  if (file_exists(run_config)) {
+    load_config_file(cfg, run_config);
+    from = "the checkpoint's training config (" + run_config + ")";
+  } else {
+    for (const auto& [key, value] : read_trainer_state(model_dir).config)
+      if (key != "model_path") set_config_value(cfg, key, value, state);
+    from = "the checkpoint's training settings (" + state + ")";
+  }
+  cfg.model_path = model_path;
+  cfg.output_dir = output_dir;
+  return from;
 }
 
 }  // namespace grpo

@@ -33,4 +33,12 @@ TrainerState parse_trainer_state(const std::string& text, const std::string& pat
 TrainerState read_trainer_state(const std::string& checkpoint_dir);  // <dir>/trainer_state.json
 std::string trainer_state_text(const TrainerState& s);               // what parse_trainer_state reads back
 
+struct TrainConfig;
+// The training config a checkpoint carries, applied to `cfg` as the defaults of the tools that use a
+// checkpoint (grpo_eval, grpo_generate, grpo_sft), so that it is evaluated as it was trained: the
+// run's config.yaml beside checkpoint-N (every key, evaluation data included), else trainer_state.json's
+// recorded settings. model_path and output_dir are left alone. Returns where the settings came from,
+// "" when `model_dir` is not a grpo_train checkpoint.
+std::string apply_checkpoint_config(TrainConfig& cfg, const std::string& model_dir);
+
 }  // namespace grpo
