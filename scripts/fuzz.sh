@@ -17,7 +17,7 @@ secs="${2:-180}"; jobs="${3:-1}"
 out=build-fuzz; mkdir -p "$out/obj"
 flags=(-std=c++17 -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -Iinclude)
 core=(common config data_files reward reward_program reward_rules safetensors sentencepiece tokenizer tokenizer_decoder tokenizer_normalizer tokenizer_pre_tokenizer tokenizer_util trainer_state
-      chat_template tool_calls line_program math_answer jinja/builtins jinja/eval jinja/lexer jinja/methods jinja/parser jinja/tests_globals jinja/value)
+      config_aliases config_validate special_ids chat_template tool_calls line_program math_answer jinja/builtins jinja/eval jinja/lexer jinja/methods jinja/parser jinja/tests_globals jinja/value)
 objs=()
 for s in "${core[@]}"; do
   o="$out/obj/${s//\//_}.o"; objs+=("$o")

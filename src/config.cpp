@@ -182,8 +182,12 @@ namespace {
 
 [[noreturn]] void unknown_key(const std::string& key, const std::string& origin) {
   std::string msg = "unknown config key '" + key + "' (" + origin + ")";
-  std::string best = closest_match(key, config_key_names());
-  if (!best.empty())
+  std::vector<std::string> names = config_key_names(), trl = trl_key_names();
+  names.insert(names.end(), trl.begin(), trl.end());
+  const std::string best = closest_match(key, names), ours = trl_alias_of(best);
+  if (!ours.empty())
+    msg += "; did you mean '" + ours + "' (TRL's " + best + ")?";
+  else if (!best.empty())
     msg += "; did you mean '" + best + "'?";
   else
     msg += "; run with --help for the list of keys";
@@ -244,6 +248,7 @@ bool is_list_key(const std::string& key) {
 // Get / set one key
 
 void set_config_value(TrainConfig& cfg, const std::string& key, const std::string& value, const std::string& origin) {
+  if (!find_row(key) && set_trl_key(cfg, key, value, origin)) return;
   if (is_list_key(key)) {
     ordered_json j;  // a tool schema's keys stay in their given order (the template writes them so)
     try {
@@ -431,7 +436,7 @@ void load_yaml(TrainConfig& cfg, const std::string& path, const std::string& tex
       set_config_list(cfg, key, yaml_to_json(v, path, /*typed=*/key == "tools" || key == "chat_template_kwargs"), where);
       continue;
     }
-    if (!find_row(key) && !starts_with(key, "reward_weights.")) unknown_key(key, where);
+    if (!find_row(key) && !starts_with(key, "reward_weights.") && !is_trl_key(key)) unknown_key(key, where);
     if (v.IsNull()) type_error(key, where, "a value", "nothing (null)");
     if (!v.IsScalar()) type_error(key, where, "a scalar value", v.IsMap() ? "a mapping" : "a sequence");
     set_config_value(cfg, key, v.Scalar(), where);
@@ -492,7 +497,7 @@ void load_json(TrainConfig& cfg, const std::string& path, const std::string& tex
       set_config_list(cfg, key, ordered_json::parse(text)[key], where);  // in the file's key order
       continue;
     }
-    if (!find_row(key) && !starts_with(key, "reward_weights.")) unknown_key(key, path);
+    if (!find_row(key) && !starts_with(key, "reward_weights.") && !is_trl_key(key)) unknown_key(key, path);
     set_config_value(cfg, key, json_scalar_text(key, v, path), path);
   }
 }
@@ -519,9 +524,10 @@ void apply_override(TrainConfig& cfg, const std::string& assignment) {
   set_config_value(cfg, std::string(trim(assignment.substr(0, eq))), assignment.substr(eq + 1), "--set");
 }
 
-void apply_config_sources(TrainConfig& cfg, const std::string& path, const std::vector<std::string>& overrides) {
-  if (!path.empty()) load_config_file(cfg, path);
+void apply_config_sources(TrainConfig& cfg, const std::vector<std::string>& paths, const std::vector<std::string>& overrides) {
+  for (const std::string& path : paths) load_config_file(cfg, path);
   for (const auto& o : overrides) apply_override(cfg, o);
+  resolve_trl_batch(cfg);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ namespace grpo {
 // ---------------------------------------------------------------------------------------------
 // GSM8K examples
 
-Gold trl_gold(const nlohmann::json&, const std::string&, const char**);
+Gold trl_gold(const nlohmann::json&, const std::string&, const char**, bool);
 
 namespace {
 
@@ -93,9 +93,10 @@ Example trl_example(const nlohmann::json& obj, const std::string& where) {
     ex.question = field_string(obj, "prompt", where);
   }
   const char* used = "gold";
-  ex.gold = trl_gold(obj, where, &used);
+  ex.gold = trl_gold(obj, where, &used, /*optional=*/true);
   ex.answer = obj.contains("answer") && obj["answer"].is_string() ? obj["answer"].get<std::string>()
               : std::string(used) == "solution"                   ? obj["solution"].get<std::string>()
+              : ex.gold.missing                                   ? std::string()
                                                                   : "#### " + ex.gold.text;
   ex.columns = other_columns(obj, {"prompt", used});
   return ex;
@@ -106,7 +107,7 @@ Example trl_example(const nlohmann::json& obj, const std::string& where) {
 // The gold of a TRL line (see data_files.h): "gold" (a number, or any text: a string gold, compared by answer_mode), else
 // "answer" (after "####", or its last \boxed{}), else "solution" (its last \boxed{}). A boxed gold is
 // a string gold (MATH's "\frac{1}{2}"); whether it must be a number is the answer mode's to say.
-Gold trl_gold(const nlohmann::json& obj, const std::string& where, const char** used) {
+Gold trl_gold(const nlohmann::json& obj, const std::string& where, const char** used, bool optional) {
   const char* ignored = nullptr;
   if (!used) used = &ignored;
   auto text_gold = [&](std::string text, const std::string& field) {
@@ -134,6 +135,11 @@ Gold trl_gold(const nlohmann::json& obj, const std::string& where, const char** 
       throw Error(where + ": field " + json_text(field) + ": no closed \\boxed{...} holding the gold");
     return text_gold(boxed.span, field);
   }
+  if (optional) {
+    Gold none;
+    none.missing = true;
+    return none;
+  }
   throw Error(where + ": missing field \"gold\" (format: prompt + gold, or an \"answer\" / \"solution\" holding it); fields found: " +
               field_names(obj));
 }
@@ -159,10 +165,16 @@ std::vector<Example> parse_gsm8k_examples(const std::string& text, const std::st
   return examples;
 }
 
-void require_numeric_golds(const std::vector<Example>& examples, const std::string& path, AnswerMode mode) {
+void require_golds(const std::vector<Example>& examples, const std::string& path, AnswerMode mode, bool needed) {
+  for (const auto& ex : examples) {
+    if (!ex.gold.missing || !needed) continue;
+    throw Error(path + ":" + std::to_string(ex.line) +
+                ": no gold (fields \"gold\", \"answer\" or \"solution\"), and it is needed: reward_weights.correctness is not 0, or the "
+                "file is evaluated; give the line a gold, or score it with rules or a reward program only (reward_weights.correctness: 0)");
+  }
   if (mode == AnswerMode::Math) return;
   for (const auto& ex : examples)
-    if (!ex.gold.number)
+    if (!ex.gold.missing && !ex.gold.number)
       throw Error(path + ":" + std::to_string(ex.line) + ": the gold " + quote(ex.gold.text) + " is not one number, and answer_mode " +
                   choice_name(mode) + " compares numbers (answer_mode: math compares answers like this one)");
 }

@@ -2,6 +2,7 @@
 #include "grpo/evaluation.h"
 
 #include <chrono>
+#include <cstdio>
 
 #include "grpo/common.h"
 #include "grpo/reward.h"
@@ -45,7 +46,7 @@ void gather_samples(Dist& dist, std::vector<EvalSample>& samples) {
 }  // namespace
 
 EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& data,
-                    const TrainConfig& cfg, int64_t batch_size, Dist* dist, ToolServer* tools) {
+                    const TrainConfig& cfg, int64_t batch_size, Dist* dist, ToolServer* tools, bool progress) {
   auto t0 = std::chrono::steady_clock::now();
   EvalResult res;
   const int64_t n = cfg.eval_limit > 0 ? std::min<int64_t>(cfg.eval_limit, data.size()) : data.size();
@@ -96,6 +97,10 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
       for (int64_t k = 0; k < b * cfg.eval_samples; ++k)
         ok_sampled += correctness_reward(draws[k].final_text, data[s + k / cfg.eval_samples].gold, {mode, cfg.length_target}) > 0;
     }
+    const int64_t done = s + b - lo, tenth = std::max<int64_t>(1, (hi - lo) / 10);
+    if (progress && (done / tenth != (done - b) / tenth || s + b == hi))
+      std::fprintf(stderr, "  evaluated %lld of %lld questions (%.1f s)\n", (long long)done, (long long)(hi - lo),
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   if (dist && dist->active()) {  // every rank's counts and answers, in question order
     auto counts = dist->all_reduce({double(ok_strict), double(ok_flex), double(ok_sampled), double(tool_calls), double(tool_useful)});

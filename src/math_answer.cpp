@@ -24,6 +24,7 @@ Gold Gold::from_text(std::string t) {
 }
 
 nlohmann::json gold_json(const Gold& g) {
+  if (g.missing) return nullptr;
   if (g.is_string || !g.number) return g.text;
   return *g.number;
 }

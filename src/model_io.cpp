@@ -157,6 +157,57 @@ int64_t ModelConfig::n_params() const {
   return n_vocab * n_embd * (tie_word_embeddings ? 1 : 2) + n_layer * layer + n_embd;
 }
 
+std::vector<std::pair<std::string, std::vector<int64_t>>> ModelConfig::expected_tensors() const {
+  const int64_t q = n_head * head_dim, kv = n_kv_head * head_dim;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> out = {{"model.embed_tokens.weight", {n_vocab, n_embd}}};
+  for (int64_t i = 0; i < n_layer; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    out.push_back({p + "self_attn.q_proj.weight", {q, n_embd}});
+    out.push_back({p + "self_attn.k_proj.weight", {kv, n_embd}});
+    out.push_back({p + "self_attn.v_proj.weight", {kv, n_embd}});
+    out.push_back({p + "self_attn.o_proj.weight", {n_embd, q}});
+    if (attention_bias) {
+      out.push_back({p + "self_attn.q_proj.bias", {q}});
+      out.push_back({p + "self_attn.k_proj.bias", {kv}});
+      out.push_back({p + "self_attn.v_proj.bias", {kv}});
+    }
+    if (o_proj_bias) out.push_back({p + "self_attn.o_proj.bias", {n_embd}});
+    if (qk_norm) {
+      out.push_back({p + "self_attn.q_norm.weight", {head_dim}});
+      out.push_back({p + "self_attn.k_norm.weight", {head_dim}});
+    }
+    out.push_back({p + "mlp.gate_proj.weight", {n_ff, n_embd}});
+    out.push_back({p + "mlp.up_proj.weight", {n_ff, n_embd}});
+    out.push_back({p + "mlp.down_proj.weight", {n_embd, n_ff}});
+    out.push_back({p + "input_layernorm.weight", {n_embd}});
+    out.push_back({p + "post_attention_layernorm.weight", {n_embd}});
+  }
+  out.push_back({"model.norm.weight", {n_embd}});
+  if (!tie_word_embeddings) out.push_back({"lm_head.weight", {n_vocab, n_embd}});
+  return out;
+}
+
+std::string check_weights(const std::string& dir, const ModelConfig& mc) {
+  const WeightStore ws = WeightStore::open_dir(dir);
+  auto shape_text = [](const std::vector<int64_t>& s) {
+    std::string t = "[";
+    for (size_t i = 0; i < s.size(); ++i) t += (i ? ", " : "") + std::to_string(s[i]);
+    return t + "]";
+  };
+  const auto expected = mc.expected_tensors();
+  for (const auto& [name, shape] : expected) {
+    const WeightStore::Ref r = ws.find(name);
+    if (!r.file) throw Error(dir + ": weights: no tensor " + quote(name) + ", which config.json implies (" + shape_text(shape) + ")");
+    if (r.info->shape != shape)
+      throw Error(r.file->path() + ": tensor " + quote(name) + " has shape " + shape_text(r.info->shape) + ", config.json implies " +
+                  shape_text(shape));
+  }
+  char gb[32];
+  std::snprintf(gb, sizeof gb, "%.2f GB", ws.total_bytes() / 1e9);
+  return "weights: the " + std::to_string(expected.size()) + " tensors config.json implies are there with its shapes (" + gb +
+         ", headers read); not checked: their values and dtypes, and that the tokenizer's ids mean what the weights learned";
+}
+
 // ---------------------------------------------------------------------------------------------
 // Loading and saving
 

@@ -259,7 +259,7 @@ RunFiles read_run_files(const std::string& out_dir) {
   RunFiles f;
   f.cfg_path = out_dir + "/config.yaml";
   if (!file_exists(f.cfg_path)) throw Error(out_dir + ": no config.yaml (not a grpo_train output directory?)");
-  apply_config_sources(f.cfg, f.cfg_path, {});
+  apply_config_sources(f.cfg, {f.cfg_path}, {});
   f.history = read_jsonl_file(out_dir + "/metrics.jsonl");
   f.evals = read_jsonl_file(out_dir + "/eval.jsonl");
   f.ans_before = read_jsonl_file(out_dir + "/answers_before.jsonl");

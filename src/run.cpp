@@ -325,8 +325,8 @@ int run_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   std::fflush(stdout);
   GSM8KDataset train(cfg.train_data, static_cast<size_t>(cfg.train_limit));
   GSM8KDataset eval(cfg.eval_data, static_cast<size_t>(cfg.eval_limit));
-  train.require_numeric_golds(cfg.answer_mode);
-  eval.require_numeric_golds(cfg.answer_mode);
+  train.require_golds(cfg.answer_mode, /*needed=*/cfg.reward_weights.at("correctness") != 0);
+  eval.require_golds(cfg.answer_mode, /*needed=*/true);
   const int64_t B = cfg.prompts_per_step;
   const int64_t total_steps = cfg.max_steps > 0 ? cfg.max_steps : cfg.num_epochs * ((int64_t(train.size()) + B - 1) / B);
   // ---- the ranks (torchrun's environment; none: one process) and this rank's device
@@ -353,6 +353,7 @@ int run_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
     if (device.is_cuda() && !torch::cuda::is_available())
       std::printf("  (planned for %s: CUDA is not available on this machine, so nothing was checked on the device)\n",
                   device.str().c_str());
+    std::printf("  %s\n", check_weights(cfg.model_path, mc).c_str());
     const PromptIds first = tokenize_example(*tok, special.chat, cfg.system_prompt, train[0], cfg.max_prompt_tokens, cfg.tools);
     std::printf("First training prompt, as the model reads it (%zu tokens%s; chat template %s):\n----\n%s\n----\n", first.ids.size(),
                 first.truncated ? ", its question shortened to max_prompt_tokens" : "", special.chat.describe().c_str(),

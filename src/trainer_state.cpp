@@ -95,7 +95,10 @@ std::string apply_checkpoint_config(TrainConfig& cfg, const std::string& model_d
   const std::string state = model_dir + "/trainer_state.json";
   if (!file_exists(state)) return "";
   const std::string model_path = cfg.model_path, output_dir = cfg.output_dir;
-  const std::string run_config = model_dir + "/../config.yaml";
+  std::string dir = model_dir;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  const size_t slash = dir.rfind('/');
+  const std::string run_config = (slash == std::string::npos ? std::string(".") : dir.substr(0, slash == 0 ? 1 : slash)) + "/config.yaml";
   std::string from;
   if (file_exists(run_config)) {
     load_config_file(cfg, run_config);

@@ -219,6 +219,41 @@ check "train dry run shows the rendered prompt" 0 "as the model reads it \\([0-9
 check "train dry run prompt text" 0 "^\\[INST\\] Solve\\. \\[/INST\\]\\[INST\\] Natalia sold clips" "$out" "$rc"
 check_that "nothing written for a bad template or a dry run" test ! -e "$tmp/bad2" -a ! -e "$tmp/bad3"
 
+# ---- a TRL user's first day: a checkpoint evaluated as trained, TRL's key names, gold-less data, -c twice
+tiny=(data/tiny-model -c configs/tiny_demo.yaml --set max_steps=2 --set eval_limit=24 --set eval_samples=2 --set prompts_per_step=4)
+"$bin/grpo_train" "${tiny[@]}" --set output_dir="$tmp/first" > "$tmp/first.log" 2>&1
+acc() { python3 -c 'import json,sys; a=json.load(sys.stdin); a=a.get("after", a); print(a["greedy_strict"], a["greedy_flexible"], a["sampled"], a["n"])'; }
+want=$(acc < "$tmp/first/summary.json" 2>/dev/null)
+out=$("$bin/grpo_eval" "$tmp/first/checkpoint-2" 2>"$tmp/first-eval.err" | acc 2>&1); rc=$?
+check "eval a checkpoint as it was trained (no flags)" 0 "^${want//./\\.}$" "$out" "$([[ -n "$want" ]] && echo $rc || echo 1)"
+check "eval says what it uses" 0 "settings: the checkpoint's training config \(.*/first/config\.yaml\)" "$(cat "$tmp/first-eval.err")" 0
+check "eval says its data and prompt" 0 "data: data/tiny-math/test\.jsonl, 24 questions; system prompt: 'Solve\.'" "$(cat "$tmp/first-eval.err")" 0
+printf 'num_generations: 4\nmax_completion_length: 64\ngradient_accumulation_steps: 2\nper_device_train_batch_size: 8\nepsilon_high: 0.28\nloss_type: dr_grpo\nadam_epsilon: 1.0e-7\nnum_train_epochs: 2\nlr_scheduler_type: cosine\nlora_r: 16\neval_steps: 10\nbf16: true\nmax_prompt_length: 200\nepsilon: 0.1\nreport_to: tensorboard\n' > "$tmp/trl.yaml"
+printf 'group_size: 4\nmax_new_tokens: 64\ngrad_accum: 2\nprompts_per_step: 4\nclip_eps_high: 0.28\nloss_aggregation: dr_grpo\nadam_eps: 1.0e-7\nnum_epochs: 2\nlr_schedule: cosine\nlora_rank: 16\neval_every: 10\ndtype: bfloat16\nmax_prompt_tokens: 200\nclip_eps_low: 0.1\n' > "$tmp/ours.yaml"
+a=$("$bin/grpo_train" "$tmp/model" -c "$tmp/trl.yaml" --print-config 2>"$tmp/trl.err"); b=$("$bin/grpo_train" "$tmp/model" -c "$tmp/ours.yaml" --print-config 2>&1)
+check_that "TRL's names resolve to the same config as ours" test "$a" == "$b"
+check "TRL names are said once each" 0 "TRL's per_device_train_batch_size .* is prompts_per_step 4 here: per_device_train_batch_size 8 x gradient_accumulation_steps 2 x WORLD_SIZE 1 = 16 completions a step, / group_size 4" "$(cat "$tmp/trl.err")" 0
+out=$("$bin/grpo_train" "$tmp/model" --set num_generation=8 2>&1); rc=$?
+check "a misspelt TRL name suggests ours" 1 "unknown config key 'num_generation' \(--set\); did you mean 'group_size' \(TRL's num_generations\)\?" "$out" "$rc"
+out=$("$bin/grpo_train" "$tmp/model" --set use_vllm=true 2>&1); rc=$?
+check "a TRL name that means something else" 1 "config key 'use_vllm' \(--set\): TRL's setting means something else here" "$out" "$rc"
+printf '{"prompt": "Write a haiku"}\n{"prompt": "Write a poem about rain"}\n' > "$tmp/haiku.jsonl"
+out=$("$bin/grpo_train" "${tiny[@]}" -c configs/rewards/words_connectives.yaml --set train_data="$tmp/haiku.jsonl" --set reward_weights.correctness=0 --set eval_samples=0 --set output_dir="$tmp/haiku" 2>&1); rc=$?
+check "gold-less prompts train with rule rewards" 0 "step 2/2 \| reward" "$out" "$rc"
+out=$("$bin/grpo_train" "${tiny[@]}" --set train_data="$tmp/haiku.jsonl" --set output_dir="$tmp/haiku2" 2>&1); rc=$?
+check "a gold-less line with correctness weighted names the line" 1 "haiku\.jsonl:1: no gold \(fields \"gold\", \"answer\" or \"solution\"\), and it is needed: reward_weights\.correctness is not 0" "$out" "$rc"
+printf 'group_size: 4\nseed: 1\n' > "$tmp/c1.yaml"; printf 'seed: 2\n' > "$tmp/c2.yaml"
+out=$("$bin/grpo_train" "$tmp/model" -c "$tmp/c1.yaml" -c "$tmp/c2.yaml" --print-config 2>&1); rc=$?
+check "two -c files merge in order (first)" 0 "^group_size: 4 " "$out" "$rc"
+check "two -c files merge in order (later wins)" 0 "^seed: 2 " "$out" "$rc"
+mkdir -p "$tmp/noweights" && cp "$tmp/model"/*.json "$tmp/noweights/" && rm -f "$tmp/noweights"/model.safetensors*
+out=$("$bin/grpo_train" "$tmp/noweights" --dry-run --set eval_limit=4 2>&1); rc=$?
+check "dry run without weights is an error" 1 "noweights: no model.safetensors or model.safetensors.index.json" "$out" "$rc"
+out=$("$bin/grpo_train" "$tmp/model" --dry-run --set eval_limit=4 2>&1); rc=$?
+check "dry run checks the weights' shapes" 0 "weights: the [0-9]+ tensors config.json implies are there with its shapes .*; not checked: their values" "$out" "$rc"
+out=$("$bin/grpo_train" "$tmp/model" --no-such-option 2>&1); rc=$?
+check "a parse error is one tool error line" 1 "^grpo_train: error: The following argument was not expected: --no-such-option" "$out" "$rc"
+
 # ---- models from a (fake) Hugging Face cache: refs/main and a tag, by every tool's model argument
 hub="$tmp/hub/models--org--tiny"
 mkdir -p "$hub/refs" "$hub/snapshots/c0ffee" "$hub/snapshots/beef01"
@@ -317,26 +352,26 @@ check "generate missing dir" 1 "/nonexistent/model: model directory does not exi
 
 # ---- every numeric option range-checked: one line naming the option, expected vs found, exit 1
 out=$("$bin/grpo_train" "$tmp/model" --stop-after -3 2>&1); rc=$?
-check "train --stop-after negative" 1 "^--stop-after: expected an integer >= 0, found -3$" "$out" "$rc"
+check "train --stop-after negative" 1 "^grpo_[a-z]+: error: --stop-after: expected an integer >= 0, found -3$" "$out" "$rc"
 out=$("$bin/grpo_train" "$tmp/model" --stop-after 99999999999999999999 2>&1); rc=$?
-check "train --stop-after too large" 1 "^--stop-after: out of range: expected an integer >= 0, found 99999999999999999999$" "$out" "$rc"
+check "train --stop-after too large" 1 "^grpo_[a-z]+: error: --stop-after: out of range: expected an integer >= 0, found 99999999999999999999$" "$out" "$rc"
 out=$("$bin/grpo_eval" "$tmp/model" --limit -1 2>&1); rc=$?
-check "eval --limit negative" 1 "^--limit: expected an integer in \[0, 2147483647\], found -1$" "$out" "$rc"
+check "eval --limit negative" 1 "^grpo_[a-z]+: error: --limit: expected an integer in \[0, 2147483647\], found -1$" "$out" "$rc"
 out=$("$bin/grpo_generate" "$tmp/model" --top-k -1 2>&1); rc=$?
-check "generate --top-k negative" 1 "^--top-k: expected an integer in \[0, 2147483647\], found -1$" "$out" "$rc"
+check "generate --top-k negative" 1 "^grpo_[a-z]+: error: --top-k: expected an integer in \[0, 2147483647\], found -1$" "$out" "$rc"
 out=$("$bin/grpo_generate" "$tmp/model" --max-new-tokens -5 2>&1); rc=$?
-check "generate --max-new-tokens negative" 1 "^--max-new-tokens: expected an integer in \[1, 1048576\], found -5$" "$out" "$rc"
+check "generate --max-new-tokens negative" 1 "^grpo_[a-z]+: error: --max-new-tokens: expected an integer in \[1, 1048576\], found -5$" "$out" "$rc"
 out=$("$bin/grpo_generate" "$tmp/model" --top-p 1.5 2>&1); rc=$?
-check "generate --top-p above 1" 1 "^--top-p: expected a number in \[1e-09, 1\], found 1.5$" "$out" "$rc"
+check "generate --top-p above 1" 1 "^grpo_[a-z]+: error: --top-p: expected a number in \[1e-09, 1\], found 1.5$" "$out" "$rc"
 out=$("$bin/grpo_tokenize" --tokenizer "$tmp/model" --threads -3 2>&1); rc=$?
-check "tokenize --threads negative" 1 "^--threads: expected an integer in \[0, 1024\], found -3$" "$out" "$rc"
+check "tokenize --threads negative" 1 "^grpo_[a-z]+: error: --threads: expected an integer in \[0, 1024\], found -3$" "$out" "$rc"
 out=$("$bin/grpo_reward" --length-target -5 </dev/null 2>&1); rc=$?
-check "reward --length-target negative" 1 "^--length-target: expected an integer in \[1, 2147483647\], found -5$" "$out" "$rc"
+check "reward --length-target negative" 1 "^grpo_[a-z]+: error: --length-target: expected an integer in \[1, 2147483647\], found -5$" "$out" "$rc"
 out=$("$bin/grpo_synth" --out "$tmp/synth" --max-number -5 2>&1); rc=$?
-check "synth --max-number negative" 1 "^--max-number: expected an integer in \[1, 1000000000\], found -5$" "$out" "$rc"
+check "synth --max-number negative" 1 "^grpo_[a-z]+: error: --max-number: expected an integer in \[1, 1000000000\], found -5$" "$out" "$rc"
 check_that "synth wrote nothing" test ! -e "$tmp/synth"
 out=$("$bin/grpo_train" "$tmp/model" --no-such-option 2>&1); rc=$?
-check "train unknown option exits 1" 1 "The following argument was not expected: --no-such-option" "$out" "$rc"
+check "train unknown option exits 1" 1 "^grpo_train: error: The following argument was not expected: --no-such-option" "$out" "$rc"
 
 # ---- LoRA: settings checked with the config, grpo_export's errors
 out=$("$bin/grpo_train" "$tmp/model" --set lora_rank=8 --set lora_target_modules=q_proj,qproj 2>&1); rc=$?

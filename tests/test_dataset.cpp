@@ -130,8 +130,8 @@ TEST(Dataset, LineGoldKeepsTheWrittenNumber) {
 TEST(Dataset, RefusesGoldsThatAreNotNumbersUnlessMath) {
   const std::vector<Example> ex =
       parse_gsm8k_examples("{\"prompt\": \"a\", \"gold\": 3}\n{\"prompt\": \"b\", \"gold\": \"\\\\frac{\\\\pi}{2}\"}\n", "d.jsonl");
-  EXPECT_NO_THROW(require_numeric_golds(ex, "d.jsonl", AnswerMode::Math));
-  EXPECT_EQ(error_of([&] { require_numeric_golds(ex, "d.jsonl", AnswerMode::Flexible); }),
+  EXPECT_NO_THROW(require_golds(ex, "d.jsonl", AnswerMode::Math, true));
+  EXPECT_EQ(error_of([&] { require_golds(ex, "d.jsonl", AnswerMode::Flexible, true); }),
             "d.jsonl:2: the gold '\\frac{\\pi}{2}' is not one number, and answer_mode flexible compares numbers (answer_mode: math "
             "compares answers like this one)");
   EXPECT_EQ(error_of([] { parse_gsm8k_examples(R"({"prompt": "q", "gold": " "})", "d.jsonl"); }),
@@ -149,11 +149,18 @@ TEST(Dataset, TrlLinesThatFitNoFormatAreErrors) {
   EXPECT_EQ(err(R"({"prompt": "q", "solution": "\boxed{3"})"), R"(d.jsonl:1: field "solution": no closed \boxed{...} holding the gold)");
   EXPECT_EQ(err(R"({"prompt": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "gold": 1})"),
             R"(d.jsonl:1: field "prompt": a conversational prompt must end with a user message)");
-  EXPECT_NE(
-      err(R"({"prompt": "q", "level": 2})")
-          .find(
-              R"(d.jsonl:1: missing field "gold" (format: prompt + gold, or an "answer" / "solution" holding it); fields found: "level", "prompt")"),
-      std::string::npos);
+}
+
+// A line without a gold is fine until a reward or the evaluation needs one; then the error names it.
+TEST(Dataset, GoldsAreOptionalUntilARewardNeedsThem) {
+  const std::vector<Example> ex =
+      parse_gsm8k_examples("{\"prompt\": \"Write a haiku\", \"level\": 2}\n{\"prompt\": \"q\", \"gold\": 3}\n", "d.jsonl");
+  ASSERT_EQ(ex.size(), 2u);
+  EXPECT_TRUE(ex[0].gold.missing);
+  EXPECT_EQ(ex[0].columns, R"({"level":2})");
+  EXPECT_TRUE(gold_json(ex[0].gold).is_null());
+  EXPECT_NO_THROW(require_golds(ex, "d.jsonl", AnswerMode::Strict, /*needed=*/false));
+  EXPECT_EQ(error_of([&] { require_golds(ex, "d.jsonl", AnswerMode::Strict, /*needed=*/true); }).rfind("d.jsonl:1: no gold", 0), 0u);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -15,15 +15,24 @@
 #include "grpo/config.h"
 #include "grpo/hub_cache.h"
 
-// In place of CLI11_PARSE: --help and --version exit 0, every parse error exits 1.
-#define GRPO_CLI_PARSE(app, argc, argv)          \
-  try {                                          \
-    (app).parse((argc), (argv));                 \
-  } catch (const CLI::ParseError& parse_error) { \
-    return (app).exit(parse_error) == 0 ? 0 : 1; \
+// In place of CLI11_PARSE: --help and --version exit 0; every parse error exits 1 with the one
+// error line every other error has ("<tool>: error: ...", the tool named by argv[0]).
+#define GRPO_CLI_PARSE(app, argc, argv)                                                              \
+  try {                                                                                              \
+    (app).parse((argc), (argv));                                                                     \
+  } catch (const CLI::ParseError& parse_error) {                                                     \
+    if (parse_error.get_exit_code() == 0) return (app).exit(parse_error);                            \
+    std::fprintf(stderr, "%s: error: %s\n", grpo::tool_name((argv)[0]).c_str(), parse_error.what()); \
+    return 1;                                                                                        \
   }
 
 namespace grpo {
+
+// A tool's name from its argv[0] ("build/grpo_eval" -> "grpo_eval").
+inline std::string tool_name(const char* argv0) {
+  const std::string path = argv0 ? argv0 : "grpo";
+  return path.substr(path.find_last_of('/') + 1);
+}
 
 // Integer options: "expected an integer in [lo, hi]" (or ">= lo" when hi is the type's maximum);
 // a number too large for 64 bits says "out of range", not that it is no integer.
@@ -66,6 +75,17 @@ inline CLI::Validator above_zero() {
       },
       ">0");
 }
+
+// -c/--config (repeatable: later files override earlier ones) and --set key=value (after the files),
+// as every tool that reads a config takes them.
+struct ConfigOptions {
+  std::vector<std::string> files, overrides;
+  void add_to(CLI::App& app, const std::string& what = "YAML (.yaml/.yml) or JSON (.json) config file") {
+    app.add_option("-c,--config", files, what + "; repeatable, later files override earlier ones")->expected(1)->take_all();
+    app.add_option("--set", overrides, "override one config key: --set key=value (repeatable, after the files)")->expected(1)->take_all();
+  }
+  void apply(TrainConfig& cfg) const { apply_config_sources(cfg, files, overrides); }
+};
 
 // The one error line of a tool; returns its exit status (1).
 // --chat-template, --chat-template-kwargs and --enable-thinking: the config keys of the same names for

@@ -177,6 +177,9 @@ struct TrainConfig {
   std::vector<std::string> tool_command;    // the program serving the schema tools' calls, argv, no shell (tool_server.h)
   ordered_json chat_template_kwargs = ordered_json::object();  // variables for the chat template (chat_template.h), as TRL/vLLM's
 
+  // TRL's per_device_train_batch_size as given, resolved into prompts_per_step once every source is
+  // read (resolve_trl_batch); 0: not given. Not a knob.
+  int trl_per_device_train_batch_size = 0;
   // Where each non-default value came from ("file.yaml:12", "--set"); not a knob.
   std::map<std::string, std::string> origin;
 };
@@ -205,6 +208,15 @@ bool is_list_key(const std::string& key);
 void set_config_list(TrainConfig& cfg, const std::string& key, const ordered_json& value, const std::string& origin);
 // A float key's value as the config prints it (the shortest text that reads back the same).
 std::string format_double(double v);
+// TRL's GRPOConfig names (config_aliases.cpp): set_trl_key sets the key a TRL name means here (one
+// line on stderr says so) and returns false for a name TRL does not have; a TRL name whose meaning
+// differs is an Error saying what to use. trl_alias_of("num_generations") is "group_size".
+bool set_trl_key(TrainConfig& cfg, const std::string& key, const std::string& value, const std::string& origin);
+bool is_trl_key(const std::string& key);
+std::string trl_alias_of(const std::string& key);
+std::vector<std::string> trl_key_names();
+// per_device_train_batch_size x gradient_accumulation_steps x WORLD_SIZE / group_size -> prompts_per_step.
+void resolve_trl_batch(TrainConfig& cfg);
 // The value of one key as text (the form set_config_value accepts).
 std::string get_config_value(const TrainConfig& cfg, const std::string& key);
 
@@ -214,9 +226,9 @@ void load_config_file(TrainConfig& cfg, const std::string& path);
 void load_config_text(TrainConfig& cfg, const std::string& path, const std::string& text);
 // Apply one `key=value` override.
 void apply_override(TrainConfig& cfg, const std::string& assignment);
-// The resolution order in one place: a config file (when `path` is not empty), then each
-// `key=value` override in order. Every executable resolves its config through this.
-void apply_config_sources(TrainConfig& cfg, const std::string& path, const std::vector<std::string>& overrides);
+// The resolution order in one place: each config file in order (a later one overrides an earlier
+// one's keys), then each `key=value` override in order. Every executable resolves its config through this.
+void apply_config_sources(TrainConfig& cfg, const std::vector<std::string>& paths, const std::vector<std::string>& overrides);
 // Range and consistency checks; throws Error naming the key, its origin, expected and found.
 void validate_config(const TrainConfig& cfg);
 // The part of it about the chat template: a chat_template file exists and parses, enable_thinking

@@ -34,9 +34,12 @@ std::vector<Example> parse_gsm8k_examples(const std::string& text, const std::st
 // A line's gold, by TRL's rules: "gold" (a number, its text as written: 42, not 42.0; or any text, a
 // string gold), else "answer" (after "####", or its last \boxed{}), else "solution" (its last
 // \boxed{}). `used` gets the field it came from. grpo_reward reads its lines' golds with it too.
-Gold trl_gold(const nlohmann::json& obj, const std::string& where, const char** used = nullptr);
-// answer_mode strict and flexible compare numbers: an Error names the first line whose gold is not one.
-void require_numeric_golds(const std::vector<Example>& examples, const std::string& path, AnswerMode mode);
+// optional: a line with none of them gets a missing Gold (else it is an Error naming the fields found).
+Gold trl_gold(const nlohmann::json& obj, const std::string& where, const char** used = nullptr, bool optional = false);
+// The golds a run needs, checked at load: with `needed` (a gold-reading reward has weight, or the file
+// is evaluated) an Error names the first line without one; answer_mode strict and flexible compare
+// numbers: an Error names the first line whose gold is not one.
+void require_golds(const std::vector<Example>& examples, const std::string& path, AnswerMode mode, bool needed);
 
 struct OfflineGroup {
   std::string prompt;

@@ -38,8 +38,8 @@ class GSM8KDataset {
   size_t size() const { return examples_.size(); }
   const Example& operator[](size_t i) const { return examples_.at(i); }
   const std::string& path() const { return path_; }
-  // answer_mode strict and flexible compare numbers: an Error names the first gold that is not one.
-  void require_numeric_golds(AnswerMode mode) const { grpo::require_numeric_golds(examples_, path_, mode); }
+  // The golds the run needs (data_files.h, require_golds).
+  void require_golds(AnswerMode mode, bool needed) const { grpo::require_golds(examples_, path_, mode, needed); }
 
   // Permutation of [0, size) for `epoch`, a pure function of (seed, epoch).
   std::vector<size_t> epoch_order(uint64_t seed, int64_t epoch) const;

@@ -46,7 +46,8 @@ struct EvalResult {
 // gets the gathered result (the same draws as one process: keyed by question index).
 // With `tools`, the answers may call them (the tools' system turn in every prompt).
 EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& data,
-                    const TrainConfig& cfg, int64_t batch_size = 16, Dist* dist = nullptr, ToolServer* tools = nullptr);
+                    const TrainConfig& cfg, int64_t batch_size = 16, Dist* dist = nullptr, ToolServer* tools = nullptr,
+                    bool progress = false);  // progress: a line on stderr every 10% of the questions
 
 // ---------------------------------------------------------------------------------------------
 // Results on disk (summary.json's before/after, answers_*.jsonl; report.h reads them back)

@@ -37,6 +37,7 @@ struct Gold {
   std::string text;              // as given: a string gold's text; a number's JSON text
   std::optional<double> number;  // its value when it is one number (strict and flexible modes need it)
   bool is_string = false;        // given as a JSON string: the reward program receives it as a string
+  bool missing = false;          // the line has none (rule rewards and reward programs need none)
 
   Gold() = default;
   Gold(double v);  // NOLINT(google-explicit-constructor): a number is a gold

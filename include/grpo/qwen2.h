@@ -68,7 +68,14 @@ struct ModelConfig {
   static ModelConfig from_json(const std::string& text, const std::string& path);
   static ModelConfig from_dir(const std::string& dir);
   int64_t n_params() const;  // parameter count
+  // Every tensor a model directory must hold for this config: its Hugging Face name and shape.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors() const;
 };
+
+// --dry-run's check of a model directory's weights without loading them: every tensor config.json
+// implies is in the safetensors files (headers read, data not) with that shape; an Error names the
+// first missing or mismatched one. Returns what was checked, and what was not.
+std::string check_weights(const std::string& dir, const ModelConfig& mc);
 
 // ---------------------------------------------------------------------------------------------
 // KV cache: preallocated for the whole rollout, written in place (no per-step concatenation).

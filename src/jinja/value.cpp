@@ -122,13 +122,22 @@ const Value* Dict::find(std::string_view key) const {
     if (k == key) return &v;
   return nullptr;
 }
-void Dict::set(const std::string& key, Value v) {
-  for (auto& [k, old] : items)
+namespace {
+
+// Name -> value lists (a dict's items, a frame's variables): replace the value, or append the pair.
+void assign(std::vector<std::pair<std::string, Value>>& list, const std::string& key, Value v) {
+  for (auto& [k, old] : list)
     if (k == key) {
       old = std::move(v);
       return;
     }
-  items.emplace_back(key, std::move(v));
+  list.emplace_back(key, std::move(v));
+}
+
+}  // namespace
+
+void Dict::set(const std::string& key, Value v) {
+  assign(items, key, std::move(v));
 }
 
 const Value* Scope::find(std::string_view n) const {
@@ -138,12 +147,7 @@ const Value* Scope::find(std::string_view n) const {
   return nullptr;
 }
 void Scope::set(const std::string& n, Value v) {
-  for (auto& [k, old] : vars)
-    if (k == n) {
-      old = std::move(v);
-      return;
-    }
-  vars.emplace_back(n, std::move(v));
+  assign(vars, n, std::move(v));
 }
 
 Value from_json(const nlohmann::ordered_json& j, int label) {

@@ -20,6 +20,7 @@
 #include "grpo/safetensors.h"
 #include "grpo/sampler.h"
 #include "grpo/tokenizer.h"
+#include "grpo/trainer_state.h"
 
 using namespace grpo;
 
@@ -145,6 +146,23 @@ void add_sampling_options(CLI::App& app, SamplingParams& sp) {
   app.add_option("--seed", sp.seed, "sampling seed")->capture_default_str();
 }
 
+// A grpo_train checkpoint generates with the settings it was trained with (system prompt, chat
+// template and kwargs, max_new_tokens, temperature) unless a flag says otherwise; says so on stderr.
+ChatSettings checkpoint_defaults(const CLI::App& app, const std::string& model_dir, std::string& system_prompt, const ChatOptions& chat,
+                                 SamplingParams& sp) {
+  TrainConfig trained;
+  const std::string from = apply_checkpoint_config(trained, model_dir);
+  if (from.empty()) return chat.settings();
+  if (app.count("--system") == 0) system_prompt = trained.system_prompt;
+  if (app.count("--max-new-tokens") == 0) sp.max_new_tokens = trained.max_new_tokens;
+  if (app.count("--temperature") == 0) sp.temperature = trained.temperature;
+  const bool chat_flags = app.count("--chat-template") + app.count("--chat-template-kwargs") + app.count("--enable-thinking") > 0;
+  std::fprintf(stderr, "settings from %s: system prompt %s, max_new_tokens %lld, temperature %s%s\n", from.c_str(),
+               quote(system_prompt, 60).c_str(), (long long)sp.max_new_tokens, format_double(sp.temperature).c_str(),
+               chat_flags ? "" : ", its chat template settings");
+  return chat_flags ? chat.settings() : chat_settings(trained);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -197,12 +215,13 @@ int main(int argc, char** argv) {
     }
     // ---- prompts
     std::unique_ptr<Tokenizer> tok;
-    auto prompts = read_prompts(model_dir, prompt, prompts_file, prompt_ids, raw, system_prompt, chat.settings(), tok);
+    const ChatSettings chat_settings_used = checkpoint_defaults(app, model_dir, system_prompt, chat, sp);
+    auto prompts = read_prompts(model_dir, prompt, prompts_file, prompt_ids, raw, system_prompt, chat_settings_used, tok);
     check_ids_below(prompts, model->cfg.n_vocab);
     // ---- generation parameters from the model dir (stop ids, allowed vocabulary, pad)
     if (tok || file_exists(model_dir + "/tokenizer.json") || file_exists(model_dir + "/tokenizer.model")) {
       if (!tok) tok = load_tokenizer(model_dir);
-      apply_model_limits(sp, *tok, load_special_ids(model_dir, *tok, chat.settings()), model->cfg.n_vocab);
+      apply_model_limits(sp, *tok, load_special_ids(model_dir, *tok, chat_settings_used), model->cfg.n_vocab);
       if (ignore_eos) sp.stop_ids.clear();
     }
     // A single text completion streams as it is generated, whole UTF-8 characters at a time.

@@ -37,15 +37,14 @@ Gold gold_of(const nlohmann::json& obj, const std::string& where, AnswerMode mod
 
 int main(int argc, char** argv) {
   CLI::App app{"grpo_reward: score completions (JSONL on stdin) with the GRPO rewards of a config"};
-  std::string mode, weights_arg, config_path, tokenizer_path;
-  std::vector<std::string> overrides;
+  std::string mode, weights_arg, tokenizer_path;
   int length_target = 0, batch = 64;
   TrainConfig defaults;
   std::string default_weights;
   for (const auto& [fn, w] : defaults.reward_weights)
     default_weights += (default_weights.empty() ? "" : ",") + fn + "=" + get_config_value(defaults, "reward_weights." + fn);
-  app.add_option("-c,--config", config_path, "a grpo_train config (YAML/JSON): its reward keys are used");
-  app.add_option("--set", overrides, "override a config key (key=value), after the file; repeatable");
+  ConfigOptions config;
+  config.add_to(app, "a grpo_train config (YAML/JSON): its reward keys are used");
   app.add_option("--mode", mode, "answer extraction mode (answer_mode)")->check(CLI::IsMember(choice_names<AnswerMode>()));
   app.add_option("--weights", weights_arg, "reward weights as fn=w,... over the config's [" + default_weights + "]");
   app.add_option("--length-target", length_target, "`length` reward target in characters (length_target)")->check(integer_in(1, INT_MAX));
@@ -55,7 +54,7 @@ int main(int argc, char** argv) {
 
   try {
     TrainConfig cfg = defaults;
-    apply_config_sources(cfg, config_path, overrides);
+    config.apply(cfg);
     if (!mode.empty()) set_config_value(cfg, "answer_mode", mode, "--mode");
     if (length_target > 0) set_config_value(cfg, "length_target", std::to_string(length_target), "--length-target");
     if (!weights_arg.empty())

@@ -21,6 +21,7 @@
 #include "grpo/grpo.h"
 #include "grpo/offline.h"
 #include "grpo/tokenizer.h"
+#include "grpo/trainer_state.h"
 
 using namespace grpo;
 namespace fs = std::filesystem;
@@ -67,22 +68,25 @@ void init_model_dir(const std::string& model_dir, const std::string& init, int n
 
 int main(int argc, char** argv) {
   CLI::App app{"grpo_sft: supervised fine-tuning (answer tokens only) of a Qwen2 model directory"};
-  std::string model_dir, data, init, config_path;
-  std::vector<std::string> overrides;
+  std::string model_dir, data, init;
   int n_merges = 0;
   app.add_option("model_dir", model_dir, "Hugging Face model directory (created with --init)")->required();
   app.add_option("--data", data, "GSM8K-style JSONL: question -> answer")->required();
   app.add_option("--init", init, "model config.json: create model_dir with random weights and a byte-level tokenizer");
   app.add_option("--merges", n_merges, "with --init: BPE merges learned from --data for the tokenizer (0 = bytes only)")
       ->check(integer_in(0, 1000000));
-  app.add_option("-c,--config", config_path, "YAML/JSON config");
-  app.add_option("--set", overrides, "override one config key: --set key=value");
+  ConfigOptions config;
+  config.add_to(app, "YAML/JSON config");
   GRPO_CLI_PARSE(app, argc, argv);
   init_runtime();
   try {
     if (init.empty()) model_dir = resolve_model_path(model_dir);  // --init creates the directory
     TrainConfig cfg = sft_defaults();
-    apply_config_sources(cfg, config_path, overrides);
+    if (init.empty()) {
+      const std::string from = apply_checkpoint_config(cfg, model_dir);  // a checkpoint: its training settings, then -c and --set
+      if (!from.empty()) std::printf("settings from %s, then -c files and --set\n", from.c_str());
+    }
+    config.apply(cfg);
     set_config_value(cfg, "model_path", model_dir, "command line");
     set_config_value(cfg, "train_data", data, "--data");
     validate_config(cfg);

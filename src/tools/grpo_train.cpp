@@ -19,12 +19,11 @@ using namespace grpo;
 
 int main(int argc, char** argv) {
   CLI::App app{"grpo_train: GRPO fine-tuning of Qwen2.5 models on GSM8K (C++/LibTorch)"};
-  std::string model_path, config_path, resume;
-  std::vector<std::string> overrides;
+  std::string model_path, resume;
   bool dry_run = false, print_config = false;
   app.add_option("model_path", model_path, "Hugging Face model directory (config.json, *.safetensors, tokenizer.json)");
-  app.add_option("-c,--config", config_path, "YAML (.yaml/.yml) or JSON (.json) config file");
-  app.add_option("--set", overrides, "override one config key: --set key=value (repeatable)");
+  ConfigOptions config;
+  config.add_to(app, "YAML (.yaml/.yml) or JSON (.json) config file");
   app.add_flag("--dry-run", dry_run, "validate config, model dir and data, print statistics, exit");
   app.add_flag("--print-config", print_config, "print the resolved config as YAML and exit");
   int plan_world_size = 0;
@@ -57,7 +56,7 @@ int main(int argc, char** argv) {
     }
     // ---- resolve the config: defaults, file, --set, positional model path; then validate
     TrainConfig cfg;
-    apply_config_sources(cfg, config_path, overrides);
+    config.apply(cfg);
     if (!model_path.empty()) set_config_value(cfg, "model_path", model_path, "command line");
     validate_config(cfg);
     // One voice: with several ranks only rank 0 prints progress (errors still reach stderr).
