@@ -2,6 +2,7 @@
 // thing (num_generations is group_size, max_completion_length is max_new_tokens, ...), each
 // resolution said in one line on stderr; a TRL name whose meaning differs here is an error that
 // says what to use. per_device_train_batch_size is resolved after every source, with its arithmetic.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -19,10 +20,18 @@ struct TrlAlias {
 };
 // Same meaning, another name.
 constexpr TrlAlias kAliases[] = {
-    {"num_generations", "group_size"},          {"max_completion_length", "max_new_tokens"}, {"max_prompt_length", "max_prompt_tokens"},
-    {"gradient_accumulation_steps", "grad_accum"}, {"epsilon", "clip_eps_low"},             {"epsilon_high", "clip_eps_high"},
-    {"loss_type", "loss_aggregation"},          {"adam_epsilon", "adam_eps"},                 {"num_train_epochs", "num_epochs"},
-    {"lr_scheduler_type", "lr_schedule"},       {"lora_r", "lora_rank"},                      {"eval_steps", "eval_every"},
+    {"num_generations", "group_size"},
+    {"max_completion_length", "max_new_tokens"},
+    {"max_prompt_length", "max_prompt_tokens"},
+    {"gradient_accumulation_steps", "grad_accum"},
+    {"epsilon", "clip_eps_low"},
+    {"epsilon_high", "clip_eps_high"},
+    {"loss_type", "loss_aggregation"},
+    {"adam_epsilon", "adam_eps"},
+    {"num_train_epochs", "num_epochs"},
+    {"lr_scheduler_type", "lr_schedule"},
+    {"lora_r", "lora_rank"},
+    {"eval_steps", "eval_every"},
 };
 
 struct TrlRefused {

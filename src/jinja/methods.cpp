@@ -4,6 +4,7 @@
 #include <utf8proc.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include "jinja_impl.h"
 

@@ -163,6 +163,14 @@ ChatSettings checkpoint_defaults(const CLI::App& app, const std::string& model_d
   return chat_flags ? chat.settings() : chat_settings(trained);
 }
 
+// Where and how the model runs.
+void add_runtime_options(CLI::App& app, std::string& dtype, std::string& device, std::string& decode, std::string& attention) {
+  app.add_option("--dtype", dtype, "auto | float32 | bfloat16 | float16")->capture_default_str();
+  app.add_option("--device", device, "auto | cpu | cuda | cuda:N")->capture_default_str();
+  app.add_option("--decode-mode", decode, "eager | static | cuda_graph")->capture_default_str();
+  app.add_option("--attention", attention, "eager | sdpa (LibTorch >= 2.0)")->capture_default_str();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -190,10 +198,7 @@ int main(int argc, char** argv) {
   app.add_flag("--ignore-eos", ignore_eos, "do not stop at EOS ids");
   app.add_flag("--print-ids", print_ids, "print completion ids instead of text");
   app.add_flag("--no-stream", no_stream, "do not stream a single completion");
-  app.add_option("--dtype", dtype, "auto | float32 | bfloat16 | float16")->capture_default_str();
-  app.add_option("--device", device, "auto | cpu | cuda | cuda:N")->capture_default_str();
-  app.add_option("--decode-mode", decode, "eager | static | cuda_graph")->capture_default_str();
-  app.add_option("--attention", attention, "eager | sdpa (LibTorch >= 2.0)")->capture_default_str();
+  add_runtime_options(app, dtype, device, decode, attention);
   GRPO_CLI_PARSE(app, argc, argv);
   init_runtime();
 
