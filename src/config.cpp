@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -504,8 +505,37 @@ void load_json(TrainConfig& cfg, const std::string& path, const std::string& tex
 
 }  // namespace
 
+namespace {
+
+// A relative model, data or template path the file gave that does not exist from the current directory is
+// looked for next to the file, then in each directory above it (a project's configs/ sit one below
+// its root), and taken from the first place that has it; when none has it, it stays as written and
+// the error that reads it names it.
+void resolve_relative_paths(TrainConfig& cfg, const std::string& config_path) {
+  namespace fs = std::filesystem;
+  const std::pair<const char*, std::string*> keys[] = {{"model_path", &cfg.model_path},
+                                                       {"train_data", &cfg.train_data},
+                                                       {"eval_data", &cfg.eval_data},
+                                                       {"chat_template", &cfg.chat_template}};
+  for (const auto& [key, value] : keys) {
+    const auto origin = cfg.origin.find(key);
+    if (origin == cfg.origin.end() || !starts_with(origin->second, config_path) || value->empty()) continue;
+    if (fs::path(*value).is_absolute() || fs::exists(*value) || *value == "auto" || *value == "chatml") continue;
+    for (fs::path dir = fs::absolute(config_path).parent_path(); !dir.empty(); dir = dir.parent_path()) {
+      if (fs::exists(dir / *value)) {
+        *value = (dir / *value).lexically_normal().string();
+        break;
+      }
+      if (dir == dir.parent_path()) break;
+    }
+  }
+}
+
+}  // namespace
+
 void load_config_file(TrainConfig& cfg, const std::string& path) {
   load_config_text(cfg, path, read_file(path));
+  resolve_relative_paths(cfg, path);
 }
 
 void load_config_text(TrainConfig& cfg, const std::string& path, const std::string& text) {

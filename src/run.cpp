@@ -117,15 +117,22 @@ void step_and_log(GrpoState& st, const RunInputs& in, RunLogs& logs, Progress& p
   }
   const StepMetrics& m = r.metrics;
   logs.log_step(to_json(m));
-  if (in.cfg.log_samples_every > 0 && st.step % in.cfg.log_samples_every == 0) logs.log_samples(st.step, r.batch, r.advantages, in.train);
+  // Samples at step 1 too, so that a short run shows what the model writes.
+  if (in.cfg.log_samples_every > 0 && (st.step == 1 || st.step % in.cfg.log_samples_every == 0))
+    logs.log_samples(st.step, r.batch, r.advantages, in.train);
   logs.log_rollouts(st.step, r.batch, m.lr, in.special.eos);
   const StepTiming& t = *m.timing;
   progress.step_time_sum += t.rollout_s + t.update_s;
   ++progress.steps;
   const double eta = progress.step_time_sum / progress.steps * double(in.total_steps - st.step);
+  // The figures under metrics.jsonl's names (the trained groups'); what dynamic sampling drew, when it differs.
+  char drawn[96] = "";
+  if (m.dynamic_sampling && m.drawn_reward() != m.reward_mean.value_or(0))
+    std::snprintf(drawn, sizeof drawn, " (dynamic_sampling/reward_mean_all %.3f)", m.drawn_reward());
   std::printf(
-      "step %lld/%lld | reward %.3f | acc %.3f | kl %.4f | len %.1f | %.2fs (rollout %.2fs, update %.2fs) | %.0f tok/s | ETA %s%s\n",
-      (long long)st.step, (long long)in.total_steps, m.drawn_reward(), m.drawn_accuracy(), m.kl.value_or(0),
+      "step %lld/%lld | reward_mean %.3f%s | accuracy %.3f | kl %.4f | len %.1f | %.2fs (rollout %.2fs, update %.2fs) | %.0f tok/s | ETA "
+      "%s%s\n",
+      (long long)st.step, (long long)in.total_steps, m.reward_mean.value_or(0), drawn, m.accuracy.value_or(0), m.kl.value_or(0),
       m.completion_len_mean.value_or(0), t.rollout_s + t.update_s, t.rollout_s, t.update_s, t.rollout_tokens_per_s,
       fmt_duration(eta).c_str(), m.skipped > 0 ? " | SKIPPED (non-finite)" : "");
   std::fflush(stdout);

@@ -91,25 +91,30 @@ std::string trainer_state_text(const TrainerState& s) {
 // ---------------------------------------------------------------------------------------------
 // A checkpoint's training config as a tool's defaults
 
-std::string apply_checkpoint_config(TrainConfig& cfg, const std::string& model_dir) {
+std::string apply_checkpoint_config(TrainConfig& cfg, const std::string& model_dir, const std::vector<std::string>* only) {
   const std::string state = model_dir + "/trainer_state.json";
   if (!file_exists(state)) return "";
-  const std::string model_path = cfg.model_path, output_dir = cfg.output_dir;
   std::string dir = model_dir;
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   const size_t slash = dir.rfind('/');
   const std::string run_config = (slash == std::string::npos ? std::string(".") : dir.substr(0, slash == 0 ? 1 : slash)) + "/config.yaml";
+  TrainConfig trained = cfg;
   std::string from;
   if (file_exists(run_config)) {
-    load_config_file(cfg, run_config);
+    load_config_file(trained, run_config);
     from = "the checkpoint's training config (" + run_config + ")";
   } else {
     for (const auto& [key, value] : read_trainer_state(model_dir).config)
-      if (key != "model_path") set_config_value(cfg, key, value, state);
+      if (key != "model_path") set_config_value(trained, key, value, state);
     from = "the checkpoint's training settings (" + state + ")";
   }
-  cfg.model_path = model_path;
-  cfg.output_dir = output_dir;
+  trained.model_path = cfg.model_path;
+  trained.output_dir = cfg.output_dir;
+  if (!only) {
+    cfg = std::move(trained);
+    return from;
+  }
+  for (const std::string& key : *only) set_config_value(cfg, key, get_config_value(trained, key), from);
   return from;
 }
 

@@ -66,10 +66,9 @@ struct StepMetrics {
   std::optional<double> tokens;  // grpo_sft: completion tokens of the step
   std::optional<StepTiming> timing;
 
-  // What the console and the report call the step's reward and accuracy: of every completion drawn
-  // (with dynamic sampling the trained batch's lean to 1/2).
+  // The step's reward over every completion drawn (with dynamic sampling the trained batch's leans to
+  // 1/2): the console shows it beside reward_mean when they differ.
   double drawn_reward() const { return dynamic_sampling ? dynamic_sampling->reward_mean_all : reward_mean.value_or(0); }
-  double drawn_accuracy() const { return dynamic_sampling ? dynamic_sampling->accuracy_all : accuracy.value_or(0); }
 };
 
 // One metrics.jsonl object (keys sorted, as every JSON object here).

@@ -13,6 +13,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace grpo {
 
@@ -37,8 +38,8 @@ struct TrainConfig;
 // The training config a checkpoint carries, applied to `cfg` as the defaults of the tools that use a
 // checkpoint (grpo_eval, grpo_generate, grpo_sft), so that it is evaluated as it was trained: the
 // run's config.yaml beside checkpoint-N (every key, evaluation data included), else trainer_state.json's
-// recorded settings. model_path and output_dir are left alone. Returns where the settings came from,
-// "" when `model_dir` is not a grpo_train checkpoint.
-std::string apply_checkpoint_config(TrainConfig& cfg, const std::string& model_dir);
+// recorded settings. model_path and output_dir are left alone; `only` (when given) limits it to those
+// keys. Returns where the settings came from, "" when `model_dir` is not a grpo_train checkpoint.
+std::string apply_checkpoint_config(TrainConfig& cfg, const std::string& model_dir, const std::vector<std::string>* only = nullptr);
 
 }  // namespace grpo

@@ -83,7 +83,11 @@ int main(int argc, char** argv) {
     if (init.empty()) model_dir = resolve_model_path(model_dir);  // --init creates the directory
     TrainConfig cfg = sft_defaults();
     if (init.empty()) {
-      const std::string from = apply_checkpoint_config(cfg, model_dir);  // a checkpoint: its training settings, then -c and --set
+      // A checkpoint's prompt, template, limits and evaluation settings (not its GRPO optimisation), then -c and --set.
+      static const std::vector<std::string> kept = {"system_prompt",   "chat_template",     "chat_template_kwargs",
+                                                    "enable_thinking", "max_prompt_tokens", "max_new_tokens",
+                                                    "answer_mode",     "eval_data",         "tools"};
+      const std::string from = apply_checkpoint_config(cfg, model_dir, &kept);
       if (!from.empty()) std::printf("settings from %s, then -c files and --set\n", from.c_str());
     }
     config.apply(cfg);
