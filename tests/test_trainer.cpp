@@ -214,9 +214,10 @@ TEST(Trainer, EndToEndArtifacts) {
   EXPECT_EQ(metrics[3]["step"], 4);
   EXPECT_LT(metrics[0]["reward_mean"].get<double>(), 0.0);  // the length penalty is active
   EXPECT_GT(metrics[0]["grad_norm"].get<double>(), 0.0);
-  // samples.jsonl every 2 steps: 2 prompts x 4 completions with rewards and advantages
+  // samples.jsonl at step 1 and every 2 steps (1, 2, 4): 2 prompts x 4 completions with rewards and advantages
   auto samples = read_jsonl(out + "/samples.jsonl");
-  ASSERT_EQ(samples.size(), 4u);
+  ASSERT_EQ(samples.size(), 6u);
+  EXPECT_EQ(samples[0]["step"], 1);
   EXPECT_EQ(samples[0]["completions"].size(), 4u);
   EXPECT_TRUE(samples[0]["completions"][0].contains("advantage"));
   // summary.json
