@@ -6,6 +6,7 @@
 // (special tokens in the template's text only; the question shortened alone) and the errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <ctime>
 #include <fstream>
 
