@@ -256,6 +256,10 @@ check "dry run checks the weights' shapes" 0 "weights: the [0-9]+ tensors config
 abs_bin=$(cd "$bin" && pwd) root=$PWD
 out=$(cd "$tmp" && "$abs_bin/grpo_train" -c "$root/configs/tiny_demo.yaml" --dry-run --set eval_limit=4 2>&1); rc=$?
 check "a config run from another directory finds its model and data" 0 "train: [0-9]+ examples, eval: 4 examples" "$out" "$rc"
+for t in grpo_train grpo_eval grpo_generate grpo_sft grpo_tokenize grpo_reward grpo_synth grpo_export; do
+  out=$("$bin/$t" --version 2>&1); rc=$?
+  check "$t --version" 0 "^$t [0-9]+\.[0-9]+\.[0-9]+, LibTorch [0-9.]+" "$out" "$rc"
+done
 out=$("$bin/grpo_train" "$tmp/model" --no-such-option 2>&1); rc=$?
 check "a parse error is one tool error line" 1 "^grpo_train: error: The following argument was not expected: --no-such-option" "$out" "$rc"
 

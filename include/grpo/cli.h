@@ -13,6 +13,7 @@
 
 #include "grpo/common.h"
 #include "grpo/config.h"
+#include "grpo/device.h"
 #include "grpo/hub_cache.h"
 
 // In place of CLI11_PARSE: --help and --version exit 0; every parse error exits 1 with the one
@@ -32,6 +33,11 @@ namespace grpo {
 inline std::string tool_name(const char* argv0) {
   const std::string path = argv0 ? argv0 : "grpo";
   return path.substr(path.find_last_of('/') + 1);
+}
+
+// --version on every tool: "<tool> <version>, <the build's LibTorch, CUDA and threads>".
+inline void add_version_flag(CLI::App& app, const std::string& tool) {
+  app.set_version_flag("--version", [tool] { return tool + " " GRPO_VERSION ", " + build_summary(); });
 }
 
 // Integer options: "expected an integer in [lo, hi]" (or ">= lo" when hi is the type's maximum);

@@ -42,6 +42,7 @@ void print_eval_setup(const TrainConfig& cfg, const std::string& from, const std
 
 int main(int argc, char** argv) {
   CLI::App app{"grpo_eval: greedy / sampled GSM8K accuracy of a Hugging Face Qwen2 model directory"};
+  add_version_flag(app, "grpo_eval");
   std::string model_dir, data, samples_out;
   int limit = -1, samples = -1;
   app.add_option("model_dir", model_dir, "Hugging Face model directory (or a grpo_train checkpoint)")->required();

@@ -19,6 +19,7 @@ namespace fs = std::filesystem;
 
 int main(int argc, char** argv) {
   CLI::App app{"grpo_export: merge a LoRA adapter into its base model and write a Hugging Face model directory"};
+  add_version_flag(app, "grpo_export");
   std::string base, adapter, out, dtype = "auto";
   bool merge = false;
   app.add_option("base_model_dir", base, "the Hugging Face model the adapter was trained on")->required();

@@ -175,6 +175,7 @@ void add_runtime_options(CLI::App& app, std::string& dtype, std::string& device,
 
 int main(int argc, char** argv) {
   CLI::App app{"grpo_generate: sample from or score with a Hugging Face Qwen2, Qwen3 or Llama model"};
+  add_version_flag(app, "grpo_generate");
   std::string model_dir, prompt, prompts_file, prompt_ids, score_ids, dtype = "auto", device = "auto", decode = "eager",
                                                                       attention = "eager";
   std::string system_prompt = kDefaultSystemPrompt, logits_out;

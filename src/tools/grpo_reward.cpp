@@ -37,6 +37,7 @@ Gold gold_of(const nlohmann::json& obj, const std::string& where, AnswerMode mod
 
 int main(int argc, char** argv) {
   CLI::App app{"grpo_reward: score completions (JSONL on stdin) with the GRPO rewards of a config"};
+  add_version_flag(app, "grpo_reward");
   std::string mode, weights_arg, tokenizer_path;
   int length_target = 0, batch = 64;
   TrainConfig defaults;

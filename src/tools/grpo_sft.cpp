@@ -68,6 +68,7 @@ void init_model_dir(const std::string& model_dir, const std::string& init, int n
 
 int main(int argc, char** argv) {
   CLI::App app{"grpo_sft: supervised fine-tuning (answer tokens only) of a Qwen2 model directory"};
+  add_version_flag(app, "grpo_sft");
   std::string model_dir, data, init;
   int n_merges = 0;
   app.add_option("model_dir", model_dir, "Hugging Face model directory (created with --init)")->required();

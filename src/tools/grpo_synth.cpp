@@ -15,6 +15,7 @@ using namespace grpo;
 
 int main(int argc, char** argv) {
   CLI::App app{"grpo_synth: a seeded synthetic grade-school math task in GSM8K JSONL format"};
+  add_version_flag(app, "grpo_synth");
   std::string out;
   SynthConfig cfg;
   size_t n_train = 4000, n_test = 500;

@@ -101,6 +101,7 @@ std::vector<json> parse_inputs(bool decode, bool chat, std::string& failure, std
 
 int main(int argc, char** argv) {
   CLI::App app{"grpo_tokenize: JSONL encode/decode with a tokenizer.json, tokenizer.model or model dir"};
+  add_version_flag(app, "grpo_tokenize");
   std::string path;
   bool decode = false, chat = false, bench = false, skip_special = false, no_special = false;
   int threads = 1;

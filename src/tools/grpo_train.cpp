@@ -19,6 +19,7 @@ using namespace grpo;
 
 int main(int argc, char** argv) {
   CLI::App app{"grpo_train: GRPO fine-tuning of Qwen2.5 models on GSM8K (C++/LibTorch)"};
+  add_version_flag(app, "grpo_train");
   std::string model_path, resume;
   bool dry_run = false, print_config = false;
   app.add_option("model_path", model_path, "Hugging Face model directory (config.json, *.safetensors, tokenizer.json)");
@@ -43,7 +44,6 @@ int main(int argc, char** argv) {
                  "write each step's trained prompts and completions (token ids, rewards, lr) as JSON lines to FILE "
                  "(another trainer can replay them; bench/vs_trl)");
   app.footer("\n" + config_help());
-  app.set_version_flag("--version", [] { return "grpo_train " GRPO_VERSION ", " + build_summary(); });
   GRPO_CLI_PARSE(app, argc, argv);
   init_runtime();
 
