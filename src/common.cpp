@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utf8proc.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -77,6 +78,18 @@ std::string closest_match(std::string_view word, const std::vector<std::string>&
   // Suggest only when the typo is small relative to the word: a third of its length, at least 2.
   size_t limit = std::max<size_t>(2, word.size() / 3);
   return best_d <= limit ? best : std::string();
+}
+
+bool is_ascii(std::string_view s) {
+  for (char c : s)
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  return true;
+}
+
+void append_utf8(std::string& out, uint32_t cp) {
+  utf8proc_uint8_t buf[4];
+  const utf8proc_ssize_t n = utf8proc_encode_char(static_cast<utf8proc_int32_t>(cp), buf);
+  out.append(reinterpret_cast<const char*>(buf), static_cast<size_t>(n));
 }
 
 std::string quote(std::string_view s, size_t max_len) {

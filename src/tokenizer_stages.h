@@ -33,8 +33,6 @@ using json = nlohmann::json;
 // Length of the valid UTF-8 sequence at s[i], or 0 if the bytes there are not one (the maximal
 // invalid subpart is then reported through `bad_len`, as Rust's from_utf8_lossy groups them).
 size_t utf8_valid_len(std::string_view s, size_t i, size_t* bad_len);
-bool is_ascii(std::string_view s);
-void append_utf8(std::string& out, uint32_t cp);
 // Decode s into code points with their byte offsets (s must be valid UTF-8).
 std::vector<std::pair<size_t, size_t>> utf8_chars(std::string_view s);
 std::string utf8proc_apply(std::string_view text, int options);

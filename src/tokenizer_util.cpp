@@ -41,18 +41,6 @@ size_t utf8_valid_len(std::string_view s, size_t i, size_t* bad_len) {
   return 0;
 }
 
-bool is_ascii(std::string_view s) {
-  for (char c : s)
-    if (static_cast<unsigned char>(c) >= 0x80) return false;
-  return true;
-}
-
-void append_utf8(std::string& out, uint32_t cp) {
-  char buf[4];
-  ssize_t n = utf8proc_encode_char(static_cast<utf8proc_int32_t>(cp), reinterpret_cast<utf8proc_uint8_t*>(buf));
-  out.append(buf, static_cast<size_t>(n));
-}
-
 // Decode s into code points with their byte offsets (s must be valid UTF-8).
 std::vector<std::pair<size_t, size_t>> utf8_chars(std::string_view s) {
   std::vector<std::pair<size_t, size_t>> out;  // (offset, length)

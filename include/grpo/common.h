@@ -49,6 +49,9 @@ std::string to_lower(std::string_view s);
 size_t edit_distance(std::string_view a, std::string_view b);
 // The candidate closest to `word`, or "" when nothing is plausibly close.
 std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
+// UTF-8: whether every byte is ASCII; `cp` appended as UTF-8 (nothing for a value outside Unicode).
+bool is_ascii(std::string_view s);
+void append_utf8(std::string& out, uint32_t cp);
 // Quote a user-provided string for an error message, escaping control characters.
 std::string quote(std::string_view s, size_t max_len = 80);
 

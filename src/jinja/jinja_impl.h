@@ -133,7 +133,6 @@ std::vector<Value> items_of(Interp& in, const Value& v);
 
 // UTF-8 helpers: byte offsets of each code point (plus the end), and Python's whitespace.
 std::vector<size_t> codepoint_offsets(const std::string& s);
-bool is_ascii(const std::string& s);
 bool py_space(uint32_t cp);
 uint32_t decode_utf8(const std::string& s, size_t& pos);
 

@@ -122,12 +122,6 @@ Text py_replace(const Text& t, const Text& old, const Text& repl, int64_t count)
 
 namespace {
 
-void append_cp(std::string& out, uint32_t cp) {
-  utf8proc_uint8_t buf[4];
-  const auto n = utf8proc_encode_char(static_cast<utf8proc_int32_t>(cp), buf);
-  out.append(reinterpret_cast<const char*>(buf), static_cast<size_t>(n));
-}
-
 bool cased(uint32_t cp) {
   const auto c = static_cast<utf8proc_int32_t>(cp);
   return utf8proc_toupper(c) != c || utf8proc_tolower(c) != c || utf8proc_category(c) == UTF8PROC_CATEGORY_LT;
@@ -144,7 +138,7 @@ Text case_map(const Text& t, char mode) {
     bool up = mode == 'u';
     if (mode == 'c') up = first;
     if (mode == 't') up = !prev_cased;
-    append_cp(out, static_cast<uint32_t>(up ? utf8proc_toupper(cp) : (mode == 's' ? cp : utf8proc_tolower(cp))));
+    append_utf8(out, static_cast<uint32_t>(up ? utf8proc_toupper(cp) : (mode == 's' ? cp : utf8proc_tolower(cp))));
     prev_cased = cased(static_cast<uint32_t>(cp));
     first = false;
   }

@@ -217,12 +217,6 @@ std::vector<size_t> codepoint_offsets(const std::string& s) {
   return out;
 }
 
-bool is_ascii(const std::string& s) {
-  for (char c : s)
-    if (static_cast<unsigned char>(c) >= 0x80) return false;
-  return true;
-}
-
 bool py_space(uint32_t cp) {
   if (cp == ' ' || (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x1F)) return true;
   if (cp < 0x80) return false;
