@@ -64,24 +64,9 @@ std::vector<ChatMessage> prompt_messages(const std::string& system_prompt, const
   return messages;
 }
 
-namespace {
-
-// The labelled (message) byte ranges of a rendered prompt, where special tokens do not match.
-std::vector<std::pair<size_t, size_t>> plain_ranges(const jinja::Text& t, size_t offset = 0) {
-  std::vector<std::pair<size_t, size_t>> out;
-  for (const jinja::Span& sp : t.spans) out.emplace_back(sp.begin - offset, sp.end - offset);
-  return out;
-}
-
-std::vector<int32_t> encode_piece(const Tokenizer& tok, const jinja::Text& t) {
-  return tok.encode_guarded(t.s, plain_ranges(t));
-}
-
-}  // namespace
-
 PromptIds tokenize_rendered(const Tokenizer& tok, const jinja::Text& text, int max_prompt_tokens) {
   PromptIds out;
-  out.ids = encode_piece(tok, text);
+  out.ids = encode_rendered(tok, text);
   if (out.ids.size() <= static_cast<size_t>(max_prompt_tokens)) return out;
   // The question, encoded on its own, keeps its last tokens; the text around it is encoded as two
   // pieces (the template itself always survives).
@@ -93,7 +78,7 @@ PromptIds tokenize_rendered(const Tokenizer& tok, const jinja::Text& text, int m
                 " tokens and " + (question.empty() ? "has no question to shorten" : "its template writes the question more than once") +
                 "; raise max_prompt_tokens");
   const jinja::Text before = text.slice(0, question[0].begin), after = text.slice(question[0].end, text.s.size());
-  std::vector<int32_t> head = encode_piece(tok, before), tail = encode_piece(tok, after);
+  std::vector<int32_t> head = encode_rendered(tok, before), tail = encode_rendered(tok, after);
   const size_t fixed = head.size() + tail.size();
   if (fixed >= static_cast<size_t>(max_prompt_tokens))
     throw Error("max_prompt_tokens = " + std::to_string(max_prompt_tokens) +

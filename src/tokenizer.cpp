@@ -447,6 +447,12 @@ std::vector<int32_t> Tokenizer::encode_guarded(std::string_view text, const std:
   return out;
 }
 
+std::vector<int32_t> encode_rendered(const Tokenizer& tok, const jinja::Text& text) {
+  std::vector<std::pair<size_t, size_t>> plain;
+  for (const jinja::Span& sp : text.spans) plain.emplace_back(sp.begin, sp.end);
+  return tok.encode_guarded(text.s, plain);
+}
+
 std::vector<std::vector<int32_t>> Tokenizer::encode_batch(const std::vector<std::string>& texts, bool match_special, int n_threads) const {
   std::vector<std::vector<int32_t>> out(texts.size());
   size_t n = n_threads > 0 ? static_cast<size_t>(n_threads) : std::max(1u, std::thread::hardware_concurrency());

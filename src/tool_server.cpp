@@ -101,10 +101,7 @@ std::vector<int32_t> rendered_ids(const Tokenizer& tok, const ChatTemplate& chat
                                   const ordered_json& tools, const std::string& end_token, int max_tokens) {
   const std::string mark = "...[cut]";
   for (;;) {
-    const jinja::Text text = chat.tool_response_text(results, tools, end_token);
-    std::vector<std::pair<size_t, size_t>> plain;
-    for (const jinja::Span& sp : text.spans) plain.emplace_back(sp.begin, sp.end);
-    auto ids = tok.encode_guarded(text.s, plain);
+    auto ids = encode_rendered(tok, chat.tool_response_text(results, tools, end_token));
     if (static_cast<int>(ids.size()) <= max_tokens) return ids;
     auto longest = std::max_element(results.begin(), results.end(), [](const auto& a, const auto& b) { return a.size() < b.size(); });
     if (longest->empty()) return {};  // even empty results do not fit: the sequence ends
@@ -139,10 +136,11 @@ std::vector<std::vector<int32_t>> ToolServer::answer(const std::vector<int64_t>&
     for (size_t b = 0; b < batch.size(); ++b) out[where[b].first].results[where[b].second] = std::move(results[b]);
   }
   std::vector<std::vector<int32_t>> answers;
+  const ordered_json schemas = tools_json(tools_);
   for (size_t i = 0; i < seqs.size(); ++i) {
     // A turn that closed a call it never opened has nothing to answer: the sequence ends there.
     answers.push_back(out[i].calls.empty() ? std::vector<int32_t>{}
-                                           : tool_impl::rendered_ids(*tok_, chat_, out[i].results, tools_json(tools_),
+                                           : tool_impl::rendered_ids(*tok_, chat_, out[i].results, schemas,
                                                                      tok_->id_to_token(turns[i].back()), max_tokens_));
     if (!answers.back().empty()) turns_.at(static_cast<size_t>(seqs[i])).push_back(std::move(out[i]));
   }

@@ -110,6 +110,10 @@ struct SpecialIds {
   ChatTemplate chat;         // how prompts are rendered (the model's chat_template; chat_template.h)
 };
 
+// A rendered chat template's ids: special tokens match in the template's own text only, never in the
+// labelled (message and tool) spans of `text` (Tokenizer::encode_guarded over them).
+std::vector<int32_t> encode_rendered(const Tokenizer& tok, const jinja::Text& text);
+
 // tokenizer.json if present, else tokenizer.model. `path` may be a file or a model directory.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 // Also checks that the tokenizer belongs to the model: every id it can produce, and EOS/BOS/pad,
