@@ -30,11 +30,16 @@ std::optional<int32_t> token_field(const json& cfg, const char* key, const Token
   return id;
 }
 
+// `id` appended unless `ids` holds it already (stop ids keep the order they were found in).
+void add_id(std::vector<int32_t>& ids, int32_t id) {
+  if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+}
+
 void add_ids(const json& cfg, const char* key, std::vector<int32_t>& out) {
   if (!cfg.is_object() || !cfg.contains(key)) return;
   const json& v = cfg[key];
   auto add = [&](const json& x) {
-    if (x.is_number_integer() && std::find(out.begin(), out.end(), x.get<int32_t>()) == out.end()) out.push_back(x.get<int32_t>());
+    if (x.is_number_integer()) add_id(out, x.get<int32_t>());
   };
   if (v.is_array())
     for (const auto& x : v) add(x);
@@ -72,11 +77,9 @@ SpecialIds load_special_ids(const std::string& model_dir, const Tokenizer& tok, 
   // EOS: generation_config first (it lists every stop id), then config.json, then the tokenizer's.
   add_ids(gen, "eos_token_id", s.eos);
   add_ids(cfg, "eos_token_id", s.eos);
-  if (auto id = token_field(tc, "eos_token", tok, tc_path))
-    if (std::find(s.eos.begin(), s.eos.end(), *id) == s.eos.end()) s.eos.push_back(*id);
+  if (auto id = token_field(tc, "eos_token", tok, tc_path)) add_id(s.eos, *id);
   // The template's end of turn stops generation too, whether or not the files list it.
-  if (auto id = end_of_turn_id(s.chat, tok))
-    if (std::find(s.eos.begin(), s.eos.end(), *id) == s.eos.end()) s.eos.push_back(*id);
+  if (auto id = end_of_turn_id(s.chat, tok)) add_id(s.eos, *id);
   // BOS is prepended only when tokenizer_config.json says add_bos_token (Qwen: no BOS).
   s.bos = token_field(tc, "bos_token", tok, tc_path);
   if (!s.bos && cfg.is_object() && cfg.contains("bos_token_id") && cfg["bos_token_id"].is_number_integer())
