@@ -79,6 +79,13 @@ ChatTemplate::ChatTemplate(const std::string& text, const std::string& tool_text
 
 namespace {
 
+// Where `token` starts in `s`, each time (none for an empty token).
+std::vector<size_t> occurrences(const std::string& s, const std::string& token) {
+  std::vector<size_t> out;
+  for (size_t p = s.find(token); !token.empty() && p != std::string::npos; p = s.find(token, p + token.size())) out.push_back(p);
+  return out;
+}
+
 // A message as the template sees it: keys in order, null values dropped (as transformers drops them),
 // the role unlabelled, everything else labelled.
 jinja::Value message_value(const ordered_json& m, bool is_question, const std::string& where) {
@@ -111,14 +118,17 @@ jinja::Text ChatTemplate::render(const ordered_json& messages, const ordered_jso
   return (has_tools && tool_tmpl_ ? *tool_tmpl_ : *tmpl_).render(vars);
 }
 
+size_t last_user_message(const ordered_json& messages) {
+  size_t question = std::string::npos;
+  for (size_t i = 0; i < messages.size(); ++i)
+    if (messages[i].is_object() && messages[i].value("role", "") == "user") question = i;
+  return question;
+}
+
 jinja::Text ChatTemplate::render(const std::vector<ChatMessage>& messages, bool add_generation_prompt, const ordered_json& tools) const {
   ordered_json list = ordered_json::array();
-  size_t question = std::string::npos;
-  for (size_t i = 0; i < messages.size(); ++i) {
-    list.push_back(ordered_json::object({{"role", messages[i].role}, {"content", messages[i].content}}));
-    if (messages[i].role == "user") question = i;
-  }
-  return render(list, tools, add_generation_prompt, question);
+  for (const ChatMessage& m : messages) list.push_back(ordered_json::object({{"role", m.role}, {"content", m.content}}));
+  return render(list, tools, add_generation_prompt, last_user_message(list));
 }
 
 std::string ChatTemplate::render_text(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const {
@@ -142,21 +152,13 @@ jinja::Text ChatTemplate::tool_response_text(const std::vector<std::string>& res
   for (size_t k = 0; k < results.size(); ++k)
     msgs.push_back({{"role", "tool"}, {"content", results[k]}, {"name", name}, {"tool_call_id", calls[k]["id"]}});
   const jinja::Text after = render(msgs, tools, true, std::string::npos);
-  size_t count = 0;
-  for (size_t p = before.s.find(end_token); !end_token.empty() && p != std::string::npos;
-       p = before.s.find(end_token, p + end_token.size()))
-    ++count;
-  size_t at = std::string::npos;
-  for (size_t p = after.s.find(end_token), seen = 1; count > 0 && p != std::string::npos;
-       p = after.s.find(end_token, p + end_token.size()), ++seen)
-    if (seen == count) {
-      at = p + end_token.size();
-      break;
-    }
-  if (at == std::string::npos)
+  // The turn ends at the last end token of `before`: the same one, counted, in `after`.
+  const size_t count = occurrences(before.s, end_token).size();
+  const std::vector<size_t> ends = occurrences(after.s, end_token);
+  if (count == 0 || ends.size() < count)
     throw Error(source_ + ": the chat template's tool-call turn does not end with " + quote(end_token) +
                 ", the token that ended the model's turn; cannot tell where the tool results begin");
-  return after.slice(at, after.s.size());
+  return after.slice(ends[count - 1] + end_token.size(), after.s.size());
 }
 
 bool ChatTemplate::mentions(const std::string& variable) const {

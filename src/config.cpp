@@ -181,6 +181,11 @@ namespace {
   throw Error("config key '" + key + "' (" + origin + "): expected " + expected + ", found " + quote(value));
 }
 
+// A scalar key a file may give: a row of the table, a reward weight, or one of TRL's names.
+bool known_key(const std::string& key) {
+  return find_row(key) || starts_with(key, "reward_weights.") || is_trl_key(key);
+}
+
 [[noreturn]] void unknown_key(const std::string& key, const std::string& origin) {
   std::string msg = "unknown config key '" + key + "' (" + origin + ")";
   std::vector<std::string> names = config_key_names(), trl = trl_key_names();
@@ -437,7 +442,7 @@ void load_yaml(TrainConfig& cfg, const std::string& path, const std::string& tex
       set_config_list(cfg, key, yaml_to_json(v, path, /*typed=*/key == "tools" || key == "chat_template_kwargs"), where);
       continue;
     }
-    if (!find_row(key) && !starts_with(key, "reward_weights.") && !is_trl_key(key)) unknown_key(key, where);
+    if (!known_key(key)) unknown_key(key, where);
     if (v.IsNull()) type_error(key, where, "a value", "nothing (null)");
     if (!v.IsScalar()) type_error(key, where, "a scalar value", v.IsMap() ? "a mapping" : "a sequence");
     set_config_value(cfg, key, v.Scalar(), where);
@@ -498,7 +503,7 @@ void load_json(TrainConfig& cfg, const std::string& path, const std::string& tex
       set_config_list(cfg, key, ordered_json::parse(text)[key], where);  // in the file's key order
       continue;
     }
-    if (!find_row(key) && !starts_with(key, "reward_weights.") && !is_trl_key(key)) unknown_key(key, path);
+    if (!known_key(key)) unknown_key(key, path);
     set_config_value(cfg, key, json_scalar_text(key, v, path), path);
   }
 }

@@ -2,6 +2,7 @@
 #include "grpo/trainer_state.h"
 
 #include <cmath>
+#include <filesystem>
 
 #include "grpo/common.h"
 #include "grpo/config.h"
@@ -94,10 +95,7 @@ std::string trainer_state_text(const TrainerState& s) {
 std::string apply_checkpoint_config(TrainConfig& cfg, const std::string& model_dir, const std::vector<std::string>* only) {
   const std::string state = model_dir + "/trainer_state.json";
   if (!file_exists(state)) return "";
-  std::string dir = model_dir;
-  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  const size_t slash = dir.rfind('/');
-  const std::string run_config = (slash == std::string::npos ? std::string(".") : dir.substr(0, slash == 0 ? 1 : slash)) + "/config.yaml";
+  const std::string run_config = ((std::filesystem::path(model_dir) / "..").lexically_normal() / "config.yaml").string();
   TrainConfig trained = cfg;
   std::string from;
   if (file_exists(run_config)) {

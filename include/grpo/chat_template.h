@@ -85,6 +85,9 @@ class ChatTemplate {
   nlohmann::ordered_json special_tokens_, kwargs_;
 };
 
+// The index of the last user message (the question), npos when there is none.
+size_t last_user_message(const nlohmann::ordered_json& messages);
+
 // The template of `model_dir` under `settings`: settings.chat_template as a .jinja path, or
 // tokenizer_config.json's chat_template, else chat_template.jinja, else the built-in one. Errors name
 // the file and key: a template that does not parse, a malformed tokenizer_config.json, a kwarg the

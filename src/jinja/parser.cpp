@@ -53,6 +53,12 @@ class Parser {
     if (peek().t != Token::Name) fail("expected a name, found " + describe(peek()));
     return next().s;
   }
+  // A filter's or test's name: name(.name)*.
+  std::string dotted_name() {
+    std::string n = expect_name();
+    while (accept_op(".")) n += "." + expect_name();
+    return n;
+  }
   void expect_block_end() {
     if (peek().t != Token::BlockEnd) fail("expected the end of the tag %}, found " + describe(peek()));
     ++i_;
@@ -548,8 +554,7 @@ class Parser {
 
   NodePtr filter(NodePtr operand) {
     NodePtr n = node(Node::K::Filter);
-    n->name = expect_name();
-    while (accept_op(".")) n->name += "." + expect_name();
+    n->name = dotted_name();
     n->kids.push_back(operand);
     if (is_op("(")) arguments(*n);
     return n;
@@ -571,8 +576,7 @@ class Parser {
     NodePtr n = node(Node::K::Test);
     ++i_;
     n->negated = accept_name("not");
-    n->name = expect_name();
-    while (accept_op(".")) n->name += "." + expect_name();
+    n->name = dotted_name();
     n->kids.push_back(operand);
     if (is_op("(")) {
       arguments(*n);

@@ -53,11 +53,8 @@ json render_chat_line(const json& v, const std::string& raw, const Tokenizer& to
     for (const ChatMessage& m : prompt_messages(v.value("system", std::string()), v["user"].get<std::string>()))
       messages.push_back(ordered_json::object({{"role", m.role}, {"content", m.content}}));
   }
-  size_t question = std::string::npos;
-  for (size_t i = 0; i < messages.size(); ++i)
-    if (messages[i]["role"] == "user") question = i;
   const ordered_json tools = line.contains("tools") ? tools_json(parse_tools(line["tools"], "tools")) : ordered_json();
-  const jinja::Text text = chat.render(messages, tools, /*add_generation_prompt=*/true, question);
+  const jinja::Text text = chat.render(messages, tools, /*add_generation_prompt=*/true, last_user_message(messages));
   return {{"text", text.s}, {"ids", tokenize_rendered(tok, text, 1 << 30).ids}};
 }
 
