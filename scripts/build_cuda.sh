@@ -2,11 +2,11 @@
 # Build grpo_train against a CUDA LibTorch 2.x with no network: the pip `torch` of this host gives
 # LibTorch (torch.utils.cmake_prefix_path); the other dependencies come from the .deb files that
 # scripts/offline_deps.sh downloaded, unpacked into a local prefix (no root, nothing installed).
-#   scripts/build_cuda.sh [deps_dir=.deps] [build_dir=build-cuda]
+#   scripts/build_cuda.sh [deps_dir=.deps] [build_dir=build-pip]
 # Env: PYTHON (default python3), TORCH_PREFIX (override the LibTorch cmake path).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-deps="${1:-.deps}" build="${2:-build-cuda}"
+deps="${1:-.deps}" build="${2:-build-pip}"
 mkdir -p "$deps"; prefix="$(cd "$deps" && pwd)/prefix"
 torch_prefix="${TORCH_PREFIX:-$(${PYTHON:-python3} -c 'import torch; print(torch.utils.cmake_prefix_path)')}"
 if [[ ! -d "$prefix/usr" ]]; then

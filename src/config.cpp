@@ -299,6 +299,7 @@ void set_config_value(TrainConfig& cfg, const std::string& key, const std::strin
       },
       row->member);
   cfg.origin[key] = origin;
+  cfg.looked_in.erase(key);  // a later source's path is taken as it is written
 }
 
 void set_config_list(TrainConfig& cfg, const std::string& key, const ordered_json& value, const std::string& origin) {
@@ -512,28 +513,56 @@ void load_json(TrainConfig& cfg, const std::string& path, const std::string& tex
 
 namespace {
 
-// A relative model, data or template path the file gave that does not exist from the current directory is
-// looked for next to the file, then in each directory above it (a project's configs/ sit one below
-// its root), and taken from the first place that has it; when none has it, it stays as written and
-// the error that reads it names it.
-void resolve_relative_paths(TrainConfig& cfg, const std::string& config_path) {
+// The keys that name files, which a config may give relative to itself.
+std::vector<std::pair<const char*, std::string*>> path_keys(TrainConfig& cfg) {
+  return {{"model_path", &cfg.model_path},
+          {"train_data", &cfg.train_data},
+          {"eval_data", &cfg.eval_data},
+          {"chat_template", &cfg.chat_template}};
+}
+
+// A relative path that does not exist from the current directory is looked for under each of `roots`
+// in order and taken from the first that has it; when none has it, it stays as written and the places
+// tried are kept for the error of the program that needs it (require_config_file).
+void look_for(TrainConfig& cfg, const char* key, std::string& value, const std::vector<std::filesystem::path>& roots) {
   namespace fs = std::filesystem;
-  const std::pair<const char*, std::string*> keys[] = {{"model_path", &cfg.model_path},
-                                                       {"train_data", &cfg.train_data},
-                                                       {"eval_data", &cfg.eval_data},
-                                                       {"chat_template", &cfg.chat_template}};
-  for (const auto& [key, value] : keys) {
-    const auto origin = cfg.origin.find(key);
-    if (origin == cfg.origin.end() || !starts_with(origin->second, config_path) || value->empty()) continue;
-    if (fs::path(*value).is_absolute() || fs::exists(*value) || *value == "auto" || *value == "chatml") continue;
-    for (fs::path dir = fs::absolute(config_path).parent_path(); !dir.empty(); dir = dir.parent_path()) {
-      if (fs::exists(dir / *value)) {
-        *value = (dir / *value).lexically_normal().string();
-        break;
-      }
-      if (dir == dir.parent_path()) break;
+  if (value.empty() || fs::path(value).is_absolute() || fs::exists(value) || value == "auto" || value == "chatml") return;
+  std::vector<std::string> tried = {(fs::current_path() / value).lexically_normal().string()};
+  for (const fs::path& root : roots) {
+    const std::string place = (root / value).lexically_normal().string();
+    if (std::find(tried.begin(), tried.end(), place) != tried.end()) continue;
+    if (fs::exists(place)) {
+      value = place;
+      return;
     }
+    tried.push_back(place);
   }
+  cfg.looked_in[key] = tried;
+}
+
+// A path a config file gave is looked for next to the file, then in each directory above it (a
+// project's configs/ sit one below its root).
+void resolve_relative_paths(TrainConfig& cfg, const std::string& config_path) {
+  std::vector<std::filesystem::path> roots;
+  for (auto dir = std::filesystem::absolute(config_path).parent_path(); !dir.empty(); dir = dir.parent_path()) {
+    roots.push_back(dir);
+    if (dir == dir.parent_path()) break;
+  }
+  for (const auto& [key, value] : path_keys(cfg)) {
+    const auto origin = cfg.origin.find(key);
+    if (origin != cfg.origin.end() && starts_with(origin->second, config_path)) look_for(cfg, key, *value, roots);
+  }
+}
+
+// A default path (data/gsm8k/...) is looked for where the programs' data are: the installed share
+// directory beside bin/, and the source tree a build directory sits in.
+void resolve_default_paths(TrainConfig& cfg) {
+  std::error_code ec;
+  const auto exe_dir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+  if (ec) return;
+  const std::vector<std::filesystem::path> roots = {exe_dir.parent_path() / "share" / "grpo_train", exe_dir.parent_path()};
+  for (const auto& [key, value] : path_keys(cfg))
+    if (!cfg.origin.count(key)) look_for(cfg, key, *value, roots);
 }
 
 }  // namespace
@@ -553,6 +582,20 @@ void load_config_text(TrainConfig& cfg, const std::string& path, const std::stri
     throw Error(path + ": unknown config format: expected a .yaml, .yml or .json file");
 }
 
+void require_config_file(const TrainConfig& cfg, const std::string& key, const std::string& expected) {
+  const std::string value = get_config_value(cfg, key);
+  if (file_exists(value)) return;
+  const auto origin = cfg.origin.find(key);
+  std::string msg = "config key '" + key + "'" + (origin == cfg.origin.end() ? " (default)" : " (" + origin->second + ")") + ": " +
+                    quote(value) + ": no such file" + (expected.empty() ? "" : " (expected " + expected + ")");
+  const auto tried = cfg.looked_in.find(key);
+  if (tried != cfg.looked_in.end()) {
+    msg += "; looked in";
+    for (size_t i = 0; i < tried->second.size(); ++i) msg += (i ? ", " : " ") + tried->second[i];
+  }
+  throw Error(msg);
+}
+
 void apply_override(TrainConfig& cfg, const std::string& assignment) {
   size_t eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) throw Error("--set " + quote(assignment) + ": expected key=value");
@@ -562,6 +605,7 @@ void apply_override(TrainConfig& cfg, const std::string& assignment) {
 void apply_config_sources(TrainConfig& cfg, const std::vector<std::string>& paths, const std::vector<std::string>& overrides) {
   for (const std::string& path : paths) load_config_file(cfg, path);
   for (const auto& o : overrides) apply_override(cfg, o);
+  resolve_default_paths(cfg);
   resolve_trl_batch(cfg);
 }
 

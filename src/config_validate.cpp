@@ -56,8 +56,7 @@ std::vector<std::string> lora_target_list(const std::string& text) {
 
 void validate_chat_settings(const TrainConfig& c) {
   if (c.chat_template != "auto" && c.chat_template != "chatml") {
-    if (!file_exists(c.chat_template))
-      Validator{c}.fail("chat_template", "auto, chatml or the path of an existing .jinja file (there is no such file)");
+    require_config_file(c, "chat_template", "auto, chatml or the path of an existing .jinja file");
     jinja::Template(read_file(c.chat_template), c.chat_template);  // one that does not parse fails here, before anything loads
   }
   chat_settings(c);  // enable_thinking against chat_template_kwargs

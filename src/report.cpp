@@ -90,6 +90,19 @@ ExamplePick pick_examples(const std::vector<bool>& before_ok, const std::vector<
   return p;
 }
 
+PairedChange paired_change(const std::vector<bool>& before_ok, const std::vector<bool>& after_ok) {
+  const ExamplePick p = pick_examples(before_ok, after_ok, 0);
+  PairedChange c;
+  c.n = std::min(before_ok.size(), after_ok.size());
+  c.fixed = p.fixed;
+  c.broken = p.broken;
+  if (c.n == 0) return c;
+  const double n = double(c.n), w = double(p.fixed), r = double(p.broken);
+  c.points = 100 * (w - r) / n;
+  c.half_width = 100 * 1.96 * std::sqrt(std::max(0.0, w + r - (w - r) * (w - r) / n)) / n;
+  return c;
+}
+
 // ---------------------------------------------------------------------------------------------
 // SVG
 
@@ -247,7 +260,7 @@ namespace {
 // What the report reads: the files a grpo_train output directory holds.
 struct RunFiles {
   TrainConfig cfg;
-  std::string cfg_path;
+  std::string out_dir, cfg_path;
   std::vector<json> history, evals, ans_before, ans_after;  // metrics.jsonl, eval.jsonl, answers_*.jsonl
   json summary, before, after;                              // summary.json and its two evaluations
   double wall = 0;
@@ -257,6 +270,7 @@ struct RunFiles {
 RunFiles read_run_files(const std::string& out_dir) {
   if (!dir_exists(out_dir)) throw Error(out_dir + ": no such output directory");
   RunFiles f;
+  f.out_dir = out_dir;
   f.cfg_path = out_dir + "/config.yaml";
   if (!file_exists(f.cfg_path)) throw Error(out_dir + ": no config.yaml (not a grpo_train output directory?)");
   apply_config_sources(f.cfg, {f.cfg_path}, {});
@@ -270,6 +284,30 @@ RunFiles read_run_files(const std::string& out_dir) {
   f.wall = f.summary.value("wall_s", 0.0);
   f.steps = f.history.empty() ? 0 : f.history.back().value("step", int64_t(0));
   return f;
+}
+
+// The greedy (strict) accuracy's change over the same questions and its interval (paired_change); an
+// interval that holds 0 is said to be one the evaluation cannot tell from noise.
+std::string change_interval(const RunFiles& f) {
+  if (f.ans_before.empty() || f.ans_before.size() != f.ans_after.size()) return "";
+  std::vector<bool> ok_b, ok_a;
+  for (const auto& a : f.ans_before) ok_b.push_back(a.value("correct", false));
+  for (const auto& a : f.ans_after) ok_a.push_back(a.value("correct", false));
+  const PairedChange c = paired_change(ok_b, ok_a);
+  char b[512];
+  if (c.fixed + c.broken == 0) {
+    std::snprintf(b, sizeof b, "No greedy answer of the %zu questions changed from right to wrong or back: no change to measure.\n\n", c.n);
+    return b;
+  }
+  std::snprintf(b, sizeof b,
+                "The change in greedy (strict) accuracy, %+.1f points on %zu questions (%zu wrong -> right, %zu right -> wrong), "
+                "has a 95%% interval of [%+.1f, %+.1f] points",
+                c.points, c.n, c.fixed, c.broken, c.points - c.half_width, c.points + c.half_width);
+  std::string out = b;
+  if (c.holds_zero())
+    out += ": it holds 0, so this evaluation is **too small to tell the change from noise** (raise eval_limit, or eval_samples for the "
+           "sampled figure)";
+  return out + ".\n\n";
 }
 
 // ---- what changed: before/after accuracy, the reward's trend, where the wall time went
@@ -315,6 +353,7 @@ void write_what_changed(std::ostream& md, const RunFiles& f) {
        << " |\n";
     md << "| after | " << pct(after["greedy_strict"]) << " | " << pct(after["greedy_flexible"]) << " | " << pct(after["sampled"])
        << " |\n\n";
+    md << change_interval(f);
     if (before.contains("tool_calls_mean") && after.contains("tool_calls_mean"))
       md << "Tools (" << get_config_value(cfg, "tools") << "), greedy answers: " << num(before["tool_calls_mean"], "%.2f") << " -> **"
          << num(after["tool_calls_mean"], "%.2f")
@@ -325,18 +364,30 @@ void write_what_changed(std::ostream& md, const RunFiles& f) {
   }
 }
 
+// "correctness x1, format x0.1, 2 rule rewards, a reward program": what the run's reward sums.
+std::string rewards_in_use(const TrainConfig& cfg) {
+  std::string out;
+  for (const auto& [fn, w] : cfg.reward_weights)
+    if (w != 0) out += (out.empty() ? "" : ", ") + fn + " x" + get_config_value(cfg, "reward_weights." + fn);
+  if (!cfg.reward_rules.empty())
+    out += (out.empty() ? "" : ", ") + std::to_string(cfg.reward_rules.size()) + " rule reward" + (cfg.reward_rules.size() > 1 ? "s" : "");
+  if (!cfg.reward_command.empty()) out += (out.empty() ? "" : ", ") + std::string("the reward program ") + cfg.reward_command[0];
+  return out.empty() ? "none" : out;
+}
+
 // ---- the algorithm and its hyperparameters
 void write_algorithm(std::ostream& md, const RunFiles& f) {
   const TrainConfig& cfg = f.cfg;
   const std::string& cfg_path = f.cfg_path;
   md << "## Algorithm\n\nGroup Relative Policy Optimization (DeepSeekMath). For each of B = " << cfg.prompts_per_step
-     << " prompts per step, G = " << cfg.group_size << " completions are sampled; rule-based rewards (answer correctness and "
-     << "format) are turned into advantages relative to the group, A = (r - mean) / (std + eps) (scale `" << choice_name(cfg.scale_rewards)
+     << " prompts per step, G = " << cfg.group_size << " completions are sampled; the rewards (" << rewards_in_use(cfg)
+     << ") are turned into advantages relative to the group, A = (r - mean) / (std + eps) (scale `" << choice_name(cfg.scale_rewards)
      << "`); the policy is updated with the PPO-clip objective (ratio clipped to [" << 1 - cfg.clip_eps_low << ", " << 1 + cfg.clip_eps_high
      << "])" << (cfg.beta > 0 ? " plus a k3 KL penalty to the frozen initial model (beta " + num(cfg.beta, "%g") + ")" : "")
      << ", token losses aggregated as `" << choice_name(cfg.loss_aggregation) << "`, " << cfg.num_iterations
      << " update(s) per rollout batch, with AdamW. No value model is needed.\n\n";
-  md << "## Hyperparameters\n\n```yaml\n" << read_file(cfg_path) << "```\n\n";
+  md << "## Hyperparameters\n\nThe keys that differ from grpo_train's defaults (every key is in `" << cfg_path << "`):\n\n```yaml\n"
+     << changed_keys_yaml(cfg) << "```\n\n";
 }
 
 // ---- about ten evenly spaced steps of metrics.jsonl
@@ -346,7 +397,7 @@ void write_training_log(std::ostream& md, const RunFiles& f) {
   if (history.empty()) {
     md << "No steps were logged.\n\n";
   } else {
-    md << "About ten evenly spaced steps of `metrics.jsonl` (every step is there, and in TensorBoard under `tb/`):\n\n";
+    md << "About ten evenly spaced steps of `metrics.jsonl` (every step is there, and in TensorBoard: `tensorboard --logdir " << f.out_dir << "/tb`):\n\n";
     md << "| step | reward | accuracy | KL | completion length | clip ratio | grad norm | step time (s) "
           "|\n|---|---|---|---|---|---|---|---|\n";
     for (size_t i : log_table_rows(history.size())) {
@@ -426,6 +477,29 @@ void write_examples(std::ostream& md, const RunFiles& f) {
 }
 
 }  // namespace
+
+std::string changed_keys_yaml(const TrainConfig& cfg) {
+  const TrainConfig defaults;
+  std::string out;
+  for (const ConfigKey& k : config_keys()) {
+    if (starts_with(k.name, "reward_weights")) continue;
+    const std::string v = get_config_value(cfg, k.name);
+    if (v != get_config_value(defaults, k.name)) out += k.name + ": " + (k.type == "string" ? json_text(json(v)) : v) + "\n";
+  }
+  for (const char* key : {"reward_rules", "reward_command", "tools", "tool_command", "chat_template_kwargs"})
+    if (get_config_value(cfg, key) != get_config_value(defaults, key)) out += std::string(key) + ": " + get_config_value(cfg, key) + "\n";
+  if (cfg.reward_weights != defaults.reward_weights) {
+    out += "reward_weights: {";
+    const char* sep = "";
+    for (const auto& [fn, w] : cfg.reward_weights) {
+      if (w == 0) continue;
+      out += sep + fn + ": " + get_config_value(cfg, "reward_weights." + fn);
+      sep = ", ";
+    }
+    out += "}\n";
+  }
+  return out.empty() ? "# none: every key has its default\n" : out;
+}
 
 void write_report(const std::string& out_dir) {
   const RunFiles f = read_run_files(out_dir);

@@ -230,7 +230,7 @@ void prepare_output_dir(const TrainConfig& cfg) {
   for (const auto& e : fs::directory_iterator(out))  // leftovers of an interrupted save
     if (e.path().filename().string().find(".tmp-") != std::string::npos) fs::remove_all(e.path());
   write_file_atomic(out + "/config.yaml", config_to_yaml(cfg));
-  std::printf("Resolved config saved to %s/config.yaml\n", out.c_str());
+  std::printf("Resolved config saved to %s/config.yaml; curves: tensorboard --logdir %s/tb\n", out.c_str(), out.c_str());
 }
 
 // Rank 0 saves once the ranks agree on every weight; the others wait for it.
@@ -330,6 +330,8 @@ int run_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
   if (special.eos.empty()) throw Error(cfg.model_path + ": no EOS id in generation_config.json, config.json or tokenizer_config.json");
   std::printf("Loading dataset...\n");
   std::fflush(stdout);
+  require_config_file(cfg, "train_data");
+  require_config_file(cfg, "eval_data");
   GSM8KDataset train(cfg.train_data, static_cast<size_t>(cfg.train_limit));
   GSM8KDataset eval(cfg.eval_data, static_cast<size_t>(cfg.eval_limit));
   train.require_golds(cfg.answer_mode, /*needed=*/cfg.reward_weights.at("correctness") != 0);

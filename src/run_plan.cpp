@@ -73,6 +73,21 @@ std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch
   return b;
 }
 
+std::string model_line(const ModelConfig& mc, const TrainConfig& cfg, torch::Dtype dtype, const torch::Device& device, int world_size) {
+  char b[160];
+  std::snprintf(b, sizeof b, "model: %s, %.1f M params, %s on %s (%s); ", mc.model_type.c_str(), mc.n_params() / 1e6, c10::toString(dtype),
+                device.str().c_str(), runtime_summary().c_str());
+  return b + memory_estimate(mc, cfg, dtype, world_size);
+}
+
+int plan_memory_only(const TrainConfig& cfg, const std::string& shapes_file, int world_size) {
+  const ModelConfig mc = ModelConfig::from_json(read_file(shapes_file), shapes_file);
+  const torch::Device device = planned_device(cfg.device);
+  std::printf("Memory plan for the shapes in %s (no model directory, tokenizer, weights or data read):\n  %s\n", shapes_file.c_str(),
+              model_line(mc, cfg, resolve_dtype(cfg.dtype, device), device, world_size).c_str());
+  return 0;
+}
+
 void print_run_plan(const TrainConfig& cfg, const ModelConfig& mc, const Tokenizer& tok, const SpecialIds& special,
                     const GSM8KDataset& train, const GSM8KDataset& eval, int64_t total_steps, torch::ScalarType dtype,
                     const torch::Device& device, int world_size) {
@@ -88,8 +103,7 @@ void print_run_plan(const TrainConfig& cfg, const ModelConfig& mc, const Tokeniz
               (long long)total_steps, (long long)B, cfg.group_size);
   std::printf("  prompts (first %zu): longest %zu tokens, %zu truncated to max_prompt_tokens = %d; chat template %s\n",
               std::min<size_t>(train.size(), 2000), longest_prompt, truncated, cfg.max_prompt_tokens, special.chat.describe().c_str());
-  std::printf("  model: %s, %.1f M params, %s on %s (%s); %s\n", mc.model_type.c_str(), mc.n_params() / 1e6, c10::toString(dtype),
-              device.str().c_str(), runtime_summary().c_str(), memory_estimate(mc, cfg, dtype, world_size).c_str());
+  std::printf("  %s\n", model_line(mc, cfg, dtype, device, world_size).c_str());
   std::fflush(stdout);
   if (cfg.vllm_importance_sampling_correction && (cfg.top_p < 1 || cfg.top_k > 0 || cfg.min_p > 0 || cfg.repetition_penalty != 1))
     std::printf(

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "grpo/config.h"
 #include "grpo/report.h"
 
 using namespace grpo;
@@ -68,6 +69,40 @@ TEST(Report, PickExamplesShowsWhatChanged) {
   // Nothing changed: unchanged ones, wrong before right.
   EXPECT_EQ(pick_examples({1, 0, 1}, {1, 0, 1}).order, (std::vector<size_t>{1, 0, 2}));
   EXPECT_TRUE(pick_examples({}, {}).order.empty());
+}
+
+TEST(Report, PairedChangeIntervalByHand) {
+  // 8 questions, 2 right -> wrong: d = -2/8 = -25 points, se = sqrt(2 - 4/8) / 8 = 0.1530931,
+  // half width 1.96 * 15.30931 = 30.00625 points: [-55.0, +5.0] holds 0.
+  std::vector<bool> b(8, true), a(8, true);
+  a[3] = a[5] = false;
+  PairedChange c = paired_change(b, a);
+  EXPECT_EQ(c.n, 8u);
+  EXPECT_EQ(c.fixed, 0u);
+  EXPECT_EQ(c.broken, 2u);
+  EXPECT_DOUBLE_EQ(c.points, -25.0);
+  EXPECT_NEAR(c.half_width, 30.00625, 1e-4);
+  EXPECT_TRUE(c.holds_zero());
+  // 100 questions, 20 wrong -> right, 5 right -> wrong: d = 15, se = sqrt(25 - 2.25) / 100 = 0.0476970,
+  // half width 9.34861: [5.65, 24.35] does not hold 0.
+  std::vector<bool> b2(100, false), a2(100, false);
+  for (int i = 0; i < 20; ++i) a2[i] = true;
+  for (int i = 20; i < 25; ++i) b2[i] = true;
+  c = paired_change(b2, a2);
+  EXPECT_DOUBLE_EQ(c.points, 15.0);
+  EXPECT_NEAR(c.half_width, 9.34861, 1e-4);
+  EXPECT_FALSE(c.holds_zero());
+  EXPECT_EQ(paired_change({}, {}).n, 0u);
+}
+
+TEST(Report, HyperparametersAreTheKeysThatDifferAndTheRewardsThatCount) {
+  TrainConfig cfg;
+  EXPECT_EQ(changed_keys_yaml(cfg), "# none: every key has its default\n");
+  cfg.group_size = 4;
+  cfg.system_prompt = "Solve: it";
+  cfg.reward_weights["format"] = 0;
+  cfg.reward_weights["length"] = 0.5;
+  EXPECT_EQ(changed_keys_yaml(cfg), "system_prompt: \"Solve: it\"\ngroup_size: 4\nreward_weights: {correctness: 1, length: 0.5}\n");
 }
 
 TEST(Report, SvgChartHasTicksGridSeriesAndMarkers) {

@@ -182,6 +182,9 @@ struct TrainConfig {
   int trl_per_device_train_batch_size = 0;
   // Where each non-default value came from ("file.yaml:12", "--set"); not a knob.
   std::map<std::string, std::string> origin;
+  // Every place a relative path a config file gave was looked for, when none had it (for the error
+  // that needs the file); not a knob.
+  std::map<std::string, std::vector<std::string>> looked_in;
 };
 
 // One row of the key table: name, type name, one-line help and the allowed values (enums).
@@ -229,6 +232,10 @@ void apply_override(TrainConfig& cfg, const std::string& assignment);
 // The resolution order in one place: each config file in order (a later one overrides an earlier
 // one's keys), then each `key=value` override in order. Every executable resolves its config through this.
 void apply_config_sources(TrainConfig& cfg, const std::vector<std::string>& paths, const std::vector<std::string>& overrides);
+// The file a path key (train_data, eval_data, chat_template) names must exist; the error names the key,
+// its origin and every place looked in.
+void require_config_file(const TrainConfig& cfg, const std::string& key, const std::string& expected = "");
+
 // Range and consistency checks; throws Error naming the key, its origin, expected and found.
 void validate_config(const TrainConfig& cfg);
 // The part of it about the chat template: a chat_template file exists and parses, enable_thinking

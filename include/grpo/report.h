@@ -12,6 +12,8 @@
 
 namespace grpo {
 
+struct TrainConfig;
+
 // ---------------------------------------------------------------------------------------------
 // The pure pieces (tested by hand numbers)
 
@@ -38,6 +40,16 @@ struct ExamplePick {
 };
 ExamplePick pick_examples(const std::vector<bool>& before_ok, const std::vector<bool>& after_ok, size_t max_n = 5);
 
+// The change in accuracy over the same n questions, with its 95% interval from the paired answers:
+// with w questions wrong -> right and r right -> wrong, d = (w - r) / n and se = sqrt(w + r - (w - r)^2 / n) / n
+// (the paired, McNemar-style standard error); the interval is d +- 1.96 se. In points (percent).
+struct PairedChange {
+  size_t n = 0, fixed = 0, broken = 0;
+  double points = 0, half_width = 0;
+  bool holds_zero() const { return points - half_width <= 0 && points + half_width >= 0; }
+};
+PairedChange paired_change(const std::vector<bool>& before_ok, const std::vector<bool>& after_ok);
+
 struct Chart {
   std::string title, y_label;
   std::vector<double> xs, ys;            // the raw per-step series (drawn faint)
@@ -49,6 +61,10 @@ std::string svg_chart(const Chart& c);
 
 // ---------------------------------------------------------------------------------------------
 // The report
+
+// The keys of a config whose value differs from the defaults, as YAML lines; reward_weights as one map of
+// the rewards that count (a weight 0 does not shape the run and is left out).
+std::string changed_keys_yaml(const TrainConfig& cfg);
 
 // Writes <out_dir>/report.md and <out_dir>/plots/*.svg from the run's files (see the top).
 void write_report(const std::string& out_dir);

@@ -19,6 +19,13 @@ namespace grpo {
 // and with zero_stage > 0 its share of the optimizer state).
 std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch::Dtype dtype, int world_size = 1);
 
+// The plan's model line: type, parameters, dtype, device, threads and memory_estimate.
+std::string model_line(const ModelConfig& mc, const TrainConfig& cfg, torch::Dtype dtype, const torch::Device& device, int world_size);
+
+// `grpo_train --dry-run --shapes config.json`: the model line for a model of those shapes, on the
+// config's device, without a model directory (plan before downloading; the docs' memory figures).
+int plan_memory_only(const TrainConfig& cfg, const std::string& shapes_file, int world_size);
+
 void print_run_plan(const TrainConfig& cfg, const ModelConfig& mc, const Tokenizer& tok, const SpecialIds& special,
                     const GSM8KDataset& train, const GSM8KDataset& eval, int64_t total_steps, torch::ScalarType dtype,
                     const torch::Device& device, int world_size = 1);

@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
     validate_config(cfg);
     auto tok = load_tokenizer(model_dir);
     SpecialIds special = load_special_ids(model_dir, *tok, chat_settings(cfg));
+    require_config_file(cfg, "eval_data");
     GSM8KDataset ds(cfg.eval_data, static_cast<size_t>(cfg.eval_limit));
     ds.require_golds(cfg.answer_mode, /*needed=*/true);
     print_eval_setup(cfg, from, config.files, !config.overrides.empty() || !data.empty() || limit >= 0 || samples >= 0, special, ds);

@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
     validate_config(cfg);
     if (cfg.lora_rank > 0)
       throw Error("config key 'lora_rank': grpo_sft trains the whole model; expected 0, found " + std::to_string(cfg.lora_rank));
+    require_config_file(cfg, "train_data");
     GSM8KDataset ds(cfg.train_data, static_cast<size_t>(cfg.train_limit));
     if (!init.empty()) init_model_dir(model_dir, init, n_merges, cfg, ds);
     auto tok = load_tokenizer(model_dir);

@@ -1,4 +1,4 @@
-// grpo_train: GRPO fine-tuning of a Hugging Face Qwen2 model on GSM8K-style data.
+// grpo_train: GRPO fine-tuning of a Hugging Face language model on JSONL prompts.
 //   grpo_train <model_path> [-c config.yaml] [--set key=value]... [--dry-run]
 // Config resolution: defaults, then -c FILE, then --set (and the positional model path), then
 // validation, all before the model directory is touched. The run itself is run_grpo (run.h).
@@ -14,11 +14,12 @@
 #include "grpo/qwen2.h"
 #include "grpo/report.h"
 #include "grpo/run.h"
+#include "grpo/run_plan.h"
 
 using namespace grpo;
 
 int main(int argc, char** argv) {
-  CLI::App app{"grpo_train: GRPO fine-tuning of Qwen2.5 models on GSM8K (C++/LibTorch)"};
+  CLI::App app{"grpo_train: GRPO fine-tuning of Hugging Face language models (C++/LibTorch)"};
   add_version_flag(app, "grpo_train");
   std::string model_path, resume;
   bool dry_run = false, print_config = false;
@@ -30,6 +31,10 @@ int main(int argc, char** argv) {
   int plan_world_size = 0;
   app.add_option("--world-size", plan_world_size, "with --dry-run: plan the memory of each of N ranks (default: WORLD_SIZE, else 1)")
       ->check(integer_in(1, 65536));
+  std::string shapes;
+  app.add_option("--shapes", shapes,
+                 "with --dry-run: plan the memory of a model of the shapes in this config.json, without a model directory")
+      ->check(CLI::ExistingFile);
   int64_t stop_after = 0;
   app.add_option("--stop-after", stop_after, "stop after N steps of this invocation (checkpoint saved; continue with --resume auto)")
       ->check(integer_in(0));
@@ -58,6 +63,7 @@ int main(int argc, char** argv) {
     TrainConfig cfg;
     config.apply(cfg);
     if (!model_path.empty()) set_config_value(cfg, "model_path", model_path, "command line");
+    if (!shapes.empty() && cfg.model_path.empty()) set_config_value(cfg, "model_path", shapes, "--shapes");
     validate_config(cfg);
     // One voice: with several ranks only rank 0 prints progress (errors still reach stderr).
     if (const DistEnv env = read_dist_env(); env.rank != 0) {
@@ -67,6 +73,10 @@ int main(int argc, char** argv) {
     if (print_config) {
       std::cout << config_to_yaml(cfg);
       return 0;
+    }
+    if (!shapes.empty()) {
+      if (!dry_run) throw Error("--shapes " + quote(shapes) + " plans memory only: give --dry-run with it");
+      return plan_memory_only(cfg, shapes, plan_world_size > 0 ? plan_world_size : read_dist_env().world_size);
     }
     std::cout << "Resolved config:\n" << config_to_yaml(cfg) << std::flush;
     RunOptions ro;
