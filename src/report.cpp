@@ -305,8 +305,9 @@ std::string change_interval(const RunFiles& f) {
                 c.points, c.n, c.fixed, c.broken, c.points - c.half_width, c.points + c.half_width);
   std::string out = b;
   if (c.holds_zero())
-    out += ": it holds 0, so this evaluation is **too small to tell the change from noise** (raise eval_limit, or eval_samples for the "
-           "sampled figure)";
+    out +=
+        ": it holds 0, so this evaluation is **too small to tell the change from noise** (raise eval_limit, or eval_samples for the "
+        "sampled figure)";
   return out + ".\n\n";
 }
 
@@ -397,7 +398,8 @@ void write_training_log(std::ostream& md, const RunFiles& f) {
   if (history.empty()) {
     md << "No steps were logged.\n\n";
   } else {
-    md << "About ten evenly spaced steps of `metrics.jsonl` (every step is there, and in TensorBoard: `tensorboard --logdir " << f.out_dir << "/tb`):\n\n";
+    md << "About ten evenly spaced steps of `metrics.jsonl` (every step is there, and in TensorBoard: `tensorboard --logdir " << f.out_dir
+       << "/tb`):\n\n";
     md << "| step | reward | accuracy | KL | completion length | clip ratio | grad norm | step time (s) "
           "|\n|---|---|---|---|---|---|---|---|\n";
     for (size_t i : log_table_rows(history.size())) {
