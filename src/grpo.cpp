@@ -44,7 +44,7 @@ Advantages compute_advantages_grpo(const torch::Tensor& rewards, RewardScale sca
 // ---------------------------------------------------------------------------------------------
 // Homework step 3: policy loss
 
-PolicyLossConfig policy_loss_config(const TrainConfig& cfg, int64_t n_sequences, int64_t n_tokens) {
+PolicyLossConfig policy_loss_config(const TrainConfig& cfg, int64_t n_sequences, int64_t n_tokens, int64_t n_micro) {
   PolicyLossConfig plc;
   plc.clip_eps_low = cfg.clip_eps_low;
   plc.clip_eps_high = cfg.clip_eps_high;
@@ -57,8 +57,33 @@ PolicyLossConfig policy_loss_config(const TrainConfig& cfg, int64_t n_sequences,
   plc.max_new_tokens = cfg.max_new_tokens;
   plc.n_sequences_global = n_sequences;
   plc.n_tokens_global = std::max<int64_t>(1, n_tokens);
+  plc.n_micro = n_micro;
   return plc;
 }
+
+namespace {
+
+// The aggregation table of grpo.h: a micro-batch's masked token losses (N, Tc) as its share of the
+// optimizer step's loss. The one place the loss's denominators are decided.
+torch::Tensor loss_normaliser(const torch::Tensor& masked, const torch::Tensor& m, const PolicyLossConfig& cfg) {
+  const double averaged = 1.0 / double(cfg.n_micro);  // grpo, bnpo: the step averages its micro-batches
+  switch (cfg.aggregation) {
+    case LossAggregation::Grpo:
+      return (masked.sum(1) / m.sum(1).clamp_min(1.0)).mean() * averaged;
+    case LossAggregation::Bnpo:
+      return masked.sum() / m.sum().clamp_min(1.0) * averaged;
+    case LossAggregation::Dapo:
+      return cfg.n_tokens_global > 0 ? masked.sum() / double(cfg.n_tokens_global) : masked.sum() / m.sum().clamp_min(1.0);
+    case LossAggregation::DrGrpo: {
+      TORCH_CHECK(cfg.max_new_tokens > 0, "dr_grpo needs max_new_tokens");
+      const int64_t n = cfg.n_sequences_global > 0 ? cfg.n_sequences_global : masked.size(0);
+      return masked.sum() / double(n * cfg.max_new_tokens);
+    }
+  }
+  throw Error("loss_normaliser: unknown aggregation");
+}
+
+}  // namespace
 
 PolicyLoss compute_policy_loss(const torch::Tensor& logp, const torch::Tensor& old_logp, const torch::Tensor& advantages,
                                const torch::Tensor& mask, const PolicyLossConfig& cfg, const torch::Tensor& ref_logp,
@@ -67,7 +92,6 @@ PolicyLoss compute_policy_loss(const torch::Tensor& logp, const torch::Tensor& o
   TORCH_CHECK(advantages.dim() == 1 && advantages.size(0) == logp.size(0), "advantages must be (N,)");
   TORCH_CHECK(cfg.beta == 0 || ref_logp.defined(), "beta > 0 needs ref_logp");
   TORCH_CHECK(cfg.entropy_coef == 0 || entropy.defined(), "entropy_coef > 0 needs entropy");
-  const int64_t N = logp.size(0);
   auto m = mask.to(torch::kFloat32);                                                                 // (N, Tc)
   auto A = advantages.to(torch::kFloat32).unsqueeze(1);                                              // (N, 1)
   auto log_ratio = logp - old_logp;                                                                  // (N, Tc)
@@ -87,24 +111,7 @@ PolicyLoss compute_policy_loss(const torch::Tensor& logp, const torch::Tensor& o
   if (cfg.entropy_coef > 0) per_token = per_token - cfg.entropy_coef * entropy;
 
   PolicyLoss out;
-  auto masked = per_token * m;
-  switch (cfg.aggregation) {
-    case LossAggregation::Grpo:
-      out.loss = (masked.sum(1) / m.sum(1).clamp_min(1.0)).mean();
-      break;
-    case LossAggregation::Bnpo:
-      out.loss = masked.sum() / m.sum().clamp_min(1.0);
-      break;
-    case LossAggregation::Dapo:
-      out.loss = cfg.n_tokens_global > 0 ? masked.sum() / double(cfg.n_tokens_global) : masked.sum() / m.sum().clamp_min(1.0);
-      break;
-    case LossAggregation::DrGrpo: {
-      TORCH_CHECK(cfg.max_new_tokens > 0, "dr_grpo needs max_new_tokens");
-      const int64_t n = cfg.n_sequences_global > 0 ? cfg.n_sequences_global : N;
-      out.loss = masked.sum() / double(n * cfg.max_new_tokens);
-      break;
-    }
-  }
+  out.loss = loss_normaliser(per_token * m, m, cfg);
 
   // ---- metrics over the real tokens
   torch::NoGradGuard ng;

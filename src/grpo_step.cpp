@@ -16,14 +16,13 @@ using Clock = std::chrono::steady_clock;
 // allocator's failure) becomes OutOfMemory with the settings that would make it fit.
 // GRPO_FAILPOINT=oom_rollout|oom_update fakes it for the tests.
 template <class Phase>
-auto in_phase(const std::string& phase, const GrpoState& st, Phase&& run) -> decltype(run()) {
+auto in_phase(const std::string& phase, int64_t step, const TrainConfig& c, Phase&& run) -> decltype(run()) {
   try {
     TORCH_CHECK_WITH(OutOfMemoryError, !failpoint("oom_" + phase), "CUDA out of memory. Tried to allocate 2.00 GiB (failpoint)");
     return run();
   } catch (const c10::Error& e) {
     const std::string what = error_text(e), first_line = what.substr(0, what.find('\n'));
     if (!dynamic_cast<const c10::OutOfMemoryError*>(&e) && what.find("can't allocate memory") == std::string::npos) throw;
-    const TrainConfig& c = st.cfg;
     const int64_t N = int64_t(c.prompts_per_step) * c.group_size;
     const std::string lower = phase == "rollout"
                                   ? "lower prompts_per_step (now " + std::to_string(c.prompts_per_step) + "), group_size (now " +
@@ -32,7 +31,7 @@ auto in_phase(const std::string& phase, const GrpoState& st, Phase&& run) -> dec
                                         std::to_string(N / c.grad_accum) + " sequences), lower max_new_tokens (now " +
                                         std::to_string(c.max_new_tokens) + ")" +
                                         (c.gradient_checkpointing ? "" : ", or set gradient_checkpointing: true");
-    throw OutOfMemory("out of memory in the " + phase + " of step " + std::to_string(st.step + 1) + " (" + first_line + "); " + lower);
+    throw OutOfMemory("out of memory in the " + phase + " of step " + std::to_string(step) + " (" + first_line + "); " + lower);
   }
 }
 
@@ -79,13 +78,15 @@ StepResult train_grpo_step(GrpoState& st, const Tokenizer& tok, const SpecialIds
   const TrainConfig& cfg = st.cfg;
   Dist& dist = *st.dist;
   const torch::Device device = st.policy->output_weight().device();
-  reset_peak_memory(device);  // CUDA: peak_mem_mb is this step's high-water mark
+  const int64_t step = st.step + 1;  // the step this call makes, 1-based as everything logs it
+  reset_peak_memory(device);         // CUDA: peak_mem_mb is this step's high-water mark
   StepResult out;
-  StepMetrics rollout_counts;  // reward errors, dynamic sampling
 
   // ---- rollout: this rank's B / W prompts x G completions, scored; flat groups refilled (dynamic sampling)
   auto t0 = Clock::now();
-  out.batch = in_phase("rollout", st, [&] { return collect_rollouts(st, tok, special, train, rollout_counts); });
+  StepRollouts rollouts = in_phase("rollout", step, cfg, [&] { return collect_rollouts(st, tok, special, train, st.data_position, step); });
+  out.batch = std::move(rollouts.batch);
+  st.data_position += rollouts.prompts_used;  // every rank's prompts, refills included
   const double t_roll = seconds_since(t0, device);
 
   // ---- advantages over every rank's B groups (batch scaling needs them all); this rank keeps its rows
@@ -97,14 +98,18 @@ StepResult train_grpo_step(GrpoState& st, const Tokenizer& tok, const SpecialIds
 
   // ---- update: old/ref log-probs, mu x K micro-batches of the clipped loss, AdamW
   StepMetrics& m = out.metrics;
-  m = in_phase("update", st, [&] { return update_policy(st, out.batch, out.advantages); });
+  m = in_phase("update", step, cfg, [&] { return update_policy(st, out.batch, out.advantages); });
   const double t_upd = seconds_since(t0, device);
 
+  // ---- the step is done: count it; the reference follows the policy on its schedule (TR-DPO)
+  st.step = step;
+  if (reference_sync_due(cfg, step)) sync_reference(st, cfg.ref_model_mixup_alpha);
+
   // ---- the step's metrics
-  m.step = st.step;
+  m.step = step;
   m.epoch = double(st.data_position) / double(train.size());
-  m.reward_errors = rollout_counts.reward_errors;
-  m.dynamic_sampling = rollout_counts.dynamic_sampling;
+  m.reward_errors = rollouts.reward_errors;
+  m.dynamic_sampling = rollouts.dynamic_sampling;
   add_reward_metrics(st, out.batch, rewards, adv, m);
   if (st.tools) m.tools = tool_metrics(st, out.batch);
   m.timing = step_timing(st, out.batch, t_roll, t_upd, device);

@@ -130,6 +130,9 @@ StepMetrics train_offline_step(GrpoState& st, const Tokenizer& tok, const Specia
   if (objective == OfflineObjective::Ppo) {
     const Advantages adv = compute_advantages_grpo(rb.rewards, st.cfg.scale_rewards);  // (B, G)
     StepMetrics m = update_policy(st, rb, adv.advantages);
+    st.step += 1;
+    if (reference_sync_due(st.cfg, st.step)) sync_reference(st, st.cfg.ref_model_mixup_alpha);
+    m.step = st.step;
     add_reward_metrics(st, rb, rb.rewards, adv, m);
     return m;
   }

@@ -30,7 +30,7 @@ void record_tool_turns(Transcript t, const std::vector<ToolTurn>& turns, const G
 }  // namespace
 
 RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<Example>& batch,
-                               const std::vector<uint64_t>& keys) {
+                               const std::vector<uint64_t>& keys, int64_t step) {
   const TrainConfig& cfg = st.cfg;
   const int64_t B = static_cast<int64_t>(batch.size()), G = cfg.group_size;
   static const std::vector<ToolSpec> no_tools;
@@ -48,8 +48,9 @@ RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const Specia
   sp.decode = cfg.decode_mode;
   sp.decoder = st.decoder;
   apply_model_limits(sp, tok, special, st.policy->cfg.n_vocab);
-  sp.seed = static_cast<uint64_t>(cfg.seed) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(st.step);
-  if (st.tools) st.tools->attach(sp, tok, special.chat, B * G, st.step + 1);
+  // The draws' seed counts the steps done before this one (step - 1), as it always has: runs repeat.
+  sp.seed = static_cast<uint64_t>(cfg.seed) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(step - 1);
+  if (st.tools) st.tools->attach(sp, tok, special.chat, B * G, step);
   RolloutBatch rb;
   rb.rollout = generate(st.policy, prompts, G, sp, keys);
 
@@ -68,7 +69,7 @@ RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const Specia
   std::vector<float> total, correct;
   std::map<std::string, std::vector<float>> by_fn;
   const auto t0 = std::chrono::steady_clock::now();
-  const std::vector<RewardResult> scored = st.rewards->score_batch(items, st.step + 1);
+  const std::vector<RewardResult> scored = st.rewards->score_batch(items, step);
   rb.reward_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   rb.temperature = cfg.temperature;
   rb.examples.assign(keys.begin(), keys.end());
@@ -139,34 +140,47 @@ RolloutBatch gather_groups(const std::vector<RolloutBatch>& parts, const std::ve
 
 namespace {
 
+// One step's rollouts as they are drawn: where the step's prompts start in the data stream, and
+// what the rollouts have used and counted so far.
+struct RolloutRound {
+  GrpoState& st;
+  const Tokenizer& tok;
+  const SpecialIds& special;
+  const GSM8KDataset& train;
+  const int64_t position, step;
+  StepRollouts out;
+};
+
 // A reward that failed on some completions (each scored 0) is counted in `reward/errors` and said
 // once per rollout, so that a user's bad data shows without stopping the run.
-void report_reward_errors(const RolloutBatch& p, int64_t step, StepMetrics& m) {
-  m.reward_errors = m.reward_errors.value_or(0) + double(p.reward_errors);
+void report_reward_errors(const RolloutBatch& p, RolloutRound& r) {
+  r.out.reward_errors += double(p.reward_errors);
   if (p.reward_errors > 0)
     std::fprintf(stderr, "warning: step %lld: %lld completion(s) scored 0 because a reward failed on them; first: %s\n",
-                 static_cast<long long>(step), static_cast<long long>(p.reward_errors), p.reward_error.c_str());
+                 static_cast<long long>(r.step), static_cast<long long>(p.reward_errors), p.reward_error.c_str());
 }
 
-// Roll out `mine` prompts from `offset` past the data position, while the ranks together consume
-// `total`: rank r's prompts are positions [offset_r, offset_r + mine_r) of the step's sequence.
-RolloutBatch roll_prompts(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& train, int64_t offset,
-                          int64_t mine, int64_t total, StepMetrics& m) {
-  auto idx = train.indices_at(static_cast<uint64_t>(st.cfg.seed), st.data_position + offset, static_cast<size_t>(mine));
-  st.data_position += total;
+// Roll out `mine` prompts from `offset` past the prompts used so far, while the ranks together use
+// `total`: rank r's prompts are positions [offset_r, offset_r + mine_r) of this round's sequence.
+RolloutBatch roll_prompts(RolloutRound& r, int64_t offset, int64_t mine, int64_t total) {
+  const int64_t from = r.position + r.out.prompts_used + offset;
+  auto idx = r.train.indices_at(static_cast<uint64_t>(r.st.cfg.seed), from, static_cast<size_t>(mine));
+  r.out.prompts_used += total;
   std::vector<Example> batch;
   std::vector<uint64_t> keys;
-  for (size_t i : idx) batch.push_back(train[i]), keys.push_back(i);
-  RolloutBatch p = rollout_and_score(st, tok, special, batch, keys);
-  report_reward_errors(p, st.step + 1, m);
+  for (size_t i : idx) {
+    batch.push_back(r.train[i]);
+    keys.push_back(i);
+  }
+  RolloutBatch p = rollout_and_score(r.st, r.tok, r.special, batch, keys, r.step);
+  report_reward_errors(p, r);
   return p;
 }
 
 // Dynamic sampling: keep this rank's b groups with a reward spread, refilling from the next prompts
 // (each rank its own share; a round's refills are consecutive prompts, rank by rank).
-RolloutBatch refill_flat_groups(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& train,
-                                std::vector<RolloutBatch> parts, int64_t b, StepMetrics& m) {
-  Dist& dist = *st.dist;
+RolloutBatch refill_flat_groups(RolloutRound& r, std::vector<RolloutBatch> parts, int64_t b) {
+  Dist& dist = *r.st.dist;
   std::vector<std::pair<size_t, int64_t>> keep, flat;  // (part, group)
   auto scan = [&] {
     const RolloutBatch& p = parts.back();
@@ -180,37 +194,42 @@ RolloutBatch refill_flat_groups(GrpoState& st, const Tokenizer& tok, const Speci
     const int64_t need = b - static_cast<int64_t>(keep.size());
     auto needs = dist.all_gather(torch::tensor({need}, torch::kInt64));  // (W,)
     const int64_t total = needs.sum().item<int64_t>();
-    if (total == 0 || rollouts == st.cfg.dynamic_sampling_max_rollouts) break;
+    if (total == 0 || rollouts == r.st.cfg.dynamic_sampling_max_rollouts) break;
     if (need == 0) {
-      st.data_position += total;
+      r.out.prompts_used += total;
       continue;
     }
-    parts.push_back(roll_prompts(st, tok, special, train, needs.narrow(0, 0, dist.rank()).sum().item<int64_t>(), need, total, m));
+    parts.push_back(roll_prompts(r, needs.narrow(0, 0, dist.rank()).sum().item<int64_t>(), need, total));
     scan();
   }
   const int64_t filled = b - static_cast<int64_t>(keep.size());
   // The kept groups are the mixed ones, so the batch's accuracy leans to 1/2; the policy's own is
   // that of every completion drawn this step.
   double correct = 0, drawn = 0, reward = 0;
-  for (const RolloutBatch& p : parts)
-    correct += p.correct.sum().item<double>(), reward += p.rewards.sum().item<double>(), drawn += double(p.correct.numel());
+  for (const RolloutBatch& p : parts) {
+    correct += p.correct.sum().item<double>();
+    reward += p.rewards.sum().item<double>();
+    drawn += double(p.correct.numel());
+  }
   auto counts = dist.all_reduce({double(static_cast<int64_t>(flat.size()) - filled), double(filled), correct, reward, drawn});
-  m.dynamic_sampling = DynamicSamplingMetrics{double(rollouts), counts[0], counts[1], counts[2] / counts[4], counts[3] / counts[4]};
+  r.out.dynamic_sampling = DynamicSamplingMetrics{double(rollouts), counts[0], counts[1], counts[2] / counts[4], counts[3] / counts[4]};
   for (size_t i = 0; static_cast<int64_t>(keep.size()) < b; ++i) keep.push_back(flat[i]);
   return gather_groups(parts, keep);
 }
 
 }  // namespace
 
-RolloutBatch collect_rollouts(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& train, StepMetrics& m) {
+StepRollouts collect_rollouts(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& train,
+                              int64_t position, int64_t step) {
   const TrainConfig& cfg = st.cfg;
   Dist& dist = *st.dist;
   const int64_t b = cfg.prompts_per_step / dist.world_size();  // this rank's groups
-  m.reward_errors = 0;
-  RolloutBatch rb = roll_prompts(st, tok, special, train, dist.rank() * b, b, cfg.prompts_per_step, m);
-  if (cfg.dynamic_sampling) rb = refill_flat_groups(st, tok, special, train, {std::move(rb)}, b, m);
-  m.reward_errors = dist.all_reduce(*m.reward_errors);
-  return rb;
+  RolloutRound r{st, tok, special, train, position, step, {}};
+  RolloutBatch rb = roll_prompts(r, dist.rank() * b, b, cfg.prompts_per_step);
+  if (cfg.dynamic_sampling) rb = refill_flat_groups(r, {std::move(rb)}, b);
+  r.out.batch = std::move(rb);
+  r.out.reward_errors = dist.all_reduce(r.out.reward_errors);
+  return std::move(r.out);
 }
 
 }  // namespace grpo

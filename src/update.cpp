@@ -39,7 +39,6 @@ struct UpdateBatch {
   torch::Tensor cmask;                // (N, Tc) float: the tokens the loss sees
   torch::Tensor sampler_logp;         // (N, Tc) when the sampler correction is on
   PolicyLossConfig plc;
-  double micro_scale = 1;       // grpo / bnpo average the K W micro-batch losses; dapo / dr_grpo sum them
   int64_t n_tokens_global = 0;  // completion tokens the loss sees, over every rank
   double temperature = 1;
 };
@@ -72,12 +71,9 @@ UpdateBatch prepare_update(const GrpoState& st, const RolloutBatch& rb, const to
   u.cmask = r.own_mask().narrow(1, 0, u.Tc).to(torch::kFloat32);
   if (cfg.mask_truncated_completions) u.cmask = u.cmask * (1.0 - u.truncated).unsqueeze(1);
   if (cfg.vllm_importance_sampling_correction && r.logprobs.defined()) u.sampler_logp = r.logprobs.narrow(1, 0, u.Tc);
-  // dapo and dr_grpo divide by the step's global counts, so the ranks' losses add up to the
-  // one-process loss; grpo and bnpo average K micro-batches on each of W ranks.
+  // The step's counts over every rank, for the loss's denominators (loss_normaliser, grpo.cpp).
   u.n_tokens_global = static_cast<int64_t>(dist.all_reduce(u.cmask.sum().item<double>()));
-  u.plc = policy_loss_config(cfg, u.N * dist.world_size(), u.n_tokens_global);
-  const bool averaged = u.plc.aggregation == LossAggregation::Grpo || u.plc.aggregation == LossAggregation::Bnpo;
-  u.micro_scale = averaged ? 1.0 / double(u.K * dist.world_size()) : 1.0;
+  u.plc = policy_loss_config(cfg, u.N * dist.world_size(), u.n_tokens_global, u.K * dist.world_size());
   return u;
 }
 
@@ -166,9 +162,8 @@ void update_pass(GrpoState& st, const UpdateBatch& u, const Rollout& r, const Fi
     torch::Tensor pg_weight = policy_weight(st, u, old, lp, k, it == 0, sums);
     PolicyLoss pl = compute_policy_loss(lp.logprobs, old, rows(u.A), rows(u.cmask), u.plc,
                                         f.ref_logp.defined() ? rows(f.ref_logp) : torch::Tensor(), lp.entropy, pg_weight);
-    auto loss = pl.loss * u.micro_scale;
-    loss_it += loss.item<double>();
-    if (std::isfinite(loss_it)) backward_micro(st, loss);
+    loss_it += pl.loss.item<double>();
+    if (std::isfinite(loss_it)) backward_micro(st, pl.loss);
     const double w = double(pl.n_tokens) / n_tok_all;
     sums.kl += pl.kl_mean * w, sums.clip_lo += pl.clip_ratio_low * w, sums.clip_hi += pl.clip_ratio_high * w;
     sums.clip_reg += pl.clip_ratio_region * w, sums.ent += pl.entropy_mean * w;
@@ -246,8 +241,6 @@ StepMetrics update_policy(GrpoState& st, const RolloutBatch& rb, const torch::Te
   st.policy->train();
   LossSums sums;
   for (int64_t it = 0; it < cfg.num_iterations; ++it) update_pass(st, u, r, fixed, it, sums);
-  ++st.step;
-  if (cfg.sync_ref_model && st.step % cfg.ref_model_sync_steps == 0) sync_reference(st, cfg.ref_model_mixup_alpha);
   reduce_over_ranks(*st.dist, sums);
   return update_metrics(st, u, r, sums);
 }
@@ -294,6 +287,10 @@ UpdateResult apply_update(GrpoState& st, double loss_value, int64_t update, int6
   clear_grads(st);
   u.applied = true;
   return u;
+}
+
+bool reference_sync_due(const TrainConfig& cfg, int64_t step) {
+  return cfg.sync_ref_model && step % cfg.ref_model_sync_steps == 0;
 }
 
 void sync_reference(GrpoState& st, double alpha) {

@@ -91,9 +91,13 @@ RolloutBatch make_rollout(Qwen2ForCausalLM& m, std::vector<float> rewards, int64
   return rb;
 }
 
-// update_policy on a one-process rollout, with the advantages train_grpo_step would give it.
+// update_policy on a one-process rollout, with the advantages train_grpo_step would give it; the
+// step counted as train_grpo_step counts it.
 StepMetrics update(GrpoState& st, const RolloutBatch& rb) {
-  return update_policy(st, rb, compute_advantages_grpo(rb.rewards, st.cfg.scale_rewards).advantages);
+  StepMetrics m = update_policy(st, rb, compute_advantages_grpo(rb.rewards, st.cfg.scale_rewards).advantages);
+  st.step += 1;
+  if (reference_sync_due(st.cfg, st.step)) sync_reference(st, st.cfg.ref_model_mixup_alpha);
+  return m;
 }
 
 }  // namespace

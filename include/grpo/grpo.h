@@ -45,11 +45,14 @@ Advantages compute_advantages_grpo(const torch::Tensor& rewards, RewardScale sca
 //             [x ratio_t with bias_correction_kl: its gradient is then the unbiased reverse-KL
 //              gradient (DeepSeek-V3.2), even on-policy where the ratio's value is 1]
 //           - entropy_coef * H_t                                             (entropy bonus)
-//   aggregation over the completion mask m:
-//     grpo    : mean_n( sum_t l m / sum_t m )            (per sequence, then over sequences)
-//     bnpo    : sum l m / sum m                          (tokens of this micro-batch)
+//   aggregation over the completion mask m, normalised for the optimizer step, whose gradient sums
+//   the losses of K micro-batches on each of W ranks (n_micro = K W):
+//     grpo    : mean_n( sum_t l m / sum_t m ) / n_micro  (per sequence, then over sequences; micro-batches averaged)
+//     bnpo    : (sum l m / sum m) / n_micro              (tokens of this micro-batch; micro-batches averaged)
 //     dapo    : sum l m / n_tokens_global                (tokens of the whole optimizer step)
 //     dr_grpo : sum l m / (N_global * max_new_tokens)    (a constant: no length bias)
+//   so that, summed over the step's micro-batches and ranks, each is the one-process, one-batch loss
+//   (loss_normaliser, grpo.cpp: the one place these denominators are decided).
 
 struct PolicyLossConfig {
   double clip_eps_low = 0.2, clip_eps_high = 0.2;
@@ -62,6 +65,7 @@ struct PolicyLossConfig {
   int64_t max_new_tokens = 0;      // dr_grpo's constant length
   int64_t n_sequences_global = 0;  // dr_grpo: sequences in the optimizer step (0 = this batch)
   int64_t n_tokens_global = 0;     // dapo: completion tokens in the optimizer step (0 = this batch)
+  int64_t n_micro = 1;             // grpo, bnpo: micro-batch losses summed into the step's gradient (K x W)
 };
 
 struct PolicyLoss {
@@ -75,8 +79,8 @@ struct PolicyLoss {
 };
 
 // The loss settings of a config, for an optimizer step of n_sequences completions holding n_tokens
-// completion tokens (the dapo / dr_grpo denominators).
-PolicyLossConfig policy_loss_config(const TrainConfig& cfg, int64_t n_sequences, int64_t n_tokens);
+// completion tokens (the dapo / dr_grpo denominators), in n_micro micro-batches over the ranks.
+PolicyLossConfig policy_loss_config(const TrainConfig& cfg, int64_t n_sequences, int64_t n_tokens, int64_t n_micro = 1);
 
 // logp, old_logp, mask (N, Tc); advantages (N,); ref_logp and entropy (N, Tc) or undefined;
 // pg_weight (detached, broadcastable to (N, Tc)) multiplies the clipped policy term of each token

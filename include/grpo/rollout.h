@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,18 +37,28 @@ struct RolloutBatch {
   std::vector<size_t> examples;  // B: which training examples the groups answer
 };
 
-// Rollout + rewards for one batch of examples (B prompts x G samples); keys: each prompt's draw key.
+// Rollout + rewards for one batch of examples (B prompts x G samples); keys: each prompt's draw key;
+// step: the step it is for (1-based, as logged).
 RolloutBatch rollout_and_score(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const std::vector<Example>& batch,
-                               const std::vector<uint64_t>& keys);
+                               const std::vector<uint64_t>& keys, int64_t step);
 // Groups picked from several scored rollouts (dynamic sampling's refills) as one batch: pick
 // (part, group) in order; prompts re-left-padded and completions right-padded to the widest part.
 RolloutBatch gather_groups(const std::vector<RolloutBatch>& parts, const std::vector<std::pair<size_t, int64_t>>& picks);
 
-// The step's rollout: this rank's B / W prompts from the data position (st.data_position advances
-// by what every rank consumed). With dynamic_sampling, flat groups are dropped and the batch refilled
-// from the next prompts, up to dynamic_sampling_max_rollouts rollouts in all; if still short, the
-// dropped groups fill the rest (they cost compute, not correctness: their advantages are 0). The
-// counts go to m.dynamic_sampling, failed rewards to m.reward_errors.
-RolloutBatch collect_rollouts(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& train, StepMetrics& m);
+// What the step's rollout gives the step: this rank's groups, how far the data stream moved (every
+// rank's prompts, drawn or refilled), and its counts over every rank.
+struct StepRollouts {
+  RolloutBatch batch;
+  int64_t prompts_used = 0;  // the data position's advance
+  double reward_errors = 0;  // completions a reward failed on (each scored 0)
+  std::optional<DynamicSamplingMetrics> dynamic_sampling;
+};
+
+// The step's rollout: this rank's B / W prompts from data position `position`. With
+// dynamic_sampling, flat groups are dropped and the batch refilled from the next prompts, up to
+// dynamic_sampling_max_rollouts rollouts in all; if still short, the dropped groups fill the rest
+// (they cost compute, not correctness: their advantages are 0).
+StepRollouts collect_rollouts(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& train,
+                              int64_t position, int64_t step);
 
 }  // namespace grpo

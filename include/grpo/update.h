@@ -19,7 +19,8 @@ namespace grpo {
 double lr_at(int64_t step, int64_t total_steps, const TrainConfig& cfg);
 
 // The update on a scored rollout with its advantages (b, G) (this rank's groups, compute_advantages_grpo
-// over every rank's): old/ref log-probs, mu x K micro-batches, clip, AdamW; st.step advances by one.
+// over every rank's): old/ref log-probs, mu x K micro-batches, clip, AdamW. The schedule reads
+// st.step as the steps done; the caller counts this one (train_grpo_step).
 // Returns the update's metrics (loss, lr, grad_norm, skipped, the loss terms, the completions'
 // lengths and truncation, the sampler correction); the caller adds the rewards'.
 StepMetrics update_policy(GrpoState& st, const RolloutBatch& rb, const torch::Tensor& advantages);
@@ -32,7 +33,9 @@ struct UpdateResult {
 };
 UpdateResult apply_update(GrpoState& st, double loss_value, int64_t update, int64_t total_updates);
 
-// Mix the policy into the reference (sync_ref_model, TR-DPO): ref <- alpha * policy + (1 - alpha) * ref.
+// Mix the policy into the reference (sync_ref_model, TR-DPO): ref <- alpha * policy + (1 - alpha) * ref,
+// after every ref_model_sync_steps-th step (reference_sync_due, step 1-based).
+bool reference_sync_due(const TrainConfig& cfg, int64_t step);
 void sync_reference(GrpoState& st, double alpha);
 // Backpropagate one micro-batch's loss; with fp32 master weights the gradients are then added into
 // the masters' fp32 .grad (and the model's bf16 .grad cleared), so K micro-batches accumulate in fp32;
