@@ -56,7 +56,9 @@ inline BenchModel bench_model(const Args& a) {
     b.source = a.str("model", "");
     Policy p = load_policy(b.source, parse_device_setting(a.str("device", "auto"), "--device"),
                            parse_precision(a.str("dtype", "auto"), "--dtype"));
-    b.model = p.model, b.device = p.device, b.dtype = p.dtype;
+    b.model = p.model;
+    b.device = p.device;
+    b.dtype = p.dtype;
   } else {
     b.device = parse_device(a.str("device", "auto"));
     b.dtype = parse_dtype(a.str("dtype", "auto"), b.device);

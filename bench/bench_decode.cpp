@@ -99,7 +99,10 @@ void print_op_counts(BenchModel& b, const std::vector<std::vector<int32_t>>& pro
   double total = 0;
   for (const auto& [name, n] : full) {
     const double per_step = double(n - (base.count(name) ? base[name] : 0)) / double(T - 1);
-    if (per_step > 0) rows.push_back({per_step, name}), total += per_step;
+    if (per_step > 0) {
+      rows.push_back({per_step, name});
+      total += per_step;
+    }
   }
   std::sort(rows.rbegin(), rows.rend());
   std::printf(
@@ -150,7 +153,10 @@ int main(int argc, char** argv) {
         for (int64_t r = 0; r <= reps; ++r) {
           Rollout out = generate(b.model, prompts, 1, sp);
           if (r == 0) first_captures = out.graph_captures;
-          if (r > 0) secs.push_back(out.decode_seconds), later_captures += out.graph_captures;
+          if (r > 0) {
+            secs.push_back(out.decode_seconds);
+            later_captures += out.graph_captures;
+          }
         }
         std::sort(secs.begin(), secs.end());
         const double s = secs[secs.size() / 2], steps = double(T - 1);

@@ -19,9 +19,16 @@ namespace {
 ModelConfig bench_config(int64_t hidden, int64_t inter, int64_t layers) {
   ModelConfig c;
   c.model_type = "qwen2";
-  c.n_vocab = 151936, c.n_embd = hidden, c.n_ff = inter, c.n_layer = layers;
-  c.n_head = 4, c.n_kv_head = 2, c.head_dim = hidden / 4;
-  c.rope_theta = 1e6, c.tie_word_embeddings = true, c.attention_bias = true;
+  c.n_vocab = 151936;
+  c.n_embd = hidden;
+  c.n_ff = inter;
+  c.n_layer = layers;
+  c.n_head = 4;
+  c.n_kv_head = 2;
+  c.head_dim = hidden / 4;
+  c.rope_theta = 1e6;
+  c.tie_word_embeddings = true;
+  c.attention_bias = true;
   c.raw = {{"model_type", "qwen2"}};
   return c;
 }

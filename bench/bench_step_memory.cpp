@@ -29,8 +29,15 @@ long max_rss_kb() {
 ModelConfig bench_config(int64_t hidden, int64_t layers) {
   ModelConfig c;
   c.model_type = "qwen2";
-  c.n_vocab = 151936, c.n_embd = hidden, c.n_ff = 4 * hidden, c.n_layer = layers, c.n_head = hidden / 32, c.n_kv_head = 2;
-  c.head_dim = 32, c.tie_word_embeddings = true, c.attention_bias = true;
+  c.n_vocab = 151936;
+  c.n_embd = hidden;
+  c.n_ff = 4 * hidden;
+  c.n_layer = layers;
+  c.n_head = hidden / 32;
+  c.n_kv_head = 2;
+  c.head_dim = 32;
+  c.tie_word_embeddings = true;
+  c.attention_bias = true;
   return c;
 }
 

@@ -55,7 +55,8 @@ int main(int argc, char** argv) {
   size_t n_warm = 0;
   for (int r = 0; r < 3; ++r) {
     auto [n, s] = run(1);
-    n_warm = n, best = std::min(best, s);
+    n_warm = n;
+    best = std::min(best, s);
   }
   std::printf("| warm (best of 3) | 1 | %zu | %.3f | %.0f |\n", n_warm, best, n_warm / best);
   int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

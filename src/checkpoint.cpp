@@ -208,17 +208,21 @@ FlatState flat_from_optimizer_pt(GrpoState& st, const std::string& dir, int64_t 
     auto it = opt.state().find(adam_key(opt.state(), shapes[i]));
     if (it != opt.state().end()) {
       auto& s = static_cast<torch::optim::AdamWParamState&>(*it->second);
-      m.push_back(s.exp_avg().reshape({-1})), v.push_back(s.exp_avg_sq().reshape({-1}));
+      m.push_back(s.exp_avg().reshape({-1}));
+      v.push_back(s.exp_avg_sq().reshape({-1}));
       out.step = s.step();
     } else {  // no step taken yet
-      m.push_back(shapes[i].reshape({-1})), v.push_back(shapes[i].reshape({-1}));
+      m.push_back(shapes[i].reshape({-1}));
+      v.push_back(shapes[i].reshape({-1}));
     }
     w.push_back(masters
                     ? tensor_in_file(*masters, master_tensor(*masters, st.param_names[i], shapes[i].numel()), {shapes[i].numel()}).clone()
                     : st.params[i].detach().reshape({-1}).to(torch::kCPU, torch::kFloat32));
   }
   auto slice = [&](const std::vector<torch::Tensor>& parts) { return torch::cat(parts).narrow(0, lo, hi - lo).clone(); };
-  out.master = slice(w), out.exp_avg = slice(m), out.exp_avg_sq = slice(v);
+  out.master = slice(w);
+  out.exp_avg = slice(m);
+  out.exp_avg_sq = slice(v);
   return out;
 }
 

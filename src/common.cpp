@@ -73,7 +73,10 @@ std::string closest_match(std::string_view word, const std::vector<std::string>&
   size_t best_d = SIZE_MAX;
   for (const auto& c : candidates) {
     size_t d = edit_distance(to_lower(word), to_lower(c));
-    if (d < best_d) best_d = d, best = c;
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
   }
   // Suggest only when the typo is small relative to the word: a third of its length, at least 2.
   size_t limit = std::max<size_t>(2, word.size() / 3);

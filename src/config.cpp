@@ -74,7 +74,7 @@ Precision parse_precision(const std::string& text, const std::string& what) {
 DeviceSetting parse_device_setting(const std::string& text, const std::string& what) {
   DeviceSetting d;
   if (text == "auto") return d;
-  if (text == "cpu") return d.kind = DeviceSetting::Kind::Cpu, d;
+  if (text == "cpu") return {DeviceSetting::Kind::Cpu};
   d.kind = DeviceSetting::Kind::Cuda;
   if (text == "cuda") return d;
   const bool numbered =

@@ -58,7 +58,10 @@ void fit(StaticDecodeState& d, Qwen2ForCausalLM& model, int64_t rows, int64_t ca
   auto weights = weight_pointers(model);
   const bool same_model = d.model == model.get() && d.weights == weights && d.attention == model->attention;
   if (same_model && d.rows >= rows && d.capacity >= capacity) return;
-  if (same_model) rows = std::max(rows, d.rows), capacity = std::max(capacity, d.capacity);
+  if (same_model) {
+    rows = std::max(rows, d.rows);
+    capacity = std::max(capacity, d.capacity);
+  }
   // Free the old buffers first: the new ones may not fit beside them.
   d.steps.clear();
   d.cache = KVCache();
@@ -112,7 +115,8 @@ void decode_step(StaticDecodeState& d, Qwen2ForCausalLM& model, int64_t rows, in
     // Later captures need one warm-up only (cuBLAS handles and workspaces already exist).
     s.graph.capture(d.write_pos.device(), step, d.graph_captures == 0 ? 2 : 1);
     s.captured = true;
-    ++d.graph_captures, ++r.graph_captures;
+    ++d.graph_captures;
+    ++r.graph_captures;
   }
   s.graph.replay();
 }

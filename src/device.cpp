@@ -198,7 +198,9 @@ void CudaGraph::capture(const torch::Device& device, const std::function<void()>
   synchronize(device);
   impl_->captured = true;
 #else
-  (void)device, (void)fn, (void)warmup;
+  (void)device;
+  (void)fn;
+  (void)warmup;
   throw Error("CUDA graphs: this build of grpo_train has no CUDA support (built against a CPU LibTorch)");
 #endif
 }

@@ -151,7 +151,8 @@ std::string stores_tried(bool asked, bool now) {
   if (!asked) return "the classic TCPStore (USE_LIBUV=0)";
   return now ? "the libuv TCPStore" : "the libuv TCPStore (this LibTorch is built without libuv), then the classic TCPStore";
 #else
-  (void)asked, (void)now;
+  (void)asked;
+  (void)now;
   return "the TCPStore";
 #endif
 }
@@ -168,7 +169,8 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const DistEnv& env) {
 
 std::shared_ptr<Dist> Dist::connect(const DistEnv& env, DistBackend requested, const torch::Device& device, int timeout_s) {
   auto d = std::make_shared<Dist>();
-  d->rank_ = env.rank, d->world_ = env.world_size;
+  d->rank_ = env.rank;
+  d->world_ = env.world_size;
   d->impl_ = std::make_unique<Impl>();
   Impl& im = *d->impl_;
   im.env = env;

@@ -36,9 +36,12 @@ void gather_samples(Dist& dist, std::vector<EvalSample>& samples) {
   for (const auto& text : dist.all_gather(json_text(mine)))
     for (const auto& j : json::parse(text)) {
       EvalSample e{j[0].get<std::string>(), Gold{}, j[4].get<std::string>(), j[5].get<bool>(), j[6].get<bool>()};
-      e.gold.text = j[1].get<std::string>(), e.gold.is_string = j[3].get<bool>();
+      e.gold.text = j[1].get<std::string>();
+      e.gold.is_string = j[3].get<bool>();
       if (!j[2].is_null()) e.gold.number = j[2].get<double>();
-      e.transcript = j[7].get<std::string>(), e.tool_calls = j[8].get<int64_t>(), e.tool_useful = j[9].get<bool>();
+      e.transcript = j[7].get<std::string>();
+      e.tool_calls = j[8].get<int64_t>();
+      e.tool_useful = j[9].get<bool>();
       samples.push_back(std::move(e));
     }
 }
@@ -83,12 +86,16 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
       e.completion = answers[i].final_text;
       if (tools) {
         const ToolUse use = tool_use(tools->turns()[i], e.gold);
-        e.transcript = answers[i].text, e.tool_calls = use.calls, e.tool_useful = use.useful;
-        tool_calls += use.calls, tool_useful += use.useful;
+        e.transcript = answers[i].text;
+        e.tool_calls = use.calls;
+        e.tool_useful = use.useful;
+        tool_calls += use.calls;
+        tool_useful += use.useful;
       }
       e.correct_strict = correctness_reward(e.completion, e.gold, strict) > 0;
       e.correct_flexible = correctness_reward(e.completion, e.gold, flexible) > 0;
-      ok_strict += e.correct_strict, ok_flex += e.correct_flexible;
+      ok_strict += e.correct_strict;
+      ok_flex += e.correct_flexible;
       res.samples.push_back(std::move(e));
     }
     if (cfg.eval_samples > 0) {
@@ -104,8 +111,11 @@ EvalResult evaluate(Qwen2ForCausalLM& model, const Tokenizer& tok, const Special
   }
   if (dist && dist->active()) {  // every rank's counts and answers, in question order
     auto counts = dist->all_reduce({double(ok_strict), double(ok_flex), double(ok_sampled), double(tool_calls), double(tool_useful)});
-    ok_strict = int64_t(counts[0]), ok_flex = int64_t(counts[1]), ok_sampled = int64_t(counts[2]);
-    tool_calls = int64_t(counts[3]), tool_useful = int64_t(counts[4]);
+    ok_strict = int64_t(counts[0]);
+    ok_flex = int64_t(counts[1]);
+    ok_sampled = int64_t(counts[2]);
+    tool_calls = int64_t(counts[3]);
+    tool_useful = int64_t(counts[4]);
     gather_samples(*dist, res.samples);
   }
   res.greedy_strict = double(ok_strict) / std::max<int64_t>(1, n);
@@ -128,7 +138,10 @@ json eval_json(const EvalResult& e) {
             {"sampled", e.sampled < 0 ? json(nullptr) : json(e.sampled)},
             {"n", e.n},
             {"seconds", e.seconds}};
-  if (e.tool_calls_mean >= 0) j["tool_calls_mean"] = e.tool_calls_mean, j["tool_useful_frac"] = e.tool_useful_frac;
+  if (e.tool_calls_mean >= 0) {
+    j["tool_calls_mean"] = e.tool_calls_mean;
+    j["tool_useful_frac"] = e.tool_useful_frac;
+  }
   return j;
 }
 
@@ -141,7 +154,11 @@ void write_answers(const std::string& path, const EvalResult& e) {
               {"completion", a.completion},
               {"correct", a.correct_strict},
               {"correct_flexible", a.correct_flexible}};
-    if (!a.transcript.empty()) j["transcript"] = a.transcript, j["tool_calls"] = a.tool_calls, j["tool_useful"] = a.tool_useful;
+    if (!a.transcript.empty()) {
+      j["transcript"] = a.transcript;
+      j["tool_calls"] = a.tool_calls;
+      j["tool_useful"] = a.tool_useful;
+    }
     s += json_text(j) + "\n";
   }
   write_file_atomic(path, s);

@@ -14,8 +14,11 @@ GrpoState::GrpoState(TrainConfig c, Qwen2ForCausalLM p, int64_t total, Qwen2ForC
   check_attention(cfg.attention);
   policy->set_attention(cfg.attention);
   if (cfg.lora_rank > 0 && !has_lora(policy)) add_lora(policy, lora_config(cfg), static_cast<uint64_t>(cfg.seed));
-  for (auto& item : policy->named_parameters())
-    if (cfg.lora_rank == 0 || is_lora_name(item.key())) params.push_back(item.value()), param_names.push_back(item.key());
+  for (auto& item : policy->named_parameters()) {
+    if (cfg.lora_rank > 0 && !is_lora_name(item.key())) continue;
+    params.push_back(item.value());
+    param_names.push_back(item.key());
+  }
   if (!params.empty() && params[0].scalar_type() != torch::kFloat32 && cfg.zero_stage == 0)
     for (auto& q : params) master.push_back(q.detach().to(torch::kFloat32).clone());
   if (cfg.beta > 0 && cfg.lora_rank == 0) {  // frozen: the given reference, else a copy of the initial policy

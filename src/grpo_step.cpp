@@ -44,7 +44,10 @@ StepTiming step_timing(const GrpoState& st, const RolloutBatch& rb, double t_rol
       {double(r.decode_tokens), double((torch::cat({r.prompt_mask, r.completion_mask}, 1)).sum().item<int64_t>()) * st.cfg.num_iterations});
   const auto slowest = st.dist->all_reduce({t_roll, t_upd, rb.reward_seconds, peak_memory_mb(device)}, Dist::Op::Max);
   StepTiming t;
-  t.rollout_s = slowest[0], t.update_s = slowest[1], t.rewards_s = slowest[2], t.peak_mem_mb = slowest[3];
+  t.rollout_s = slowest[0];
+  t.update_s = slowest[1];
+  t.rewards_s = slowest[2];
+  t.peak_mem_mb = slowest[3];
   t.rollout_tokens_per_s = tokens[0] / std::max(t.rollout_s, 1e-9);
   t.update_tokens_per_s = tokens[1] / std::max(t.update_s, 1e-9);
   if (st.cfg.decode_mode != DecodeMode::Eager) t.decode_new_shapes = r.decode_shapes;
@@ -54,11 +57,16 @@ StepTiming step_timing(const GrpoState& st, const RolloutBatch& rb, double t_rol
 // Tool calls of every rank's completions.
 ToolMetrics tool_metrics(const GrpoState& st, const RolloutBatch& rb) {
   double calls = 0, errors = 0, useful = 0;
-  for (size_t n = 0; n < rb.tool_calls.size(); ++n)
-    calls += double(rb.tool_calls[n]), errors += double(rb.tool_errors[n]), useful += rb.tool_useful[n];
+  for (size_t n = 0; n < rb.tool_calls.size(); ++n) {
+    calls += double(rb.tool_calls[n]);
+    errors += double(rb.tool_errors[n]);
+    useful += rb.tool_useful[n];
+  }
   const auto sums = st.dist->all_reduce({calls, errors, useful, double(rb.tool_calls.size())});
   ToolMetrics t;
-  t.calls_mean = sums[0] / std::max(1.0, sums[3]), t.errors = sums[1], t.useful_frac = sums[2] / std::max(1.0, sums[3]);
+  t.calls_mean = sums[0] / std::max(1.0, sums[3]);
+  t.errors = sums[1];
+  t.useful_frac = sums[2] / std::max(1.0, sums[3]);
   t.time_s = st.dist->all_reduce(rb.rollout.tool_seconds, Dist::Op::Max);
   return t;
 }

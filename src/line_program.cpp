@@ -72,7 +72,8 @@ void LineProgram::start() {
   int in[2], out[2];
   if (::pipe2(in, O_CLOEXEC) != 0) throw Error(describe() + ": pipe: " + std::strerror(errno));
   if (::pipe2(out, O_CLOEXEC) != 0) {
-    ::close(in[0]), ::close(in[1]);
+    ::close(in[0]);
+    ::close(in[1]);
     throw Error(describe() + ": pipe: " + std::strerror(errno));
   }
   posix_spawn_file_actions_t fa;
@@ -93,20 +94,30 @@ void LineProgram::start() {
   const int rc = ::posix_spawnp(&pid, args[0], &fa, &attr, args.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
-  ::close(in[0]), ::close(out[1]);
+  ::close(in[0]);
+  ::close(out[1]);
   if (rc != 0) {
-    ::close(in[1]), ::close(out[0]);
+    ::close(in[1]);
+    ::close(out[0]);
     throw Error(describe() + ": cannot start " + argv_[0] + ": " + std::strerror(rc));
   }
-  pid_ = pgid_ = pid, to_child_ = in[1], from_child_ = out[0];
+  pid_ = pgid_ = pid;
+  to_child_ = in[1];
+  from_child_ = out[0];
   ::fcntl(to_child_, F_SETFL, ::fcntl(to_child_, F_GETFL) | O_NONBLOCK);
   ::fcntl(from_child_, F_SETFL, ::fcntl(from_child_, F_GETFL) | O_NONBLOCK);
   pending_.clear();
 }
 
 void LineProgram::stop() {
-  if (to_child_ >= 0) ::close(to_child_), to_child_ = -1;
-  if (from_child_ >= 0) ::close(from_child_), from_child_ = -1;
+  if (to_child_ >= 0) {
+    ::close(to_child_);
+    to_child_ = -1;
+  }
+  if (from_child_ >= 0) {
+    ::close(from_child_);
+    from_child_ = -1;
+  }
   if (pgid_ <= 0) return;
   // EOF on its stdin asks it to finish; 0.5 s later it is killed, with its process group (what it
   // started); an exited program's leftover children too.
@@ -122,7 +133,8 @@ void LineProgram::stop() {
   if (!reaped)
     while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
-  pid_ = -1, pgid_ = -1;
+  pid_ = -1;
+  pgid_ = -1;
 }
 
 bool LineProgram::exchange(const std::string& request, std::string& reply, std::string& why) {

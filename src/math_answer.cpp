@@ -109,7 +109,8 @@ std::string normalize(std::string_view in) {
                                                                                               {"\\operatorname{", "{"},
                                                                                               {"\\boxed{", "{"}})
     replace_all(s, from, to);
-  replace_all(s, "{ and }", ","), replace_all(s, "{and}", ",");  // "1 \text{ and } 2"
+  replace_all(s, "{ and }", ",");  // "1 \text{ and } 2"
+  replace_all(s, "{and}", ",");
   brace_bare_arguments(s);
   while (!s.empty() && (s.back() == '.' || s.back() == ' ')) s.pop_back();  // "The answer is 3."
   return s;
@@ -331,7 +332,8 @@ class Parser {
     ++i_;
     if (items.size() == 1 && ((open == '(' && close == ')') || (open == '[' && close == ']'))) return std::move(items[0]);
     Node n = make(Kind::Tuple, std::move(items));
-    n.open = open, n.close = close;
+    n.open = open;
+    n.close = close;
     return n;
   }
   Node command() {
@@ -345,7 +347,8 @@ class Parser {
     }
     if (name == "sqrt") {
       Node index = make(Kind::Num);
-      index.value = 2, index.integer = true;
+      index.value = 2;
+      index.integer = true;
       if (at_op("[")) {
         ++i_;
         index = expr();
@@ -361,7 +364,9 @@ class Parser {
     const Token& k = peek();
     if (k.kind == Tok::Num) {
       Node n = make(Kind::Num);
-      n.value = std::strtod(k.text.c_str(), nullptr), n.decimal = k.decimal, n.integer = !k.decimal;
+      n.value = std::strtod(k.text.c_str(), nullptr);
+      n.decimal = k.decimal;
+      n.integer = !k.decimal;
       ++i_;
       return n;
     }
@@ -492,7 +497,8 @@ std::string words_of(const Node& n) {
 bool values_equal(const Node& g, const Node& a) {
   std::set<std::string> gv, av;
   bool gw = false, aw = false;
-  collect(g, gv, gw), collect(a, av, aw);
+  collect(g, gv, gw);
+  collect(a, av, aw);
   if (gw || aw) return gw && aw && words_of(g) == words_of(a);
   if (gv != av) return false;
   const Node *gp = integer_percent(g), *ap = integer_percent(a);

@@ -48,7 +48,10 @@ StepMetrics logprob_objective_step(GrpoState& st, const Rollout& r, int64_t K,
   ++st.step;
   StepMetrics stats;
   stats.step = st.step;
-  stats.loss = loss_total, stats.lr = u.lr, stats.grad_norm = u.grad_norm, stats.skipped = u.applied ? 0.0 : 1.0;
+  stats.loss = loss_total;
+  stats.lr = u.lr;
+  stats.grad_norm = u.grad_norm;
+  stats.skipped = u.applied ? 0.0 : 1.0;
   return stats;
 }
 
@@ -59,7 +62,10 @@ StepMetrics logprob_objective_step(GrpoState& st, const Rollout& r, int64_t K,
 // is context, never trained.
 void encode_response(const Tokenizer& tok, const std::string& text, bool tools, std::vector<int32_t>& ids, std::vector<int32_t>& own) {
   auto add = [&](std::string_view piece, int32_t mine) {
-    for (int32_t id : tok.encode(piece, /*match_special=*/tools)) ids.push_back(id), own.push_back(mine);
+    for (int32_t id : tok.encode(piece, /*match_special=*/tools)) {
+      ids.push_back(id);
+      own.push_back(mine);
+    }
   };
   if (!tools) return add(text, 1);
   const std::string open = "\n<|im_start|>user\n<tool_response>", resume = "<|im_start|>assistant\n";
@@ -91,15 +97,20 @@ RolloutBatch offline_batch(GrpoState& st, const Tokenizer& tok, const SpecialIds
     for (int64_t i = 0; i < G; ++i) {
       std::vector<int32_t> ids, own;
       encode_response(tok, g.responses[i], tools, ids, own);
-      if (!special.eos.empty()) ids.push_back(special.eos.front()), own.push_back(1);
+      if (!special.eos.empty()) {
+        ids.push_back(special.eos.front());
+        own.push_back(1);
+      }
       // max_new_tokens counts the model's tokens, as in a rollout.
       int64_t mine = 0;
       size_t keep = 0;
       while (keep < ids.size() && (mine += own[keep]) <= cfg.max_new_tokens) ++keep;
       const bool cut = keep < ids.size();
-      ids.resize(keep), own.resize(keep);
+      ids.resize(keep);
+      own.resize(keep);
       rb.rollout.finish.push_back(cut ? FinishReason::Length : FinishReason::Stop);
-      responses.push_back(std::move(ids)), owns.push_back(std::move(own));
+      responses.push_back(std::move(ids));
+      owns.push_back(std::move(own));
       rewards.push_back(g.rewards[i]);
       rb.completions.push_back(g.responses[i]);
     }
@@ -115,7 +126,11 @@ RolloutBatch offline_batch(GrpoState& st, const Tokenizer& tok, const SpecialIds
   auto own = torch::zeros({B * G, Tc}, torch::kInt64);
   auto ia = ids.accessor<int64_t, 2>(), ma = mask.accessor<int64_t, 2>(), oa = own.accessor<int64_t, 2>();  // host writes
   for (int64_t n = 0; n < B * G; ++n)
-    for (size_t t = 0; t < responses[n].size(); ++t) ia[n][t] = responses[n][t], ma[n][t] = 1, oa[n][t] = owns[n][t];
+    for (size_t t = 0; t < responses[n].size(); ++t) {
+      ia[n][t] = responses[n][t];
+      ma[n][t] = 1;
+      oa[n][t] = owns[n][t];
+    }
   rb.rollout.completion_ids = ids.to(device);
   rb.rollout.completion_mask = mask.to(device);
   if (tools) rb.rollout.loss_mask = own.to(device);

@@ -54,7 +54,8 @@ std::pair<torch::Tensor, torch::Tensor> KVCache::append(int64_t layer, torch::Te
       new_k = torch::cat({K, new_k}, 2);  // (N, Hkv, S, hd)
       new_v = torch::cat({V, new_v}, 2);
     }
-    K = new_k, V = new_v;
+    K = new_k;
+    V = new_v;
     return {K, V};
   }
   const int64_t past = length, T = new_k.size(2);
@@ -220,7 +221,10 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::T
   } else {
     q = q_proj(x).view({N, T, n_head, head_dim});     // (N, T, H, hd)
     k = k_proj(x).view({N, T, n_kv_head, head_dim});  // (N, T, Hkv, hd)
-    if (q_norm) q = q_norm(q), k = k_norm(k);
+    if (q_norm) {
+      q = q_norm(q);
+      k = k_norm(k);
+    }
     q = apply_rope(q, cos, sin);
     k = apply_rope(k, cos, sin);
     v = v_proj(x).view({N, T, n_kv_head, head_dim});  // (N, T, Hkv, hd)

@@ -32,7 +32,8 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
   if (hi < lo) std::swap(lo, hi);
   if (hi == lo) {  // a flat series: a unit-wide band around it
     const double pad = lo == 0 ? 1 : std::abs(lo) * 0.5;
-    lo -= pad, hi += pad;
+    lo -= pad;
+    hi += pad;
   }
   const double raw = (hi - lo) / std::max(1, target);
   const double mag = std::pow(10.0, std::floor(std::log10(raw)));
@@ -74,7 +75,10 @@ ExamplePick pick_examples(const std::vector<bool>& before_ok, const std::vector<
   std::vector<size_t> fixed, broken, both_wrong, both_right;
   for (size_t i = 0; i < std::min(before_ok.size(), after_ok.size()); ++i)
     (before_ok[i] ? (after_ok[i] ? both_right : broken) : (after_ok[i] ? fixed : both_wrong)).push_back(i);
-  p.fixed = fixed.size(), p.broken = broken.size(), p.both_wrong = both_wrong.size(), p.both_right = both_right.size();
+  p.fixed = fixed.size();
+  p.broken = broken.size();
+  p.both_wrong = both_wrong.size();
+  p.both_right = both_right.size();
   std::vector<size_t> unchanged = both_wrong;
   unchanged.insert(unchanged.end(), both_right.begin(), both_right.end());
   // First pass with quotas (so a regression and an unchanged question are shown when they exist),
@@ -85,7 +89,10 @@ ExamplePick pick_examples(const std::vector<bool>& before_ok, const std::vector<
   size_t total = 0;
   for (int pass = 0; pass < 2; ++pass)
     for (int c = 0; c < 3; ++c)
-      while (total < max_n && taken[c] < cats[c]->size() && (pass == 1 || taken[c] < quota[c])) ++taken[c], ++total;
+      while (total < max_n && taken[c] < cats[c]->size() && (pass == 1 || taken[c] < quota[c])) {
+        ++taken[c];
+        ++total;
+      }
   for (int c = 0; c < 3; ++c) p.order.insert(p.order.end(), cats[c]->begin(), cats[c]->begin() + taken[c]);
   return p;
 }
@@ -129,12 +136,22 @@ std::string svg_chart(const Chart& c) {
   const double W = 560, H = 280, L = 64, R = 16, T = 34, B = 44;
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
   auto extend = [&](const std::vector<double>& xs, const std::vector<double>& ys) {
-    for (size_t i = 0; i < xs.size() && i < ys.size(); ++i)
-      if (std::isfinite(ys[i])) x0 = std::min(x0, xs[i]), x1 = std::max(x1, xs[i]), y0 = std::min(y0, ys[i]), y1 = std::max(y1, ys[i]);
+    for (size_t i = 0; i < xs.size() && i < ys.size(); ++i) {
+      if (!std::isfinite(ys[i])) continue;
+      x0 = std::min(x0, xs[i]);
+      x1 = std::max(x1, xs[i]);
+      y0 = std::min(y0, ys[i]);
+      y1 = std::max(y1, ys[i]);
+    }
   };
   extend(c.xs, c.ys);
   extend(c.mark_xs, c.mark_ys);
-  if (!std::isfinite(x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+  if (!std::isfinite(x0)) {
+    x0 = 0;
+    x1 = 1;
+    y0 = 0;
+    y1 = 1;
+  }
   const auto xt = nice_ticks(x0, x1, 6), yt = nice_ticks(y0, y1, 5);
   const double ax0 = xt.front(), ax1 = xt.back(), ay0 = yt.front(), ay1 = yt.back();
   auto px = [&](double x) { return L + (x - ax0) / (ax1 - ax0) * (W - L - R); };
@@ -189,7 +206,11 @@ std::string svg_chart(const Chart& c) {
     };
     count(c.xs, c.ys);
     count(c.mark_xs, c.mark_ys);
-    if (inside < fewest) fewest = inside, lx = cx, ly = cy;
+    if (inside < fewest) {
+      fewest = inside;
+      lx = cx;
+      ly = cy;
+    }
   }
   out("<rect x=\"%.1f\" y=\"%.1f\" width=\"%.0f\" height=\"%.0f\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>\n", lx, ly, lw,
       lh);
@@ -280,7 +301,8 @@ RunFiles read_run_files(const std::string& out_dir) {
   f.ans_after = read_jsonl_file(out_dir + "/answers_after.jsonl");
   const std::string summary_path = out_dir + "/summary.json";
   f.summary = file_exists(summary_path) ? parse_json(read_file(summary_path), summary_path) : json::object();
-  f.before = f.summary.value("before", json::object()), f.after = f.summary.value("after", json::object());
+  f.before = f.summary.value("before", json::object());
+  f.after = f.summary.value("after", json::object());
   f.wall = f.summary.value("wall_s", 0.0);
   f.steps = f.history.empty() ? 0 : f.history.back().value("step", int64_t(0));
   return f;
@@ -334,7 +356,10 @@ void write_what_changed(std::ostream& md, const RunFiles& f) {
         const json r = step_value(history[i], "reward_mean");
         return r.is_number() ? r.get<double>() : 0.0;
       };
-      for (size_t i = 0; i < k; ++i) r0 += reward(i), r1 += reward(history.size() - 1 - i);
+      for (size_t i = 0; i < k; ++i) {
+        r0 += reward(i);
+        r1 += reward(history.size() - 1 - i);
+      }
       char b[160];
       std::snprintf(b, sizeof b, " The mean training reward averaged %.3f over the first %zu steps and %.3f over the last %zu.", r0 / k, k,
                     r1 / k, k);
@@ -430,15 +455,20 @@ void write_curves(std::ostream& md, const RunFiles& f, const std::string& out_di
                           {"loss", "loss", "loss", nullptr}};
   for (const auto& cv : curves) {
     Chart c;
-    c.title = cv.title, c.y_label = cv.y_label;
+    c.title = cv.title;
+    c.y_label = cv.y_label;
     for (const auto& h : history) {
       const json y = step_value(h, cv.key);
       if (y.is_null() && !h.contains(cv.key)) continue;
-      c.xs.push_back(h["step"].get<double>()), c.ys.push_back(y.is_number() ? y.get<double>() : std::nan(""));
+      c.xs.push_back(h["step"].get<double>());
+      c.ys.push_back(y.is_number() ? y.get<double>() : std::nan(""));
     }
     if (cv.eval_key) {
       auto mark = [&](double step, const json& e) {
-        if (e.contains(cv.eval_key) && e[cv.eval_key].is_number()) c.mark_xs.push_back(step), c.mark_ys.push_back(e[cv.eval_key]);
+        if (e.contains(cv.eval_key) && e[cv.eval_key].is_number()) {
+          c.mark_xs.push_back(step);
+          c.mark_ys.push_back(e[cv.eval_key]);
+        }
       };
       if (summary.contains("before")) mark(0, before);
       for (const auto& e : evals) mark(e.value("step", 0.0), e);

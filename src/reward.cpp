@@ -390,7 +390,9 @@ namespace {
 // A completion a reward failed on: every component 0, the reason kept.
 void zero_failed(RewardResult& r, std::string why) {
   for (auto& [fn, v] : r.by_fn) v = 0.0f;
-  r.total = 0, r.correct = false, r.error = std::move(why);
+  r.total = 0;
+  r.correct = false;
+  r.error = std::move(why);
 }
 
 }  // namespace
@@ -439,8 +441,11 @@ std::vector<RewardResult> RewardSet::score_batch(const std::vector<ScoreItem>& i
   RewardRequest req;
   req.step = step;
   for (const auto& it : items) {
-    req.prompts.push_back(it.prompt), req.completions.push_back(it.completion), req.golds.push_back(it.gold);
-    req.columns.push_back(it.columns), req.messages.push_back(it.messages);
+    req.prompts.push_back(it.prompt);
+    req.completions.push_back(it.completion);
+    req.golds.push_back(it.gold);
+    req.columns.push_back(it.columns);
+    req.messages.push_back(it.messages);
   }
   for (const auto& [name, values] : program_->score(req)) {
     if (out[0].by_fn.count(name))

@@ -108,7 +108,10 @@ std::string pattern_of(const RewardRule& r) {
   for (const auto& w : r.words) {
     std::string lit;  // \Q..\E quotes everything except a literal "\E", which is split
     size_t from = 0, at;
-    while ((at = w.find("\\E", from)) != std::string::npos) lit += "\\Q" + w.substr(from, at - from) + "\\E\\\\E", from = at + 2;
+    while ((at = w.find("\\E", from)) != std::string::npos) {
+      lit += "\\Q" + w.substr(from, at - from) + "\\E\\\\E";
+      from = at + 2;
+    }
     lit += "\\Q" + w.substr(from) + "\\E";
     alt += (alt.empty() ? "" : "|") + lit;
   }
@@ -221,10 +224,12 @@ json reward_rule_to_json(const RewardRule& r) {
     j["tolerance"] = r.tolerance;
     return j;
   }
-  if (r.type == RuleType::Regex)
+  if (r.type == RuleType::Regex) {
     j["pattern"] = r.pattern;
-  else
-    j["words"] = r.words, j["whole_words"] = r.whole_words;
+  } else {
+    j["words"] = r.words;
+    j["whole_words"] = r.whole_words;
+  }
   j["presence"] = r.presence;
   j["ignore_case"] = r.ignore_case;
   j["per_match"] = r.per_match;

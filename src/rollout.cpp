@@ -24,7 +24,9 @@ void record_tool_turns(Transcript t, const std::vector<ToolTurn>& turns, const G
   rb.completions.push_back(std::move(t.final_text));
   rb.transcripts.push_back(std::move(t.text));
   rb.messages.push_back(python_json(t.messages));
-  rb.tool_calls.push_back(use.calls), rb.tool_errors.push_back(use.errors), rb.tool_useful.push_back(use.useful);
+  rb.tool_calls.push_back(use.calls);
+  rb.tool_errors.push_back(use.errors);
+  rb.tool_useful.push_back(use.useful);
 }
 
 }  // namespace
@@ -89,7 +91,10 @@ RolloutBatch gather_groups(const std::vector<RolloutBatch>& parts, const std::ve
   TORCH_CHECK(!parts.empty() && !picks.empty(), "gather_groups: nothing to gather");
   const int64_t G = parts[0].rewards.size(1);
   int64_t Tp = 0, Tc = 0;
-  for (const auto& p : parts) Tp = std::max(Tp, p.rollout.prompt_ids.size(1)), Tc = std::max(Tc, p.rollout.completion_ids.size(1));
+  for (const auto& p : parts) {
+    Tp = std::max(Tp, p.rollout.prompt_ids.size(1));
+    Tc = std::max(Tc, p.rollout.completion_ids.size(1));
+  }
   auto pad = [](const torch::Tensor& x, int64_t width, bool left) {  // zeros: masked out either way
     const int64_t extra = width - x.size(1);
     if (extra == 0) return x;
@@ -104,33 +109,46 @@ RolloutBatch gather_groups(const std::vector<RolloutBatch>& parts, const std::ve
     const RolloutBatch& p = parts.at(pi);
     const Rollout& r = p.rollout;
     auto rows = [&](const torch::Tensor& x) { return x.narrow(0, g * G, G); };
-    pid.push_back(pad(rows(r.prompt_ids), Tp, true)), pm.push_back(pad(rows(r.prompt_mask), Tp, true));
-    cid.push_back(pad(rows(r.completion_ids), Tc, false)), cm.push_back(pad(rows(r.completion_mask), Tc, false));
+    pid.push_back(pad(rows(r.prompt_ids), Tp, true));
+    pm.push_back(pad(rows(r.prompt_mask), Tp, true));
+    cid.push_back(pad(rows(r.completion_ids), Tc, false));
+    cm.push_back(pad(rows(r.completion_mask), Tc, false));
     if (r.logprobs.defined()) lp.push_back(pad(rows(r.logprobs), Tc, false));
     if (r.loss_mask.defined()) lm.push_back(pad(rows(r.loss_mask), Tc, false));
     for (int64_t i = 0; i < G && !r.tool_turns.empty(); ++i) out.rollout.tool_turns.push_back(r.tool_turns[g * G + i]);
-    rew.push_back(p.rewards.narrow(0, g, 1)), cor.push_back(p.correct.narrow(0, g, 1));
+    rew.push_back(p.rewards.narrow(0, g, 1));
+    cor.push_back(p.correct.narrow(0, g, 1));
     for (const auto& [fn, v] : p.reward_by_fn) by_fn[fn].push_back(v.narrow(0, g, 1));
     for (int64_t i = 0; i < G; ++i) {
       const size_t n = static_cast<size_t>(g * G + i);
-      out.rollout.finish.push_back(r.finish[n]), out.completions.push_back(p.completions[n]);
+      out.rollout.finish.push_back(r.finish[n]);
+      out.completions.push_back(p.completions[n]);
       if (p.transcripts.empty()) continue;
-      out.transcripts.push_back(p.transcripts[n]), out.messages.push_back(p.messages[n]);
-      out.tool_calls.push_back(p.tool_calls[n]), out.tool_errors.push_back(p.tool_errors[n]), out.tool_useful.push_back(p.tool_useful[n]);
+      out.transcripts.push_back(p.transcripts[n]);
+      out.messages.push_back(p.messages[n]);
+      out.tool_calls.push_back(p.tool_calls[n]);
+      out.tool_errors.push_back(p.tool_errors[n]);
+      out.tool_useful.push_back(p.tool_useful[n]);
     }
     if (!p.examples.empty()) out.examples.push_back(p.examples[g]);
   }
-  out.rollout.prompt_ids = torch::cat(pid), out.rollout.prompt_mask = torch::cat(pm);          // (N, Tp)
-  out.rollout.completion_ids = torch::cat(cid), out.rollout.completion_mask = torch::cat(cm);  // (N, Tc)
+  out.rollout.prompt_ids = torch::cat(pid);  // (N, Tp)
+  out.rollout.prompt_mask = torch::cat(pm);
+  out.rollout.completion_ids = torch::cat(cid);  // (N, Tc)
+  out.rollout.completion_mask = torch::cat(cm);
   if (lp.size() == picks.size()) out.rollout.logprobs = torch::cat(lp);
   if (lm.size() == picks.size()) out.rollout.loss_mask = torch::cat(lm);
-  out.rewards = torch::cat(rew), out.correct = torch::cat(cor);  // (B, G)
+  out.rewards = torch::cat(rew);  // (B, G)
+  out.correct = torch::cat(cor);
   for (auto& [fn, v] : by_fn) out.reward_by_fn[fn] = torch::cat(v);
   for (const auto& p : parts) {  // the work of every rollout, kept or not
     out.reward_seconds += p.reward_seconds;
-    out.rollout.prefill_tokens += p.rollout.prefill_tokens, out.rollout.decode_tokens += p.rollout.decode_tokens;
-    out.rollout.prefill_seconds += p.rollout.prefill_seconds, out.rollout.decode_seconds += p.rollout.decode_seconds;
-    out.rollout.decode_shapes += p.rollout.decode_shapes, out.rollout.tool_seconds += p.rollout.tool_seconds;
+    out.rollout.prefill_tokens += p.rollout.prefill_tokens;
+    out.rollout.decode_tokens += p.rollout.decode_tokens;
+    out.rollout.prefill_seconds += p.rollout.prefill_seconds;
+    out.rollout.decode_seconds += p.rollout.decode_seconds;
+    out.rollout.decode_shapes += p.rollout.decode_shapes;
+    out.rollout.tool_seconds += p.rollout.tool_seconds;
   }
   return out;
 }
@@ -219,8 +237,8 @@ RolloutBatch refill_flat_groups(RolloutRound& r, std::vector<RolloutBatch> parts
 
 }  // namespace
 
-StepRollouts collect_rollouts(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& train,
-                              int64_t position, int64_t step) {
+StepRollouts collect_rollouts(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& train, int64_t position,
+                              int64_t step) {
   const TrainConfig& cfg = st.cfg;
   Dist& dist = *st.dist;
   const int64_t b = cfg.prompts_per_step / dist.world_size();  // this rank's groups

@@ -238,7 +238,10 @@ void save(GrpoState& st, const RunInputs& in, const RunRecord& run) {
   Dist& dist = *in.dist;
   dist.check_same(st.trainable(), st.param_names, "at step " + std::to_string(st.step));
   TrainerState record;
-  record.wall_s = run.wall_s(), record.eval_before = run.eval_before, record.model_path = in.cfg.model_path, record.seed = in.cfg.seed;
+  record.wall_s = run.wall_s();
+  record.eval_before = run.eval_before;
+  record.model_path = in.cfg.model_path;
+  record.seed = in.cfg.seed;
   const std::vector<std::string> shard_sums = st.zero ? save_optimizer_shards(st, in.cfg.output_dir) : std::vector<std::string>{};
   std::string dir = dist.is_main() ? save_checkpoint(st, in.cfg.output_dir, in.cfg.model_path, record, shard_sums) : "";
   dist.barrier();

@@ -121,7 +121,8 @@ void RunLogs::log_samples(int64_t step, const RolloutBatch& rb, const torch::Ten
       if (!rb.transcripts.empty()) {  // with tools: the whole exchange, as the model saw it and as messages
         c["transcript"] = rb.transcripts[n];
         c["messages"] = json::parse(rb.messages[n]);
-        c["tool_calls"] = rb.tool_calls[n], c["tool_errors"] = rb.tool_errors[n];
+        c["tool_calls"] = rb.tool_calls[n];
+        c["tool_errors"] = rb.tool_errors[n];
       }
       j["completions"].push_back(std::move(c));
     }

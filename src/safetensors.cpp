@@ -84,8 +84,11 @@ std::vector<TensorInfo> SafetensorsFile::parse_header(const uint8_t* data, size_
     if (!v.contains("dtype") || !v["dtype"].is_string()) fail(where + ": missing string field \"dtype\"");
     std::string dt = v["dtype"];
     bool known = false;
-    for (const auto& r : kDTypes)
-      if (dt == r.name) t.dtype = r.d, known = true;
+    for (const auto& r : kDTypes) {
+      if (dt != r.name) continue;
+      t.dtype = r.d;
+      known = true;
+    }
     if (!known) fail(where + ": unsupported dtype \"" + dt + "\" (supported: F32 F16 BF16 F64 I64 I32 I16 I8 U8 BOOL)");
     if (!v.contains("shape") || !v["shape"].is_array()) fail(where + ": missing array field \"shape\"");
     // numel * dtype size must not overflow; cap each factor at the data size.
@@ -99,7 +102,8 @@ std::vector<TensorInfo> SafetensorsFile::parse_header(const uint8_t* data, size_
     const json& off = v.contains("data_offsets") ? v["data_offsets"] : json();
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
       fail(where + ": data_offsets must be [begin, end] with non-negative integers");
-    t.begin = off[0].get<uint64_t>(), t.end = off[1].get<uint64_t>();
+    t.begin = off[0].get<uint64_t>();
+    t.end = off[1].get<uint64_t>();
     if (t.begin > t.end) fail(where + ": data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) + "] end before begin");
     if (t.end > data_size)
       fail(where + ": data_offsets end " + std::to_string(t.end) + " is outside the data area (" + std::to_string(data_size) + " bytes)");

@@ -276,7 +276,9 @@ void serve_tool_calls(int64_t t, const SamplingParams& p, DecodeRows& s, Rollout
     std::vector<int32_t> turn;
     for (int64_t c = s.turn_start[n]; c <= t; ++c)
       if (oa[i][c]) turn.push_back(static_cast<int32_t>(ia[i][c]));
-    asked.push_back(n), asked_rows.push_back(rows[i].item<int64_t>()), turns.push_back(std::move(turn));
+    asked.push_back(n);
+    asked_rows.push_back(rows[i].item<int64_t>());
+    turns.push_back(std::move(turn));
   }
   if (asked.empty()) return;
   const auto t0 = std::chrono::steady_clock::now();
@@ -366,7 +368,10 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
   r.completion_ids = torch::full({N, Tc}, p.pad_id, i64);
   r.completion_mask = torch::zeros({N, Tc}, i64);
   r.logprobs = torch::zeros({N, Tc}, i64.dtype(torch::kFloat32));
-  if (has_tools(p)) r.loss_mask = torch::zeros({N, Tc}, i64), r.tool_turns.assign(static_cast<size_t>(N), 0);
+  if (has_tools(p)) {
+    r.loss_mask = torch::zeros({N, Tc}, i64);
+    r.tool_turns.assign(static_cast<size_t>(N), 0);
+  }
   auto stop = torch::tensor(p.stop_ids.empty() ? std::vector<int64_t>{-1} : p.stop_ids, torch::kInt64).to(device);
   DecodeCounters counters;
   for (int64_t t = 0; t < Tc; ++t) {
@@ -377,7 +382,8 @@ Rollout generate(Qwen2ForCausalLM& model, const std::vector<std::vector<int32_t>
     logits = dec->step(s.tok, s.pos, s.valid, counters);  // (n, V)
     s.pos = s.valid.defined() ? s.pos + s.valid.to(torch::kInt64) : s.pos + 1;
   }
-  r.decode_shapes = counters.decode_shapes, r.graph_captures = counters.graph_captures;
+  r.decode_shapes = counters.decode_shapes;
+  r.graph_captures = counters.graph_captures;
   r.decode_seconds = seconds_since(t0, device);
   r.decode_tokens = r.own_mask().sum().item<int64_t>();
   set_finish_reasons(r, stop);

@@ -36,13 +36,16 @@ const char* const kMultiplyForms[] = {"What is {a} * {b}?", "{name} packs {b} {o
 SynthProblem multiply_problem(Draw& d, uint64_t index) {
   SynthProblem p;
   p.index = index;
-  p.a = 10 + static_cast<int>(d.below(90)), p.b = 10 + static_cast<int>(d.below(90));
+  p.a = 10 + static_cast<int>(d.below(90));
+  p.b = 10 + static_cast<int>(d.below(90));
   std::string q = kMultiplyForms[d.below(2)];
   auto put = [&](const std::string& key, const std::string& v) {
     for (size_t at = q.find(key); at != std::string::npos; at = q.find(key)) q.replace(at, key.size(), v);
   };
-  put("{a}", std::to_string(p.a)), put("{b}", std::to_string(p.b));
-  put("{name}", kNames[d.below(12)]), put("{obj}", kObjects[d.below(10)]);
+  put("{a}", std::to_string(p.a));
+  put("{b}", std::to_string(p.b));
+  put("{name}", kNames[d.below(12)]);
+  put("{obj}", kObjects[d.below(10)]);
   p.question = q;
   p.gold = p.a * p.b;
   p.answer = std::to_string(p.a) + "*" + std::to_string(p.b) + "=" + std::to_string(p.gold) + "\n#### " + std::to_string(p.gold);
@@ -83,29 +86,34 @@ SynthProblem synth_problem(const SynthConfig& cfg, uint64_t index) {
     case 0:
       p.question = name + " has " + std::to_string(a) + " " + obj + ". " + pron + " gets " + std::to_string(b) + " more. How many " + obj +
                    " does " + name + " have now?";
-      p.gold = a + b, step = std::to_string(a) + "+" + std::to_string(b);
+      p.gold = a + b;
+      step = std::to_string(a) + "+" + std::to_string(b);
       break;
     case 1:
       p.question = "There are " + std::to_string(a) + " " + obj + " in a box and " + std::to_string(b) + " on the table. How many " + obj +
                    " are there in all?";
-      p.gold = a + b, step = std::to_string(a) + "+" + std::to_string(b);
+      p.gold = a + b;
+      step = std::to_string(a) + "+" + std::to_string(b);
       break;
     case 2:
       if (a < b) std::swap(a, b);
       p.question = name + " had " + std::to_string(a) + " " + obj + " and gave " + std::to_string(b) + " away. How many " + obj + " does " +
                    name + " have left?";
-      p.gold = a - b, step = std::to_string(a) + "-" + std::to_string(b);
+      p.gold = a - b;
+      step = std::to_string(a) + "-" + std::to_string(b);
       break;
     case 3:
       if (a < b) std::swap(a, b);
       p.question = name + " made " + std::to_string(a) + " " + obj + " and lost " + std::to_string(b) + ". How many " + obj + " are left?";
-      p.gold = a - b, step = std::to_string(a) + "-" + std::to_string(b);
+      p.gold = a - b;
+      step = std::to_string(a) + "-" + std::to_string(b);
       break;
     default: {
       int c = static_cast<int>(d.below(static_cast<uint64_t>(a + b + 1)));
       p.question = name + " has " + std::to_string(a) + " " + obj + ", buys " + std::to_string(b) + " more and gives " + std::to_string(c) +
                    " away. How many " + obj + " are left?";
-      p.gold = a + b - c, step = std::to_string(a) + "+" + std::to_string(b) + "-" + std::to_string(c);
+      p.gold = a + b - c;
+      step = std::to_string(a) + "+" + std::to_string(b) + "-" + std::to_string(c);
     }
   }
   int shown = p.gold;

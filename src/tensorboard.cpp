@@ -216,7 +216,10 @@ std::vector<TbScalar> read_tensorboard_scalars(const std::string& path) {
         c.skip(wire);
       }
     }
-    for (auto& v : values) v.step = step, out.push_back(v);
+    for (auto& v : values) {
+      v.step = step;
+      out.push_back(v);
+    }
     pos += 12 + len + 4;
   }
   return out;

@@ -297,9 +297,11 @@ void read_merges(Impl& state, const json& model, const Ctx& ctx) {
       size_t sp = s.find(' ');
       if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
         ctx.fail("model.merges[" + std::to_string(i) + "]: expected \"left right\", found " + quote(s));
-      a = s.substr(0, sp), b = s.substr(sp + 1);
+      a = s.substr(0, sp);
+      b = s.substr(sp + 1);
     } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-      a = m[0].get<std::string>(), b = m[1].get<std::string>();
+      a = m[0].get<std::string>();
+      b = m[1].get<std::string>();
     } else {
       ctx.fail("model.merges[" + std::to_string(i) + "]: expected \"a b\" or [\"a\", \"b\"], found " + json_text(m));
     }
@@ -594,10 +596,12 @@ std::vector<std::pair<std::string, std::string>> train_bpe_merges(const std::vec
     for (auto& [syms, n] : words) {
       std::vector<std::string> out;
       for (size_t i = 0; i < syms.size(); ++i) {
-        if (i + 1 < syms.size() && syms[i] == a && syms[i + 1] == b)
-          out.push_back(a + b), ++i;
-        else
+        if (i + 1 < syms.size() && syms[i] == a && syms[i + 1] == b) {
+          out.push_back(a + b);
+          ++i;
+        } else {
           out.push_back(syms[i]);
+        }
       }
       syms = std::move(out);
     }

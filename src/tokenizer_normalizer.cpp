@@ -22,9 +22,10 @@ void parse_normalizer(const json& j, const Ctx& ctx, const std::string& where, s
     n.kind = Normalizer::NFKD;
   else if (type == "Lowercase")
     n.kind = Normalizer::Lowercase;
-  else if (type == "Prepend")
-    n.kind = Normalizer::Prepend, n.text = str_field(j, "prepend", ctx, where);
-  else if (type == "Replace") {
+  else if (type == "Prepend") {
+    n.kind = Normalizer::Prepend;
+    n.text = str_field(j, "prepend", ctx, where);
+  } else if (type == "Replace") {
     n.kind = Normalizer::Replace;
     n.pattern = parse_pattern(j, ctx, where);
     n.text = str_field(j, "content", ctx, where);

@@ -67,13 +67,20 @@ struct Rational {
 
 Rational make_rational(__int128 p, __int128 q) {
   if (q == 0) throw CalcError{"division by zero"};
-  if (q < 0) p = -p, q = -q;
+  if (q < 0) {
+    p = -p;
+    q = -q;
+  }
   __int128 a = p < 0 ? -p : p, b = q;
   while (b) {
     __int128 t = a % b;
-    a = b, b = t;
+    a = b;
+    b = t;
   }
-  if (a > 1) p /= a, q /= a;
+  if (a > 1) {
+    p /= a;
+    q /= a;
+  }
   if (p > INT64_MAX || p < -INT64_MAX || q > INT64_MAX) throw CalcError{"the result is too large"};
   return {static_cast<int64_t>(p), static_cast<int64_t>(q)};
 }
@@ -191,8 +198,14 @@ class Calc {
 std::string format_rational(Rational r) {
   if (r.q == 1) return std::to_string(r.p);
   int64_t q = r.q, twos = 0, fives = 0;
-  while (q % 2 == 0) q /= 2, ++twos;
-  while (q % 5 == 0) q /= 5, ++fives;
+  while (q % 2 == 0) {
+    q /= 2;
+    ++twos;
+  }
+  while (q % 5 == 0) {
+    q /= 5;
+    ++fives;
+  }
   if (q != 1 || std::max(twos, fives) > 18) return std::to_string(r.p) + "/" + std::to_string(r.q);
   const int64_t places = std::max(twos, fives);
   __int128 scale = 1;

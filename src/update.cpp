@@ -48,7 +48,10 @@ UpdateBatch prepare_update(const GrpoState& st, const RolloutBatch& rb, const to
   const Rollout& r = rb.rollout;
   const auto device = r.completion_ids.device();
   UpdateBatch u;
-  u.N = r.completion_ids.size(0), u.K = cfg.grad_accum, u.mb = u.N / u.K, u.G = rb.rewards.size(1);
+  u.N = r.completion_ids.size(0);
+  u.K = cfg.grad_accum;
+  u.mb = u.N / u.K;
+  u.G = rb.rewards.size(1);
   TORCH_CHECK(u.N % u.K == 0, "grad_accum must divide N = ", u.N);
   u.temperature = rb.temperature;
   // The sampler's width is max_new_tokens (and the tools' room); the update spans only what was
@@ -60,7 +63,10 @@ UpdateBatch prepare_update(const GrpoState& st, const RolloutBatch& rb, const to
   // Gradient checkpointing recomputes whole rows, so it keeps the full-row forward.
   auto row_group = torch::arange(u.N, torch::TensorOptions().dtype(torch::kInt64).device(device)).div(u.G, "floor");  // (N,)
   u.share = !cfg.gradient_checkpointing && torch::equal(r.prompt_ids, r.prompt_ids.index_select(0, row_group * u.G));
-  if (!u.share) u.ids = torch::cat({r.prompt_ids, u.comp_ids}, 1), u.attn = torch::cat({r.prompt_mask, u.comp_mask}, 1);
+  if (!u.share) {
+    u.ids = torch::cat({r.prompt_ids, u.comp_ids}, 1);
+    u.attn = torch::cat({r.prompt_mask, u.comp_mask}, 1);
+  }
 
   Dist& dist = *st.dist;
   u.A = advantages.flatten().to(device);  // (N,)
@@ -135,10 +141,15 @@ torch::Tensor policy_weight(const GrpoState& st, const UpdateBatch& u, const tor
                                    cfg.vllm_importance_sampling_clip_min, cfg.vllm_importance_sampling_clip_max);
     pg_weight = sc.weight;
     if (first_pass) {
-      sums.is_diff_sum += sc.logp_diff_sum, sums.is_diff_max = std::max(sums.is_diff_max, sc.logp_diff_max), sums.is_tokens += sc.n_tokens;
-      sums.is_ratio_sum += sc.ratio_sum, sums.is_ratios += sc.n_ratios;
-      if (sc.n_ratios > 0)
-        sums.is_ratio_min = std::min(sums.is_ratio_min, sc.ratio_min), sums.is_ratio_max = std::max(sums.is_ratio_max, sc.ratio_max);
+      sums.is_diff_sum += sc.logp_diff_sum;
+      sums.is_diff_max = std::max(sums.is_diff_max, sc.logp_diff_max);
+      sums.is_tokens += sc.n_tokens;
+      sums.is_ratio_sum += sc.ratio_sum;
+      sums.is_ratios += sc.n_ratios;
+      if (sc.n_ratios > 0) {
+        sums.is_ratio_min = std::min(sums.is_ratio_min, sc.ratio_min);
+        sums.is_ratio_max = std::max(sums.is_ratio_max, sc.ratio_max);
+      }
     }
   }
   if (cfg.top_entropy_quantile < 1.0) {
@@ -165,8 +176,11 @@ void update_pass(GrpoState& st, const UpdateBatch& u, const Rollout& r, const Fi
     loss_it += pl.loss.item<double>();
     if (std::isfinite(loss_it)) backward_micro(st, pl.loss);
     const double w = double(pl.n_tokens) / n_tok_all;
-    sums.kl += pl.kl_mean * w, sums.clip_lo += pl.clip_ratio_low * w, sums.clip_hi += pl.clip_ratio_high * w;
-    sums.clip_reg += pl.clip_ratio_region * w, sums.ent += pl.entropy_mean * w;
+    sums.kl += pl.kl_mean * w;
+    sums.clip_lo += pl.clip_ratio_low * w;
+    sums.clip_hi += pl.clip_ratio_high * w;
+    sums.clip_reg += pl.clip_ratio_region * w;
+    sums.ent += pl.entropy_mean * w;
   }
   loss_it = st.dist->all_reduce(loss_it);  // the ranks' shares: a non-finite one skips the update on every rank
   UpdateResult res = apply_update(st, loss_it, st.step * cfg.num_iterations + it, st.total_steps * cfg.num_iterations);
@@ -180,11 +194,20 @@ void update_pass(GrpoState& st, const UpdateBatch& u, const Rollout& r, const Fi
 void reduce_over_ranks(Dist& dist, LossSums& s) {
   auto sums = dist.all_reduce({s.kl, s.clip_lo, s.clip_hi, s.clip_reg, s.ent, s.is_diff_sum, s.is_ratio_sum, double(s.is_tokens),
                                double(s.is_ratios), double(s.entropy_kept)});
-  s.kl = sums[0], s.clip_lo = sums[1], s.clip_hi = sums[2], s.clip_reg = sums[3], s.ent = sums[4];
-  s.is_diff_sum = sums[5], s.is_ratio_sum = sums[6];
-  s.is_tokens = int64_t(sums[7]), s.is_ratios = int64_t(sums[8]), s.entropy_kept = int64_t(sums[9]);
+  s.kl = sums[0];
+  s.clip_lo = sums[1];
+  s.clip_hi = sums[2];
+  s.clip_reg = sums[3];
+  s.ent = sums[4];
+  s.is_diff_sum = sums[5];
+  s.is_ratio_sum = sums[6];
+  s.is_tokens = int64_t(sums[7]);
+  s.is_ratios = int64_t(sums[8]);
+  s.entropy_kept = int64_t(sums[9]);
   auto maxes = dist.all_reduce({s.is_diff_max, s.is_ratio_max, -s.is_ratio_min}, Dist::Op::Max);
-  s.is_diff_max = maxes[0], s.is_ratio_max = maxes[1], s.is_ratio_min = -maxes[2];
+  s.is_diff_max = maxes[0];
+  s.is_ratio_max = maxes[1];
+  s.is_ratio_min = -maxes[2];
 }
 
 // The update's metrics (names as in TRL where they exist), over every rank's rows: per-sequence
@@ -192,8 +215,15 @@ void reduce_over_ranks(Dist& dist, LossSums& s) {
 StepMetrics update_metrics(const GrpoState& st, const UpdateBatch& u, const Rollout& r, const LossSums& s) {
   Dist& dist = *st.dist;
   StepMetrics m;
-  m.loss = s.loss, m.lr = s.lr, m.grad_norm = s.grad_norm, m.skipped = double(s.skipped);
-  m.kl = s.kl, m.clip_ratio_low = s.clip_lo, m.clip_ratio_high = s.clip_hi, m.clip_ratio_region = s.clip_reg, m.entropy = s.ent;
+  m.loss = s.loss;
+  m.lr = s.lr;
+  m.grad_norm = s.grad_norm;
+  m.skipped = double(s.skipped);
+  m.kl = s.kl;
+  m.clip_ratio_low = s.clip_lo;
+  m.clip_ratio_high = s.clip_hi;
+  m.clip_ratio_region = s.clip_reg;
+  m.entropy = s.ent;
   // (N_global,) the model's own tokens (a tool's answers are not the model's length)
   auto lens = dist.all_gather(r.own_mask().sum(1).to(torch::kFloat32));
   m.completion_len_mean = lens.mean().item<double>();

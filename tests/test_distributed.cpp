@@ -49,7 +49,11 @@ std::vector<std::string> on_ranks(int W, const std::function<void(Dist&)>& fn) {
     threads.emplace_back([&, r] {
       try {
         DistEnv e;
-        e.launched = true, e.rank = r, e.world_size = W, e.master_port = port, e.run_id = "test/";
+        e.launched = true;
+        e.rank = r;
+        e.world_size = W;
+        e.master_port = port;
+        e.run_id = "test/";
         auto d = Dist::connect(e, DistBackend::Gloo, torch::kCPU, 60);
         fn(*d);
         d->barrier();
@@ -71,15 +75,19 @@ void expect_no_errors(const std::vector<std::string>& errors) {
 // The environment
 
 TEST(DistEnv, NoVariablesIsOneProcess) {
-  ::unsetenv("RANK"), ::unsetenv("WORLD_SIZE");
+  ::unsetenv("RANK");
+  ::unsetenv("WORLD_SIZE");
   DistEnv e = read_dist_env();
   EXPECT_FALSE(e.launched);
   EXPECT_EQ(e.world_size, 1);
 }
 
 TEST(DistEnv, ReadsTorchrunVariablesAndNamesABadOne) {
-  ::setenv("RANK", "1", 1), ::setenv("WORLD_SIZE", "4", 1), ::setenv("LOCAL_RANK", "1", 1);
-  ::setenv("MASTER_ADDR", "node7", 1), ::setenv("MASTER_PORT", "29511", 1);
+  ::setenv("RANK", "1", 1);
+  ::setenv("WORLD_SIZE", "4", 1);
+  ::setenv("LOCAL_RANK", "1", 1);
+  ::setenv("MASTER_ADDR", "node7", 1);
+  ::setenv("MASTER_PORT", "29511", 1);
   DistEnv e = read_dist_env();
   EXPECT_TRUE(e.launched);
   EXPECT_EQ(e.rank, 1);
@@ -186,13 +194,15 @@ std::vector<std::string> train_argv(const std::string& out, const std::vector<st
        {"train_data=" + source_path("data/tiny-math/train.jsonl"), "eval_data=" + source_path("data/tiny-math/test.jsonl"),
         std::string("prompts_per_step=4"), std::string("group_size=4"), std::string("eval_limit=8"), std::string("eval_samples=0"),
         std::string("save_steps=0"), std::string("log_samples_every=1"), std::string("warmup_steps=0"), std::string("dist_timeout_s=60"),
-        std::string("device=cpu"), std::string("dynamic_sampling=false"), "output_dir=" + out})
-    a.push_back("--set"), a.push_back(s);
+        std::string("device=cpu"), std::string("dynamic_sampling=false"), "output_dir=" + out}) {
+    a.push_back("--set");
+    a.push_back(s);
+  }
   for (const auto& s : sets) {
     if (s.rfind("--", 0) == 0)
       a.push_back(s);
     else
-      a.push_back("--set"), a.push_back(s);
+      a.insert(a.end(), {"--set", s});
   }
   return a;
 }

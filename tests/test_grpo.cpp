@@ -226,7 +226,9 @@ TEST_P(GrpoDevice, AsymmetricClippingBothSigns) {
   auto adv = torch::tensor({1.0f, 1.0f, -1.0f, -1.0f}).to(device());
   auto logp = torch::log(ratio).requires_grad_(true);
   PolicyLossConfig cfg;
-  cfg.clip_eps_low = 0.1, cfg.clip_eps_high = 0.3, cfg.aggregation = LossAggregation::Bnpo;
+  cfg.clip_eps_low = 0.1;
+  cfg.clip_eps_high = 0.3;
+  cfg.aggregation = LossAggregation::Bnpo;
   PolicyLoss pl = compute_policy_loss(logp, torch::zeros({4, 1}, device()), adv, torch::ones({4, 1}, device()), cfg);
   // A=+1, r=1.5: -min(1.5, 1.3) = -1.3 (clipped high)  |  A=+1, r=0.7: -min(0.7, 0.9) = -0.7 (unclipped)
   // A=-1, r=0.5: -min(-0.5, -0.9) = 0.9 (clipped low)  |  A=-1, r=1.5: -min(-1.5, -1.3) = 1.5 (unclipped)
@@ -301,7 +303,8 @@ TEST(Grpo, K3KlAndEntropyBonus) {
   PolicyLoss pl = compute_policy_loss(z, z, torch::zeros({1}), torch::ones({1, 1}), cfg, torch::full({1, 1}, 0.5));
   EXPECT_NEAR(pl.kl_mean, std::exp(0.5) - 1.5, 1e-6);
   EXPECT_NEAR(pl.loss.item<double>(), 0.1 * (std::exp(0.5) - 1.5), 1e-7);
-  cfg.beta = 0, cfg.entropy_coef = 0.01;  // loss -= 0.01 * H with H = 2.0
+  cfg.beta = 0;  // loss -= 0.01 * H with H = 2.0
+  cfg.entropy_coef = 0.01;
   pl = compute_policy_loss(z, z, torch::zeros({1}), torch::ones({1, 1}), cfg, {}, torch::full({1, 1}, 2.0));
   EXPECT_NEAR(pl.loss.item<double>(), -0.02, 1e-7);
   EXPECT_NEAR(pl.entropy_mean, 2.0, 1e-7);
@@ -353,7 +356,10 @@ TEST_P(GrpoDevice, LogprobsFromModelMatchNaiveOnTinyModel) {
   auto out = compute_logprobs_from_model(model, ids, attn, 3, 0.8, false, /*chunk=*/2);
   (out.logprobs.sum()).backward();
   std::vector<torch::Tensor> g_chunked;
-  for (auto& p : model->parameters()) g_chunked.push_back(p.grad().clone()), p.mutable_grad().zero_();
+  for (auto& p : model->parameters()) {
+    g_chunked.push_back(p.grad().clone());
+    p.mutable_grad().zero_();
+  }
   // naive: full logits (N, T, V) in fp32, log_softmax / temperature, gather.
   auto logits = model->forward(ids, attn).narrow(1, 3, 3) / 0.8;
   auto naive = torch::log_softmax(logits, -1).gather(-1, ids.narrow(1, 4, 3).unsqueeze(-1)).squeeze(-1);
@@ -464,7 +470,8 @@ TEST_P(GrpoDevice, UpdateRaisesPositiveAndLowersNegativeLogprobs) {
   StepMetrics s = update(st, rb);
   EXPECT_FALSE(s.skipped);
   auto after = seq_logp(st.policy, rb.rollout);
-  before = before.to(torch::kCPU), after = after.to(torch::kCPU);
+  before = before.to(torch::kCPU);
+  after = after.to(torch::kCPU);
   EXPECT_GT(after[0].item<float>(), before[0].item<float>());
   EXPECT_GT(after[6].item<float>(), before[6].item<float>());
   EXPECT_LT((after - before).index({torch::tensor({1, 2, 3, 4, 5, 7})}).mean().item<float>(), 0.0f);
@@ -529,7 +536,9 @@ TEST(GrpoStep, DynamicSamplingRefillsTheBatchWithMixedGroups) {
   TrainConfig c;
   c.model_path = source_path("data/tiny-model");
   c.system_prompt = "Solve.";
-  c.max_new_tokens = 16, c.prompts_per_step = 8, c.group_size = 8;
+  c.max_new_tokens = 16;
+  c.prompts_per_step = 8;
+  c.group_size = 8;
   for (auto& [fn, w] : c.reward_weights) w = fn == "correctness" ? 1.0 : 0.0;
   c.dynamic_sampling_max_rollouts = 8;
   auto step = [&](bool dynamic, int64_t& data_position) {
@@ -709,7 +718,8 @@ TEST_P(GrpoDevice, SyncReferenceMixesThePolicyIn) {
   GrpoState st(c, tiny_model(torch::kFloat32, device()), 10);
   torch::NoGradGuard ng;
   auto p = st.policy->parameters()[0], q = st.ref->parameters()[0];
-  p.fill_(2.0), q.fill_(0.0);
+  p.fill_(2.0);
+  q.fill_(0.0);
   sync_reference(st, 0.6);  // 0.6 x 2 + 0.4 x 0
   EXPECT_TRUE(torch::allclose(q, torch::full_like(q, 1.2)));
   EXPECT_TRUE(torch::allclose(st.ref->parameters()[1], st.policy->parameters()[1]));  // equal stays equal

@@ -228,8 +228,10 @@ TEST(Qwen2, GradientsEqualFiniteDifferences) {
       double up, down;
       {
         torch::NoGradGuard ng;
-        flat[j] = x + eps, up = loss_of().item<double>();
-        flat[j] = x - eps, down = loss_of().item<double>();
+        flat[j] = x + eps;
+        up = loss_of().item<double>();
+        flat[j] = x - eps;
+        down = loss_of().item<double>();
         flat[j] = x;
       }
       const double numeric = (up - down) / (2 * eps), analytic = g[j].item<double>();
@@ -404,7 +406,10 @@ TEST(Qwen2, ConfigParsing) {
                        {"original_max_position_embeddings", 8192}};
   for (const char* key : {"rope_scaling", "rope_parameters"}) {
     json l3 = m;
-    if (std::string(key) == "rope_parameters") l3["rope_parameters"] = l3["rope_scaling"], l3.erase("rope_scaling");
+    if (std::string(key) == "rope_parameters") {
+      l3["rope_parameters"] = l3["rope_scaling"];
+      l3.erase("rope_scaling");
+    }
     const RopeScaling rs = ModelConfig::from_json(l3.dump(), "llama3.json").rope_scaling;
     EXPECT_EQ(rs.type, RopeType::Llama3) << key;
     EXPECT_EQ(rs.factor, 32.0);
@@ -452,7 +457,8 @@ TEST(Safetensors, CorruptionErrors) {
   EXPECT_EQ(open_error(one_tensor_file(ok, 24)), "");
   EXPECT_NE(open_error("abc").find("file too short"), std::string::npos);
   std::string past = one_tensor_file(ok, 24);
-  past[0] = '\xFF', past[1] = '\xFF';
+  past[0] = '\xFF';
+  past[1] = '\xFF';
   EXPECT_NE(open_error(past).find("header length 65535 runs past the end of the file"), std::string::npos);
   std::string truncated = one_tensor_file(ok, 24);
   EXPECT_NE(
@@ -506,8 +512,11 @@ TEST(Safetensors, ModelLevelErrorsNameTheTensor) {
   // Wrong shape for the config.
   d = copy_model();
   rewrite(d, [](auto& ts) {
-    for (auto& t : ts)
-      if (t.name == "model.norm.weight") t.shape = {32}, t.nbytes = 128;
+    for (auto& t : ts) {
+      if (t.name != "model.norm.weight") continue;
+      t.shape = {32};
+      t.nbytes = 128;
+    }
   });
   EXPECT_NE(load_err(d).find("tensor 'model.norm.weight' has shape [32], the model"), std::string::npos) << load_err(d);
   // Integer dtype where weights are expected.

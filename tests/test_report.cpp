@@ -61,8 +61,9 @@ TEST(Report, PickExamplesShowsWhatChanged) {
   EXPECT_EQ(p.order, (std::vector<size_t>{2, 3, 6, 1, 4}));  // fixed, then the regression, then unchanged
   // Many fixed: 3 of them, then the one regression and one unchanged are still shown.
   std::vector<bool> b2(10, false), a2(10, true);
-  b2[8] = true, a2[8] = false;  // the only regression
-  a2[9] = false;                // wrong both times
+  b2[8] = true;  // the only regression
+  a2[8] = false;
+  a2[9] = false;  // wrong both times
   EXPECT_EQ(pick_examples(b2, a2).order, (std::vector<size_t>{0, 1, 2, 8, 9}));
   // No regression, no unchanged: the free slots go to more fixed ones.
   EXPECT_EQ(pick_examples({0, 0, 0, 0, 0, 0}, {1, 1, 1, 1, 1, 1}).order, (std::vector<size_t>{0, 1, 2, 3, 4}));
@@ -143,7 +144,10 @@ TEST(Report, SvgLegendTakesTheEmptiestCorner) {
            svg.substr(svg.find("y=\"", at) + 3, svg.find('"', svg.find("y=\"", at) + 3) - svg.find("y=\"", at) - 3);
   };
   std::vector<double> rising, falling;
-  for (int i = 0; i <= 40; ++i) rising.push_back(i / 40.0), falling.push_back(1 - i / 40.0);
+  for (int i = 0; i <= 40; ++i) {
+    rising.push_back(i / 40.0);
+    falling.push_back(1 - i / 40.0);
+  }
   EXPECT_EQ(legend_at(falling), "344.0,38.0");  // top right is free
   EXPECT_EQ(legend_at(rising), "68.0,38.0");    // the curve ends top right: top left
 }

@@ -180,7 +180,8 @@ TEST(Reward, Length) {
 
 TEST(Reward, OverlongSoftPunishment) {
   RewardContext ctx;
-  ctx.overlong_max_len = 20, ctx.overlong_buffer_len = 5;  // soft zone 16..20
+  ctx.overlong_max_len = 20;  // soft zone 16..20
+  ctx.overlong_buffer_len = 5;
   EXPECT_EQ(overlong_reward(15, ctx), 0.0f);
   EXPECT_FLOAT_EQ(overlong_reward(16, ctx), -0.2f);  // (15 - 16) / 5
   EXPECT_FLOAT_EQ(overlong_reward(18, ctx), -0.6f);

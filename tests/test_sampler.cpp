@@ -230,7 +230,8 @@ TEST(Sampler, CounterUniformsAreIndependentAcrossPositionsSamplesPromptsAndSteps
         keys.push_back(static_cast<int64_t>(sequence_seed(42ull * 0x9E3779B97F4A7C15ull + uint64_t(s), uint64_t(p), g)));
   auto u = counter_uniform_table(torch::tensor(keys, torch::kInt64), T).view({S, P, G, T});  // (S, P, G, T)
   auto corr = [](torch::Tensor a, torch::Tensor b) {
-    a = a.reshape(-1) - a.mean(), b = b.reshape(-1) - b.mean();
+    a = a.reshape(-1) - a.mean();
+    b = b.reshape(-1) - b.mean();
     return ((a * b).mean() / (a.std(false) * b.std(false))).item<double>();
   };
   // 5 standard errors of a correlation over n pairs (n >= 630,000 here: 0.0063)
@@ -450,7 +451,8 @@ ToolRun run_with_tools(Qwen2ForCausalLM& model, SamplingParams sp, const std::ve
       std::vector<int32_t> a = {250, static_cast<int32_t>(sp.stop_ids[0]), 251};
       for (int64_t k = 0; k < seqs[i] % 3; ++k) a.push_back(static_cast<int32_t>(260 + k));
       answers.push_back(a);
-      out.turns.push_back(turns[i]), out.answers.push_back(a);
+      out.turns.push_back(turns[i]);
+      out.answers.push_back(a);
     }
     return answers;
   };

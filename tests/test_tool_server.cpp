@@ -188,7 +188,8 @@ TEST(ToolServer, ToolProgramFaults) {
   const std::string turn = "<tool_call>\n{\"name\": \"lookup\", \"arguments\": {\"word\": \"x\"}}\n</tool_call><|im_end|>";
   auto fails = [&](const std::string& body, double timeout = 5, int restarts = 1) {
     TrainConfig cfg = tool_config({script(body)});
-    cfg.tool_timeout = timeout, cfg.tool_restarts = restarts;
+    cfg.tool_timeout = timeout;
+    cfg.tool_restarts = restarts;
     ToolServer server(cfg);
     return error_of([&] { answer_text(server, turn); });
   };
@@ -221,8 +222,10 @@ TEST(ToolServer, TranscriptReadsBackAsMessages) {
   const auto answer = sp.tools.run({0}, {turn1})[0];
   const auto turn2 = ids("It is 408.<|im_end|>");
   std::vector<int32_t> all = turn1, own(turn1.size(), 1);
-  all.insert(all.end(), answer.begin(), answer.end()), own.insert(own.end(), answer.size(), 0);
-  all.insert(all.end(), turn2.begin(), turn2.end()), own.insert(own.end(), turn2.size(), 1);
+  all.insert(all.end(), answer.begin(), answer.end());
+  own.insert(own.end(), answer.size(), 0);
+  all.insert(all.end(), turn2.begin(), turn2.end());
+  own.insert(own.end(), turn2.size(), 1);
   Transcript t = read_transcript(qwen(), all, own, server.turns()[0]);
   EXPECT_EQ(t.final_text, "It is 408.");
   EXPECT_EQ(

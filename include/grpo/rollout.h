@@ -58,7 +58,7 @@ struct StepRollouts {
 // dynamic_sampling, flat groups are dropped and the batch refilled from the next prompts, up to
 // dynamic_sampling_max_rollouts rollouts in all; if still short, the dropped groups fill the rest
 // (they cost compute, not correctness: their advantages are 0).
-StepRollouts collect_rollouts(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& train,
-                              int64_t position, int64_t step);
+StepRollouts collect_rollouts(GrpoState& st, const Tokenizer& tok, const SpecialIds& special, const GSM8KDataset& train, int64_t position,
+                              int64_t step);
 
 }  // namespace grpo

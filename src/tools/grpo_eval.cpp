@@ -85,7 +85,10 @@ int main(int argc, char** argv) {
                             {"completion", e.completion},
                             {"correct_strict", e.correct_strict},
                             {"correct_flexible", e.correct_flexible}};
-        if (!e.transcript.empty()) j["transcript"] = e.transcript, j["tool_calls"] = e.tool_calls;
+        if (!e.transcript.empty()) {
+          j["transcript"] = e.transcript;
+          j["tool_calls"] = e.tool_calls;
+        }
         s += json_text(j) + "\n";
       }
       write_file_atomic(samples_out, s);

@@ -45,7 +45,10 @@ void init_model_dir(const std::string& model_dir, const std::string& init, int n
   nlohmann::json mj = nlohmann::json::parse(read_file(init));
   // The tokenizer comes first: its size decides the embedding's rows.
   std::vector<std::string> texts = {cfg.system_prompt, "system\n", "user\n", "assistant\n"};
-  for (size_t i = 0; i < ds.size(); ++i) texts.push_back(ds[i].question), texts.push_back(ds[i].answer);
+  for (size_t i = 0; i < ds.size(); ++i) {
+    texts.push_back(ds[i].question);
+    texts.push_back(ds[i].answer);
+  }
   // With tools every prompt carries their system turn: merges learned on it keep prompts short.
   if (!cfg.tools.empty()) texts.insert(texts.end(), 64, tools_system_text(ChatTemplate{}, cfg.system_prompt, cfg.tools));
   auto merges = train_bpe_merges(texts, n_merges);

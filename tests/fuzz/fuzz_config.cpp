@@ -13,7 +13,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string path = (data[0] & 1) ? "fuzz.json" : "fuzz.yaml";
   std::string text(reinterpret_cast<const char*>(data + 1), size - 1), overrides;
-  if (size_t at = text.find("\n--set\n"); at != std::string::npos) overrides = text.substr(at + 7), text.resize(at);
+  if (size_t at = text.find("\n--set\n"); at != std::string::npos) {
+    overrides = text.substr(at + 7);
+    text.resize(at);
+  }
   try {
     grpo::TrainConfig cfg;
     grpo::load_config_text(cfg, path, text);

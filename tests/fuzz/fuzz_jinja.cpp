@@ -21,7 +21,10 @@ const char* const kDefaultVars = R"({"messages": [{"role": "system", "content": 
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size), vars_text = kDefaultVars;
-  if (size_t at = text.find("\n--vars\n"); at != std::string::npos) vars_text = text.substr(at + 8), text.resize(at);
+  if (size_t at = text.find("\n--vars\n"); at != std::string::npos) {
+    vars_text = text.substr(at + 8);
+    text.resize(at);
+  }
   try {
     const grpo::jinja::Template t(text, "fuzz.jinja");
     const auto j = nlohmann::ordered_json::parse(vars_text, nullptr, /*allow_exceptions=*/false);
