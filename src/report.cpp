@@ -3,6 +3,7 @@
 #include "grpo/report.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -130,10 +131,8 @@ std::string tick_label(double v, double step) {
   return b;
 }
 
-}  // namespace
-
-std::string svg_chart(const Chart& c) {
-  const double W = 560, H = 280, L = 64, R = 16, T = 34, B = 44;
+// The x and y ranges of a chart's finite points, series and markers together ([0, 1] when none).
+std::array<double, 4> data_extent(const Chart& c) {
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
   auto extend = [&](const std::vector<double>& xs, const std::vector<double>& ys) {
     for (size_t i = 0; i < xs.size() && i < ys.size(); ++i) {
@@ -146,12 +145,15 @@ std::string svg_chart(const Chart& c) {
   };
   extend(c.xs, c.ys);
   extend(c.mark_xs, c.mark_ys);
-  if (!std::isfinite(x0)) {
-    x0 = 0;
-    x1 = 1;
-    y0 = 0;
-    y1 = 1;
-  }
+  if (!std::isfinite(x0)) return {0, 1, 0, 1};
+  return {x0, x1, y0, y1};
+}
+
+}  // namespace
+
+std::string svg_chart(const Chart& c) {
+  const double W = 560, H = 280, L = 64, R = 16, T = 34, B = 44;
+  const auto [x0, x1, y0, y1] = data_extent(c);
   const auto xt = nice_ticks(x0, x1, 6), yt = nice_ticks(y0, y1, 5);
   const double ax0 = xt.front(), ax1 = xt.back(), ay0 = yt.front(), ay1 = yt.back();
   auto px = [&](double x) { return L + (x - ax0) / (ax1 - ax0) * (W - L - R); };

@@ -148,6 +148,8 @@ TEST(ChatTemplate, ConfigKeysReachTheSettings) {
   set_config_value(cfg, "chat_template_kwargs", R"({"enable_thinking": true})", "test");
   EXPECT_NE(error_of([&] { chat_settings(cfg); }).find("disagree"), std::string::npos);
   set_config_value(cfg, "chat_template", "qwen3", "run.yaml:4");
-  EXPECT_NE(error_of([&] { validate_config(cfg); }).find("config key 'chat_template' (run.yaml:4): 'qwen3': no such file (expected auto, chatml or the path"),
+  EXPECT_NE(error_of([&] {
+              validate_config(cfg);
+            }).find("config key 'chat_template' (run.yaml:4): 'qwen3': no such file (expected auto, chatml or the path"),
             std::string::npos);
 }
