@@ -10,10 +10,10 @@
 #include <fstream>
 #include <string>
 
-#include "grpo/chat_template.h"
-#include "grpo/common.h"
-#include "grpo/dataset.h"
-#include "grpo/tokenizer.h"
+#include "grpo/base/common.h"
+#include "grpo/chat/chat_template.h"
+#include "grpo/engine/dataset.h"
+#include "grpo/tokenizer/tokenizer.h"
 
 using namespace grpo;
 using Clock = std::chrono::steady_clock;

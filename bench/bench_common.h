@@ -10,9 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "grpo/common.h"
-#include "grpo/device.h"
-#include "grpo/qwen2.h"
+#include "grpo/base/common.h"
+#include "grpo/base/device.h"
+#include "grpo/model/causal_lm.h"
+#include "grpo/model/model_io.h"
 
 namespace grpo::bench {
 
@@ -43,7 +44,7 @@ class Args {
 };
 
 struct BenchModel {
-  Qwen2ForCausalLM model{nullptr};
+  CausalLM model{nullptr};
   torch::Device device = torch::kCPU;
   torch::Dtype dtype = torch::kFloat32;
   std::string source;  // the directory or config it came from
@@ -64,12 +65,12 @@ inline BenchModel bench_model(const Args& a) {
     b.dtype = parse_dtype(a.str("dtype", "auto"), b.device);
     b.source = a.str("config", "configs/models/qwen2.5-1.5b.json");
     ModelConfig cfg = ModelConfig::from_json(read_file(b.source), b.source);
-    b.model = random_qwen2(cfg, 1234, torch::TensorOptions().dtype(b.dtype).device(b.device));
+    b.model = random_causal_lm(cfg, 1234, torch::TensorOptions().dtype(b.dtype).device(b.device));
   }
   return b;
 }
 
-inline double weight_bytes(Qwen2ForCausalLM& m) {
+inline double weight_bytes(CausalLM& m) {
   double n = 0;
   for (const auto& p : m->parameters()) n += double(p.numel()) * p.element_size();
   return n;

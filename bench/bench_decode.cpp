@@ -21,7 +21,7 @@
 #include <set>
 
 #include "bench_common.h"
-#include "grpo/sampler.h"
+#include "grpo/engine/sampler.h"
 
 using namespace grpo;
 using namespace grpo::bench;

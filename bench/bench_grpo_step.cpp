@@ -13,7 +13,7 @@
 #include <cstdio>
 
 #include "bench_common.h"
-#include "grpo/grpo_step.h"
+#include "grpo/step/grpo_step.h"
 
 using namespace grpo;
 using namespace grpo::bench;
@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
     SpecialIds special;
     special.eos = {151645, 151643};  // Qwen2.5: <|im_end|>, <|endoftext|>
     special.pad = 151643;
-    GSM8KDataset data(a.str("data", "data/gsm8k/train.jsonl"));
+    PromptDataset data(a.str("data", "data/gsm8k/train.jsonl"));
     TrainConfig cfg;
     cfg.prompts_per_step = static_cast<int>(a.num("prompts", 16));
     cfg.group_size = static_cast<int>(a.num("group", 8));

@@ -7,9 +7,10 @@
 #include <cstdio>
 #include <cstring>
 
-#include "grpo/device.h"
-#include "grpo/qwen2.h"
-#include "grpo/sampler.h"
+#include "grpo/base/device.h"
+#include "grpo/engine/sampler.h"
+#include "grpo/model/causal_lm.h"
+#include "grpo/model/model_io.h"
 
 using namespace grpo;
 using Clock = std::chrono::steady_clock;
@@ -34,7 +35,7 @@ ModelConfig bench_config(int64_t hidden, int64_t inter, int64_t layers) {
 }
 
 // The baseline: no cache, a full forward over prompt + completion so far at every step.
-torch::Tensor generate_no_cache(Qwen2ForCausalLM& model, const Rollout& like, const SamplingParams& p, int64_t G) {
+torch::Tensor generate_no_cache(CausalLM& model, const Rollout& like, const SamplingParams& p, int64_t G) {
   torch::NoGradGuard ng;
   auto ids = like.prompt_ids.clone(), mask = like.prompt_mask.clone();
   const int64_t N = ids.size(0);
@@ -83,7 +84,7 @@ int main(int argc, char** argv) {
     ModelConfig cfg;
   };
   for (const auto& m : {M{"tiny", bench_config(64, 160, 2)}, M{"20M", bench_config(128, 512, 4)}}) {
-    auto model = init_qwen2(m.cfg, 1, 0.2);
+    auto model = init_causal_lm(m.cfg, 1, 0.2);
     generate(model, {prompts[0]}, 1, sp);  // warm-up
     auto t0 = Clock::now();
     Rollout r = generate(model, prompts, G, sp);

@@ -12,9 +12,10 @@
 #include <cstring>
 #include <string>
 
-#include "grpo/device.h"
-#include "grpo/grpo.h"
-#include "grpo/grpo_step.h"
+#include "grpo/base/device.h"
+#include "grpo/model/model_io.h"
+#include "grpo/step/grpo.h"
+#include "grpo/step/grpo_step.h"
 
 using namespace grpo;
 
@@ -42,7 +43,7 @@ ModelConfig bench_config(int64_t hidden, int64_t layers) {
 }
 
 int run_mode(const std::string& mode, int64_t N, int64_t Tp, int64_t Tc, int64_t hidden, int64_t layers) {
-  auto model = init_qwen2(bench_config(hidden, layers), 1, 0.02);
+  auto model = init_causal_lm(bench_config(hidden, layers), 1, 0.02);
   model->gradient_checkpointing = mode == "checkpointed";
   auto ids = torch::randint(0, 151000, {N, Tp + Tc}, torch::kInt64);
   auto attn = torch::ones({N, Tp + Tc}, torch::kInt64);

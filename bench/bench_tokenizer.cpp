@@ -9,7 +9,7 @@
 #include <string>
 #include <thread>
 
-#include "grpo/tokenizer.h"
+#include "grpo/tokenizer/tokenizer.h"
 
 using namespace grpo;
 using Clock = std::chrono::steady_clock;

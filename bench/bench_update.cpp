@@ -13,8 +13,8 @@
 #include <cstdio>
 
 #include "bench_common.h"
-#include "grpo/grpo.h"
-#include "grpo/grpo_step.h"
+#include "grpo/step/grpo.h"
+#include "grpo/step/grpo_step.h"
 
 using namespace grpo;
 using namespace grpo::bench;

@@ -271,6 +271,17 @@ if cmake --install "$bin" --prefix "$tmp/inst" > "$tmp/install.log" 2>&1; then
 else
   check "cmake --install" 0 "" "$(cat "$tmp/install.log")" 1
 fi
+check_that "docs/configuration.md is what grpo_train --help-config prints" diff <("$bin/grpo_train" --help-config) docs/configuration.md
+printf '%s\n' '{"prompt": "What is 2+3?", "responses": ["2+3=5\n#### 5", "2+3=6\n#### 6"], "rewards": [1, 0]}' \
+  '{"prompt": "What is 4+4?", "responses": ["4+4=7\n#### 7", "4+4=8\n#### 8"], "rewards": [0, 1]}' > "$tmp/groups.jsonl"
+for objective in ppo softmax; do
+  out=$("$bin/grpo_sft" data/tiny-model --offline-groups "$tmp/groups.jsonl" --objective $objective --set max_steps=2 --set prompts_per_step=2 \
+    --set grad_accum=1 --set eval_data=none --set output_dir="$tmp/offline-$objective" 2>&1); rc=$?
+  check "grpo_sft --offline-groups ($objective) trains 2 steps on scored groups" 0 "offline step 2/2 \\| loss " "$out" "$rc"
+  check_that "grpo_sft --offline-groups ($objective): a metrics line a step" test "$(wc -l < "$tmp/offline-$objective/metrics.jsonl")" = 2
+done
+out=$("$bin/grpo_sft" data/tiny-model --offline-groups "$tmp/groups.jsonl" --data data/tiny-math/sft.jsonl 2>&1); rc=$?
+check "grpo_sft: --data and --offline-groups exclude each other" 1 "grpo_sft: error: .*excludes" "$out" "$rc"
 for t in grpo_train grpo_eval grpo_generate grpo_sft grpo_tokenize grpo_reward grpo_synth grpo_export; do
   out=$("$bin/$t" --version 2>&1); rc=$?
   check "$t --version" 0 "^$t [0-9]+\.[0-9]+\.[0-9]+, LibTorch [0-9.]+" "$out" "$rc"

@@ -32,47 +32,49 @@ figure() {
 
 m=configs/models
 c15=configs/gsm8k_qwen2.5_1.5b.yaml
-# The 1.5B config with a frozen reference (beta 0.04): the README's LoRA and ZeRO tables.
+# The 1.5B config with a frozen reference (beta 0.04): the LoRA and ZeRO tables.
 ref=(-c "$c15" --set beta=0.04)
 lora=(--set lora_rank=16)
 
-for f in README.md configs/gsm8k_qwen2.5_1.5b.yaml; do
+for f in README.md docs/models.md configs/gsm8k_qwen2.5_1.5b.yaml; do
   figure "$f" "~39.59 GB" "=" -c "$c15" --shapes $m/qwen2.5-1.5b.json
 done
-figure README.md "~11.17 GB" "=" -c "$c15" --shapes $m/qwen2.5-1.5b.json "${lora[@]}"
+figure docs/models.md "~11.17 GB" "=" -c "$c15" --shapes $m/qwen2.5-1.5b.json "${lora[@]}"
 figure configs/gsm8k_qwen2.5_0.5b.yaml "~23.38 GB" "=" -c configs/gsm8k_qwen2.5_0.5b.yaml --shapes $m/qwen2.5-0.5b.json
 figure configs/gsm8k_qwen2.5_7b.yaml "~162.14 GB" "=" -c configs/gsm8k_qwen2.5_7b.yaml --shapes $m/qwen2.5-7b.json
 figure configs/gsm8k_qwen2.5_7b.yaml "~23.53 GB" "=" -c configs/gsm8k_qwen2.5_7b.yaml --shapes $m/qwen2.5-7b.json "${lora[@]}"
-# Full fine-tuning and LoRA of three sizes at the 1.5B config's settings, beta 0.04.
-figure README.md "~16.27 GB" "=" "${ref[@]}" --shapes $m/qwen2.5-0.5b.json
-figure README.md "~5.98 GB" "=" "${ref[@]}" --shapes $m/qwen2.5-0.5b.json "${lora[@]}"
-for f in README.md docs/benchmarks.md; do
+# Full fine-tuning and LoRA of three sizes at the 1.5B config's settings, beta 0.04 (docs/lora.md).
+figure docs/lora.md "~16.27 GB" "=" "${ref[@]}" --shapes $m/qwen2.5-0.5b.json
+figure docs/lora.md "~5.98 GB" "=" "${ref[@]}" --shapes $m/qwen2.5-0.5b.json "${lora[@]}"
+for f in docs/lora.md docs/benchmarks.md; do
   figure "$f" "~42.68 GB" "=" "${ref[@]}" --shapes $m/qwen2.5-1.5b.json
   figure "$f" "~11.17 GB" "=" "${ref[@]}" --shapes $m/qwen2.5-1.5b.json "${lora[@]}"
   figure "$f" "~185.73 GB" "=" "${ref[@]}" --shapes $m/qwen2.5-7b.json
   figure "$f" "~31.89 GB" "=" "${ref[@]}" --shapes $m/qwen2.5-7b.json "${lora[@]}"
 done
-# Qwen2.5-7B over 8 ranks by zero_stage (README's ZeRO table, docs/benchmarks.md).
+# Qwen2.5-7B over 8 ranks by zero_stage (docs/distributed.md's ZeRO table, docs/benchmarks.md).
 z=("${ref[@]}" --shapes $m/qwen2.5-7b.json --world-size 8)
-figure README.md "60.92 GB" "AdamW" "${ref[@]}" --shapes $m/qwen2.5-7b.json
-figure README.md "30.46 GB" "master" "${ref[@]}" --shapes $m/qwen2.5-7b.json
-figure README.md "45.69 GB" "grads" "${ref[@]}" --shapes $m/qwen2.5-7b.json
-figure README.md "7.62 GB" "AdamW" "${z[@]}" --set zero_stage=1
-figure README.md "3.81 GB" "master" "${z[@]}" --set zero_stage=1
-figure README.md "19.11 GB" "grads" "${z[@]}" --set zero_stage=2
-for f in README.md docs/benchmarks.md; do
+figure docs/distributed.md "~185.73 GB" "=" "${ref[@]}" --shapes $m/qwen2.5-7b.json
+figure docs/distributed.md "60.92 GB" "AdamW" "${ref[@]}" --shapes $m/qwen2.5-7b.json
+figure docs/distributed.md "30.46 GB" "master" "${ref[@]}" --shapes $m/qwen2.5-7b.json
+figure docs/distributed.md "45.69 GB" "grads" "${ref[@]}" --shapes $m/qwen2.5-7b.json
+figure docs/distributed.md "7.62 GB" "AdamW" "${z[@]}" --set zero_stage=1
+figure docs/distributed.md "3.81 GB" "master" "${z[@]}" --set zero_stage=1
+figure docs/distributed.md "19.11 GB" "grads" "${z[@]}" --set zero_stage=2
+figure docs/lora.md "~67.78 GB" "=" "${z[@]}" --set zero_stage=2
+for f in docs/distributed.md docs/benchmarks.md; do
   figure "$f" "~174.34 GB" "=" "${z[@]}"
   figure "$f" "~94.37 GB" "=" "${z[@]}" --set zero_stage=1
   figure "$f" "~67.78 GB" "=" "${z[@]}" --set zero_stage=2
 done
-# Each model's own config (beta 0).
-figure README.md "~38.34 GB" "=" -c configs/gsm8k_qwen3_0.6b.yaml --shapes $m/qwen3-0.6b.json
-figure README.md "18.79 GB" "KV cache" -c configs/gsm8k_qwen3_0.6b.yaml --shapes $m/qwen3-0.6b.json
-figure README.md "~27.15 GB" "=" -c configs/gsm8k_qwen3_0.6b.yaml --shapes $m/qwen3-0.6b.json "${lora[@]}"
-figure README.md "~64.30 GB" "=" -c configs/gsm8k_qwen3_1.7b.yaml --shapes $m/qwen3-1.7b.json
-figure README.md "~32.36 GB" "=" -c configs/gsm8k_qwen3_1.7b.yaml --shapes $m/qwen3-1.7b.json "${lora[@]}"
-figure README.md "~36.35 GB" "=" -c configs/gsm8k_llama3.2_1b.yaml --shapes $m/llama3.2-1b.json
-figure README.md "~13.23 GB" "=" -c configs/gsm8k_llama3.2_1b.yaml --shapes $m/llama3.2-1b.json "${lora[@]}"
+# Each model's own config (beta 0; docs/models.md).
+figure docs/models.md "~38.34 GB" "=" -c configs/gsm8k_qwen3_0.6b.yaml --shapes $m/qwen3-0.6b.json
+figure docs/models.md "18.79 GB" "KV cache" -c configs/gsm8k_qwen3_0.6b.yaml --shapes $m/qwen3-0.6b.json
+figure docs/models.md "~27.15 GB" "=" -c configs/gsm8k_qwen3_0.6b.yaml --shapes $m/qwen3-0.6b.json "${lora[@]}"
+figure docs/models.md "~64.30 GB" "=" -c configs/gsm8k_qwen3_1.7b.yaml --shapes $m/qwen3-1.7b.json
+figure docs/models.md "~32.36 GB" "=" -c configs/gsm8k_qwen3_1.7b.yaml --shapes $m/qwen3-1.7b.json "${lora[@]}"
+figure docs/models.md "~36.35 GB" "=" -c configs/gsm8k_llama3.2_1b.yaml --shapes $m/llama3.2-1b.json
+figure docs/models.md "~13.23 GB" "=" -c configs/gsm8k_llama3.2_1b.yaml --shapes $m/llama3.2-1b.json "${lora[@]}"
 
 # Every "~N GB" of those files is one of the above.
 while IFS=: read -r file _ fig; do

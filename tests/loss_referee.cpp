@@ -12,11 +12,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "grpo/common.h"
-#include "grpo/config.h"
-#include "grpo/grpo.h"
-#include "grpo/grpo_step.h"
-#include "grpo/safetensors.h"
+#include "grpo/base/common.h"
+#include "grpo/base/safetensors.h"
+#include "grpo/config/config.h"
+#include "grpo/model/model_io.h"
+#include "grpo/step/grpo.h"
+#include "grpo/step/grpo_step.h"
 
 using namespace grpo;
 using json = nlohmann::json;
@@ -49,7 +50,7 @@ int main(int argc, char** argv) {
     validate_config(cfg);
     std::ifstream f(argv[2]);
     const json in = json::parse(f);
-    auto model = load_qwen2(argv[1], torch::kFloat32, torch::kCPU);
+    auto model = load_causal_lm(argv[1], torch::kFloat32, torch::kCPU);
     model->train();
 
     auto pid = rows_of(in["prompt_ids"], torch::kInt64), pmask = rows_of(in["prompt_mask"], torch::kInt64);

@@ -10,11 +10,11 @@
 #include <ctime>
 #include <fstream>
 
-#include "grpo/chat_template.h"
-#include "grpo/common.h"
-#include "grpo/config.h"
-#include "grpo/dataset.h"
-#include "grpo/tokenizer.h"
+#include "grpo/base/common.h"
+#include "grpo/chat/chat_template.h"
+#include "grpo/config/config.h"
+#include "grpo/engine/dataset.h"
+#include "grpo/tokenizer/tokenizer.h"
 #include "test_util.h"
 
 using namespace grpo;

@@ -1,8 +1,8 @@
 // Tests for config.h: defaults, YAML, JSON, --set overrides, each error kind, round trip.
 #include <gtest/gtest.h>
 
-#include "grpo/common.h"
-#include "grpo/config.h"
+#include "grpo/base/common.h"
+#include "grpo/config/config.h"
 #include "test_util.h"
 
 using namespace grpo;

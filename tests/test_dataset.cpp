@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "grpo/common.h"
-#include "grpo/dataset.h"
+#include "grpo/base/common.h"
+#include "grpo/engine/dataset.h"
 #include "test_util.h"
 
 using namespace grpo;
@@ -20,8 +20,8 @@ using grpo::test::write_temp;
 // Loading
 
 TEST(Dataset, EveryShippedGoldParses) {
-  GSM8KDataset train(source_path("data/gsm8k/train.jsonl"));
-  GSM8KDataset test(source_path("data/gsm8k/test.jsonl"));
+  PromptDataset train(source_path("data/gsm8k/train.jsonl"));
+  PromptDataset test(source_path("data/gsm8k/test.jsonl"));
   EXPECT_EQ(train.size(), 7473u);
   EXPECT_EQ(test.size(), 1319u);
   EXPECT_EQ(train[0].gold.number, 72);  // Natalia's clips
@@ -46,19 +46,19 @@ TEST(Dataset, PromptGoldFormatAndLimit) {
                                 "\n"
                                 "{\"prompt\": \"Big?\", \"gold\": \"1,000\"}\n"
                                 "{\"prompt\": \"Third\", \"gold\": 3}\n");
-  GSM8KDataset ds(path);
+  PromptDataset ds(path);
   ASSERT_EQ(ds.size(), 3u);
   EXPECT_EQ(ds[0].question, "What is 2+3?");
   EXPECT_EQ(ds[0].gold.number, 5);
   EXPECT_EQ(ds[1].gold.number, 1000);
   EXPECT_EQ(ds[1].line, 3u);  // blank line skipped, numbering kept
-  EXPECT_EQ(GSM8KDataset(path, 2).size(), 2u);
+  EXPECT_EQ(PromptDataset(path, 2).size(), 2u);
 }
 
 TEST(Dataset, BadLinesNameFileAndLine) {
   auto msg_for = [](const std::string& content) {
     std::string path = write_temp("bad.jsonl", content);
-    return std::make_pair(path, error_of([&] { GSM8KDataset ds(path); }));
+    return std::make_pair(path, error_of([&] { PromptDataset ds(path); }));
   };
   const std::string good = "{\"question\": \"q\", \"answer\": \"#### 1\"}\n";
   auto [p1, m1] = msg_for(good + "{not json}\n");
@@ -75,7 +75,7 @@ TEST(Dataset, BadLinesNameFileAndLine) {
   EXPECT_NE(m6.find(p6 + ":1: field \"question\": expected a string, found number"), std::string::npos) << m6;
   auto [p7, m7] = msg_for("");
   EXPECT_NE(m7.find(p7 + ": no examples"), std::string::npos) << m7;
-  EXPECT_NE(error_of([] { GSM8KDataset ds("/nonexistent.jsonl"); }).find("/nonexistent.jsonl"), std::string::npos);
+  EXPECT_NE(error_of([] { PromptDataset ds("/nonexistent.jsonl"); }).find("/nonexistent.jsonl"), std::string::npos);
 }
 
 TEST(Dataset, TrlFormatsGoldsAndColumns) {
@@ -169,7 +169,7 @@ TEST(Dataset, GoldsAreOptionalUntilARewardNeedsThem) {
 TEST(Dataset, EpochOrderIsADeterministicPermutation) {
   std::string content;
   for (int i = 0; i < 10; ++i) content += "{\"prompt\": \"q" + std::to_string(i) + "\", \"gold\": 1}\n";
-  GSM8KDataset ds(write_temp("d.jsonl", content));
+  PromptDataset ds(write_temp("d.jsonl", content));
   auto e0 = ds.epoch_order(42, 0), e1 = ds.epoch_order(42, 1);
   EXPECT_EQ(e0, ds.epoch_order(42, 0));
   EXPECT_NE(e0, e1);

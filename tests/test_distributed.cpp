@@ -12,12 +12,12 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "grpo/checkpoint.h"
-#include "grpo/distributed.h"
-#include "grpo/evaluation.h"
-#include "grpo/grpo_step.h"
-#include "grpo/run.h"
-#include "grpo/safetensors.h"
+#include "grpo/base/safetensors.h"
+#include "grpo/engine/distributed.h"
+#include "grpo/run/checkpoint.h"
+#include "grpo/run/evaluation.h"
+#include "grpo/run/run.h"
+#include "grpo/step/grpo_step.h"
 #include "test_util.h"
 
 using namespace grpo;

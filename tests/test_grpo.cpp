@@ -6,9 +6,10 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "grpo/grpo.h"
-#include "grpo/grpo_step.h"
-#include "grpo/offline.h"
+#include "grpo/model/model_io.h"
+#include "grpo/step/grpo.h"
+#include "grpo/step/grpo_step.h"
+#include "grpo/step/offline.h"
 #include "test_models.h"
 #include "test_util.h"
 
@@ -34,8 +35,8 @@ std::string tiny_dir() {
   return dir;
 }
 
-Qwen2ForCausalLM tiny_model(torch::Dtype dt = torch::kFloat32, torch::Device device = torch::kCPU) {
-  return load_qwen2(tiny_dir(), dt, device);
+CausalLM tiny_model(torch::Dtype dt = torch::kFloat32, torch::Device device = torch::kCPU) {
+  return load_causal_lm(tiny_dir(), dt, device);
 }
 
 class GrpoDevice : public OnDevice {};
@@ -57,7 +58,7 @@ TrainConfig step_config() {
   return c;
 }
 
-std::vector<torch::Tensor> snapshot(Qwen2ForCausalLM& m) {
+std::vector<torch::Tensor> snapshot(CausalLM& m) {
   std::vector<torch::Tensor> out;
   for (auto& p : m->parameters()) out.push_back(p.detach().clone());
   return out;
@@ -71,14 +72,14 @@ bool same_bits(const std::vector<torch::Tensor>& a, const std::vector<torch::Ten
 }
 
 // Sum of completion-token log-probs per sequence, (N,).
-torch::Tensor seq_logp(Qwen2ForCausalLM& m, const Rollout& r) {
+torch::Tensor seq_logp(CausalLM& m, const Rollout& r) {
   torch::NoGradGuard ng;
   auto ids = torch::cat({r.prompt_ids, r.completion_ids}, 1), attn = torch::cat({r.prompt_mask, r.completion_mask}, 1);
   auto lp = compute_logprobs_from_model(m, ids, attn, r.completion_ids.size(1)).logprobs;
   return (lp * r.completion_mask).sum(1);
 }
 
-RolloutBatch make_rollout(Qwen2ForCausalLM& m, std::vector<float> rewards, int64_t B, int64_t G) {
+RolloutBatch make_rollout(CausalLM& m, std::vector<float> rewards, int64_t B, int64_t G) {
   SamplingParams sp;
   sp.max_new_tokens = 6;
   sp.seed = 5;
@@ -502,7 +503,7 @@ TEST_P(GrpoDevice, WholeStepIsDeterministic) {
   SpecialIds special;
   special.eos = {258};
   special.pad = 256;
-  GSM8KDataset data({{"What is 1+1?", "#### 2", 2, 1, {}, ""}, {"What is 2+3?", "#### 5", 5, 2, {}, ""}}, "two questions");
+  PromptDataset data({{"What is 1+1?", "#### 2", 2, 1, {}, ""}, {"What is 2+3?", "#### 5", 5, 2, {}, ""}}, "two questions");
   std::vector<std::vector<torch::Tensor>> finals;
   std::vector<double> losses;
   for (int run = 0; run < 2; ++run) {
@@ -532,7 +533,7 @@ TEST(GrpoStep, DynamicSamplingRefillsTheBatchWithMixedGroups) {
   // reward spread, hence non-zero advantages.
   auto tok = load_tokenizer(source_path("data/tiny-model"));
   SpecialIds special = load_special_ids(source_path("data/tiny-model"), *tok);
-  GSM8KDataset train(source_path("data/tiny-math/train.jsonl"));
+  PromptDataset train(source_path("data/tiny-math/train.jsonl"));
   TrainConfig c;
   c.model_path = source_path("data/tiny-model");
   c.system_prompt = "Solve.";
@@ -544,7 +545,7 @@ TEST(GrpoStep, DynamicSamplingRefillsTheBatchWithMixedGroups) {
   auto step = [&](bool dynamic, int64_t& data_position) {
     TrainConfig cd = c;
     cd.dynamic_sampling = dynamic;
-    GrpoState st(cd, load_qwen2(c.model_path, torch::kFloat32, torch::kCPU), 10);
+    GrpoState st(cd, load_causal_lm(c.model_path, torch::kFloat32, torch::kCPU), 10);
     StepResult r = train_grpo_step(st, *tok, special, train);
     data_position = st.data_position;
     return r;
@@ -760,7 +761,7 @@ TEST(Grpo, Bf16LogprobsUseAnFp32LmHead) {
   // so its logits are large where bf16's 8 bits are coarse) and a fixed text (its greedy story):
   // the fp32 GEMM + log-softmax on the bf16 hidden states is closer than the bf16 GEMM was.
   const std::string dir = source_path("tests/data/tinystories-656k");
-  auto m32 = load_qwen2(dir, torch::kFloat32, torch::kCPU), m16 = load_qwen2(dir, torch::kBFloat16, torch::kCPU);
+  auto m32 = load_causal_lm(dir, torch::kFloat32, torch::kCPU), m16 = load_causal_lm(dir, torch::kBFloat16, torch::kCPU);
   auto ids = torch::tensor({1,   80,  147, 201, 282, 215, 286, 64,  207,  161,  152, 64,   101, 829,  463,  444, 698,
                             100, 258, 461, 715, 299, 93,  64,  101, 829,  1361, 598, 1475, 303, 1864, 617,  242, 1407,
                             251, 64,  101, 829, 195, 114, 122, 216, 1738, 585,  965, 380,  160, 1690, 2012, 467},

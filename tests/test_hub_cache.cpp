@@ -5,8 +5,8 @@
 
 #include <filesystem>
 
-#include "grpo/common.h"
-#include "grpo/hub_cache.h"
+#include "grpo/base/common.h"
+#include "grpo/base/hub_cache.h"
 #include "test_util.h"
 
 using namespace grpo;

@@ -8,8 +8,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "grpo/common.h"
-#include "grpo/jinja.h"
+#include "grpo/base/common.h"
+#include "grpo/jinja/jinja.h"
 #include "test_util.h"
 
 using namespace grpo;

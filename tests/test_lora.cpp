@@ -5,10 +5,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "grpo/common.h"
-#include "grpo/lora.h"
-#include "grpo/qwen2.h"
-#include "grpo/safetensors.h"
+#include "grpo/base/common.h"
+#include "grpo/base/safetensors.h"
+#include "grpo/model/causal_lm.h"
+#include "grpo/model/lora.h"
+#include "grpo/model/model_io.h"
 #include "test_models.h"
 #include "test_util.h"
 
@@ -18,8 +19,8 @@ using json = nlohmann::json;
 
 namespace {
 
-Qwen2ForCausalLM tiny_model() {
-  return load_qwen2(tiny_test_model_dir(), torch::kFloat32, torch::kCPU);
+CausalLM tiny_model() {
+  return load_causal_lm(tiny_test_model_dir(), torch::kFloat32, torch::kCPU);
 }
 
 torch::Tensor some_ids() {
@@ -27,7 +28,7 @@ torch::Tensor some_ids() {
 }
 
 // Every adapter's B drawn at random, so that the adapters change the output.
-void randomize_b(Qwen2ForCausalLM& m) {
+void randomize_b(CausalLM& m) {
   torch::NoGradGuard ng;
   torch::manual_seed(3);
   for (auto& [name, p] : lora_parameters(m))
@@ -198,7 +199,7 @@ TEST(Lora, CheckpointedLayersGiveTheSameAdapterGradients) {
 // still leaves the bf16 logits bit for bit (the term is 0 in fp32, rounded back to the same bf16).
 TEST(Lora, Bf16BaseKeepsFp32Adapters) {
   const std::string& dir = tiny_test_model_dir();
-  auto base = load_qwen2(dir, torch::kBFloat16, torch::kCPU), m = load_qwen2(dir, torch::kBFloat16, torch::kCPU);
+  auto base = load_causal_lm(dir, torch::kBFloat16, torch::kCPU), m = load_causal_lm(dir, torch::kBFloat16, torch::kCPU);
   add_lora(m, rank4(), 7);
   {
     torch::NoGradGuard ng;

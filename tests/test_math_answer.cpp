@@ -3,8 +3,8 @@
 // extraction and scoring in math mode, and string golds.
 #include <gtest/gtest.h>
 
-#include "grpo/math_answer.h"
-#include "grpo/reward.h"
+#include "grpo/rewards/math_answer.h"
+#include "grpo/rewards/reward.h"
 
 using namespace grpo;
 

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "grpo/common.h"
-#include "grpo/safetensors.h"
-#include "grpo/tokenizer.h"
+#include "grpo/base/common.h"
+#include "grpo/base/safetensors.h"
+#include "grpo/tokenizer/tokenizer.h"
 
 namespace grpo::test {
 

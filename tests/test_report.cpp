@@ -5,8 +5,8 @@
 
 #include <cmath>
 
-#include "grpo/config.h"
-#include "grpo/report.h"
+#include "grpo/config/config.h"
+#include "grpo/run/report.h"
 
 using namespace grpo;
 

@@ -3,7 +3,8 @@
 
 #include <cmath>
 
-#include "grpo/reward.h"
+#include "grpo/config/config.h"
+#include "grpo/rewards/reward.h"
 
 using namespace grpo;
 

@@ -9,8 +9,8 @@
 #include <functional>
 #include <thread>
 
-#include "grpo/reward.h"
-#include "grpo/reward_program.h"
+#include "grpo/rewards/reward.h"
+#include "grpo/rewards/reward_program.h"
 #include "test_util.h"
 
 using namespace grpo;

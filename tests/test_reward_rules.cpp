@@ -4,9 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "grpo/config.h"
-#include "grpo/reward.h"
-#include "grpo/reward_rules.h"
+#include "grpo/config/config.h"
+#include "grpo/rewards/reward.h"
+#include "grpo/rewards/reward_rules.h"
 #include "test_util.h"
 
 using namespace grpo;

@@ -6,10 +6,11 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
-#include "grpo/common.h"
-#include "grpo/device.h"
-#include "grpo/qwen2.h"
-#include "grpo/sampler.h"
+#include "grpo/base/common.h"
+#include "grpo/base/device.h"
+#include "grpo/engine/sampler.h"
+#include "grpo/model/causal_lm.h"
+#include "grpo/model/model_io.h"
 #include "test_models.h"
 #include "test_util.h"
 
@@ -19,14 +20,14 @@ using json = nlohmann::json;
 
 namespace {
 
-Qwen2ForCausalLM tiny_model(const char* name = "tiny", torch::Device device = torch::kCPU) {
+CausalLM tiny_model(const char* name = "tiny", torch::Device device = torch::kCPU) {
   static std::map<std::string, std::string> dirs;
   if (!dirs.count(name)) {
     dirs[name] = temp_dir() + "/" + name;
     for (const auto& p : test_presets())
       if (std::string(p.name) == name) write_test_model(dirs[name], p);
   }
-  return load_qwen2(dirs[name], torch::kFloat32, device);
+  return load_causal_lm(dirs[name], torch::kFloat32, device);
 }
 
 std::vector<int64_t> row(const torch::Tensor& t, int64_t n) {
@@ -441,7 +442,7 @@ struct ToolRun {
   std::vector<std::vector<int32_t>> answers;
 };
 
-ToolRun run_with_tools(Qwen2ForCausalLM& model, SamplingParams sp, const std::vector<std::vector<int32_t>>& prompts, int64_t G) {
+ToolRun run_with_tools(CausalLM& model, SamplingParams sp, const std::vector<std::vector<int32_t>>& prompts, int64_t G) {
   ToolRun out;
   sp.tools.max_turns = 2;
   sp.tools.max_reply_ids = 6;
@@ -518,7 +519,7 @@ TEST_P(SamplerDevice, ToolAnswersAreForcedThroughTheCache) {
   // 1e-5 on the logits' scale (x T: the sampled distribution divides them by T = 0.3, and the
   // plain rollout's own rounding is 2e-5 at this T); a position off by one, or a hole attended,
   // is off by 0.1 or more.
-  auto full_forward_error = [&](Qwen2ForCausalLM& m, const Rollout& x) {
+  auto full_forward_error = [&](CausalLM& m, const Rollout& x) {
     torch::NoGradGuard ng;
     auto all = torch::cat({x.prompt_ids, x.completion_ids}, 1);
     auto mask = torch::cat({x.prompt_mask, x.completion_mask}, 1);

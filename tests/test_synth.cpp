@@ -4,11 +4,12 @@
 #include <regex>
 #include <set>
 
-#include "grpo/grpo.h"
-#include "grpo/grpo_step.h"
-#include "grpo/offline.h"
-#include "grpo/reward.h"
-#include "grpo/synth.h"
+#include "grpo/model/model_io.h"
+#include "grpo/rewards/reward.h"
+#include "grpo/run/synth.h"
+#include "grpo/step/grpo.h"
+#include "grpo/step/grpo_step.h"
+#include "grpo/step/offline.h"
 #include "test_models.h"
 #include "test_util.h"
 
@@ -74,7 +75,7 @@ TEST(Synth, SftStepLowersTheLossOnItsBatch) {
   c.system_prompt = "S";
   c.max_new_tokens = 32;
   c.grad_accum = 2;
-  GrpoState st(c, load_qwen2(dir, torch::kFloat32, torch::kCPU), 20);
+  GrpoState st(c, load_causal_lm(dir, torch::kFloat32, torch::kCPU), 20);
   std::vector<Example> batch = {{"What is 2+2?", "2+2=4\n#### 4", 4, 1, {}, ""}, {"What is 3+1?", "3+1=4\n#### 4", 4, 2, {}, ""}};
   double first = sft_step(st, *tok, special, batch).loss, last = first;
   for (int i = 0; i < 10; ++i) last = sft_step(st, *tok, special, batch).loss;

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "grpo/common.h"
-#include "grpo/tokenizer.h"
+#include "grpo/base/common.h"
+#include "grpo/tokenizer/tokenizer.h"
 #include "test_util.h"
 
 using namespace grpo;

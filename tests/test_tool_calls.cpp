@@ -4,8 +4,8 @@
 // apply_chat_template(tools=...) is the referee in interop_chat_templates).
 #include <gtest/gtest.h>
 
-#include "grpo/common.h"
-#include "grpo/tool_calls.h"
+#include "grpo/base/common.h"
+#include "grpo/chat/tool_calls.h"
 #include "test_util.h"
 
 using namespace grpo;

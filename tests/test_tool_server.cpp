@@ -9,10 +9,10 @@
 
 #include <chrono>
 
-#include "grpo/common.h"
-#include "grpo/dataset.h"
-#include "grpo/reward.h"
-#include "grpo/tool_server.h"
+#include "grpo/base/common.h"
+#include "grpo/engine/dataset.h"
+#include "grpo/engine/tool_server.h"
+#include "grpo/rewards/reward.h"
 #include "test_util.h"
 
 using namespace grpo;

@@ -12,13 +12,14 @@
 #include <set>
 #include <sstream>
 
-#include "grpo/checkpoint.h"
-#include "grpo/common.h"
-#include "grpo/evaluation.h"
-#include "grpo/grpo_step.h"
-#include "grpo/report.h"
-#include "grpo/run.h"
-#include "grpo/tensorboard.h"
+#include "grpo/base/common.h"
+#include "grpo/base/tensorboard.h"
+#include "grpo/model/model_io.h"
+#include "grpo/run/checkpoint.h"
+#include "grpo/run/evaluation.h"
+#include "grpo/run/report.h"
+#include "grpo/run/run.h"
+#include "grpo/step/grpo_step.h"
 #include "test_models.h"
 #include "test_util.h"
 
@@ -256,7 +257,7 @@ TEST(Trainer, EndToEndArtifacts) {
   for (const char* f :
        {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "trainer_state.json", "optimizer.pt"})
     EXPECT_TRUE(file_exists(ck + "/" + f)) << f;
-  auto model = load_qwen2(ck, torch::kFloat32, torch::kCPU);
+  auto model = load_causal_lm(ck, torch::kFloat32, torch::kCPU);
   EXPECT_EQ(json::parse(read_file(ck + "/trainer_state.json"))["step"], 4);
   EXPECT_EQ(read_jsonl(out + "/eval.jsonl").size(), 1u);  // eval_every 2, before the last step
   EXPECT_EQ(read_file(out + "/config.yaml").find("max_steps: 4") != std::string::npos, true);
@@ -492,7 +493,7 @@ TEST(Trainer, CrashDuringCheckpointKeepsThePreviousOne) {
   EXPECT_FALSE(dir_exists(out + "/checkpoint-4"));
   EXPECT_EQ(find_latest_checkpoint(out), out + "/checkpoint-2");
   EXPECT_TRUE(read_file(out + "/checkpoint-2/model.safetensors") == good);
-  EXPECT_NO_THROW(load_qwen2(out + "/checkpoint-2", torch::kFloat32, torch::kCPU));
+  EXPECT_NO_THROW(load_causal_lm(out + "/checkpoint-2", torch::kFloat32, torch::kCPU));
   // And the run can still be resumed from it (the half-written directory is cleaned up).
   RunOptions r;
   r.resume = "auto";
@@ -641,15 +642,15 @@ TEST(Trainer, NothingWrittenWhenAnInputFailsBeforeTraining) {
 TEST(Trainer, CheckpointRoundTripAndBadInputs) {
   const std::string out = temp_dir() + "/run";
   TrainConfig c = run_config(out);
-  auto model = load_qwen2(c.model_path, torch::kBFloat16, torch::kCPU);
+  auto model = load_causal_lm(c.model_path, torch::kBFloat16, torch::kCPU);
   GrpoState st(c, model, 10);
   st.step = 3;
   std::string dir = save_checkpoint(st, out, c.model_path, TrainerState{});
-  auto back = load_qwen2(dir, torch::kBFloat16, torch::kCPU);
+  auto back = load_causal_lm(dir, torch::kBFloat16, torch::kCPU);
   auto pa = st.policy->named_parameters(), pb = back->named_parameters();
   for (const auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
   EXPECT_TRUE(file_exists(dir + "/master.safetensors"));  // bf16 model: exact fp32 weights kept
-  GrpoState st2(c, load_qwen2(dir, torch::kBFloat16, torch::kCPU), 10);
+  GrpoState st2(c, load_causal_lm(dir, torch::kBFloat16, torch::kCPU), 10);
   load_checkpoint_state(st2, dir);
   EXPECT_EQ(st2.step, 3);
   for (size_t i = 0; i < st.master.size(); ++i) EXPECT_TRUE(torch::equal(st.master[i], st2.master[i]));

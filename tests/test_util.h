@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "grpo/common.h"
-#include "grpo/tokenizer.h"
+#include "grpo/base/common.h"
+#include "grpo/tokenizer/tokenizer.h"
 #include "test_models.h"
 
 namespace grpo::test {

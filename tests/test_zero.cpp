@@ -6,8 +6,8 @@
 
 #include <filesystem>
 
-#include "grpo/common.h"
-#include "grpo/zero.h"
+#include "grpo/base/common.h"
+#include "grpo/engine/zero.h"
 #include "test_util.h"
 
 using namespace grpo;

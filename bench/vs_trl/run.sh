@@ -42,7 +42,7 @@ py="$(scripts/venv.sh | tail -1)"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 res="${RESULTS:-$tmp/results}"; mkdir -p "$res"
 export OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
-# grpo_train's mallopt (src/device.cpp: init_runtime), for TRL's process
+# grpo_train's mallopt (src/base/device.cpp: init_runtime), for TRL's process
 trl_env=(env GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=67108864)
 side=bench/vs_trl/trl_side.py
 sections="${SECTIONS:-speed learn replay}"

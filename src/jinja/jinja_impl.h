@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "grpo/jinja.h"
+#include "grpo/jinja/jinja.h"
 
 namespace grpo::jinja {
 

@@ -6,8 +6,8 @@
 #include <sstream>
 #include <string>
 
-#include "grpo/common.h"
-#include "grpo/config.h"
+#include "grpo/base/common.h"
+#include "grpo/config/config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;

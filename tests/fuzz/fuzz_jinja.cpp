@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "grpo/common.h"
-#include "grpo/jinja.h"
+#include "grpo/base/common.h"
+#include "grpo/jinja/jinja.h"
 
 namespace {
 

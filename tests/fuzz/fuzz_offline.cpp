@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "grpo/common.h"
-#include "grpo/data_files.h"
+#include "grpo/base/common.h"
+#include "grpo/engine/data_files.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

@@ -10,10 +10,10 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "grpo/common.h"
-#include "grpo/reward.h"
-#include "grpo/reward_rules.h"
-#include "grpo/tokenizer.h"
+#include "grpo/base/common.h"
+#include "grpo/rewards/reward.h"
+#include "grpo/rewards/reward_rules.h"
+#include "grpo/tokenizer/tokenizer.h"
 
 using namespace grpo;
 

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "grpo/common.h"
-#include "grpo/safetensors.h"
+#include "grpo/base/common.h"
+#include "grpo/base/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "grpo/tokenizer.h"
+#include "grpo/tokenizer/tokenizer.h"
 
 using namespace grpo;
 

@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "grpo/common.h"
-#include "grpo/trainer_state.h"
+#include "grpo/base/common.h"
+#include "grpo/run/trainer_state.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

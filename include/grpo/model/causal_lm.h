@@ -1,0 +1,260 @@
+// causal_lm.h: CausalLM, the decoder-only transformer of Qwen2 / Qwen3 / Llama 3, in LibTorch, following Hugging Face
+// transformers' modeling_qwen2.py: embed -> L x [RMSNorm -> GQA attention with RoPE (rotate-half)
+// -> residual -> RMSNorm -> SwiGLU MLP -> residual] -> RMSNorm -> lm_head (or the tied embedding).
+// Modules are registered under the HF names (model.layers.3.self_attn.q_proj.weight), so loading
+// a checkpoint is check-shape-and-copy by name.
+//
+// Departures, on purpose: parameters are created empty in the target dtype/device (no init, no
+// fp32 detour), so a bf16 checkpoint loads with one copy of the weights; GQA folds the group into
+// the query length instead of repeating K/V; attention is the eager formula (scores in the model
+// dtype, softmax in fp32) on both LibTorch 1.13 and 2.x, which keeps results identical across them;
+// q/k/v and gate/up weights share one storage each (PackedLinear), so that forwards without
+// autograd run one GEMM per block; RoPE's rotate-half is two in-place addcmul_ on the halves.
+//
+// Shapes: N sequences, T new tokens, S = past + T keys, D hidden, H heads, Hkv KV heads,
+// hd head dim, V vocab, L layers.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "grpo/base/device.h"
+#include "grpo/base/safetensors.h"
+#include "grpo/base/settings.h"
+
+namespace grpo {
+
+// ---------------------------------------------------------------------------------------------
+// Config (config.json)
+
+// RoPE frequency scaling (config.json "rope_scaling", or "rope_parameters" in transformers >= 5),
+// as transformers' modeling_rope_utils computes the inverse frequencies:
+//   linear  inv_freq / factor
+//   llama3  wavelengths above original_max_position_embeddings / low_freq_factor: inv_freq / factor;
+//           below original / high_freq_factor: unchanged; between: (1 - s) inv_freq / factor + s inv_freq,
+//           s = (original / wavelength - low_freq_factor) / (high_freq_factor - low_freq_factor)
+enum class RopeType { Default, Linear, Llama3 };
+struct RopeScaling {
+  RopeType type = RopeType::Default;
+  double factor = 1.0;
+  double low_freq_factor = 1.0;                     // llama3
+  double high_freq_factor = 4.0;                    // llama3
+  int64_t original_max_position_embeddings = 8192;  // llama3
+};
+
+struct ModelConfig {
+  std::string model_type = "qwen2";  // qwen2 | qwen3 | llama
+  int64_t n_vocab = 0;               // vocab_size
+  int64_t n_embd = 0;                // hidden_size
+  int64_t n_ff = 0;                  // intermediate_size
+  int64_t n_layer = 0;               // num_hidden_layers
+  int64_t n_head = 0;                // num_attention_heads
+  int64_t n_kv_head = 0;             // num_key_value_heads
+  int64_t head_dim = 0;              // head_dim (default hidden_size / num_attention_heads)
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
+  int64_t max_position_embeddings = 32768;
+  bool tie_word_embeddings = false;
+  bool attention_bias = true;  // q/k/v bias (Qwen2: yes; Llama: attention_bias, default no)
+  bool o_proj_bias = false;    // o_proj bias (Qwen2: no; Llama, Qwen3: attention_bias covers o_proj too)
+  bool qk_norm = false;        // Qwen3: RMSNorm over each head's q and k before RoPE (q_norm, k_norm)
+  nlohmann::json raw;          // the file as read, written back on save
+
+  // Parse and check; errors name `path`, the field, expected and found.
+  static ModelConfig from_json(const std::string& text, const std::string& path);
+  static ModelConfig from_dir(const std::string& dir);
+  int64_t n_params() const;  // parameter count
+  // Every tensor a model directory must hold for this config: its Hugging Face name and shape.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors() const;
+};
+
+// ---------------------------------------------------------------------------------------------
+// KV cache: preallocated for the whole rollout, written in place (no per-step concatenation).
+
+struct KVCache {
+  std::vector<torch::Tensor> k, v;  // per layer (N, Hkv, capacity, hd)
+  int64_t length = 0;               // positions filled so far (the same for every row)
+  int64_t capacity = 0;
+  // Set only during forward_decode_static: the new token's K/V go to position write_pos (a (1,)
+  // device tensor, so a captured graph reads it at replay) and attention spans `attend` positions.
+  torch::Tensor write_pos;
+  int64_t attend = 0;
+  // Growing instead (training over a shared prompt): no capacity, each forward's K/V are joined
+  // to the past by torch::cat, so autograd sees them (in-place writes would break backward).
+  bool grow = false;
+  static KVCache allocate(const ModelConfig& cfg, int64_t n_seq, int64_t capacity, torch::TensorOptions opts);
+  static KVCache growing(int64_t n_layer);
+  static int64_t bytes_needed(const ModelConfig& cfg, int64_t n_seq, int64_t capacity, torch::Dtype dtype);
+  // Keep / repeat rows: row i of the result is row index[i] (e.g. share one prompt's cache across G).
+  void select_rows(const torch::Tensor& index);
+  // The new positions' K/V (N, Hkv, T, hd) of `layer` written as this cache writes them, and the
+  // K/V attention then reads (N, Hkv, S, hd): preallocated, at [length, length + T) and S = length + T;
+  // static decoding (write_pos set), at write_pos and S = attend; growing, joined by torch::cat.
+  // The caller advances `length` once every layer has appended.
+  std::pair<torch::Tensor, torch::Tensor> append(int64_t layer, torch::Tensor new_k, torch::Tensor new_v);
+};
+
+// ---------------------------------------------------------------------------------------------
+// Attention kernel. Eager: the formula above (scores in the model dtype, fp32 softmax), the same on
+// every LibTorch. Sdpa: at::scaled_dot_product_attention (LibTorch >= 2.0) on the same grouped
+// queries and additive mask; on CUDA it picks a fused kernel (memory-efficient attention, which
+// takes a mask) that never stores the (T, S) probabilities for backward.
+
+bool sdpa_available();                                  // built against LibTorch >= 2.0
+AttentionKernel parse_attention(const std::string& s);  // eager | sdpa (throws if unavailable)
+void check_attention(AttentionKernel kernel);           // throws for sdpa on LibTorch 1.x
+
+// ---------------------------------------------------------------------------------------------
+// Modules
+
+class LinearImpl : public torch::nn::Module {
+ public:
+  LinearImpl(int64_t in, int64_t out, bool bias, torch::TensorOptions opts);
+  // Over given tensors (weight (out, in), bias (out) or undefined): slices of a packed storage.
+  LinearImpl(torch::Tensor weight, torch::Tensor bias);
+  // y = x W^T + b, plus the LoRA term when an adapter is on (lora.h), added as PEFT does: in fp32,
+  // the sum rounded to y's dtype once.
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias;
+  // LoRA (lora.h): lora_A (r, in), lora_B (out, r), fp32; undefined without an adapter.
+  torch::Tensor lora_A, lora_B;
+  double lora_scaling = 0, lora_dropout = 0;
+  bool lora_on = true;  // off: the base layer alone (the frozen reference of the KL term)
+  bool lora_active() const { return lora_A.defined() && lora_on; }
+  torch::Tensor lora_delta(const torch::Tensor& x) const;  // scaling * B A dropout(x), fp32 (.., out)
+  void unregister_lora() { parameters_.erase("lora_A"), parameters_.erase("lora_B"); }
+};
+TORCH_MODULE(Linear);
+
+// Linear layers whose weights (and biases) are consecutive row blocks of one storage, so that a
+// forward that records no autograd graph can run one GEMM for all of them: q/k/v, gate/up. The
+// parts stay separate, HF-named parameters (plain tensors over their slices, not autograd views),
+// so loading, the optimizer, gradients and checkpoints see the usual per-projection tensors.
+struct PackedLinear {
+  torch::Tensor weight, bias;  // the whole (sum out, in) and (sum out) storage; bias may be undefined
+  std::vector<Linear> parts;
+  // Parts of `out` rows each over one fresh storage in opts' dtype and device (uninitialised).
+  static PackedLinear make(const std::vector<int64_t>& out, int64_t in, bool bias, torch::TensorOptions opts);
+  // Every part still lies where make() put it; set_data (e.g. Module::to) moves a parameter elsewhere,
+  // after which the parts run one by one.
+  bool intact() const;
+  torch::Tensor forward(const torch::Tensor& x) const;  // (.., in) -> (.., sum out)
+};
+
+class EmbeddingImpl : public torch::nn::Module {
+ public:
+  EmbeddingImpl(int64_t n, int64_t dim, torch::TensorOptions opts);
+  torch::Tensor forward(const torch::Tensor& ids);
+  torch::Tensor weight;
+};
+TORCH_MODULE(Embedding);
+
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  RMSNormImpl(int64_t dim, double eps, torch::TensorOptions opts);
+  torch::Tensor forward(const torch::Tensor& x);  // computed in fp32 (float64 in float64), weight applied in x's dtype
+  torch::Tensor weight;
+  double eps;
+};
+TORCH_MODULE(RMSNorm);
+
+class Qwen2AttentionImpl : public torch::nn::Module {
+ public:
+  Qwen2AttentionImpl(const ModelConfig& cfg, torch::TensorOptions opts);
+  // x (N, T, D); cos/sin (N, T, 1, hd), sin signed (-sin, +sin) per half; mask additive, (N, 1, 1, T, S) (eager) or (N, 1, g*T, S)
+  // (sdpa); cache: the KV cache or null. no_graph: nothing will be differentiated (packed GEMM allowed).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& mask,
+                        KVCache* cache, int64_t layer, bool no_graph = false);
+  PackedLinear qkv;  // q_proj, k_proj, v_proj
+  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  RMSNorm q_norm{nullptr}, k_norm{nullptr};  // Qwen3 (ModelConfig::qk_norm), over hd; null otherwise
+  int64_t n_head, n_kv_head, head_dim;
+  AttentionKernel kernel = AttentionKernel::Eager;
+};
+TORCH_MODULE(Qwen2Attention);
+
+class Qwen2MLPImpl : public torch::nn::Module {
+ public:
+  Qwen2MLPImpl(const ModelConfig& cfg, torch::TensorOptions opts);
+  torch::Tensor forward(const torch::Tensor& x, bool no_graph = false);
+  PackedLinear gate_up;  // gate_proj, up_proj
+  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(Qwen2MLP);
+
+class Qwen2DecoderLayerImpl : public torch::nn::Module {
+ public:
+  Qwen2DecoderLayerImpl(const ModelConfig& cfg, torch::TensorOptions opts);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& mask,
+                        KVCache* cache, int64_t layer);
+  Qwen2Attention self_attn{nullptr};
+  Qwen2MLP mlp{nullptr};
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+};
+TORCH_MODULE(Qwen2DecoderLayer);
+
+class Qwen2ModelImpl : public torch::nn::Module {
+ public:
+  Qwen2ModelImpl(const ModelConfig& cfg, torch::TensorOptions opts);
+  Embedding embed_tokens{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+  RMSNorm norm{nullptr};
+};
+TORCH_MODULE(Qwen2Model);
+
+class CausalLMImpl : public torch::nn::Module {
+ public:
+  CausalLMImpl(const ModelConfig& cfg, torch::TensorOptions opts);
+
+  // Hidden states after the final norm, (N, T, D).
+  //   input_ids (N, T) int64; attention_mask (N, S) with S = cache length + T (1 = real token);
+  //   position_ids (N, T). With a cache, K/V of the T new tokens are written at [length, length+T).
+  torch::Tensor forward_hidden(const torch::Tensor& input_ids, const torch::Tensor& attention_mask, const torch::Tensor& position_ids,
+                               KVCache* cache = nullptr);
+  // One decode step with static shapes (CUDA-graph capturable: no host values of the step inside).
+  //   input_ids, position_ids (N, 1); key_mask (N, capacity), 1 = real key; write_pos (1,) int64:
+  //   the cache position of the new token. Attention spans the first `attend` cache positions, of
+  //   which keys after write_pos or with key_mask 0 are masked. cache.length is left to the caller.
+  // Returns the hidden state (N, 1, D); equals forward_hidden on the same cache.
+  torch::Tensor forward_decode_static(const torch::Tensor& input_ids, const torch::Tensor& key_mask, const torch::Tensor& position_ids,
+                                      const torch::Tensor& write_pos, KVCache& cache, int64_t attend);
+  // Logits (N, T, V) from hidden states (the lm_head or the tied embedding).
+  torch::Tensor logits(const torch::Tensor& hidden);
+  // Full-sequence convenience: positions from the mask (left padding works), logits (N, T, V).
+  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {});
+  // The lm_head weight (V, D): lm_head.weight or the tied embedding.
+  torch::Tensor output_weight();
+
+  ModelConfig cfg;
+  Qwen2Model model{nullptr};
+  Linear lm_head{nullptr};  // null when tie_word_embeddings
+  // Gradient checkpointing: when a forward builds a graph (grad mode on, no KV cache), keep only
+  // each decoder layer's input and recompute the layer in backward. Activation memory drops from
+  // ~(14 D + 2 F + H S) per token and layer to D per token and layer, for one extra forward.
+  bool gradient_checkpointing = false;
+  // The attention kernel of every layer (default Eager).
+  void set_attention(AttentionKernel kernel);
+  // Every layer's q/k/v and gate/up parameters still share their packed storage (see PackedLinear).
+  bool projections_packed();
+  AttentionKernel attention = AttentionKernel::Eager;
+
+ private:
+  // The additive mask (N, 1, 1, T, S) in the layout the attention kernel takes.
+  torch::Tensor layer_mask(const torch::Tensor& mask) const;
+};
+TORCH_MODULE(CausalLM);
+
+// One decoder layer run so that backward recomputes it from its saved input x instead of keeping
+// its activations (reentrant checkpointing, as torch.utils.checkpoint(use_reentrant=True)). The
+// layer's parameter gradients are accumulated by the inner backward. x must require grad.
+torch::Tensor checkpointed_layer(Qwen2DecoderLayerImpl& layer, const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                 const torch::Tensor& mask);
+
+// Positions for a (N, T) mask: cumsum(mask) - 1, clamped at 0 (left padding gets position 0).
+torch::Tensor positions_from_mask(const torch::Tensor& attention_mask);
+
+}  // namespace grpo
