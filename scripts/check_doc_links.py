@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Every relative link of README.md and docs/*.md resolves: the file exists, and a #anchor names a
-heading of that file (GitHub's slugs). Exits 1 naming each broken link with its file and line.
+heading of that file (GitHub's slugs); and the user docs name no issue numbers (a reader has no
+tracker). Exits 1 naming each broken link or issue number with its file and line.
 
     scripts/check_doc_links.py [ROOT]
 """
@@ -37,6 +38,8 @@ for doc in [root / "README.md"] + sorted((root / "docs").glob("*.md")):
             in_code = not in_code
         if in_code:
             continue
+        if re.search(r"\bissues? \d+|\bfirst part\b", line, re.I):
+            errors.append(f"{doc.relative_to(root)}:{n}: names an issue of the tracker ({line.strip()[:60]}...)")
         for target in link.findall(line):
             if re.match(r"^[a-z]+:", target):
                 continue
