@@ -378,7 +378,7 @@ TEST(Qwen2, ConfigParsing) {
   EXPECT_EQ(lb.n_params(), 1543714304 + 28 * 1536);
   m = q15;
   m["model_type"] = "mistral";
-  EXPECT_NE(bad(m).find("cfg.json: field \"model_type\": expected \"qwen2\", \"qwen3\" or \"llama\", found \"mistral\""),
+  EXPECT_NE(bad(m).find("cfg.json: field \"model_type\": expected \"qwen2\", \"qwen3\", \"llama\" or \"olmo2\", found \"mistral\""),
             std::string::npos);
   m["model_type"] = 3;
   EXPECT_NE(bad(m).find("found 3"), std::string::npos);
@@ -392,11 +392,26 @@ TEST(Qwen2, ConfigParsing) {
              {"num_hidden_layers", 28},     {"num_attention_heads", 16}, {"num_key_value_heads", 8}, {"head_dim", 128},
              {"tie_word_embeddings", true}, {"attention_bias", false},   {"rope_theta", 1000000},    {"rope_scaling", nullptr}};
   auto c3 = ModelConfig::from_json(q3.dump(), "qwen3.json");
-  EXPECT_TRUE(c3.qk_norm);
+  EXPECT_EQ(c3.qk_norm, QkNorm::PerHead);
   EXPECT_FALSE(c3.attention_bias || c3.o_proj_bias);
   EXPECT_EQ(c3.head_dim, 128);
   EXPECT_EQ(c3.n_params(), 596049920);
-  EXPECT_FALSE(q.qk_norm);
+  EXPECT_EQ(q.qk_norm, QkNorm::None);
+  // OLMo-2-1124-7B's shapes: q/k norms over the whole projections (2 x 4,096 a layer), norms after
+  // each block (post_attention, post_feedforward), untied: 2 x 100352 x 4096 + 32 x (67,108,864
+  // attention + 135,266,304 MLP + 8,192 norms + 8,192 q/k norms) + 4,096 = 7,298,617,344, as
+  // transformers' Olmo2ForCausalLM counts.
+  json o2 = {{"model_type", "olmo2"},        {"vocab_size", 100352},      {"hidden_size", 4096},       {"intermediate_size", 11008},
+             {"num_hidden_layers", 32},      {"num_attention_heads", 32}, {"num_key_value_heads", 32}, {"rms_norm_eps", 1e-6},
+             {"tie_word_embeddings", false}, {"attention_bias", false},   {"rope_theta", 500000}};
+  auto co = ModelConfig::from_json(o2.dump(), "olmo2.json");
+  EXPECT_EQ(co.qk_norm, QkNorm::Whole);
+  EXPECT_EQ(co.norm_placement, NormPlacement::Post);
+  EXPECT_TRUE(co.norm_weight_fp32);
+  EXPECT_EQ(co.n_params(), 7298617344);
+  const auto tensors = co.expected_tensors();
+  EXPECT_EQ(tensors[5], (std::pair<std::string, std::vector<int64_t>>{"model.layers.0.self_attn.q_norm.weight", {4096}}));
+  EXPECT_EQ(tensors[11].first, "model.layers.0.post_feedforward_layernorm.weight");
   // Llama 3.2's RoPE scaling, in the old key and in transformers 5's rope_parameters.
   m = q15;
   m["model_type"] = "llama";

@@ -10,6 +10,7 @@
 #include "grpo/model/causal_lm.h"
 #include "grpo/model/lora.h"
 #include "grpo/model/model_io.h"
+#include "grpo/step/grpo_state.h"
 #include "test_models.h"
 #include "test_util.h"
 

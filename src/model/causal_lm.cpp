@@ -162,13 +162,14 @@ torch::Tensor EmbeddingImpl::forward(const torch::Tensor& ids) {
   return torch::embedding(weight, ids);
 }
 
-RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, torch::TensorOptions opts) : eps(eps_) {
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, torch::TensorOptions opts, bool weight_fp32_) : eps(eps_), weight_fp32(weight_fp32_) {
   weight = register_parameter("weight", torch::empty({dim}, opts));
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   auto h = x.to(at::promote_types(x.scalar_type(), torch::kFloat32));  // HF: fp32; float64 (tests) stays exact
   h = h * torch::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  if (weight_fp32) return (weight * h).to(x.scalar_type());
   return weight * h.to(x.scalar_type());
 }
 
@@ -195,9 +196,11 @@ Qwen2AttentionImpl::Qwen2AttentionImpl(const ModelConfig& cfg, torch::TensorOpti
   k_proj = register_module("k_proj", qkv.parts[1]);
   v_proj = register_module("v_proj", qkv.parts[2]);
   o_proj = register_module("o_proj", Linear(n_head * head_dim, cfg.n_embd, cfg.o_proj_bias, opts));
-  if (cfg.qk_norm) {
-    q_norm = register_module("q_norm", RMSNorm(head_dim, cfg.rms_norm_eps, opts));
-    k_norm = register_module("k_norm", RMSNorm(head_dim, cfg.rms_norm_eps, opts));
+  if (cfg.qk_norm != QkNorm::None) {
+    whole_qk_norm = cfg.qk_norm == QkNorm::Whole;
+    const int64_t q_width = whole_qk_norm ? n_head * head_dim : head_dim, k_width = whole_qk_norm ? n_kv_head * head_dim : head_dim;
+    q_norm = register_module("q_norm", RMSNorm(q_width, cfg.rms_norm_eps, opts, cfg.norm_weight_fp32));
+    k_norm = register_module("k_norm", RMSNorm(k_width, cfg.rms_norm_eps, opts, cfg.norm_weight_fp32));
   }
 }
 
@@ -209,7 +212,10 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::T
   if (no_graph && qkv.intact()) {
     // One GEMM for q, k and v; without q/k norms, RoPE over the adjacent q and k heads at once.
     auto h = qkv.forward(x);  // (N, T, (H + 2 Hkv) hd)
-    if (q_norm) {
+    if (whole_qk_norm) {
+      q = apply_rope(q_norm(h.narrow(-1, 0, n_q)).view({N, T, n_head, head_dim}), cos, sin);        // (N, T, H, hd)
+      k = apply_rope(k_norm(h.narrow(-1, n_q, n_kv)).view({N, T, n_kv_head, head_dim}), cos, sin);  // (N, T, Hkv, hd)
+    } else if (q_norm) {
       q = apply_rope(q_norm(h.narrow(-1, 0, n_q).view({N, T, n_head, head_dim})), cos, sin);        // (N, T, H, hd)
       k = apply_rope(k_norm(h.narrow(-1, n_q, n_kv).view({N, T, n_kv_head, head_dim})), cos, sin);  // (N, T, Hkv, hd)
     } else {
@@ -219,9 +225,15 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::T
     }
     v = h.narrow(-1, n_q + n_kv, n_kv).view({N, T, n_kv_head, head_dim});  // (N, T, Hkv, hd)
   } else {
-    q = q_proj(x).view({N, T, n_head, head_dim});     // (N, T, H, hd)
-    k = k_proj(x).view({N, T, n_kv_head, head_dim});  // (N, T, Hkv, hd)
-    if (q_norm) {
+    q = q_proj(x);  // (N, T, H hd)
+    k = k_proj(x);  // (N, T, Hkv hd)
+    if (whole_qk_norm) {
+      q = q_norm(q);
+      k = k_norm(k);
+    }
+    q = q.view({N, T, n_head, head_dim});     // (N, T, H, hd)
+    k = k.view({N, T, n_kv_head, head_dim});  // (N, T, Hkv, hd)
+    if (q_norm && !whole_qk_norm) {
       q = q_norm(q);
       k = k_norm(k);
     }
@@ -274,8 +286,10 @@ torch::Tensor Qwen2MLPImpl::forward(const torch::Tensor& x, bool no_graph) {
 Qwen2DecoderLayerImpl::Qwen2DecoderLayerImpl(const ModelConfig& cfg, torch::TensorOptions opts) {
   self_attn = register_module("self_attn", Qwen2Attention(cfg, opts));
   mlp = register_module("mlp", Qwen2MLP(cfg, opts));
-  input_layernorm = register_module("input_layernorm", RMSNorm(cfg.n_embd, cfg.rms_norm_eps, opts));
-  post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(cfg.n_embd, cfg.rms_norm_eps, opts));
+  auto norm = [&] { return RMSNorm(cfg.n_embd, cfg.rms_norm_eps, opts, cfg.norm_weight_fp32); };
+  if (cfg.norm_placement == NormPlacement::Pre) input_layernorm = register_module("input_layernorm", norm());
+  post_attention_layernorm = register_module("post_attention_layernorm", norm());
+  if (cfg.norm_placement == NormPlacement::Post) post_feedforward_layernorm = register_module("post_feedforward_layernorm", norm());
 }
 
 torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
@@ -283,6 +297,10 @@ torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& x, const torch
   // Packed GEMMs only where no graph is recorded: a graph needs each parameter's own GEMM for its
   // gradient, and a checkpointed layer (x requires grad) must recompute with the kernels it ran.
   const bool no_graph = !torch::GradMode::is_enabled() && !x.requires_grad();
+  if (post_feedforward_layernorm) {  // NormPlacement::Post
+    auto h = x + post_attention_layernorm(self_attn->forward(x, cos, sin, mask, cache, layer, no_graph));
+    return h + post_feedforward_layernorm(mlp->forward(h, no_graph));
+  }
   auto h = x + self_attn->forward(input_layernorm(x), cos, sin, mask, cache, layer, no_graph);
   return h + mlp->forward(post_attention_layernorm(h), no_graph);
 }
@@ -356,7 +374,7 @@ Qwen2ModelImpl::Qwen2ModelImpl(const ModelConfig& cfg, torch::TensorOptions opts
   embed_tokens = register_module("embed_tokens", Embedding(cfg.n_vocab, cfg.n_embd, opts));
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t l = 0; l < cfg.n_layer; ++l) layers->push_back(Qwen2DecoderLayer(cfg, opts));
-  norm = register_module("norm", RMSNorm(cfg.n_embd, cfg.rms_norm_eps, opts));
+  norm = register_module("norm", RMSNorm(cfg.n_embd, cfg.rms_norm_eps, opts, cfg.norm_weight_fp32));
 }
 
 CausalLMImpl::CausalLMImpl(const ModelConfig& c, torch::TensorOptions opts) : cfg(c) {

@@ -11,6 +11,7 @@
 
 #include "grpo/base/common.h"
 #include "grpo/model/causal_lm.h"
+#include "grpo/model/family.h"
 #include "grpo/model/lora.h"
 
 namespace grpo {
@@ -39,12 +40,6 @@ double num_field(const json& j, const char* key, const std::string& path, std::o
   }
   if (!j[key].is_number()) throw Error(path + ": field \"" + key + "\": expected a number, found " + json_text(j[key]));
   return j[key].get<double>();
-}
-
-bool bool_field(const json& j, const char* key, const std::string& path, bool def) {
-  if (!j.contains(key) || j[key].is_null()) return def;
-  if (!j[key].is_boolean()) throw Error(path + ": field \"" + key + "\": expected true or false, found " + json_text(j[key]));
-  return j[key].get<bool>();
 }
 
 // The scaling object of "rope_scaling" (type or rope_type) or "rope_parameters" (rope_type).
@@ -81,10 +76,8 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& p
   if (!j.is_object()) throw Error(path + ": expected a JSON object");
   ModelConfig c;
   c.raw = j;
-  const json type = j.value("model_type", json());
-  if (type != "qwen2" && type != "qwen3" && type != "llama")
-    throw Error(path + ": field \"model_type\": expected \"qwen2\", \"qwen3\" or \"llama\", found " + json_text(type));
-  c.model_type = type.get<std::string>();
+  const ModelFamily& family = find_model_family(j.value("model_type", json()), path);
+  c.model_type = family.model_type;
   c.n_vocab = int_field(j, "vocab_size", path);
   c.n_embd = int_field(j, "hidden_size", path);
   c.n_ff = int_field(j, "intermediate_size", path);
@@ -123,22 +116,18 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& p
   if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
     c.rope_scaling = parse_rope_scaling(j["rope_scaling"], path, "rope_scaling");
   c.max_position_embeddings = int_field(j, "max_position_embeddings", path, 32768);
-  c.tie_word_embeddings = bool_field(j, "tie_word_embeddings", path, false);
-  // Qwen2: q/k/v biases always, none on o_proj; Llama and Qwen3: attention_bias on all four.
-  const bool attention_bias = bool_field(j, "attention_bias", path, false);
-  c.attention_bias = c.model_type == "qwen2" ? true : attention_bias;
-  c.o_proj_bias = c.model_type != "qwen2" && c.attention_bias;
-  c.qk_norm = c.model_type == "qwen3";
+  c.tie_word_embeddings = config_bool(j, "tie_word_embeddings", path, false);
+  family.configure(j, path, c);  // biases, q/k norms, norm placement: src/model/families/
   // Features we do not implement must not be ignored silently.
   if (j.contains("layer_types") && j["layer_types"].is_array())
     for (const json& t : j["layer_types"])
       if (t != "full_attention")
         throw Error(path + ": field \"layer_types\": " + json_text(t) + " is not supported (only \"full_attention\")");
-  if (bool_field(j, "use_sliding_window", path, false))
+  if (config_bool(j, "use_sliding_window", path, false))
     throw Error(path + ": field \"use_sliding_window\": true is not supported (sliding-window attention)");
   if (j.contains("hidden_act") && j["hidden_act"] != "silu")
     throw Error(path + ": field \"hidden_act\": expected \"silu\", found " + json_text(j["hidden_act"]));
-  if (bool_field(j, "mlp_bias", path, false)) throw Error(path + ": field \"mlp_bias\": true is not supported");
+  if (config_bool(j, "mlp_bias", path, false)) throw Error(path + ": field \"mlp_bias\": true is not supported");
   return c;
 }
 
@@ -155,7 +144,8 @@ ModelConfig ModelConfig::from_dir(const std::string& dir) {
 int64_t ModelConfig::n_params() const {
   const int64_t q = n_head * head_dim, kv = n_kv_head * head_dim;
   const int64_t attn = n_embd * q + 2 * n_embd * kv + q * n_embd + (attention_bias ? q + 2 * kv : 0) + (o_proj_bias ? n_embd : 0);
-  const int64_t layer = attn + 3 * n_embd * n_ff + 2 * n_embd + (qk_norm ? 2 * head_dim : 0);
+  const int64_t qk_norms = qk_norm == QkNorm::Whole ? q + kv : qk_norm == QkNorm::PerHead ? 2 * head_dim : 0;
+  const int64_t layer = attn + 3 * n_embd * n_ff + 2 * n_embd + qk_norms;
   return n_vocab * n_embd * (tie_word_embeddings ? 1 : 2) + n_layer * layer + n_embd;
 }
 
@@ -174,15 +164,16 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> ModelConfig::expected_
       out.push_back({p + "self_attn.v_proj.bias", {kv}});
     }
     if (o_proj_bias) out.push_back({p + "self_attn.o_proj.bias", {n_embd}});
-    if (qk_norm) {
-      out.push_back({p + "self_attn.q_norm.weight", {head_dim}});
-      out.push_back({p + "self_attn.k_norm.weight", {head_dim}});
+    if (qk_norm != QkNorm::None) {
+      out.push_back({p + "self_attn.q_norm.weight", {qk_norm == QkNorm::Whole ? q : head_dim}});
+      out.push_back({p + "self_attn.k_norm.weight", {qk_norm == QkNorm::Whole ? kv : head_dim}});
     }
     out.push_back({p + "mlp.gate_proj.weight", {n_ff, n_embd}});
     out.push_back({p + "mlp.up_proj.weight", {n_ff, n_embd}});
     out.push_back({p + "mlp.down_proj.weight", {n_embd, n_ff}});
-    out.push_back({p + "input_layernorm.weight", {n_embd}});
+    if (norm_placement == NormPlacement::Pre) out.push_back({p + "input_layernorm.weight", {n_embd}});
     out.push_back({p + "post_attention_layernorm.weight", {n_embd}});
+    if (norm_placement == NormPlacement::Post) out.push_back({p + "post_feedforward_layernorm.weight", {n_embd}});
   }
   out.push_back({"model.norm.weight", {n_embd}});
   if (!tie_word_embeddings) out.push_back({"lm_head.weight", {n_vocab, n_embd}});

@@ -16,6 +16,7 @@
 #include "grpo/model/lora.h"
 #include "grpo/model/model_io.h"
 #include "grpo/step/grpo.h"
+#include "grpo/step/grpo_state.h"
 
 namespace fs = std::filesystem;
 

@@ -148,3 +148,27 @@ def tiny_qwen3(root):
     for f in ("tokenizer.json", "generation_config.json"):
         shutil.copy(os.path.join(ROOT, "data/tiny-model", f), out)
     return out
+
+
+def tiny_olmo2(root):
+    """A random OLMo 2 (norms after each block, q/k norms over the whole projections, GQA 2:1,
+    untied) made and saved by transformers, with the embedded tiny model's tokenizer and generation
+    config, so grpo_train runs on it as on data/tiny-model."""
+    import shutil
+    import torch
+    from transformers import Olmo2Config, Olmo2ForCausalLM
+    out = os.path.join(root, "tiny-olmo2")
+    cfg = Olmo2Config(vocab_size=259, hidden_size=128, intermediate_size=384, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2, max_position_embeddings=512, rms_norm_eps=1e-6, bos_token_id=256,
+                      eos_token_id=258, pad_token_id=256, tie_word_embeddings=False,
+                      rope_parameters={"rope_type": "default", "rope_theta": 5e5})
+    torch.manual_seed(5)
+    model = Olmo2ForCausalLM(cfg).eval()
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.endswith("norm.weight"):
+                p.add_(torch.randn_like(p) * 0.1)
+    model.save_pretrained(out)
+    for f in ("tokenizer.json", "generation_config.json"):
+        shutil.copy(os.path.join(ROOT, "data/tiny-model", f), out)
+    return out

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Interop 1: transformers -> ours. Random Qwen2, Qwen3 and Llama models made by `transformers` itself
+"""Interop 1: transformers -> ours. Random Qwen2, Qwen3, Llama and OLMo 2 models made by `transformers` itself
 and saved with `save_pretrained` (tied and untied, GQA 1:1 to 7:1, head_dim other than hidden/heads,
-q/k/v bias, Qwen3's q/k norms, rope_theta 1e6, Llama 3's "llama3" and "linear" RoPE scaling with
+q/k/v bias, Qwen3's per-head and OLMo 2's whole-projection q/k norms, OLMo 2's norms after each block, rope_theta 1e6, Llama 3's "llama3" and "linear" RoPE scaling with
 original_max_position_embeddings below the prompt's length, fp32 and bf16, sharded by a small
 max_shard_size) are loaded by our grpo_generate. On the same 48 ids: fp32 logits within 1e-4 x
 max |logit| of transformers' (eager attention); 32 greedy tokens identical in the eager and static
@@ -12,7 +12,8 @@ import json
 import os
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
+from transformers import (LlamaConfig, LlamaForCausalLM, Olmo2Config, Olmo2ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config,
+                          Qwen3ForCausalLM)
 
 from common import check, finish, hf_greedy, hf_model, our_greedy, our_logits, temp_dir
 
@@ -54,6 +55,14 @@ CASES = {
     "llama-tied-mha-rope-linear": (LlamaForCausalLM, LlamaConfig, dict(hidden_size=64, intermediate_size=128,
                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4, tie_word_embeddings=True,
                         rope_parameters={"rope_type": "linear", "rope_theta": 1e4, "factor": 4.0}), torch.float32, None),
+    # OLMo 2: norms after each block, q/k norms over the whole projections, weights x fp32 in its RMSNorm.
+    "olmo2-untied-mha": (Olmo2ForCausalLM, Olmo2Config, dict(hidden_size=64, intermediate_size=160, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=4, tie_word_embeddings=False), torch.float32, None),
+    "olmo2-tied-gqa3-hd24-bias-sharded": (Olmo2ForCausalLM, Olmo2Config, dict(hidden_size=72, intermediate_size=144,
+                        num_hidden_layers=3, num_attention_heads=6, num_key_value_heads=2, head_dim=24, attention_bias=True,
+                        tie_word_embeddings=True), torch.float32, "200KB"),
+    "olmo2-untied-gqa2-bf16": (Olmo2ForCausalLM, Olmo2Config, dict(hidden_size=96, intermediate_size=192, num_hidden_layers=2,
+                        num_attention_heads=6, num_key_value_heads=3, tie_word_embeddings=False), torch.bfloat16, None),
 }
 # cuda_graph needs a GPU: scripts/gpu_session.sh runs this file with GRPO_INTEROP_DEVICE=cuda and all three modes.
 DECODE_MODES = tuple(os.environ.get("GRPO_INTEROP_DECODE_MODES", "eager,static").split(","))

@@ -45,8 +45,12 @@ struct RopeScaling {
   int64_t original_max_position_embeddings = 8192;  // llama3
 };
 
+// The shared blocks' options a family chooses (family.h).
+enum class QkNorm { None, PerHead, Whole };  // RMSNorm on q and k: none; over each head (Qwen3); over the projection (OLMo 2)
+enum class NormPlacement { Pre, Post };      // RMSNorm before each block (x + f(norm(x))), or after it (x + norm(f(x)), OLMo 2)
+
 struct ModelConfig {
-  std::string model_type = "qwen2";  // qwen2 | qwen3 | llama
+  std::string model_type = "qwen2";  // a family of family.h: qwen2 | qwen3 | llama | olmo2
   int64_t n_vocab = 0;               // vocab_size
   int64_t n_embd = 0;                // hidden_size
   int64_t n_ff = 0;                  // intermediate_size
@@ -61,8 +65,10 @@ struct ModelConfig {
   bool tie_word_embeddings = false;
   bool attention_bias = true;  // q/k/v bias (Qwen2: yes; Llama: attention_bias, default no)
   bool o_proj_bias = false;    // o_proj bias (Qwen2: no; Llama, Qwen3: attention_bias covers o_proj too)
-  bool qk_norm = false;        // Qwen3: RMSNorm over each head's q and k before RoPE (q_norm, k_norm)
-  nlohmann::json raw;          // the file as read, written back on save
+  QkNorm qk_norm = QkNorm::None;
+  NormPlacement norm_placement = NormPlacement::Pre;
+  bool norm_weight_fp32 = false;  // RMSNorm: weight x the fp32 normalised value, then rounded (OLMo 2); else rounded first
+  nlohmann::json raw;             // the file as read, written back on save
 
   // Parse and check; errors name `path`, the field, expected and found.
   static ModelConfig from_json(const std::string& text, const std::string& path);
@@ -155,10 +161,13 @@ TORCH_MODULE(Embedding);
 
 class RMSNormImpl : public torch::nn::Module {
  public:
-  RMSNormImpl(int64_t dim, double eps, torch::TensorOptions opts);
-  torch::Tensor forward(const torch::Tensor& x);  // computed in fp32 (float64 in float64), weight applied in x's dtype
+  // weight_fp32: the weight multiplies the fp32 normalised value, rounded after (OLMo 2); else the
+  // value is rounded to x's dtype first (Llama, Qwen).
+  RMSNormImpl(int64_t dim, double eps, torch::TensorOptions opts, bool weight_fp32 = false);
+  torch::Tensor forward(const torch::Tensor& x);  // computed in fp32 (float64 in float64)
   torch::Tensor weight;
   double eps;
+  bool weight_fp32;
 };
 TORCH_MODULE(RMSNorm);
 
@@ -171,8 +180,9 @@ class Qwen2AttentionImpl : public torch::nn::Module {
                         KVCache* cache, int64_t layer, bool no_graph = false);
   PackedLinear qkv;  // q_proj, k_proj, v_proj
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
-  RMSNorm q_norm{nullptr}, k_norm{nullptr};  // Qwen3 (ModelConfig::qk_norm), over hd; null otherwise
+  RMSNorm q_norm{nullptr}, k_norm{nullptr};  // ModelConfig::qk_norm: over hd (PerHead) or H hd / Hkv hd (Whole); null: None
   int64_t n_head, n_kv_head, head_dim;
+  bool whole_qk_norm = false;  // q_norm / k_norm over the whole projections (QkNorm::Whole)
   AttentionKernel kernel = AttentionKernel::Eager;
 };
 TORCH_MODULE(Qwen2Attention);
@@ -193,7 +203,9 @@ class Qwen2DecoderLayerImpl : public torch::nn::Module {
                         KVCache* cache, int64_t layer);
   Qwen2Attention self_attn{nullptr};
   Qwen2MLP mlp{nullptr};
-  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+  // Pre: input_layernorm before attention, post_attention_layernorm before the MLP (HF's names);
+  // Post: post_attention_layernorm after attention, post_feedforward_layernorm after the MLP.
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr}, post_feedforward_layernorm{nullptr};
 };
 TORCH_MODULE(Qwen2DecoderLayer);
 
