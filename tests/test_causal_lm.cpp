@@ -378,8 +378,9 @@ TEST(Qwen2, ConfigParsing) {
   EXPECT_EQ(lb.n_params(), 1543714304 + 28 * 1536);
   m = q15;
   m["model_type"] = "mistral";
-  EXPECT_NE(bad(m).find("cfg.json: field \"model_type\": expected \"qwen2\", \"qwen3\", \"llama\" or \"olmo2\", found \"mistral\""),
-            std::string::npos);
+  EXPECT_NE(
+      bad(m).find("cfg.json: field \"model_type\": expected \"qwen2\", \"qwen3\", \"llama\", \"olmo2\" or \"smollm3\", found \"mistral\""),
+      std::string::npos);
   m["model_type"] = 3;
   EXPECT_NE(bad(m).find("found 3"), std::string::npos);
   m = q15;
@@ -412,6 +413,16 @@ TEST(Qwen2, ConfigParsing) {
   const auto tensors = co.expected_tensors();
   EXPECT_EQ(tensors[5], (std::pair<std::string, std::vector<int64_t>>{"model.layers.0.self_attn.q_norm.weight", {4096}}));
   EXPECT_EQ(tensors[11].first, "model.layers.0.post_feedforward_layernorm.weight");
+  // SmolLM3: NoPE layers from no_rope_layers (1 = RoPE), one a layer, checked.
+  json s3 = q15;
+  s3["model_type"] = "smollm3";
+  s3["num_hidden_layers"] = 4;
+  s3["no_rope_layers"] = {1, 1, 1, 0};
+  EXPECT_EQ(ModelConfig::from_json(s3.dump(), "smollm3.json").rope_layers, (std::vector<bool>{true, true, true, false}));
+  s3["no_rope_layers"] = {1, 0};
+  EXPECT_NE(bad(s3).find("field \"no_rope_layers\": expected a list of num_hidden_layers (4) 0s and 1s, found [1,0]"), std::string::npos);
+  s3["no_rope_layers"] = {1, 2, 1, 1};
+  EXPECT_NE(bad(s3).find("expected 0 (NoPE) or 1 (RoPE) for each layer, found 2"), std::string::npos);
   // Llama 3.2's RoPE scaling, in the old key and in transformers 5's rope_parameters.
   m = q15;
   m["model_type"] = "llama";

@@ -189,8 +189,9 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
 
 }  // namespace
 
-Qwen2AttentionImpl::Qwen2AttentionImpl(const ModelConfig& cfg, torch::TensorOptions opts)
+Qwen2AttentionImpl::Qwen2AttentionImpl(const ModelConfig& cfg, torch::TensorOptions opts, int64_t layer)
     : n_head(cfg.n_head), n_kv_head(cfg.n_kv_head), head_dim(cfg.head_dim) {
+  use_rope = cfg.rope_layers.empty() || cfg.rope_layers.at(static_cast<size_t>(layer));
   qkv = PackedLinear::make({n_head * head_dim, n_kv_head * head_dim, n_kv_head * head_dim}, cfg.n_embd, cfg.attention_bias, opts);
   q_proj = register_module("q_proj", qkv.parts[0]);
   k_proj = register_module("k_proj", qkv.parts[1]);
@@ -209,19 +210,20 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::T
   const int64_t N = x.size(0), T = x.size(1), g = n_head / n_kv_head;
   torch::Tensor q, k, v;
   const int64_t n_q = n_head * head_dim, n_kv = n_kv_head * head_dim;
+  auto rope = [&](const torch::Tensor& t) { return use_rope ? apply_rope(t, cos, sin) : t; };  // NoPE layers: none
   if (no_graph && qkv.intact()) {
     // One GEMM for q, k and v; without q/k norms, RoPE over the adjacent q and k heads at once.
     auto h = qkv.forward(x);  // (N, T, (H + 2 Hkv) hd)
     if (whole_qk_norm) {
-      q = apply_rope(q_norm(h.narrow(-1, 0, n_q)).view({N, T, n_head, head_dim}), cos, sin);        // (N, T, H, hd)
-      k = apply_rope(k_norm(h.narrow(-1, n_q, n_kv)).view({N, T, n_kv_head, head_dim}), cos, sin);  // (N, T, Hkv, hd)
+      q = rope(q_norm(h.narrow(-1, 0, n_q)).view({N, T, n_head, head_dim}));        // (N, T, H, hd)
+      k = rope(k_norm(h.narrow(-1, n_q, n_kv)).view({N, T, n_kv_head, head_dim}));  // (N, T, Hkv, hd)
     } else if (q_norm) {
-      q = apply_rope(q_norm(h.narrow(-1, 0, n_q).view({N, T, n_head, head_dim})), cos, sin);        // (N, T, H, hd)
-      k = apply_rope(k_norm(h.narrow(-1, n_q, n_kv).view({N, T, n_kv_head, head_dim})), cos, sin);  // (N, T, Hkv, hd)
+      q = rope(q_norm(h.narrow(-1, 0, n_q).view({N, T, n_head, head_dim})));        // (N, T, H, hd)
+      k = rope(k_norm(h.narrow(-1, n_q, n_kv).view({N, T, n_kv_head, head_dim})));  // (N, T, Hkv, hd)
     } else {
-      auto qk = apply_rope(h.narrow(-1, 0, n_q + n_kv).view({N, T, n_head + n_kv_head, head_dim}), cos, sin);  // (N, T, H + Hkv, hd)
-      q = qk.narrow(2, 0, n_head);                                                                             // (N, T, H, hd)
-      k = qk.narrow(2, n_head, n_kv_head);                                                                     // (N, T, Hkv, hd)
+      auto qk = rope(h.narrow(-1, 0, n_q + n_kv).view({N, T, n_head + n_kv_head, head_dim}));  // (N, T, H + Hkv, hd)
+      q = qk.narrow(2, 0, n_head);                                                             // (N, T, H, hd)
+      k = qk.narrow(2, n_head, n_kv_head);                                                     // (N, T, Hkv, hd)
     }
     v = h.narrow(-1, n_q + n_kv, n_kv).view({N, T, n_kv_head, head_dim});  // (N, T, Hkv, hd)
   } else {
@@ -237,8 +239,8 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::T
       q = q_norm(q);
       k = k_norm(k);
     }
-    q = apply_rope(q, cos, sin);
-    k = apply_rope(k, cos, sin);
+    q = rope(q);
+    k = rope(k);
     v = v_proj(x).view({N, T, n_kv_head, head_dim});  // (N, T, Hkv, hd)
   }
   q = q.transpose(1, 2);                                   // (N, H, T, hd)
@@ -283,8 +285,8 @@ torch::Tensor Qwen2MLPImpl::forward(const torch::Tensor& x, bool no_graph) {
   return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
 }
 
-Qwen2DecoderLayerImpl::Qwen2DecoderLayerImpl(const ModelConfig& cfg, torch::TensorOptions opts) {
-  self_attn = register_module("self_attn", Qwen2Attention(cfg, opts));
+Qwen2DecoderLayerImpl::Qwen2DecoderLayerImpl(const ModelConfig& cfg, torch::TensorOptions opts, int64_t layer) {
+  self_attn = register_module("self_attn", Qwen2Attention(cfg, opts, layer));
   mlp = register_module("mlp", Qwen2MLP(cfg, opts));
   auto norm = [&] { return RMSNorm(cfg.n_embd, cfg.rms_norm_eps, opts, cfg.norm_weight_fp32); };
   if (cfg.norm_placement == NormPlacement::Pre) input_layernorm = register_module("input_layernorm", norm());
@@ -373,7 +375,7 @@ torch::Tensor checkpointed_layer(Qwen2DecoderLayerImpl& layer, const torch::Tens
 Qwen2ModelImpl::Qwen2ModelImpl(const ModelConfig& cfg, torch::TensorOptions opts) {
   embed_tokens = register_module("embed_tokens", Embedding(cfg.n_vocab, cfg.n_embd, opts));
   layers = register_module("layers", torch::nn::ModuleList());
-  for (int64_t l = 0; l < cfg.n_layer; ++l) layers->push_back(Qwen2DecoderLayer(cfg, opts));
+  for (int64_t l = 0; l < cfg.n_layer; ++l) layers->push_back(Qwen2DecoderLayer(cfg, opts, l));
   norm = register_module("norm", RMSNorm(cfg.n_embd, cfg.rms_norm_eps, opts, cfg.norm_weight_fp32));
 }
 

@@ -172,3 +172,22 @@ def tiny_olmo2(root):
     for f in ("tokenizer.json", "generation_config.json"):
         shutil.copy(os.path.join(ROOT, "data/tiny-model", f), out)
     return out
+
+
+def tiny_smollm3(root):
+    """A random SmolLM3 (NoPE in its 2nd and 4th layers, GQA 2:1, tied) made and saved by transformers,
+    with the embedded tiny model's tokenizer and generation config."""
+    import shutil
+    import torch
+    from transformers import SmolLM3Config, SmolLM3ForCausalLM
+    out = os.path.join(root, "tiny-smollm3")
+    cfg = SmolLM3Config(vocab_size=259, hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4,
+                        num_key_value_heads=2, max_position_embeddings=512, rms_norm_eps=1e-6, bos_token_id=256,
+                        eos_token_id=258, pad_token_id=256, tie_word_embeddings=True, no_rope_layers=[1, 0, 1, 0],
+                        rope_parameters={"rope_type": "default", "rope_theta": 2e6})
+    torch.manual_seed(6)
+    model = SmolLM3ForCausalLM(cfg).eval()
+    model.save_pretrained(out)
+    for f in ("tokenizer.json", "generation_config.json"):
+        shutil.copy(os.path.join(ROOT, "data/tiny-model", f), out)
+    return out

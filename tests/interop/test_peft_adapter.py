@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Interop 6: LoRA adapters, ours <-> PEFT, on the embedded tiny Qwen2, a tiny Qwen3 (q/k norms,
-head_dim != hidden / heads) and a tiny OLMo 2 (norms after each block) that transformers made, fp32.
+head_dim != hidden / heads) a tiny OLMo 2 (norms after each block) and a tiny SmolLM3 (NoPE layers) that transformers made, fp32.
   1. ours -> PEFT: the checkpoint-2/ of a LoRA grpo_train run loads unchanged with
      peft.PeftModel.from_pretrained(base, checkpoint); its logits equal ours (grpo_generate --adapter).
   2. PEFT -> ours: an adapter that PEFT wrote (random A and B, other targets, another rank and alpha)
@@ -16,7 +16,7 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM
 
-from common import ROOT, check, finish, our_logits, temp_dir, tiny_olmo2, tiny_qwen3, tool
+from common import ROOT, check, finish, our_logits, temp_dir, tiny_olmo2, tiny_qwen3, tiny_smollm3, tool
 
 IDS = [151644, 8948, 198, 50, 3582, 13, 151645, 198, 151644, 872, 198, 18, 10, 19, 28, 30, 151645][:12]
 TOL = 1e-5
@@ -42,7 +42,8 @@ def judge(name, ref, mine, base):
 def main():
     root = temp_dir()
     print("| base | direction | adapter's change of the logits (/ max) | ours vs the referee (/ max) |\n|---|---|---|---|")
-    for family, base in (("qwen2", os.path.join(ROOT, "data/tiny-model")), ("qwen3", tiny_qwen3(root)), ("olmo2", tiny_olmo2(root))):
+    for family, base in (("qwen2", os.path.join(ROOT, "data/tiny-model")), ("qwen3", tiny_qwen3(root)), ("olmo2", tiny_olmo2(root)),
+                         ("smollm3", tiny_smollm3(root))):
         compare(family, base, os.path.join(root, family))
     finish()
 
@@ -57,8 +58,8 @@ def compare(family, base, root):
     tool("grpo_train", base, "-c", os.path.join(ROOT, "configs/tiny_demo.yaml"), "--set", f"output_dir={run}",
          "--set", "max_steps=2", "--set", "save_steps=2", "--set", "prompts_per_step=4", "--set", "eval_limit=4",
          "--set", "lora_rank=4", "--set", "lora_alpha=8", "--set", "learning_rate=0.01",
-         # the random Qwen3 never answers right: a length penalty gives its groups rewards that differ
-         *(["--set", "reward_weights.length=1", "--set", "length_target=4"] if family == "qwen3" else []))
+         # the random models never answer right: a length penalty gives their groups rewards that differ
+         *(["--set", "reward_weights.length=1", "--set", "length_target=4"] if family != "qwen2" else []))
     ckpt = os.path.join(run, "checkpoint-2")
     peft_model = PeftModel.from_pretrained(base_model(base), ckpt).eval()
     judge(f"{family} | ours -> PeftModel.from_pretrained", hf_logits(peft_model, ids), our_logits(base, ids, "float32", ckpt),

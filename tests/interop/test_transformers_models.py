@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Interop 1: transformers -> ours. Random Qwen2, Qwen3, Llama and OLMo 2 models made by `transformers` itself
+"""Interop 1: transformers -> ours. Random Qwen2, Qwen3, Llama, OLMo 2 and SmolLM3 models made by `transformers` itself
 and saved with `save_pretrained` (tied and untied, GQA 1:1 to 7:1, head_dim other than hidden/heads,
-q/k/v bias, Qwen3's per-head and OLMo 2's whole-projection q/k norms, OLMo 2's norms after each block, rope_theta 1e6, Llama 3's "llama3" and "linear" RoPE scaling with
+q/k/v bias, Qwen3's per-head and OLMo 2's whole-projection q/k norms, OLMo 2's norms after each block, SmolLM3's NoPE layers, rope_theta 1e6, Llama 3's "llama3" and "linear" RoPE scaling with
 original_max_position_embeddings below the prompt's length, fp32 and bf16, sharded by a small
 max_shard_size) are loaded by our grpo_generate. On the same 48 ids: fp32 logits within 1e-4 x
 max |logit| of transformers' (eager attention); 32 greedy tokens identical in the eager and static
@@ -13,7 +13,7 @@ import os
 
 import torch
 from transformers import (LlamaConfig, LlamaForCausalLM, Olmo2Config, Olmo2ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config,
-                          Qwen3ForCausalLM)
+                          Qwen3ForCausalLM, SmolLM3Config, SmolLM3ForCausalLM)
 
 from common import check, finish, hf_greedy, hf_model, our_greedy, our_logits, temp_dir
 
@@ -63,6 +63,16 @@ CASES = {
                         tie_word_embeddings=True), torch.float32, "200KB"),
     "olmo2-untied-gqa2-bf16": (Olmo2ForCausalLM, Olmo2Config, dict(hidden_size=96, intermediate_size=192, num_hidden_layers=2,
                         num_attention_heads=6, num_key_value_heads=3, tie_word_embeddings=False), torch.bfloat16, None),
+    # SmolLM3: NoPE layers (no_rope_layers 0) among RoPE ones.
+    "smollm3-tied-gqa2-nope": (SmolLM3ForCausalLM, SmolLM3Config, dict(hidden_size=64, intermediate_size=160,
+                        num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, no_rope_layers=[1, 0, 1, 0], pad_token_id=0,
+                        tie_word_embeddings=True), torch.float32, None),
+    "smollm3-untied-gqa3-bias-sharded": (SmolLM3ForCausalLM, SmolLM3Config, dict(hidden_size=96, intermediate_size=192,
+                        num_hidden_layers=3, num_attention_heads=6, num_key_value_heads=2, no_rope_layers=[0, 1, 1], pad_token_id=0,
+                        attention_bias=True, tie_word_embeddings=False), torch.float32, "200KB"),
+    "smollm3-tied-mha-bf16": (SmolLM3ForCausalLM, SmolLM3Config, dict(hidden_size=64, intermediate_size=128,
+                        num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4, no_rope_layer_interval=2, pad_token_id=0,
+                        tie_word_embeddings=True), torch.bfloat16, None),
 }
 # cuda_graph needs a GPU: scripts/gpu_session.sh runs this file with GRPO_INTEROP_DEVICE=cuda and all three modes.
 DECODE_MODES = tuple(os.environ.get("GRPO_INTEROP_DECODE_MODES", "eager,static").split(","))

@@ -50,7 +50,7 @@ enum class QkNorm { None, PerHead, Whole };  // RMSNorm on q and k: none; over e
 enum class NormPlacement { Pre, Post };      // RMSNorm before each block (x + f(norm(x))), or after it (x + norm(f(x)), OLMo 2)
 
 struct ModelConfig {
-  std::string model_type = "qwen2";  // a family of family.h: qwen2 | qwen3 | llama | olmo2
+  std::string model_type = "qwen2";  // a family of family.h: qwen2 | qwen3 | llama | olmo2 | smollm3
   int64_t n_vocab = 0;               // vocab_size
   int64_t n_embd = 0;                // hidden_size
   int64_t n_ff = 0;                  // intermediate_size
@@ -67,7 +67,9 @@ struct ModelConfig {
   bool o_proj_bias = false;    // o_proj bias (Qwen2: no; Llama, Qwen3: attention_bias covers o_proj too)
   QkNorm qk_norm = QkNorm::None;
   NormPlacement norm_placement = NormPlacement::Pre;
-  bool norm_weight_fp32 = false;  // RMSNorm: weight x the fp32 normalised value, then rounded (OLMo 2); else rounded first
+  bool norm_weight_fp32 = false;
+  std::vector<bool> rope_layers;  // per layer: RoPE applied (SmolLM3's no_rope_layers; empty: every layer)  // RMSNorm: weight x the fp32
+                                  // normalised value, then rounded (OLMo 2); else rounded first
   nlohmann::json raw;             // the file as read, written back on save
 
   // Parse and check; errors name `path`, the field, expected and found.
@@ -173,7 +175,7 @@ TORCH_MODULE(RMSNorm);
 
 class Qwen2AttentionImpl : public torch::nn::Module {
  public:
-  Qwen2AttentionImpl(const ModelConfig& cfg, torch::TensorOptions opts);
+  Qwen2AttentionImpl(const ModelConfig& cfg, torch::TensorOptions opts, int64_t layer = 0);
   // x (N, T, D); cos/sin (N, T, 1, hd), sin signed (-sin, +sin) per half; mask additive, (N, 1, 1, T, S) (eager) or (N, 1, g*T, S)
   // (sdpa); cache: the KV cache or null. no_graph: nothing will be differentiated (packed GEMM allowed).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& mask,
@@ -183,6 +185,7 @@ class Qwen2AttentionImpl : public torch::nn::Module {
   RMSNorm q_norm{nullptr}, k_norm{nullptr};  // ModelConfig::qk_norm: over hd (PerHead) or H hd / Hkv hd (Whole); null: None
   int64_t n_head, n_kv_head, head_dim;
   bool whole_qk_norm = false;  // q_norm / k_norm over the whole projections (QkNorm::Whole)
+  bool use_rope = true;        // false: a NoPE layer (ModelConfig::rope_layers), positions only through the mask
   AttentionKernel kernel = AttentionKernel::Eager;
 };
 TORCH_MODULE(Qwen2Attention);
@@ -198,7 +201,7 @@ TORCH_MODULE(Qwen2MLP);
 
 class Qwen2DecoderLayerImpl : public torch::nn::Module {
  public:
-  Qwen2DecoderLayerImpl(const ModelConfig& cfg, torch::TensorOptions opts);
+  Qwen2DecoderLayerImpl(const ModelConfig& cfg, torch::TensorOptions opts, int64_t layer = 0);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& mask,
                         KVCache* cache, int64_t layer);
   Qwen2Attention self_attn{nullptr};
