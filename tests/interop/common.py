@@ -106,11 +106,27 @@ def read_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def save_tiny(model, out, perturb_norms=False):
+    """Saves a random model made by transformers with the embedded tiny model's tokenizer and
+    generation config, so grpo_train runs on it as on data/tiny-model; perturb_norms moves the norm
+    weights off 1 (too tame for a parity check) with the caller's seeded generator."""
+    import shutil
+    import torch
+    if perturb_norms:
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if n.endswith("norm.weight"):
+                    p.add_(torch.randn_like(p) * 0.1)
+    model.save_pretrained(out)
+    for f in ("tokenizer.json", "generation_config.json"):
+        shutil.copy(os.path.join(ROOT, "data/tiny-model", f), out)
+    return out
+
+
 def tiny_llama3(root):
     """A random Llama 3.2-style model (tied, GQA 4:1, "llama3" RoPE scaling with
     original_max_position_embeddings 16, below the prompts' length) made and saved by transformers,
     with the embedded tiny model's tokenizer and generation config."""
-    import shutil
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
     out = os.path.join(root, "tiny-llama3")
@@ -121,16 +137,12 @@ def tiny_llama3(root):
                                        "high_freq_factor": 4.0, "original_max_position_embeddings": 16})
     torch.manual_seed(4)
     model = LlamaForCausalLM(cfg).eval()
-    model.save_pretrained(out)
-    for f in ("tokenizer.json", "generation_config.json"):
-        shutil.copy(os.path.join(ROOT, "data/tiny-model", f), out)
-    return out
+    return save_tiny(model, out)
 
 
 def tiny_qwen3(root):
     """A random Qwen3 (q/k norms, head_dim 48 != 128 / 4, GQA 2:1) made and saved by transformers, with
     the embedded tiny model's tokenizer and generation config, so grpo_train runs on it as on data/tiny-model."""
-    import shutil
     import torch
     from transformers import Qwen3Config, Qwen3ForCausalLM
     out = os.path.join(root, "tiny-qwen3")
@@ -140,21 +152,13 @@ def tiny_qwen3(root):
                       rope_parameters={"rope_type": "default", "rope_theta": 1e6})
     torch.manual_seed(3)
     model = Qwen3ForCausalLM(cfg).eval()
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            if n.endswith("norm.weight"):
-                p.add_(torch.randn_like(p) * 0.1)
-    model.save_pretrained(out)
-    for f in ("tokenizer.json", "generation_config.json"):
-        shutil.copy(os.path.join(ROOT, "data/tiny-model", f), out)
-    return out
+    return save_tiny(model, out, perturb_norms=True)
 
 
 def tiny_olmo2(root):
     """A random OLMo 2 (norms after each block, q/k norms over the whole projections, GQA 2:1,
     untied) made and saved by transformers, with the embedded tiny model's tokenizer and generation
     config, so grpo_train runs on it as on data/tiny-model."""
-    import shutil
     import torch
     from transformers import Olmo2Config, Olmo2ForCausalLM
     out = os.path.join(root, "tiny-olmo2")
@@ -164,20 +168,12 @@ def tiny_olmo2(root):
                       rope_parameters={"rope_type": "default", "rope_theta": 5e5})
     torch.manual_seed(5)
     model = Olmo2ForCausalLM(cfg).eval()
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            if n.endswith("norm.weight"):
-                p.add_(torch.randn_like(p) * 0.1)
-    model.save_pretrained(out)
-    for f in ("tokenizer.json", "generation_config.json"):
-        shutil.copy(os.path.join(ROOT, "data/tiny-model", f), out)
-    return out
+    return save_tiny(model, out, perturb_norms=True)
 
 
 def tiny_smollm3(root):
     """A random SmolLM3 (NoPE in its 2nd and 4th layers, GQA 2:1, tied) made and saved by transformers,
     with the embedded tiny model's tokenizer and generation config."""
-    import shutil
     import torch
     from transformers import SmolLM3Config, SmolLM3ForCausalLM
     out = os.path.join(root, "tiny-smollm3")
@@ -187,7 +183,4 @@ def tiny_smollm3(root):
                         rope_parameters={"rope_type": "default", "rope_theta": 2e6})
     torch.manual_seed(6)
     model = SmolLM3ForCausalLM(cfg).eval()
-    model.save_pretrained(out)
-    for f in ("tokenizer.json", "generation_config.json"):
-        shutil.copy(os.path.join(ROOT, "data/tiny-model", f), out)
-    return out
+    return save_tiny(model, out)
