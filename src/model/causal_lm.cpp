@@ -192,6 +192,7 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
 Qwen2AttentionImpl::Qwen2AttentionImpl(const ModelConfig& cfg, torch::TensorOptions opts, int64_t layer)
     : n_head(cfg.n_head), n_kv_head(cfg.n_kv_head), head_dim(cfg.head_dim) {
   use_rope = cfg.rope_layers.empty() || cfg.rope_layers.at(static_cast<size_t>(layer));
+  sliding_window = cfg.sliding_window;
   qkv = PackedLinear::make({n_head * head_dim, n_kv_head * head_dim, n_kv_head * head_dim}, cfg.n_embd, cfg.attention_bias, opts);
   q_proj = register_module("q_proj", qkv.parts[0]);
   k_proj = register_module("k_proj", qkv.parts[1]);
@@ -248,6 +249,11 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::T
   v = v.transpose(1, 2);                                   // (N, Hkv, T, hd)
   if (cache) std::tie(k, v) = cache->append(layer, k, v);  // (N, Hkv, S, hd): what attention reads
   const int64_t S = k.size(2);
+  // Static decoding attends over its whole preallocated capacity, the unwritten part masked out:
+  // generate() checks its real length (check_sliding_window) before it starts.
+  if (sliding_window > 0 && S > sliding_window && !(cache && cache->write_pos.defined()))
+    throw Error("attention over " + std::to_string(S) + " positions, past the model's sliding window of " + std::to_string(sliding_window) +
+                " (config.json \"sliding_window\"): windows that bind are not supported yet");
   // GQA without repeating K/V: the g query heads sharing a KV head become g*T query rows.
   auto qg = q.reshape({N, n_kv_head, g * T, head_dim});  // (N, Hkv, g*T, hd)
 #if TORCH_VERSION_MAJOR >= 2
@@ -305,6 +311,14 @@ torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& x, const torch
   }
   auto h = x + self_attn->forward(input_layernorm(x), cos, sin, mask, cache, layer, no_graph);
   return h + mlp->forward(post_attention_layernorm(h), no_graph);
+}
+
+void check_sliding_window(const ModelConfig& cfg, int64_t sequence_length, const std::string& what) {
+  if (cfg.sliding_window > 0 && sequence_length > cfg.sliding_window)
+    throw Error(what + " spans " + std::to_string(sequence_length) + " positions, past the model's sliding window of " +
+                std::to_string(cfg.sliding_window) +
+                " (config.json \"sliding_window\"): windows that bind are not supported yet; keep it within " +
+                std::to_string(cfg.sliding_window));
 }
 
 bool sdpa_available() {

@@ -5,11 +5,11 @@
 
 namespace grpo {
 
-extern const ModelFamily kQwen2Family, kQwen3Family, kLlamaFamily, kOlmo2Family, kSmolLM3Family;
+extern const ModelFamily kQwen2Family, kQwen3Family, kLlamaFamily, kOlmo2Family, kSmolLM3Family, kMistralFamily;
 
 namespace {
 
-const ModelFamily* const kFamilies[] = {&kQwen2Family, &kQwen3Family, &kLlamaFamily, &kOlmo2Family, &kSmolLM3Family};
+const ModelFamily* const kFamilies[] = {&kQwen2Family, &kQwen3Family, &kLlamaFamily, &kOlmo2Family, &kSmolLM3Family, &kMistralFamily};
 
 }  // namespace
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Interop 1: transformers -> ours. Random Qwen2, Qwen3, Llama, OLMo 2 and SmolLM3 models made by `transformers` itself
+"""Interop 1: transformers -> ours. Random Qwen2, Qwen3, Llama, OLMo 2, SmolLM3 and Mistral models made by `transformers` itself
 and saved with `save_pretrained` (tied and untied, GQA 1:1 to 7:1, head_dim other than hidden/heads,
 q/k/v bias, Qwen3's per-head and OLMo 2's whole-projection q/k norms, OLMo 2's norms after each block, SmolLM3's NoPE layers, rope_theta 1e6, Llama 3's "llama3" and "linear" RoPE scaling with
 original_max_position_embeddings below the prompt's length, fp32 and bf16, sharded by a small
@@ -12,8 +12,8 @@ import json
 import os
 
 import torch
-from transformers import (LlamaConfig, LlamaForCausalLM, Olmo2Config, Olmo2ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config,
-                          Qwen3ForCausalLM, SmolLM3Config, SmolLM3ForCausalLM)
+from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Olmo2Config, Olmo2ForCausalLM, Qwen2Config,
+                          Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM, SmolLM3Config, SmolLM3ForCausalLM)
 
 from common import check, finish, hf_greedy, hf_model, our_greedy, our_logits, temp_dir
 
@@ -73,6 +73,17 @@ CASES = {
     "smollm3-tied-mha-bf16": (SmolLM3ForCausalLM, SmolLM3Config, dict(hidden_size=64, intermediate_size=128,
                         num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4, no_rope_layer_interval=2, pad_token_id=0,
                         tie_word_embeddings=True), torch.bfloat16, None),
+    # Mistral: head_dim as given, no biases; a sliding window longer than the 80 positions (prompt +
+    # greedy tokens), or none.
+    "mistral-untied-gqa4-window": (MistralForCausalLM, MistralConfig, dict(hidden_size=64, intermediate_size=160,
+                        num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=2, head_dim=8, sliding_window=96,
+                        tie_word_embeddings=False), torch.float32, None),
+    "mistral-tied-mha-hd32-nowindow-sharded": (MistralForCausalLM, MistralConfig, dict(hidden_size=48, intermediate_size=128,
+                        num_hidden_layers=3, num_attention_heads=2, num_key_value_heads=2, head_dim=32, sliding_window=None,
+                        tie_word_embeddings=True), torch.float32, "100KB"),
+    "mistral-untied-gqa3-bf16": (MistralForCausalLM, MistralConfig, dict(hidden_size=96, intermediate_size=192, num_hidden_layers=2,
+                        num_attention_heads=6, num_key_value_heads=2, head_dim=16, sliding_window=4096, tie_word_embeddings=False),
+                        torch.bfloat16, None),
 }
 # cuda_graph needs a GPU: scripts/gpu_session.sh runs this file with GRPO_INTEROP_DEVICE=cuda and all three modes.
 DECODE_MODES = tuple(os.environ.get("GRPO_INTEROP_DECODE_MODES", "eager,static").split(","))

@@ -50,7 +50,7 @@ enum class QkNorm { None, PerHead, Whole };  // RMSNorm on q and k: none; over e
 enum class NormPlacement { Pre, Post };      // RMSNorm before each block (x + f(norm(x))), or after it (x + norm(f(x)), OLMo 2)
 
 struct ModelConfig {
-  std::string model_type = "qwen2";  // a family of family.h: qwen2 | qwen3 | llama | olmo2 | smollm3
+  std::string model_type = "qwen2";  // a family of family.h: qwen2 | qwen3 | llama | olmo2 | smollm3 | mistral
   int64_t n_vocab = 0;               // vocab_size
   int64_t n_embd = 0;                // hidden_size
   int64_t n_ff = 0;                  // intermediate_size
@@ -68,8 +68,9 @@ struct ModelConfig {
   QkNorm qk_norm = QkNorm::None;
   NormPlacement norm_placement = NormPlacement::Pre;
   bool norm_weight_fp32 = false;
-  std::vector<bool> rope_layers;  // per layer: RoPE applied (SmolLM3's no_rope_layers; empty: every layer)  // RMSNorm: weight x the fp32
-                                  // normalised value, then rounded (OLMo 2); else rounded first
+  std::vector<bool> rope_layers;  // per layer: RoPE applied (SmolLM3's no_rope_layers; empty: every layer)
+  int64_t sliding_window = 0;     // attention over the last W positions (Mistral; 0: none), while it never binds  // RMSNorm: weight x the
+                                  // fp32 normalised value, then rounded (OLMo 2); else rounded first
   nlohmann::json raw;             // the file as read, written back on save
 
   // Parse and check; errors name `path`, the field, expected and found.
@@ -111,6 +112,10 @@ struct KVCache {
 // every LibTorch. Sdpa: at::scaled_dot_product_attention (LibTorch >= 2.0) on the same grouped
 // queries and additive mask; on CUDA it picks a fused kernel (memory-efficient attention, which
 // takes a mask) that never stores the (T, S) probabilities for backward.
+
+// A run whose sequences (prompt + completion columns) would be longer than the model's sliding
+// window: an Error naming both (the window is supported where it never binds).
+void check_sliding_window(const ModelConfig& cfg, int64_t sequence_length, const std::string& what);
 
 bool sdpa_available();                                  // built against LibTorch >= 2.0
 AttentionKernel parse_attention(const std::string& s);  // eager | sdpa (throws if unavailable)
@@ -186,6 +191,7 @@ class Qwen2AttentionImpl : public torch::nn::Module {
   int64_t n_head, n_kv_head, head_dim;
   bool whole_qk_norm = false;  // q_norm / k_norm over the whole projections (QkNorm::Whole)
   bool use_rope = true;        // false: a NoPE layer (ModelConfig::rope_layers), positions only through the mask
+  int64_t sliding_window = 0;  // ModelConfig::sliding_window: more keys than this is an Error
   AttentionKernel kernel = AttentionKernel::Eager;
 };
 TORCH_MODULE(Qwen2Attention);
