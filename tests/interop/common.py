@@ -184,3 +184,19 @@ def tiny_smollm3(root):
     torch.manual_seed(6)
     model = SmolLM3ForCausalLM(cfg).eval()
     return save_tiny(model, out)
+
+
+def tiny_mistral(root):
+    """A random Mistral (no biases, head_dim 24 != 128 / 4, GQA 2:1, untied, a 4,096-position sliding
+    window that the demo's sequences never reach) made and saved by transformers."""
+    import torch
+    from transformers import MistralConfig, MistralForCausalLM
+    out = os.path.join(root, "tiny-mistral")
+    cfg = MistralConfig(vocab_size=259, hidden_size=128, intermediate_size=384, num_hidden_layers=2, num_attention_heads=4,
+                        num_key_value_heads=2, head_dim=24, max_position_embeddings=512, rms_norm_eps=1e-6, bos_token_id=256,
+                        eos_token_id=258, pad_token_id=256, tie_word_embeddings=False, sliding_window=4096,
+                        rope_parameters={"rope_type": "default", "rope_theta": 1e6})
+    torch.manual_seed(7)
+    model = MistralForCausalLM(cfg).eval()
+    return save_tiny(model, out, perturb_norms=True)
+

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Interop 6: LoRA adapters, ours <-> PEFT, on the embedded tiny Qwen2, a tiny Qwen3 (q/k norms,
-head_dim != hidden / heads) a tiny OLMo 2 (norms after each block) and a tiny SmolLM3 (NoPE layers) that transformers made, fp32.
+head_dim != hidden / heads) a tiny OLMo 2 (norms after each block) a tiny SmolLM3 (NoPE layers) and a tiny Mistral that transformers made, fp32.
   1. ours -> PEFT: the checkpoint-2/ of a LoRA grpo_train run loads unchanged with
      peft.PeftModel.from_pretrained(base, checkpoint); its logits equal ours (grpo_generate --adapter).
   2. PEFT -> ours: an adapter that PEFT wrote (random A and B, other targets, another rank and alpha)
@@ -16,7 +16,7 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM
 
-from common import ROOT, check, finish, our_logits, temp_dir, tiny_olmo2, tiny_qwen3, tiny_smollm3, tool
+from common import ROOT, check, finish, our_logits, temp_dir, tiny_mistral, tiny_olmo2, tiny_qwen3, tiny_smollm3, tool
 
 IDS = [151644, 8948, 198, 50, 3582, 13, 151645, 198, 151644, 872, 198, 18, 10, 19, 28, 30, 151645][:12]
 TOL = 1e-5
@@ -43,7 +43,7 @@ def main():
     root = temp_dir()
     print("| base | direction | adapter's change of the logits (/ max) | ours vs the referee (/ max) |\n|---|---|---|---|")
     for family, base in (("qwen2", os.path.join(ROOT, "data/tiny-model")), ("qwen3", tiny_qwen3(root)), ("olmo2", tiny_olmo2(root)),
-                         ("smollm3", tiny_smollm3(root))):
+                         ("smollm3", tiny_smollm3(root)), ("mistral", tiny_mistral(root))):
         compare(family, base, os.path.join(root, family))
     finish()
 
