@@ -136,7 +136,7 @@ TEST_P(Qwen2Device, PackedProjectionsEqualThePerProjectionPath) {
     SCOPED_TRACE(name);
     auto model = load_causal_lm(model_dir(preset(name)), torch::kFloat32, device());
     ASSERT_TRUE(model->projections_packed());
-    auto* layer = model->model->layers[0]->as<Qwen2DecoderLayer>();
+    auto* layer = model->model->layers[0]->as<DecoderLayer>();
     auto& q = layer->self_attn->q_proj->weight;
     auto& k = layer->self_attn->k_proj->weight;
     EXPECT_TRUE(q.is_leaf() && k.is_leaf() && q.requires_grad());

@@ -189,7 +189,7 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
 
 }  // namespace
 
-Qwen2AttentionImpl::Qwen2AttentionImpl(const ModelConfig& cfg, torch::TensorOptions opts, int64_t layer)
+AttentionImpl::AttentionImpl(const ModelConfig& cfg, torch::TensorOptions opts, int64_t layer)
     : n_head(cfg.n_head), n_kv_head(cfg.n_kv_head), head_dim(cfg.head_dim) {
   use_rope = cfg.rope_layers.empty() || cfg.rope_layers.at(static_cast<size_t>(layer));
   sliding_window = cfg.sliding_window;
@@ -206,8 +206,8 @@ Qwen2AttentionImpl::Qwen2AttentionImpl(const ModelConfig& cfg, torch::TensorOpti
   }
 }
 
-torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                          const torch::Tensor& mask, KVCache* cache, int64_t layer, bool no_graph) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& mask,
+                                     KVCache* cache, int64_t layer, bool no_graph) {
   const int64_t N = x.size(0), T = x.size(1), g = n_head / n_kv_head;
   torch::Tensor q, k, v;
   const int64_t n_q = n_head * head_dim, n_kv = n_kv_head * head_dim;
@@ -275,14 +275,14 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::T
   return o_proj(out);
 }
 
-Qwen2MLPImpl::Qwen2MLPImpl(const ModelConfig& cfg, torch::TensorOptions opts) {
+MLPImpl::MLPImpl(const ModelConfig& cfg, torch::TensorOptions opts) {
   gate_up = PackedLinear::make({cfg.n_ff, cfg.n_ff}, cfg.n_embd, false, opts);
   gate_proj = register_module("gate_proj", gate_up.parts[0]);
   up_proj = register_module("up_proj", gate_up.parts[1]);
   down_proj = register_module("down_proj", Linear(cfg.n_ff, cfg.n_embd, false, opts));
 }
 
-torch::Tensor Qwen2MLPImpl::forward(const torch::Tensor& x, bool no_graph) {
+torch::Tensor MLPImpl::forward(const torch::Tensor& x, bool no_graph) {
   if (no_graph && gate_up.intact()) {
     const int64_t F = gate_proj->weight.size(0);
     auto h = gate_up.forward(x);  // (N, T, 2F)
@@ -291,17 +291,17 @@ torch::Tensor Qwen2MLPImpl::forward(const torch::Tensor& x, bool no_graph) {
   return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
 }
 
-Qwen2DecoderLayerImpl::Qwen2DecoderLayerImpl(const ModelConfig& cfg, torch::TensorOptions opts, int64_t layer) {
-  self_attn = register_module("self_attn", Qwen2Attention(cfg, opts, layer));
-  mlp = register_module("mlp", Qwen2MLP(cfg, opts));
+DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg, torch::TensorOptions opts, int64_t layer) {
+  self_attn = register_module("self_attn", Attention(cfg, opts, layer));
+  mlp = register_module("mlp", MLP(cfg, opts));
   auto norm = [&] { return RMSNorm(cfg.n_embd, cfg.rms_norm_eps, opts, cfg.norm_weight_fp32); };
   if (cfg.norm_placement == NormPlacement::Pre) input_layernorm = register_module("input_layernorm", norm());
   post_attention_layernorm = register_module("post_attention_layernorm", norm());
   if (cfg.norm_placement == NormPlacement::Post) post_feedforward_layernorm = register_module("post_feedforward_layernorm", norm());
 }
 
-torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                             const torch::Tensor& mask, KVCache* cache, int64_t layer) {
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                        const torch::Tensor& mask, KVCache* cache, int64_t layer) {
   // Packed GEMMs only where no graph is recorded: a graph needs each parameter's own GEMM for its
   // gradient, and a checkpointed layer (x requires grad) must recompute with the kernels it ran.
   const bool no_graph = !torch::GradMode::is_enabled() && !x.requires_grad();
@@ -339,7 +339,7 @@ AttentionKernel parse_attention(const std::string& s) {
 
 bool CausalLMImpl::projections_packed() {
   for (int64_t l = 0; l < cfg.n_layer; ++l) {
-    auto* layer = model->layers[l]->as<Qwen2DecoderLayer>();
+    auto* layer = model->layers[l]->as<DecoderLayer>();
     if (!layer->self_attn->qkv.intact() || !layer->mlp->gate_up.intact()) return false;
   }
   return true;
@@ -347,7 +347,7 @@ bool CausalLMImpl::projections_packed() {
 
 void CausalLMImpl::set_attention(AttentionKernel kernel) {
   attention = kernel;
-  for (int64_t l = 0; l < cfg.n_layer; ++l) model->layers[l]->as<Qwen2DecoderLayer>()->self_attn->kernel = kernel;
+  for (int64_t l = 0; l < cfg.n_layer; ++l) model->layers[l]->as<DecoderLayer>()->self_attn->kernel = kernel;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -360,7 +360,7 @@ using torch::autograd::variable_list;
 
 struct CheckpointedLayerFn : public torch::autograd::Function<CheckpointedLayerFn> {
   static variable_list forward(AutogradContext* ctx, torch::Tensor x, torch::Tensor cos, torch::Tensor sin, torch::Tensor mask,
-                               Qwen2DecoderLayerImpl* layer) {
+                               DecoderLayerImpl* layer) {
     // Grad mode is off inside Function::forward: the layer runs without recording its activations.
     ctx->save_for_backward({x, cos, sin, mask});
     ctx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
@@ -369,7 +369,7 @@ struct CheckpointedLayerFn : public torch::autograd::Function<CheckpointedLayerF
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     auto saved = ctx->get_saved_variables();
-    auto* layer = reinterpret_cast<Qwen2DecoderLayerImpl*>(ctx->saved_data["layer"].toInt());
+    auto* layer = reinterpret_cast<DecoderLayerImpl*>(ctx->saved_data["layer"].toInt());
     torch::AutoGradMode enable(true);
     auto x = saved[0].detach().requires_grad_(true);  // (N, T, D)
     auto out = layer->forward(x, saved[1], saved[2], saved[3], nullptr, 0);
@@ -380,21 +380,21 @@ struct CheckpointedLayerFn : public torch::autograd::Function<CheckpointedLayerF
 
 }  // namespace
 
-torch::Tensor checkpointed_layer(Qwen2DecoderLayerImpl& layer, const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+torch::Tensor checkpointed_layer(DecoderLayerImpl& layer, const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                                  const torch::Tensor& mask) {
   TORCH_CHECK(x.requires_grad(), "checkpointed_layer: the input must require grad, or no parameter gradient flows");
   return CheckpointedLayerFn::apply(x, cos, sin, mask, &layer)[0];
 }
 
-Qwen2ModelImpl::Qwen2ModelImpl(const ModelConfig& cfg, torch::TensorOptions opts) {
+DecoderModelImpl::DecoderModelImpl(const ModelConfig& cfg, torch::TensorOptions opts) {
   embed_tokens = register_module("embed_tokens", Embedding(cfg.n_vocab, cfg.n_embd, opts));
   layers = register_module("layers", torch::nn::ModuleList());
-  for (int64_t l = 0; l < cfg.n_layer; ++l) layers->push_back(Qwen2DecoderLayer(cfg, opts, l));
+  for (int64_t l = 0; l < cfg.n_layer; ++l) layers->push_back(DecoderLayer(cfg, opts, l));
   norm = register_module("norm", RMSNorm(cfg.n_embd, cfg.rms_norm_eps, opts, cfg.norm_weight_fp32));
 }
 
 CausalLMImpl::CausalLMImpl(const ModelConfig& c, torch::TensorOptions opts) : cfg(c) {
-  model = register_module("model", Qwen2Model(cfg, opts));
+  model = register_module("model", DecoderModel(cfg, opts));
   if (!cfg.tie_word_embeddings) lm_head = register_module("lm_head", Linear(cfg.n_embd, cfg.n_vocab, false, opts));
 }
 
@@ -477,7 +477,7 @@ torch::Tensor CausalLMImpl::forward_hidden(const torch::Tensor& input_ids, const
   const bool recompute = gradient_checkpointing && !cache && torch::GradMode::is_enabled() && (x.requires_grad() || trains());
   if (recompute && !x.requires_grad()) x = x.detach().requires_grad_(true);
   for (int64_t l = 0; l < cfg.n_layer; ++l) {
-    auto* layer = model->layers[l]->as<Qwen2DecoderLayer>();
+    auto* layer = model->layers[l]->as<DecoderLayer>();
     x = recompute ? checkpointed_layer(*layer, x, cos, sin, mask) : layer->forward(x, cos, sin, mask, cache, l);
   }
   if (cache) cache->length += T;
@@ -499,7 +499,7 @@ torch::Tensor CausalLMImpl::forward_decode_static(const torch::Tensor& input_ids
   auto mask = layer_mask(additive_mask(allowed.unsqueeze(1), x.options()));                              // (N, 1, 1, 1, S)
   cache.write_pos = write_pos;
   cache.attend = attend;
-  for (int64_t l = 0; l < cfg.n_layer; ++l) x = model->layers[l]->as<Qwen2DecoderLayer>()->forward(x, cos, sin, mask, &cache, l);
+  for (int64_t l = 0; l < cfg.n_layer; ++l) x = model->layers[l]->as<DecoderLayer>()->forward(x, cos, sin, mask, &cache, l);
   cache.write_pos = torch::Tensor();
   return model->norm(x);
 }

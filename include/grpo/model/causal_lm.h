@@ -178,9 +178,9 @@ class RMSNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(RMSNorm);
 
-class Qwen2AttentionImpl : public torch::nn::Module {
+class AttentionImpl : public torch::nn::Module {
  public:
-  Qwen2AttentionImpl(const ModelConfig& cfg, torch::TensorOptions opts, int64_t layer = 0);
+  AttentionImpl(const ModelConfig& cfg, torch::TensorOptions opts, int64_t layer = 0);
   // x (N, T, D); cos/sin (N, T, 1, hd), sin signed (-sin, +sin) per half; mask additive, (N, 1, 1, T, S) (eager) or (N, 1, g*T, S)
   // (sdpa); cache: the KV cache or null. no_graph: nothing will be differentiated (packed GEMM allowed).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& mask,
@@ -194,38 +194,38 @@ class Qwen2AttentionImpl : public torch::nn::Module {
   int64_t sliding_window = 0;  // ModelConfig::sliding_window: more keys than this is an Error
   AttentionKernel kernel = AttentionKernel::Eager;
 };
-TORCH_MODULE(Qwen2Attention);
+TORCH_MODULE(Attention);
 
-class Qwen2MLPImpl : public torch::nn::Module {
+class MLPImpl : public torch::nn::Module {
  public:
-  Qwen2MLPImpl(const ModelConfig& cfg, torch::TensorOptions opts);
+  MLPImpl(const ModelConfig& cfg, torch::TensorOptions opts);
   torch::Tensor forward(const torch::Tensor& x, bool no_graph = false);
   PackedLinear gate_up;  // gate_proj, up_proj
   Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
-TORCH_MODULE(Qwen2MLP);
+TORCH_MODULE(MLP);
 
-class Qwen2DecoderLayerImpl : public torch::nn::Module {
+class DecoderLayerImpl : public torch::nn::Module {
  public:
-  Qwen2DecoderLayerImpl(const ModelConfig& cfg, torch::TensorOptions opts, int64_t layer = 0);
+  DecoderLayerImpl(const ModelConfig& cfg, torch::TensorOptions opts, int64_t layer = 0);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& mask,
                         KVCache* cache, int64_t layer);
-  Qwen2Attention self_attn{nullptr};
-  Qwen2MLP mlp{nullptr};
+  Attention self_attn{nullptr};
+  MLP mlp{nullptr};
   // Pre: input_layernorm before attention, post_attention_layernorm before the MLP (HF's names);
   // Post: post_attention_layernorm after attention, post_feedforward_layernorm after the MLP.
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr}, post_feedforward_layernorm{nullptr};
 };
-TORCH_MODULE(Qwen2DecoderLayer);
+TORCH_MODULE(DecoderLayer);
 
-class Qwen2ModelImpl : public torch::nn::Module {
+class DecoderModelImpl : public torch::nn::Module {
  public:
-  Qwen2ModelImpl(const ModelConfig& cfg, torch::TensorOptions opts);
+  DecoderModelImpl(const ModelConfig& cfg, torch::TensorOptions opts);
   Embedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};
   RMSNorm norm{nullptr};
 };
-TORCH_MODULE(Qwen2Model);
+TORCH_MODULE(DecoderModel);
 
 class CausalLMImpl : public torch::nn::Module {
  public:
@@ -251,7 +251,7 @@ class CausalLMImpl : public torch::nn::Module {
   torch::Tensor output_weight();
 
   ModelConfig cfg;
-  Qwen2Model model{nullptr};
+  DecoderModel model{nullptr};
   Linear lm_head{nullptr};  // null when tie_word_embeddings
   // Gradient checkpointing: when a forward builds a graph (grad mode on, no KV cache), keep only
   // each decoder layer's input and recompute the layer in backward. Activation memory drops from
@@ -272,7 +272,7 @@ TORCH_MODULE(CausalLM);
 // One decoder layer run so that backward recomputes it from its saved input x instead of keeping
 // its activations (reentrant checkpointing, as torch.utils.checkpoint(use_reentrant=True)). The
 // layer's parameter gradients are accumulated by the inner backward. x must require grad.
-torch::Tensor checkpointed_layer(Qwen2DecoderLayerImpl& layer, const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+torch::Tensor checkpointed_layer(DecoderLayerImpl& layer, const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                                  const torch::Tensor& mask);
 
 // Positions for a (N, T) mask: cumsum(mask) - 1, clamped at 0 (left padding gets position 0).
