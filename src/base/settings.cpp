@@ -12,9 +12,7 @@ E parse_choice(const std::string& text, const std::string& what) {
   const auto& names = choice_names<E>();
   for (size_t i = 0; i < names.size(); ++i)
     if (names[i] == text) return static_cast<E>(i);
-  std::string expected;
-  for (size_t i = 0; i < names.size(); ++i) expected += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
-  std::string msg = what + ": expected " + expected + ", found " + quote(text);
+  std::string msg = what + ": expected " + one_of(names) + ", found " + quote(text);
   std::string best = closest_match(text, names);
   if (!best.empty()) msg += "; did you mean '" + best + "'?";
   throw Error(msg);

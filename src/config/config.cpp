@@ -491,10 +491,10 @@ void resolve_relative_paths(TrainConfig& cfg, const std::string& config_path) {
 // A default path (data/gsm8k/...) is looked for where the programs' data are: the installed share
 // directory beside bin/, and the source tree a build directory sits in.
 void resolve_default_paths(TrainConfig& cfg) {
-  std::error_code ec;
-  const auto exe_dir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
-  if (ec) return;
-  const std::vector<std::filesystem::path> roots = {exe_dir.parent_path() / "share" / "grpo_train", exe_dir.parent_path()};
+  const std::string dir = program_dir();
+  if (dir.empty()) return;
+  const std::filesystem::path above = std::filesystem::path(dir).parent_path();
+  const std::vector<std::filesystem::path> roots = {above / "share" / "grpo_train", above};
   for (const auto& [key, value] : path_keys(cfg))
     if (!cfg.origin.count(key)) look_for(cfg, key, *value, roots);
 }
@@ -546,14 +546,16 @@ void apply_config_sources(TrainConfig& cfg, const std::vector<std::string>& path
 // ---------------------------------------------------------------------------------------------
 // Printing
 
+std::string config_yaml_value(const TrainConfig& cfg, const std::string& key) {
+  const std::string value = get_config_value(cfg, key);
+  const Row* row = find_row(key);
+  return row && std::holds_alternative<std::string TrainConfig::*>(row->member) ? json_text(nlohmann::json(value)) : value;
+}
+
 std::string config_to_yaml(const TrainConfig& cfg) {
   std::ostringstream out;
   out << "# grpo_train resolved config: defaults, then config file, then --set\n";
-  for (const auto& r : rows()) {
-    std::string val = get_config_value(cfg, r.name);
-    if (std::holds_alternative<std::string TrainConfig::*>(r.member)) val = json_text(nlohmann::json(val));
-    out << r.name << ": " << val << "  # " << r.help << "\n";
-  }
+  for (const auto& r : rows()) out << r.name << ": " << config_yaml_value(cfg, r.name) << "  # " << r.help << "\n";
   out << "reward_weights:  # weight per reward function\n";
   for (const auto& fn : reward_names()) out << "  " << fn << ": " << get_config_value(cfg, "reward_weights." + fn) << "\n";
   // JSON is YAML: the lists are written in flow style and load back unchanged.

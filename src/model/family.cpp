@@ -13,19 +13,12 @@ const ModelFamily* const kFamilies[] = {&kQwen2Family, &kQwen3Family, &kLlamaFam
 
 }  // namespace
 
-std::vector<std::string> model_family_types() {
-  std::vector<std::string> out;
-  for (const ModelFamily* f : kFamilies) out.push_back(f->model_type);
-  return out;
-}
-
 const ModelFamily& find_model_family(const nlohmann::json& model_type, const std::string& path) {
   for (const ModelFamily* f : kFamilies)
     if (model_type == f->model_type) return *f;
-  std::string expected;
-  for (size_t i = 0; i < std::size(kFamilies); ++i)
-    expected += (i == 0 ? "" : i + 1 == std::size(kFamilies) ? " or " : ", ") + std::string("\"") + kFamilies[i]->model_type + "\"";
-  throw Error(path + ": field \"model_type\": expected " + expected + ", found " + json_text(model_type));
+  std::vector<std::string> quoted;
+  for (const ModelFamily* f : kFamilies) quoted.push_back(json_text(f->model_type));
+  throw Error(path + ": field \"model_type\": expected " + one_of(quoted) + ", found " + json_text(model_type));
 }
 
 bool config_bool(const nlohmann::json& j, const char* key, const std::string& path, bool def) {

@@ -285,6 +285,7 @@ struct RunFiles {
   TrainConfig cfg;
   std::string out_dir, cfg_path;
   std::vector<json> history, evals, ans_before, ans_after;  // metrics.jsonl, eval.jsonl, answers_*.jsonl
+  std::vector<bool> ok_before, ok_after;                    // each answer's "correct" (greedy, strict)
   json summary, before, after;                              // summary.json and its two evaluations
   double wall = 0;
   int64_t steps = 0;
@@ -307,6 +308,8 @@ RunFiles read_run_files(const std::string& out_dir) {
   f.after = f.summary.value("after", json::object());
   f.wall = f.summary.value("wall_s", 0.0);
   f.steps = f.history.empty() ? 0 : f.history.back().value("step", int64_t(0));
+  for (const auto& a : f.ans_before) f.ok_before.push_back(a.value("correct", false));
+  for (const auto& a : f.ans_after) f.ok_after.push_back(a.value("correct", false));
   return f;
 }
 
@@ -314,10 +317,7 @@ RunFiles read_run_files(const std::string& out_dir) {
 // interval that holds 0 is said to be one the evaluation cannot tell from noise.
 std::string change_interval(const RunFiles& f) {
   if (f.ans_before.empty() || f.ans_before.size() != f.ans_after.size()) return "";
-  std::vector<bool> ok_b, ok_a;
-  for (const auto& a : f.ans_before) ok_b.push_back(a.value("correct", false));
-  for (const auto& a : f.ans_after) ok_a.push_back(a.value("correct", false));
-  const PairedChange c = paired_change(ok_b, ok_a);
+  const PairedChange c = paired_change(f.ok_before, f.ok_after);
   char b[512];
   if (c.fixed + c.broken == 0) {
     std::snprintf(b, sizeof b, "No greedy answer of the %zu questions changed from right to wrong or back: no change to measure.\n\n", c.n);
@@ -489,9 +489,7 @@ void write_examples(std::ostream& md, const RunFiles& f) {
   if (ans_before.empty() || ans_after.empty()) {
     md << "No per-question answers were recorded (answers_before.jsonl / answers_after.jsonl).\n\n";
   } else {
-    std::vector<bool> ok_b, ok_a;
-    for (const auto& a : ans_before) ok_b.push_back(a.value("correct", false));
-    for (const auto& a : ans_after) ok_a.push_back(a.value("correct", false));
+    const std::vector<bool>&ok_b = f.ok_before, &ok_a = f.ok_after;
     const ExamplePick p = pick_examples(ok_b, ok_a);
     md << "Greedy answers of the " << std::min(ok_b.size(), ok_a.size()) << " evaluated questions: " << p.fixed << " went wrong -> right, "
        << p.broken << " right -> wrong, " << p.both_wrong << " stayed wrong, " << p.both_right
@@ -515,13 +513,10 @@ void write_examples(std::ostream& md, const RunFiles& f) {
 std::string changed_keys_yaml(const TrainConfig& cfg) {
   const TrainConfig defaults;
   std::string out;
-  for (const ConfigKey& k : config_keys()) {
-    if (starts_with(k.name, "reward_weights")) continue;
-    const std::string v = get_config_value(cfg, k.name);
-    if (v != get_config_value(defaults, k.name)) out += k.name + ": " + (k.type == "string" ? json_text(json(v)) : v) + "\n";
+  for (const std::string& key : config_key_names()) {  // the scalars, then the lists
+    if (starts_with(key, "reward_weights")) continue;
+    if (get_config_value(cfg, key) != get_config_value(defaults, key)) out += key + ": " + config_yaml_value(cfg, key) + "\n";
   }
-  for (const char* key : {"reward_rules", "reward_command", "tools", "tool_command", "chat_template_kwargs"})
-    if (get_config_value(cfg, key) != get_config_value(defaults, key)) out += std::string(key) + ": " + get_config_value(cfg, key) + "\n";
   if (cfg.reward_weights != defaults.reward_weights) {
     out += "reward_weights: {";
     const char* sep = "";

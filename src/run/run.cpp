@@ -15,7 +15,6 @@
 #include "grpo/base/device.h"
 #include "grpo/base/hub_cache.h"
 #include "grpo/engine/distributed.h"
-#include "grpo/engine/sampler.h"
 #include "grpo/model/lora.h"
 #include "grpo/model/model_io.h"
 #include "grpo/run/checkpoint.h"
@@ -330,10 +329,7 @@ int run_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
     cfg.model_path = dir;
   }
   ModelConfig mc = ModelConfig::from_dir(cfg.model_path);
-  check_sliding_window(mc,
-                       cfg.max_prompt_tokens + completion_width(cfg.max_new_tokens, cfg.tools.empty() ? 0 : cfg.max_tool_calls,
-                                                                cfg.max_tool_tokens, SamplingParams{}.sync_every),
-                       "max_prompt_tokens + the completion's columns");
+  check_sliding_window(mc, cfg.max_prompt_tokens + completion_columns(cfg), "max_prompt_tokens + the completion's columns");
   auto tok = load_tokenizer(cfg.model_path);
   SpecialIds special = load_special_ids(cfg.model_path, *tok, chat_settings(cfg));
   if (special.eos.empty()) throw Error(cfg.model_path + ": no EOS id in generation_config.json, config.json or tokenizer_config.json");

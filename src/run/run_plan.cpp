@@ -22,13 +22,14 @@ namespace fs = std::filesystem;
 
 namespace grpo {
 
+int64_t completion_columns(const TrainConfig& cfg) {
+  return completion_width(cfg.max_new_tokens, cfg.tools.empty() ? 0 : cfg.max_tool_calls, cfg.max_tool_tokens, SamplingParams{}.sync_every);
+}
+
 std::string memory_estimate(const ModelConfig& mc, const TrainConfig& cfg, torch::Dtype dtype, int world_size) {
   const double P = double(mc.n_params()), es = double(torch::elementSize(dtype)), W = std::max(1, world_size);
   // Each rank rolls out and trains B / W prompts' groups.
-  // A completion's columns: the model's max_new_tokens, with tools also their answers and the
-  // steps spent waiting for them (the rollout's sync_every: the sampler's default).
-  const int64_t Tc =
-      completion_width(cfg.max_new_tokens, cfg.tools.empty() ? 0 : cfg.max_tool_calls, cfg.max_tool_tokens, SamplingParams{}.sync_every);
+  const int64_t Tc = completion_columns(cfg);
   const int64_t N = int64_t(cfg.prompts_per_step) * cfg.group_size / int64_t(W), T = cfg.max_prompt_tokens + Tc;
   // LoRA: the base stays frozen (no gradient, master or AdamW state, and it is its own reference);
   // the adapters' Lp parameters are fp32 with fp32 gradients and AdamW moments.

@@ -43,14 +43,6 @@ struct Shim {
   int32_t (*unk_id)(void*) = nullptr;
 };
 
-std::string exe_dir() {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "";
-  std::string p(buf, static_cast<size_t>(n));
-  return p.substr(0, p.find_last_of('/'));
-}
-
 const Shim& shim() {
   static Shim s;
   static std::once_flag once;
@@ -61,8 +53,8 @@ const Shim& shim() {
 #endif
     std::vector<std::string> candidates;
     if (const char* env = std::getenv("GRPO_SPM_SHIM")) candidates.push_back(env);
-    candidates.push_back(exe_dir() + "/libgrpo_spm.so");
-    candidates.push_back(exe_dir() + "/../libgrpo_spm.so");
+    candidates.push_back(program_dir() + "/libgrpo_spm.so");
+    candidates.push_back(program_dir() + "/../libgrpo_spm.so");
     if (*GRPO_SPM_SHIM_PATH) candidates.push_back(GRPO_SPM_SHIM_PATH);
     for (const auto& c : candidates) {
       if (!file_exists(c)) continue;

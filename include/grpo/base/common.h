@@ -49,6 +49,8 @@ std::string to_lower(std::string_view s);
 size_t edit_distance(std::string_view a, std::string_view b);
 // The candidate closest to `word`, or "" when nothing is plausibly close.
 std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
+// The alternatives of an error's "expected ...": "a", "a or b", "a, b or c".
+std::string one_of(const std::vector<std::string>& names);
 // UTF-8: whether every byte is ASCII; `cp` appended as UTF-8 (nothing for a value outside Unicode).
 bool is_ascii(std::string_view s);
 void append_utf8(std::string& out, uint32_t cp);
@@ -89,5 +91,7 @@ bool file_exists(const std::string& path);
 // changes it (each step is a bijection of the state), at memory speed (~5 GB/s), as 16 hex digits.
 std::string file_checksum(const std::string& path);
 bool dir_exists(const std::string& path);
+// The directory of the running program (/proc/self/exe's); "" when it cannot be read.
+std::string program_dir();
 
 }  // namespace grpo

@@ -178,6 +178,8 @@ std::vector<std::string> trl_key_names();
 void resolve_trl_batch(TrainConfig& cfg);
 // The value of one key as text (the form set_config_value accepts).
 std::string get_config_value(const TrainConfig& cfg, const std::string& key);
+// The value as a YAML file writes it: string keys quoted (JSON strings are YAML), the rest as get_config_value.
+std::string config_yaml_value(const TrainConfig& cfg, const std::string& key);
 
 // Merge a .yaml/.yml/.json file into cfg; load_config_text takes the file's text (the format is
 // still chosen by path's extension, which errors name).

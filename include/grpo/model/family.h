@@ -15,7 +15,6 @@ namespace grpo {
 
 struct ModelFamily {
   const char* model_type;  // config.json's "model_type"
-  const char* hf_class;    // transformers' class ("Qwen2ForCausalLM"), for messages and docs
   // The family's own fields into the block options of c; an unsupported value is an Error naming
   // the field, expected and found.
   void (*configure)(const nlohmann::json& j, const std::string& path, ModelConfig& c);
@@ -23,7 +22,6 @@ struct ModelFamily {
 
 // The family of config.json's "model_type"; an unknown one is an Error listing the supported types.
 const ModelFamily& find_model_family(const nlohmann::json& model_type, const std::string& path);
-std::vector<std::string> model_family_types();
 
 // config.json fields, checked (the error names path and field): a boolean with a default.
 bool config_bool(const nlohmann::json& j, const char* key, const std::string& path, bool def);

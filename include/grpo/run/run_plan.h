@@ -14,6 +14,10 @@
 
 namespace grpo {
 
+// A completion's columns: the model's max_new_tokens, with tools also their answers and the steps
+// spent waiting for them (the rollout's sync_every: the sampler's default).
+int64_t completion_columns(const TrainConfig& cfg);
+
 // Memory the run will need, by part (weights, gradients, AdamW, masters, reference, KV cache,
 // activations, lm_head chunks), as one line; with world_size > 1, on each rank (its B / W prompts,
 // and with zero_stage > 0 its share of the optimizer state).
