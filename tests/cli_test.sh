@@ -410,7 +410,7 @@ check "train unknown option exits 1" 1 "^grpo_train: error: The following argume
 
 # ---- LoRA: settings checked with the config, grpo_export's errors
 out=$("$bin/grpo_train" "$tmp/model" --set lora_rank=8 --set lora_target_modules=q_proj,qproj 2>&1); rc=$?
-check "lora unknown target" 1 "config key 'lora_target_modules' \(--set\): expected a comma-separated list of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, found q_proj,qproj" "$out" "$rc"
+check "lora unknown target" 1 "config key 'lora_target_modules' \(--set\): expected a comma-separated list of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj \(fused: qkv_proj, gate_up_proj\), found q_proj,qproj" "$out" "$rc"
 out=$("$bin/grpo_train" "$tmp/model" --set lora_rank=8 --set beta=0.04 --set sync_ref_model=true 2>&1); rc=$?
 check "lora with sync_ref_model" 1 "config key 'sync_ref_model' \(--set\): expected false with lora_rank > 0" "$out" "$rc"
 out=$("$bin/grpo_train" --help 2>&1); rc=$?

@@ -377,10 +377,12 @@ TEST(Qwen2, ConfigParsing) {
   EXPECT_TRUE(lb.attention_bias && lb.o_proj_bias);
   EXPECT_EQ(lb.n_params(), 1543714304 + 28 * 1536);
   m = q15;
-  m["model_type"] = "gemma3_text";
-  EXPECT_NE(bad(m).find("cfg.json: field \"model_type\": expected \"qwen2\", \"qwen3\", \"llama\", \"olmo2\", \"smollm3\" or \"mistral\", "
-                        "found \"gemma3_text\""),
-            std::string::npos);
+  m["model_type"] = "gemma3";  // the multimodal wrapper: its text model is gemma3_text
+  EXPECT_NE(
+      bad(m).find(
+          "cfg.json: field \"model_type\": expected \"qwen2\", \"qwen3\", \"llama\", \"olmo2\", \"smollm3\", \"mistral\", \"phi3\" or "
+          "\"gemma3_text\", found \"gemma3\""),
+      std::string::npos);
   m["model_type"] = 3;
   EXPECT_NE(bad(m).find("found 3"), std::string::npos);
   m = q15;
@@ -428,22 +430,6 @@ TEST(Qwen2, ConfigParsing) {
   const ModelConfig cm = ModelConfig::from_json(mi.dump(), "mistral.json");
   EXPECT_EQ(cm.sliding_window, 4096);
   EXPECT_FALSE(cm.attention_bias || cm.o_proj_bias);
-  EXPECT_NE(error_of([&] {
-              check_sliding_window(cm, 4097, "max_prompt_tokens + the completion's columns");
-            }).find("max_prompt_tokens + the completion's columns spans 4097 positions, past the model's sliding window of 4096"),
-            std::string::npos);
-  EXPECT_NO_THROW(check_sliding_window(cm, 4096, "x"));
-  // A window that binds is an error in the attention itself, never full attention in its place.
-  json tiny = {{"model_type", "mistral"},  {"vocab_size", 32},       {"hidden_size", 16},
-               {"intermediate_size", 32},  {"num_hidden_layers", 1}, {"num_attention_heads", 2},
-               {"num_key_value_heads", 1}, {"sliding_window", 4},    {"tie_word_embeddings", true}};
-  auto small = init_causal_lm(ModelConfig::from_json(tiny.dump(), "tiny.json"), 1);
-  torch::NoGradGuard no_grad;
-  EXPECT_NO_THROW(small->forward(torch::arange(4).view({1, 4})));
-  EXPECT_NE(error_of([&] {
-              small->forward(torch::arange(5).view({1, 5}));
-            }).find("attention over 5 positions, past the model's sliding window of 4 (config.json \"sliding_window\")"),
-            std::string::npos);
   mi["sliding_window"] = nullptr;
   EXPECT_EQ(ModelConfig::from_json(mi.dump(), "mistral.json").sliding_window, 0);
   mi["sliding_window"] = 0;
@@ -478,7 +464,7 @@ TEST(Qwen2, ConfigParsing) {
   m["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
   EXPECT_EQ(ModelConfig::from_json(m.dump(), "linear.json").rope_scaling.type, RopeType::Linear);
   m["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};
-  EXPECT_NE(bad(m).find("cfg.json: field \"rope_scaling\": type \"dynamic\" is not supported (default, linear or llama3)"),
+  EXPECT_NE(bad(m).find("cfg.json: field \"rope_scaling\": type \"dynamic\" is not supported (default, linear, llama3 or longrope)"),
             std::string::npos);
   m["rope_scaling"] = "llama3";
   EXPECT_NE(bad(m).find("cfg.json: field \"rope_scaling\": expected an object, found \"llama3\""), std::string::npos);

@@ -73,6 +73,11 @@ const std::vector<std::string>& lora_target_names() {
   return names;
 }
 
+const std::vector<std::string>& lora_fused_target_names() {
+  static const std::vector<std::string> names = {"qkv_proj", "gate_up_proj"};
+  return names;
+}
+
 std::vector<std::string> lora_target_list(const std::string& text) {
   std::vector<std::string> out;
   for (const auto& t : split(text, ','))

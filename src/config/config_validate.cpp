@@ -111,11 +111,13 @@ void validate_config(const TrainConfig& c) {
   if (!(c.lora_alpha > 0)) v.fail("lora_alpha", "> 0");
   if (!(c.lora_dropout >= 0 && c.lora_dropout < 1)) v.fail("lora_dropout", "a value in [0, 1)");
   {
-    const auto& known = lora_target_names();
+    auto known = lora_target_names();
+    known.insert(known.end(), lora_fused_target_names().begin(), lora_fused_target_names().end());
     const auto targets = lora_target_list(c.lora_target_modules);
     for (const auto& name : targets)
       if (std::find(known.begin(), known.end(), name) == known.end())
-        v.fail("lora_target_modules", "a comma-separated list of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
+        v.fail("lora_target_modules",
+               "a comma-separated list of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (fused: qkv_proj, gate_up_proj)");
     if (targets.empty()) v.fail("lora_target_modules", "at least one projection");
   }
   if (c.lora_rank > 0 && c.sync_ref_model) v.fail("sync_ref_model", "false with lora_rank > 0 (the reference is the frozen base)");

@@ -27,10 +27,10 @@ int64_t check_kv_budget(const ModelConfig& cfg, int64_t n_seq, int64_t capacity,
   }
   if (budget_bytes > 0 && need > budget_bytes)
     throw Error("rollout KV cache needs " + std::to_string(need >> 20) + " MiB (" + std::to_string(n_seq) + " sequences x " +
-                std::to_string(capacity) + " positions x " + std::to_string(cfg.n_layer) + " layers x 2 x " +
-                std::to_string(cfg.n_kv_head) + " KV heads x " + std::to_string(cfg.head_dim) + " x " +
-                std::to_string(torch::elementSize(dtype)) + " B) but only " + std::to_string(budget_bytes >> 20) +
-                " MiB are available; lower prompts_per_step, group_size or max_new_tokens");
+                std::to_string(capacity) + " positions x " + std::to_string(cfg.n_layer) + " layers" +
+                (cfg.has_window() ? " (sliding-window layers: their window)" : "") + " x 2 x " + std::to_string(cfg.n_kv_head) +
+                " KV heads x " + std::to_string(cfg.head_dim) + " x " + std::to_string(torch::elementSize(dtype)) + " B) but only " +
+                std::to_string(budget_bytes >> 20) + " MiB are available; lower prompts_per_step, group_size or max_new_tokens");
   return need;
 }
 
@@ -160,10 +160,13 @@ class StaticDecoder : public Decoder {
   int64_t prefill_capacity(int64_t Tp, int64_t) const override { return Tp; }
   void start(KVCache& prompt_cache, const torch::Tensor& expand, const torch::Tensor& prompt_mask) override {
     // Positions past Tp keep an earlier call's K/V: the step masks every position after its own.
+    // A sliding-window layer's prompt cache holds min(Tp, window) slots, position p in slot p mod
+    // slots: the same slots of this cache's ring (its window, or more than Tp).
     const int64_t Tp = prompt_mask.size(1);
     for (int64_t l = 0; l < model_->cfg.n_layer; ++l) {
-      d_->cache.k[l].narrow(0, 0, N_).narrow(2, 0, Tp).copy_(prompt_cache.k[l].index_select(0, expand));
-      d_->cache.v[l].narrow(0, 0, N_).narrow(2, 0, Tp).copy_(prompt_cache.v[l].index_select(0, expand));
+      const int64_t kept = prompt_cache.k[l].size(2);
+      d_->cache.k[l].narrow(0, 0, N_).narrow(2, 0, kept).copy_(prompt_cache.k[l].index_select(0, expand));
+      d_->cache.v[l].narrow(0, 0, N_).narrow(2, 0, kept).copy_(prompt_cache.v[l].index_select(0, expand));
     }
     d_->cache.length = Tp;
     auto key_mask = d_->key_mask.narrow(0, 0, N_);  // (N, capacity)

@@ -346,7 +346,6 @@ Rollout generate(CausalLM& model, const std::vector<std::vector<int32_t>>& promp
   Rollout r;
   PromptBatch pb = collate_prompts(prompts, p.pad_id);
   const int64_t Tp = pb.input_ids.size(1);
-  check_sliding_window(cfg, Tp + Tc, "the prompts (" + std::to_string(Tp) + " columns) + the completions (" + std::to_string(Tc) + ")");
   for (auto len : pb.lengths) r.prefill_tokens += len;
   auto dec = make_decoder(model, p.decode, p.decoder, B, N, Tp, Tc, p.decode_bucket, r.kv_cache_bytes);
 

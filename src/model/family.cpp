@@ -5,11 +5,12 @@
 
 namespace grpo {
 
-extern const ModelFamily kQwen2Family, kQwen3Family, kLlamaFamily, kOlmo2Family, kSmolLM3Family, kMistralFamily;
+extern const ModelFamily kQwen2Family, kQwen3Family, kLlamaFamily, kOlmo2Family, kSmolLM3Family, kMistralFamily, kPhi3Family, kGemma3Family;
 
 namespace {
 
-const ModelFamily* const kFamilies[] = {&kQwen2Family, &kQwen3Family, &kLlamaFamily, &kOlmo2Family, &kSmolLM3Family, &kMistralFamily};
+const ModelFamily* const kFamilies[] = {&kQwen2Family,   &kQwen3Family,   &kLlamaFamily, &kOlmo2Family,
+                                        &kSmolLM3Family, &kMistralFamily, &kPhi3Family,  &kGemma3Family};
 
 }  // namespace
 
@@ -19,6 +20,32 @@ const ModelFamily& find_model_family(const nlohmann::json& model_type, const std
   std::vector<std::string> quoted;
   for (const ModelFamily* f : kFamilies) quoted.push_back(json_text(f->model_type));
   throw Error(path + ": field \"model_type\": expected " + one_of(quoted) + ", found " + json_text(model_type));
+}
+
+int64_t config_int(const nlohmann::json& j, const char* key, const std::string& path, std::optional<int64_t> def) {
+  if (!j.contains(key) || j[key].is_null()) {
+    if (def) return *def;
+    throw Error(path + ": missing field \"" + key + "\"");
+  }
+  if (!j[key].is_number_integer() || j[key].get<int64_t>() < 0)
+    throw Error(path + ": field \"" + key + "\": expected a non-negative integer, found " + json_text(j[key]));
+  return j[key].get<int64_t>();
+}
+
+double config_number(const nlohmann::json& j, const char* key, const std::string& path, std::optional<double> def) {
+  if (!j.contains(key) || j[key].is_null()) {
+    if (def) return *def;
+    throw Error(path + ": missing field \"" + key + "\"");
+  }
+  if (!j[key].is_number()) throw Error(path + ": field \"" + key + "\": expected a number, found " + json_text(j[key]));
+  return j[key].get<double>();
+}
+
+int64_t config_window(const nlohmann::json& j, const std::string& path) {
+  if (!j.contains("sliding_window") || j["sliding_window"].is_null()) return 0;
+  if (!j["sliding_window"].is_number_integer() || j["sliding_window"].get<int64_t>() < 1)
+    throw Error(path + ": field \"sliding_window\": expected a positive integer or null, found " + json_text(j["sliding_window"]));
+  return j["sliding_window"].get<int64_t>();
 }
 
 bool config_bool(const nlohmann::json& j, const char* key, const std::string& path, bool def) {

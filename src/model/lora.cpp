@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 #include "grpo/base/common.h"
 #include "grpo/base/safetensors.h"
@@ -18,7 +19,32 @@ namespace grpo {
 using json = nlohmann::json;
 
 // ---------------------------------------------------------------------------------------------
-// Config
+// Targets
+
+std::vector<std::string> resolve_lora_targets(const ModelConfig& mc, const std::vector<std::string>& targets) {
+  auto has = [&](const std::string& t) { return std::find(targets.begin(), targets.end(), t) != targets.end(); };
+  // A fused module stands for its parts: all of them or none (PEFT adapts modules, not rows).
+  const std::vector<std::pair<std::string, std::vector<std::string>>> groups = {{"qkv_proj", {"q_proj", "k_proj", "v_proj"}},
+                                                                                {"gate_up_proj", {"gate_proj", "up_proj"}}};
+  for (const auto& [fused, parts] : groups) {
+    const auto named = std::count_if(parts.begin(), parts.end(), has);
+    std::string listed;
+    for (const auto& p : parts) listed += (listed.empty() ? "" : ", ") + p;
+    if (!mc.fused_projections && has(fused))
+      throw Error("lora_target_modules: " + fused + " is a fused projection; this " + mc.model_type + " model has " + listed + " apart");
+    if (mc.fused_projections && named != 0 && named != static_cast<int64_t>(parts.size()))
+      throw Error("lora_target_modules: this " + mc.model_type + " model computes " + listed + " in one " + fused +
+                  ": name all of them, or " + fused);
+  }
+  std::vector<std::string> out;  // the targets' order, each module once
+  for (const auto& t : targets) {
+    std::string module = t;
+    for (const auto& [fused, parts] : groups)
+      if (mc.fused_projections && std::find(parts.begin(), parts.end(), t) != parts.end()) module = fused;
+    if (std::find(out.begin(), out.end(), module) == out.end()) out.push_back(module);
+  }
+  return out;
+}
 
 // ---------------------------------------------------------------------------------------------
 // The adapters on the model
@@ -57,11 +83,14 @@ void attach(LinearImpl& lin, torch::Tensor A, torch::Tensor B, const LoraConfig&
 void add_lora(CausalLM& model, const LoraConfig& cfg, uint64_t seed) {
   TORCH_CHECK(cfg.rank > 0, "add_lora: rank must be > 0");
   if (has_lora(model)) throw Error("add_lora: the model already has an adapter");
-  for (const auto& t : cfg.targets)
-    if (std::find(lora_target_names().begin(), lora_target_names().end(), t) == lora_target_names().end())
+  for (const auto& t : cfg.targets) {
+    const auto& fused = lora_fused_target_names();
+    if (std::find(lora_target_names().begin(), lora_target_names().end(), t) == lora_target_names().end() &&
+        std::find(fused.begin(), fused.end(), t) == fused.end())
       throw Error("lora_target_modules: unknown projection '" + t +
-                  "'; expected some of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
-  auto layers = targeted(model, cfg.targets);
+                  "'; expected some of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, qkv_proj, gate_up_proj");
+  }
+  auto layers = targeted(model, resolve_lora_targets(model->cfg, cfg.targets));
   if (layers.empty()) throw Error("lora_target_modules: no projection of the model matches");
   at::Generator gen = at::detail::createCPUGenerator(seed);
   torch::NoGradGuard ng;
@@ -104,15 +133,11 @@ void merge_lora(CausalLM& model) {
 int64_t lora_param_count(const ModelConfig& mc, const LoraConfig& cfg) {
   if (cfg.rank <= 0) return 0;
   const int64_t q = mc.n_head * mc.head_dim, kv = mc.n_kv_head * mc.head_dim, D = mc.n_embd, F = mc.n_ff;
+  const std::map<std::string, int64_t> in_plus_out = {{"q_proj", D + q},    {"k_proj", D + kv},           {"v_proj", D + kv},
+                                                      {"o_proj", q + D},    {"gate_proj", D + F},         {"up_proj", D + F},
+                                                      {"down_proj", F + D}, {"qkv_proj", D + q + 2 * kv}, {"gate_up_proj", D + 2 * F}};
   int64_t per_layer = 0;
-  for (const auto& t : cfg.targets) {
-    const std::pair<int64_t, int64_t> io = t == "q_proj"                    ? std::make_pair(D, q)
-                                           : t == "k_proj" || t == "v_proj" ? std::make_pair(D, kv)
-                                           : t == "o_proj"                  ? std::make_pair(q, D)
-                                           : t == "down_proj"               ? std::make_pair(F, D)
-                                                                            : std::make_pair(D, F);
-    per_layer += cfg.rank * (io.first + io.second);
-  }
+  for (const auto& t : resolve_lora_targets(mc, cfg.targets)) per_layer += cfg.rank * in_plus_out.at(t);
   return per_layer * mc.n_layer;
 }
 
@@ -143,7 +168,7 @@ void save_lora_adapter(CausalLM& model, const std::string& dir, const LoraConfig
             {"r", cfg.rank},
             {"lora_alpha", cfg.alpha},
             {"lora_dropout", cfg.dropout},
-            {"target_modules", cfg.targets},
+            {"target_modules", resolve_lora_targets(model->cfg, cfg.targets)},
             {"bias", "none"},
             {"fan_in_fan_out", false},
             {"inference_mode", true},

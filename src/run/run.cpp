@@ -329,7 +329,6 @@ int run_grpo(const TrainConfig& cfg_in, const RunOptions& opts) {
     cfg.model_path = dir;
   }
   ModelConfig mc = ModelConfig::from_dir(cfg.model_path);
-  check_sliding_window(mc, cfg.max_prompt_tokens + completion_columns(cfg), "max_prompt_tokens + the completion's columns");
   auto tok = load_tokenizer(cfg.model_path);
   SpecialIds special = load_special_ids(cfg.model_path, *tok, chat_settings(cfg));
   if (special.eos.empty()) throw Error(cfg.model_path + ": no EOS id in generation_config.json, config.json or tokenizer_config.json");

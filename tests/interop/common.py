@@ -200,3 +200,41 @@ def tiny_mistral(root):
     model = MistralForCausalLM(cfg).eval()
     return save_tiny(model, out, perturb_norms=True)
 
+
+
+def tiny_phi3(root):
+    """A random Phi-3 (fused qkv_proj and gate_up_proj, RoPE over 3/4 of each head with longrope
+    scaling past original_max_position_embeddings 16 (the demo's prompts are longer: long factors
+    throughout), a 48-position sliding window the demo's sequences pass, GQA 2:1, tied as Phi-4-mini)
+    made and saved by transformers."""
+    import torch
+    from transformers import Phi3Config, Phi3ForCausalLM
+    out = os.path.join(root, "tiny-phi3")
+    half = int(128 // 4 * 0.75) // 2
+    cfg = Phi3Config(vocab_size=259, hidden_size=128, intermediate_size=384, num_hidden_layers=2, num_attention_heads=4,
+                     num_key_value_heads=2, max_position_embeddings=512, original_max_position_embeddings=16, rms_norm_eps=1e-5,
+                     bos_token_id=256, eos_token_id=258, pad_token_id=256, tie_word_embeddings=True, sliding_window=48,
+                     rope_parameters={"rope_type": "longrope", "rope_theta": 1e4, "partial_rotary_factor": 0.75,
+                                      "short_factor": [1.0 + 0.1 * i for i in range(half)],
+                                      "long_factor": [2.0 + 0.5 * i for i in range(half)]})
+    torch.manual_seed(8)
+    model = Phi3ForCausalLM(cfg).eval()
+    return save_tiny(model, out, perturb_norms=True)
+
+
+def tiny_gemma3(root):
+    """A random Gemma 3 text model (sandwich norms scaling by 1 + w, GeGLU, embedding x sqrt(128),
+    query_pre_attn_scalar 24, per-head q/k norms; layers 1 and 3 local with a 32-position window and
+    their own RoPE base, layer 2 global with linear scaling; GQA 2:1, tied) made and saved by transformers."""
+    import torch
+    from transformers import Gemma3TextConfig, Gemma3ForCausalLM
+    out = os.path.join(root, "tiny-gemma3")
+    cfg = Gemma3TextConfig(vocab_size=259, hidden_size=128, intermediate_size=384, num_hidden_layers=3, num_attention_heads=4,
+                           num_key_value_heads=2, head_dim=32, max_position_embeddings=512, rms_norm_eps=1e-6, bos_token_id=256,
+                           eos_token_id=258, pad_token_id=256, tie_word_embeddings=True, sliding_window=32, query_pre_attn_scalar=24,
+                           layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+                           rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 1e4},
+                                            "full_attention": {"rope_type": "linear", "factor": 4.0, "rope_theta": 1e6}})
+    torch.manual_seed(9)
+    model = Gemma3ForCausalLM(cfg).eval()
+    return save_tiny(model, out, perturb_norms=True)

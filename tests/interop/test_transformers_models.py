@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Interop 1: transformers -> ours. Random Qwen2, Qwen3, Llama, OLMo 2, SmolLM3 and Mistral models made by `transformers` itself
+"""Interop 1: transformers -> ours. Random Qwen2, Qwen3, Llama, OLMo 2, SmolLM3, Mistral, Phi-3 and Gemma 3 models made by `transformers` itself
 and saved with `save_pretrained` (tied and untied, GQA 1:1 to 7:1, head_dim other than hidden/heads,
-q/k/v bias, Qwen3's per-head and OLMo 2's whole-projection q/k norms, OLMo 2's norms after each block, SmolLM3's NoPE layers, rope_theta 1e6, Llama 3's "llama3" and "linear" RoPE scaling with
+q/k/v bias, Qwen3's per-head and OLMo 2's whole-projection q/k norms, OLMo 2's norms after each block, SmolLM3's NoPE layers,
+sliding windows shorter than the prompt, Phi-3's fused projections, partial rotary and longrope, Gemma 3's local and global
+layers, rope_theta 1e6, Llama 3's "llama3" and "linear" RoPE scaling with
 original_max_position_embeddings below the prompt's length, fp32 and bf16, sharded by a small
 max_shard_size) are loaded by our grpo_generate. On the same 48 ids: fp32 logits within 1e-4 x
 max |logit| of transformers' (eager attention); 32 greedy tokens identical in the eager and static
@@ -12,8 +14,9 @@ import json
 import os
 
 import torch
-from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Olmo2Config, Olmo2ForCausalLM, Qwen2Config,
-                          Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM, SmolLM3Config, SmolLM3ForCausalLM)
+from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Olmo2Config,
+                          Olmo2ForCausalLM, Phi3Config, Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM,
+                          SmolLM3Config, SmolLM3ForCausalLM)
 
 from common import check, finish, hf_greedy, hf_model, our_greedy, our_logits, temp_dir
 
@@ -84,6 +87,41 @@ CASES = {
     "mistral-untied-gqa3-bf16": (MistralForCausalLM, MistralConfig, dict(hidden_size=96, intermediate_size=192, num_hidden_layers=2,
                         num_attention_heads=6, num_key_value_heads=2, head_dim=16, sliding_window=4096, tie_word_embeddings=False),
                         torch.bfloat16, None),
+    # Phi-3: fused qkv_proj / gate_up_proj; RoPE over part of each head with longrope: past
+    # original_max_position_embeddings 8 (the 16-token prompt already is: long factors throughout, as
+    # transformers' generate) or within 64 (short factors throughout); a sliding window of 12
+    # positions, shorter than the 16-token prompt.
+    "phi3-untied-gqa2-partial-longrope": (Phi3ForCausalLM, Phi3Config, dict(hidden_size=64, intermediate_size=160,
+                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, original_max_position_embeddings=8, pad_token_id=0,
+                        tie_word_embeddings=False, rope_parameters={"rope_type": "longrope", "rope_theta": 1e4,
+                        "partial_rotary_factor": 0.75, "short_factor": [1.0 + 0.2 * i for i in range(6)],
+                        "long_factor": [1.5 + 0.7 * i for i in range(6)]}), torch.float32, None),
+    "phi3-tied-mha-window12-sharded": (Phi3ForCausalLM, Phi3Config, dict(hidden_size=48, intermediate_size=128,
+                        num_hidden_layers=3, num_attention_heads=3, num_key_value_heads=3, sliding_window=12, pad_token_id=0,
+                        tie_word_embeddings=True), torch.float32, "100KB"),
+    "phi3-untied-gqa3-longrope-short-bf16": (Phi3ForCausalLM, Phi3Config, dict(hidden_size=96, intermediate_size=192,
+                        num_hidden_layers=2, pad_token_id=0, num_attention_heads=6, num_key_value_heads=2, tie_word_embeddings=False,
+                        original_max_position_embeddings=64, rope_parameters={"rope_type": "longrope", "rope_theta": 1e4,
+                        "short_factor": [1.0 + 0.1 * i for i in range(8)], "long_factor": [3.0] * 8}), torch.bfloat16, None),
+    # Gemma 3: local and global layers (windows of 12 and 10 positions, shorter than the prompt),
+    # their two RoPE bases, query_pre_attn_scalar, sandwich norms with 1 + w, GeGLU, embedding x sqrt(hidden).
+    "gemma3-tied-gqa2-local-global": (Gemma3ForCausalLM, Gemma3TextConfig, dict(hidden_size=64, intermediate_size=160,
+                        num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2, head_dim=16, sliding_window=12,
+                        query_pre_attn_scalar=24, layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+                        rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 1e4},
+                                         "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1e6}},
+                        tie_word_embeddings=True), torch.float32, None),
+    "gemma3-untied-mha-hd32-pattern-sharded": (Gemma3ForCausalLM, Gemma3TextConfig, dict(hidden_size=48, intermediate_size=128,
+                        num_hidden_layers=4, num_attention_heads=2, num_key_value_heads=2, head_dim=32, sliding_window=10,
+                        sliding_window_pattern=2, query_pre_attn_scalar=32, tie_word_embeddings=False,
+                        rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 1e4},
+                                         "full_attention": {"rope_type": "default", "rope_theta": 1e6}}), torch.float32, "100KB"),
+    "gemma3-tied-gqa3-bf16": (Gemma3ForCausalLM, Gemma3TextConfig, dict(hidden_size=96, intermediate_size=192, num_hidden_layers=2,
+                        num_attention_heads=6, num_key_value_heads=2, head_dim=16, sliding_window=4096, query_pre_attn_scalar=16,
+                        layer_types=["sliding_attention", "full_attention"],
+                        rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 1e4},
+                                         "full_attention": {"rope_type": "default", "rope_theta": 1e6}},
+                        tie_word_embeddings=True), torch.bfloat16, None),
 }
 # cuda_graph needs a GPU: scripts/gpu_session.sh runs this file with GRPO_INTEROP_DEVICE=cuda and all three modes.
 DECODE_MODES = tuple(os.environ.get("GRPO_INTEROP_DECODE_MODES", "eager,static").split(","))
@@ -120,7 +158,8 @@ def main():
     ids = torch.randint(0, VOCAB - 2, (48,), generator=g).tolist()
     print("| model | saved | files | fp32: max abs diff / max abs logit | greedy 32 (fp32) | bf16: max abs diff / max abs logit | greedy 32 (bf16) |")
     print("|---|---|---|---|---|---|---|")
-    for name in CASES:
+    only = os.environ.get("GRPO_INTEROP_CASES")  # a comma-separated subset of CASES' names (default: all)
+    for name in (only.split(",") if only else CASES):
         d, files, saved = make(root, name)
         saved_dtype = CASES[name][3]
         row = [name, str(saved_dtype).replace("torch.", ""), str(sum(f.endswith(".safetensors") for f in files))]

@@ -50,6 +50,9 @@ E parse_choice(const std::string& text, const std::string& what);
 
 // The projections LoRA can adapt (lora_target_modules' allowed names, and its default: all of them).
 const std::vector<std::string>& lora_target_names();
+// The fused projections of some families (Phi-3: q, k, v in qkv_proj; gate, up in gate_up_proj),
+// also allowed; on such a model the separate names stand for their fused module (lora.h).
+const std::vector<std::string>& lora_fused_target_names();
 // lora_target_modules' names: comma-separated, blanks trimmed, empty entries skipped (unchecked).
 std::vector<std::string> lora_target_list(const std::string& text);
 

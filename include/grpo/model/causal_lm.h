@@ -18,6 +18,7 @@
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,26 +32,42 @@ namespace grpo {
 // Config (config.json)
 
 // RoPE frequency scaling (config.json "rope_scaling", or "rope_parameters" in transformers >= 5),
-// as transformers' modeling_rope_utils computes the inverse frequencies:
-//   linear  inv_freq / factor
-//   llama3  wavelengths above original_max_position_embeddings / low_freq_factor: inv_freq / factor;
-//           below original / high_freq_factor: unchanged; between: (1 - s) inv_freq / factor + s inv_freq,
-//           s = (original / wavelength - low_freq_factor) / (high_freq_factor - low_freq_factor)
-enum class RopeType { Default, Linear, Llama3 };
+// as transformers' modeling_rope_utils computes the inverse frequencies over the rotary width d:
+//   linear    inv_freq / factor
+//   llama3    wavelengths above original_max_position_embeddings / low_freq_factor: inv_freq / factor;
+//             below original / high_freq_factor: unchanged; between: (1 - s) inv_freq / factor + s inv_freq,
+//             s = (original / wavelength - low_freq_factor) / (high_freq_factor - low_freq_factor)
+//   longrope  inv_freq / ext, ext = long_factor when the forward's longest position + 1 exceeds
+//             original_max_position_embeddings, else short_factor (d/2 each); cos and sin x attention_factor
+//             (default sqrt(1 + ln(max_position_embeddings / original) / ln(original)), 1 when not longer)
+enum class RopeType { Default, Linear, Llama3, LongRope };
 struct RopeScaling {
   RopeType type = RopeType::Default;
   double factor = 1.0;
   double low_freq_factor = 1.0;                     // llama3
   double high_freq_factor = 4.0;                    // llama3
-  int64_t original_max_position_embeddings = 8192;  // llama3
+  int64_t original_max_position_embeddings = 8192;  // llama3, longrope
+  std::vector<double> short_factor, long_factor;    // longrope
+  double attention_factor = 1.0;                    // longrope
+};
+// A RoPE: its base and scaling (a model may have two: Gemma 3's sliding layers use their own).
+struct Rope {
+  double theta = 10000.0;
+  RopeScaling scaling;
 };
 
 // The shared blocks' options a family chooses (family.h).
 enum class QkNorm { None, PerHead, Whole };  // RMSNorm on q and k: none; over each head (Qwen3); over the projection (OLMo 2)
-enum class NormPlacement { Pre, Post };      // RMSNorm before each block (x + f(norm(x))), or after it (x + norm(f(x)), OLMo 2)
+// Where the RMSNorms sit in a decoder layer (HF's module names):
+//   Pre       h = x + attn(input_layernorm(x)),  out = h + mlp(post_attention_layernorm(h))
+//   Post      h = x + post_attention_layernorm(attn(x)),  out = h + post_feedforward_layernorm(mlp(h))  (OLMo 2)
+//   Sandwich  h = x + post_attention_layernorm(attn(input_layernorm(x))),
+//             out = h + post_feedforward_layernorm(mlp(pre_feedforward_layernorm(h)))  (Gemma 3)
+enum class NormPlacement { Pre, Post, Sandwich };
+enum class Activation { Silu, GeluTanh };  // the MLP's gate: SwiGLU, or GeGLU with gelu(approximate="tanh")
 
 struct ModelConfig {
-  std::string model_type = "qwen2";  // a family of family.h: qwen2 | qwen3 | llama | olmo2 | smollm3 | mistral
+  std::string model_type = "qwen2";  // a family of family.h (src/model/families/)
   int64_t n_vocab = 0;               // vocab_size
   int64_t n_embd = 0;                // hidden_size
   int64_t n_ff = 0;                  // intermediate_size
@@ -61,17 +78,28 @@ struct ModelConfig {
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
+  int64_t rotary_dim = 0;  // the leading dims of each head RoPE turns (partial_rotary_factor x head_dim); 0: all
   int64_t max_position_embeddings = 32768;
   bool tie_word_embeddings = false;
-  bool attention_bias = true;  // q/k/v bias (Qwen2: yes; Llama: attention_bias, default no)
-  bool o_proj_bias = false;    // o_proj bias (Qwen2: no; Llama, Qwen3: attention_bias covers o_proj too)
+  bool attention_bias = true;      // q/k/v bias (Qwen2: yes; Llama: attention_bias, default no)
+  bool o_proj_bias = false;        // o_proj bias (Qwen2: no; Llama, Qwen3: attention_bias covers o_proj too)
+  bool fused_projections = false;  // q/k/v as one qkv_proj and gate/up as one gate_up_proj (Phi-3)
   QkNorm qk_norm = QkNorm::None;
   NormPlacement norm_placement = NormPlacement::Pre;
+  // RMSNorm: weight x the fp32 normalised value, then rounded (OLMo 2, Gemma); else rounded first.
   bool norm_weight_fp32 = false;
+  bool norm_unit_offset = false;  // RMSNorm scales by (1 + weight) (Gemma), the weight stored as an offset
+  Activation hidden_act = Activation::Silu;
+  double embed_scale = 1.0;       // the embedding's output x this, rounded to the model dtype first (Gemma: sqrt(hidden))
+  double attn_scale = 0;          // attention's score scale (Gemma: query_pre_attn_scalar^-0.5); 0: 1/sqrt(head_dim)
   std::vector<bool> rope_layers;  // per layer: RoPE applied (SmolLM3's no_rope_layers; empty: every layer)
-  int64_t sliding_window = 0;     // attention over the last W positions (Mistral; 0: none), while it never binds  // RMSNorm: weight x the
-                                  // fp32 normalised value, then rounded (OLMo 2); else rounded first
-  nlohmann::json raw;             // the file as read, written back on save
+  // Sliding-window attention: a query sees the keys of the last `sliding_window` positions, itself
+  // included (0: no window). sliding_layers: per layer, whether the window applies (empty: every
+  // layer); such a layer's KV cache keeps only the window.
+  int64_t sliding_window = 0;
+  std::vector<bool> sliding_layers;
+  std::optional<Rope> local_rope;  // the sliding layers' own RoPE (Gemma 3's rope_local_base_freq); none: the global one
+  nlohmann::json raw;              // the file as read, written back on save
 
   // Parse and check; errors name `path`, the field, expected and found.
   static ModelConfig from_json(const std::string& text, const std::string& path);
@@ -79,17 +107,24 @@ struct ModelConfig {
   int64_t n_params() const;  // parameter count
   // Every tensor a model directory must hold for this config: its Hugging Face name and shape.
   std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors() const;
+  // Layer l's window (0: full attention) and RoPE.
+  int64_t window_of(int64_t layer) const;
+  Rope rope_of(int64_t layer) const;
+  bool has_window() const;  // some layer has a window
 };
 
 // ---------------------------------------------------------------------------------------------
-// KV cache: preallocated for the whole rollout, written in place (no per-step concatenation).
+// KV cache: preallocated for the whole rollout, written in place (no per-step concatenation). A
+// sliding-window layer keeps only its window: a ring of min(window, capacity) slots, position p in
+// slot p mod slots, so a rollout longer than the window holds the window, not the rollout.
 
 struct KVCache {
-  std::vector<torch::Tensor> k, v;  // per layer (N, Hkv, capacity, hd)
+  std::vector<torch::Tensor> k, v;  // per layer (N, Hkv, slots, hd)
   int64_t length = 0;               // positions filled so far (the same for every row)
   int64_t capacity = 0;
   // Set only during forward_decode_static: the new token's K/V go to position write_pos (a (1,)
-  // device tensor, so a captured graph reads it at replay) and attention spans `attend` positions.
+  // device tensor, so a captured graph reads it at replay) and a full layer's attention spans
+  // `attend` positions (a ring layer: its slots).
   torch::Tensor write_pos;
   int64_t attend = 0;
   // Growing instead (training over a shared prompt): no capacity, each forward's K/V are joined
@@ -97,14 +132,20 @@ struct KVCache {
   bool grow = false;
   static KVCache allocate(const ModelConfig& cfg, int64_t n_seq, int64_t capacity, torch::TensorOptions opts);
   static KVCache growing(int64_t n_layer);
+  static int64_t slots(const ModelConfig& cfg, int64_t layer, int64_t capacity);  // a layer's positions kept
   static int64_t bytes_needed(const ModelConfig& cfg, int64_t n_seq, int64_t capacity, torch::Dtype dtype);
+  bool ring(int64_t layer) const;  // the layer keeps fewer slots than the capacity
   // Keep / repeat rows: row i of the result is row index[i] (e.g. share one prompt's cache across G).
   void select_rows(const torch::Tensor& index);
   // The new positions' K/V (N, Hkv, T, hd) of `layer` written as this cache writes them, and the
   // K/V attention then reads (N, Hkv, S, hd): preallocated, at [length, length + T) and S = length + T;
-  // static decoding (write_pos set), at write_pos and S = attend; growing, joined by torch::cat.
+  // a ring past its end, the kept slots then the T new ones; static decoding (write_pos set), at
+  // write_pos and S = attend (a ring: at write_pos mod slots, S = slots); growing, joined by torch::cat.
   // The caller advances `length` once every layer has appended.
   std::pair<torch::Tensor, torch::Tensor> append(int64_t layer, torch::Tensor new_k, torch::Tensor new_v);
+  // The sequence position of each of the S keys append(layer, T new) returns (S,), int64; < 0: an
+  // empty slot. For the attention mask, computed before the append.
+  torch::Tensor key_positions(int64_t layer, int64_t T, const torch::Device& device) const;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -112,10 +153,6 @@ struct KVCache {
 // every LibTorch. Sdpa: at::scaled_dot_product_attention (LibTorch >= 2.0) on the same grouped
 // queries and additive mask; on CUDA it picks a fused kernel (memory-efficient attention, which
 // takes a mask) that never stores the (T, S) probabilities for backward.
-
-// A run whose sequences (prompt + completion columns) would be longer than the model's sliding
-// window: an Error naming both (the window is supported where it never binds).
-void check_sliding_window(const ModelConfig& cfg, int64_t sequence_length, const std::string& what);
 
 bool sdpa_available();                                  // built against LibTorch >= 2.0
 AttentionKernel parse_attention(const std::string& s);  // eager | sdpa (throws if unavailable)
@@ -168,40 +205,60 @@ TORCH_MODULE(Embedding);
 
 class RMSNormImpl : public torch::nn::Module {
  public:
-  // weight_fp32: the weight multiplies the fp32 normalised value, rounded after (OLMo 2); else the
-  // value is rounded to x's dtype first (Llama, Qwen).
-  RMSNormImpl(int64_t dim, double eps, torch::TensorOptions opts, bool weight_fp32 = false);
+  // The config's norm_weight_fp32 (the weight multiplies the fp32 normalised value, rounded after:
+  // OLMo 2, Gemma; else the value is rounded to x's dtype first: Llama, Qwen) and norm_unit_offset
+  // (the scale is 1 + weight, in fp32: Gemma).
+  RMSNormImpl(int64_t dim, const ModelConfig& cfg, torch::TensorOptions opts);
   torch::Tensor forward(const torch::Tensor& x);  // computed in fp32 (float64 in float64)
   torch::Tensor weight;
   double eps;
-  bool weight_fp32;
+  bool weight_fp32, unit_offset;
 };
 TORCH_MODULE(RMSNorm);
+
+// RoPE (rope.cpp). Tables for positions (N, T) over the rotary width d: cos and the signed sin
+// (-sin, +sin over the two halves), each (N, T, 1, d), computed in fp32 as transformers does, then
+// cast to dtype. apply_rope turns the first d dims of each head of x (N, T, heads, hd), the rest pass.
+std::pair<torch::Tensor, torch::Tensor> rope_tables(const Rope& rope, int64_t rotary_dim, const torch::Tensor& position_ids,
+                                                    torch::ScalarType dtype);
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& signed_sin);
 
 class AttentionImpl : public torch::nn::Module {
  public:
   AttentionImpl(const ModelConfig& cfg, torch::TensorOptions opts, int64_t layer = 0);
-  // x (N, T, D); cos/sin (N, T, 1, hd), sin signed (-sin, +sin) per half; mask additive, (N, 1, 1, T, S) (eager) or (N, 1, g*T, S)
-  // (sdpa); cache: the KV cache or null. no_graph: nothing will be differentiated (packed GEMM allowed).
+  // x (N, T, D); cos/sin the layer's RoPE tables (rope_tables); mask additive over the keys the
+  // cache returns (KVCache::key_positions), (N, 1, 1, T, S) (eager) or (N, 1, g*T, S) (sdpa), the
+  // layer's window in it; cache: the KV cache or null. no_graph: nothing will be differentiated
+  // (packed GEMM allowed).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& mask,
                         KVCache* cache, int64_t layer, bool no_graph = false);
   PackedLinear qkv;  // q_proj, k_proj, v_proj
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  Linear qkv_proj{nullptr};                  // ModelConfig::fused_projections: q, k and v rows of one module (Phi-3)
   RMSNorm q_norm{nullptr}, k_norm{nullptr};  // ModelConfig::qk_norm: over hd (PerHead) or H hd / Hkv hd (Whole); null: None
   int64_t n_head, n_kv_head, head_dim;
+  double scale;                // the scores' factor (ModelConfig::attn_scale, default 1/sqrt(hd))
+  bool custom_scale = false;   // the family sets the scale
   bool whole_qk_norm = false;  // q_norm / k_norm over the whole projections (QkNorm::Whole)
   bool use_rope = true;        // false: a NoPE layer (ModelConfig::rope_layers), positions only through the mask
-  int64_t sliding_window = 0;  // ModelConfig::sliding_window: more keys than this is an Error
   AttentionKernel kernel = AttentionKernel::Eager;
+
+ private:
+  // q (N, T, H, hd), k and v (N, T, Hkv, hd): projected, normed where the family norms them, turned.
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> project(const torch::Tensor& x, const torch::Tensor& cos,
+                                                                  const torch::Tensor& sin, bool no_graph);
 };
 TORCH_MODULE(Attention);
 
 class MLPImpl : public torch::nn::Module {
  public:
   MLPImpl(const ModelConfig& cfg, torch::TensorOptions opts);
+  // down(act(gate(x)) * up(x)), act silu (SwiGLU) or gelu_pytorch_tanh (GeGLU)
   torch::Tensor forward(const torch::Tensor& x, bool no_graph = false);
   PackedLinear gate_up;  // gate_proj, up_proj
   Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  Linear gate_up_proj{nullptr};  // ModelConfig::fused_projections: gate then up rows of one module (Phi-3)
+  Activation act = Activation::Silu;
 };
 TORCH_MODULE(MLP);
 
@@ -212,9 +269,10 @@ class DecoderLayerImpl : public torch::nn::Module {
                         KVCache* cache, int64_t layer);
   Attention self_attn{nullptr};
   MLP mlp{nullptr};
-  // Pre: input_layernorm before attention, post_attention_layernorm before the MLP (HF's names);
-  // Post: post_attention_layernorm after attention, post_feedforward_layernorm after the MLP.
-  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr}, post_feedforward_layernorm{nullptr};
+  // Placed as ModelConfig::norm_placement says; null where the placement has none.
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr}, pre_feedforward_layernorm{nullptr},
+      post_feedforward_layernorm{nullptr};
+  NormPlacement placement = NormPlacement::Pre;
 };
 TORCH_MODULE(DecoderLayer);
 
@@ -264,8 +322,17 @@ class CausalLMImpl : public torch::nn::Module {
   AttentionKernel attention = AttentionKernel::Eager;
 
  private:
+  torch::Tensor embed(const torch::Tensor& input_ids);  // (N, T, D), x embed_scale
   // The additive mask (N, 1, 1, T, S) in the layout the attention kernel takes.
   torch::Tensor layer_mask(const torch::Tensor& mask) const;
+  // Each layer's additive mask and RoPE tables for queries at sequence positions query_pos (T,) or
+  // (1,), keys as the cache returns them, `real` (N, S_all) the real (1) and pad (0) positions:
+  // layers of one kind (window, slots, RoPE) share theirs.
+  struct LayerInputs {
+    std::vector<torch::Tensor> mask, cos, sin;
+  };
+  LayerInputs layer_inputs(const torch::Tensor& query_pos, const torch::Tensor& real, const torch::Tensor& position_ids, int64_t T,
+                           const KVCache* cache, const torch::TensorOptions& opts) const;
 };
 TORCH_MODULE(CausalLM);
 

@@ -1,11 +1,13 @@
 // family.h: a model family, as llama.cpp lays out an architecture: one file per family
 // (src/model/families/<family>.cpp) saying what its config.json means beyond the fields every family
-// shares (vocab, widths, heads, RoPE, read by model_io.cpp) as options of the shared blocks
-// (causal_lm.h: attention with or without biases and q/k norms, SwiGLU MLP, RMSNorm before or
-// after each block). A new family is its file and one line in family.cpp's table.
+// shares (vocab, widths, heads, RoPE, layer types, activation: model_config.cpp) as options of the
+// shared blocks (causal_lm.h: attention with or without biases, q/k norms, windows, fused
+// projections; GLU MLPs; RMSNorms before, after or around each block). A new family is its file
+// and one line in family.cpp's table.
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,7 +25,12 @@ struct ModelFamily {
 // The family of config.json's "model_type"; an unknown one is an Error listing the supported types.
 const ModelFamily& find_model_family(const nlohmann::json& model_type, const std::string& path);
 
-// config.json fields, checked (the error names path and field): a boolean with a default.
+// config.json fields, checked (the error names path and field, expected and found): a boolean, a
+// non-negative integer, a number (no default: the field is required), and "sliding_window" (a
+// positive integer or null, 0 for null or absent).
 bool config_bool(const nlohmann::json& j, const char* key, const std::string& path, bool def);
+int64_t config_int(const nlohmann::json& j, const char* key, const std::string& path, std::optional<int64_t> def = {});
+double config_number(const nlohmann::json& j, const char* key, const std::string& path, std::optional<double> def = {});
+int64_t config_window(const nlohmann::json& j, const std::string& path);
 
 }  // namespace grpo

@@ -1,0 +1,307 @@
+// Tests for the model families (family.h, src/model/families/) and the blocks they choose:
+// sliding windows with ring KV caches, partial rotary and longrope, Gemma's norms, Phi-3's fused
+// projections and their LoRA targets, each family's config.json read into the right options.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "grpo/base/common.h"
+#include "grpo/model/causal_lm.h"
+#include "grpo/model/lora.h"
+#include "grpo/model/model_io.h"
+#include "test_util.h"
+
+using namespace grpo;
+using namespace grpo::test;
+using json = nlohmann::json;
+
+namespace {
+
+json tiny_config(const char* model_type) {
+  return {{"model_type", model_type},    {"vocab_size", 40},         {"hidden_size", 32},        {"intermediate_size", 48},
+          {"num_hidden_layers", 2},      {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"rms_norm_eps", 1e-6},
+          {"tie_word_embeddings", true}, {"rope_theta", 10000.0}};
+}
+
+ModelConfig parse(const json& j) {
+  return ModelConfig::from_json(j.dump(), "config.json");
+}
+
+std::string bad(const json& j) {
+  return error_of([&] { parse(j); });
+}
+
+// Two rows of 11 positions, the second left-padded by 2: ids and mask (2, 11).
+std::pair<torch::Tensor, torch::Tensor> batch() {
+  auto ids = torch::tensor({3, 17, 22, 9, 7, 25, 11, 4, 30, 2, 14, 0, 0, 5, 8, 13, 21, 34, 1, 19, 26, 6}, torch::kInt64).view({2, 11});
+  auto mask = torch::ones({2, 11}, torch::kInt64);
+  mask[1].narrow(0, 0, 2).zero_();
+  return {ids, mask};
+}
+
+// Logits of the real positions of `batch` decoded through a preallocated KV cache: a prefill of
+// `prefill` positions, then chunks of `chunk` (1: decoding one token at a time).
+torch::Tensor cached_logits(CausalLM& model, int64_t prefill, int64_t chunk) {
+  auto [ids, mask] = batch();
+  auto pos = positions_from_mask(mask);
+  KVCache cache = KVCache::allocate(model->cfg, 2, 11, torch::TensorOptions().dtype(torch::kFloat32));
+  std::vector<torch::Tensor> out;
+  for (int64_t t = 0; t < 11;) {
+    const int64_t T = t == 0 ? prefill : std::min(chunk, 11 - t);
+    auto h = model->forward_hidden(ids.narrow(1, t, T), mask.narrow(1, 0, t + T), pos.narrow(1, t, T), &cache);
+    out.push_back(model->logits(h));
+    t += T;
+  }
+  return torch::cat(out, 1);  // (2, 11, V)
+}
+
+// The same, one static decode step a position (forward_decode_static over a capacity of 12).
+torch::Tensor static_logits(CausalLM& model) {
+  auto [ids, mask] = batch();
+  auto pos = positions_from_mask(mask);
+  KVCache cache = KVCache::allocate(model->cfg, 2, 12, torch::TensorOptions().dtype(torch::kFloat32));
+  auto key_mask = torch::ones({2, 12}, torch::kInt64);
+  key_mask.narrow(1, 0, 11).copy_(mask);
+  std::vector<torch::Tensor> out;
+  for (int64_t t = 0; t < 11; ++t) {
+    auto h =
+        model->forward_decode_static(ids.narrow(1, t, 1), key_mask, pos.narrow(1, t, 1), torch::full({1}, t, torch::kInt64), cache, 12);
+    out.push_back(model->logits(h));
+  }
+  return torch::cat(out, 1);  // (2, 11, V)
+}
+
+double real_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  auto real = batch().second.to(torch::kBool).unsqueeze(-1).expand_as(a);
+  return (a - b).masked_fill(real.logical_not(), 0).abs().max().item<double>();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Sliding windows
+
+// A window of 4 over sequences of 11: the full forward (the window in its mask), decoding through
+// ring caches of 4 slots (prefills shorter and longer than the window, chunks past its end, one token
+// at a time) and static decoding all give the same logits; the window binds (full attention gives
+// others from position 4 on), and a windowed layer keeps 4 positions, a full one all 11.
+TEST(SlidingWindow, RingCachesEqualTheFullForward) {
+  json j = tiny_config("mistral");
+  j["sliding_window"] = 4;
+  auto model = init_causal_lm(parse(j), 3, 0.2);
+  torch::NoGradGuard ng;
+  auto [ids, mask] = batch();
+  auto full = model->forward(ids, mask);  // (2, 11, V)
+  for (auto [prefill, chunk] : {std::pair<int64_t, int64_t>{2, 1}, {6, 1}, {3, 3}, {11, 1}, {5, 4}})
+    EXPECT_LT(real_diff(cached_logits(model, prefill, chunk), full), 1e-5) << prefill << "/" << chunk;
+  EXPECT_LT(real_diff(static_logits(model), full), 1e-5);
+
+  json nowin = j;
+  nowin.erase("sliding_window");
+  auto unwindowed = init_causal_lm(parse(nowin), 3, 0.2);
+  auto plain = unwindowed->forward(ids, mask);
+  EXPECT_LT((plain[0].narrow(0, 0, 4) - full[0].narrow(0, 0, 4)).abs().max().item<double>(), 1e-6);  // within the window
+  EXPECT_GT((plain[0].narrow(0, 4, 7) - full[0].narrow(0, 4, 7)).abs().max().item<double>(), 1e-3);
+
+  KVCache cache = KVCache::allocate(model->cfg, 2, 11, torch::TensorOptions().dtype(torch::kFloat32));
+  EXPECT_EQ(cache.k[0].size(2), 4);
+  EXPECT_EQ(KVCache::bytes_needed(model->cfg, 2, 11, torch::kFloat32), 2 * 2 * 2 * 2 * 4 * 8 * 4);  // 2 (k, v) L N Hkv W hd 4 B
+  json mixed = j;
+  mixed["model_type"] = "gemma3_text";
+  mixed["layer_types"] = {"sliding_attention", "full_attention"};
+  cache = KVCache::allocate(parse(mixed), 2, 11, torch::TensorOptions().dtype(torch::kFloat32));
+  EXPECT_EQ(cache.k[0].size(2), 4);
+  EXPECT_EQ(cache.k[1].size(2), 11);
+}
+
+// Gemma 3's layers: local ones slide and turn with their own base, global ones see everything; the
+// same equalities hold over its mix (and its sandwich norms, GeGLU and scaled embedding).
+TEST(SlidingWindow, GemmaLocalAndGlobalLayers) {
+  json j = tiny_config("gemma3_text");
+  j["num_hidden_layers"] = 3;
+  j["sliding_window"] = 3;
+  j["sliding_window_pattern"] = 2;
+  j["head_dim"] = 16;
+  j["query_pre_attn_scalar"] = 24;
+  j["rope_local_base_freq"] = 100.0;
+  const ModelConfig c = parse(j);
+  EXPECT_EQ(c.sliding_layers, (std::vector<bool>{true, false, true}));
+  EXPECT_EQ(c.window_of(0), 3);
+  EXPECT_EQ(c.window_of(1), 0);
+  EXPECT_EQ(c.rope_of(0).theta, 100.0);
+  EXPECT_EQ(c.rope_of(1).theta, 10000.0);
+  auto model = init_causal_lm(c, 4, 0.2);
+  torch::NoGradGuard ng;
+  auto [ids, mask] = batch();
+  auto full = model->forward(ids, mask);
+  EXPECT_LT(real_diff(cached_logits(model, 5, 1), full), 1e-5);
+  EXPECT_LT(real_diff(static_logits(model), full), 1e-5);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocks: by hand
+
+// Gemma's RMSNorm scales by 1 + w in fp32: x = (1, 2, 3, 4), rms = sqrt(7.5).
+TEST(Blocks, GemmaNormScalesByOnePlusWeight) {
+  json j = tiny_config("gemma3_text");
+  ModelConfig c = parse(j);
+  c.rms_norm_eps = 0;
+  RMSNorm norm(4, c, torch::TensorOptions().dtype(torch::kFloat32));
+  torch::NoGradGuard ng;
+  norm->weight.copy_(torch::tensor({0.0f, 0.5f, -1.0f, 1.0f}));
+  auto y = norm(torch::tensor({1.0f, 2.0f, 3.0f, 4.0f}));
+  const double r = std::sqrt(7.5);
+  EXPECT_NEAR(y[0].item<double>(), 1 / r, 1e-6);
+  EXPECT_NEAR(y[1].item<double>(), 2 * 1.5 / r, 1e-6);
+  EXPECT_NEAR(y[2].item<double>(), 0.0, 1e-6);
+  EXPECT_NEAR(y[3].item<double>(), 8 / r, 1e-6);
+}
+
+// Partial rotary: over a rotary width of 2 of a 4-dim head, at position p the first pair turns
+// by p radians (inv_freq 1) and the last two dims pass.
+TEST(Blocks, PartialRotaryTurnsTheLeadingDims) {
+  auto pos = torch::tensor({3}, torch::kInt64).view({1, 1});
+  auto [cos, sin] = rope_tables(Rope{}, 2, pos, torch::kFloat64);  // (1, 1, 1, 2)
+  auto x = torch::tensor({1.0, 2.0, 5.0, 7.0}, torch::kFloat64).view({1, 1, 1, 4});
+  auto y = apply_rope(x, cos, sin).flatten();
+  // The tables are computed in fp32, as transformers computes them.
+  EXPECT_NEAR(y[0].item<double>(), std::cos(3.0) - 2 * std::sin(3.0), 1e-6);
+  EXPECT_NEAR(y[1].item<double>(), 2 * std::cos(3.0) + std::sin(3.0), 1e-6);
+  EXPECT_EQ(y[2].item<double>(), 5.0);
+  EXPECT_EQ(y[3].item<double>(), 7.0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Families' configs
+
+// Phi-4-mini's shape: fused projections, 3/4 of each head turned, longrope with its factors chosen
+// by the longest position (4096 positions: short; 4097: long) and cos, sin x
+// sqrt(1 + ln(131072 / 4096) / ln 4096) = sqrt(17 / 12); 3,836,021,760 parameters (as transformers counts).
+TEST(Families, Phi4MiniConfig) {
+  json j = {{"model_type", "phi3"},
+            {"vocab_size", 200064},
+            {"hidden_size", 3072},
+            {"intermediate_size", 8192},
+            {"num_hidden_layers", 32},
+            {"num_attention_heads", 24},
+            {"num_key_value_heads", 8},
+            {"partial_rotary_factor", 0.75},
+            {"max_position_embeddings", 131072},
+            {"original_max_position_embeddings", 4096},
+            {"rope_theta", 10000.0},
+            {"sliding_window", 262144},
+            {"tie_word_embeddings", true}};
+  std::vector<double> shortf(48, 1.0), longf(48, 2.0);
+  shortf[0] = 1.5;
+  j["rope_scaling"] = {{"type", "longrope"}, {"short_factor", shortf}, {"long_factor", longf}};
+  const ModelConfig c = parse(j);
+  EXPECT_TRUE(c.fused_projections);
+  EXPECT_EQ(c.rotary_dim, 96);
+  EXPECT_EQ(c.rope_scaling.type, RopeType::LongRope);
+  EXPECT_NEAR(c.rope_scaling.attention_factor, std::sqrt(17.0 / 12.0), 1e-12);
+  EXPECT_EQ(c.n_params(), 3836021760);
+  EXPECT_EQ(c.expected_tensors()[1].first, "model.layers.0.self_attn.qkv_proj.weight");
+  EXPECT_EQ(c.expected_tensors()[1].second, (std::vector<int64_t>{5120, 3072}));
+  const Rope rope{c.rope_theta, c.rope_scaling};
+  auto cos_at = [&](int64_t p) { return rope_tables(rope, 96, torch::full({1, 1}, p), torch::kFloat64).first.flatten()[0].item<double>(); };
+  const double af = std::sqrt(17.0 / 12.0);
+  EXPECT_NEAR(cos_at(4095), std::cos(4095 / 1.5) * af, 1e-3);  // fp32 angles of ~2700 rad: 1e-4 relative
+  EXPECT_NEAR(cos_at(4096), std::cos(4096 / 2.0) * af, 1e-3);
+  j["rope_scaling"]["long_factor"] = std::vector<double>(47, 1.0);
+  EXPECT_NE(bad(j).find("\"long_factor\": expected a list of 48 numbers (the rotary dims / 2)"), std::string::npos);
+  j["rope_scaling"] = {{"type", "su"}, {"short_factor", shortf}, {"long_factor", longf}};
+  EXPECT_EQ(parse(j).rope_scaling.type, RopeType::LongRope);  // Phi-3's old name
+  j["partial_rotary_factor"] = 1.5;
+  EXPECT_NE(bad(j).find("field \"partial_rotary_factor\": expected a number in (0, 1], found 1.5"), std::string::npos);
+}
+
+// Gemma 3 1B's shape: 999,885,952 parameters (as transformers counts), 5 local layers to 1 global,
+// scale 256^-0.5, embedding x sqrt(1152); soft-capping and bidirectional attention refused.
+TEST(Families, Gemma3Config) {
+  json j = {{"model_type", "gemma3_text"},
+            {"vocab_size", 262144},
+            {"hidden_size", 1152},
+            {"intermediate_size", 6912},
+            {"num_hidden_layers", 26},
+            {"num_attention_heads", 4},
+            {"num_key_value_heads", 1},
+            {"head_dim", 256},
+            {"query_pre_attn_scalar", 256},
+            {"sliding_window", 512},
+            {"sliding_window_pattern", 6},
+            {"rope_theta", 1000000.0},
+            {"rope_local_base_freq", 10000.0},
+            {"hidden_activation", "gelu_pytorch_tanh"},
+            {"final_logit_softcapping", nullptr},
+            {"tie_word_embeddings", true}};
+  const ModelConfig c = parse(j);
+  EXPECT_EQ(c.n_params(), 999885952);
+  EXPECT_EQ(c.hidden_act, Activation::GeluTanh);
+  EXPECT_EQ(c.attn_scale, 1.0 / 16);
+  EXPECT_EQ(c.embed_scale, std::sqrt(1152.0));
+  EXPECT_EQ(std::count(c.sliding_layers.begin(), c.sliding_layers.end(), false), 4);  // layers 6, 12, 18, 24
+  EXPECT_FALSE(c.sliding_layers[5]);
+  EXPECT_EQ(c.rope_of(0).theta, 10000.0);
+  EXPECT_EQ(c.rope_of(5).theta, 1000000.0);
+  j["final_logit_softcapping"] = 30.0;
+  EXPECT_NE(bad(j).find("field \"final_logit_softcapping\": soft-capping is not supported (expected null), found 30.0"), std::string::npos);
+  j["final_logit_softcapping"] = nullptr;
+  j["use_bidirectional_attention"] = true;
+  EXPECT_NE(bad(j).find("field \"use_bidirectional_attention\": true is not supported"), std::string::npos);
+  j.erase("use_bidirectional_attention");
+  j["hidden_activation"] = "relu";
+  EXPECT_NE(bad(j).find("field \"hidden_activation\": expected \"silu\" or \"gelu_pytorch_tanh\", found \"relu\""), std::string::npos);
+}
+
+// layer_types over any family: sliding layers need the family's window.
+TEST(Families, LayerTypes) {
+  json j = tiny_config("qwen2");
+  j["layer_types"] = {"full_attention", "full_attention"};
+  EXPECT_FALSE(parse(j).has_window());
+  j["layer_types"] = {"full_attention", "sliding_attention"};
+  EXPECT_NE(bad(j).find("field \"layer_types\": \"sliding_attention\" layers, but the qwen2 family has no sliding window here"),
+            std::string::npos);
+  j["layer_types"] = {"full_attention"};
+  EXPECT_NE(bad(j).find("expected a list of num_hidden_layers (2) layer types"), std::string::npos);
+  j = tiny_config("mistral");
+  j["sliding_window"] = 8;
+  j["layer_types"] = {"chunked_attention", "full_attention"};
+  EXPECT_NE(bad(j).find("expected \"full_attention\" or \"sliding_attention\" for each layer, found \"chunked_attention\""),
+            std::string::npos);
+  j["model_type"] = "gpt2";
+  EXPECT_NE(bad(j).find("field \"model_type\": expected \"qwen2\", \"qwen3\", \"llama\", \"olmo2\", \"smollm3\", \"mistral\", \"phi3\" or "
+                        "\"gemma3_text\", found \"gpt2\""),
+            std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phi-3's fused projections: checkpoint names, LoRA targets
+
+TEST(Families, FusedProjectionsAndTheirLoraTargets) {
+  const ModelConfig phi = parse(tiny_config("phi3"));
+  const ModelConfig qwen = parse(tiny_config("qwen2"));
+  const std::vector<std::string> all = lora_target_names();
+  EXPECT_EQ(resolve_lora_targets(phi, all), (std::vector<std::string>{"qkv_proj", "o_proj", "gate_up_proj", "down_proj"}));
+  EXPECT_EQ(resolve_lora_targets(qwen, all).size(), 7u);
+  EXPECT_NE(error_of([&] {
+              resolve_lora_targets(phi, {"q_proj", "v_proj"});
+            }).find("this phi3 model computes q_proj, k_proj, v_proj in one qkv_proj: name all of them, or qkv_proj"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              resolve_lora_targets(qwen, {"gate_up_proj"});
+            }).find("gate_up_proj is a fused projection; this qwen2 model has gate_proj, up_proj apart"),
+            std::string::npos);
+  LoraConfig lc;
+  lc.rank = 2;
+  // Per layer: qkv (32 + 32 + 2 x 16) + o (32 + 32) + gate_up (32 + 96) + down (48 + 32), x r = 2, x 2 layers.
+  EXPECT_EQ(lora_param_count(phi, lc), 2 * 2 * (96 + 64 + 128 + 80));
+  // The fused model runs: its adapters start at zero, so the output is the base model's.
+  auto model = init_causal_lm(phi, 5, 0.2);
+  torch::NoGradGuard ng;
+  auto ids = batch().first;
+  auto before = model->forward(ids);
+  add_lora(model, lc, 1);
+  EXPECT_TRUE(torch::equal(model->forward(ids), before));
+  EXPECT_TRUE(model->projections_packed());
+}
