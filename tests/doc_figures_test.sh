@@ -75,6 +75,17 @@ figure docs/models.md "~64.30 GB" "=" -c configs/gsm8k_qwen3_1.7b.yaml --shapes 
 figure docs/models.md "~32.36 GB" "=" -c configs/gsm8k_qwen3_1.7b.yaml --shapes $m/qwen3-1.7b.json "${lora[@]}"
 figure docs/models.md "~36.35 GB" "=" -c configs/gsm8k_llama3.2_1b.yaml --shapes $m/llama3.2-1b.json
 figure docs/models.md "~13.23 GB" "=" -c configs/gsm8k_llama3.2_1b.yaml --shapes $m/llama3.2-1b.json "${lora[@]}"
+# The other families' configs (LoRA figures at r=16 whatever the config says; full: lora_rank 0).
+family_figure() {  # family_figure CONFIG SHAPES FULL LORA [KV]
+  figure docs/models.md "$3" "=" -c "configs/gsm8k_$1.yaml" --shapes "$m/$2.json" --set lora_rank=0
+  figure docs/models.md "$4" "=" -c "configs/gsm8k_$1.yaml" --shapes "$m/$2.json" "${lora[@]}" --set lora_alpha=32
+  [[ -z "${5:-}" ]] || figure docs/models.md "$5" "KV cache" -c "configs/gsm8k_$1.yaml" --shapes "$m/$2.json" --set lora_rank=0
+}
+family_figure gemma3_1b gemma3-1b "~27.33 GB" "~8.33 GB" "1.91 GB"
+family_figure olmo2_1b olmo2-1b "~49.92 GB" "~22.56 GB" "13.96 GB"
+family_figure smollm3_3b smollm3-3b "~77.39 GB" "~21.47 GB"
+family_figure phi4_mini phi4-mini "~103.11 GB" "~31.97 GB"
+family_figure ministral_8b ministral-8b "~190.69 GB" "~44.88 GB"
 
 # Every "~N GB" of those files is one of the above.
 while IFS=: read -r file _ fig; do

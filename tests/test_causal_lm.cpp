@@ -378,11 +378,10 @@ TEST(Qwen2, ConfigParsing) {
   EXPECT_EQ(lb.n_params(), 1543714304 + 28 * 1536);
   m = q15;
   m["model_type"] = "gemma3";  // the multimodal wrapper: its text model is gemma3_text
-  EXPECT_NE(
-      bad(m).find(
-          "cfg.json: field \"model_type\": expected \"qwen2\", \"qwen3\", \"llama\", \"olmo2\", \"smollm3\", \"mistral\", \"phi3\" or "
-          "\"gemma3_text\", found \"gemma3\""),
-      std::string::npos);
+  EXPECT_NE(bad(m).find("cfg.json: field \"model_type\": expected \"qwen2\", \"qwen3\", \"llama\", \"olmo2\", \"olmo3\", \"smollm3\", "
+                        "\"mistral\", \"phi3\" or "
+                        "\"gemma3_text\", found \"gemma3\""),
+            std::string::npos);
   m["model_type"] = 3;
   EXPECT_NE(bad(m).find("found 3"), std::string::npos);
   m = q15;

@@ -254,6 +254,21 @@ TEST(Families, Gemma3Config) {
   EXPECT_NE(bad(j).find("field \"hidden_activation\": expected \"silu\" or \"gelu_pytorch_tanh\", found \"relu\""), std::string::npos);
 }
 
+// config.json's "architectures" must name the family's causal LM: a classifier's or a multimodal
+// wrapper's weights are another model's.
+TEST(Families, ArchitecturesNameTheCausalLM) {
+  json j = tiny_config("qwen2");
+  j["architectures"] = {"Qwen2ForCausalLM"};
+  EXPECT_NO_THROW(parse(j));
+  j["architectures"] = {"Qwen2ForSequenceClassification"};
+  EXPECT_NE(bad(j).find("config.json: field \"architectures\": expected [\"Qwen2ForCausalLM\"] for model_type \"qwen2\", found "
+                        "[\"Qwen2ForSequenceClassification\"]"),
+            std::string::npos);
+  j = tiny_config("gemma3_text");
+  j["architectures"] = {"Gemma3ForConditionalGeneration"};
+  EXPECT_NE(bad(j).find("expected [\"Gemma3ForCausalLM\"] for model_type \"gemma3_text\""), std::string::npos);
+}
+
 // layer_types over any family: sliding layers need the family's window.
 TEST(Families, LayerTypes) {
   json j = tiny_config("qwen2");
@@ -270,9 +285,11 @@ TEST(Families, LayerTypes) {
   EXPECT_NE(bad(j).find("expected \"full_attention\" or \"sliding_attention\" for each layer, found \"chunked_attention\""),
             std::string::npos);
   j["model_type"] = "gpt2";
-  EXPECT_NE(bad(j).find("field \"model_type\": expected \"qwen2\", \"qwen3\", \"llama\", \"olmo2\", \"smollm3\", \"mistral\", \"phi3\" or "
-                        "\"gemma3_text\", found \"gpt2\""),
-            std::string::npos);
+  EXPECT_NE(
+      bad(j).find(
+          "field \"model_type\": expected \"qwen2\", \"qwen3\", \"llama\", \"olmo2\", \"olmo3\", \"smollm3\", \"mistral\", \"phi3\" or "
+          "\"gemma3_text\", found \"gpt2\""),
+      std::string::npos);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -165,7 +165,7 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& p
   if (!j.is_object()) throw Error(path + ": expected a JSON object");
   ModelConfig c;
   c.raw = j;
-  const ModelFamily& family = find_model_family(j.value("model_type", json()), path);
+  const ModelFamily& family = find_model_family(j, path);
   c.model_type = family.model_type;
   c.n_vocab = config_int(j, "vocab_size", path);
   c.n_embd = config_int(j, "hidden_size", path);

@@ -237,4 +237,24 @@ def tiny_gemma3(root):
                                             "full_attention": {"rope_type": "linear", "factor": 4.0, "rope_theta": 1e6}})
     torch.manual_seed(9)
     model = Gemma3ForCausalLM(cfg).eval()
+    save_tiny(model, out, perturb_norms=True)
+    # The tiny byte-level tokenizer, not Gemma's SentencePiece one (whose class wants an <unk> token).
+    with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
+        json.dump({"tokenizer_class": "PreTrainedTokenizerFast"}, f)
+    return out
+
+
+def tiny_olmo3(root):
+    """A random OLMo 3 (OLMo 2's blocks; layers 1-3 of 4 local with a 24-position window the demo's
+    sequences pass, layer 4 global; GQA 2:1, untied) made and saved by transformers."""
+    import torch
+    from transformers import Olmo3Config, Olmo3ForCausalLM
+    out = os.path.join(root, "tiny-olmo3")
+    cfg = Olmo3Config(vocab_size=259, hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4,
+                      num_key_value_heads=2, max_position_embeddings=512, rms_norm_eps=1e-6, bos_token_id=256, eos_token_id=258,
+                      pad_token_id=256, tie_word_embeddings=False, sliding_window=24,
+                      rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 5e5},
+                                       "full_attention": {"rope_type": "default", "rope_theta": 5e5}})
+    torch.manual_seed(10)
+    model = Olmo3ForCausalLM(cfg).eval()
     return save_tiny(model, out, perturb_norms=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Interop 2: ours -> transformers. The checkpoint-N/ that grpo_train writes after 2 steps (fp32 and
 bf16 policies, on the embedded tiny Qwen2 and its tokenizer; fp32 on a tiny Qwen3, a tiny
-Llama 3.2-style model with "llama3" RoPE scaling, a tiny OLMo 2, a tiny SmolLM3, a tiny Mistral, a tiny Phi-3 and a tiny Gemma 3 that
+Llama 3.2-style model with "llama3" RoPE scaling, a tiny OLMo 2, a tiny SmolLM3, a tiny Mistral, a tiny Phi-3, a tiny Gemma 3 and a tiny OLMo 3 that
 transformers made, loaded back as their own classes) loads unchanged with
 AutoModelForCausalLM.from_pretrained and AutoTokenizer.from_pretrained; its logits equal
 grpo_generate --score-ids on the same ids within 1e-4 x max |logit| (the bf16 policy: both sides
@@ -15,7 +15,7 @@ import os
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from common import (ROOT, check, finish, our_logits, temp_dir, tiny_gemma3, tiny_llama3, tiny_mistral, tiny_olmo2, tiny_phi3, tiny_qwen3,
+from common import (ROOT, check, finish, our_logits, temp_dir, tiny_gemma3, tiny_llama3, tiny_mistral, tiny_olmo2, tiny_olmo3, tiny_phi3, tiny_qwen3,
                     tiny_smollm3, tool)
 
 TEXT = "Tom has 3 apples and buys 4 more. How many apples does he have?\n3+4=7\n#### 7"
@@ -36,7 +36,7 @@ def main():
     runs = [("qwen2", os.path.join(ROOT, "data/tiny-model"), "float32"), ("qwen2", os.path.join(ROOT, "data/tiny-model"), "bfloat16"),
             ("qwen3", tiny_qwen3(root), "float32"), ("llama3", tiny_llama3(root), "float32"), ("olmo2", tiny_olmo2(root), "float32"),
             ("smollm3", tiny_smollm3(root), "float32"), ("mistral", tiny_mistral(root), "float32"), ("phi3", tiny_phi3(root), "float32"),
-            ("gemma3", tiny_gemma3(root), "float32")]
+            ("gemma3", tiny_gemma3(root), "float32"), ("olmo3", tiny_olmo3(root), "float32")]
     for family, base, dtype in runs:
         ckpt = train(os.path.join(root, family + "-" + dtype), dtype, base)
         files = sorted(f for f in os.listdir(ckpt) if not f.startswith("."))
@@ -50,7 +50,8 @@ def main():
             torch_dtype = getattr(torch, load)
             model = AutoModelForCausalLM.from_pretrained(ckpt, dtype=torch_dtype, attn_implementation="eager").eval()
             want = {"qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM", "llama3": "LlamaForCausalLM",
-                    "olmo2": "Olmo2ForCausalLM", "smollm3": "SmolLM3ForCausalLM", "mistral": "MistralForCausalLM"}[family]
+                    "olmo2": "Olmo2ForCausalLM", "smollm3": "SmolLM3ForCausalLM", "mistral": "MistralForCausalLM",
+                    "phi3": "Phi3ForCausalLM", "gemma3": "Gemma3ForCausalLM", "olmo3": "Olmo3ForCausalLM"}[family]
             check(type(model).__name__ == want, f"{family} checkpoint loaded as {type(model).__name__}, not {want}")
             with torch.no_grad():
                 ref = model(torch.tensor([ids])).logits[0].double()

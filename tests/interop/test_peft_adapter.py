@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Interop 6: LoRA adapters, ours <-> PEFT, on the embedded tiny Qwen2, a tiny Qwen3 (q/k norms,
 head_dim != hidden / heads), a tiny OLMo 2 (norms after each block), a tiny SmolLM3 (NoPE layers), a tiny Mistral, a tiny
-Phi-3 (fused qkv_proj and gate_up_proj: the run's default targets map onto them) and a tiny Gemma 3 that transformers made, fp32.
+Phi-3 (fused qkv_proj and gate_up_proj: the run's default targets map onto them), a tiny Gemma 3 and a tiny OLMo 3 that transformers made, fp32.
   1. ours -> PEFT: the checkpoint-2/ of a LoRA grpo_train run loads unchanged with
      peft.PeftModel.from_pretrained(base, checkpoint); its logits equal ours (grpo_generate --adapter).
   2. PEFT -> ours: an adapter that PEFT wrote (random A and B, other targets, another rank and alpha)
@@ -17,7 +17,7 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM
 
-from common import ROOT, check, finish, our_logits, temp_dir, tiny_gemma3, tiny_mistral, tiny_olmo2, tiny_phi3, tiny_qwen3, tiny_smollm3, tool
+from common import ROOT, check, finish, our_logits, temp_dir, tiny_gemma3, tiny_mistral, tiny_olmo2, tiny_olmo3, tiny_phi3, tiny_qwen3, tiny_smollm3, tool
 
 IDS = [151644, 8948, 198, 50, 3582, 13, 151645, 198, 151644, 872, 198, 18, 10, 19, 28, 30, 151645][:12]
 TOL = 1e-5
@@ -45,7 +45,7 @@ def main():
     print("| base | direction | adapter's change of the logits (/ max) | ours vs the referee (/ max) |\n|---|---|---|---|")
     for family, base in (("qwen2", os.path.join(ROOT, "data/tiny-model")), ("qwen3", tiny_qwen3(root)), ("olmo2", tiny_olmo2(root)),
                          ("smollm3", tiny_smollm3(root)), ("mistral", tiny_mistral(root)), ("phi3", tiny_phi3(root)),
-                         ("gemma3", tiny_gemma3(root))):
+                         ("gemma3", tiny_gemma3(root)), ("olmo3", tiny_olmo3(root))):
         compare(family, base, os.path.join(root, family))
     finish()
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Interop 1: transformers -> ours. Random Qwen2, Qwen3, Llama, OLMo 2, SmolLM3, Mistral, Phi-3 and Gemma 3 models made by `transformers` itself
+"""Interop 1: transformers -> ours. Random Qwen2, Qwen3, Llama, OLMo 2, SmolLM3, Mistral, Phi-3, Gemma 3 and OLMo 3 models made by `transformers` itself
 and saved with `save_pretrained` (tied and untied, GQA 1:1 to 7:1, head_dim other than hidden/heads,
 q/k/v bias, Qwen3's per-head and OLMo 2's whole-projection q/k norms, OLMo 2's norms after each block, SmolLM3's NoPE layers,
 sliding windows shorter than the prompt, Phi-3's fused projections, partial rotary and longrope, Gemma 3's local and global
@@ -15,7 +15,7 @@ import os
 
 import torch
 from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Olmo2Config,
-                          Olmo2ForCausalLM, Phi3Config, Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM,
+                          Olmo2ForCausalLM, Olmo3Config, Olmo3ForCausalLM, Phi3Config, Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM,
                           SmolLM3Config, SmolLM3ForCausalLM)
 
 from common import check, finish, hf_greedy, hf_model, our_greedy, our_logits, temp_dir
@@ -122,6 +122,22 @@ CASES = {
                         rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 1e4},
                                          "full_attention": {"rope_type": "default", "rope_theta": 1e6}},
                         tie_word_embeddings=True), torch.bfloat16, None),
+    # OLMo 3: OLMo 2's blocks with windows on three layers of four (here 6 positions, shorter than the
+    # prompt), RoPE scaling on the full layers only.
+    "olmo3-untied-gqa2-window6": (Olmo3ForCausalLM, Olmo3Config, dict(hidden_size=64, intermediate_size=160, num_hidden_layers=4,
+                        num_attention_heads=4, num_key_value_heads=2, sliding_window=6, tie_word_embeddings=False,
+                        rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 5e5},
+                                         "full_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 5e5}}),
+                        torch.float32, None),
+    "olmo3-tied-mha-bias-sharded": (Olmo3ForCausalLM, Olmo3Config, dict(hidden_size=48, intermediate_size=128, num_hidden_layers=4,
+                        num_attention_heads=3, num_key_value_heads=3, sliding_window=20, attention_bias=True,
+                        tie_word_embeddings=True, rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 1e4},
+                                                                   "full_attention": {"rope_type": "default", "rope_theta": 1e4}}),
+                        torch.float32, "100KB"),
+    "olmo3-untied-gqa3-bf16": (Olmo3ForCausalLM, Olmo3Config, dict(hidden_size=96, intermediate_size=192, num_hidden_layers=4,
+                        num_attention_heads=6, num_key_value_heads=2, sliding_window=4096, tie_word_embeddings=False,
+                        rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 1e4},
+                                         "full_attention": {"rope_type": "default", "rope_theta": 1e4}}), torch.bfloat16, None),
 }
 # cuda_graph needs a GPU: scripts/gpu_session.sh runs this file with GRPO_INTEROP_DEVICE=cuda and all three modes.
 DECODE_MODES = tuple(os.environ.get("GRPO_INTEROP_DECODE_MODES", "eager,static").split(","))

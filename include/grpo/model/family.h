@@ -17,13 +17,16 @@ namespace grpo {
 
 struct ModelFamily {
   const char* model_type;  // config.json's "model_type"
+  const char* hf_class;    // transformers' class of the family's causal LM, in config.json's "architectures"
   // The family's own fields into the block options of c; an unsupported value is an Error naming
   // the field, expected and found.
   void (*configure)(const nlohmann::json& j, const std::string& path, ModelConfig& c);
 };
 
-// The family of config.json's "model_type"; an unknown one is an Error listing the supported types.
-const ModelFamily& find_model_family(const nlohmann::json& model_type, const std::string& path);
+// The family of config.json's "model_type"; an unknown one is an Error listing the supported types,
+// and so is an "architectures" that does not name the family's causal LM (a sequence classifier, a
+// multimodal wrapper): its weights are another model's.
+const ModelFamily& find_model_family(const nlohmann::json& config, const std::string& path);
 
 // config.json fields, checked (the error names path and field, expected and found): a boolean, a
 // non-negative integer, a number (no default: the field is required), and "sliding_window" (a

@@ -34,6 +34,6 @@ void configure_gemma3(const nlohmann::json& j, const std::string& path, ModelCon
 
 }  // namespace
 
-extern const ModelFamily kGemma3Family = {"gemma3_text", configure_gemma3};
+extern const ModelFamily kGemma3Family = {"gemma3_text", "Gemma3ForCausalLM", configure_gemma3};
 
 }  // namespace grpo

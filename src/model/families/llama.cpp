@@ -13,6 +13,6 @@ void configure_llama(const nlohmann::json& j, const std::string& path, ModelConf
 
 }  // namespace
 
-extern const ModelFamily kLlamaFamily = {"llama", configure_llama};
+extern const ModelFamily kLlamaFamily = {"llama", "LlamaForCausalLM", configure_llama};
 
 }  // namespace grpo

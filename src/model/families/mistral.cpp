@@ -15,6 +15,6 @@ void configure_mistral(const nlohmann::json& j, const std::string& path, ModelCo
 
 }  // namespace
 
-extern const ModelFamily kMistralFamily = {"mistral", configure_mistral};
+extern const ModelFamily kMistralFamily = {"mistral", "MistralForCausalLM", configure_mistral};
 
 }  // namespace grpo

@@ -19,6 +19,6 @@ void configure_olmo2(const nlohmann::json& j, const std::string& path, ModelConf
 
 }  // namespace
 
-extern const ModelFamily kOlmo2Family = {"olmo2", configure_olmo2};
+extern const ModelFamily kOlmo2Family = {"olmo2", "Olmo2ForCausalLM", configure_olmo2};
 
 }  // namespace grpo

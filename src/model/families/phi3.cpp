@@ -19,6 +19,6 @@ void configure_phi3(const nlohmann::json& j, const std::string& path, ModelConfi
 
 }  // namespace
 
-extern const ModelFamily kPhi3Family = {"phi3", configure_phi3};
+extern const ModelFamily kPhi3Family = {"phi3", "Phi3ForCausalLM", configure_phi3};
 
 }  // namespace grpo

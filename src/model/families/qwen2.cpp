@@ -13,6 +13,6 @@ void configure_qwen2(const nlohmann::json&, const std::string&, ModelConfig& c) 
 
 }  // namespace
 
-extern const ModelFamily kQwen2Family = {"qwen2", configure_qwen2};
+extern const ModelFamily kQwen2Family = {"qwen2", "Qwen2ForCausalLM", configure_qwen2};
 
 }  // namespace grpo

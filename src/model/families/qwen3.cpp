@@ -14,6 +14,6 @@ void configure_qwen3(const nlohmann::json& j, const std::string& path, ModelConf
 
 }  // namespace
 
-extern const ModelFamily kQwen3Family = {"qwen3", configure_qwen3};
+extern const ModelFamily kQwen3Family = {"qwen3", "Qwen3ForCausalLM", configure_qwen3};
 
 }  // namespace grpo

@@ -25,6 +25,6 @@ void configure_smollm3(const nlohmann::json& j, const std::string& path, ModelCo
 
 }  // namespace
 
-extern const ModelFamily kSmolLM3Family = {"smollm3", configure_smollm3};
+extern const ModelFamily kSmolLM3Family = {"smollm3", "SmolLM3ForCausalLM", configure_smollm3};
 
 }  // namespace grpo
