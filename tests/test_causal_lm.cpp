@@ -379,8 +379,8 @@ TEST(Qwen2, ConfigParsing) {
   m = q15;
   m["model_type"] = "gemma3";  // the multimodal wrapper: its text model is gemma3_text
   EXPECT_NE(bad(m).find("cfg.json: field \"model_type\": expected \"qwen2\", \"qwen3\", \"llama\", \"olmo2\", \"olmo3\", \"smollm3\", "
-                        "\"mistral\", \"phi3\" or "
-                        "\"gemma3_text\", found \"gemma3\""),
+                        "\"mistral\", \"phi3\", \"gemma3_text\", \"qwen3_moe\", \"olmoe\" or "
+                        "\"mixtral\", found \"gemma3\""),
             std::string::npos);
   m["model_type"] = 3;
   EXPECT_NE(bad(m).find("found 3"), std::string::npos);

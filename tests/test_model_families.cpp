@@ -319,11 +319,10 @@ TEST(Families, LayerTypes) {
   EXPECT_NE(bad(j).find("expected \"full_attention\" or \"sliding_attention\" for each layer, found \"chunked_attention\""),
             std::string::npos);
   j["model_type"] = "gpt2";
-  EXPECT_NE(
-      bad(j).find(
-          "field \"model_type\": expected \"qwen2\", \"qwen3\", \"llama\", \"olmo2\", \"olmo3\", \"smollm3\", \"mistral\", \"phi3\" or "
-          "\"gemma3_text\", found \"gpt2\""),
-      std::string::npos);
+  EXPECT_NE(bad(j).find("field \"model_type\": expected \"qwen2\", \"qwen3\", \"llama\", \"olmo2\", \"olmo3\", \"smollm3\", \"mistral\", "
+                        "\"phi3\", \"gemma3_text\", \"qwen3_moe\", \"olmoe\" or "
+                        "\"mixtral\", found \"gpt2\""),
+            std::string::npos);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -355,4 +354,97 @@ TEST(Families, FusedProjectionsAndTheirLoraTargets) {
   add_lora(model, lc, 1);
   EXPECT_TRUE(torch::equal(model->forward(ids), before));
   EXPECT_TRUE(model->projections_packed());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mixtures of experts
+
+namespace {
+
+json tiny_moe(const char* model_type) {
+  json j = tiny_config(model_type);
+  j["num_hidden_layers"] = 3;
+  j["num_experts_per_tok"] = 2;
+  if (std::string(model_type) == "mixtral") {
+    j["num_local_experts"] = 4;
+  } else {
+    j["num_experts"] = 4;
+    j["moe_intermediate_size"] = 16;
+  }
+  return j;
+}
+
+}  // namespace
+
+// The grouped experts (one GEMM per expert over its rows) equal the formula token by token:
+// y = sum_j w_j expert_{e_j}(x) over the router's top k, its weights renormalised (Qwen3-MoE with
+// norm_topk_prob) or not (OLMoE).
+TEST(MoE, GroupedExpertsEqualThePerTokenFormula) {
+  for (bool norm : {true, false}) {
+    json j = tiny_moe("qwen3_moe");
+    j["norm_topk_prob"] = norm;
+    j["mlp_only_layers"] = {1};
+    const ModelConfig c = parse(j);
+    EXPECT_EQ(c.moe_layers, (std::vector<bool>{true, false, true}));
+    auto model = init_causal_lm(c, 7, 0.3);
+    auto* moe = model->model->layers[0]->as<DecoderLayer>()->moe.get();
+    ASSERT_NE(moe, nullptr);
+    torch::NoGradGuard ng;
+    auto x = torch::randn({2, 5, 32}, torch::TensorOptions().dtype(torch::kFloat64)).to(torch::kFloat32);
+    auto grouped = moe->forward(x, /*no_graph=*/true);  // (2, 5, D)
+    auto rows = x.reshape({-1, 32});
+    auto probs = torch::softmax(rows.matmul(moe->gate->weight.t()), -1);  // (10, E)
+    for (int64_t m = 0; m < rows.size(0); ++m) {
+      auto [w, e] = probs[m].topk(2);
+      if (norm) w = w / w.sum();
+      auto want = torch::zeros({32});
+      for (int64_t s = 0; s < 2; ++s) {
+        auto& ex = moe->experts[e[s].item<int64_t>()];
+        auto h = torch::silu(ex->gate_proj->weight.matmul(rows[m])) * ex->up_proj->weight.matmul(rows[m]);
+        want += w[s] * ex->down_proj->weight.matmul(h);
+      }
+      EXPECT_LT((grouped.reshape({-1, 32})[m] - want).abs().max().item<double>(), 1e-5) << m;
+    }
+    EXPECT_TRUE(torch::allclose(moe->forward(x, /*no_graph=*/false), grouped, 1e-6, 1e-6));  // per-projection path
+  }
+}
+
+// Decoding through the KV cache gives the full forward's logits (routing per token either way), and
+// a LoRA adapter leaves the experts and the router alone.
+TEST(MoE, CachedDecodingAndLora) {
+  for (const char* type : {"qwen3_moe", "olmoe", "mixtral"}) {
+    SCOPED_TRACE(type);
+    json j = tiny_moe(type);
+    if (std::string(type) == "olmoe") j["intermediate_size"] = 16;
+    auto model = init_causal_lm(parse(j), 8, 0.3);
+    torch::NoGradGuard ng;
+    auto full = model->forward(batch().first, batch().second);
+    const double scale = full.abs().max().item<double>();  // relative: the experts' sums round in another order
+    EXPECT_LT(real_diff(cached_logits(model, 3, 1), full) / scale, 1e-5);
+    EXPECT_LT(real_diff(static_logits(model), full) / scale, 1e-5);
+    LoraConfig lc;
+    lc.rank = 2;
+    add_lora(model, lc, 1);
+    for (const auto& [name, p] : lora_parameters(model)) EXPECT_EQ(name.find(".experts."), std::string::npos) << name;
+    EXPECT_EQ(lora_parameters(model).size(), 2u * 4 * 3);  // q, k, v, o of 3 layers (every layer sparse)
+  }
+}
+
+TEST(MoE, BadConfigsNameTheField) {
+  json j = tiny_moe("qwen3_moe");
+  j["num_experts_per_tok"] = 5;
+  EXPECT_NE(bad(j).find("config.json: field \"num_experts_per_tok\": expected 1 to num_experts (4), found 5"), std::string::npos);
+  j = tiny_moe("qwen3_moe");
+  j.erase("moe_intermediate_size");
+  EXPECT_NE(bad(j).find("config.json: missing field \"moe_intermediate_size\""), std::string::npos);
+  j = tiny_moe("qwen3_moe");
+  j["mlp_only_layers"] = {3};
+  EXPECT_NE(bad(j).find("field \"mlp_only_layers\": expected layer indices below num_hidden_layers (3), found 3"), std::string::npos);
+  j = tiny_moe("olmoe");
+  j["intermediate_size"] = 16;
+  j["clip_qkv"] = 8.0;
+  EXPECT_NE(bad(j).find("field \"clip_qkv\": clamping q, k and v is not supported (expected null), found 8.0"), std::string::npos);
+  j = tiny_moe("mixtral");
+  j["router_jitter_noise"] = 0.1;
+  EXPECT_NE(bad(j).find("field \"router_jitter_noise\": expected 0 (no router noise), found 0.1"), std::string::npos);
 }

@@ -207,6 +207,9 @@ std::unique_ptr<Decoder> make_decoder(CausalLM& model, DecodeMode mode, std::sha
   const auto w = model->output_weight();
   const ModelConfig& cfg = model->cfg;
   check_decode_mode(mode, w.device());
+  if (mode == DecodeMode::CudaGraph && cfg.n_experts > 0)
+    throw Error("decode_mode cuda_graph: a mixture-of-experts model (" + cfg.model_type +
+                ") routes on the host each step, which a captured graph cannot; use decode_mode static");
   TORCH_CHECK(decode_bucket >= 1, "decode_bucket must be >= 1");
   if (mode == DecodeMode::Eager) {
     kv_cache_bytes = check_kv_budget(cfg, N + B, Tp + Tc, w.scalar_type(), w.device());

@@ -210,6 +210,14 @@ MLPImpl::MLPImpl(const ModelConfig& cfg, torch::TensorOptions opts) : act(cfg.hi
   down_proj = register_module("down_proj", Linear(cfg.n_ff, cfg.n_embd, false, opts));
 }
 
+MLPImpl::MLPImpl(const ModelConfig& cfg, int64_t width, torch::TensorOptions opts, bool) : act(cfg.hidden_act) {
+  const bool mixtral = cfg.expert_names == ExpertNames::Mixtral;
+  gate_up = PackedLinear::make({width, width}, cfg.n_embd, false, opts);
+  gate_proj = register_module(mixtral ? "w1" : "gate_proj", gate_up.parts[0]);
+  up_proj = register_module(mixtral ? "w3" : "up_proj", gate_up.parts[1]);
+  down_proj = register_module(mixtral ? "w2" : "down_proj", Linear(width, cfg.n_embd, false, opts));
+}
+
 torch::Tensor MLPImpl::forward(const torch::Tensor& x, bool no_graph) {
   auto gate_act = [&](const torch::Tensor& g) { return act == Activation::GeluTanh ? torch::gelu(g, "tanh") : torch::silu(g); };
   torch::Tensor h;  // (N, T, 2F) where one GEMM made gate and up
@@ -226,7 +234,10 @@ torch::Tensor MLPImpl::forward(const torch::Tensor& x, bool no_graph) {
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg, torch::TensorOptions opts, int64_t layer) : placement(cfg.norm_placement) {
   self_attn = register_module("self_attn", Attention(cfg, opts, layer));
-  mlp = register_module("mlp", MLP(cfg, opts));
+  if (cfg.sparse(layer))
+    moe = register_module(cfg.expert_names == ExpertNames::Mixtral ? "block_sparse_moe" : "mlp", MoE(cfg, opts));
+  else
+    mlp = register_module("mlp", MLP(cfg, opts));
   auto norm = [&](const char* name) { return register_module(name, RMSNorm(cfg.n_embd, cfg, opts)); };
   if (placement != NormPlacement::Post) input_layernorm = norm("input_layernorm");
   post_attention_layernorm = norm("post_attention_layernorm");
@@ -240,18 +251,19 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
   // gradient, and a checkpointed layer (x requires grad) must recompute with the kernels it ran.
   const bool no_graph = !torch::GradMode::is_enabled() && !x.requires_grad();
   auto attn = [&](const torch::Tensor& in) { return self_attn->forward(in, cos, sin, mask, cache, layer, no_graph); };
+  auto ffn = [&](const torch::Tensor& in) { return moe ? moe->forward(in, no_graph) : mlp->forward(in, no_graph); };
   switch (placement) {
     case NormPlacement::Pre: {
       auto h = x + attn(input_layernorm(x));
-      return h + mlp->forward(post_attention_layernorm(h), no_graph);
+      return h + ffn(post_attention_layernorm(h));
     }
     case NormPlacement::Post: {
       auto h = x + post_attention_layernorm(attn(x));
-      return h + post_feedforward_layernorm(mlp->forward(h, no_graph));
+      return h + post_feedforward_layernorm(ffn(h));
     }
     case NormPlacement::Sandwich: {
       auto h = x + post_attention_layernorm(attn(input_layernorm(x)));
-      return h + post_feedforward_layernorm(mlp->forward(pre_feedforward_layernorm(h), no_graph));
+      return h + post_feedforward_layernorm(ffn(pre_feedforward_layernorm(h)));
     }
   }
   return x;

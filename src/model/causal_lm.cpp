@@ -37,7 +37,9 @@ bool CausalLMImpl::projections_packed() {
   for (int64_t l = 0; l < cfg.n_layer; ++l) {
     auto* layer = model->layers[l]->as<DecoderLayer>();
     const bool qkv = layer->self_attn->qkv_proj || layer->self_attn->qkv.intact();  // fused: one module, packed by birth
-    const bool gate_up = layer->mlp->gate_up_proj || layer->mlp->gate_up.intact();
+    bool gate_up = !layer->mlp || layer->mlp->gate_up_proj || layer->mlp->gate_up.intact();
+    if (layer->moe)
+      for (const auto& e : layer->moe->experts) gate_up = gate_up && e->gate_up.intact();
     if (!qkv || !gate_up) return false;
   }
   return true;

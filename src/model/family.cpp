@@ -17,12 +17,15 @@ extern const ModelFamily kSmolLM3Family;
 extern const ModelFamily kMistralFamily;
 extern const ModelFamily kPhi3Family;
 extern const ModelFamily kGemma3Family;
+extern const ModelFamily kQwen3MoeFamily;
+extern const ModelFamily kOlmoeFamily;
+extern const ModelFamily kMixtralFamily;
 
 namespace {
 
 const ModelFamily* const kFamilies[] = {
-    &kQwen2Family,   &kQwen3Family,   &kLlamaFamily, &kOlmo2Family,  &kOlmo3Family,
-    &kSmolLM3Family, &kMistralFamily, &kPhi3Family,  &kGemma3Family,
+    &kQwen2Family,   &kQwen3Family, &kLlamaFamily,  &kOlmo2Family,    &kOlmo3Family, &kSmolLM3Family,
+    &kMistralFamily, &kPhi3Family,  &kGemma3Family, &kQwen3MoeFamily, &kOlmoeFamily, &kMixtralFamily,
 };
 
 }  // namespace
@@ -68,6 +71,26 @@ int64_t config_window(const nlohmann::json& j, const std::string& path) {
   if (!j["sliding_window"].is_number_integer() || j["sliding_window"].get<int64_t>() < 1)
     throw Error(path + ": field \"sliding_window\": expected a positive integer or null, found " + json_text(j["sliding_window"]));
   return j["sliding_window"].get<int64_t>();
+}
+
+void config_moe(const nlohmann::json& j, const std::string& path, ModelConfig& c, const char* width_key, bool norm) {
+  // The expert count under either name (transformers writes num_local_experts for Qwen3-MoE and
+  // Mixtral, num_experts for OLMoE; Hub configs vary).
+  const bool local = j.contains("num_local_experts") && !j["num_local_experts"].is_null();
+  const char* experts_key = local ? "num_local_experts" : "num_experts";
+  c.n_experts = config_int(j, experts_key, path);
+  if (local && j.contains("num_experts") && !j["num_experts"].is_null() && j["num_experts"] != j["num_local_experts"])
+    throw Error(path + ": fields \"num_experts\" (" + json_text(j["num_experts"]) + ") and \"num_local_experts\" (" +
+                json_text(j["num_local_experts"]) + ") disagree");
+  c.n_experts_per_tok = config_int(j, "num_experts_per_tok", path);
+  c.n_ff_expert = config_int(j, width_key, path);
+  c.norm_topk_prob = config_bool(j, "norm_topk_prob", path, norm);
+  if (c.n_experts < 1)
+    throw Error(path + ": field \"" + experts_key + "\": expected at least 1 expert, found " + json_text(j[experts_key]));
+  if (c.n_experts_per_tok < 1 || c.n_experts_per_tok > c.n_experts)
+    throw Error(path + ": field \"num_experts_per_tok\": expected 1 to " + experts_key + " (" + std::to_string(c.n_experts) + "), found " +
+                json_text(j["num_experts_per_tok"]));
+  if (c.n_ff_expert < 1) throw Error(path + ": field \"" + width_key + "\": expected > 0, found " + json_text(j[width_key]));
 }
 
 bool config_bool(const nlohmann::json& j, const char* key, const std::string& path, bool def) {

@@ -57,7 +57,8 @@ std::vector<std::pair<std::string, LinearImpl*>> targeted(CausalLM& model, const
   for (const auto& item : model->named_modules()) {
     auto* lin = dynamic_cast<LinearImpl*>(item.value().get());
     const std::string& name = item.key();
-    if (!lin || !starts_with(name, "model.layers.")) continue;
+    // Experts keep their weights: PEFT's LoRA (over transformers' 3-D expert tensors) cannot load adapters on them.
+    if (!lin || !starts_with(name, "model.layers.") || name.find(".experts.") != std::string::npos) continue;
     if (std::find(targets.begin(), targets.end(), name.substr(name.rfind('.') + 1)) != targets.end()) out.emplace_back(name, lin);
   }
   return out;
@@ -136,9 +137,12 @@ int64_t lora_param_count(const ModelConfig& mc, const LoraConfig& cfg) {
   const std::map<std::string, int64_t> in_plus_out = {{"q_proj", D + q},    {"k_proj", D + kv},           {"v_proj", D + kv},
                                                       {"o_proj", q + D},    {"gate_proj", D + F},         {"up_proj", D + F},
                                                       {"down_proj", F + D}, {"qkv_proj", D + q + 2 * kv}, {"gate_up_proj", D + 2 * F}};
-  int64_t per_layer = 0;
-  for (const auto& t : resolve_lora_targets(mc, cfg.targets)) per_layer += cfg.rank * in_plus_out.at(t);
-  return per_layer * mc.n_layer;
+  int64_t total = 0;
+  for (int64_t l = 0; l < mc.n_layer; ++l)
+    for (const auto& t : resolve_lora_targets(mc, cfg.targets))
+      if (!(mc.sparse(l) && (t == "gate_proj" || t == "up_proj" || t == "down_proj")))  // a sparse layer's MLP: experts, no adapters
+        total += cfg.rank * in_plus_out.at(t);
+  return total;
 }
 
 // ---------------------------------------------------------------------------------------------

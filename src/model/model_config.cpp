@@ -219,6 +219,10 @@ bool ModelConfig::has_window() const {
   return false;
 }
 
+bool ModelConfig::sparse(int64_t layer) const {
+  return n_experts > 0 && (moe_layers.empty() || moe_layers.at(static_cast<size_t>(layer)));
+}
+
 Rope ModelConfig::rope_of(int64_t layer) const {
   if (local_rope && window_of(layer) > 0) return *local_rope;
   return Rope{rope_theta, rope_scaling};
@@ -245,13 +249,24 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> ModelConfig::expected_
       out.push_back({p + "self_attn.q_norm.weight", {qk_norm == QkNorm::Whole ? q : head_dim}});
       out.push_back({p + "self_attn.k_norm.weight", {qk_norm == QkNorm::Whole ? kv : head_dim}});
     }
-    if (fused_projections) {
+    if (sparse(i)) {
+      const bool mixtral = expert_names == ExpertNames::Mixtral;
+      const std::string block = p + (mixtral ? "block_sparse_moe." : "mlp.");
+      out.push_back({block + "gate.weight", {n_experts, n_embd}});
+      for (int64_t e = 0; e < n_experts; ++e) {
+        const std::string x = block + "experts." + std::to_string(e) + ".";
+        projection(x + (mixtral ? "w1" : "gate_proj"), n_ff_expert, n_embd, false);
+        projection(x + (mixtral ? "w3" : "up_proj"), n_ff_expert, n_embd, false);
+        projection(x + (mixtral ? "w2" : "down_proj"), n_embd, n_ff_expert, false);
+      }
+    } else if (fused_projections) {
       projection(p + "mlp.gate_up_proj", 2 * n_ff, n_embd, false);
+      projection(p + "mlp.down_proj", n_embd, n_ff, false);
     } else {
       projection(p + "mlp.gate_proj", n_ff, n_embd, false);
       projection(p + "mlp.up_proj", n_ff, n_embd, false);
+      projection(p + "mlp.down_proj", n_embd, n_ff, false);
     }
-    projection(p + "mlp.down_proj", n_embd, n_ff, false);
     for (const char* norm : {"input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"}) {
       const std::string n = norm;
       const bool here = n == "post_attention_layernorm" || (n == "input_layernorm" && norm_placement != NormPlacement::Post) ||

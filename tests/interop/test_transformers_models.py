@@ -14,7 +14,8 @@ import json
 import os
 
 import torch
-from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Olmo2Config,
+from transformers import (MixtralConfig, MixtralForCausalLM, OlmoeConfig, OlmoeForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM,
+                          Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Olmo2Config,
                           Olmo2ForCausalLM, Olmo3Config, Olmo3ForCausalLM, Phi3Config, Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM,
                           SmolLM3Config, SmolLM3ForCausalLM)
 
@@ -138,6 +139,18 @@ CASES = {
                         num_attention_heads=6, num_key_value_heads=2, sliding_window=4096, tie_word_embeddings=False,
                         rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 1e4},
                                          "full_attention": {"rope_type": "default", "rope_theta": 1e4}}), torch.bfloat16, None),
+    # Mixtures of experts: Qwen3-MoE with a dense layer between sparse ones (top-2 of 6, normalised),
+    # OLMoE (top-3 of 5, not normalised), Mixtral (one KV head, bf16, block_sparse_moe names).
+    "qwen3moe-tied-gqa2-top2of6-dense-middle": (Qwen3MoeForCausalLM, Qwen3MoeConfig, dict(hidden_size=64, intermediate_size=96,
+                        moe_intermediate_size=48, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                        num_experts=6, num_experts_per_tok=2, norm_topk_prob=True, mlp_only_layers=[1], tie_word_embeddings=True),
+                        torch.float32, None),
+    "olmoe-untied-mha-top3of5-sharded": (OlmoeForCausalLM, OlmoeConfig, dict(hidden_size=48, intermediate_size=40, num_hidden_layers=2,
+                        num_attention_heads=3, num_key_value_heads=3, num_experts=5, num_experts_per_tok=3, norm_topk_prob=False,
+                        tie_word_embeddings=False, pad_token_id=0), torch.float32, "100KB"),
+    "mixtral-untied-mqa-top2of4-bf16": (MixtralForCausalLM, MixtralConfig, dict(hidden_size=64, intermediate_size=48,
+                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1, num_local_experts=4, num_experts_per_tok=2,
+                        tie_word_embeddings=False), torch.bfloat16, None),
 }
 # cuda_graph needs a GPU: scripts/gpu_session.sh runs this file with GRPO_INTEROP_DEVICE=cuda and all three modes.
 DECODE_MODES = tuple(os.environ.get("GRPO_INTEROP_DECODE_MODES", "eager,static").split(","))

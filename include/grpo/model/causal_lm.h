@@ -65,6 +65,9 @@ enum class QkNorm { None, PerHead, Whole };  // RMSNorm on q and k: none; over e
 //             out = h + post_feedforward_layernorm(mlp(pre_feedforward_layernorm(h)))  (Gemma 3)
 enum class NormPlacement { Pre, Post, Sandwich };
 enum class Activation { Silu, GeluTanh };  // the MLP's gate: SwiGLU, or GeGLU with gelu(approximate="tanh")
+// Mixture-of-experts layers' checkpoint names: mlp.{gate, experts.N.{gate,up,down}_proj} (Qwen3-MoE,
+// OLMoE) or block_sparse_moe.{gate, experts.N.{w1,w3,w2}} (Mixtral).
+enum class ExpertNames { Mlp, Mixtral };
 
 struct ModelConfig {
   std::string model_type = "qwen2";  // a family of family.h (src/model/families/)
@@ -99,7 +102,17 @@ struct ModelConfig {
   int64_t sliding_window = 0;
   std::vector<bool> sliding_layers;
   std::optional<Rope> local_rope;  // the sliding layers' own RoPE (Gemma 3's rope_local_base_freq); none: the global one
-  nlohmann::json raw;              // the file as read, written back on save
+  // Mixture of experts: a sparse layer routes each token to n_experts_per_tok of n_experts SwiGLU
+  // experts of width n_ff_expert (router: softmax over the experts in fp32, top k, renormalised to sum
+  // 1 where norm_topk_prob), its output the routing-weighted sum. moe_layers: per layer, sparse or
+  // a dense MLP of n_ff (empty: every layer sparse when n_experts > 0).
+  int64_t n_experts = 0;
+  int64_t n_experts_per_tok = 0;
+  int64_t n_ff_expert = 0;
+  bool norm_topk_prob = false;
+  std::vector<bool> moe_layers;
+  ExpertNames expert_names = ExpertNames::Mlp;
+  nlohmann::json raw;  // the file as read, written back on save
 
   // Parse and check; errors name `path`, the field, expected and found.
   static ModelConfig from_json(const std::string& text, const std::string& path);
@@ -110,7 +123,8 @@ struct ModelConfig {
   // Layer l's window (0: full attention) and RoPE.
   int64_t window_of(int64_t layer) const;
   Rope rope_of(int64_t layer) const;
-  bool has_window() const;  // some layer has a window
+  bool has_window() const;           // some layer has a window
+  bool sparse(int64_t layer) const;  // layer l's MLP is a mixture of experts
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -253,6 +267,8 @@ TORCH_MODULE(Attention);
 class MLPImpl : public torch::nn::Module {
  public:
   MLPImpl(const ModelConfig& cfg, torch::TensorOptions opts);
+  // One expert of a mixture (width n_ff_expert, SwiGLU), its projections named as the family names them.
+  MLPImpl(const ModelConfig& cfg, int64_t width, torch::TensorOptions opts, bool expert);
   // down(act(gate(x)) * up(x)), act silu (SwiGLU) or gelu_pytorch_tanh (GeGLU)
   torch::Tensor forward(const torch::Tensor& x, bool no_graph = false);
   PackedLinear gate_up;  // gate_proj, up_proj
@@ -262,13 +278,31 @@ class MLPImpl : public torch::nn::Module {
 };
 TORCH_MODULE(MLP);
 
+// A mixture of experts (ModelConfig::n_experts): the router `gate` (E, D) scores each token, the
+// top k experts run on the tokens routed to them (one GEMM per expert over its tokens, experts in
+// index order), and each token's output is the sum of its experts' outputs x their routing weights
+// (added in expert order, as transformers' index_add_).
+class MoEImpl : public torch::nn::Module {
+ public:
+  MoEImpl(const ModelConfig& cfg, torch::TensorOptions opts);
+  torch::Tensor forward(const torch::Tensor& x, bool no_graph = false);  // (N, T, D) -> (N, T, D)
+  // The router's choice for rows x (M, D): weights (M, k) in x's dtype and expert ids (M, k).
+  std::pair<torch::Tensor, torch::Tensor> route(const torch::Tensor& x) const;
+  Linear gate{nullptr};
+  std::vector<MLP> experts;
+  int64_t top_k = 0;
+  bool norm_topk = false;
+};
+TORCH_MODULE(MoE);
+
 class DecoderLayerImpl : public torch::nn::Module {
  public:
   DecoderLayerImpl(const ModelConfig& cfg, torch::TensorOptions opts, int64_t layer = 0);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& mask,
                         KVCache* cache, int64_t layer);
   Attention self_attn{nullptr};
-  MLP mlp{nullptr};
+  MLP mlp{nullptr};  // a dense layer's MLP, or null
+  MoE moe{nullptr};  // a sparse layer's mixture of experts (ModelConfig::sparse), or null
   // Placed as ModelConfig::norm_placement says; null where the placement has none.
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr}, pre_feedforward_layernorm{nullptr},
       post_feedforward_layernorm{nullptr};
