@@ -38,6 +38,9 @@ std::vector<std::string> resolve_lora_targets(const ModelConfig& mc, const std::
   }
   std::vector<std::string> out;  // the targets' order, each module once
   for (const auto& t : targets) {
+    // A mixture-of-experts model: the attention only. PEFT maps MLP names onto transformers' 3-D
+    // expert tensors, so an adapter on a dense layer's MLP would not load there as it was trained.
+    if (mc.n_experts > 0 && t != "q_proj" && t != "k_proj" && t != "v_proj" && t != "o_proj") continue;
     std::string module = t;
     for (const auto& [fused, parts] : groups)
       if (mc.fused_projections && std::find(parts.begin(), parts.end(), t) != parts.end()) module = fused;
@@ -137,12 +140,9 @@ int64_t lora_param_count(const ModelConfig& mc, const LoraConfig& cfg) {
   const std::map<std::string, int64_t> in_plus_out = {{"q_proj", D + q},    {"k_proj", D + kv},           {"v_proj", D + kv},
                                                       {"o_proj", q + D},    {"gate_proj", D + F},         {"up_proj", D + F},
                                                       {"down_proj", F + D}, {"qkv_proj", D + q + 2 * kv}, {"gate_up_proj", D + 2 * F}};
-  int64_t total = 0;
-  for (int64_t l = 0; l < mc.n_layer; ++l)
-    for (const auto& t : resolve_lora_targets(mc, cfg.targets))
-      if (!(mc.sparse(l) && (t == "gate_proj" || t == "up_proj" || t == "down_proj")))  // a sparse layer's MLP: experts, no adapters
-        total += cfg.rank * in_plus_out.at(t);
-  return total;
+  int64_t per_layer = 0;
+  for (const auto& t : resolve_lora_targets(mc, cfg.targets)) per_layer += cfg.rank * in_plus_out.at(t);
+  return per_layer * mc.n_layer;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -258,3 +258,19 @@ def tiny_olmo3(root):
     torch.manual_seed(10)
     model = Olmo3ForCausalLM(cfg).eval()
     return save_tiny(model, out, perturb_norms=True)
+
+
+def tiny_qwen3_moe(root):
+    """A random Qwen3-MoE (layers 1 and 3 sparse, top-2 of 4 experts of width 96, normalised; layer 2
+    dense; GQA 2:1, tied) made and saved by transformers."""
+    import torch
+    from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
+    out = os.path.join(root, "tiny-qwen3-moe")
+    cfg = Qwen3MoeConfig(vocab_size=259, hidden_size=128, intermediate_size=256, moe_intermediate_size=96, num_hidden_layers=3,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=32, num_experts=4, num_experts_per_tok=2,
+                         norm_topk_prob=True, mlp_only_layers=[1], max_position_embeddings=512, rms_norm_eps=1e-6, bos_token_id=256,
+                         eos_token_id=258, pad_token_id=256, tie_word_embeddings=True,
+                         rope_parameters={"rope_type": "default", "rope_theta": 1e6})
+    torch.manual_seed(11)
+    model = Qwen3MoeForCausalLM(cfg).eval()
+    return save_tiny(model, out, perturb_norms=True)

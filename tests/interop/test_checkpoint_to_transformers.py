@@ -15,7 +15,7 @@ import os
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from common import (ROOT, check, finish, our_logits, temp_dir, tiny_gemma3, tiny_llama3, tiny_mistral, tiny_olmo2, tiny_olmo3, tiny_phi3, tiny_qwen3,
+from common import (ROOT, check, finish, our_logits, temp_dir, tiny_gemma3, tiny_llama3, tiny_mistral, tiny_olmo2, tiny_olmo3, tiny_phi3, tiny_qwen3, tiny_qwen3_moe,
                     tiny_smollm3, tool)
 
 TEXT = "Tom has 3 apples and buys 4 more. How many apples does he have?\n3+4=7\n#### 7"
@@ -36,7 +36,8 @@ def main():
     runs = [("qwen2", os.path.join(ROOT, "data/tiny-model"), "float32"), ("qwen2", os.path.join(ROOT, "data/tiny-model"), "bfloat16"),
             ("qwen3", tiny_qwen3(root), "float32"), ("llama3", tiny_llama3(root), "float32"), ("olmo2", tiny_olmo2(root), "float32"),
             ("smollm3", tiny_smollm3(root), "float32"), ("mistral", tiny_mistral(root), "float32"), ("phi3", tiny_phi3(root), "float32"),
-            ("gemma3", tiny_gemma3(root), "float32"), ("olmo3", tiny_olmo3(root), "float32")]
+            ("gemma3", tiny_gemma3(root), "float32"), ("olmo3", tiny_olmo3(root), "float32"),
+            ("qwen3_moe", tiny_qwen3_moe(root), "float32")]
     for family, base, dtype in runs:
         ckpt = train(os.path.join(root, family + "-" + dtype), dtype, base)
         files = sorted(f for f in os.listdir(ckpt) if not f.startswith("."))
@@ -51,7 +52,7 @@ def main():
             model = AutoModelForCausalLM.from_pretrained(ckpt, dtype=torch_dtype, attn_implementation="eager").eval()
             want = {"qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM", "llama3": "LlamaForCausalLM",
                     "olmo2": "Olmo2ForCausalLM", "smollm3": "SmolLM3ForCausalLM", "mistral": "MistralForCausalLM",
-                    "phi3": "Phi3ForCausalLM", "gemma3": "Gemma3ForCausalLM", "olmo3": "Olmo3ForCausalLM"}[family]
+                    "phi3": "Phi3ForCausalLM", "gemma3": "Gemma3ForCausalLM", "olmo3": "Olmo3ForCausalLM", "qwen3_moe": "Qwen3MoeForCausalLM"}[family]
             check(type(model).__name__ == want, f"{family} checkpoint loaded as {type(model).__name__}, not {want}")
             with torch.no_grad():
                 ref = model(torch.tensor([ids])).logits[0].double()

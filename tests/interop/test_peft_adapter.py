@@ -17,7 +17,7 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM
 
-from common import ROOT, check, finish, our_logits, temp_dir, tiny_gemma3, tiny_mistral, tiny_olmo2, tiny_olmo3, tiny_phi3, tiny_qwen3, tiny_smollm3, tool
+from common import ROOT, check, finish, our_logits, temp_dir, tiny_gemma3, tiny_mistral, tiny_olmo2, tiny_olmo3, tiny_phi3, tiny_qwen3, tiny_qwen3_moe, tiny_smollm3, tool
 
 IDS = [151644, 8948, 198, 50, 3582, 13, 151645, 198, 151644, 872, 198, 18, 10, 19, 28, 30, 151645][:12]
 TOL = 1e-5
@@ -45,7 +45,8 @@ def main():
     print("| base | direction | adapter's change of the logits (/ max) | ours vs the referee (/ max) |\n|---|---|---|---|")
     for family, base in (("qwen2", os.path.join(ROOT, "data/tiny-model")), ("qwen3", tiny_qwen3(root)), ("olmo2", tiny_olmo2(root)),
                          ("smollm3", tiny_smollm3(root)), ("mistral", tiny_mistral(root)), ("phi3", tiny_phi3(root)),
-                         ("gemma3", tiny_gemma3(root)), ("olmo3", tiny_olmo3(root))):
+                         ("gemma3", tiny_gemma3(root)), ("olmo3", tiny_olmo3(root)),
+                         ("qwen3_moe", tiny_qwen3_moe(root))):
         compare(family, base, os.path.join(root, family))
     finish()
 
@@ -69,7 +70,8 @@ def compare(family, base, root):
 
     # 2. PEFT -> ours
     written = os.path.join(root, "peft_adapter")
-    targets = ["qkv_proj", "gate_up_proj", "down_proj"] if family == "phi3" else ["q_proj", "v_proj", "gate_proj", "down_proj"]
+    targets = {"phi3": ["qkv_proj", "gate_up_proj", "down_proj"],  # fused projections
+               "qwen3_moe": ["q_proj", "v_proj", "o_proj"]}.get(family, ["q_proj", "v_proj", "gate_proj", "down_proj"])  # experts: not yet
     cfg = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=targets,
                      init_lora_weights=False, task_type="CAUSAL_LM")
     torch.manual_seed(0)

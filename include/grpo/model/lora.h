@@ -35,7 +35,8 @@ struct LoraConfig {
 
 // The modules `targets` name on this model: on a model with fused projections (Phi-3) q_proj,
 // k_proj, v_proj stand for qkv_proj and gate_proj, up_proj for gate_up_proj (all of a group or
-// none, else an Error); a fused name on a model without them is an Error. In the targets' order.
+// none, else an Error); a fused name on a model without them is an Error; on a mixture-of-experts
+// model only the attention projections remain. In the targets' order.
 std::vector<std::string> resolve_lora_targets(const ModelConfig& mc, const std::vector<std::string>& targets);
 // Adds an adapter to every targeted projection (A drawn from a generator seeded by `seed`, so every
 // rank and every run draws the same) and freezes all other parameters. Throws if one exists.
