@@ -5,7 +5,7 @@
 # through grpo_generate (greedy, EOS ignored), eager and static decoding. A windowed layer's cache is
 # a ring of W slots: the cache is W / L of the full one (L = 784 positions), whatever the decode
 # mode. Runs alternate between the two models, 3 each; median and range of the peak RSS.
-#   bench/sliding_window_memory.sh [build_dir]
+#   bench/sliding_window_memory.sh [build_dir]     (env REPS: runs a side, default 3; MODES: default "eager static")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
@@ -28,8 +28,8 @@ gen() {  # gen MODEL MODE -> "peak_rss_mb kv_cache_mb seconds"
   read -r rss secs < "$tmp/time"
   echo "$((rss / 1024)) $(grep -o 'kv_cache_mb=[0-9.]*' "$tmp/err" | cut -d= -f2) $secs"
 }
-for mode in eager static; do
-  for rep in 1 2 3; do
+for mode in ${MODES:-eager static}; do
+  for rep in $(seq "${REPS:-3}"); do
     for name in full window; do echo "$mode $name $(gen "$name" "$mode")"; done
   done
 done > "$tmp/rows.txt"
@@ -37,7 +37,7 @@ python3 - "$tmp/rows.txt" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 print("| decode | model | KV cache (MB) | peak RSS (MB), median [range] | vs full | s, median |\n|---|---|---|---|---|---|")
-for mode in ("eager", "static"):
+for mode in dict.fromkeys(x[0] for x in rows):
     med = {}
     for name in ("full", "window"):
         r = [x for x in rows if x[0] == mode and x[1] == name]
