@@ -66,8 +66,9 @@ double config_number(const nlohmann::json& j, const char* key, const std::string
   return j[key].get<double>();
 }
 
-int64_t config_window(const nlohmann::json& j, const std::string& path) {
-  if (!j.contains("sliding_window") || j["sliding_window"].is_null()) return 0;
+int64_t config_window(const nlohmann::json& j, const std::string& path, int64_t absent) {
+  if (!j.contains("sliding_window")) return absent;
+  if (j["sliding_window"].is_null()) return 0;
   if (!j["sliding_window"].is_number_integer() || j["sliding_window"].get<int64_t>() < 1)
     throw Error(path + ": field \"sliding_window\": expected a positive integer or null, found " + json_text(j["sliding_window"]));
   return j["sliding_window"].get<int64_t>();

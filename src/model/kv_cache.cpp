@@ -96,9 +96,8 @@ torch::Tensor KVCache::key_positions(int64_t layer, int64_t T, const torch::Devi
   if (grow || past + T <= k[layer].size(2)) return torch::arange(past + T, i64);
   const int64_t C = k[layer].size(2), kept = std::min(past, C);
   if (T == 1) return ring_positions(torch::full({1}, past, i64), C);
-  auto s = torch::arange(kept, i64);
-  auto kept_pos = s + torch::div(past - 1 - s, C, /*rounding_mode=*/"floor") * C;  // (kept,)
-  return torch::cat({kept_pos, torch::arange(past, past + T, i64)});               // (S = kept + T,)
+  auto kept_pos = ring_positions(torch::full({1}, past - 1, i64), C).narrow(0, 0, kept);  // (kept,)
+  return torch::cat({kept_pos, torch::arange(past, past + T, i64)});                      // (S = kept + T,)
 }
 
 void KVCache::select_rows(const torch::Tensor& index) {

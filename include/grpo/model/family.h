@@ -30,11 +30,11 @@ const ModelFamily& find_model_family(const nlohmann::json& config, const std::st
 
 // config.json fields, checked (the error names path and field, expected and found): a boolean, a
 // non-negative integer, a number (no default: the field is required), and "sliding_window" (a
-// positive integer or null, 0 for null or absent).
+// positive integer or null; 0 for null, `absent` where the field is not there).
 bool config_bool(const nlohmann::json& j, const char* key, const std::string& path, bool def);
 int64_t config_int(const nlohmann::json& j, const char* key, const std::string& path, std::optional<int64_t> def = {});
 double config_number(const nlohmann::json& j, const char* key, const std::string& path, std::optional<double> def = {});
-int64_t config_window(const nlohmann::json& j, const std::string& path);
+int64_t config_window(const nlohmann::json& j, const std::string& path, int64_t absent = 0);
 // A mixture of experts' fields into c: the expert count ("num_experts" or "num_local_experts"),
 // num_experts_per_tok (1 to the count), the experts' width (`width_key`) and norm_topk_prob
 // (default `norm`).

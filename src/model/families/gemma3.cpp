@@ -25,8 +25,8 @@ void configure_gemma3(const nlohmann::json& j, const std::string& path, ModelCon
   c.attn_scale = std::pow(config_number(j, "query_pre_attn_scalar", path, 256.0), -0.5);  // as Python's x**-0.5
   if (!j.contains("rope_theta") && !j.contains("rope_parameters")) c.rope_theta = 1e6;    // Gemma 3's global default
   if (!c.local_rope) c.local_rope = Rope{config_number(j, "rope_local_base_freq", path, 10000.0), RopeScaling{}};
-  c.sliding_window = j.contains("sliding_window") ? config_window(j, path) : 4096;  // transformers' default
-  const int64_t pattern = config_int(j, "sliding_window_pattern", path, 6);         // before layer_types: every pattern-th layer is global
+  c.sliding_window = config_window(j, path, 4096);                           // transformers' default
+  const int64_t pattern = config_int(j, "sliding_window_pattern", path, 6);  // before layer_types: every pattern-th layer is global
   if (pattern < 1) throw Error(path + ": field \"sliding_window_pattern\": expected an integer >= 1, found " + std::to_string(pattern));
   c.sliding_layers.clear();
   for (int64_t l = 0; l < c.n_layer; ++l) c.sliding_layers.push_back((l + 1) % pattern != 0);

@@ -12,7 +12,7 @@ namespace {
 
 void configure_olmo3(const nlohmann::json& j, const std::string& path, ModelConfig& c) {
   kOlmo2Family.configure(j, path, c);
-  c.sliding_window = j.contains("sliding_window") ? config_window(j, path) : 4096;  // transformers' default
+  c.sliding_window = config_window(j, path, 4096);  // transformers' default
   c.sliding_layers.clear();
   for (int64_t l = 0; l < c.n_layer; ++l) c.sliding_layers.push_back((l + 1) % 4 != 0);
   if (!c.local_rope) c.local_rope = Rope{c.rope_theta, RopeScaling{}};

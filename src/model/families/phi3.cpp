@@ -8,13 +8,13 @@
 
 namespace grpo {
 
+extern const ModelFamily kMistralFamily;
+
 namespace {
 
 void configure_phi3(const nlohmann::json& j, const std::string& path, ModelConfig& c) {
-  c.attention_bias = false;
-  c.o_proj_bias = false;
+  kMistralFamily.configure(j, path, c);  // no biases, the window of "sliding_window"
   c.fused_projections = true;
-  c.sliding_window = config_window(j, path);
 }
 
 }  // namespace
