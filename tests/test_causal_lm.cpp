@@ -463,7 +463,7 @@ TEST(Qwen2, ConfigParsing) {
   m["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
   EXPECT_EQ(ModelConfig::from_json(m.dump(), "linear.json").rope_scaling.type, RopeType::Linear);
   m["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};
-  EXPECT_NE(bad(m).find("cfg.json: field \"rope_scaling\": type \"dynamic\" is not supported (default, linear, llama3 or longrope)"),
+  EXPECT_NE(bad(m).find("cfg.json: field \"rope_scaling\": type \"dynamic\" is not supported (default, linear, llama3, longrope or yarn)"),
             std::string::npos);
   m["rope_scaling"] = "llama3";
   EXPECT_NE(bad(m).find("cfg.json: field \"rope_scaling\": expected an object, found \"llama3\""), std::string::npos);

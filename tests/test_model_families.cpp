@@ -1,5 +1,5 @@
 // Tests for the model families (family.h, src/model/families/) and the blocks they choose:
-// sliding windows with ring KV caches, partial rotary and longrope, Gemma's norms, Phi-3's fused
+// sliding windows with ring KV caches, partial rotary, longrope and yarn, Gemma's norms, Phi-3's fused
 // projections and their LoRA targets, each family's config.json read into the right options.
 #include <gtest/gtest.h>
 
@@ -204,6 +204,44 @@ TEST(Blocks, PartialRotaryTurnsTheLeadingDims) {
   EXPECT_NEAR(y[1].item<double>(), 2 * std::cos(3.0) + std::sin(3.0), 1e-6);
   EXPECT_EQ(y[2].item<double>(), 5.0);
   EXPECT_EQ(y[3].item<double>(), 7.0);
+}
+
+// YaRN over a head of 8 (4 frequencies 10000^(-i/4): 1, 0.1, 0.01, 0.001), original context 2048,
+// factor 4: beta_fast's dimension 8 ln(2048 / 64 pi) / (2 ln 10000) = 1.008 floors to 1, beta_slow's
+// 2.513 ceils to 3, so the ramp (i - 1) / 2 keeps frequencies 0 and 1, halves the way for 2
+// (0.5 x 0.01 + 0.5 x 0.01 / 4 = 0.00625) and divides 3 by 4; cos and sin x (0.1 ln 4 + 1).
+TEST(Blocks, YarnRampsBetweenTheCorrectionDims) {
+  json j = tiny_config("qwen2");
+  j["max_position_embeddings"] = 8192;
+  j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}, {"original_max_position_embeddings", 2048}};
+  const ModelConfig c = parse(j);
+  ASSERT_EQ(c.rope_scaling.type, RopeType::Yarn);
+  const double af = 0.1 * std::log(4.0) + 1;
+  EXPECT_NEAR(c.rope_scaling.attention_factor, af, 1e-15);
+  const Rope rope{c.rope_theta, c.rope_scaling};
+  auto cos = rope_tables(rope, 8, torch::full({1, 1}, 100, torch::kInt64), torch::kFloat64).first.flatten();  // (8,)
+  const double want[4] = {std::cos(100.0), std::cos(10.0), std::cos(0.625), std::cos(0.025)};
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_NEAR(cos[i].item<double>(), want[i] * af, 1e-5) << i;
+    EXPECT_NEAR(cos[i + 4].item<double>(), want[i] * af, 1e-5) << i;
+  }
+  // Untruncated bounds 1.008 and 2.513: frequency 2 is (2 - 1.008) / 1.505 of the way.
+  j["rope_scaling"]["truncate"] = false;
+  const Rope loose{c.rope_theta, parse(j).rope_scaling};
+  const double lo = 8 * std::log(2048 / (64 * M_PI)) / (2 * std::log(10000.0)),
+               hi = 8 * std::log(2048 / (2 * M_PI)) / (2 * std::log(10000.0));
+  const double r = (2 - lo) / (hi - lo);
+  auto cos2 = rope_tables(loose, 8, torch::full({1, 1}, 100, torch::kInt64), torch::kFloat64).first.flatten();
+  EXPECT_NEAR(cos2[2].item<double>(), std::cos(100 * (0.01 * (1 - r) + 0.0025 * r)) * af, 1e-5);
+  // DeepSeek's mscale pair, and the pretraining context from the top level where given.
+  j["rope_scaling"]["mscale"] = 1.0;
+  j["rope_scaling"]["mscale_all_dim"] = 0.5;
+  j["original_max_position_embeddings"] = 1024;
+  const RopeScaling ds = parse(j).rope_scaling;
+  EXPECT_NEAR(ds.attention_factor, af / (0.05 * std::log(4.0) + 1), 1e-15);
+  EXPECT_EQ(ds.original_max_position_embeddings, 1024);
+  j["rope_scaling"]["beta_slow"] = -1;
+  EXPECT_NE(bad(j).find("\"beta_fast\" and \"beta_slow\" must be > 0, found 32.0 and -1.0"), std::string::npos) << bad(j);
 }
 
 // ---------------------------------------------------------------------------------------------

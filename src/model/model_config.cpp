@@ -26,22 +26,48 @@ std::vector<double> factor_list(const json& rs, const char* key, const std::stri
   return out;
 }
 
-// longrope's fields (transformers' _compute_longrope_parameters): the original context is the
-// config's top-level original_max_position_embeddings where given (Phi-3), else the object's.
+// The pretraining context of a scaled RoPE (llama3, longrope, yarn), as transformers'
+// standardize_rope_params settles it: the config's top-level original_max_position_embeddings where
+// given (Phi-3), else the object's, else max_position_embeddings. A null factor is the ratio of the two.
+void parse_original_context(const json& j, const json& rs, const std::string& where, const ModelConfig& c, RopeScaling& out) {
+  const bool top = j.contains("original_max_position_embeddings") && !j["original_max_position_embeddings"].is_null();
+  out.original_max_position_embeddings = top ? config_int(j, "original_max_position_embeddings", where)
+                                             : config_int(rs, "original_max_position_embeddings", where, c.max_position_embeddings);
+  if (out.original_max_position_embeddings < 1) throw Error(where + ": original_max_position_embeddings must be >= 1");
+  out.factor = config_number(rs, "factor", where, double(c.max_position_embeddings) / double(out.original_max_position_embeddings));
+}
+
+// longrope's fields (transformers' _compute_longrope_parameters).
 void parse_longrope(const json& j, const json& rs, const std::string& where, const ModelConfig& c, RopeScaling& out) {
   const int64_t half = (c.rotary_dim > 0 ? c.rotary_dim : c.head_dim) / 2;
   out.type = RopeType::LongRope;
   out.short_factor = factor_list(rs, "short_factor", where, half);
   out.long_factor = factor_list(rs, "long_factor", where, half);
-  const bool top = j.contains("original_max_position_embeddings") && !j["original_max_position_embeddings"].is_null();
-  out.original_max_position_embeddings = top ? config_int(j, "original_max_position_embeddings", where)
-                                             : config_int(rs, "original_max_position_embeddings", where, c.max_position_embeddings);
-  if (out.original_max_position_embeddings < 1) throw Error(where + ": original_max_position_embeddings must be >= 1");
-  const double ratio = double(c.max_position_embeddings) / double(out.original_max_position_embeddings);
-  out.factor = config_number(rs, "factor", where, ratio);
+  parse_original_context(j, rs, where, c, out);
   const double dflt =
       out.factor <= 1.0 ? 1.0 : std::sqrt(1 + std::log(out.factor) / std::log(double(out.original_max_position_embeddings)));
   out.attention_factor = config_number(rs, "attention_factor", where, dflt);
+}
+
+// yarn's fields (transformers' _compute_yarn_parameters): beta_fast and beta_slow default to 32 and 1
+// where absent or 0 (its `or`); the attention factor, where not given, is the paper's
+// 0.1 ln(factor) + 1, or with both mscale and mscale_all_dim set (DeepSeek) the ratio of the two.
+void parse_yarn(const json& j, const json& rs, const std::string& where, const ModelConfig& c, RopeScaling& out) {
+  out.type = RopeType::Yarn;
+  parse_original_context(j, rs, where, c, out);
+  const double factor = out.factor;
+  auto mscale = [factor](double m) { return factor <= 1.0 ? 1.0 : 0.1 * m * std::log(factor) + 1.0; };
+  const double m = config_number(rs, "mscale", where, 0.0), m_all = config_number(rs, "mscale_all_dim", where, 0.0);
+  out.attention_factor = config_number(rs, "attention_factor", where, m != 0 && m_all != 0 ? mscale(m) / mscale(m_all) : mscale(1.0));
+  if (out.attention_factor <= 0) throw Error(where + ": \"attention_factor\" must be > 0, found " + json_text(rs["attention_factor"]));
+  out.beta_fast = config_number(rs, "beta_fast", where, 0.0);
+  out.beta_slow = config_number(rs, "beta_slow", where, 0.0);
+  if (out.beta_fast == 0) out.beta_fast = 32.0;
+  if (out.beta_slow == 0) out.beta_slow = 1.0;
+  if (out.beta_fast <= 0 || out.beta_slow <= 0)
+    throw Error(where + ": \"beta_fast\" and \"beta_slow\" must be > 0, found " + json_text(out.beta_fast) + " and " +
+                json_text(out.beta_slow));
+  out.truncate = config_bool(rs, "truncate", where, true);
 }
 
 // The scaling object of "rope_scaling" (type or rope_type) or "rope_parameters" (rope_type).
@@ -66,9 +92,11 @@ RopeScaling parse_rope_scaling(const json& j, const json& rs, const std::string&
                   json_text(rs["low_freq_factor"]) + ")");
   } else if (type == "longrope") {
     parse_longrope(j, rs, where, c, out);
+  } else if (type == "yarn") {
+    parse_yarn(j, rs, where, c, out);
   } else {
     throw Error(where + ": " + (rs.contains("rope_type") ? "rope_type " : "type ") + json_text(type) +
-                " is not supported (default, linear, llama3 or longrope)");
+                " is not supported (default, linear, llama3, longrope or yarn)");
   }
   if (out.factor <= 0) throw Error(where + ": \"factor\" must be > 0, found " + json_text(rs["factor"]));
   return out;

@@ -8,8 +8,31 @@ namespace grpo {
 
 namespace {
 
+// yarn: frequency i keeps its own inverse frequency (extrapolation) below the dimension `low`, where
+// the original context turns it more than beta_fast times, is divided by the factor (interpolation)
+// above `high` (fewer than beta_slow turns), and ramps linearly between; the bounds in double as
+// Python computes them, the ramp in fp32 as torch does. base (d/2,) = theta^(2i/d).
+torch::Tensor yarn_inv_freq(const RopeScaling& rs, const torch::Tensor& base, int64_t d, double theta) {
+  auto correction_dim = [&](double turns) {
+    return double(d) * std::log(double(rs.original_max_position_embeddings) / (turns * 2 * M_PI)) / (2 * std::log(theta));
+  };
+  double low = correction_dim(rs.beta_fast), high = correction_dim(rs.beta_slow);
+  if (rs.truncate) {
+    low = std::floor(low);
+    high = std::ceil(high);
+  }
+  low = std::max(low, 0.0);
+  high = std::min(high, double(d - 1));
+  if (low == high) high += 0.001;                                                         // transformers' guard against a zero-width ramp
+  auto ramp = ((torch::arange(d / 2, base.options()) - low) / (high - low)).clamp(0, 1);  // (d/2,)
+  auto extrapolation = 1 - ramp;
+  auto inv_extra = 1.0 / base, inv_inter = 1.0 / (rs.factor * base);
+  return inv_inter * (1 - extrapolation) + inv_extra * extrapolation;
+}
+
 // Inverse frequencies (d/2,) in fp32 over the rotary width d, with the config's scaling
-// (_compute_default / _linear_scaling / _llama3_parameters / _longrope_parameters). longrope's
+// (_compute_default / _linear_scaling / _llama3_parameters / _longrope_parameters /
+// _yarn_parameters). longrope's
 // long factors apply when the forward's longest position + 1 passes the original context, chosen on
 // the device (no host sync: a captured decode step stays valid).
 torch::Tensor rope_inv_freq(const Rope& rope, int64_t d, const torch::Tensor& position_ids) {
@@ -24,6 +47,7 @@ torch::Tensor rope_inv_freq(const Rope& rope, int64_t d, const torch::Tensor& po
   }
   auto inv_freq = 1.0 / base;
   if (rs.type == RopeType::Linear) return inv_freq / rs.factor;
+  if (rs.type == RopeType::Yarn) return yarn_inv_freq(rs, base, d, rope.theta);
   if (rs.type != RopeType::Llama3) return inv_freq;
   const double old_len = double(rs.original_max_position_embeddings);
   const double low_freq_wavelen = old_len / rs.low_freq_factor, high_freq_wavelen = old_len / rs.high_freq_factor;
@@ -43,7 +67,7 @@ std::pair<torch::Tensor, torch::Tensor> rope_tables(const Rope& rope, int64_t ro
   auto freqs = position_ids.to(torch::kFloat32).unsqueeze(-1) * inv_freq;  // (N, T, d/2)
   auto emb = torch::cat({freqs, freqs}, -1);                               // (N, T, d)
   auto cos = emb.cos(), sin = emb.sin();
-  if (rope.scaling.type == RopeType::LongRope) {
+  if (rope.scaling.type == RopeType::LongRope || rope.scaling.type == RopeType::Yarn) {
     cos = cos * rope.scaling.attention_factor;
     sin = sin * rope.scaling.attention_factor;
   }

@@ -3,7 +3,7 @@
 and saved with `save_pretrained` (tied and untied, GQA 1:1 to 7:1, head_dim other than hidden/heads,
 q/k/v bias, Qwen3's per-head and OLMo 2's whole-projection q/k norms, OLMo 2's norms after each block, SmolLM3's NoPE layers,
 sliding windows shorter than the prompt, Phi-3's fused projections, partial rotary and longrope, Gemma 3's local and global
-layers, rope_theta 1e6, Llama 3's "llama3" and "linear" RoPE scaling with
+layers, rope_theta 1e6, Llama 3's "llama3" and "linear" RoPE scaling and YaRN with
 original_max_position_embeddings below the prompt's length, fp32 and bf16, sharded by a small
 max_shard_size) are loaded by our grpo_generate. On the same 48 ids: fp32 logits within 1e-4 x
 max |logit| of transformers' (eager attention); 32 greedy tokens identical in the eager and static
@@ -59,6 +59,18 @@ CASES = {
     "llama-tied-mha-rope-linear": (LlamaForCausalLM, LlamaConfig, dict(hidden_size=64, intermediate_size=128,
                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4, tie_word_embeddings=True,
                         rope_parameters={"rope_type": "linear", "rope_theta": 1e4, "factor": 4.0}), torch.float32, None),
+    # YaRN (Qwen3's and Qwen2.5's long-context RoPE): the original context 128 of 512 puts the ramp
+    # over frequencies 0 to 4 (theta 1e6, head 32) and, untruncated with betas 8 and 0.5, from 0.81
+    # to 3.22 (theta 1e4, head 16); DeepSeek's mscale pair sets the second's attention factor.
+    "qwen3-tied-gqa2-rope-yarn": (Qwen3ForCausalLM, Qwen3Config, dict(hidden_size=64, intermediate_size=160, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, head_dim=32, tie_word_embeddings=True,
+                        rope_parameters={"rope_type": "yarn", "rope_theta": 1e6, "factor": 4.0,
+                                         "original_max_position_embeddings": 128}), torch.float32, None),
+    "qwen2-untied-gqa2-rope-yarn-mscale-bf16": (Qwen2ForCausalLM, Qwen2Config, dict(hidden_size=64, intermediate_size=160,
+                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False,
+                        rope_parameters={"rope_type": "yarn", "rope_theta": 1e4, "factor": 4.0, "original_max_position_embeddings": 128,
+                                         "beta_fast": 8, "beta_slow": 0.5, "truncate": False, "mscale": 1.0,
+                                         "mscale_all_dim": 0.5}), torch.bfloat16, None),
     # OLMo 2: norms after each block, q/k norms over the whole projections, weights x fp32 in its RMSNorm.
     "olmo2-untied-mha": (Olmo2ForCausalLM, Olmo2Config, dict(hidden_size=64, intermediate_size=160, num_hidden_layers=2,
                         num_attention_heads=4, num_key_value_heads=4, tie_word_embeddings=False), torch.float32, None),

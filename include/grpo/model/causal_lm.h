@@ -40,15 +40,22 @@ namespace grpo {
 //   longrope  inv_freq / ext, ext = long_factor when the forward's longest position + 1 exceeds
 //             original_max_position_embeddings, else short_factor (d/2 each); cos and sin x attention_factor
 //             (default sqrt(1 + ln(max_position_embeddings / original) / ln(original)), 1 when not longer)
-enum class RopeType { Default, Linear, Llama3, LongRope };
+//   yarn      ramp r_i = clamp((i - low) / (high - low), 0, 1) over the d/2 frequencies, low and high the
+//             dimensions where original_max_position_embeddings makes beta_fast and beta_slow turns
+//             (d ln(original / (2 pi beta)) / (2 ln theta), floored and ceiled unless truncate is false);
+//             inv_freq r / factor + inv_freq (1 - r); cos and sin x attention_factor
+//             (default 0.1 ln(factor) + 1, or the ratio of mscale to mscale_all_dim's, DeepSeek's)
+enum class RopeType { Default, Linear, Llama3, LongRope, Yarn };
 struct RopeScaling {
   RopeType type = RopeType::Default;
   double factor = 1.0;
   double low_freq_factor = 1.0;                     // llama3
   double high_freq_factor = 4.0;                    // llama3
-  int64_t original_max_position_embeddings = 8192;  // llama3, longrope
+  int64_t original_max_position_embeddings = 8192;  // llama3, longrope, yarn
   std::vector<double> short_factor, long_factor;    // longrope
-  double attention_factor = 1.0;                    // longrope
+  double attention_factor = 1.0;                    // longrope, yarn: cos and sin scaled by it
+  double beta_fast = 32.0, beta_slow = 1.0;         // yarn
+  bool truncate = true;                             // yarn
 };
 // A RoPE: its base and scaling (a model may have two: Gemma 3's sliding layers use their own).
 struct Rope {
