@@ -44,4 +44,4 @@ cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 echo "debian13: $(chroot "$root" dpkg-query -W -f '${Package} ${Version}' libtorch-dev), $(chroot "$root" sh -c '. /etc/os-release; echo $PRETTY_NAME')"
 # A clean environment: nothing of the host's toolchain or Python leaks in.
 chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 CI="${CI:-}" \
-  CCACHE_DIR=/root/.ccache GRPO_SKIP_APT=1 GRPO_BUILD_DIR=build-deb13 bash -c 'cd /src && scripts/test.sh "$@"' test.sh "$@"
+  CCACHE_DIR=/root/.ccache GRPO_SKIP_APT=1 GRPO_BUILD_DIR=build-deb13 GRPO_CMAKE_ARGS="${GRPO_CMAKE_ARGS:-}" bash -c 'cd /src && scripts/test.sh "$@"' test.sh "$@"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Several ranks on one machine without torchrun: the environment torchrun gives each process (RANK,
-# WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT), nothing else. For a LibTorch
+# WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT, and OMP_NUM_THREADS=1 where
+# unset and -n > 1: ranks that each take every core spin on each other's), nothing else. For a LibTorch
 # whose torchrun cannot start (Debian 13's python3-torch 2.6: no libuv, --standalone fails) or a box
 # with no Python at all. Rank 0 hosts the rendezvous store itself (no agent store).
 #   scripts/launch.sh -n N [--port P] [--addr A] [--node-rank R --nodes M] -- PROGRAM ARGS...
@@ -23,6 +24,7 @@ done
 [[ "$n" =~ ^[1-9][0-9]*$ && "$nodes" =~ ^[1-9][0-9]*$ && "$node" =~ ^[0-9]+$ ]] && ((node < nodes)) ||
   { echo "launch.sh: expected -n >= 1, --nodes >= 1, 0 <= --node-rank < --nodes; found -n $n --nodes $nodes --node-rank $node" >&2; exit 2; }
 world=$((n * nodes))
+((n > 1)) && export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 pids=()
 for ((l = 0; l < n; ++l)); do
   RANK=$((node * n + l)) WORLD_SIZE=$world LOCAL_RANK=$l LOCAL_WORLD_SIZE=$n MASTER_ADDR="$addr" MASTER_PORT="$port" "$@" &

@@ -343,16 +343,16 @@ TEST(Qwen2, ConfigParsing) {
   EXPECT_EQ(q.n_params(), 1543714304);
   auto bad = [&](json j) { return error_of([&] { ModelConfig::from_json(j.dump(), "cfg.json"); }); };
   auto m = q15;
-  m["rope_scaling"] = {{"type", "yarn"}, {"factor", 4.0}};
-  EXPECT_NE(bad(m).find("cfg.json: field \"rope_scaling\": type \"yarn\" is not supported"), std::string::npos);
+  m["rope_scaling"] = {{"type", "dynamic"}, {"factor", 4.0}};
+  EXPECT_NE(bad(m).find("cfg.json: field \"rope_scaling\": type \"dynamic\" is not supported"), std::string::npos);
   // transformers >= 5 layout: RoPE settings in "rope_parameters", no top-level rope_theta.
   m = q15;
   m.erase("rope_theta");
   EXPECT_EQ(ModelConfig::from_json(m.dump(), "v5.json").rope_theta, 10000.0);  // HF's default when absent
   m["rope_parameters"] = {{"rope_theta", 1000000.0}, {"rope_type", "default"}};
   EXPECT_EQ(ModelConfig::from_json(m.dump(), "v5.json").rope_theta, 1000000.0);
-  m["rope_parameters"]["rope_type"] = "yarn";
-  EXPECT_NE(bad(m).find("cfg.json: field \"rope_parameters\": rope_type \"yarn\" is not supported"), std::string::npos);
+  m["rope_parameters"]["rope_type"] = "dynamic";
+  EXPECT_NE(bad(m).find("cfg.json: field \"rope_parameters\": rope_type \"dynamic\" is not supported"), std::string::npos);
   m = q15;
   m["rope_parameters"] = {{"rope_theta", 10000.0}, {"rope_type", "default"}};
   EXPECT_NE(bad(m).find("cfg.json: \"rope_theta\" (1000000.0) and \"rope_parameters\".\"rope_theta\" (10000.0) disagree"),

@@ -207,9 +207,11 @@ std::vector<std::string> train_argv(const std::string& out, const std::vector<st
   return a;
 }
 
+// torchrun's environment, OMP_NUM_THREADS=1 included (its default for several ranks a node): ranks
+// that each took every core would spin on each other's cores (5x slower on a 2-core CI box).
 std::vector<std::string> rank_env(int rank, int W, int port) {
-  return {"RANK=" + std::to_string(rank), "WORLD_SIZE=" + std::to_string(W), "LOCAL_RANK=" + std::to_string(rank), "MASTER_ADDR=127.0.0.1",
-          "MASTER_PORT=" + std::to_string(port)};
+  return {"RANK=" + std::to_string(rank), "WORLD_SIZE=" + std::to_string(W),     "LOCAL_RANK=" + std::to_string(rank),
+          "MASTER_ADDR=127.0.0.1",        "MASTER_PORT=" + std::to_string(port), "OMP_NUM_THREADS=1"};
 }
 
 // Runs W ranks (W = 0: one process without the variables) to the end; returns the logs (rank 0's first).

@@ -289,7 +289,8 @@ TEST(Families, Phi4MiniConfig) {
 }
 
 // Gemma 3 1B's shape: 999,885,952 parameters (as transformers counts), 5 local layers to 1 global,
-// scale 256^-0.5, embedding x sqrt(1152); soft-capping and bidirectional attention refused.
+// scale 256^-0.5, embedding x sqrt(1152); soft-capping read (refused for Qwen2), bidirectional
+// attention refused.
 TEST(Families, Gemma3Config) {
   json j = {{"model_type", "gemma3_text"},
             {"vocab_size", 262144},
@@ -316,9 +317,20 @@ TEST(Families, Gemma3Config) {
   EXPECT_FALSE(c.sliding_layers[5]);
   EXPECT_EQ(c.rope_of(0).theta, 10000.0);
   EXPECT_EQ(c.rope_of(5).theta, 1000000.0);
+  EXPECT_EQ(c.final_softcap, 0.0);  // null: none
   j["final_logit_softcapping"] = 30.0;
-  EXPECT_NE(bad(j).find("field \"final_logit_softcapping\": soft-capping is not supported (expected null), found 30.0"), std::string::npos);
+  EXPECT_EQ(parse(j).final_softcap, 30.0);
+  j["attn_logit_softcapping"] = 50.0;  // transformers' Gemma 3 would not apply it
+  EXPECT_NE(bad(j).find("field \"attn_logit_softcapping\": soft-capping is not part of model_type \"gemma3_text\""), std::string::npos);
+  j["attn_logit_softcapping"] = nullptr;
+  j["final_logit_softcapping"] = 0;
+  EXPECT_NE(bad(j).find("field \"final_logit_softcapping\": expected null or a number > 0, found 0"), std::string::npos);
   j["final_logit_softcapping"] = nullptr;
+  // A family whose transformers class would ignore it: refused, not ignored.
+  json q = tiny_config("qwen2");
+  q["final_logit_softcapping"] = 30.0;
+  EXPECT_NE(bad(q).find("field \"final_logit_softcapping\": soft-capping is not part of model_type \"qwen2\" (expected null), found 30.0"),
+            std::string::npos);
   j["use_bidirectional_attention"] = true;
   EXPECT_NE(bad(j).find("field \"use_bidirectional_attention\": true is not supported"), std::string::npos);
   j.erase("use_bidirectional_attention");

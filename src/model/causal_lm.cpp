@@ -183,6 +183,11 @@ torch::Tensor CausalLMImpl::output_weight() {
 }
 
 torch::Tensor CausalLMImpl::logits(const torch::Tensor& hidden) {
+  auto z = head(hidden);  // (.., V)
+  return cfg.final_softcap > 0 ? softcap(z, cfg.final_softcap) : z;
+}
+
+torch::Tensor CausalLMImpl::head(const torch::Tensor& hidden) {
   const auto w = output_weight();
   const int64_t D = hidden.size(-1), rows = hidden.numel() / std::max<int64_t>(1, D);
   if (AT_MKL_ENABLED() && hidden.device().is_cpu() && rows <= 64 && !(torch::GradMode::is_enabled() && hidden.requires_grad())) {

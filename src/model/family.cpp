@@ -94,6 +94,13 @@ void config_moe(const nlohmann::json& j, const std::string& path, ModelConfig& c
   if (c.n_ff_expert < 1) throw Error(path + ": field \"" + width_key + "\": expected > 0, found " + json_text(j[width_key]));
 }
 
+double config_softcap(const nlohmann::json& j, const char* key, const std::string& path) {
+  const double cap = config_number(j, key, path, 0.0);
+  if (cap < 0 || (j.contains(key) && !j[key].is_null() && cap == 0))
+    throw Error(path + ": field \"" + key + "\": expected null or a number > 0, found " + json_text(j[key]));
+  return cap;
+}
+
 bool config_bool(const nlohmann::json& j, const char* key, const std::string& path, bool def) {
   if (!j.contains(key) || j[key].is_null()) return def;
   if (!j[key].is_boolean()) throw Error(path + ": field \"" + key + "\": expected true or false, found " + json_text(j[key]));

@@ -175,15 +175,19 @@ Activation parse_activation(const json& j, const std::string& path) {
 }
 
 // Features we do not implement must not be ignored silently.
-void refuse_unsupported(const json& j, const std::string& path) {
+void refuse_unsupported(const json& j, const std::string& path, const ModelConfig& c) {
   if (config_bool(j, "use_sliding_window", path, false))
     throw Error(path + ": field \"use_sliding_window\": true is not supported (Qwen2's window above max_window_layers)");
   if (config_bool(j, "mlp_bias", path, false)) throw Error(path + ": field \"mlp_bias\": true is not supported");
   if (config_bool(j, "use_bidirectional_attention", path, false))
     throw Error(path + ": field \"use_bidirectional_attention\": true is not supported (a causal language model is trained here)");
-  for (const char* k : {"final_logit_softcapping", "attn_logit_softcapping"})
-    if (j.contains(k) && !j[k].is_null())
-      throw Error(path + ": field \"" + std::string(k) + "\": soft-capping is not supported (expected null), found " + json_text(j[k]));
+  // Soft-capping where the family does not apply it: transformers' Llama or Qwen would ignore the
+  // logits' cap, and its Gemma 3 ignores the attention scores' (Gemma 2 had it).
+  const std::pair<const char*, double> caps[] = {{"final_logit_softcapping", c.final_softcap}, {"attn_logit_softcapping", 0.0}};
+  for (const auto& [k, taken] : caps)
+    if (j.contains(k) && !j[k].is_null() && taken == 0)
+      throw Error(path + ": field \"" + std::string(k) + "\": soft-capping is not part of model_type " + json_text(c.model_type) +
+                  " (expected null), found " + json_text(j[k]));
 }
 
 }  // namespace
@@ -220,8 +224,8 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& p
   parse_rope(j, path, c);
   c.tie_word_embeddings = config_bool(j, "tie_word_embeddings", path, false);
   c.hidden_act = parse_activation(j, path);
-  refuse_unsupported(j, path);
   family.configure(j, path, c);  // biases, norms, windows, scales: src/model/families/
+  refuse_unsupported(j, path, c);
   parse_layer_types(j, path, c);
   return c;
 }
@@ -295,13 +299,12 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> ModelConfig::expected_
       projection(p + "mlp.up_proj", n_ff, n_embd, false);
       projection(p + "mlp.down_proj", n_embd, n_ff, false);
     }
-    for (const char* norm : {"input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"}) {
-      const std::string n = norm;
-      const bool here = n == "post_attention_layernorm" || (n == "input_layernorm" && norm_placement != NormPlacement::Post) ||
-                        (n == "pre_feedforward_layernorm" && norm_placement == NormPlacement::Sandwich) ||
-                        (n == "post_feedforward_layernorm" && norm_placement != NormPlacement::Pre);
-      if (here) out.push_back({p + n + ".weight", {n_embd}});
-    }
+    // The norms in state-dict order: Pre has input and post_attention (before the MLP), Post
+    // post_attention and post_feedforward, Sandwich all four.
+    if (norm_placement != NormPlacement::Post) out.push_back({p + "input_layernorm.weight", {n_embd}});
+    out.push_back({p + "post_attention_layernorm.weight", {n_embd}});
+    if (norm_placement == NormPlacement::Sandwich) out.push_back({p + "pre_feedforward_layernorm.weight", {n_embd}});
+    if (norm_placement != NormPlacement::Pre) out.push_back({p + "post_feedforward_layernorm.weight", {n_embd}});
   }
   out.push_back({"model.norm.weight", {n_embd}});
   if (!tie_word_embeddings) out.push_back({"lm_head.weight", {n_vocab, n_embd}});

@@ -197,9 +197,11 @@ torch::Tensor row_dot(const torch::Tensor& a, const torch::Tensor& b) {
   return at::bmm(a.unsqueeze(1), b.unsqueeze(2)).view({a.size(0), 1});  // (c, 1)
 }
 
-// One chunk's logits z = h W^T / temperature, (c, V); w is already in the softmax dtype.
-torch::Tensor chunk_logits(const torch::Tensor& hc, const torch::Tensor& w, double temperature) {
+// One chunk's logits z = cap(h W^T) / temperature, (c, V), cap(y) = c tanh(y / c) where the model
+// soft-caps (c > 0); w is already in the softmax dtype.
+torch::Tensor chunk_logits(const torch::Tensor& hc, const torch::Tensor& w, double temperature, double cap) {
   auto z = torch::nn::functional::linear(hc.to(w.scalar_type()), w);
+  if (cap > 0) z = softcap(z, cap);
   if (temperature != 1.0) z.mul_(1.0 / temperature);
   return z;
 }
@@ -209,9 +211,10 @@ torch::Tensor chunk_logits(const torch::Tensor& hc, const torch::Tensor& w, doub
 // 3 (log_softmax; exp for the entropy), the backward 4-6, all in place after the softmax.
 struct ChunkedLogprobFn : public torch::autograd::Function<ChunkedLogprobFn> {
   static variable_list forward(AutogradContext* ctx, torch::Tensor h, torch::Tensor w, torch::Tensor targets, double temperature,
-                               int64_t chunk, bool with_entropy) {
+                               int64_t chunk, bool with_entropy, double cap) {
     ctx->save_for_backward({h, w, targets});
     ctx->saved_data["temperature"] = temperature;
+    ctx->saved_data["cap"] = cap;
     ctx->saved_data["chunk"] = chunk;
     ctx->set_materialize_grads(false);  // an unused entropy output costs its backward nothing
     const int64_t D = h.size(-1);
@@ -224,7 +227,7 @@ struct ChunkedLogprobFn : public torch::autograd::Function<ChunkedLogprobFn> {
     auto ent = torch::zeros({M}, h.options().dtype(sd));
     for (int64_t s = 0; s < M; s += chunk) {
       const int64_t c = std::min(chunk, M - s);
-      auto lsm = torch::log_softmax(chunk_logits(h2.narrow(0, s, c), w_sd, temperature), -1);  // (c, V)
+      auto lsm = torch::log_softmax(chunk_logits(h2.narrow(0, s, c), w_sd, temperature, cap), -1);  // (c, V)
       logp.narrow(0, s, c).copy_(lsm.gather(1, t2.narrow(0, s, c)).squeeze(1));
       if (with_entropy) ent.narrow(0, s, c).copy_(row_dot(lsm.exp(), lsm).neg().squeeze(1));  // H = -sum p log p
     }
@@ -235,6 +238,7 @@ struct ChunkedLogprobFn : public torch::autograd::Function<ChunkedLogprobFn> {
     auto saved = ctx->get_saved_variables();
     auto h = saved[0], w = saved[1], targets = saved[2];
     const double temperature = ctx->saved_data["temperature"].toDouble();
+    const double cap = ctx->saved_data["cap"].toDouble();
     const int64_t chunk = ctx->saved_data["chunk"].toInt();
     const int64_t D = h.size(-1);
     auto h2 = h.reshape({-1, D});
@@ -249,12 +253,14 @@ struct ChunkedLogprobFn : public torch::autograd::Function<ChunkedLogprobFn> {
     const bool want_w = ctx->needs_input_grad(1);
     auto grad_w = want_w ? torch::zeros(w.sizes(), w.options().dtype(sd)) : torch::Tensor();
     auto w_out = [&] { return want_w ? grad_w.to(w.scalar_type()) : torch::Tensor(); };
-    if (!g_logp.defined() && !g_ent.defined()) return {grad_h.view(h.sizes()), w_out(), {}, {}, {}, {}};
+    if (!g_logp.defined() && !g_ent.defined()) return {grad_h.view(h.sizes()), w_out(), {}, {}, {}, {}, {}};
     for (int64_t s = 0; s < M; s += chunk) {
       const int64_t c = std::min(chunk, M - s);
-      auto hc = h2.narrow(0, s, c).to(sd);           // (c, D)
-      auto z = chunk_logits(hc, w_sd, temperature);  // (c, V)
-      auto p = torch::softmax(z, -1);                // (c, V)
+      auto hc = h2.narrow(0, s, c).to(sd);                // (c, D)
+      auto z = chunk_logits(hc, w_sd, temperature, cap);  // (c, V)
+      auto p = torch::softmax(z, -1);                     // (c, V)
+      // Soft-capped: dz/dy = 1 - tanh^2 = 1 - (z T / c)^2, taken before z becomes the gradient.
+      auto slope = cap > 0 ? 1 - (z * (temperature / cap)).square() : torch::Tensor();  // (c, V)
       // dlogp/dz = onehot(target) - p;  dH/dz = p (E_p[z] - z); so
       // dL/dz = p * (g_ent (E_p[z] - z) - g_logp) + onehot * g_logp, built in place in z.
       torch::Tensor gz;
@@ -268,10 +274,11 @@ struct ChunkedLogprobFn : public torch::autograd::Function<ChunkedLogprobFn> {
       }
       if (g_logp.defined()) gz.scatter_add_(1, t2.narrow(0, s, c), g_logp.narrow(0, s, c));
       if (temperature != 1.0) gz.mul_(1.0 / temperature);
+      if (cap > 0) gz.mul_(slope);
       grad_h.narrow(0, s, c).copy_(gz.mm(w_sd));  // (c, D), rounded to the model dtype once
       if (want_w) grad_w.addmm_(gz.t(), hc);      // (V, D) in the softmax dtype
     }
-    return {grad_h.view(h.sizes()), w_out(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {grad_h.view(h.sizes()), w_out(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -283,12 +290,12 @@ int64_t logprob_chunk_rows(int64_t n_vocab) {
 }
 
 TokenLogprobs chunked_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets, double temperature,
-                               bool with_entropy, int64_t chunk) {
+                               bool with_entropy, int64_t chunk, double softcap) {
   TORCH_CHECK(hidden.dim() == 3 && targets.dim() == 2 && hidden.size(0) == targets.size(0) && hidden.size(1) == targets.size(1),
               "hidden (N, Tc, D) and targets (N, Tc) must agree");
   TORCH_CHECK(chunk >= 0 && temperature > 0, "chunk >= 0 and temperature > 0");
   if (chunk == 0) chunk = logprob_chunk_rows(weight.size(0));
-  auto out = ChunkedLogprobFn::apply(hidden, weight, targets, temperature, chunk, with_entropy);
+  auto out = ChunkedLogprobFn::apply(hidden, weight, targets, temperature, chunk, with_entropy, softcap);
   TokenLogprobs r;
   r.logprobs = out[0];
   if (with_entropy) r.entropy = out[1];
@@ -296,9 +303,11 @@ TokenLogprobs chunked_logprobs(const torch::Tensor& hidden, const torch::Tensor&
 }
 
 TokenLogprobs naive_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets, double temperature,
-                             bool with_entropy) {
+                             bool with_entropy, double cap) {
   const auto sd = softmax_dtype(weight);
-  auto z = torch::nn::functional::linear(hidden.to(sd), weight.to(sd)) / temperature;  // (N, Tc, V)
+  auto z = torch::nn::functional::linear(hidden.to(sd), weight.to(sd));  // (N, Tc, V)
+  if (cap > 0) z = softcap(z, cap);
+  z = z / temperature;
   auto lsm = torch::log_softmax(z, -1);
   TokenLogprobs r;
   r.logprobs = lsm.gather(-1, targets.unsqueeze(-1)).squeeze(-1);
@@ -313,7 +322,7 @@ TokenLogprobs compute_logprobs_from_model(CausalLM& model, const torch::Tensor& 
   auto hidden = model->forward_hidden(input_ids, attention_mask, positions_from_mask(attention_mask));  // (N, T, D)
   auto h = hidden.narrow(1, T - Tc - 1, Tc);       // positions Tp-1 .. T-2 predict the completion
   auto targets = input_ids.narrow(1, T - Tc, Tc);  // (N, Tc)
-  return chunked_logprobs(h, model->output_weight(), targets, temperature, with_entropy, chunk);
+  return chunked_logprobs(h, model->output_weight(), targets, temperature, with_entropy, chunk, model->cfg.final_softcap);
 }
 
 TokenLogprobs compute_logprobs_shared_prompt(CausalLM& model, const torch::Tensor& prompt_ids, const torch::Tensor& prompt_mask,
@@ -328,7 +337,7 @@ TokenLogprobs compute_logprobs_shared_prompt(CausalLM& model, const torch::Tenso
   auto hc = model->forward_hidden(completion_ids, mask, positions_from_mask(mask).narrow(1, Tp, Tc), &cache);  // (n, Tc, D)
   // The prompt's last position predicts completion token 0; completion position t predicts t + 1.
   auto h = torch::cat({hp.narrow(1, Tp - 1, 1).index_select(0, group), hc.narrow(1, 0, Tc - 1)}, 1);  // (n, Tc, D)
-  return chunked_logprobs(h, model->output_weight(), completion_ids, temperature, with_entropy, chunk);
+  return chunked_logprobs(h, model->output_weight(), completion_ids, temperature, with_entropy, chunk, model->cfg.final_softcap);
 }
 
 TokenLogprobs compute_logprobs_grouped(CausalLM& model, const torch::Tensor& prompt_ids, const torch::Tensor& prompt_mask,

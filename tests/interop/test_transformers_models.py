@@ -3,7 +3,7 @@
 and saved with `save_pretrained` (tied and untied, GQA 1:1 to 7:1, head_dim other than hidden/heads,
 q/k/v bias, Qwen3's per-head and OLMo 2's whole-projection q/k norms, OLMo 2's norms after each block, SmolLM3's NoPE layers,
 sliding windows shorter than the prompt, Phi-3's fused projections, partial rotary and longrope, Gemma 3's local and global
-layers, rope_theta 1e6, Llama 3's "llama3" and "linear" RoPE scaling and YaRN with
+layers and soft-capping, rope_theta 1e6, Llama 3's "llama3" and "linear" RoPE scaling and YaRN with
 original_max_position_embeddings below the prompt's length, fp32 and bf16, sharded by a small
 max_shard_size) are loaded by our grpo_generate. On the same 48 ids: fp32 logits within 1e-4 x
 max |logit| of transformers' (eager attention); 32 greedy tokens identical in the eager and static
@@ -123,6 +123,14 @@ CASES = {
                         query_pre_attn_scalar=24, layer_types=["sliding_attention", "full_attention", "sliding_attention"],
                         rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 1e4},
                                          "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1e6}},
+                        tie_word_embeddings=True), torch.float32, None),
+    # The logits' soft-capping that binds: logits within (-3, 3).
+    "gemma3-tied-gqa2-softcap": (Gemma3ForCausalLM, Gemma3TextConfig, dict(hidden_size=64, intermediate_size=160,
+                        num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2, head_dim=16, sliding_window=12,
+                        query_pre_attn_scalar=24, layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+                        final_logit_softcapping=3.0,
+                        rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 1e4},
+                                         "full_attention": {"rope_type": "default", "rope_theta": 1e6}},
                         tie_word_embeddings=True), torch.float32, None),
     "gemma3-untied-mha-hd32-pattern-sharded": (Gemma3ForCausalLM, Gemma3TextConfig, dict(hidden_size=48, intermediate_size=128,
                         num_hidden_layers=4, num_attention_heads=2, num_key_value_heads=2, head_dim=32, sliding_window=10,

@@ -100,8 +100,11 @@ struct ModelConfig {
   bool norm_weight_fp32 = false;
   bool norm_unit_offset = false;  // RMSNorm scales by (1 + weight) (Gemma), the weight stored as an offset
   Activation hidden_act = Activation::Silu;
-  double embed_scale = 1.0;       // the embedding's output x this, rounded to the model dtype first (Gemma: sqrt(hidden))
-  double attn_scale = 0;          // attention's score scale (Gemma: query_pre_attn_scalar^-0.5); 0: 1/sqrt(head_dim)
+  double embed_scale = 1.0;  // the embedding's output x this, rounded to the model dtype first (Gemma: sqrt(hidden))
+  double attn_scale = 0;     // attention's score scale (Gemma: query_pre_attn_scalar^-0.5); 0: 1/sqrt(head_dim)
+  // The logits' soft-capping c tanh(x / c) (0: none), where the family reads it (Gemma 3's
+  // final_logit_softcapping).
+  double final_softcap = 0;
   std::vector<bool> rope_layers;  // per layer: RoPE applied (SmolLM3's no_rope_layers; empty: every layer)
   // Sliding-window attention: a query sees the keys of the last `sliding_window` positions, itself
   // included (0: no window). sliding_layers: per layer, whether the window applies (empty: every
@@ -244,6 +247,11 @@ std::pair<torch::Tensor, torch::Tensor> rope_tables(const Rope& rope, int64_t ro
                                                     torch::ScalarType dtype);
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& signed_sin);
 
+// Soft-capping (Gemma): c tanh(x / c), in x's dtype, as transformers computes it.
+inline torch::Tensor softcap(const torch::Tensor& x, double c) {
+  return torch::tanh(x / c) * c;
+}
+
 class AttentionImpl : public torch::nn::Module {
  public:
   AttentionImpl(const ModelConfig& cfg, torch::TensorOptions opts, int64_t layer = 0);
@@ -342,8 +350,10 @@ class CausalLMImpl : public torch::nn::Module {
   // Returns the hidden state (N, 1, D); equals forward_hidden on the same cache.
   torch::Tensor forward_decode_static(const torch::Tensor& input_ids, const torch::Tensor& key_mask, const torch::Tensor& position_ids,
                                       const torch::Tensor& write_pos, KVCache& cache, int64_t attend);
-  // Logits (N, T, V) from hidden states (the lm_head or the tied embedding).
+  // Logits (N, T, V) from hidden states: the head, soft-capped where the family says.
   torch::Tensor logits(const torch::Tensor& hidden);
+  // The head alone: hidden states x the lm_head or the tied embedding.
+  torch::Tensor head(const torch::Tensor& hidden);
   // Full-sequence convenience: positions from the mask (left padding works), logits (N, T, V).
   torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {});
   // The lm_head weight (V, D): lm_head.weight or the tied embedding.

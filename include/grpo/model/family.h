@@ -35,6 +35,8 @@ bool config_bool(const nlohmann::json& j, const char* key, const std::string& pa
 int64_t config_int(const nlohmann::json& j, const char* key, const std::string& path, std::optional<int64_t> def = {});
 double config_number(const nlohmann::json& j, const char* key, const std::string& path, std::optional<double> def = {});
 int64_t config_window(const nlohmann::json& j, const std::string& path, int64_t absent = 0);
+// A soft-capping field: null or absent 0 (none), else a number > 0.
+double config_softcap(const nlohmann::json& j, const char* key, const std::string& path);
 // A mixture of experts' fields into c: the expert count ("num_experts" or "num_local_experts"),
 // num_experts_per_tok (1 to the count), the experts' width (`width_key`) and norm_topk_prob
 // (default `norm`).

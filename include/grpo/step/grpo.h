@@ -147,12 +147,13 @@ int64_t logprob_chunk_rows(int64_t n_vocab);
 TokenLogprobs compute_logprobs_grouped(CausalLM& model, const torch::Tensor& prompt_ids, const torch::Tensor& prompt_mask,
                                        const torch::Tensor& completion_ids, const torch::Tensor& completion_mask, int64_t G, int64_t begin,
                                        int64_t count, double temperature, bool with_entropy);
-// The same quantity from given hidden states h (N, Tc, D) and lm_head weight W (V, D), chunked.
+// The same quantity from given hidden states h (N, Tc, D) and lm_head weight W (V, D), chunked;
+// softcap > 0: the logits c tanh(h W^T / c) before the temperature (ModelConfig::final_softcap).
 TokenLogprobs chunked_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets, double temperature,
-                               bool with_entropy, int64_t chunk);
+                               bool with_entropy, int64_t chunk, double softcap = 0);
 // The naive reference: full (N, Tc, V) logits and log_softmax.
 TokenLogprobs naive_logprobs(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets, double temperature,
-                             bool with_entropy);
+                             bool with_entropy, double softcap = 0);
 
 // Homework step 5, the training step, is grpo_step.h (rollout.h -> advantages -> update.h).
 

@@ -4,7 +4,8 @@
 // local layers (five of six, sliding_window_pattern, or "layer_types") attend over the last
 // `sliding_window` positions with their own RoPE base (rope_local_base_freq, or
 // rope_parameters.sliding_attention), global layers over everything with rope_theta and its scaling.
-// attention_bias (default false) on all four projections.
+// attention_bias (default false) on all four projections; final_logit_softcapping where set (null
+// in the released models; transformers' Gemma 3 does not apply attn_logit_softcapping: refused).
 #include <cmath>
 
 #include "grpo/base/common.h"
@@ -23,6 +24,7 @@ void configure_gemma3(const nlohmann::json& j, const std::string& path, ModelCon
   c.norm_unit_offset = true;
   c.embed_scale = std::sqrt(double(c.n_embd));
   c.attn_scale = std::pow(config_number(j, "query_pre_attn_scalar", path, 256.0), -0.5);  // as Python's x**-0.5
+  c.final_softcap = config_softcap(j, "final_logit_softcapping", path);                   // null in the released models
   if (!j.contains("rope_theta") && !j.contains("rope_parameters")) c.rope_theta = 1e6;    // Gemma 3's global default
   if (!c.local_rope) c.local_rope = Rope{config_number(j, "rope_local_base_freq", path, 10000.0), RopeScaling{}};
   c.sliding_window = config_window(j, path, 4096);                           // transformers' default
