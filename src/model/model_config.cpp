@@ -26,7 +26,7 @@ std::vector<double> factor_list(const json& rs, const char* key, const std::stri
   return out;
 }
 
-// The pretraining context of a scaled RoPE (llama3, longrope, yarn), as transformers'
+// The pretraining context of longrope and yarn, as transformers'
 // standardize_rope_params settles it: the config's top-level original_max_position_embeddings where
 // given (Phi-3), else the object's, else max_position_embeddings. A null factor is the ratio of the two.
 void parse_original_context(const json& j, const json& rs, const std::string& where, const ModelConfig& c, RopeScaling& out) {

@@ -11,8 +11,8 @@ namespace {
 // yarn: frequency i keeps its own inverse frequency (extrapolation) below the dimension `low`, where
 // the original context turns it more than beta_fast times, is divided by the factor (interpolation)
 // above `high` (fewer than beta_slow turns), and ramps linearly between; the bounds in double as
-// Python computes them, the ramp in fp32 as torch does. base (d/2,) = theta^(2i/d).
-torch::Tensor yarn_inv_freq(const RopeScaling& rs, const torch::Tensor& base, int64_t d, double theta) {
+// Python computes them, the ramp in fp32 as torch does. base (d/2,) = theta^(2i/d), inv_freq = 1 / base.
+torch::Tensor yarn_inv_freq(const RopeScaling& rs, const torch::Tensor& base, const torch::Tensor& inv_freq, int64_t d, double theta) {
   auto correction_dim = [&](double turns) {
     return double(d) * std::log(double(rs.original_max_position_embeddings) / (turns * 2 * M_PI)) / (2 * std::log(theta));
   };
@@ -26,15 +26,14 @@ torch::Tensor yarn_inv_freq(const RopeScaling& rs, const torch::Tensor& base, in
   if (low == high) high += 0.001;                                                         // transformers' guard against a zero-width ramp
   auto ramp = ((torch::arange(d / 2, base.options()) - low) / (high - low)).clamp(0, 1);  // (d/2,)
   auto extrapolation = 1 - ramp;
-  auto inv_extra = 1.0 / base, inv_inter = 1.0 / (rs.factor * base);
-  return inv_inter * (1 - extrapolation) + inv_extra * extrapolation;
+  auto inv_inter = 1.0 / (rs.factor * base);
+  return inv_inter * (1 - extrapolation) + inv_freq * extrapolation;
 }
 
 // Inverse frequencies (d/2,) in fp32 over the rotary width d, with the config's scaling
 // (_compute_default / _linear_scaling / _llama3_parameters / _longrope_parameters /
-// _yarn_parameters). longrope's
-// long factors apply when the forward's longest position + 1 passes the original context, chosen on
-// the device (no host sync: a captured decode step stays valid).
+// _yarn_parameters). longrope's long factors apply when the forward's longest position + 1 passes
+// the original context, chosen on the device (no host sync: a captured decode step stays valid).
 torch::Tensor rope_inv_freq(const Rope& rope, int64_t d, const torch::Tensor& position_ids) {
   auto opts32 = torch::TensorOptions().dtype(torch::kFloat32).device(position_ids.device());
   auto base = torch::pow(rope.theta, torch::arange(0, d, 2, opts32.dtype(torch::kInt64)).to(torch::kFloat32) / double(d));  // (d/2,)
@@ -47,7 +46,7 @@ torch::Tensor rope_inv_freq(const Rope& rope, int64_t d, const torch::Tensor& po
   }
   auto inv_freq = 1.0 / base;
   if (rs.type == RopeType::Linear) return inv_freq / rs.factor;
-  if (rs.type == RopeType::Yarn) return yarn_inv_freq(rs, base, d, rope.theta);
+  if (rs.type == RopeType::Yarn) return yarn_inv_freq(rs, base, inv_freq, d, rope.theta);
   if (rs.type != RopeType::Llama3) return inv_freq;
   const double old_len = double(rs.original_max_position_embeddings);
   const double low_freq_wavelen = old_len / rs.low_freq_factor, high_freq_wavelen = old_len / rs.high_freq_factor;
@@ -67,7 +66,7 @@ std::pair<torch::Tensor, torch::Tensor> rope_tables(const Rope& rope, int64_t ro
   auto freqs = position_ids.to(torch::kFloat32).unsqueeze(-1) * inv_freq;  // (N, T, d/2)
   auto emb = torch::cat({freqs, freqs}, -1);                               // (N, T, d)
   auto cos = emb.cos(), sin = emb.sin();
-  if (rope.scaling.type == RopeType::LongRope || rope.scaling.type == RopeType::Yarn) {
+  if (rope.scaling.attention_factor != 1.0) {  // longrope's and yarn's; x 1 would change nothing
     cos = cos * rope.scaling.attention_factor;
     sin = sin * rope.scaling.attention_factor;
   }
